@@ -1,0 +1,234 @@
+"""The app factory: one `create_app(settings)` for the server, the CLI and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp_session import setup as setup_session
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+import webhooks
+from bot import keys
+from bot.db import make_engine, make_sessions, migrate, ping
+from bot.models import utcnow
+from bot.settings import Settings
+from bot.views import admin, health, pool, public, resident, staff, survey, volunteer
+from bot.websec import csrf_context, security_headers
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    run_migrations: bool = True,
+    with_scheduler: bool | None = None,
+) -> web.Application:
+    app = web.Application(
+        client_max_size=max(settings.wechat_max_body, 8 * 1024 * 1024),
+        middlewares=[security_headers, error_pages],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.TASKS] = set()
+
+    setup_session(app, _session_storage(settings))
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        context_processors=[csrf_context, aiohttp_jinja2.request_processor],
+    )
+
+    app.cleanup_ctx.append(_database(run_migrations))
+    app.cleanup_ctx.append(_http)
+    app.cleanup_ctx.append(_redis)
+    if settings.rasa_managed and settings.environment != "test":
+        app.cleanup_ctx.append(_managed_rasa)
+    app.cleanup_ctx.append(_nlu)
+    app.cleanup_ctx.append(_wechat)
+    app.cleanup_ctx.append(_webhook)
+    app.cleanup_ctx.append(webhooks.webhook_tasks_ctx)
+    if settings.scheduler_enabled if with_scheduler is None else with_scheduler:
+        from bot.scheduler import scheduler_ctx
+
+        app.cleanup_ctx.append(scheduler_ctx)
+    app.cleanup_ctx.append(_background_tasks)
+
+    app.router.add_routes(webhooks.routes)
+    for module in (health, staff, resident, admin, pool, volunteer, survey, public):
+        app.router.add_routes(module.routes)
+    app.router.add_static("/static", HERE / "static", name="static")
+    return app
+
+
+def _session_storage(settings: Settings) -> EncryptedCookieStorage:
+    import base64
+    import hashlib
+
+    key = base64.urlsafe_b64encode(hashlib.sha256(settings.session_secret.encode()).digest())
+    return EncryptedCookieStorage(
+        key,
+        cookie_name="dgj_session",
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="Lax",
+        max_age=12 * 3600,
+    )
+
+
+# ------------------------------------------------------------------ cleanup contexts, in dependency order
+def _database(run_migrations: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        if run_migrations:
+            await migrate(settings.db_url)
+        engine = make_engine(settings.db_url)
+        app[keys.ENGINE] = engine
+        app[keys.SESSIONS] = make_sessions(engine)
+        yield
+        await engine.dispose()
+
+    return ctx
+
+
+async def _http(app: web.Application) -> AsyncIterator[None]:
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    app[keys.HTTP] = session
+    yield
+    await session.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    url = app[keys.SETTINGS].redis_url
+    if not url:
+        app[keys.REDIS] = None
+        yield
+        return
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    app[keys.REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
+    from bot.rasa_service import RasaProcess, train_if_needed
+
+    settings = app[keys.SETTINGS]
+    model = await asyncio.to_thread(
+        train_if_needed,
+        project_dir=settings.nlu_project_dir,
+        models_dir=settings.nlu_project_dir / "models",
+        rasa_bin=settings.rasa_bin,
+    )
+    proc = RasaProcess(
+        rasa_bin=settings.rasa_bin, model=model, port=settings.rasa_port, token=settings.rasa_token,
+        log_path=settings.data_dir / "rasa.log",
+    )
+    await proc.start()
+    app[keys.RASA_PROCESS] = proc
+    yield
+    await proc.stop()
+
+
+async def _nlu(app: web.Application) -> AsyncIterator[None]:
+    from bot.nlu import FallbackNLU, KeywordNLU, RasaNLU
+
+    settings = app[keys.SETTINGS]
+    rasa = RasaNLU(
+        base_url=settings.rasa_base, token=settings.rasa_token, session=app[keys.HTTP], timeout=settings.rasa_timeout
+    )
+    app[keys.NLU_CLIENT] = FallbackNLU(primary=rasa, fallback=KeywordNLU())
+    yield
+
+
+async def _wechat(app: web.Application) -> AsyncIterator[None]:
+    from bot.wechat_api import WeChatAPI
+
+    settings = app[keys.SETTINGS]
+    app[keys.WECHAT] = WeChatAPI(
+        session=app[keys.HTTP],
+        base_url=settings.api_base,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret,
+        redis=app[keys.REDIS],
+        clock=app[keys.CLOCK],
+    )
+    yield
+
+
+async def _webhook(app: web.Application) -> AsyncIterator[None]:
+    from bot.inbound import Inbound
+
+    settings = app[keys.SETTINGS]
+    app[webhooks.WEBHOOK_CONFIG] = webhooks.WebhookConfig(
+        token=settings.wechat_token,
+        appid=settings.wechat_appid,
+        aes_key=settings.wechat_encoding_aes_key or None,
+        max_clock_skew=settings.wechat_max_clock_skew,
+        reply_budget=settings.wechat_reply_budget,
+        max_body=settings.wechat_max_body,
+    )
+    redis = app[keys.REDIS]
+    app[webhooks.WEBHOOK_NONCES] = webhooks.RedisNonceStore(redis) if redis else webhooks.MemoryNonceStore()
+    app[webhooks.WEBHOOK_HANDLER] = Inbound(app)
+    yield
+
+
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    yield
+    tasks = app[keys.TASKS]
+    if tasks:
+        await asyncio.wait(tasks, timeout=10)
+
+
+def spawn(app: web.Application, coro: Awaitable[object]) -> asyncio.Task[object]:
+    """A background task whose reference is kept until it finishes (and awaited on shutdown)."""
+    task: asyncio.Task[object] = asyncio.ensure_future(coro)
+    app[keys.TASKS].add(task)
+    task.add_done_callback(app[keys.TASKS].discard)
+    return task
+
+
+# ------------------------------------------------------------------ error pages
+@web.middleware
+async def error_pages(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status in (404, 500) and _wants_html(request):
+            return _render_error(request, exc.status)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_html(request):
+            return _render_error(request, 500)
+        raise
+
+
+def _wants_html(request: web.Request) -> bool:
+    return request.path != "/wechat" and "text/html" in request.headers.get("Accept", "")
+
+
+def _render_error(request: web.Request, status: int) -> web.Response:
+    text = {404: "页面不存在，或您没有权限查看。", 500: "系统繁忙，请稍后再试。"}[status]
+    response = aiohttp_jinja2.render_template("error.html", request, {"status": status, "text": text})
+    response.set_status(status)
+    return response
+
+
+__all__ = ["create_app", "spawn", "ping"]

@@ -1,0 +1,128 @@
+"""From a verified WeChat delivery to a reply: record it once, understand it, let the dialogue decide.
+
+Implements webhooks.InboundHandler. Each delivery is recorded under its unique key before anything else happens,
+so a retry (also a concurrent one) has exactly one effect and gets the same answer, or "success"."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from bot import keys
+from bot.db import transaction
+from bot.dialogue import Turn, respond
+from bot.models import InboundMessage, Resident
+from bot.outbox import enqueue
+from webhooks import Delivery
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        # one message at a time per resident in this process, so two quick messages don't race on the draft
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def handle(self, delivery: Delivery) -> str | None:
+        now = self.app[keys.CLOCK]()
+        lock = self._locks[delivery.openid]
+        try:
+            async with lock:
+                return await self._handle(delivery, now)
+        finally:
+            if not lock.locked():
+                self._locks.pop(delivery.openid, None)
+
+    async def _handle(self, delivery: Delivery, now: datetime) -> str | None:
+        app = self.app
+        sessions = app[keys.SESSIONS]
+        try:
+            async with transaction(sessions) as session:
+                resident = await _resident(session, delivery.openid, now)
+                row = InboundMessage(
+                    delivery_key=delivery.key,
+                    openid=delivery.openid,
+                    resident_id=resident.id,
+                    msg_type=delivery.msg_type,
+                    event=delivery.event,
+                    text=delivery.text,
+                    media=_jsonable(delivery.media),
+                    received_at=now,
+                )
+                session.add(row)
+                await session.flush()
+                if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
+                    resident.last_interaction_at = now  # opens WeChat's 48-hour window
+                    resident.cs_sent_since_interaction = 0
+                row_id = row.id
+        except IntegrityError:
+            return await self._duplicate(delivery)
+
+        # the NLU is asked outside any transaction, so a slow Rasa never holds a database lock
+        parse = None
+        text = (delivery.text or "").strip()
+        if delivery.msg_type in {"text", "voice"} and text:
+            parse = await app[keys.NLU_CLIENT].parse(text[:500])
+
+        async with transaction(sessions) as session:
+            row = await session.get(InboundMessage, row_id)
+            assert row is not None and row.resident_id is not None
+            resident = await session.get(Resident, row.resident_id)
+            assert resident is not None
+            reply = await respond(
+                Turn(session=session, resident=resident, delivery=delivery, parse=parse, inbound=row,
+                     now=now, settings=app[keys.SETTINGS])
+            )
+            if parse is not None:
+                row.intent, row.confidence, row.nlu_source = parse.intent, parse.confidence, parse.source
+            row.reply = reply
+            row.reply_mode = "passive" if reply else "none"
+        return reply
+
+    async def _duplicate(self, delivery: Delivery) -> str | None:
+        async with self.app[keys.SESSIONS]() as session:
+            row = (
+                await session.exec(select(InboundMessage).where(InboundMessage.delivery_key == delivery.key))  # type: ignore[call-overload]
+            ).scalar_one_or_none()
+        log.info("duplicate delivery %s (first reply %s)", delivery.key, row.reply_mode if row else "?")
+        if row is not None and row.reply_mode == "passive":
+            return row.reply
+        return None
+
+    async def deliver_late(self, delivery: Delivery, reply: str) -> None:
+        """The dialogue took longer than the reply budget: the answer goes out as a customer-service message."""
+        async with transaction(self.app[keys.SESSIONS]) as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(InboundMessage).where(InboundMessage.delivery_key == delivery.key).values(reply_mode="outbox")
+            )
+            await enqueue(session, openid=delivery.openid, kind="reply", text=reply,
+                          dedupe_key=f"reply:{delivery.key}")
+        try:
+            from bot.scheduler import dispatch_now
+
+            await dispatch_now(self.app)
+        except Exception:  # the periodic dispatcher will pick it up
+            log.exception("immediate dispatch of a late reply failed; it stays queued")
+
+
+async def _resident(session: Any, openid: str, now: Any) -> Resident:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.exec(
+        insert(Resident).values(openid=openid, created_at=now, subscribed=True, survey_opt_out=False,
+                                cs_sent_since_interaction=0).on_conflict_do_nothing(index_elements=["openid"])
+    )
+    return (await session.exec(select(Resident).where(Resident.openid == openid))).scalar_one()  # type: ignore[no-any-return]
+
+
+def _jsonable(media: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in media.items()}

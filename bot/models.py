@@ -1,0 +1,310 @@
+"""Database tables (SQLModel). Timestamps are timezone-aware UTC; every sweep and queue query has an index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware UTC datetimes on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ts(*, index: bool = False, nullable: bool = True, default_now: bool = False) -> Any:
+    kw: dict[str, Any] = {"default_factory": utcnow} if default_now else {"default": None}
+    return Field(sa_column_kwargs={}, sa_type=UTCDateTime, index=index, nullable=nullable, **kw)
+
+
+def json_field(default: Any) -> Any:
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: dict(default))
+    return Field(default_factory=factory, sa_type=sa.JSON)
+
+
+# ---------------------------------------------------------------- residents and conversations
+class Resident(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    openid: str = Field(unique=True, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    consent_at: datetime | None = ts()
+    consent_version: str | None = Field(default=None, max_length=16)
+    subscribed: bool = True
+    unsubscribed_at: datetime | None = ts()
+    survey_opt_out: bool = False
+    last_interaction_at: datetime | None = ts()  # opens WeChat's 48-hour customer-service window
+    cs_sent_since_interaction: int = 0  # quota used in the current window
+    created_at: datetime = ts(default_now=True, nullable=False)
+
+
+class Conversation(SQLModel, table=True):
+    """The dialogue state of one resident, kept in the database so a restart loses nothing."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", unique=True, ondelete="CASCADE")
+    state: str = Field(default="idle", max_length=32)
+    data: dict[str, Any] = json_field({})
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every delivery from WeChat, once: the unique key makes retries (also concurrent ones) idempotent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_key: str = Field(unique=True, max_length=128)
+    openid: str = Field(index=True, max_length=64)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL", index=True)
+    msg_type: str = Field(max_length=32)
+    event: str | None = Field(default=None, max_length=64)
+    text: str | None = None
+    media: dict[str, Any] = json_field({})
+    intent: str | None = Field(default=None, max_length=32)
+    confidence: float | None = None
+    nlu_source: str | None = Field(default=None, max_length=16)
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL", index=True)
+    reply: str | None = None
+    reply_mode: str = Field(default="pending", max_length=16)  # pending | passive | outbox | none
+    received_at: datetime = ts(default_now=True, nullable=False)
+
+
+# ---------------------------------------------------------------- staff
+class Staff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=64)
+    display_name: str = Field(default="", max_length=64)
+    password_hash: str = Field(default="", max_length=256)
+    role: str = Field(max_length=32)  # community_worker | town_staff | town_supervisor | city_supervisor | admin
+    town: str | None = Field(default=None, max_length=16, index=True)
+    community: str | None = Field(default=None, max_length=64)
+    openid: str | None = Field(default=None, unique=True, max_length=64)
+    bind_code: str | None = Field(default=None, max_length=16)
+    bind_code_expires: datetime | None = ts()
+    failed_logins: int = 0
+    locked_until: datetime | None = ts()
+    active: bool = True
+    created_at: datetime = ts(default_now=True, nullable=False)
+
+
+class AuditLog(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL", index=True)
+    action: str = Field(max_length=64)
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL", index=True)
+    detail: str = ""
+    ip: str | None = Field(default=None, max_length=64)
+    at: datetime = ts(default_now=True, nullable=False, index=True)
+
+
+class Category(SQLModel, table=True):
+    """Categories staff can edit (DOMAIN.md's list is the seed)."""
+
+    __table_args__ = (sa.UniqueConstraint("kind", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=32)
+    active: bool = True
+    sort: int = 0
+
+
+# ---------------------------------------------------------------- cases
+class Case(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index("ix_case_town_status_created", "town", "status", "created_at"),
+        sa.Index("ix_case_deadline_open", "stage_deadline", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    case_no: str = Field(unique=True, max_length=24)
+    kind: str = Field(max_length=16, index=True)  # micro_wish | micro_project
+    status: str = Field(default="submitted", max_length=16, index=True)
+    category: str | None = Field(default=None, max_length=32)
+    suggested_category: str | None = Field(default=None, max_length=32)
+    description: str = ""
+    item: str | None = Field(default=None, max_length=64)
+    quantity: int | None = None
+    town: str = Field(max_length=16)
+    community: str | None = Field(default=None, max_length=64)
+    address: str | None = Field(default=None, max_length=128)
+    beneficiary: str | None = Field(default=None, max_length=32)
+    contact_phone: str | None = Field(default=None, max_length=32)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL", index=True)
+    channel: str = Field(default="wechat", max_length=16)  # wechat | hotline_12345 | window | staff
+    bind_code: str | None = Field(default=None, max_length=16, index=True)
+    claimed_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL", index=True)
+    merged_into_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
+    needs_triage: bool = False  # created while the NLU was degraded: staff check kind and category
+    flag: str | None = Field(default=None, max_length=32, index=True)  # e.g. match_exhausted, low_score
+    awaiting_resident: bool = False  # staff asked a question; the clock is paused
+    # deadline of the current stage (absolute), with reminder/escalation marks
+    stage_deadline: datetime | None = ts()
+    stage_started_at: datetime | None = ts()
+    paused_at: datetime | None = ts()
+    reminded_at: datetime | None = ts()
+    escalated_at: datetime | None = ts()
+    escalated_city_at: datetime | None = ts()
+    resident_nudged_at: datetime | None = ts()
+    created_at: datetime = ts(default_now=True, nullable=False)
+    updated_at: datetime = ts(default_now=True, nullable=False)
+    completed_at: datetime | None = ts()
+    closed_at: datetime | None = ts()
+
+
+class CaseEvent(SQLModel, table=True):
+    """The timeline: every transition, note, message and edit of a case."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    at: datetime = ts(default_now=True, nullable=False)
+    actor_type: str = Field(max_length=16)  # resident | staff | system | volunteer
+    actor_id: int | None = None
+    actor_name: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=24)  # transition | note | message | edit | question | answer | photo
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    note: str = ""
+    data: dict[str, Any] = json_field({})
+
+
+class CaseSeq(SQLModel, table=True):
+    """Per-day counter for human-friendly case numbers (MS20261123-0007)."""
+
+    day: str = Field(primary_key=True, max_length=8)
+    last: int = 0
+
+
+# ---------------------------------------------------------------- outbox
+class Outbox(SQLModel, table=True):
+    """Every message to a resident, staff member or volunteer, written in the same transaction as its cause."""
+
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str | None = Field(default=None, unique=True, max_length=128)
+    openid: str = Field(max_length=64, index=True)
+    recipient_type: str = Field(default="resident", max_length=16)  # resident | staff | volunteer
+    kind: str = Field(max_length=24)  # reply | progress | reminder | escalation | offer | survey | digest | alert
+    text: str
+    template: dict[str, Any] = json_field({})  # short fields for the template channel (≤ 20 chars each)
+    link: str | None = None
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL", index=True)
+    status: str = Field(default="pending", max_length=16)  # pending | sending | sent | failed | unreachable
+    attempts: int = 0
+    next_attempt_at: datetime = ts(default_now=True, nullable=False)
+    last_error: str | None = None
+    channel: str | None = Field(default=None, max_length=16)  # custom | template
+    created_at: datetime = ts(default_now=True, nullable=False)
+    sent_at: datetime | None = ts()
+
+
+# ---------------------------------------------------------------- resource pool and matching
+class Resource(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_resource_town_active", "home_town", "active"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=32)  # stable key used by import/export
+    kind: str = Field(max_length=16)  # enterprise | organisation | individual
+    name: str = Field(max_length=128)
+    contact: str = Field(default="", max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    openid: str | None = Field(default=None, unique=True, max_length=64)
+    bind_code: str | None = Field(default=None, max_length=16)
+    categories: list[str] = json_field([])
+    items: list[str] = json_field([])
+    home_town: str = Field(max_length=16)
+    towns_served: list[str] = json_field([])  # empty = city-wide
+    capacity_open: int = 2
+    capacity_month: int = 4
+    max_fund: int | None = None
+    available: bool = True
+    active: bool = True
+    offers: int = 0
+    accepts: int = 0
+    declines: int = 0
+    timeouts: int = 0
+    completions: int = 0
+    rating_sum: float = 0
+    rating_count: int = 0
+    created_at: datetime = ts(default_now=True, nullable=False)
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+class Offer(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_offer_due", "status", "deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    resource_id: int = Field(foreign_key="resource.id", ondelete="CASCADE", index=True)
+    status: str = Field(default="offered", max_length=16)
+    # offered | accepted | declined | timeout | withdrawn | delivered | done
+    score: float | None = None
+    components: dict[str, Any] = json_field({})
+    offered_at: datetime = ts(default_now=True, nullable=False)
+    deadline: datetime | None = ts()
+    reminded_at: datetime | None = ts()
+    answered_at: datetime | None = ts()
+    finished_at: datetime | None = ts()
+
+
+class Lead(SQLModel, table=True):
+    """Someone who offered help in chat; staff follow up and add them to the pool."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    openid: str = Field(max_length=64, index=True)
+    text: str = ""
+    handled: bool = False
+    created_at: datetime = ts(default_now=True, nullable=False)
+
+
+# ---------------------------------------------------------------- deadlines and surveys
+class SlaPolicy(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("kind", "stage"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # micro_wish | micro_project | any
+    stage: str = Field(max_length=16)  # a case status, or "offer" / "survey"
+    amount: int
+    unit: str = Field(max_length=16)  # working_days | hours | days
+    remind_before_hours: int = 4
+
+
+class Survey(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_survey_due", "status", "deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", unique=True)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL")
+    status: str = Field(default="sent", max_length=16)  # sent | answered | expired
+    sent_at: datetime = ts(default_now=True, nullable=False)
+    deadline: datetime | None = ts()
+    reminded_at: datetime | None = ts()
+    score: int | None = None
+    comment: str | None = None
+    answered_at: datetime | None = ts()
+    via: str | None = Field(default=None, max_length=16)  # chat | page
+
+
+class Feedback(SQLModel, table=True):
+    """Praise or complaints outside a survey, recorded against the resident's latest case."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL", index=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL", index=True)
+    score: int | None = None
+    text: str = ""
+    created_at: datetime = ts(default_now=True, nullable=False)

@@ -1,0 +1,20 @@
+"""Natural-language understanding: the protocol, the Rasa client, the keyword rules and the fallback between them."""
+
+from bot.nlu.fallback import FallbackNLU
+from bot.nlu.keyword import KeywordNLU
+from bot.nlu.rasa import RasaNLU
+from bot.nlu.types import CASE_INTENTS, ENTITIES, FALLBACK_INTENT, INTENTS, NLU, Entity, NLUUnavailable, Parse
+
+__all__ = [
+    "CASE_INTENTS",
+    "ENTITIES",
+    "FALLBACK_INTENT",
+    "INTENTS",
+    "NLU",
+    "Entity",
+    "FallbackNLU",
+    "KeywordNLU",
+    "NLUUnavailable",
+    "Parse",
+    "RasaNLU",
+]

@@ -1,0 +1,100 @@
+"""One pydantic-settings object, passed in; never read at import time."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: str = Field("development", description="development | test | production")
+    base_url: str = "http://127.0.0.1:8080"  # how residents and staff reach the web views
+
+    # WeChat official account
+    wechat_token: str = "daguanjia-dev-token"
+    wechat_appid: str = "wx00000000simulator"
+    wechat_secret: str = "simulator-secret"
+    wechat_encoding_aes_key: str = ""  # empty = plaintext mode
+    wechat_max_clock_skew: int = 300
+    wechat_api_base: str = ""  # empty: the simulator when no real AppID
+    wechat_reply_budget: float = 3.5
+    wechat_max_body: int = 64 * 1024
+    wechat_template_id: str = "TPL_PROGRESS"  # template used outside the 48-hour window
+
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = 8090
+
+    # storage
+    data_dir: Path = ROOT / "data"
+    database_url: str = ""  # empty: SQLite in data_dir
+    redis_url: str = ""
+
+    # NLU
+    rasa_url: str = ""  # empty: the managed local Rasa server
+    rasa_token: str = "daguanjia-local-rasa"
+    rasa_port: int = 5005
+    rasa_timeout: float = 2.0
+    rasa_bin: Path = ROOT / ".venv-rasa" / "bin" / "rasa"
+    nlu_project_dir: Path = ROOT / "nlu_data"
+    nlu_fallback_threshold: float = 0.55
+
+    # conversation
+    draft_idle_minutes: int = 60
+    privacy_notice_version: str = "2026-11"
+
+    # web views
+    session_secret: str = ""  # 32+ chars; generated for development when empty
+    link_secret: str = ""  # signs resident/volunteer links; generated for development when empty
+    cookie_secure: bool = False
+
+    # scheduler
+    scheduler_enabled: bool = True
+    outbox_concurrency: int = 8
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if self.environment == "production":
+            for name in ("wechat_token", "wechat_secret", "session_secret", "link_secret", "rasa_token"):
+                if getattr(self, name).strip().lower() in PLACEHOLDERS or "dev" in getattr(self, name):
+                    raise ValueError(f"{name.upper()} must be set to a real secret in production")
+        if not self.session_secret:
+            self.session_secret = secrets.token_urlsafe(32)
+        if not self.link_secret:
+            self.link_secret = secrets.token_urlsafe(32)
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "daguanjia.sqlite3"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.wechat_appid.endswith("simulator") or not self.wechat_api_base.startswith("https://api.weixin")
+
+    @property
+    def api_base(self) -> str:
+        if self.wechat_api_base:
+            return self.wechat_api_base.rstrip("/")
+        if self.wechat_appid.endswith("simulator"):
+            return f"http://{self.simulator_host}:{self.simulator_port}"
+        return "https://api.weixin.qq.com"
+
+    @property
+    def rasa_base(self) -> str:
+        return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
+
+    @property
+    def rasa_managed(self) -> bool:
+        return not self.rasa_url

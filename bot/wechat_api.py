@@ -1,0 +1,296 @@
+"""An async client for the WeChat official-account API (customer-service and template messages, OAuth).
+
+It runs on the app's aiohttp ``ClientSession`` (wechatpy's client is blocking and never runs on the loop).
+The access token is cached with its expiry and refreshed by ONE owner: an asyncio lock inside the process and,
+when Redis is given, a Redis lock (``SET NX PX``) with the token shared in Redis, so that several workers never
+refresh at once (a new token from ``/cgi-bin/token`` invalidates the old one after five minutes). The
+``/cgi-bin/stable_token`` endpoint is used when the server offers it: it hands every caller the same token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+TOKEN_INVALID = frozenset({40001, 42001, 40014})
+WINDOW_CLOSED = frozenset({45015, 45047})
+UNSUBSCRIBED = frozenset({43004})
+BUSY = frozenset({-1})
+REFRESH_MARGIN = timedelta(minutes=5)  # refresh this long before WeChat says the token expires
+LOCK_TTL_MS = 15_000
+
+
+class WeChatError(Exception):
+    """WeChat answered with a non-zero errcode."""
+
+    def __init__(self, errcode: int, errmsg: str = "") -> None:
+        super().__init__(f"{errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+    @property
+    def token_invalid(self) -> bool:
+        return self.errcode in TOKEN_INVALID
+
+    @property
+    def window_closed(self) -> bool:
+        """Outside the 48-hour window (45015) or its quota used up (45047): use a template message."""
+        return self.errcode in WINDOW_CLOSED
+
+    @property
+    def unsubscribed(self) -> bool:
+        return self.errcode in UNSUBSCRIBED
+
+    @property
+    def retryable(self) -> bool:
+        """Busy or unreachable: try again later with backoff."""
+        return self.errcode in BUSY
+
+    def short(self) -> str:
+        """The reason shown to staff (no request ids)."""
+        return f"{self.errcode} {self.errmsg.split(' rid:')[0]}".strip()
+
+
+class WeChatUnavailable(WeChatError):
+    """The API could not be reached, timed out or answered something that is not WeChat's JSON."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(-1, reason)
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+@dataclass(slots=True)
+class _Token:
+    value: str
+    expires_at: datetime
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WeChatAPI:
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        appid: str,
+        secret: str,
+        redis: Any = None,
+        clock: Callable[[], datetime] = _utcnow,
+        timeout: float = 10.0,
+        use_stable_token: bool = True,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.appid = appid
+        self.secret = secret
+        self.redis = redis
+        self.clock = clock
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.use_stable_token = use_stable_token
+        self._token: _Token | None = None
+        self._lock = asyncio.Lock()
+        self.token_fetches = 0  # how many times this client asked WeChat for a token
+        self._redis_key = f"wechat:access_token:{appid}"
+        self._redis_lock = f"wechat:access_token_lock:{appid}"
+
+    # ------------------------------------------------------------------ HTTP
+    async def _request(self, method: str, path: str, *, params: dict[str, str], body: Any = None) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        try:
+            data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+            headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else None
+            async with self.session.request(
+                method, url, params=params, data=data, headers=headers, timeout=self.timeout
+            ) as resp:
+                if resp.status >= 500:
+                    raise WeChatUnavailable(f"HTTP {resp.status}")
+                if resp.status == 404:
+                    raise WeChatUnavailable("HTTP 404")
+                raw = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WeChatUnavailable(f"network: {type(exc).__name__}") from exc
+        try:
+            answer = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise WeChatUnavailable("not JSON") from None
+        if not isinstance(answer, dict):
+            raise WeChatUnavailable("not a JSON object")
+        errcode = int(answer.get("errcode") or 0)
+        if errcode:
+            raise WeChatError(errcode, str(answer.get("errmsg", "")))
+        return answer
+
+    # ------------------------------------------------------------------ the access token
+    def _fresh(self, token: _Token | None) -> bool:
+        return token is not None and token.expires_at - REFRESH_MARGIN > self.clock()
+
+    async def access_token(self, *, stale: str | None = None) -> str:
+        """The current token. ``stale``: a token WeChat just refused; a new one is fetched unless someone
+        already replaced it (so many messages failing with 40001 at once cause one refresh)."""
+        tok = self._token
+        if self._fresh(tok) and tok is not None and tok.value != stale:
+            return tok.value
+        async with self._lock:
+            tok = self._token
+            if self._fresh(tok) and tok is not None and tok.value != stale:
+                return tok.value
+            if self.redis is not None:
+                tok = await self._token_via_redis(stale)
+            else:
+                tok = await self._fetch(force=stale is not None)
+            self._token = tok
+            return tok.value
+
+    async def _token_via_redis(self, stale: str | None) -> _Token:
+        shared = await self._redis_get()
+        if self._fresh(shared) and shared is not None and shared.value != stale:
+            return shared
+        owner = secrets.token_hex(8)
+        deadline = asyncio.get_running_loop().time() + LOCK_TTL_MS / 1000
+        while True:
+            if await self.redis.set(self._redis_lock, owner, nx=True, px=LOCK_TTL_MS):
+                try:
+                    shared = await self._redis_get()  # someone may have refreshed while we waited
+                    if self._fresh(shared) and shared is not None and shared.value != stale:
+                        return shared
+                    tok = await self._fetch(force=stale is not None)
+                    ttl_ms = max(1000, int((tok.expires_at - self.clock()).total_seconds() * 1000))
+                    payload = json.dumps({"value": tok.value, "expires_at": tok.expires_at.isoformat()})
+                    await self.redis.set(self._redis_key, payload, px=ttl_ms)
+                    return tok
+                finally:
+                    # release only our own lock
+                    await self.redis.eval(
+                        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end",
+                        1,
+                        self._redis_lock,
+                        owner,
+                    )
+            await asyncio.sleep(0.05)
+            shared = await self._redis_get()
+            if self._fresh(shared) and shared is not None and shared.value != stale:
+                return shared
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("the WeChat token refresh lock in Redis was held too long; fetching ourselves")
+                return await self._fetch(force=stale is not None)
+
+    async def _redis_get(self) -> _Token | None:
+        raw = await self.redis.get(self._redis_key)
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return _Token(value=data["value"], expires_at=datetime.fromisoformat(data["expires_at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def _fetch(self, *, force: bool) -> _Token:
+        self.token_fetches += 1
+        now = self.clock()
+        if self.use_stable_token:
+            try:
+                answer = await self._request(
+                    "POST",
+                    "/cgi-bin/stable_token",
+                    params={},
+                    body={
+                        "grant_type": "client_credential",
+                        "appid": self.appid,
+                        "secret": self.secret,
+                        "force_refresh": force,
+                    },
+                )
+            except WeChatUnavailable as exc:
+                if exc.errmsg != "HTTP 404":
+                    raise
+                log.info("stable_token is not offered by %s; using /cgi-bin/token", self.base_url)
+                self.use_stable_token = False
+            else:
+                return self._token_from(answer, now)
+        answer = await self._request(
+            "GET",
+            "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+        return self._token_from(answer, now)
+
+    @staticmethod
+    def _token_from(answer: dict[str, Any], now: datetime) -> _Token:
+        value = answer.get("access_token")
+        if not value:
+            raise WeChatUnavailable("no access_token in the answer")
+        return _Token(value=str(value), expires_at=now + timedelta(seconds=int(answer.get("expires_in", 7200))))
+
+    async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with the token; on 40001/42001/40014 refresh the token once and try once more."""
+        token = await self.access_token()
+        try:
+            return await self._request("POST", path, params={"access_token": token}, body=body)
+        except WeChatError as exc:
+            if not exc.token_invalid:
+                raise
+            log.info("WeChat refused the access token (%s); refreshing once", exc.errcode)
+            token = await self.access_token(stale=token)
+            return await self._request("POST", path, params={"access_token": token}, body=body)
+
+    # ------------------------------------------------------------------ messages
+    async def send_text(self, openid: str, text: str) -> dict[str, Any]:
+        """A customer-service text message (only inside the 48-hour window and its quota)."""
+        return await self._call(
+            "/cgi-bin/message/custom/send",
+            {"touser": openid, "msgtype": "text", "text": {"content": text}},
+        )
+
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], url: str | None = None
+    ) -> dict[str, Any]:
+        """A template message; ``data`` maps the template's keys to short values."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if url:
+            body["url"] = url
+        return await self._call("/cgi-bin/message/template/send", body)
+
+    async def send_subscribe(
+        self, openid: str, template_id: str, data: dict[str, str], page: str | None = None
+    ) -> dict[str, Any]:
+        """A subscribe message (bizsend), for accounts that use subscribe messages instead of templates."""
+        body: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+        }
+        if page:
+            body["page"] = page
+        return await self._call("/cgi-bin/message/subscribe/bizsend", body)
+
+    async def oauth_openid(self, code: str) -> str:
+        """Exchange a web-authorisation code (snsapi_base) for the user's openid."""
+        answer = await self._request(
+            "GET",
+            "/sns/oauth2/access_token",
+            params={"appid": self.appid, "secret": self.secret, "code": code, "grant_type": "authorization_code"},
+        )
+        openid = answer.get("openid")
+        if not openid:
+            raise WeChatError(40029, "no openid in the answer")
+        return str(openid)
