@@ -73,10 +73,9 @@ def create_app(
 
 
 def _session_storage(settings: Settings) -> EncryptedCookieStorage:
-    import base64
     import hashlib
 
-    key = base64.urlsafe_b64encode(hashlib.sha256(settings.session_secret.encode()).digest())
+    key = hashlib.sha256(settings.session_secret.encode()).digest()  # 32 bytes; the storage base64-encodes it
     return EncryptedCookieStorage(
         key,
         cookie_name="dgj_session",
@@ -135,7 +134,6 @@ async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
     )
     proc = RasaProcess(
         rasa_bin=settings.rasa_bin, model=model, port=settings.rasa_port, token=settings.rasa_token,
-        log_path=settings.data_dir / "rasa.log",
     )
     await proc.start()
     app[keys.RASA_PROCESS] = proc

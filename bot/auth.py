@@ -129,7 +129,9 @@ async def oauth_exchange(request: web.Request, *, code: str) -> str:
     }
     try:
         async with http.get(
-            f"{settings.api_base}/sns/oauth2/access_token", params=params, timeout=aiohttp.ClientTimeout(total=5)
+            f"{settings.api_base}/sns/oauth2/access_token",
+            params=params,
+            timeout=aiohttp.ClientTimeout(total=5),
         ) as resp:
             data: dict[str, Any] = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

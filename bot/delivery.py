@@ -39,6 +39,7 @@ CS_QUOTA = 5
 TEMPLATE_FIELD_MAX = 20
 PHONE_FLAG = "phone_needed"
 PHONE_NOTE = "微信消息无法送达（对方已取消关注公众号），请电话联系"
+RESIDENT_LINK_KIND = "my_cases"  # bot.lifecycle's signed link to /my/cases
 KIND_TITLE = {
     "reply": "咨询回复",
     "progress": "办理进度",
@@ -59,6 +60,8 @@ class DeliveryConfig:
     backoff_base: float = 15.0  # seconds; doubles per attempt, with ±50 % jitter
     backoff_cap: float = 3600.0
     base_url: str = ""
+    link_secret: str = ""
+    link_ttl: int = 30 * 86400
     rng: random.Random = field(default_factory=random.Random)
 
     def backoff(self, attempts: int) -> timedelta:
@@ -157,9 +160,9 @@ async def _send_one(
     try:
         try:
             if use_custom:
-                await api.send_text(row.openid, row.text)
+                await api.send_text(row.openid, message_text(row, config=config, now=now))
             else:
-                await _send_template(row, api=api, now=now, config=config)
+                await _send_template(row, api=api, now=now, config=config, resident=resident)
         except WeChatError as exc:
             if not (use_custom and exc.window_closed):
                 raise
@@ -171,7 +174,7 @@ async def _send_one(
                     .where(col(Resident.openid) == row.openid)
                     .values(cs_sent_since_interaction=CS_QUOTA)
                 )
-            await _send_template(row, api=api, now=now, config=config)
+            await _send_template(row, api=api, now=now, config=config, resident=resident)
     except WeChatError as exc:
         await _failed_attempt(row, exc, sessions=sessions, now=now, config=config, stats=stats)
         return
@@ -197,17 +200,56 @@ async def _send_one(
         stats.via_template += 1
 
 
-async def _send_template(row: Outbox, *, api: Any, now: datetime, config: DeliveryConfig) -> None:
-    link = row.link or _default_link(row, config)
+async def _send_template(
+    row: Outbox, *, api: Any, now: datetime, config: DeliveryConfig, resident: Resident | None
+) -> None:
+    link = resolve_link(row.link, config=config, now=now) or _default_link(row, config, resident, now)
     await api.send_template(row.openid, config.template_id, template_fields(row, now=now), link)
 
 
-def _default_link(row: Outbox, config: DeliveryConfig) -> str | None:
+def resolve_link(link: str | None, *, config: DeliveryConfig, now: datetime) -> str | None:
+    """``sign:<kind>:<id>`` markers become signed links (``/<kind>/<token>``), paths get the base URL;
+    other links pass unchanged.
+    The secret stays with the dispatcher, so domain code that queues a message never needs it."""
+    if link and link.startswith("/"):
+        return f"{config.base_url.rstrip('/')}{link}" if config.base_url else None
+    if not link or not link.startswith("sign:"):
+        return link
+    try:
+        _, kind, subject = link.split(":", 2)
+    except ValueError:
+        return None
+    if not config.base_url or not config.link_secret:
+        return None
+    from bot.links import sign_link
+
+    token = sign_link(config.link_secret, kind, subject, ttl=config.link_ttl, now=now.timestamp())
+    return f"{config.base_url.rstrip('/')}/{kind}/{token}"
+
+
+def message_text(row: Outbox, *, config: DeliveryConfig, now: datetime) -> str:
+    """The customer-service text: a ``{link}`` placeholder is filled with the row's (signed) link."""
+    if "{link}" not in row.text:
+        return row.text
+    link = resolve_link(row.link, config=config, now=now)
+    if link:
+        return row.text.replace("{link}", link)
+    # no link available: drop the line that offered it
+    return "\n".join(line for line in row.text.splitlines() if "{link}" not in line)
+
+
+def _default_link(row: Outbox, config: DeliveryConfig, resident: Resident | None, now: datetime) -> str | None:
+    """Where the details are: the staff queue for staff; the resident's own cases (signed) for residents."""
     if not config.base_url:
         return None
     base = config.base_url.rstrip("/")
     if row.recipient_type == "staff":
         return f"{base}/staff/cases"
+    if row.recipient_type == "resident" and resident is not None and resident.id is not None and config.link_secret:
+        from bot.links import sign_link
+
+        token = sign_link(config.link_secret, RESIDENT_LINK_KIND, resident.id, ttl=config.link_ttl, now=now.timestamp())
+        return f"{base}/my/cases?t={token}"
     return f"{base}/"
 
 

@@ -309,14 +309,14 @@ async def transition(
         earlier = await _event_for_request(session, case_id=case.id, request_key=request_key)
         if earlier is not None:
             return earlier
-    if action in SPECIAL_ACTIONS and _set is None:
-        raise TransitionError(f"「{ACTION_LABEL[action]}」需要指定对象")
     from_status = case.status
     rule = TRANSITIONS.get((from_status, action))
     if rule is None:
         raise TransitionError(
             f"诉求当前状态为「{STATE_LABEL.get(from_status, from_status)}」，不能{ACTION_LABEL.get(action, action)}"
         )
+    if action in SPECIAL_ACTIONS and _set is None:
+        raise TransitionError(f"「{ACTION_LABEL[action]}」需要指定对象")
     refusal = _refusal(case, actor, action, rule)
     if refusal:
         raise TransitionError(refusal)
@@ -735,6 +735,23 @@ async def cancel_by_resident(
         note=(reason or "").strip() or "居民主动撤销",
         now=now,
     )
+
+
+# ------------------------------------------------------------------ the resident's own view
+RESIDENT_LINK_KIND = "my_cases"
+
+
+def my_cases_url(*, base_url: str, link_secret: str, resident_id: int, ttl: int = 7 * 86400) -> str:
+    """A signed link to the resident's own cases and timelines (`/my/cases?t=...`), e.g. for a progress reply."""
+    from bot.links import sign_link
+
+    token = sign_link(link_secret, RESIDENT_LINK_KIND, resident_id, ttl=ttl)
+    return f"{base_url.rstrip('/')}/my/cases?t={token}"
+
+
+#: timeline events a resident sees (internal notes, edits and reassignments stay with staff)
+RESIDENT_VISIBLE_EVENTS = frozenset({"transition", "question", "answer"})
+RESIDENT_VISIBLE_NOTES = frozenset({"rejected", "completed", "cancelled", "reopened", "merged"})
 
 
 # ------------------------------------------------------------------ cases from the hotline and windows

@@ -24,6 +24,7 @@ MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 BIND_CODE_TTL = timedelta(minutes=10)
 TOWN_NAMES = frozenset(t.name for t in TOWNS)
+_SHORT_TOWN = {t.short: t.name for t in TOWNS}
 
 
 class StaffError(Exception):
@@ -112,6 +113,7 @@ async def create_staff(
         raise StaffError("请填写用户名")
     if role not in ROLES:
         raise StaffError("角色不正确")
+    town = _SHORT_TOWN.get(town or "", town)
     if role in CITY_ROLES:
         town = town or None
     elif town not in TOWN_NAMES:

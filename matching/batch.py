@@ -89,7 +89,7 @@ class _Group:
 
 
 @dataclass(slots=True)
-class Problem:
+class BatchProblem:
     """Groups of interchangeable wishes, resource keys with their free slots, and the first-come order."""
 
     keys: list[str]
@@ -103,7 +103,7 @@ class Problem:
 
     @classmethod
     def from_edges(cls, edges: Iterable[tuple[int | str, str, float]], capacities: Mapping[str, int],
-                   *, order: Sequence[int | str] | None = None) -> Problem:
+                   *, order: Sequence[int | str] | None = None) -> BatchProblem:
         """A problem from explicit ``(case_id, resource key, score)`` triples (each wish its own group).
 
         ``order`` is the first-come order of the case ids for the greedy baseline (default: first seen).
@@ -129,11 +129,11 @@ def _arrival(wish: Wish) -> tuple[float, str]:
     return (stamp, str(wish.case_id))
 
 
-def build_problem(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS) -> Problem:
+def build_problem(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS) -> BatchProblem:
     """Score every eligible (wish, resource) pair, once per wish signature."""
     keys = [r.key for r in pool.resources]
     capacity = np.array([pool.remaining(k) for k in keys], dtype=np.int64)
-    problem = Problem(keys=keys, capacity=capacity)
+    problem = BatchProblem(keys=keys, capacity=capacity)
     group_of: dict[Hashable, int] = {}
     seen: set[int | str] = set()
     for w in sorted(wishes, key=_arrival):
@@ -152,7 +152,7 @@ def build_problem(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFA
     return problem
 
 
-def greedy(problem: Problem) -> BatchResult:
+def greedy(problem: BatchProblem) -> BatchResult:
     """First come, first served: each wish in arrival order takes its best helper with a free slot."""
     started = time.perf_counter()
     left = problem.capacity.copy()
@@ -171,7 +171,7 @@ def greedy(problem: Problem) -> BatchResult:
                        edges=sum(len(g.cand) for g in problem.groups))
 
 
-def solve(problem: Problem, *, per_wish: int = 30, warm: BatchResult | None = None) -> BatchResult:
+def solve(problem: BatchProblem, *, per_wish: int = 30, warm: BatchResult | None = None) -> BatchResult:
     """The score-maximising assignment on each group's ``per_wish`` best candidates (plus ``warm``'s pairs).
 
     Solved as a transportation LP with HiGHS (dual simplex → an integral vertex). The result's ``upper_bound``
@@ -237,7 +237,7 @@ def solve(problem: Problem, *, per_wish: int = 30, warm: BatchResult | None = No
                        upper_bound=upper_bound(problem, prices), edges=n_edges)
 
 
-def upper_bound(problem: Problem, prices: np.ndarray | None = None) -> float:
+def upper_bound(problem: BatchProblem, prices: np.ndarray | None = None) -> float:
     """An upper bound on the best total over every eligible pair (see the module docstring)."""
     best = sum(len(g.members) * float(g.scores[0]) for g in problem.groups if len(g.scores))
     if prices is None:
@@ -249,7 +249,7 @@ def upper_bound(problem: Problem, prices: np.ndarray | None = None) -> float:
     return min(best, lagrange)
 
 
-def _check(problem: Problem, assignments: Sequence[Assignment]) -> None:
+def _check(problem: BatchProblem, assignments: Sequence[Assignment]) -> None:
     used: dict[str, int] = {}
     cases: set[int | str] = set()
     cap = dict(zip(problem.keys, problem.capacity.tolist(), strict=True))

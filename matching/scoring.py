@@ -310,6 +310,17 @@ class Pool:
                 for c in r.categories:
                     cats.setdefault(c, []).append(i)
         self._by_category = {c: np.array(idx, dtype=np.int64) for c, idx in cats.items()}
+        # Town-to-town distance decay, and which resources list which items / list items of which category.
+        self._town_decay = np.array([[math.exp(-(_town_km(a, b) or 0.0) / rules.distance_scale_km)
+                                      for b in self._town_names] for a in self._town_names])
+        self._by_item: dict[str, list[int]] = {}
+        self._lists_category: dict[str, list[int]] = {}
+        for i, r in enumerate(self.resources):
+            for item in r.items:
+                self._by_item.setdefault(item, []).append(i)
+            for category, catalogue in ITEM_CATALOGUE.items():
+                if not r.items.isdisjoint(catalogue):
+                    self._lists_category.setdefault(category, []).append(i)
         self._candidates_cache: dict[tuple[str, str], np.ndarray] = {}
         self._item_cache: dict[tuple[str, str | None], np.ndarray] = {}
         self._static_sum_cache: dict[Weights, np.ndarray] = {}
@@ -347,8 +358,11 @@ class Pool:
     def _distances(self, town: str) -> np.ndarray:
         cached = self._distance_cache.get(town)
         if cached is None:
-            cached = np.array([distance(r, Wish(case_id="", category="", town=town), rules=self.rules)
-                               for r in self.resources])
+            row = self._town_row.get(town)
+            if row is None:
+                cached = np.full(len(self.resources), UNKNOWN_DISTANCE)
+            else:
+                cached = np.where(self._home >= 0, self._town_decay[row][np.maximum(self._home, 0)], UNKNOWN_DISTANCE)
             self._distance_cache[town] = cached
         return cached
 
@@ -367,8 +381,15 @@ class Pool:
         key = (category, item)
         cached = self._item_cache.get(key)
         if cached is None:
-            probe = Wish(case_id="", category=category, town="", item=item)
-            cached = np.array([item_fit(r, probe) for r in self.resources])
+            n = len(self.resources)
+            if item is None:
+                cached = np.ones(n)
+            else:
+                has_item = np.zeros(n, dtype=bool)
+                has_item[self._by_item.get(item, [])] = True
+                lists = np.zeros(n, dtype=bool)
+                lists[self._lists_category.get(category, [])] = True
+                cached = np.where(has_item, 1.0, np.where(lists, 0.0, GENERAL_ITEM_FIT))
             self._item_cache[key] = cached
         return cached
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from matching.batch import Problem, assign, build_problem, compare, greedy, solve
+from matching.batch import BatchProblem, assign, build_problem, compare, greedy, solve
 from matching.generator import generate_pool, generate_wishes
 from matching.model import Resource, Wish
 from matching.scoring import Pool
@@ -58,7 +58,7 @@ def test_solver_is_optimal_on_small_random_problems(seed: int) -> None:
     caps = {k: rng.randint(0, 2) for k in keys}
     cases = list(range(5))
     edges = [(c, k, round(rng.uniform(0.1, 1.0), 3)) for c in cases for k in keys if rng.random() < 0.6]
-    problem = Problem.from_edges(edges, caps, order=cases)
+    problem = BatchProblem.from_edges(edges, caps, order=cases)
     result = solve(problem, per_wish=10)
     optimum = _brute_force(edges, caps, cases)
     assert result.total == pytest.approx(optimum)
@@ -122,3 +122,12 @@ def test_ten_thousand_wishes_on_the_full_pool_within_ten_seconds() -> None:
     assert elapsed <= 10.0
     assert result.solver.total >= result.greedy.total
     assert len(result.solver.assignments) > 0.3 * len(wishes)
+
+
+def test_nothing_to_assign_is_not_an_error() -> None:
+    pool = Pool([make_resource("R1")])
+    assert assign(pool, []).assignments == []
+    nobody = assign(pool, [Wish(case_id=9, category="助老", town="南城街道")])
+    assert nobody.assignments == [] and nobody.unassigned == [9]
+    with pytest.raises(ValueError, match="twice"):
+        assign(pool, [Wish(case_id=1, category="助学", town="南城街道")] * 2)

@@ -451,6 +451,18 @@ async def test_oauth_authorize_and_code_exchange(sim) -> None:
     assert again["errcode"] == 40163
     bogus = await (await sim.get("/sns/oauth2/access_token", params=exchange | {"code": "nope"})).json()
     assert bogus["errcode"] == 40029
+    # the page's form sends the clicked user's button and the (empty) text box: the non-empty one wins
+    form = list(auth.items()) + [("openid", ""), ("openid", "oTyped02")]
+    typed = await sim.get("/connect/oauth2/authorize/confirm", params=form, allow_redirects=False)
+    code = URL(typed.headers["Location"]).query["code"]
+    body = await (await sim.get("/sns/oauth2/access_token", params=exchange | {"code": code})).json()
+    assert body["openid"] == "oTyped02"
+    scripted = await sim.get(
+        "/connect/oauth2/authorize", params=auth | {"sim_openid": "oAuto03"}, allow_redirects=False
+    )
+    code = URL(scripted.headers["Location"]).query["code"]
+    body = await (await sim.get("/sns/oauth2/access_token", params=exchange | {"code": code})).json()
+    assert body["openid"] == "oAuto03"
     wrong = await sim.get("/connect/oauth2/authorize", params=auth | {"appid": "wxother"})
     assert wrong.status == 400 and "appid" in await wrong.text()
 
@@ -726,3 +738,57 @@ async def test_simulated_user_reports_a_forged_reply():
         )
         r = await user.send_text("你好")
     assert r.text is None and "MsgSignature" in (r.error or "")
+
+
+async def test_config_switches_mode_and_window(sim) -> None:
+    resp = await sim.post("/_sim/config", json={"enforce_window": True, "window_quota": 2, "mode": "compat"})
+    assert await resp.json() == {
+        "enforce_window": True,
+        "window_quota": 2,
+        "webhook_url": "http://127.0.0.1:9/wechat",
+        "mode": "compat",
+    }
+    token = await get_token(sim)
+    await sim.post("/_sim/interaction", json={"openid": OPENID})
+    assert [(await custom(sim, token))["errcode"] for _ in range(3)] == [0, 0, 45047]
+    bad = await sim.post("/_sim/config", json={"mode": "rot13"})
+    assert bad.status == 400
+
+
+async def test_template_send_pushes_templatesendjobfinish_when_enabled(aiohttp_server, aiohttp_client):
+    hook = EchoWebhook()
+    url = await start_webhook(aiohttp_server, hook)
+    app = create_sim_app(
+        token=TOKEN,
+        appid=APPID,
+        aes_key=AES_KEY,
+        mode="safe",
+        webhook_url=url,
+        secret=SECRET,
+        template_job_events=True,
+    )
+    sim = await aiohttp_client(app)
+    token = await get_token(sim)
+    ok = await template(sim, token, {"thing1": {"value": "已受理"}})
+    for _ in range(100):
+        if hook.received:
+            break
+        await asyncio.sleep(0.02)
+    [event] = [r["msg"] for r in hook.received]
+    assert (event.event, event.status, event.source) == ("templatesendjobfinish", "success", OPENID)
+    assert int(hook.received[0]["fields"]["MsgID"]) == ok["msgid"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "location", "lat": "north", "lon": 1},
+        {"type": "location"},
+        {"type": "event", "event": "EXPLODE"},
+        {"type": "telegram"},
+    ],
+)
+async def test_phone_refuses_malformed_messages(sim, payload) -> None:
+    resp = await sim.post("/_sim/send", json=payload)
+    assert resp.status == 400
+    assert sim.app[SIM_STATE].chats == {}

@@ -47,6 +47,7 @@ SUCCESS = "success"
 
 class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
+        reason = reason[:200]  # parts of it may come from the request
         super().__init__(reason)
         self.status = status
         self.reason = reason

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SIM_STATE = web.AppKey("sim_state", SimState)
 SIM_HTTP = web.AppKey("sim_http", aiohttp.ClientSession)
 SIM_JINJA = web.AppKey("sim_jinja", jinja2.Environment)
+SIM_TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("sim_tasks")
 
 UNAVAILABLE = "该公众号暂时无法提供服务，请稍后再试"
 DEFAULT_MENU: list[dict[str, Any]] = [
@@ -235,7 +236,34 @@ async def _templated_send(request: web.Request, channel: str) -> web.Response:
             payload=body,
         )
     )
+    if channel == "template" and state.template_job_events:
+        _spawn(request.app, _template_job_finished(request.app, openid, msgid))
     return _ok(msgid=msgid) if channel == "template" else _ok()
+
+
+def _spawn(app: web.Application, coro: Any) -> None:
+    """A background delivery, kept referenced and awaited at shutdown."""
+    task = asyncio.create_task(coro)
+    app[SIM_TASKS].add(task)
+    task.add_done_callback(app[SIM_TASKS].discard)
+
+
+async def _template_job_finished(app: web.Application, openid: str, msgid: int) -> None:
+    """WeChat pushes TEMPLATESENDJOBFINISH to the webhook once a template message is delivered."""
+    state = app[SIM_STATE]
+    await asyncio.sleep(0.05)
+    xml = protocol.event_message(
+        to_user=state.account,
+        from_user=openid,
+        event="TEMPLATESENDJOBFINISH",
+        create_time=int(state.now()),
+        msg_id=msgid,
+        status="success",
+    )
+    try:
+        await deliver(state, app[SIM_HTTP], xml, openid)
+    except Exception:  # a background push must never crash the simulator
+        log.exception("TEMPLATESENDJOBFINISH push failed")
 
 
 @routes.post("/cgi-bin/message/template/send", name="template_send")
@@ -357,6 +385,10 @@ async def oauth_authorize(request: web.Request) -> web.Response:
             app_key=SIM_JINJA,
         )
     state = _state(request)
+    if auto := request.query.get("sim_openid", "").strip():  # scripted sign-in (browser tests, demos)
+        code = state.new_oauth_code(auto, params["scope"])
+        target = URL(params["redirect_uri"]).with_fragment(None)
+        raise web.HTTPFound(str(target.update_query(code=code, state=params["state"])))
     users = [(u.openid, u.nickname or u.openid) for u in state.users.values()]
     return aiohttp_jinja2.render_template(
         "oauth.html", request, {"problem": None, "params": params, "users": users}, app_key=SIM_JINJA
@@ -366,7 +398,7 @@ async def oauth_authorize(request: web.Request) -> web.Response:
 @routes.get("/connect/oauth2/authorize/confirm", name="oauth_confirm")
 async def oauth_confirm(request: web.Request) -> web.Response:
     params, problem = _oauth_params(request)
-    openid = request.query.get("openid", "").strip()
+    openid = next((v.strip() for v in request.query.getall("openid", []) if v.strip()), "")
     if problem or not openid:
         raise web.HTTPBadRequest(text=problem or "openid missing")
     code = _state(request).new_oauth_code(openid, params["scope"])
@@ -627,7 +659,10 @@ async def sim_send(request: web.Request) -> web.Response:
     openid = str(body.get("openid") or DEMO_OPENID)
     is_event = body.get("type") == "event"
     msg_id = state.next_msgid()
-    kind, xml, shown = _user_message(state, request, body, openid, msg_id)
+    try:
+        kind, xml, shown = _user_message(state, request, body, openid, msg_id)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"bad message: {exc}") from exc
     if is_event and body.get("event") in ("subscribe", "unsubscribe"):
         state.set_subscribed(openid, body["event"] == "subscribe")
     if not (is_event and body.get("event") == "unsubscribe"):
@@ -648,7 +683,13 @@ async def sim_send(request: web.Request) -> web.Response:
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     app[SIM_HTTP] = session
+    app[SIM_TASKS] = set()
     yield
+    pending = app[SIM_TASKS]
+    tasks = list(pending)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await session.close()
 
 
@@ -664,6 +705,7 @@ def create_sim_app(
     reply_timeout: float = 5.0,
     clock: Callable[[], float] = time.time,
     templates: dict[str, tuple[str, ...]] | None = None,
+    template_job_events: bool = False,
 ) -> web.Application:
     """The simulator app; its ``SimState`` is ``app[SIM_STATE]``."""
     if mode not in protocol.MODES:
@@ -683,6 +725,7 @@ def create_sim_app(
         enforce_window=enforce_window,
         reply_timeout=reply_timeout,
         templates=templates,
+        template_job_events=template_job_events,
         clock=clock,
     )
     aiohttp_jinja2.setup(

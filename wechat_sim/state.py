@@ -176,6 +176,7 @@ class SimState:
     reply_timeout: float = 5.0
     reply_tries: int = 3
     templates: dict[str, tuple[str, ...]] | None = None  # template_id -> keys; None accepts any template
+    template_job_events: bool = False  # push TEMPLATESENDJOBFINISH to the webhook after each template send
     clock: Callable[[], float] = time.time
 
     tokens: dict[str, AccessToken] = field(default_factory=dict)

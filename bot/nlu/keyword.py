@@ -28,7 +28,7 @@ _RULES: tuple[tuple[str, str, float], ...] = (
     ("query_progress", r"进度|查询|查一下|查下|办到|怎么样了|点样了|处理了没|处理好没|有没有人(处理|理)|"
      r"到哪一步|批了没|什么时候(能|可以)?(到|好|修)|几时|有冇消息|有消息没|结果", 0.7),
     ("offer_help", r"志愿者|义工|做义工|捐|认领|爱心企业|想帮|帮帮他们|资助|献爱心|出一份力|赞助|圆梦", 0.7),
-    ("out_of_scope", r"社保|医保卡|公积金|居住证|户口|身份证|驾照|违章|罚单|天气|下雨|台风|噪音|吵|装修|工地|施工|"
+    ("out_of_scope", r"社保|医保卡|公积金|居住证|户口|身份证|驾照|违章|罚单|天气|下雨|(?<!两)(?<!一)台风(?!扇)|噪音|吵|装修|工地|施工|"
      r"旅游|景点|酒店|餐厅|饭店|好吃|外卖|快递|买|股票|房价|租房|彩票|笑话|唱歌|讲个|你是谁|几岁|"
      r"结婚|学车|打疫苗|核酸|车牌|摇号|签证|护照|航班|高铁|地铁", 0.65),
     ("micro_project", r"路灯|灯坏|灯不亮|好黑|太黑|坑|扶手|减速带|斑马线|井盖|下水道|排水|积水|水浸|堵|臭|"
@@ -63,7 +63,8 @@ def parse_keywords(text: str) -> Parse:
         match = regex.search(cleaned)
         if match:
             raw.append(Entity(entity, match.group(), match.group(), match.start(), match.end()))
-    quantity = normalize.parse_quantity(cleaned) if not normalize.normalize_phone(cleaned) else None
+    without_numbers = re.sub(r"[+\d][\d\s\-]{6,}\d|MS\d{8}-?\d{4}", " ", cleaned, flags=re.IGNORECASE)
+    quantity = normalize.parse_quantity(without_numbers)
     if quantity is not None and not re.fullmatch(r"\s*\d+\s*", cleaned):
         raw.append(Entity("quantity", str(quantity), str(quantity), None, None))
     entities = finalize_entities(cleaned, raw)

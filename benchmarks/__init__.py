@@ -1,0 +1,1 @@
+"""Reproducible load and speed measurements (run each as ``python -m benchmarks.<name>``)."""

@@ -1,0 +1,300 @@
+"""Server time of the staff queue page and case page with 100,000 cases over the 33 towns.
+
+    python -m benchmarks.staff_pages [--cases 100000] [--requests 300]
+
+SQLite (a fresh file) by default; PostgreSQL when DATABASE_URL points there (the tables are emptied first, so
+use a scratch database). The last line is JSON: cases, database, queue/case p50/p95 in milliseconds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import insert, text
+
+from bot import keys
+from bot.db import make_engine, migrate
+from bot.lifecycle import OPEN_STATES, STATE_LABEL
+from bot.models import Case, Resident, Staff
+from bot.settings import Settings
+from bot.staff_service import hash_password
+from bot.towns import TOWNS
+
+PASSWORD = "bench-Passw0rd"
+NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+STATUSES = list(STATE_LABEL)
+WEIGHTS = [8, 6, 10, 2, 10, 6, 6, 10, 10, 25, 4, 1, 2]
+CATEGORIES = {
+    "micro_wish": ["助学", "助医", "助老", "助残", "生活物资", "就业帮扶", "心理关爱", "其他"],
+    "micro_project": ["道路交通", "照明", "公共设施", "环境卫生", "文体设施", "安全隐患", "其他"],
+}
+ITEMS = ["轮椅", "助听器", "米面油", "棉被", "旧电脑", "学习用品", "路灯", "扶手", "减速带", "长椅"]
+
+
+async def seed(url: str, n: int) -> None:
+    await migrate(url)
+    engine = make_engine(url)
+    rng = random.Random(20260601)
+    async with engine.begin() as conn:
+        for table in (
+            "auditlog",
+            "outbox",
+            "inboundmessage",
+            "caseevent",
+            "offer",
+            "survey",
+            "feedback",
+            "case",
+            "resident",
+            "staff",
+            "caseseq",
+        ):
+            await conn.execute(text(f'DELETE FROM "{table}"'))
+        staff_rows = []
+        pw = hash_password(PASSWORD)
+        for t in TOWNS:
+            for role, suffix in (("town_staff", "s"), ("town_supervisor", "sup")):
+                staff_rows.append(
+                    {
+                        "username": f"{t.short}-{suffix}",
+                        "display_name": f"{t.short}{suffix}",
+                        "password_hash": pw,
+                        "role": role,
+                        "town": t.name,
+                        "failed_logins": 0,
+                        "active": True,
+                        "created_at": NOW,
+                    }
+                )
+        staff_rows.append(
+            {
+                "username": "city",
+                "display_name": "市级",
+                "password_hash": pw,
+                "role": "city_supervisor",
+                "town": None,
+                "failed_logins": 0,
+                "active": True,
+                "created_at": NOW,
+            }
+        )
+        await conn.execute(insert(Staff), staff_rows)
+        staff_ids = {
+            r.town: r.id
+            for r in (await conn.execute(text("SELECT id, town FROM staff WHERE role='town_staff'")))
+        }
+        n_res = max(1, n // 5)
+        for start in range(0, n_res, 5000):
+            await conn.execute(
+                insert(Resident),
+                [
+                    {
+                        "openid": f"bench-{i}",
+                        "phone": f"138{i:08d}",
+                        "subscribed": True,
+                        "survey_opt_out": False,
+                        "cs_sent_since_interaction": 0,
+                        "created_at": NOW,
+                    }
+                    for i in range(start, min(n_res, start + 5000))
+                ],
+            )
+        first_res = (await conn.execute(text("SELECT MIN(id) FROM resident"))).scalar_one()
+        chunk = 5000
+        for start in range(0, n, chunk):
+            rows = []
+            for i in range(start, min(n, start + chunk)):
+                town = TOWNS[i % len(TOWNS)].name
+                kind = "micro_wish" if rng.random() < 0.7 else "micro_project"
+                status = rng.choices(STATUSES, WEIGHTS)[0]
+                created = NOW - timedelta(minutes=rng.randint(0, 365 * 24 * 60))
+                claimed = (
+                    staff_ids[town]
+                    if status in ("claimed", "matching", "dispatched", "in_progress")
+                    else None
+                )
+                rows.append(
+                    {
+                        "case_no": f"MS{created:%Y%m%d}-{i:06d}",
+                        "kind": kind,
+                        "status": status,
+                        "category": rng.choice(CATEGORIES[kind]),
+                        "description": f"{rng.choice(ITEMS)}的诉求，编号{i}",
+                        "item": rng.choice(ITEMS),
+                        "town": town,
+                        "community": f"第{i % 18}社区",
+                        "resident_id": first_res + (i % n_res),
+                        "channel": "wechat",
+                        "claimed_by_id": claimed,
+                        "needs_triage": False,
+                        "awaiting_resident": False,
+                        "stage_deadline": created + timedelta(days=rng.randint(1, 40))
+                        if status in OPEN_STATES
+                        else None,
+                        "created_at": created,
+                        "updated_at": created,
+                    }
+                )
+            await conn.execute(insert(Case), rows)
+        await conn.execute(
+            text(
+                "INSERT INTO caseevent (case_id, at, actor_type, kind, from_status, to_status, note, data) "
+                "SELECT id, created_at, 'resident', 'transition', NULL, 'submitted', '通过微信公众号提交', '{}' FROM \"case\""
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO inboundmessage (delivery_key, openid, resident_id, msg_type, text, media, case_id, reply_mode,"
+                " received_at) SELECT 'bench-' || id, 'bench', resident_id, 'text', description, '{}', id, 'passive',"
+                ' created_at FROM "case"'
+            )
+        )
+        if engine.dialect.name == "postgresql":
+            for table in ("case", "caseevent", "inboundmessage", "staff", "resident"):
+                await conn.execute(text(f'ANALYZE "{table}"'))
+        else:
+            await conn.execute(text("ANALYZE"))
+    await engine.dispose()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The real app factory; the benchmark only adds a timing middleware."""
+    from bot.app import create_app
+
+    return create_app(settings, clock=lambda: NOW, run_migrations=False, with_scheduler=False)
+
+
+async def measure(url: str, requests: int) -> dict[str, float]:
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        session_secret="b" * 40,
+        link_secret="c" * 40,
+        scheduler_enabled=False,
+        rasa_url="http://127.0.0.1:9",
+    )
+    app = build_app(settings)
+    timings: dict[str, list[float]] = {"queue": [], "case": []}
+
+    @web.middleware
+    async def timing(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        start = time.perf_counter()
+        response = await handler(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - start) * 1000:.2f}"
+        return response
+
+    app.middlewares.insert(0, timing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    rng = random.Random(7)
+    try:
+        engine = app[keys.ENGINE]
+        async with engine.connect() as conn:
+            town = TOWNS[23].name  # 虎门镇
+            case_nos = [
+                r[0]
+                for r in await conn.execute(
+                    text('SELECT case_no FROM "case" WHERE town = :t ORDER BY id LIMIT 2000'), {"t": town}
+                )
+            ]
+        async with aiohttp.ClientSession(base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get("/staff/login") as resp:
+                page = await resp.text()
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            async with http.post(
+                "/staff/login",
+                data={"username": "虎门-s", "password": PASSWORD, "csrf_token": token},
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status == 302, await resp.text()
+            queue_variants = [
+                {},
+                {"page": "2"},
+                {"page": "5"},
+                {"status": "all"},
+                {"due": "overdue"},
+                {"due": "soon"},
+                {"unclaimed": "1"},
+                {"mine": "1"},
+                {"kind": "micro_project"},
+                {"category": "助老"},
+                {"sort": "due"},
+                {"sort": "old"},
+                {"q": "轮椅"},
+                {"q": case_nos[5]},
+                {"community": "第3社区"},
+            ]
+
+            async def hit(path: str, params: dict[str, str], bucket: str) -> None:
+                async with http.get(path, params=params) as resp:
+                    assert resp.status == 200, (path, resp.status)
+                    await resp.read()
+                    dur = float(resp.headers["Server-Timing"].split("dur=")[1])
+                    timings[bucket].append(dur)
+
+            for _ in range(10):  # warm-up
+                await hit("/staff/cases", {}, "queue")
+                await hit(f"/staff/cases/{case_nos[0]}", {}, "case")
+            timings = {"queue": [], "case": []}
+            for i in range(requests):
+                await hit("/staff/cases", queue_variants[i % len(queue_variants)], "queue")
+                await hit(f"/staff/cases/{rng.choice(case_nos)}", {}, "case")
+    finally:
+        await runner.cleanup()
+    return {
+        "queue_p50_ms": round(statistics.median(timings["queue"]), 2),
+        "queue_p95_ms": round(_percentile(timings["queue"], 0.95), 2),
+        "case_p50_ms": round(statistics.median(timings["case"]), 2),
+        "case_p95_ms": round(_percentile(timings["case"], 0.95), 2),
+    }
+
+
+async def amain(args: argparse.Namespace) -> dict[str, object]:
+    url = os.environ.get("DATABASE_URL", "")
+    tmp = None
+    if not url:
+        tmp = tempfile.mkdtemp(prefix="staff_pages_")
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+    database = "postgresql" if url.startswith("postgresql") else "sqlite"
+    t0 = time.perf_counter()
+    await seed(url, args.cases)
+    print(f"seeded {args.cases} cases in {time.perf_counter() - t0:.1f}s on {database}", file=sys.stderr)
+    result = await measure(url, args.requests)
+    return {"cases": args.cases, "database": database, **result}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args(argv)
+    result = asyncio.run(amain(args))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
