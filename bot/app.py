@@ -20,7 +20,7 @@ from bot import keys
 from bot.db import make_engine, make_sessions, migrate, ping
 from bot.models import utcnow
 from bot.settings import Settings
-from bot.views import admin, health, pool, public, resident, staff, survey, volunteer
+from bot.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
 from bot.websec import csrf_context, security_headers
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def create_app(
     app.cleanup_ctx.append(_background_tasks)
 
     app.router.add_routes(webhooks.routes)
-    for module in (health, staff, resident, admin, pool, volunteer, survey, public):
+    for module in (health, staff, resident, admin, pool, volunteer, survey, public, stats):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "static", name="static")
     return app

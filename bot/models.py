@@ -308,3 +308,14 @@ class Feedback(SQLModel, table=True):
     score: int | None = None
     text: str = ""
     created_at: datetime = ts(default_now=True, nullable=False)
+
+
+class Notice(SQLModel, table=True):
+    """信息发布: announcements staff publish on the public pages."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=128)
+    body: str = ""
+    town: str | None = Field(default=None, max_length=16, index=True)  # None = city-wide
+    published_at: datetime = ts(default_now=True, nullable=False, index=True)
+    author_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RASA_BIN = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
 DEFAULT_PROJECT_DIR = REPO_ROOT / "nlu_data"
-DEFAULT_MODELS_DIR = REPO_ROOT / "data" / "rasa-models"
+DEFAULT_MODELS_DIR = DEFAULT_PROJECT_DIR / "models"
 
 # What a model is trained from (relative to the project dir). The held-out test set is deliberately not included.
 _INPUT_GLOBS = ("config.yml", "domain.yml", "data/**/*.yml", "data/**/*.yaml", "jieba/*")

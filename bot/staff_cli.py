@@ -34,7 +34,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.settings import Settings
     from bot.staff_service import StaffError, create_staff, set_password
 
-    settings = Settings()
+    settings = Settings()  # type: ignore[call-arg]
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
     try:

@@ -26,13 +26,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Sessions, transaction
-from bot.models import Case, Offer, Outbox, Resident, Resource, Staff, Survey
+from bot.models import Case, Offer, Outbox, Resident, Resource, SlaPolicy, Staff, Survey
 from bot.sla import (
     CITY_AFTER_WORKING_DAYS,
     DEFAULT_POLICIES,
     STAGE_LABEL,
     STAGE_OF_STATUS,
     Policy,
+    default_policy,
     policy_for,
 )
 from bot.workdays import add_working_days
@@ -41,6 +42,15 @@ log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 OPEN_STATUSES = tuple(STAGE_OF_STATUS)
 KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
+
+# Statuses without a stage clock. The sweeps filter with NOT IN so that the database walks the deadline index
+# (SQLite would otherwise pick the status index, which covers nearly every open row).
+NO_CLOCK_STATUSES = ("completed", "closed", "cancelled", "rejected", "merged")
+
+
+def _still_open() -> Any:
+    return col(Case.status).not_in(NO_CLOCK_STATUSES)
+
 
 OfferTimeoutHook = Callable[[AsyncSession, Offer, datetime], Awaitable[None]]
 
@@ -74,25 +84,23 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
     if not rows:
         return 0
     insert = postgresql.insert if _pg(session) else sqlite.insert
-    inserted = 0
-    for start in range(0, len(rows), 400):
-        chunk = [
-            {
-                "recipient_type": "resident",
-                "case_id": None,
-                "template": {},
-                "link": None,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                **r,
-            }
-            for r in rows[start : start + 400]
-        ]
-        stmt = insert(Outbox).values(chunk).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        result = await session.exec(stmt)  # type: ignore[call-overload]
-        inserted += max(result.rowcount or 0, 0)
+    defaults = {
+        "recipient_type": "resident",
+        "case_id": None,
+        "template": {},
+        "link": None,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    params = [{**defaults, **r} for r in rows]
+    # one compiled statement, executed for many parameter sets (SQLAlchemy batches them as "insertmanyvalues")
+    table = Outbox.__table__  # Core, not the ORM bulk path: an order of magnitude less Python per row
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)  # type: ignore[arg-type]
+    conn = await session.connection()
+    result = await conn.execute(stmt, params)
+    inserted = len(result.all())
     return inserted
 
 
@@ -102,6 +110,7 @@ class _StaffIndex:
     def __init__(self, staff: Sequence[Staff]) -> None:
         self.by_id = {s.id: s for s in staff}
         self.by_town: dict[str | None, list[Staff]] = defaultdict(list)
+        self._cache: dict[tuple[str, tuple[str, ...]], list[Staff]] = {}
         for s in staff:
             self.by_town[s.town].append(s)
 
@@ -124,7 +133,11 @@ class _StaffIndex:
         return cls(rows)
 
     def town(self, town: str, roles: tuple[str, ...]) -> list[Staff]:
-        return [s for s in self.by_town.get(town, []) if s.role in roles]
+        key = (town, roles)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = [s for s in self.by_town.get(town, []) if s.role in roles]
+        return found
 
     def city(self) -> list[Staff]:
         return [s for lst in self.by_town.values() for s in lst if s.role == "city_supervisor"]
@@ -141,11 +154,15 @@ class _StaffIndex:
 
 
 async def _policies(session: AsyncSession) -> dict[tuple[str, str], Policy]:
+    """Every (kind, stage) policy, from one query: the kind's row, else the "any" row, else the default."""
+    rows = {(r.kind, r.stage): r for r in (await session.exec(select(SlaPolicy))).all()}
     out: dict[tuple[str, str], Policy] = {}
     for kind in KIND_LABEL:
         for stage in set(STAGE_OF_STATUS.values()) | {"offer", "survey"}:
-            p = await policy_for(session, kind, stage)
-            if p is not None:
+            row = rows.get((kind, stage)) or rows.get(("any", stage))
+            if row is not None:
+                out[(kind, stage)] = Policy(row.kind, row.stage, row.amount, row.unit, row.remind_before_hours)
+            elif (p := default_policy(kind, stage)) is not None:
                 out[(kind, stage)] = p
     return out
 
@@ -181,7 +198,7 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
                 sa.select(*_CASE_COLS)
                 .where(
                     col(Case.stage_deadline) <= now + _max_lead(policies),
-                    col(Case.status).in_(OPEN_STATUSES),
+                    _still_open(),
                     col(Case.reminded_at).is_(None),
                     Case.awaiting_resident == False,  # noqa: E712
                 )
@@ -191,7 +208,7 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
             rows = (await session.exec(_locked(stmt, session))).all()  # type: ignore[call-overload]
             due = []
             for c in rows:
-                stage = STAGE_OF_STATUS[c.status]
+                stage = STAGE_OF_STATUS.get(c.status, c.status)
                 policy = policies.get((c.kind, stage))
                 if policy is not None and c.stage_deadline - policy.lead <= now:
                     due.append((c, stage))
@@ -206,7 +223,7 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
                 head = "【已超时】" if overdue else "【即将到期】"
                 when = _local(c.stage_deadline)
                 text = (
-                    f"{head}{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{c.town}，{STAGE_LABEL[stage]}）"
+                    f"{head}{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{c.town}，{STAGE_LABEL.get(stage, stage)}）"
                     f"{'已于' if overdue else '将于'}{when}到期，请及时处理。"
                 )
                 key = f"remind:{c.id}:{stage}:{c.stage_deadline.isoformat()}"
@@ -232,7 +249,7 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
                 sa.select(*_CASE_COLS)
                 .where(
                     col(Case.stage_deadline) <= now,
-                    col(Case.status).in_(OPEN_STATUSES),
+                    _still_open(),
                     col(Case.escalated_at).is_(None),
                     Case.awaiting_resident == False,  # noqa: E712
                 )
@@ -245,10 +262,10 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
             staff = await _StaffIndex.load(session, {c.town for c in rows}, claimers=set())
             messages = []
             for c in rows:
-                stage = STAGE_OF_STATUS[c.status]
+                stage = STAGE_OF_STATUS.get(c.status, c.status)
                 owner = staff.by_id.get(c.claimed_by_id) if c.claimed_by_id else None
                 text = (
-                    f"【超时督办】{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{c.town}，{STAGE_LABEL[stage]}）"
+                    f"【超时督办】{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{c.town}，{STAGE_LABEL.get(stage, stage)}）"
                     f"已于{_local(c.stage_deadline)}超时"
                     f"{'，负责人：' + (owner.display_name or owner.username) if owner else '，尚无人认领'}。请督促办理。"
                 )
@@ -275,7 +292,7 @@ async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2
                 sa.select(*_CASE_COLS)
                 .where(
                     col(Case.stage_deadline) <= now - timedelta(days=CITY_AFTER_WORKING_DAYS),
-                    col(Case.status).in_(OPEN_STATUSES),
+                    _still_open(),
                     col(Case.escalated_at).is_not(None),
                     col(Case.escalated_city_at).is_(None),
                     Case.awaiting_resident == False,  # noqa: E712
@@ -290,9 +307,9 @@ async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2
             staff = await _StaffIndex.load(session, set(), claimers=set())
             messages = []
             for c in due:
-                stage = STAGE_OF_STATUS[c.status]
+                stage = STAGE_OF_STATUS.get(c.status, c.status)
                 text = (
-                    f"【市级督办】{c.town}{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{STAGE_LABEL[stage]}）"
+                    f"【市级督办】{c.town}{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{STAGE_LABEL.get(stage, stage)}）"
                     f"自{_local(c.stage_deadline)}起超时已逾{CITY_AFTER_WORKING_DAYS}个工作日，请关注。"
                 )
                 key = f"city:{c.id}:{stage}:{c.stage_deadline.isoformat()}"
@@ -318,7 +335,7 @@ async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 200
                 sa.select(*_CASE_COLS)
                 .where(
                     col(Case.stage_deadline) <= now,
-                    col(Case.status).in_(OPEN_STATUSES),
+                    _still_open(),
                     col(Case.resident_nudged_at).is_(None),
                     col(Case.resident_id).is_not(None),
                 )
@@ -339,7 +356,7 @@ async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 200
                 r = residents.get(c.resident_id)
                 if r is None or not r.subscribed:
                     continue
-                stage = STAGE_OF_STATUS[c.status]
+                stage = STAGE_OF_STATUS.get(c.status, c.status)
                 messages.append(
                     {
                         "openid": r.openid,
@@ -526,12 +543,12 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
             overdue = sa.func.sum(sa.case((col(Case.stage_deadline) <= now, 1), else_=0))
             soon_due = sa.func.sum(sa.case((col(Case.stage_deadline) > now, 1), else_=0))
             base = sa.select(Case.town, overdue, soon_due).where(
-                col(Case.stage_deadline) <= now + soon, col(Case.status).in_(OPEN_STATUSES)
+                col(Case.stage_deadline) <= now + soon, _still_open()
             )
             by_town = {t: (int(o or 0), int(s or 0)) for t, o, s in (await session.exec(base.group_by(Case.town))).all()}  # type: ignore[call-overload]
             mine_q = sa.select(Case.claimed_by_id, overdue, soon_due).where(
                 col(Case.stage_deadline) <= now + soon,
-                col(Case.status).in_(OPEN_STATUSES),
+                _still_open(),
                 col(Case.claimed_by_id).is_not(None),
             )
             mine = {

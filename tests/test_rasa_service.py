@@ -166,3 +166,118 @@ async def test_rasa_that_dies_at_startup_reports_its_log(tmp_path: Path, fake_ra
     with pytest.raises(RasaError, match="model could not be loaded"):
         await process.start()
     assert not process.running
+
+
+# --- the HTTP client and the degraded mode -------------------------------------------------------------------
+
+from aiohttp import web  # noqa: E402
+
+from bot.nlu import FallbackNLU, KeywordNLU, NLUUnavailable, RasaNLU  # noqa: E402
+
+RASA_ANSWER = {
+    "text": "我住樟木头想要两台风扇",
+    "intent": {"name": "micro_wish", "confidence": 0.97},
+    "intent_ranking": [{"name": "micro_wish", "confidence": 0.97}, {"name": "micro_project", "confidence": 0.02}],
+    "entities": [
+        {"entity": "town", "start": 2, "end": 5, "value": "樟木头", "extractor": "DIETClassifier"},
+        {"entity": "quantity", "start": 7, "end": 9, "value": "两台", "extractor": "DIETClassifier"},
+        {"entity": "item", "start": 9, "end": 11, "value": "风扇", "extractor": "DIETClassifier"},
+        {"entity": "town", "start": 2, "end": 5, "value": "樟木头", "extractor": "RegexEntityExtractor"},
+    ],
+}
+
+
+class FakeRasa:
+    """An aiohttp app answering like Rasa, with switchable failures."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.parses = 0
+        self.tokens: list[str | None] = []
+
+    async def parse(self, request: web.Request) -> web.Response:
+        self.parses += 1
+        self.tokens.append(request.query.get("token"))
+        if self.mode == "500":
+            return web.json_response({"error": "boom"}, status=500)
+        if self.mode == "slow":
+            import asyncio
+
+            await asyncio.sleep(1)
+        body = await request.json()
+        return web.json_response(RASA_ANSWER | {"text": body["text"]})
+
+    async def status(self, request: web.Request) -> web.Response:
+        if self.mode != "ok":
+            return web.json_response({"error": "down"}, status=503)
+        return web.json_response({"model_file": "nlu-x.tar.gz"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/model/parse", self.parse)
+        app.router.add_get("/status", self.status)
+        return app
+
+
+async def test_rasa_client_normalises_entities_and_sends_token(aiohttp_server) -> None:
+    fake = FakeRasa()
+    server = await aiohttp_server(fake.app())
+    async with aiohttp.ClientSession() as session:
+        nlu = RasaNLU(base_url=str(server.make_url("/")), token="tok", session=session)
+        assert await nlu.ready()
+        parse = await nlu.parse("我住樟木头想要两台风扇")
+    assert fake.tokens == ["tok"]
+    assert (parse.intent, parse.source) == ("micro_wish", "rasa")
+    assert parse.first("town") == "樟木头镇"
+    assert parse.all("town") == ["樟木头镇"]  # reported twice by Rasa, once here
+    assert parse.first("quantity") == "2"
+    assert parse.first("item") == "风扇"
+    assert parse.ranking[0] == ("micro_wish", 0.97)
+
+
+@pytest.mark.parametrize("mode", ["500", "slow"])
+async def test_rasa_errors_raise_nlu_unavailable(aiohttp_server, mode: str) -> None:
+    fake = FakeRasa()
+    fake.mode = mode
+    server = await aiohttp_server(fake.app())
+    async with aiohttp.ClientSession() as session:
+        nlu = RasaNLU(base_url=str(server.make_url("/")), token="t", session=session, timeout=0.3)
+        with pytest.raises(NLUUnavailable):
+            await nlu.parse("你好")
+        assert not await nlu.ready()
+
+
+async def test_unreachable_rasa_raises_nlu_unavailable() -> None:
+    async with aiohttp.ClientSession() as session:
+        nlu = RasaNLU(base_url=f"http://127.0.0.1:{free_port()}", token="t", session=session)
+        with pytest.raises(NLUUnavailable):
+            await nlu.parse("你好")
+
+
+async def test_fallback_degrades_then_recovers_after_the_pause(aiohttp_server) -> None:
+    fake = FakeRasa()
+    server = await aiohttp_server(fake.app())
+    now = [1000.0]
+    async with aiohttp.ClientSession() as session:
+        primary = RasaNLU(base_url=str(server.make_url("/")), token="t", session=session, timeout=0.3)
+        nlu = FallbackNLU(primary=primary, fallback=KeywordNLU(), retry_after=10, clock=lambda: now[0])
+
+        assert (await nlu.parse("想要轮椅")).source == "rasa"
+        assert not nlu.degraded
+
+        fake.mode = "500"
+        parse = await nlu.parse("村口路灯坏了 住厚街")
+        assert parse.source == "keyword"
+        assert parse.intent == "micro_project"
+        assert parse.first("town") == "厚街镇"
+        assert nlu.degraded and "500" in (nlu.last_error or "")
+
+        calls_before = fake.parses
+        fake.mode = "ok"
+        now[0] += 5  # within the pause: Rasa is not asked
+        assert (await nlu.parse("查询进度")).source == "keyword"
+        assert fake.parses == calls_before
+
+        now[0] += 6  # pause over: probe Rasa again
+        assert (await nlu.parse("想要轮椅")).source == "rasa"
+        assert not nlu.degraded

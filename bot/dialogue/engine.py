@@ -105,6 +105,14 @@ async def on_text(turn: Turn) -> str:
     state = turn.conv.state
     text = turn.text
 
+    if state == "idle":
+        # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
+        from bot.pool import volunteer_chat
+
+        volunteer_reply = await volunteer_chat(turn.session, openid=turn.resident.openid, text=text, now=turn.now)
+        if volunteer_reply is not None:
+            return volunteer_reply
+
     if state == "menu":
         m = DIGIT.match(text)
         if m and 1 <= int(m.group(1)) <= len(texts.MENU_CHOICES):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:44:19.346389
+Create Date: 2026-11-23 16:53:36.341979
 """
 from collections.abc import Sequence
 
@@ -187,6 +187,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('resident_id')
     )
+    op.create_table('notice',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('town', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('published_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['author_id'], ['staff.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notice_published_at'), ['published_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notice_town'), ['town'], unique=False)
+
     op.create_table('auditlog',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=True),
@@ -372,6 +386,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_auditlog_at'))
 
     op.drop_table('auditlog')
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notice_town'))
+        batch_op.drop_index(batch_op.f('ix_notice_published_at'))
+
+    op.drop_table('notice')
     op.drop_table('conversation')
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.drop_index('ix_case_town_status_created')
