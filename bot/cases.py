@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.models import Case, CaseEvent, CaseSeq, utcnow
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
-KIND_PREFIX = {"micro_wish": "XY", "micro_project": "SS"}
 KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
 CHANNELS = {"wechat": "微信公众号", "hotline_12345": "12345热线", "window": "服务窗口", "staff": "工作人员代录"}
 
@@ -59,7 +58,7 @@ async def create_case(
     actor_name: str | None = None,
     now: datetime | None = None,
 ) -> Case:
-    if kind not in KIND_PREFIX:
+    if kind not in KIND_LABEL:
         raise ValueError(f"unknown kind {kind!r}")
     now = now or utcnow()
     case = Case(
@@ -99,4 +98,7 @@ async def create_case(
             note=f"通过{CHANNELS.get(channel, channel)}提交",
         )
     )
+    from bot.sla import on_transition  # the first stage's deadline (community verification)
+
+    await on_transition(session, case=case, from_status=None, to_status="submitted", now=now)
     return case

@@ -353,6 +353,9 @@ async def transition(
         set_committed_value(case, key, value)
 
     event_data: dict[str, object] = {"action": action, **(data or {})}
+    if case.stage_deadline is not None:  # whether the stage being left ran late (on-time statistics)
+        event_data["late"] = now > case.stage_deadline
+        event_data["deadline"] = case.stage_deadline.isoformat()
     if request_key:
         event_data["request_key"] = request_key
     event = CaseEvent(
@@ -622,7 +625,7 @@ async def ask_resident(
     event = _event(case, actor, kind="question", now=now, note=question, **extra)
     session.add(event)
     case.awaiting_resident = True
-    case.paused_at = case.paused_at or now
+    await sla.pause_clock(session, case=case, now=now)  # waiting for the resident does not count against staff
     case.updated_at = now
     await session.flush()
     text = f"关于您的{KIND_LABEL.get(case.kind, '')}诉求（编号{case.case_no}），工作人员想向您了解：{question}\n请直接回复这条消息。"
@@ -648,7 +651,7 @@ async def record_resident_answer(session: AsyncSession, *, case: Case, text: str
     )
     session.add(event)
     case.awaiting_resident = False
-    case.paused_at = None
+    await sla.resume_clock(session, case=case, now=now)  # the deadline moves by the paused time
     case.updated_at = now
     await session.flush()
     return event

@@ -145,6 +145,8 @@ async def _version(session: AsyncSession, now: datetime) -> tuple[Any, ...]:
     r = (await session.exec(select(  # type: ignore[call-overload]
         func.count(col(Resource.id)), func.max(Resource.updated_at), func.sum(Resource.rating_count),
         func.sum(Resource.offers + Resource.accepts + Resource.declines + Resource.timeouts + Resource.completions),
+        func.sum(sa.case((col(Resource.active), 1), else_=0) + sa.case((col(Resource.available), 2), else_=0)),
+        func.sum(Resource.capacity_open * 1000 + Resource.capacity_month),
     ))).one()
     o = (await session.exec(select(  # type: ignore[call-overload]
         func.count(col(Offer.id)), func.max(Offer.id), func.max(Offer.answered_at), func.max(Offer.finished_at),
@@ -162,7 +164,11 @@ class Snapshot:
 
 
 class PoolCache:
-    """One snapshot per database and rules, rebuilt only when the fingerprint changes (per process)."""
+    """One snapshot per database and rules, rebuilt only when the fingerprint changes (per process).
+
+    The fingerprint covers row counts, the newest ``updated_at``, the history counters, the active/available flags
+    and capacities, and the offers' newest id/answer/finish times; this module's own edits also drop the cache
+    (``clear``) so an edit with an unchanged clock is seen at once."""
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, Rules], Snapshot] = {}
@@ -753,6 +759,7 @@ async def bind_volunteer(session: AsyncSession, *, code: str, openid: str, now: 
     row.updated_at = now
     session.add(row)
     await session.flush()
+    POOL_CACHE.clear()
     return row
 
 
@@ -1058,6 +1065,7 @@ async def update_resource(session: AsyncSession, *, staff: Staff, resource: Reso
     resource.updated_at = now
     session.add(resource)
     await session.flush()
+    POOL_CACHE.clear()
     return {}
 
 
@@ -1069,6 +1077,7 @@ async def set_active(session: AsyncSession, *, staff: Staff, resource: Resource,
     resource.updated_at = now
     session.add(resource)
     await session.flush()
+    POOL_CACHE.clear()
 
 
 # ---------------------------------------------------------------------------------------------- import / export
@@ -1139,6 +1148,7 @@ async def import_pool(session: AsyncSession, *, data: bytes, filename: str, now:
             session.add(row)
             updated += 1
     await session.flush()
+    POOL_CACHE.clear()
     return ImportOutcome(True, f"导入成功：新增{created}条，更新{updated}条。", [], created, updated)
 
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 2.0
 SWEEP_SECONDS = 60.0
 DIGEST_AT = (8, 30)  # China time
-OFFER_HOOK_PATHS = ("matching.cascade:on_offer_timeout", "bot.matching_service:on_offer_timeout")
+OFFER_HOOK_PATHS = ("bot.pool:on_offer_timeout",)
 
 
 def delivery_config(settings: Any, *, lease: timedelta | None = None) -> DeliveryConfig:
@@ -165,7 +165,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.settings import Settings
     from bot.wechat_api import WeChatAPI
 
-    settings = Settings()
+    settings = Settings()  # type: ignore[call-arg]
     if args.migrate:
         await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
@@ -212,7 +212,7 @@ async def _run(args: argparse.Namespace) -> int:
             await stop.wait()
             scheduler.shutdown(wait=False)
     if redis is not None:
-        await redis.aclose()
+        await redis.aclose()  # type: ignore[attr-defined]
     await engine.dispose()
     return 0
 

@@ -49,9 +49,9 @@ if [ ! -x .venv-rasa/bin/rasa ] || [ "$(cat "$stamp_dir/rasa" 2>/dev/null)" != "
 fi
 
 # --- Chromium for the browser tests (Debian's package; never a downloaded browser)
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; }; then
   echo "setup: installing Debian's chromium for the browser tests"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
 echo "setup: ready"

@@ -9,7 +9,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,19 @@ def rasa_url(rasa_model: Path) -> Iterator[str]:
 
 
 # ---------------------------------------------------------------------------- the system on real ports
+class Clock:
+    """Real time shifted by an offset the test controls (the app's injectable `now`)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **kw: float) -> None:
+        self.offset += timedelta(**kw)
+
+
 @dataclass
 class System:
     settings: Settings
@@ -183,7 +196,7 @@ class System:
     bot_url: str
     sim_url: str
     http: aiohttp.ClientSession
-    now: list[datetime] = field(default_factory=list)
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def sim(self) -> Any:
@@ -228,14 +241,31 @@ async def start_system(settings: Settings, *, sim_port: int, bot_port: int, **ap
     sim_runner = web.AppRunner(sim_app)
     await sim_runner.setup()
     await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
-    app = create_app(settings, run_migrations=False, **app_kw)
+    clock = Clock()
+    app = create_app(settings, run_migrations=False, clock=clock, **app_kw)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", bot_port).start()
     http = aiohttp.ClientSession()
-    system = System(settings, app, sim_app, f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{sim_port}", http)
-    system._runners = (runner, sim_runner)  # type: ignore[attr-defined]
+    system = System(settings, app, sim_app, f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{sim_port}", http,
+                    clock)
+    system._runners = [runner, sim_runner]  # type: ignore[attr-defined]
     return system
+
+
+async def restart_bot(system: System, **app_kw: Any) -> None:
+    """Stop the bot process's app and start a fresh one on the same database and port (a restart)."""
+    from bot.app import create_app
+
+    runner = system._runners[0]  # type: ignore[attr-defined]
+    await runner.cleanup()
+    app = create_app(system.settings, run_migrations=False, clock=system.clock, **app_kw)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = int(system.bot_url.rsplit(":", 1)[1])
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    system.app = app
+    system._runners[0] = runner  # type: ignore[attr-defined]
 
 
 async def stop_system(system: System) -> None:
@@ -249,6 +279,17 @@ async def system(db_url: str, tmp_path: Path, rasa_url: str) -> AsyncIterator[Sy
     """Simulator + bot (real Rasa) on real ports over a fresh database."""
     sim_port, bot_port = free_port(), free_port()
     settings = make_settings(db_url, tmp_path, rasa_url=rasa_url, sim_port=sim_port,
+                             base_url=f"http://127.0.0.1:{bot_port}")
+    s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
+    yield s
+    await stop_system(s)
+
+
+@pytest.fixture
+async def chat(sqlite_url: str, tmp_path: Path, rasa_url: str) -> AsyncIterator[System]:
+    """The system with the real Rasa on SQLite only (dialogue tests; the database matrix runs elsewhere)."""
+    sim_port, bot_port = free_port(), free_port()
+    settings = make_settings(sqlite_url, tmp_path, rasa_url=rasa_url, sim_port=sim_port,
                              base_url=f"http://127.0.0.1:{bot_port}")
     s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
     yield s

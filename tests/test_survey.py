@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import db, sla, sweeps
+from bot import db, sweeps
 from bot.cases import create_case
 from bot.delivery import DeliveryConfig, message_text, resolve_link
 from bot.lifecycle import Actor, transition

@@ -231,9 +231,6 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
     await session.exec(  # type: ignore[call-overload]
         update(InboundMessage).where(InboundMessage.id.in_(msg_ids)).values(case_id=case.id)  # type: ignore[union-attr]
     )
-    from bot.sla import on_transition
-
-    await on_transition(session, case=case, from_status=None, to_status="submitted", now=turn.now)
     reply = (
         f"已为您登记{texts.KIND_LABEL[kind]}，编号：{case.case_no}\n"
         "接下来社区工作人员会先核实情况，有进展会在这里通知您。回复“查询进度”可以随时查看。"

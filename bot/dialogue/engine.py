@@ -169,7 +169,9 @@ async def route_intent(turn: Turn, intent: str, *, pending_text: str | None = No
     if intent == "ask_help":
         return texts.GUIDE
     if intent in ("affirm", "deny"):
-        return "好的。" + ("\n" + texts.GUIDE if intent == "affirm" else "有需要随时找我。")
+        # a bare "好的"/"不用" with nothing pending: offer the menu rather than guess
+        turn.set_state("menu", pending_text=None)
+        return texts.menu("好的。请问您需要什么帮助？")
     return texts.OUT_OF_SCOPE
 
 

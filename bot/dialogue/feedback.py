@@ -18,7 +18,8 @@ async def survey_answer(turn: Turn) -> str | None:
     from bot.survey import answer_from_chat
 
     return await answer_from_chat(
-        turn.session, resident=turn.resident, text=turn.text, score=parse_score(turn.text), now=turn.now
+        turn.session, resident=turn.resident, text=turn.text, score=parse_score(turn.text), now=turn.now,
+        intent=turn.parse.intent if turn.parse else None,
     )
 
 

@@ -324,12 +324,27 @@ async def evaluate_async(
     project_dir: Path = DEFAULT_PROJECT_DIR,
     heldout: Path | None = None,
 ) -> dict[str, Any]:
-    test = load_examples(heldout or Path(project_dir) / "tests" / "heldout.yml")
+    """Evaluate on `heldout` (default: the held-out set). Per-utterance errors are kept in the result only for
+    another file (a development set): the held-out set's individual errors are never exposed, so it stays blind."""
+    test_path = Path(heldout or heldout_path(project_dir))
+    test = load_examples(test_path)
     train = load_training(project_dir)
     predictions = await predict_all(rasa_url=rasa_url, token=token, examples=test)
     result = compute(predictions, train=train, threshold=fallback_threshold(project_dir))
     result["summary"] = summary(result)
+    result["test_file"] = test_path.name
+    if is_heldout(test_path, project_dir):
+        result["errors"] = []
+        result["errors_hidden"] = True
     return result
+
+
+def heldout_path(project_dir: Path) -> Path:
+    return Path(project_dir) / "tests" / "heldout.yml"
+
+
+def is_heldout(path: Path, project_dir: Path) -> bool:
+    return Path(path).resolve() == heldout_path(project_dir).resolve()
 
 
 def evaluate(*, rasa_url: str, token: str, project_dir: Path = DEFAULT_PROJECT_DIR) -> dict[str, Any]:
@@ -351,7 +366,10 @@ def evaluate(*, rasa_url: str, token: str, project_dir: Path = DEFAULT_PROJECT_D
 def render(result: dict[str, Any]) -> str:
     out: list[str] = []
     intent, base = result["intent"], result["baseline"]
-    out.append(f"NLU evaluation — train {result['n_train']} examples, held-out {result['n_test']} utterances")
+    out.append(
+        f"NLU evaluation — train {result['n_train']} examples, "
+        f"test {result.get('test_file', 'heldout.yml')}: {result['n_test']} utterances"
+    )
     out.append(f"fallback threshold {result['threshold']:.2f}")
     out.append("")
     out.append(f"{'':24}{'DIET (Rasa)':>14}{'baseline':>12}")
@@ -395,7 +413,10 @@ def render(result: dict[str, Any]) -> str:
             f"{row['threshold']:>10.2f}{row['coverage']:>10.3f}{row['accuracy_covered']:>10.3f}"
             f"{row['correct_and_confident']:>9.3f}{row['cases_asked_to_clarify']:>13.3f}{row['oos_case_rate']:>10.3f}{mark}"
         )
-    if result["errors"]:
+    if result.get("errors_hidden"):
+        out.append("")
+        out.append("(per-utterance errors of the held-out set are not shown; use --test-file with a dev set)")
+    elif result["errors"]:
         out.append("")
         out.append(f"misclassified ({len(result['errors'])}):")
         for err in result["errors"]:
@@ -414,7 +435,9 @@ def _free_port() -> int:
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.rasa_url:
-        return await evaluate_async(rasa_url=args.rasa_url, token=args.token, project_dir=args.project_dir)
+        return await evaluate_async(
+            rasa_url=args.rasa_url, token=args.token, project_dir=args.project_dir, heldout=args.test_file
+        )
     token = secrets.token_urlsafe(16)
     async with managed_rasa(
         rasa_bin=args.rasa_bin,
@@ -423,7 +446,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         port=args.port or _free_port(),
         token=token,
     ) as url:
-        return await evaluate_async(rasa_url=url, token=token, project_dir=args.project_dir)
+        return await evaluate_async(rasa_url=url, token=token, project_dir=args.project_dir, heldout=args.test_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -434,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port for the managed Rasa (default: a free one)")
     parser.add_argument("--rasa-url", help="evaluate an already running Rasa instead of training and starting one")
     parser.add_argument("--token", default="", help="auth token of --rasa-url")
+    parser.add_argument(
+        "--test-file",
+        type=Path,
+        default=None,
+        help="evaluate on this file instead of the held-out set (e.g. nlu_data/tests/dev.yml); "
+        "only then are individual errors listed",
+    )
     args = parser.parse_args(argv)
     result = asyncio.run(_run(args))
     print(render(result))

@@ -22,6 +22,7 @@ from bot.stats import (
     public_projects,
     public_wishes,
 )
+from bot.views.staff import _now
 
 routes = web.RouteTableDef()
 PER_PAGE = 30
@@ -42,9 +43,8 @@ def _day(dt: datetime) -> str:
 
 
 def _render(request: web.Request, template: str, ctx: dict[str, Any]) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, {"towns": TOWN_NAMES, "day": _day, **ctx})
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    # no shared caching: the page carries the session cookie the CSRF context processor sets
+    return aiohttp_jinja2.render_template(template, request, {"towns": TOWN_NAMES, "day": _day, **ctx})
 
 
 def _page_urls(
@@ -61,7 +61,7 @@ def _page_urls(
 @routes.get("/public", name="public_home")
 async def disclosure(request: web.Request) -> web.Response:
     town, page = _town(request), _page(request)
-    now = request.app[keys.CLOCK]()
+    now = _now(request)
     async with request.app[keys.SESSIONS]() as db:
         figures = await public_figures(db, town=town)
         projects, more_projects = await public_projects(db, town=town, page=page, per_page=PER_PAGE)
@@ -82,7 +82,7 @@ async def disclosure(request: web.Request) -> web.Response:
 @routes.get("/public/notices", name="public_notices")
 async def notices(request: web.Request) -> web.Response:
     town, page = _town(request), _page(request)
-    now = request.app[keys.CLOCK]()
+    now = _now(request)
     async with request.app[keys.SESSIONS]() as db:
         rows, has_next = await public_notices(db, town=town, page=page, now=now)
     ctx = {
@@ -100,7 +100,7 @@ async def notice(request: web.Request) -> web.Response:
     if not raw.isdigit() or len(raw) > 12:
         raise web.HTTPNotFound()
     async with request.app[keys.SESSIONS]() as db:
-        n = await get_public_notice(db, notice_id=int(raw), now=request.app[keys.CLOCK]())
+        n = await get_public_notice(db, notice_id=int(raw), now=_now(request))
     if n is None:
         raise web.HTTPNotFound()
     return _render(request, "public/notice.html", {"n": n})

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot import keys
+from bot.auth import require_staff
 from bot.cases import CHANNELS, CHINA
 from bot.db import transaction
 from bot.lifecycle import CITY_ROLES, SUPERVISORS
@@ -31,7 +32,6 @@ from bot.stats import (
     scope_for,
     stats_workbook,
 )
-from bot.auth import require_staff
 from bot.views.staff import _now, flash, render
 from bot.websec import check_csrf
 

@@ -19,7 +19,7 @@ LINK_KIND = "survey"
 
 def _survey_id(request: web.Request) -> int:
     settings = request.app[keys.SETTINGS]
-    now = request.app[keys.CLOCK]().timestamp()
+    now = request.app[keys.CLOCK]().timestamp()  # type: ignore[operator]
     try:
         subject = verify_link(settings.link_secret, LINK_KIND, request.match_info["token"], now=now)
     except BadLink:
@@ -59,7 +59,7 @@ async def survey_answer(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     raw_score = str(form.get("score", ""))
     comment = str(form.get("comment", ""))[:500]
-    now = request.app[keys.CLOCK]()
+    now = request.app[keys.CLOCK]()  # type: ignore[operator]
     async with transaction(request.app[keys.SESSIONS]) as session:
         survey, case = await _load(request, session, survey_id)
         if survey.status != "sent":
