@@ -149,6 +149,11 @@ class Run:
     seconds: float
     deliveries: list[Delivery]
     openids: list[str]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the run, per process
+
+    def cpu_ms_per_message(self, process: str) -> float | None:
+        used = self.cpu.get(process)
+        return None if used is None or not self.messages else used * 1000 / self.messages
 
     @property
     def messages(self) -> int:
@@ -183,6 +188,30 @@ def percentile(values: Iterable[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far; None where /proc is missing."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def metered(work: Awaitable[Run], pids: dict[str, int | None]) -> Run:
+    """Run ``work`` and record the CPU seconds each watched process (and this load generator) spent on it."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    client_before = time.process_time()
+    run = await work
+    run.cpu["client"] = time.process_time() - client_before
+    for name, pid in pids.items():
+        start, end = before[name], cpu_seconds(pid)
+        if start is not None and end is not None:
+            run.cpu[name] = end - start
+    return run
 
 
 async def _timed(coro: Awaitable[Any]) -> tuple[Any, float]:
@@ -464,10 +493,16 @@ async def _keyword_nlu(app: Any) -> AsyncIterator[None]:
     yield
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int | None
+
+
 @contextlib.asynccontextmanager
 async def serving(kind: str, *, port: int, options: dict[str, Any] | None = None,
-                  startup_timeout: float = 120) -> AsyncIterator[str]:
-    """Run the bare endpoint or the bot (``keyword`` / ``rasa``) in a child process; yield the webhook URL."""
+                  startup_timeout: float = 120) -> AsyncIterator[Served]:
+    """Run the bare endpoint or the bot (``keyword`` / ``rasa``) in a child process; yield its webhook URL."""
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()
     proc = ctx.Process(target=_serve_process, args=(kind, port, options or {}, ready, stop), name=f"bench-{kind}")
@@ -476,7 +511,7 @@ async def serving(kind: str, *, port: int, options: dict[str, Any] | None = None
         status = await asyncio.to_thread(ready.get, True, startup_timeout)
         if status != "ready":
             raise RuntimeError(f"the {kind} server failed to start:\n{status}")
-        yield f"http://127.0.0.1:{port}/wechat"
+        yield Served(url=f"http://127.0.0.1:{port}/wechat", pid=proc.pid)
     finally:
         stop.set()
         await asyncio.to_thread(proc.join, 30)
@@ -528,6 +563,9 @@ class Report:
             out.append(f"{name:<14}{run.messages:>6}{run.requests:>6}{run.errors:>5}{run.seconds:>8.2f}"
                        f"{run.rps:>9.1f}{run.latency_ms(50):>9.1f}{run.latency_ms(90):>9.1f}"
                        f"{run.latency_ms(99):>9.1f}{run.latency_ms(100):>9.1f}")
+        out.append(f"CPU per message (ms), {p['cores']} cores: " + "; ".join(
+            f"{name} " + ", ".join(f"{proc} {run.cpu_ms_per_message(proc):.1f}" for proc in run.cpu)
+            for name, run in self.runs.items()))
         for name, e in self.effects.items():
             retried = sum(1 for d in self.runs[name].deliveries if d.retried)
             sources = ", ".join(f"{k} {v}" for k, v in sorted(e.nlu_sources.items()))
@@ -553,28 +591,34 @@ async def run_benchmark(*, senders: int = 16, messages: int = 20, database_url: 
     effects: dict[str, Effects] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
-            rasa_url = "http://127.0.0.1:9"  # nothing listens there; the keyword run replaces the NLU anyway
+            rasa_url, rasa_pid = "http://127.0.0.1:9", None  # nothing listens there; the keyword run replaces it
             if with_rasa:
-                rasa_url = await stack.enter_async_context(_rasa(progress))
+                rasa_url, rasa_pid = await stack.enter_async_context(_rasa(progress))
 
             progress("bare endpoint")
-            async with serving("bare", port=free_port()) as url:
-                await warm_up(url)
-                runs["bare"] = await drive(url=url, label="bare", senders=senders, messages=messages, seed=seed)
+            async with serving("bare", port=free_port()) as served:
+                await warm_up(served.url)
+                runs["bare"] = await metered(
+                    drive(url=served.url, label="bare", senders=senders, messages=messages, seed=seed),
+                    {"server": served.pid})
 
             for kind in ("keyword", "rasa") if with_rasa else ("keyword",):
                 if kind == "rasa":
                     progress("Rasa /model/parse alone")
-                    runs["rasa_ceiling"] = await parse_load(rasa_url=rasa_url, token=RASA_TOKEN,
-                                                            texts_by_sender=runs["keyword"].texts_by_sender())
+                    runs["rasa_ceiling"] = await metered(
+                        parse_load(rasa_url=rasa_url, token=RASA_TOKEN,
+                                   texts_by_sender=runs["keyword"].texts_by_sender()),
+                        {"rasa": rasa_pid})
                 progress(f"bot with the {kind} NLU")
                 db_url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / f'{kind}.sqlite3'}"
                 sim_port, bot_port = free_port(), free_port()
                 options = {"sim_port": sim_port, "settings": bot_settings(
                     db_url=db_url, data_dir=Path(tmp), rasa_url=rasa_url, sim_port=sim_port, bot_port=bot_port)}
-                async with serving(kind, port=bot_port, options=options) as url:
-                    await warm_up(url)
-                    runs[kind] = await drive(url=url, label=kind, senders=senders, messages=messages, seed=seed)
+                async with serving(kind, port=bot_port, options=options) as served:
+                    await warm_up(served.url)
+                    runs[kind] = await metered(
+                        drive(url=served.url, label=kind, senders=senders, messages=messages, seed=seed),
+                        {"server": served.pid, "rasa": rasa_pid if kind == "rasa" else None})
                     await asyncio.sleep(0.5)  # let late replies reach the outbox before the audit
                 effects[kind] = count_effects(runs[kind].deliveries,
                                               await read_recorded(db_url, runs[kind].openids))
@@ -583,7 +627,7 @@ async def run_benchmark(*, senders: int = 16, messages: int = 20, database_url: 
 
 
 @contextlib.asynccontextmanager
-async def _rasa(progress: Callable[[str], None]) -> AsyncIterator[str]:
+async def _rasa(progress: Callable[[str], None]) -> AsyncIterator[tuple[str, int | None]]:
     from bot.rasa_service import RasaProcess, train_if_needed
 
     rasa_bin = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -599,7 +643,8 @@ async def _rasa(progress: Callable[[str], None]) -> AsyncIterator[str]:
                 async with http.post(f"{proc.url}/model/parse", params={"token": RASA_TOKEN},
                                      json={"text": text}) as resp:
                     await resp.read()
-        yield proc.url
+        child = getattr(proc, "_proc", None)  # RasaProcess keeps its asyncio subprocess private
+        yield proc.url, getattr(child, "pid", None)
     finally:
         await proc.stop()
 

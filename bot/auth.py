@@ -8,11 +8,11 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import web
 from aiohttp_session import get_session, new_session
-from yarl import URL
 
 from bot import keys
 from bot.models import Staff
@@ -100,21 +100,39 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 # ------------------------------------------------------------------ WeChat OAuth (snsapi_base)
+#: WeChat serves the authorisation page from open.weixin.qq.com, the API (code exchange) from api.weixin.qq.com
+WECHAT_API = "https://api.weixin.qq.com"
+WECHAT_OPEN = "https://open.weixin.qq.com"
+
+
 def oauth_authorize_url(request: web.Request, *, state: str) -> str:
+    """WeChat's web-authorisation URL; its parameters in the documented order, the callback fully encoded."""
     settings = request.app[keys.SETTINGS]
-    callback = URL(settings.base_url.rstrip("/") + str(request.app.router["staff_oauth_callback"].url_for()))
-    query = {
-        "appid": settings.wechat_appid,
-        "redirect_uri": str(callback),
-        "response_type": "code",
-        "scope": "snsapi_base",
-        "state": state,
-    }
-    return str(URL(f"{settings.api_base}/connect/oauth2/authorize").with_query(query)) + "#wechat_redirect"
+    callback = settings.base_url.rstrip("/") + str(request.app.router["staff_oauth_callback"].url_for())
+    base = settings.api_base
+    if base.startswith(WECHAT_API):
+        base = WECHAT_OPEN
+    query = urlencode(
+        [
+            ("appid", settings.wechat_appid),
+            ("redirect_uri", callback),
+            ("response_type", "code"),
+            ("scope", "snsapi_base"),
+            ("state", state),
+        ],
+        quote_via=quote,
+        safe="",
+    )
+    return f"{base}/connect/oauth2/authorize?{query}#wechat_redirect"
 
 
 class OAuthError(Exception):
-    pass
+    """The code exchange failed: `unavailable` when WeChat could not be asked, else WeChat refused the code
+    (forged, expired or already used)."""
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 async def oauth_exchange(request: web.Request, *, code: str) -> str:
@@ -136,7 +154,11 @@ async def oauth_exchange(request: web.Request, *, code: str) -> str:
             data: dict[str, Any] = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.warning("oauth exchange failed: %s", type(exc).__name__)
-        raise OAuthError("微信授权服务暂时不可用，请稍后再试或使用密码登录") from exc
+        raise OAuthError("微信授权服务暂时不可用，请稍后再试或使用密码登录", unavailable=True) from exc
+    if not isinstance(data, dict):
+        raise OAuthError("微信授权服务暂时不可用，请稍后再试或使用密码登录", unavailable=True)
+    if data.get("errcode") == -1:
+        raise OAuthError("微信系统繁忙，请稍后再试", unavailable=True)
     if data.get("errcode") or not data.get("openid"):
         log.info("oauth exchange refused: errcode=%s", data.get("errcode"))
         raise OAuthError("微信授权已失效，请重新进入")

@@ -846,7 +846,7 @@ async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: 
     if intent in ("accept", "decline"):
         pending = await _pending_offers(session, resource, ("offered",))
         if not pending:
-            return "您目前没有待答复的邀请。回复“我的任务”可查看已接的任务。"
+            return await _no_pending_reply(session, resource, now)
         chosen, problem = await _pick(session, pending, raw)
         if chosen is None:
             return problem
@@ -874,6 +874,19 @@ async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: 
     if intent == "delivered":
         return f"已记录送达（编号{case.case_no}），完成后请回复“已完成”。谢谢您！"
     return f"已记录完成（编号{case.case_no}），居民会收到通知。感谢您的爱心！"
+
+
+async def _no_pending_reply(session: AsyncSession, resource: Resource, now: datetime) -> str:
+    """A late answer: say what became of the volunteer's latest invitation (someone was faster, or it lapsed)."""
+    last = (await session.exec(select(Offer).where(Offer.resource_id == resource.id)
+                               .order_by(col(Offer.id).desc()).limit(1))).first()
+    recent = last is not None and last.answered_at is not None and now - last.answered_at < timedelta(days=3)
+    if last is not None and recent and last.status == "withdrawn":
+        case = await session.get(Case, last.case_id)
+        return f"{REPLY_TEXTS['already_matched']}（编号{case.case_no if case else ''}）"
+    if last is not None and recent and last.status == "timeout":
+        return REPLY_TEXTS["offer_expired"]
+    return "您目前没有待答复的邀请。回复“我的任务”可查看已接的任务。"
 
 
 async def _tasks_text(session: AsyncSession, resource: Resource, link: str | None) -> str:

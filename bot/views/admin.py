@@ -2,20 +2,86 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.auth import require_staff
 from bot.cases import KIND_LABEL
 from bot.db import transaction
-from bot.models import Category, Staff
-from bot.staff_service import StaffError, audit, create_staff, set_password
+from bot.lifecycle import CITY_ROLES, ROLE_LABEL, ROLES
+from bot.models import Case, Category, Resource, Staff
+from bot.staff_service import TOWN_NAMES, StaffError, audit, create_staff, set_password
+from bot.towns import TOWNS
 from bot.views.staff import _now, flash, render
 from bot.websec import check_csrf
 
 routes = web.RouteTableDef()
 ADMIN = ("admin",)
+_SHORT_TOWN = {t.short: t.name for t in TOWNS}
+
+
+# ------------------------------------------------------------------ account and category rules (no aiohttp)
+async def change_role(
+    session: AsyncSession, *, staff: Staff, role: str, town: str | None, community: str | None
+) -> str:
+    """Give an account another role and jurisdiction (the same rules as creating one); returns a summary."""
+    if role not in ROLES:
+        raise StaffError("角色不正确")
+    town = _SHORT_TOWN.get(town or "", town) or None
+    community = (community or "").strip() or None
+    if role in CITY_ROLES:
+        town, community = town if town in TOWN_NAMES else None, None
+    elif town not in TOWN_NAMES:
+        raise StaffError("请选择正确的镇街")
+    if role == "community_worker" and not community:
+        raise StaffError("村（社区）干部需填写所在村（社区）")
+    if role not in ("community_worker",):
+        community = None
+    before = f"{ROLE_LABEL.get(staff.role, staff.role)} {staff.town or '全市'}"
+    staff.role, staff.town, staff.community = role, town, community
+    await session.flush()
+    after = f"{ROLE_LABEL[role]} {town or '全市'}{' ' + community if community else ''}"
+    return f"{before} → {after}"
+
+
+async def rename_category(session: AsyncSession, *, category: Category, name: str, now: datetime) -> int:
+    """Rename a category everywhere its name is stored (cases, the resource pool); returns the cases changed."""
+    name = name.strip()[:32]
+    if not name:
+        raise StaffError("类别名称不能为空")
+    if name == category.name:
+        return 0
+    clash = await session.exec(
+        select(Category.id).where(Category.kind == category.kind, Category.name == name)
+    )
+    if clash.first() is not None:
+        raise StaffError(f"已有同名类别“{name}”")
+    old = category.name
+    category.name = name
+    result = await session.exec(  # type: ignore[call-overload]
+        sa.update(Case)
+        .where(col(Case.kind) == category.kind, col(Case.category) == old)
+        .values(category=name)
+    )
+    changed = int(result.rowcount or 0)
+    await session.exec(  # type: ignore[call-overload]
+        sa.update(Case)
+        .where(col(Case.kind) == category.kind, col(Case.suggested_category) == old)
+        .values(suggested_category=name)
+    )
+    if category.kind == "micro_wish":  # the pool offers micro-wish categories by name
+        for resource in await session.exec(select(Resource)):
+            if old in resource.categories:
+                resource.categories = [name if c == old else c for c in resource.categories]
+                resource.updated_at = now
+                session.add(resource)
+    await session.flush()
+    return changed
 
 
 @routes.get("/staff/admin/staff", name="admin_staff")
@@ -84,6 +150,16 @@ async def staff_update(request: web.Request, me: Staff) -> web.Response:
             elif op == "password":
                 await set_password(db, staff=staff, password=str(form.get("password", "")))
                 detail = "重置密码"
+            elif op == "role":
+                if staff.id == me.id:
+                    raise StaffError("不能修改自己的角色")
+                detail = await change_role(
+                    db,
+                    staff=staff,
+                    role=str(form.get("role", "")),
+                    town=str(form.get("town", "")).strip() or None,
+                    community=str(form.get("community", "")),
+                )
             elif op == "unbind":
                 staff.openid = None
                 detail = "解绑微信"
@@ -121,24 +197,39 @@ async def category_post(request: web.Request, me: Staff) -> web.Response:
     await check_csrf(request, form)
     now = _now(request)
     op = str(form.get("op", "add"))
-    async with transaction(request.app[keys.SESSIONS]) as db:
-        if op == "toggle" and str(form.get("id", "")).isdigit():
-            cat = await db.get(Category, int(str(form["id"])))
-            if cat is None:
-                raise web.HTTPNotFound()
-            cat.active = not cat.active
-            message = f"{cat.name}：{'启用' if cat.active else '停用'}"
-        else:
-            kind, name = str(form.get("kind", "")), str(form.get("name", "")).strip()[:32]
-            exists = (
-                await db.exec(select(Category).where(Category.kind == kind, Category.name == name))
-            ).first()
-            if kind not in KIND_LABEL or not name or exists:
-                message = "类别名称为空、类型不对或已存在"
-            else:
+    kind = "error"
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            cat = None
+            if op in ("toggle", "rename"):
+                cat_id = str(form.get("id", ""))
+                cat = await db.get(Category, int(cat_id)) if cat_id.isdigit() else None
+                if cat is None:
+                    raise web.HTTPNotFound()
+            if op == "toggle" and cat is not None:
+                cat.active = not cat.active
+                message = f"{cat.name}：{'启用' if cat.active else '停用'}"
+            elif op == "rename" and cat is not None:
+                old = cat.name
+                changed = await rename_category(db, category=cat, name=str(form.get("name", "")), now=now)
+                message = f"类别“{old}”已改名为“{cat.name}”（同步修改{changed}件诉求）"
+            elif op == "add":
+                kind_, name = str(form.get("kind", "")), str(form.get("name", "")).strip()[:32]
+                exists = (
+                    await db.exec(select(Category).where(Category.kind == kind_, Category.name == name))
+                ).first()
+                if kind_ not in KIND_LABEL or not name or exists:
+                    raise StaffError("类别名称为空、类型不对或已存在")
                 sort = str(form.get("sort", "0"))
-                db.add(Category(kind=kind, name=name, sort=int(sort) if sort.isdigit() else 0))
+                db.add(Category(kind=kind_, name=name, sort=int(sort) if sort.isdigit() else 0))
                 message = f"已添加类别 {name}"
-        await audit(db, staff=me, action=f"admin_category_{op}", now=now, detail=message, ip=request.remote)
-    await flash(request, message)
+            else:
+                raise StaffError("未知的操作")
+            await audit(
+                db, staff=me, action=f"admin_category_{op}", now=now, detail=message, ip=request.remote
+            )
+            kind = "info"
+    except StaffError as exc:
+        message = str(exc)
+    await flash(request, message, kind)
     raise web.HTTPFound(request.app.router["admin_categories"].url_for())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,9 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 from multidict import MultiDictProxy
+from sqlalchemy import and_, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.auth import (
@@ -29,6 +33,7 @@ from bot.auth import (
 )
 from bot.cases import CHANNELS, KIND_LABEL
 from bot.db import transaction
+from bot.delivery import KIND_TITLE, NotRetryable, retry
 from bot.lifecycle import (
     ACTION_LABEL,
     CITY_ROLES,
@@ -38,6 +43,7 @@ from bot.lifecycle import (
     SUPERVISORS,
     TERMINAL,
     TRANSITIONS,
+    Actor,
     ClaimConflict,
     LifecycleError,
     StaffCaseInput,
@@ -53,17 +59,21 @@ from bot.lifecycle import (
     release,
     transition,
 )
-from bot.models import Case, Staff
+from bot.models import Case, CaseEvent, Outbox, Resident, Resource, Staff
 from bot.staff_service import (
+    DUE_SOON,
     SORTS,
     LoginFailed,
     QueueFilter,
+    QueuePage,
+    QueueRow,
     StaffError,
     actor_for,
     audit,
     authenticate,
     bind_openid,
     case_view,
+    cases_query,
     categories,
     get_case_for,
     list_audit,
@@ -72,6 +82,7 @@ from bot.staff_service import (
     new_bind_code,
     set_password,
     staff_by_openid,
+    staff_names,
 )
 from bot.towns import TOWNS
 from bot.websec import check_csrf
@@ -124,6 +135,7 @@ async def render(
         "SUPERVISORS": SUPERVISORS,
         "CITY_ROLES": CITY_ROLES,
         "TOWNS": TOWNS,
+        "FLAG_LABEL": FLAG_LABEL,
         **context,
     }
     response = aiohttp_jinja2.render_template(template, request, ctx)
@@ -139,6 +151,257 @@ def _fmt(dt: datetime | None) -> str:
     from bot.cases import CHINA
 
     return dt.astimezone(CHINA).strftime("%m-%d %H:%M") if dt else ""
+
+
+# ------------------------------------------------------------------ delivery and flags (read models, no aiohttp)
+#: what a case's flag asks of staff, in their words
+FLAG_LABEL = {
+    "phone_needed": "请电话联系居民",
+    "low_score": "低分回访",
+    "match_exhausted": "无人认领，需人工处理",
+}
+OUTBOX_STATUS_LABEL = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "unreachable": "无法送达",
+}
+OUTBOX_CHANNEL_LABEL = {"custom": "客服消息", "template": "模板消息"}
+RECIPIENT_LABEL = {"resident": "居民", "staff": "工作人员", "volunteer": "志愿者"}
+RETRYABLE_STATUSES = ("failed", "unreachable")
+_ERRCODE_TEXT = {
+    -1: "微信系统繁忙或网络不通，多次重试仍未成功",
+    40001: "微信接口凭证失效，刷新后仍未成功",
+    42001: "微信接口凭证过期，刷新后仍未成功",
+    40003: "对方的微信身份无效（可能不是本公众号的用户）",
+    43004: "对方已取消关注公众号，微信消息无法送达，请电话联系",
+    43101: "对方拒收订阅消息",
+    45015: "对方超过48小时没有和公众号互动，客服消息无法发送",
+    45047: "客服消息已超过微信的条数限制",
+    40037: "消息模板编号无效，请管理员检查模板设置",
+    47003: "消息模板的内容不符合微信要求",
+}
+
+
+def explain_error(last_error: str | None) -> str:
+    """The dispatcher's `last_error` ("43004 require subscribe …") in plain Chinese for staff."""
+    if not last_error:
+        return ""
+    head, _, rest = last_error.strip().partition(" ")
+    try:
+        code = int(head)
+    except ValueError:
+        return "发送出错"
+    if code == -1 and rest.startswith("internal"):
+        return "系统内部错误，请联系管理员"
+    if code == -1 and ("timeout" in rest.lower() or "timed out" in rest.lower()):
+        return "连接微信超时，多次重试仍未成功"
+    return _ERRCODE_TEXT.get(code, f"微信返回错误（代码{code}）")
+
+
+def mask_openid(openid: str) -> str:
+    return openid[:3] + "***" + openid[-4:] if len(openid) > 8 else "***"
+
+
+@dataclass(slots=True)
+class DeliveryRow:
+    row: Outbox
+    what: str
+    recipient: str
+    status: str
+    channel: str
+    error: str
+    case_no: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.row.status in RETRYABLE_STATUSES
+
+    @property
+    def problem(self) -> bool:
+        return self.row.status in RETRYABLE_STATUSES
+
+
+async def _recipient_names(session: AsyncSession, rows: list[Outbox]) -> dict[tuple[str, str], str]:
+    """Who each message went to, as staff may see it: a colleague's or a volunteer's name, a resident's masked
+    phone (or masked WeChat id when no phone is known)."""
+    by_type: dict[str, set[str]] = {}
+    for r in rows:
+        by_type.setdefault(r.recipient_type, set()).add(r.openid)
+    names: dict[tuple[str, str], str] = {}
+    if ids := by_type.get("staff"):
+        for openid, name, user in await session.exec(
+            select(Staff.openid, Staff.display_name, Staff.username).where(col(Staff.openid).in_(ids))
+        ):
+            names["staff", str(openid)] = f"工作人员 {name or user}"
+    if ids := by_type.get("volunteer"):
+        for openid, name in await session.exec(
+            select(Resource.openid, Resource.name).where(col(Resource.openid).in_(ids))
+        ):
+            names["volunteer", str(openid)] = f"志愿者 {name}"
+    if ids := by_type.get("resident"):
+        for openid, phone in await session.exec(
+            select(Resident.openid, Resident.phone).where(col(Resident.openid).in_(ids))
+        ):
+            names["resident", openid] = f"居民 {mask_phone(phone) if phone else mask_openid(openid)}"
+    for r in rows:
+        label = RECIPIENT_LABEL.get(r.recipient_type, r.recipient_type)
+        names.setdefault((r.recipient_type, r.openid), f"{label} {mask_openid(r.openid)}")
+    return names
+
+
+async def delivery_rows(
+    session: AsyncSession, rows: list[Outbox], *, case_numbers: Mapping[int, str] | None = None
+) -> list[DeliveryRow]:
+    names = await _recipient_names(session, rows)
+    return [
+        DeliveryRow(
+            row=r,
+            what=KIND_TITLE.get(r.kind, "消息"),
+            recipient=names[r.recipient_type, r.openid],
+            status=OUTBOX_STATUS_LABEL.get(r.status, r.status),
+            channel=OUTBOX_CHANNEL_LABEL.get(r.channel or "", "—"),
+            error=explain_error(r.last_error),
+            case_no=(case_numbers or {}).get(r.case_id or 0),
+        )
+        for r in rows
+    ]
+
+
+async def case_deliveries(session: AsyncSession, *, case: Case, limit: int = 100) -> list[DeliveryRow]:
+    """The messages sent about one case (the caller has already checked jurisdiction over the case)."""
+    rows = list(
+        await session.exec(
+            select(Outbox)
+            .where(Outbox.case_id == case.id)
+            .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+            .limit(limit)
+        )
+    )
+    return await delivery_rows(session, rows)
+
+
+def _outbox_scope(staff: Staff) -> Any:
+    """The outbox rows a staff member may see and retry: those about cases in their jurisdiction; a town
+    supervisor also the case-less messages to their town's staff (digests); city roles everything."""
+    if staff.role in CITY_ROLES:
+        return None
+    in_cases = col(Outbox.case_id).in_(cases_query(staff).with_only_columns(col(Case.id)))
+    if staff.role not in SUPERVISORS:
+        return in_cases
+    town_staff = select(Staff.openid).where(
+        Staff.town == (staff.town or "\x00"), col(Staff.openid).is_not(None)
+    )
+    return or_(
+        in_cases,
+        and_(
+            col(Outbox.case_id).is_(None),
+            Outbox.recipient_type == "staff",
+            col(Outbox.openid).in_(town_staff),
+        ),
+    )
+
+
+async def failed_deliveries(
+    session: AsyncSession, *, staff: Staff, page: int = 1, per_page: int = 30
+) -> tuple[list[DeliveryRow], bool]:
+    """Failed and unreachable messages in the staff member's scope, newest first (one page, never all rows)."""
+    q = select(Outbox).where(col(Outbox.status).in_(RETRYABLE_STATUSES))
+    if (scope := _outbox_scope(staff)) is not None:
+        q = q.where(scope)
+    q = q.order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+    rows = list(await session.exec(q.offset((page - 1) * per_page).limit(per_page + 1)))
+    case_ids = {r.case_id for r in rows[:per_page] if r.case_id}
+    numbers: dict[int, str] = {}
+    if case_ids:
+        numbers = {
+            int(cid): no  # type: ignore[misc]
+            for cid, no in await session.exec(select(Case.id, Case.case_no).where(col(Case.id).in_(case_ids)))
+        }
+    return await delivery_rows(session, rows[:per_page], case_numbers=numbers), len(rows) > per_page
+
+
+async def outbox_row_for(session: AsyncSession, *, staff: Staff, outbox_id: int) -> Outbox | None:
+    """None when the row does not exist or lies outside the staff member's scope (a 404 either way)."""
+    q = select(Outbox).where(Outbox.id == outbox_id)
+    if (scope := _outbox_scope(staff)) is not None:
+        q = q.where(scope)
+    return (await session.exec(q)).first()
+
+
+async def flag_counts(session: AsyncSession, *, staff: Staff) -> dict[str, int]:
+    """How many cases in the staff member's jurisdiction carry each flag (the queue's badges)."""
+    base = cases_query(staff).where(col(Case.flag).is_not(None)).subquery()
+    rows = await session.exec(select(base.c.flag, func.count()).group_by(base.c.flag))  # type: ignore[call-overload]
+    return {str(flag): int(n) for flag, n in rows}
+
+
+async def list_flagged(
+    session: AsyncSession, *, staff: Staff, flag: str, page: int = 1, per_page: int = 20
+) -> tuple[list[Case], bool]:
+    """Cases with one flag, in any state (a low score arrives after completion), most recently changed first."""
+    q = (
+        cases_query(staff)
+        .where(Case.flag == flag)
+        .order_by(col(Case.updated_at).desc(), col(Case.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page + 1)
+    )
+    cases = list(await session.exec(q))
+    return cases[:per_page], len(cases) > per_page
+
+
+class FlagError(StaffError):
+    pass
+
+
+async def clear_flag(
+    session: AsyncSession, *, case: Case, actor: Actor, note: str, now: datetime, expected: str | None = None
+) -> CaseEvent:
+    """Staff dealt with what the flag asked (phoned the resident, followed up a low score …): the flag goes,
+    and the timeline says who cleared it, when and what they did."""
+    note = note.strip()
+    if case.flag is None:
+        raise FlagError("这件诉求没有待处理的标记")
+    if expected and case.flag != expected:
+        raise FlagError("标记已经变化，请刷新页面后再处理")
+    if not note:
+        raise FlagError("请写明处理情况，如：已电话联系居民")
+    flag = case.flag
+    event = CaseEvent(
+        case_id=case.id,  # type: ignore[arg-type]
+        at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        kind="note",
+        from_status=case.status,
+        to_status=case.status,
+        note=f"已处理“{FLAG_LABEL.get(flag, flag)}”：{note}",
+        data={"flag_cleared": flag},
+    )
+    session.add(event)
+    case.flag = None
+    case.updated_at = now
+    session.add(case)
+    await session.flush()
+    return event
+
+
+def deadline_state(case: Case, now: datetime) -> str:
+    """`paused` while waiting for the resident (`paused_overdue` when the stage was already late at the pause),
+    else `overdue` / `soon` / `ok`; "" when there is no deadline or the case is finished."""
+    if case.status not in OPEN_STATES or case.stage_deadline is None:
+        return ""
+    if case.awaiting_resident or case.paused_at is not None:
+        late = case.paused_at is not None and case.stage_deadline < case.paused_at
+        return "paused_overdue" if late else "paused"
+    if case.stage_deadline < now:
+        return "overdue"
+    if case.stage_deadline < now + DUE_SOON:
+        return "soon"
+    return "ok"
 
 
 # ------------------------------------------------------------------ sign-in
@@ -182,9 +445,12 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/staff/oauth/start", name="staff_oauth_start")
 async def oauth_start(request: web.Request) -> web.Response:
+    """Inside WeChat: off to WeChat's authorisation page, which comes back to the callback with a code."""
     session = await get_session(request)
     state = secrets.token_urlsafe(12)
     session["oauth_state"] = state
+    queue_url = str(request.app.router["staff_queue"].url_for())
+    session["oauth_next"] = safe_next(request.query.get("next", ""), queue_url)
     raise web.HTTPFound(oauth_authorize_url(request, state=state))
 
 
@@ -192,15 +458,17 @@ async def oauth_start(request: web.Request) -> web.Response:
 async def oauth_callback(request: web.Request) -> web.Response:
     session = await get_session(request)
     expected = session.pop("oauth_state", None)
-    code = request.query.get("code", "")
-    if not expected or request.query.get("state") != expected or not code:
-        return await render(
-            request, "staff/login.html", {"error": "微信授权已失效，请重新进入", "next": ""}, status=400
-        )
+    target = str(session.pop("oauth_next", "") or request.app.router["staff_queue"].url_for())
+    code = request.query.get("code", "")[:128]
+    state = request.query.get("state", "")
+    if not expected or not secrets.compare_digest(state, str(expected)) or not code:
+        ctx = {"error": "微信授权已失效，请重新进入", "next": ""}
+        return await render(request, "staff/login.html", ctx, status=400)
     try:
         openid = await oauth_exchange(request, code=code)
     except OAuthError as exc:
-        return await render(request, "staff/login.html", {"error": str(exc), "next": ""}, status=502)
+        status = 502 if exc.unavailable else 400
+        return await render(request, "staff/login.html", {"error": str(exc), "next": ""}, status=status)
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
         staff = await staff_by_openid(db, openid=openid)
@@ -210,7 +478,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
         session["oauth_openid"] = openid
         raise web.HTTPFound(request.app.router["staff_oauth_bind"].url_for())
     await sign_in(request, staff)
-    raise web.HTTPFound(request.app.router["staff_queue"].url_for())
+    raise web.HTTPFound(target)
 
 
 @routes.get("/staff/oauth/bind", name="staff_oauth_bind")
@@ -307,19 +575,40 @@ async def home(request: web.Request) -> web.Response:
 @require_staff()
 async def queue(request: web.Request, staff: Staff) -> web.Response:
     filters = QueueFilter.from_query(request.query)
+    flag = request.query.get("flag", "")
+    flag = flag if flag in FLAG_LABEL else ""
     now = _now(request)
     async with request.app[keys.SESSIONS]() as db:
-        page = await list_queue(db, staff=staff, filters=filters, now=now)
+        if flag:  # the cases a flag asks staff to act on, whatever their state
+            cases, has_next = await list_flagged(db, staff=staff, flag=flag, page=filters.page)
+            owners = await staff_names(db, ids={c.claimed_by_id for c in cases if c.claimed_by_id})
+            rows = []
+            for c in cases:
+                state = deadline_state(c, now)
+                rows.append(
+                    QueueRow(c, owners.get(c.claimed_by_id or 0), state == "overdue", state == "soon")
+                )
+            page = QueuePage(rows=rows, page=filters.page, has_next=has_next)
+        else:
+            page = await list_queue(db, staff=staff, filters=filters, now=now)
         cats = await categories(db)
+        counts = await flag_counts(db, staff=staff)
     base = request.app.router["staff_queue"].url_for()
+    extra = {"flag": flag} if flag else {}
     ctx = {
         "page": page,
         "f": filters,
+        "flag": flag,
+        "flag_counts": counts,
         "sorts": SORTS,
         "categories": cats,
         "fmt": _fmt,
-        "prev_url": str(base.with_query(filters.params(page=page.page - 1))) if page.page > 1 else None,
-        "next_url": str(base.with_query(filters.params(page=page.page + 1))) if page.has_next else None,
+        "prev_url": str(base.with_query({**filters.params(page=page.page - 1), **extra}))
+        if page.page > 1
+        else None,
+        "next_url": str(base.with_query({**filters.params(page=page.page + 1), **extra}))
+        if page.has_next
+        else None,
         "open_states": [s for s in STATE_LABEL if s in OPEN_STATES],
         "all_states": list(STATE_LABEL),
     }
@@ -342,7 +631,9 @@ async def _case_page(
             raise web.HTTPNotFound()
         view = await case_view(db, staff=staff, case=case)
         cats = await categories(db, kind=case.kind)
+        deliveries = await case_deliveries(db, case=case)
     actor = actor_for(staff)
+    now = _now(request)
     actions = allowed_actions(case, actor)
     ctx = {
         "c": case,
@@ -357,6 +648,8 @@ async def _case_page(
         "rk": secrets.token_urlsafe(12),
         "terminal": case.status in TERMINAL,
         "is_owner": case.claimed_by_id == staff.id,
+        "deliveries": deliveries,
+        "deadline_state": deadline_state(case, now),
         **(extra or {}),
     }
     return await render(request, "staff/case.html", ctx, status=status)
@@ -525,6 +818,101 @@ async def case_act(request: web.Request, staff: Staff) -> web.Response:
         raise web.HTTPFound(_case_url(request, case_no)) from None
     await flash(request, message)
     raise web.HTTPFound(_case_url(request, case_no))
+
+
+@routes.post("/staff/cases/{case_no}/flag", name="staff_case_flag")
+@require_staff()
+async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
+    """Clear the case's flag with a note of what was done (e.g. after phoning the resident)."""
+    form = await request.post()
+    await check_csrf(request, form)
+    case_no = request.match_info["case_no"]
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await get_case_for(db, staff=staff, case_no=case_no)
+            if case is None:
+                raise web.HTTPNotFound()
+            flag = case.flag
+            event = await clear_flag(
+                db,
+                case=case,
+                actor=actor_for(staff),
+                note=str(form.get("note", ""))[:500],
+                now=now,
+                expected=str(form.get("flag", "")) or None,
+            )
+            await audit(
+                db,
+                staff=staff,
+                action="case_clear_flag",
+                case=case,
+                now=now,
+                detail=event.note,
+                ip=_ip(request),
+            )
+    except StaffError as exc:
+        await flash(request, str(exc), "error")
+        raise web.HTTPFound(_case_url(request, case_no)) from None
+    await flash(request, f"已处理“{FLAG_LABEL.get(flag or '', flag)}”")
+    raise web.HTTPFound(_case_url(request, case_no))
+
+
+# ------------------------------------------------------------------ deliveries: failed messages and retry
+@routes.get("/staff/outbox", name="staff_outbox")
+@require_staff()
+async def outbox_page(request: web.Request, staff: Staff) -> web.Response:
+    page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
+    page = max(1, min(page, 10_000))
+    async with request.app[keys.SESSIONS]() as db:
+        rows, has_next = await failed_deliveries(db, staff=staff, page=page)
+    return await render(
+        request, "staff/outbox.html", {"rows": rows, "page": page, "has_next": has_next, "fmt": _fmt}
+    )
+
+
+def _dispatch_soon(app: web.Application) -> None:
+    """Send the retried message now rather than at the scheduler's next tick (when this process sends)."""
+    if keys.WECHAT not in app or keys.TASKS not in app:
+        return
+    from bot.app import spawn
+    from bot.scheduler import dispatch_now
+
+    spawn(app, dispatch_now(app))
+
+
+@routes.post("/staff/outbox/{outbox_id:\\d+}/retry", name="staff_outbox_retry")
+@require_staff()
+async def outbox_retry(request: web.Request, staff: Staff) -> web.Response:
+    form = await request.post()
+    await check_csrf(request, form)
+    outbox_id = int(request.match_info["outbox_id"])
+    back = safe_next(str(form.get("next", "")), str(request.app.router["staff_outbox"].url_for()))
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            row = await outbox_row_for(db, staff=staff, outbox_id=outbox_id)
+            if row is None:
+                raise web.HTTPNotFound()
+            case = await db.get(Case, row.case_id) if row.case_id else None
+            previous = OUTBOX_STATUS_LABEL.get(row.status, row.status)
+            await retry(db, outbox_id=outbox_id, now=now)
+            await audit(
+                db,
+                staff=staff,
+                action="outbox_retry",
+                case=case,
+                now=now,
+                detail=f"重新发送消息#{outbox_id}（原状态：{previous}）",
+                ip=_ip(request),
+            )
+    except NotRetryable as exc:
+        label = OUTBOX_STATUS_LABEL.get(str(exc), str(exc))
+        await flash(request, f"这条消息{label}，不需要重新发送", "error")
+        raise web.HTTPFound(back) from None
+    _dispatch_soon(request.app)
+    await flash(request, "已重新排队发送，稍后刷新查看结果")
+    raise web.HTTPFound(back)
 
 
 # ------------------------------------------------------------------ audit log
