@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.nlu.evaluate import TARGETS, evaluate_async, load_examples, load_training, render
-from bot.rasa_service import DEFAULT_MODELS_DIR, DEFAULT_PROJECT_DIR, DEFAULT_RASA_BIN, managed_rasa
+from bot.rasa_service import DEFAULT_PROJECT_DIR
 
-TOKEN = secrets.token_urlsafe(12)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# Until tests/conftest.py provides the session-scoped `rasa_url` (and its token), this module starts its own.
-@pytest.fixture
-async def _own_rasa_url() -> AsyncIterator[str]:
-    if not DEFAULT_RASA_BIN.exists():
-        pytest.skip("Rasa environment missing (.venv-rasa); run the setup script")
-    async with managed_rasa(
-        rasa_bin=DEFAULT_RASA_BIN,
-        project_dir=DEFAULT_PROJECT_DIR,
-        models_dir=DEFAULT_MODELS_DIR,
-        port=_free_port(),
-        token=TOKEN,
-    ) as url:
-        yield url
+# The session-trained model served by the real Rasa process (tests/conftest.py: `rasa_url`, RASA_TOKEN).
+from tests.conftest import RASA_TOKEN as TOKEN  # noqa: E402
 
 
 def test_heldout_set_is_separate_and_large_enough() -> None:
@@ -53,8 +30,8 @@ def test_training_data_sizes() -> None:
 
 
 @pytest.mark.rasa
-async def test_evaluation_meets_targets(_own_rasa_url: str) -> None:
-    result = await evaluate_async(rasa_url=_own_rasa_url, token=TOKEN, project_dir=Path(DEFAULT_PROJECT_DIR))
+async def test_evaluation_meets_targets(rasa_url: str) -> None:
+    result = await evaluate_async(rasa_url=rasa_url, token=TOKEN, project_dir=Path(DEFAULT_PROJECT_DIR))
     figures = result["summary"]
     report = render(result)
     for key, (op, bound) in TARGETS.items():

@@ -19,6 +19,7 @@ from multidict import MultiDictProxy
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from yarl import URL
 
 from bot import keys
 from bot.auth import (
@@ -451,7 +452,8 @@ async def oauth_start(request: web.Request) -> web.Response:
     session["oauth_state"] = state
     queue_url = str(request.app.router["staff_queue"].url_for())
     session["oauth_next"] = safe_next(request.query.get("next", ""), queue_url)
-    raise web.HTTPFound(oauth_authorize_url(request, state=state))
+    # encoded=True: the callback stays percent-encoded inside redirect_uri, as WeChat asks
+    raise web.HTTPFound(URL(oauth_authorize_url(request, state=state), encoded=True))
 
 
 @routes.get("/staff/oauth/callback", name="staff_oauth_callback")

@@ -1,0 +1,94 @@
+"""The real app's edges: health and readiness, and hostile WeChat requests that must leave no row behind."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import keys
+from bot.models import InboundMessage, Resident
+from tests.conftest import PG_ADMIN, System, free_port, make_settings, start_system, stop_system
+
+
+async def _inbound_rows(system: System) -> int:
+    async with system.app[keys.SESSIONS]() as s:
+        return (await s.exec(select(func.count()).select_from(InboundMessage))).scalar_one()
+
+
+@pytest.mark.rasa
+async def test_ready_and_not_degraded_with_rasa_up(chat: System) -> None:
+    async with chat.http.get(f"{chat.bot_url}/healthz") as resp:
+        assert resp.status == 200
+    async with chat.http.get(f"{chat.bot_url}/readyz") as resp:
+        body = await resp.json()
+    assert resp.status == 200
+    assert body["ready"] is True and body["checks"]["nlu"]["ok"] is True and body["degraded"] is False
+
+
+@pytest.mark.postgres
+async def test_readyz_is_503_when_the_database_is_gone(pg_template, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    if pg_template is None:
+        pytest.skip("PostgreSQL is not reachable")
+    import asyncpg
+
+    url = await pg_template.copy()
+    name = url.rsplit("/", 1)[1]
+    sim_port, bot_port = free_port(), free_port()
+    system = await start_system(make_settings(url, tmp_path, sim_port=sim_port), sim_port=sim_port, bot_port=bot_port)
+    try:
+        async with system.http.get(f"{system.bot_url}/readyz") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["degraded"] is True  # Rasa is not running in this test
+        conn = await asyncpg.connect(PG_ADMIN)
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await conn.close()
+        async with system.http.get(f"{system.bot_url}/readyz") as resp:
+            body = await resp.json()
+        assert resp.status == 503 and body["ready"] is False and body["checks"]["database"]["ok"] is False
+        async with system.http.get(f"{system.bot_url}/healthz") as live:
+            assert live.status == 200  # the process lives; only readiness says no
+    finally:
+        await stop_system(system)
+
+
+@pytest.fixture
+async def plain_system(sqlite_url: str, tmp_path):  # type: ignore[no-untyped-def]
+    """Plaintext mode: the signature covers only token, timestamp and nonce, so the body itself is on trial."""
+    sim_port, bot_port = free_port(), free_port()
+    settings = make_settings(sqlite_url, tmp_path, sim_port=sim_port, wechat_encoding_aes_key="")
+    system = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
+    yield system
+    await stop_system(system)
+
+
+@pytest.mark.parametrize(
+    ("label", "body", "status"),
+    [
+        ("malformed", b"<xml><ToUserName>", 400),
+        ("billion laughs", b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+                           b"<xml><Encrypt>&lol2;</Encrypt></xml>", 400),
+        ("not utf-8", "<xml><Encrypt>\u4f60\u597d</Encrypt></xml>".encode("gbk"), 400),
+        ("oversize", b"<xml>" + b"a" * 200_000 + b"</xml>", 413),
+    ],
+)
+async def test_hostile_bodies_get_a_status_and_leave_no_row(plain_system: System, label: str, body: bytes,
+                                                           status: int) -> None:
+    user = plain_system.user()
+    params, _ = user.sign_request("<xml></xml>")  # a valid signature: only the body is at fault
+    reply = await user.send_raw(params, body)
+    assert reply.status == status, label
+    assert await _inbound_rows(plain_system) == 0
+    async with plain_system.app[keys.SESSIONS]() as s:
+        assert (await s.exec(select(func.count()).select_from(Resident))).scalar_one() == 0
+
+
+async def test_forged_signature_is_refused_with_no_side_effect(keyword_system: System) -> None:
+    user = keyword_system.user()
+    from wechat_sim import protocol
+
+    xml = protocol.text_message(**user._common(), content="我想要轮椅", msg_id=1)
+    params, body = user.sign_request(xml)
+    forged = {**params, "msg_signature": "0" * 40, "signature": "0" * 40}
+    reply = await user.send_raw(forged, body)
+    assert reply.status == 403
+    assert await _inbound_rows(keyword_system) == 0
