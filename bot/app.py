@@ -119,7 +119,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     app[keys.REDIS] = client
     yield
-    await client.aclose()
+    await client.aclose()  # type: ignore[attr-defined]
 
 
 async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:

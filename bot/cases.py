@@ -25,7 +25,7 @@ async def next_case_no(session: AsyncSession, *, now: datetime | None = None) ->
         insert(CaseSeq)
         .values(day=day, last=1)
         .on_conflict_do_update(index_elements=["day"], set_={"last": CaseSeq.last + 1})  # type: ignore[arg-type]
-        .returning(CaseSeq.last)
+        .returning(CaseSeq.last)  # type: ignore[call-overload]
     )
     n = (await session.exec(stmt)).scalar_one()  # type: ignore[call-overload]
     return f"MS{day}-{n:04d}"

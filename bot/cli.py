@@ -44,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     if command == "simulator":
         from wechat_sim.server import main as sim_main
 
-        return _configure_logging() or sim_main(rest)
+        _configure_logging()
+        sim_main(rest)
+        return 0
     if command == "scheduler":
         from bot.scheduler import main as sched_main
 
-        return _configure_logging() or sched_main(rest)
+        _configure_logging()
+        return sched_main(rest)
     if command == "staff":
         from bot.staff_cli import main as staff_main
 
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     _configure_logging()
-    settings = Settings()
+    settings = Settings()  # from the environment
     if args.command == "serve":
         from aiohttp import web
 

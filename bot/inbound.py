@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from bot import keys
 from bot.db import transaction
@@ -74,10 +75,12 @@ class Inbound:
             parse = await app[keys.NLU_CLIENT].parse(text[:500])
 
         async with transaction(sessions) as session:
-            row = await session.get(InboundMessage, row_id)
-            assert row is not None and row.resident_id is not None
-            resident = await session.get(Resident, row.resident_id)
-            assert resident is not None
+            stored = await session.get(InboundMessage, row_id)
+            assert stored is not None and stored.resident_id is not None
+            row = stored
+            who = await session.get(Resident, stored.resident_id)
+            assert who is not None
+            resident = who
             reply = await respond(
                 Turn(session=session, resident=resident, delivery=delivery, parse=parse, inbound=row,
                      now=now, settings=app[keys.SETTINGS])
@@ -91,7 +94,7 @@ class Inbound:
     async def _duplicate(self, delivery: Delivery) -> str | None:
         async with self.app[keys.SESSIONS]() as session:
             row = (
-                await session.exec(select(InboundMessage).where(InboundMessage.delivery_key == delivery.key))  # type: ignore[call-overload]
+                await session.exec(select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key))  # type: ignore[call-overload]
             ).scalar_one_or_none()
         log.info("duplicate delivery %s (first reply %s)", delivery.key, row.reply_mode if row else "?")
         if row is not None and row.reply_mode == "passive":
@@ -102,7 +105,7 @@ class Inbound:
         """The dialogue took longer than the reply budget: the answer goes out as a customer-service message."""
         async with transaction(self.app[keys.SESSIONS]) as session:
             await session.exec(  # type: ignore[call-overload]
-                update(InboundMessage).where(InboundMessage.delivery_key == delivery.key).values(reply_mode="outbox")
+                update(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key).values(reply_mode="outbox")
             )
             await enqueue(session, openid=delivery.openid, kind="reply", text=reply,
                           dedupe_key=f"reply:{delivery.key}")
@@ -121,7 +124,7 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
         insert(Resident).values(openid=openid, created_at=now, subscribed=True, survey_opt_out=False,
                                 cs_sent_since_interaction=0).on_conflict_do_nothing(index_elements=["openid"])
     )
-    return (await session.exec(select(Resident).where(Resident.openid == openid))).scalar_one()  # type: ignore[no-any-return]
+    return (await session.exec(select(Resident).where(col(Resident.openid) == openid))).scalar_one()  # type: ignore[no-any-return]
 
 
 def _jsonable(media: dict[str, Any]) -> dict[str, Any]:

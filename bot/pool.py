@@ -178,7 +178,7 @@ class PoolCache:
 
     async def snapshot(self, session: AsyncSession, *, now: datetime, rules: Rules) -> Snapshot:
         version = await _version(session, now)
-        db = str(session.bind.url) if session.bind is not None else ""
+        db = str(getattr(session.bind, "url", ""))
         entry = self._entries.get((db, rules))
         if entry is not None and entry.version == version:
             return entry
@@ -372,15 +372,15 @@ async def _apply(session: AsyncSession, state: CascadeState, actions: Iterable[A
             if row is None or row.id is None:
                 continue
             cand = state.scored.get(action.key)
-            offer = Offer(case_id=case.id or 0, resource_id=row.id, status="offered", offered_at=now,
-                          deadline=action.deadline, score=round(cand.total, 4) if cand else None,
-                          components={k: round(v, 4) for k, v in cand.components.items()} if cand else {})
-            session.add(offer)
+            new = Offer(case_id=case.id or 0, resource_id=row.id, status="offered", offered_at=now,
+                        deadline=action.deadline, score=round(cand.total, 4) if cand else None,
+                        components={k: round(v, 4) for k, v in cand.components.items()} if cand else {})
+            session.add(new)
             await session.flush()
-            state.offers[action.key] = offer
+            state.offers[action.key] = new
             await _add_resource_counts(session, row.id, now, offers=1)
-            await _notify_offer(session, case=case, resource=row, offer=offer)
-            sent.append(offer)
+            await _notify_offer(session, case=case, resource=row, offer=new)
+            sent.append(new)
         elif isinstance(action, OfferWithdrawn):
             offer = state.offers.get(action.key)
             row = state.snap.rows.get(action.key)
@@ -414,7 +414,7 @@ async def _notify_offer(session: AsyncSession, *, case: Case, resource: Resource
     if not resource.openid:
         session.add(CaseEvent(case_id=case.id or 0, at=offer.offered_at, actor_type="system", actor_name="系统",
                               kind="note", from_status=case.status, to_status=case.status,
-                              note=f"{resource.name}未绑定微信，请电话通知其答复（{_local(offer.deadline)}前）",
+                              note=f"{resource.name}未绑定微信，请电话通知其答复（{_local(offer.deadline or offer.offered_at)}前）",
                               data={"offer_id": offer.id}))
         return
     deadline = _local(offer.deadline) if offer.deadline else ""
@@ -672,7 +672,7 @@ async def auto_offer_due(session: AsyncSession, *, now: datetime, config: PoolCo
     """A sweep for the automatic rule: claimed wishes of auto towns that were never offered."""
     if not config.auto_offer_towns:
         return 0
-    never = ~sa.exists().where(Offer.case_id == Case.id)
+    never = ~sa.exists().where(col(Offer.case_id) == col(Case.id))
     stmt = select(Case).where(Case.kind == "micro_wish", Case.status == "claimed", never).limit(batch)
     n = 0
     for case in (await session.exec(stmt)).all():
@@ -1270,7 +1270,7 @@ class BatchProposal:
 
 async def open_wishes(session: AsyncSession, *, town: str | None) -> list[Case]:
     """Wishes waiting for a helper: accepted/claimed/matching, with no accepted and no outstanding offer."""
-    busy = sa.exists().where(Offer.case_id == Case.id, col(Offer.status).in_((*MATCHED, "offered")))
+    busy = sa.exists().where(col(Offer.case_id) == col(Case.id), col(Offer.status).in_((*MATCHED, "offered")))
     stmt = select(Case).where(Case.kind == "micro_wish", col(Case.status).in_(OPEN_WISH_STATES), ~busy)
     if town:
         stmt = stmt.where(Case.town == town)

@@ -5,6 +5,7 @@ Idempotent: running it twice changes nothing. Deadline policies are seeded by bo
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.db import make_engine, make_sessions, migrate, transaction
 from bot.models import Category, Resource, Staff
@@ -26,7 +27,7 @@ async def seed_categories(session: object) -> int:
     for kind, names in (("micro_wish", WISH_CATEGORIES), ("micro_project", PROJECT_CATEGORIES)):
         for sort, name in enumerate(names):
             exists = (await session.exec(  # type: ignore[attr-defined]
-                select(Category).where(Category.kind == kind, Category.name == name))).first()
+                select(Category).where(col(Category.kind) == kind, col(Category.name) == name))).first()
             if exists is None:
                 session.add(Category(kind=kind, name=name, sort=sort))  # type: ignore[attr-defined]
                 added += 1
@@ -58,7 +59,7 @@ async def seed_staff(session: object) -> list[str]:
 
     made = []
     for username, role, town, password in DEMO_STAFF:
-        exists = (await session.exec(select(Staff).where(Staff.username == username))).first()  # type: ignore[attr-defined]
+        exists = (await session.exec(select(Staff).where(col(Staff.username) == username))).first()  # type: ignore[attr-defined]
         if exists is None:
             session.add(Staff(username=username, display_name=username, role=role, town=town,  # type: ignore[attr-defined]
                               password_hash=hash_password(password)))

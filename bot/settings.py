@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,7 +15,7 @@ PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx"}
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    environment: str = Field("development", description="development | test | production")
+    environment: str = "development"  # development | test | production
     base_url: str = "http://127.0.0.1:8080"  # how residents and staff reach the web views
 
     # WeChat official account

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.dialogue import texts
 from bot.models import Case
@@ -29,10 +30,10 @@ def _label(status: str) -> str:
 
 
 async def _my_cases(turn: Turn, *, statuses: tuple[str, ...] | None = None, limit: int = 5) -> list[Case]:
-    q = select(Case).where(Case.resident_id == turn.resident.id)
+    q = select(Case).where(col(Case.resident_id) == turn.resident.id)
     if statuses:
-        q = q.where(Case.status.in_(statuses))  # type: ignore[attr-defined]
-    q = q.order_by(Case.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+        q = q.where(col(Case.status).in_(statuses))  # type: ignore[attr-defined]
+    q = q.order_by(col(Case.created_at).desc()).limit(limit)  # type: ignore[attr-defined]
     return list((await turn.session.exec(q)).scalars())  # type: ignore[call-overload]
 
 
@@ -41,7 +42,7 @@ async def query_progress(turn: Turn) -> str:
     if case_no:
         case = (
             await turn.session.exec(  # type: ignore[call-overload]
-                select(Case).where(Case.case_no == case_no.upper(), Case.resident_id == turn.resident.id)
+                select(Case).where(col(Case.case_no) == case_no.upper(), col(Case.resident_id) == turn.resident.id)
             )
         ).scalar_one_or_none()
         if case is None:  # someone else's number, or none at all: the same answer, nothing revealed
@@ -114,7 +115,8 @@ async def continue_flow(turn: Turn) -> str:
         from bot.lifecycle import cancel_by_resident
 
         reason = AFFIRM.sub("", text).strip("，,。 ") or None
-        await cancel_by_resident(turn.session, case=case, resident_id=turn.resident.id, reason=reason,
+        assert case.resident_id is not None
+        await cancel_by_resident(turn.session, case=case, resident_id=case.resident_id, reason=reason,
                                  now=turn.now)
         turn.set_state("idle")
         return f"好的，诉求{case.case_no}已取消。谢谢您告诉我们，有需要随时再找我。"
@@ -126,8 +128,8 @@ async def answer_staff_question(turn: Turn) -> str | None:
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(Case.resident_id == turn.resident.id, Case.awaiting_resident.is_(True))  # type: ignore[attr-defined]
-            .order_by(Case.updated_at.desc())  # type: ignore[attr-defined]
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.awaiting_resident).is_(True))  # type: ignore[attr-defined]
+            .order_by(col(Case.updated_at).desc())  # type: ignore[attr-defined]
             .limit(1)
         )
     ).scalar_one_or_none()

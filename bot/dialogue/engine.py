@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import towns
@@ -64,9 +65,10 @@ class Turn:
 async def respond(turn: Turn) -> str | None:
     session = turn.session
     conv = (
-        await session.exec(select(Conversation).where(Conversation.resident_id == turn.resident.id))  # type: ignore[call-overload]
+        await session.exec(select(Conversation).where(col(Conversation.resident_id) == turn.resident.id))  # type: ignore[call-overload]
     ).scalar_one_or_none()
     if conv is None:
+        assert turn.resident.id is not None
         conv = Conversation(resident_id=turn.resident.id, state="idle", data={}, updated_at=turn.now)
         session.add(conv)
     turn.conv = conv
@@ -235,8 +237,8 @@ async def on_image(turn: Turn) -> str:
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(Case.resident_id == turn.resident.id, Case.status.notin_(case_router.FINISHED))  # type: ignore[attr-defined]
-            .order_by(Case.created_at.desc())  # type: ignore[attr-defined]
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).notin_(case_router.FINISHED))  # type: ignore[attr-defined]
+            .order_by(col(Case.created_at).desc())  # type: ignore[attr-defined]
             .limit(1)
         )
     ).scalar_one_or_none()

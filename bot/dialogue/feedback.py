@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.dialogue import texts
 from bot.models import Case, Feedback
@@ -27,8 +28,8 @@ async def rate_outside_survey(turn: Turn) -> str:
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(Case.resident_id == turn.resident.id, Case.status.in_(("completed", "closed")))  # type: ignore[attr-defined]
-            .order_by(Case.updated_at.desc())  # type: ignore[attr-defined]
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).in_(("completed", "closed")))  # type: ignore[attr-defined]
+            .order_by(col(Case.updated_at).desc())  # type: ignore[attr-defined]
             .limit(1)
         )
     ).scalar_one_or_none()

@@ -19,6 +19,7 @@ from bot.models import Staff
 from bot.pool import (
     EDITABLE,
     OFFER_LABEL,
+    Mode,
     PoolConfig,
     PoolFilter,
     allowed_categories,
@@ -185,7 +186,7 @@ async def case_offer(request: web.Request, staff: Staff) -> web.Response:
     form = await request.post()
     await check_csrf(request, form)
     case_no = request.match_info["case_no"]
-    mode = "top_k" if form.get("mode") == "top_k" else "single"
+    mode: Mode = "top_k" if form.get("mode") == "top_k" else "single"
     k_raw = str(form.get("k", "3"))
     k = int(k_raw) if k_raw.isdigit() else 3
     key = str(form.get("key", "")).strip()[:32]
