@@ -92,3 +92,30 @@ async def test_forged_signature_is_refused_with_no_side_effect(keyword_system: S
     reply = await user.send_raw(forged, body)
     assert reply.status == 403
     assert await _inbound_rows(keyword_system) == 0
+
+
+@pytest.mark.parametrize(
+    ("send", "expect"),
+    [
+        (lambda u: u.send_link("社区活动", "周末义剪", "http://example.invalid/a"), "文字"),
+        (lambda u: u.send_video(), "文字"),
+        (lambda u: u.send_video(short=True), "文字"),
+        (lambda u: u.send_event("CLICK", "MENU_PROGRESS"), "还没有提交过"),
+        (lambda u: u.send_event("CLICK", "MENU_HELP"), "微心愿"),
+        (lambda u: u.send_event("CLICK", "NO_SUCH_KEY"), "微心愿"),
+        (lambda u: u.send_event("VIEW", "http://example.invalid/"), None),
+        (lambda u: u.send_event("LOCATION", lat=22.94, lon=113.67, precision=30), None),
+        (lambda u: u.send_event("TEMPLATESENDJOBFINISH", status="success", msg_id=77), None),
+        (lambda u: u.send_event("subscribe"), "欢迎"),
+        (lambda u: u.send_event("SCAN", "qrscene_1"), "欢迎"),
+    ],
+)
+async def test_every_message_type_gets_a_sensible_answer(keyword_system: System, send, expect) -> None:  # type: ignore[no-untyped-def]
+    user = keyword_system.user()
+    reply = await send(user)
+    assert reply.status == 200
+    if expect is None:
+        assert reply.text is None  # "success": nothing to say
+    else:
+        assert reply.text and expect in reply.text
+    assert await _inbound_rows(keyword_system) == 1  # recorded once

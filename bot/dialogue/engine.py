@@ -178,8 +178,9 @@ async def route_intent(turn: Turn, intent: str, *, pending_text: str | None = No
 
 
 # ---------------------------------------------------------------- events, location, image
-MENU_KEYS = {"APPLY": "ask_help", "PROGRESS": "query_progress", "HELP": "ask_help", "VOLUNTEER": "offer_help",
-             "WISH": "micro_wish", "PROJECT": "micro_project"}
+#: the official account's menu (keys as created with /cgi-bin/menu/create)
+MENU_KEYS = {"MENU_HELP": "ask_help", "MENU_PROGRESS": "query_progress", "MENU_VOLUNTEER": "offer_help",
+             "MENU_WISH": "micro_wish", "MENU_PROJECT": "micro_project", "MENU_CANCEL": "cancel_request"}
 
 
 async def on_event(turn: Turn) -> str | None:
