@@ -298,7 +298,7 @@ def _outbox_scope(staff: Staff) -> Any:
         in_cases,
         and_(
             col(Outbox.case_id).is_(None),
-            Outbox.recipient_type == "staff",
+            col(Outbox.recipient_type) == "staff",
             col(Outbox.openid).in_(town_staff),
         ),
     )
@@ -316,10 +316,8 @@ async def failed_deliveries(
     case_ids = {r.case_id for r in rows[:per_page] if r.case_id}
     numbers: dict[int, str] = {}
     if case_ids:
-        numbers = {
-            int(cid): no  # type: ignore[misc]
-            for cid, no in await session.exec(select(Case.id, Case.case_no).where(col(Case.id).in_(case_ids)))
-        }
+        found = await session.exec(select(Case.id, Case.case_no).where(col(Case.id).in_(case_ids)))
+        numbers = {int(cid or 0): no for cid, no in found}
     return await delivery_rows(session, rows[:per_page], case_numbers=numbers), len(rows) > per_page
 
 
