@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiohttp.access", "apscheduler.executors.default", "jieba"):
+    for noisy in ("aiohttp.access", "apscheduler.executors.default", "apscheduler.scheduler", "jieba", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -24,7 +23,6 @@ log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 2.0
 SWEEP_SECONDS = 60.0
 DIGEST_AT = (8, 30)  # China time
-OFFER_HOOK_PATHS = ("bot.pool:on_offer_timeout",)
 
 
 def delivery_config(settings: Any, *, lease: timedelta | None = None) -> DeliveryConfig:
@@ -36,18 +34,11 @@ def delivery_config(settings: Any, *, lease: timedelta | None = None) -> Deliver
     return cfg
 
 
-def find_offer_timeout_hook() -> OfferTimeoutHook | None:
-    """The matching engine's hook that offers the case to the next donor, when it is installed."""
-    for path in OFFER_HOOK_PATHS:
-        module_name, _, attr = path.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        hook = getattr(module, attr, None)
-        if hook is not None:
-            return hook  # type: ignore[no-any-return]
-    return None
+def find_offer_timeout_hook(settings: Any = None) -> OfferTimeoutHook:
+    """The matching engine's hook: a timed-out offer goes to the next candidate (or flags the case)."""
+    from bot.pool import PoolConfig, make_offer_timeout_hook
+
+    return make_offer_timeout_hook(PoolConfig.from_settings(settings))  # type: ignore[no-any-return]
 
 
 async def dispatch_job(
@@ -64,9 +55,17 @@ async def dispatch_job(
         log.exception("the outbox dispatcher failed")
 
 
-async def sweep_job(*, sessions: Sessions, clock: Callable[[], datetime], hook: OfferTimeoutHook | None) -> None:
+async def sweep_job(*, sessions: Sessions, clock: Callable[[], datetime], hook: OfferTimeoutHook | None,
+                    settings: Any = None) -> None:
     try:
         counts = await run_sweeps(sessions=sessions, now=clock(), offer_timeout_hook=hook)
+        if settings is not None and settings.auto_offer_towns:
+            from bot.db import transaction
+            from bot.pool import PoolConfig, auto_offer_due
+
+            async with transaction(sessions) as session:
+                counts["auto_offers"] = await auto_offer_due(session, now=clock(),
+                                                             config=PoolConfig.from_settings(settings))
         if any(counts.values()):
             log.info("sweeps: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))
     except Exception:
@@ -90,11 +89,12 @@ def build_scheduler(
     config: DeliveryConfig,
     dispatch_seconds: float = DISPATCH_SECONDS,
     sweep_seconds: float = SWEEP_SECONDS,
+    settings: Any = None,
 ) -> Any:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=CHINA)
-    hook = find_offer_timeout_hook()
+    hook = find_offer_timeout_hook(settings)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     scheduler.add_job(
         dispatch_job,
@@ -110,7 +110,7 @@ def build_scheduler(
         "interval",
         seconds=sweep_seconds,
         id="sweeps",
-        kwargs={"sessions": sessions, "clock": clock, "hook": hook},
+        kwargs={"sessions": sessions, "clock": clock, "hook": hook, "settings": settings},
         next_run_time=datetime.now(UTC),
         **common,
     )
@@ -136,6 +136,7 @@ async def scheduler_ctx(app: Any) -> AsyncIterator[None]:
         clock=app[keys.CLOCK],
         concurrency=settings.outbox_concurrency,
         config=delivery_config(settings),
+        settings=settings,
     )
     app[keys.SCHEDULER] = scheduler
     scheduler.start()
@@ -195,7 +196,7 @@ async def _run(args: argparse.Namespace) -> int:
         config = delivery_config(settings, lease=timedelta(seconds=args.lease_seconds))
         concurrency = args.concurrency or settings.outbox_concurrency
         if args.once:
-            await sweep_job(sessions=sessions, clock=clock, hook=find_offer_timeout_hook())
+            await sweep_job(sessions=sessions, clock=clock, hook=find_offer_timeout_hook(settings), settings=settings)
             await dispatch_job(sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config)
         else:
             scheduler = build_scheduler(
@@ -206,6 +207,7 @@ async def _run(args: argparse.Namespace) -> int:
                 config=config,
                 dispatch_seconds=args.dispatch_seconds,
                 sweep_seconds=args.sweep_seconds,
+                settings=settings,
             )
             scheduler.start()
             log.info("scheduler running (dispatch every %ss, sweeps every %ss)", args.dispatch_seconds, args.sweep_seconds)

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     link_secret: str = ""  # signs resident/volunteer links; generated for development when empty
     cookie_secure: bool = False
 
+    # matching (the resource pool)
+    matching_weights: dict[str, float] = {}  # e.g. {"distance": 2, "fairness": 1.5}; names or Chinese labels
+    matching_max_unfinished: int = 5  # anti-hoarding: no new offers while this many matches are unfinished
+    auto_offer_towns: list[str] = []  # towns whose claimed wishes are offered automatically ("全市" = all)
+    auto_offer_k: int = 3
+
     # scheduler
     scheduler_enabled: bool = True
     outbox_concurrency: int = 8

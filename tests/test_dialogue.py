@@ -244,3 +244,24 @@ async def test_rasa_down_keyword_fallback_menu_and_readyz(keyword_system: System
     async with keyword_system.app[keys.SESSIONS]() as s:
         n = (await s.exec(select(func.count()).select_from(InboundMessage))).scalar_one()
     assert n == 5  # every message kept
+
+
+async def test_progress_reply_carries_a_signed_link_to_the_residents_own_cases(chat: System) -> None:
+    user = await consented(chat)
+    r = await user.send_text("查询进度")
+    link = re.search(r"http://\S+/my/cases\?t=\S+", r.text)
+    assert link, r.text
+    async with chat.http.get(link.group(0)) as resp:
+        page = await resp.text()
+    [case] = await rows(chat, Case)
+    assert resp.status == 200 and case.case_no in page
+    async with chat.http.get(link.group(0)[:-3] + "xyz") as resp:  # altered: refused
+        assert resp.status in (403, 404)
+
+
+async def test_a_resident_can_opt_out_of_surveys(chat: System) -> None:
+    user = chat.user()
+    r = await user.send_text("以后不要再给我做满意度回访了")
+    assert "不再" in r.text
+    [resident] = await rows(chat, Resident, Resident.openid == user.openid)
+    assert resident.survey_opt_out is True

@@ -55,8 +55,17 @@ async def query_progress(turn: Turn) -> str:
     for c in cases:
         what = c.item or c.description[:12]
         lines.append(f"· {c.case_no} {texts.KIND_LABEL.get(c.kind, '')}「{what}」：{_label(c.status)}")
-    lines.append("发送编号可以查看详细进度。")
+    lines.append("发送编号可以查看详细进度，或点这里看全部办理记录：")
+    lines.append(_my_link(turn))
     return "\n".join(lines)
+
+
+def _my_link(turn: Turn) -> str:
+    from bot.lifecycle import my_cases_url
+
+    assert turn.resident.id is not None
+    return my_cases_url(base_url=turn.settings.base_url, link_secret=turn.settings.link_secret,
+                        resident_id=turn.resident.id)
 
 
 def _detail(case: Case) -> str:

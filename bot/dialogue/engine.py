@@ -25,6 +25,7 @@ from webhooks import Delivery
 
 log = logging.getLogger(__name__)
 DIGIT = re.compile(r"^\s*([1-9])\s*[。.、]?\s*$")
+NO_SURVEY = re.compile(r"(不要|别|不用|唔使|不想)(再)?(给我)?(做|发|搞)?.{0,3}(回访|满意度|调查|问卷)")
 
 
 @dataclass
@@ -111,7 +112,8 @@ async def on_text(turn: Turn) -> str:
         # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
         from bot.pool import volunteer_chat
 
-        volunteer_reply = await volunteer_chat(turn.session, openid=turn.resident.openid, text=text, now=turn.now)
+        volunteer_reply = await volunteer_chat(turn.session, openid=turn.resident.openid, text=text, now=turn.now,
+                                               settings=turn.settings)
         if volunteer_reply is not None:
             return volunteer_reply
 
@@ -128,6 +130,13 @@ async def on_text(turn: Turn) -> str:
         return await drafts.continue_draft(turn)
     if state in case_router.STATES:
         return await case_router.continue_flow(turn)
+
+    if NO_SURVEY.search(text):
+        turn.resident.survey_opt_out = True
+        return "好的，以后办结时不再请您做满意度回访。想恢复时回复“恢复回访”。"
+    if "恢复回访" in text:
+        turn.resident.survey_opt_out = False
+        return "好的，以后办结时会请您评价一下服务。"
 
     # A resident answering a question staff asked about one of their cases.
     answered = await case_router.answer_staff_question(turn)

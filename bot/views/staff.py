@@ -61,6 +61,7 @@ from bot.lifecycle import (
     transition,
 )
 from bot.models import Case, CaseEvent, Outbox, Resident, Resource, Staff
+from bot.pool import PoolConfig, candidates_panel
 from bot.staff_service import (
     DUE_SOON,
     SORTS,
@@ -632,6 +633,10 @@ async def _case_page(
         view = await case_view(db, staff=staff, case=case)
         cats = await categories(db, kind=case.kind)
         deliveries = await case_deliveries(db, case=case)
+        pool_panel = await candidates_panel(
+            db, case=case, staff=staff, now=_now(request),
+            config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
+        )
     actor = actor_for(staff)
     now = _now(request)
     actions = allowed_actions(case, actor)
@@ -650,6 +655,7 @@ async def _case_page(
         "is_owner": case.claimed_by_id == staff.id,
         "deliveries": deliveries,
         "deadline_state": deadline_state(case, now),
+        "pool_panel": pool_panel,
         **(extra or {}),
     }
     return await render(request, "staff/case.html", ctx, status=status)
