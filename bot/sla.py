@@ -164,3 +164,164 @@ async def resume_clock(session: AsyncSession, *, case: Case, now: datetime) -> N
     case.paused_at = None
     case.awaiting_resident = False
     session.add(case)
+
+
+# ------------------------------------------------------------------ the policy table, as admins edit it
+UNIT_LABEL = {"working_days": "工作日", "working_hours": "工作小时", "hours": "小时", "days": "自然日"}
+#: the longest deadline an admin may set, per unit (about three months at most)
+MAX_AMOUNT = {"working_days": 60, "working_hours": 360, "hours": 720, "days": 90}
+MAX_REMIND_BEFORE_HOURS = 720
+POLICY_KINDS = ("any", "micro_wish", "micro_project")
+#: every stage a policy can govern, in the order a case meets them
+POLICY_STAGES: tuple[str, ...] = (*dict.fromkeys(STAGE_OF_STATUS.values()), "offer", "survey")
+#: offers and surveys are swept with the "any" policy's reminder lead, so they take no per-kind override
+CASE_STAGES = frozenset(STAGE_OF_STATUS.values())
+_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+class PolicyError(ValueError):
+    """A policy edit that breaks the rules; ``errors`` maps each offending form field to a message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def min_span_hours(unit: str, amount: int) -> int:
+    """The shortest time (hours) a deadline of ``amount`` ``unit`` can give: a working-day stage started just
+    before midnight ends at 18:00 of the next working day, so N working days last at least 18 + 24·(N−1) h."""
+    if unit == "working_days":
+        return 18 + 24 * (amount - 1)
+    if unit == "days":
+        return 24 * amount
+    return amount
+
+
+def _whole(value: int | str, field: str, label: str, errors: dict[str, str]) -> int | None:
+    if isinstance(value, bool):
+        errors[field] = f"{label}须为整数"
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().translate(_FULLWIDTH_DIGITS)
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        errors[field] = f"{label}须为正整数"
+        return None
+    return int(text)
+
+
+def validate_policy(
+    *, kind: str, stage: str, amount: int | str, unit: str, remind_before_hours: int | str
+) -> Policy:
+    """Check an admin's policy (form strings accepted, full-width digits too); raises PolicyError listing every
+    field at fault."""
+    errors: dict[str, str] = {}
+    if kind not in POLICY_KINDS:
+        errors["kind"] = "诉求类型不正确"
+    if stage not in POLICY_STAGES:
+        errors["stage"] = "阶段不正确"
+    elif kind != "any" and stage not in CASE_STAGES:
+        errors["kind"] = "爱心认领答复和满意度回访的时限两类诉求通用，不能单独设置"
+    if unit not in UNIT_LABEL:
+        errors["unit"] = "单位须为工作日、工作小时、小时或自然日"
+    n = _whole(amount, "amount", "时限", errors)
+    if n is not None and "unit" not in errors:
+        if n < 1:
+            errors["amount"] = "时限须为正整数"
+        elif n > MAX_AMOUNT[unit]:
+            errors["amount"] = f"时限最长{MAX_AMOUNT[unit]}{UNIT_LABEL[unit]}"
+    lead = _whole(remind_before_hours, "remind_before_hours", "提前提醒小时数", errors)
+    if lead is not None:
+        if lead < 1:
+            errors["remind_before_hours"] = "提前提醒小时数须为正整数"
+        elif lead > MAX_REMIND_BEFORE_HOURS:
+            errors["remind_before_hours"] = f"提前提醒最多{MAX_REMIND_BEFORE_HOURS}小时"
+        elif n is not None and not errors.keys() & {"amount", "unit"} and lead >= min_span_hours(unit, n):
+            errors["remind_before_hours"] = (
+                f"提前提醒须短于时限本身（{n}{UNIT_LABEL[unit]}最短约{min_span_hours(unit, n)}小时）"
+            )
+    if errors:
+        raise PolicyError(errors)
+    assert n is not None and lead is not None
+    return Policy(kind, stage, n, unit, lead)
+
+
+def describe_policy(policy: Policy | None) -> str:
+    """"3工作日，提前8小时提醒" — for the audit log and the admins' messages."""
+    if policy is None:
+        return "（无）"
+    return f"{policy.amount}{UNIT_LABEL.get(policy.unit, policy.unit)}，提前{policy.remind_before_hours}小时提醒"
+
+
+def _from_row(row: SlaPolicy) -> Policy:
+    return Policy(row.kind, row.stage, row.amount, row.unit, row.remind_before_hours)
+
+
+def _sort_key(policy: Policy) -> tuple[int, int]:
+    stage = POLICY_STAGES.index(policy.stage) if policy.stage in POLICY_STAGES else len(POLICY_STAGES)
+    kind = POLICY_KINDS.index(policy.kind) if policy.kind in POLICY_KINDS else len(POLICY_KINDS)
+    return stage, kind
+
+
+async def list_policies(session: AsyncSession) -> list[Policy]:
+    """Every policy in force: the table's rows, plus the defaults the table lacks, in stage order."""
+    rows = {(r.kind, r.stage): _from_row(r) for r in (await session.exec(select(SlaPolicy))).all()}
+    for p in DEFAULT_POLICIES:
+        rows.setdefault((p.kind, p.stage), p)
+    return sorted(rows.values(), key=_sort_key)
+
+
+async def save_policy(
+    session: AsyncSession, *, kind: str, stage: str, amount: int | str, unit: str, remind_before_hours: int | str
+) -> tuple[Policy | None, Policy]:
+    """Validate and store one (kind, stage) policy; returns (the policy it replaces, the new one). The old one
+    is the row's, else the default for exactly this kind and stage, else None (a new per-kind override).
+    Deadlines already computed keep their value; only stages started afterwards use the new one."""
+    new = validate_policy(
+        kind=kind, stage=stage, amount=amount, unit=unit, remind_before_hours=remind_before_hours
+    )
+    row = (await session.exec(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.stage == stage))).first()
+    if row is not None:
+        old: Policy | None = _from_row(row)
+    else:
+        old = next((p for p in DEFAULT_POLICIES if p.kind == kind and p.stage == stage), None)
+        row = SlaPolicy(kind=kind, stage=stage, amount=new.amount, unit=new.unit)
+    row.amount, row.unit, row.remind_before_hours = new.amount, new.unit, new.remind_before_hours
+    session.add(row)
+    await session.flush()
+    log.info("SLA policy %s/%s set to %s %s (lead %dh)", kind, stage, new.amount, new.unit, new.remind_before_hours)
+    return old, new
+
+
+async def delete_policy(session: AsyncSession, *, kind: str, stage: str) -> Policy | None:
+    """Remove a per-kind override (the "any" policy governs again); returns it, or None when there was none.
+    Rows that carry a default are not removed: restore them with ``restore_default_policies``."""
+    if any(p.kind == kind and p.stage == stage for p in DEFAULT_POLICIES):
+        raise PolicyError({"kind": "默认时限不能删除，可修改或恢复默认"})
+    row = (await session.exec(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.stage == stage))).first()
+    if row is None:
+        return None
+    old = _from_row(row)
+    await session.delete(row)
+    await session.flush()
+    return old
+
+
+async def restore_default_policies(session: AsyncSession) -> list[tuple[Policy | None, Policy | None]]:
+    """Put the table back to DEFAULT_POLICIES (per-kind overrides removed); returns each (old, new) that changed."""
+    defaults = {(p.kind, p.stage): p for p in DEFAULT_POLICIES}
+    changes: list[tuple[Policy | None, Policy | None]] = []
+    for row in (await session.exec(select(SlaPolicy))).all():
+        old = _from_row(row)
+        default = defaults.get((row.kind, row.stage))
+        if default is None:
+            await session.delete(row)
+            changes.append((old, None))
+        elif old != default:
+            row.amount, row.unit, row.remind_before_hours = default.amount, default.unit, default.remind_before_hours
+            session.add(row)
+            changes.append((old, default))
+    await seed_policies(session)  # the defaults the table lacked (no change in force: defaults served them)
+    await session.flush()
+    changes.sort(key=lambda c: _sort_key(c[0] or c[1]))  # type: ignore[arg-type]
+    return changes

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.nlu.evaluate import TARGETS, evaluate_async, load_examples, load_training, render
+from bot.nlu.evaluate import (
+    TARGETS,
+    Prediction,
+    compute,
+    evaluate_async,
+    load_examples,
+    load_training,
+    render,
+    seal,
+    summary,
+)
+from bot.nlu.types import INTENTS
 from bot.rasa_service import DEFAULT_PROJECT_DIR
 
 # The session-trained model served by the real Rasa process (tests/conftest.py: `rasa_url`, RASA_TOKEN).
@@ -22,11 +34,49 @@ def test_heldout_set_is_separate_and_large_enough() -> None:
     assert cases and all(e.category for e in cases)
 
 
+def test_dev_set_is_separate_and_covers_every_intent() -> None:
+    dev = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")
+    training = {e.text for e in load_training(DEFAULT_PROJECT_DIR)}
+    heldout = {e.text for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "heldout.yml")}
+    assert len(dev) >= 150
+    assert {e.intent for e in dev} == set(INTENTS)
+    assert not [e.text for e in dev if e.text in training]
+    assert not [e.text for e in dev if e.text in heldout]
+
+
+def _result_with_one_error(test_path: Path) -> dict[str, Any]:
+    train = load_training(DEFAULT_PROJECT_DIR)
+    examples = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")[:2]
+    predictions = [
+        Prediction(
+            example=examples[0], intent=examples[0].intent, confidence=0.99, fell_back=False,
+            entities=(), raw_entities=(), latency_ms=5.0,
+        ),
+        Prediction(
+            example=examples[1], intent="out_of_scope", confidence=0.97, fell_back=False,
+            entities=(), raw_entities=(), latency_ms=6.0,
+        ),
+    ]
+    result = compute(predictions, train=train, threshold=0.5)
+    result["summary"] = summary(result)
+    return seal(result, test_path=test_path, project_dir=DEFAULT_PROJECT_DIR)
+
+
+def test_heldout_errors_are_never_listed_but_dev_errors_are() -> None:
+    wrong = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")[1].text
+    on_dev = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "dev.yml"))
+    on_heldout = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "heldout.yml"))
+    assert wrong in on_dev and "misclassified (1)" in on_dev
+    assert wrong not in on_heldout and "misclassified" not in on_heldout
+    assert "not shown" in on_heldout
+
+
 def test_training_data_sizes() -> None:
     training = load_training(DEFAULT_PROJECT_DIR)
     sizes = {intent: sum(e.intent == intent for e in training) for intent in {e.intent for e in training}}
     assert sizes["micro_wish"] >= 80 and sizes["micro_project"] >= 80
     assert len(sizes) == 11 and min(sizes.values()) >= 25
+    assert 1200 <= len(training) <= 1800
 
 
 @pytest.mark.rasa

@@ -332,7 +332,12 @@ async def evaluate_async(
     predictions = await predict_all(rasa_url=rasa_url, token=token, examples=test)
     result = compute(predictions, train=train, threshold=fallback_threshold(project_dir))
     result["summary"] = summary(result)
-    result["test_file"] = test_path.name
+    return seal(result, test_path=test_path, project_dir=project_dir)
+
+
+def seal(result: dict[str, Any], *, test_path: Path, project_dir: Path) -> dict[str, Any]:
+    """Name the test file in the result and, for the held-out set, drop the per-utterance errors."""
+    result["test_file"] = Path(test_path).name
     if is_heldout(test_path, project_dir):
         result["errors"] = []
         result["errors_hidden"] = True

@@ -1,4 +1,4 @@
-"""Admins manage staff accounts and the categories staff choose from."""
+"""Admins manage staff accounts, the categories staff choose from, and the deadline (SLA) policy table."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import keys
+from bot import keys, sla
 from bot.auth import require_staff
 from bot.cases import KIND_LABEL
 from bot.db import transaction
-from bot.lifecycle import CITY_ROLES, ROLE_LABEL, ROLES
+from bot.lifecycle import ALL_STAFF, CITY_ROLES, ROLE_LABEL, ROLES, STATE_LABEL
 from bot.models import Case, Category, Resource, Staff
 from bot.staff_service import TOWN_NAMES, StaffError, audit, create_staff, set_password
 from bot.towns import TOWNS
@@ -233,3 +233,136 @@ async def category_post(request: web.Request, me: Staff) -> web.Response:
         message = str(exc)
     await flash(request, message, kind)
     raise web.HTTPFound(request.app.router["admin_categories"].url_for())
+
+
+# ------------------------------------------------------------------ deadlines (the SLA policy table)
+POLICY_KIND_LABEL = {"any": "两类通用", **{k: f"仅{v}" for k, v in KIND_LABEL.items()}}
+#: what must be done before each stage's deadline
+STAGE_DUTY = {**sla.STAGE_LABEL, "offer": "爱心资源答复是否接受", "survey": "居民完成满意度评价"}
+
+
+def stage_label(stage: str) -> str:
+    """The stage as staff know it: the case states it covers (bot.lifecycle.STATE_LABEL), or offer / survey."""
+    if stage == "offer":
+        return "爱心认领答复"
+    if stage == "survey":
+        return "满意度回访"
+    states = [STATE_LABEL.get(s, s) for s, st in sla.STAGE_OF_STATUS.items() if st == stage]
+    return " / ".join(states) or stage
+
+
+def _policy_row(policy: sla.Policy) -> dict[str, object]:
+    default = next((p for p in sla.DEFAULT_POLICIES if (p.kind, p.stage) == (policy.kind, policy.stage)), None)
+    return {
+        "key": f"{policy.kind}:{policy.stage}",
+        "policy": policy,
+        "stage_label": stage_label(policy.stage),
+        "duty": STAGE_DUTY.get(policy.stage, policy.stage),
+        "kind_label": POLICY_KIND_LABEL.get(policy.kind, policy.kind),
+        "unit_label": sla.UNIT_LABEL.get(policy.unit, policy.unit),
+        "default": default,
+        "default_text": sla.describe_policy(default) if default else "",
+        "changed": default is not None and default != policy,
+        "override": default is None,
+    }
+
+
+def _policy_name(kind: str, stage: str) -> str:
+    return f"{stage_label(stage)}（{STAGE_DUTY.get(stage, stage)}，{POLICY_KIND_LABEL.get(kind, kind)}）"
+
+
+async def _deadlines_page(
+    request: web.Request,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    async with request.app[keys.SESSIONS]() as db:
+        policies = await sla.list_policies(db)
+    return await render(
+        request,
+        "admin/deadlines.html",
+        {
+            "rows": [_policy_row(p) for p in policies],
+            "errors": errors or {},
+            "form": form or {},
+            "units": sla.UNIT_LABEL,
+            "max_amount": sla.MAX_AMOUNT,
+            "max_lead": sla.MAX_REMIND_BEFORE_HOURS,
+            "city_after": sla.CITY_AFTER_WORKING_DAYS,
+            "override_kinds": {k: v for k, v in POLICY_KIND_LABEL.items() if k != "any"},
+            "case_stages": {s: f"{stage_label(s)}（{STAGE_DUTY[s]}）" for s in sla.POLICY_STAGES
+                            if s in sla.CASE_STAGES},
+        },
+        status=status,
+    )
+
+
+@routes.get("/staff/admin/deadlines", name="admin_deadlines")
+@require_staff(ALL_STAFF)
+async def deadlines(request: web.Request, me: Staff) -> web.Response:
+    """Every staff member may read the deadlines they work to; only admins get the forms."""
+    return await _deadlines_page(request)
+
+
+@routes.post("/staff/admin/deadlines", name="admin_deadlines_post")
+@require_staff(ADMIN)
+async def deadlines_post(request: web.Request, me: Staff) -> web.Response:
+    form = await request.post()
+    await check_csrf(request, form)
+    now = _now(request)
+    op = str(form.get("op", "save"))
+    values = {k: str(form.get(k, "")).strip() for k in ("kind", "stage", "amount", "unit", "remind_before_hours")}
+    if op not in ("save", "delete", "restore"):
+        raise web.HTTPBadRequest(text="未知的操作")
+    changes: list[str] = []
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            if op == "save":
+                old, new = await sla.save_policy(
+                    db,
+                    kind=values["kind"],
+                    stage=values["stage"],
+                    amount=values["amount"],
+                    unit=values["unit"],
+                    remind_before_hours=values["remind_before_hours"],
+                )
+                if old != new:
+                    changes.append(
+                        f"{_policy_name(new.kind, new.stage)}：{sla.describe_policy(old)} → {sla.describe_policy(new)}"
+                    )
+            elif op == "delete":
+                removed = await sla.delete_policy(db, kind=values["kind"], stage=values["stage"])
+                if removed is None:
+                    raise web.HTTPNotFound()
+                changes.append(
+                    f"{_policy_name(removed.kind, removed.stage)}：{sla.describe_policy(removed)} → 按两类通用的时限"
+                )
+            else:
+                for old_p, new_p in await sla.restore_default_policies(db):
+                    some = old_p or new_p
+                    assert some is not None
+                    changes.append(
+                        f"{_policy_name(some.kind, some.stage)}：{sla.describe_policy(old_p)} → "
+                        f"{sla.describe_policy(new_p) if new_p else '按两类通用的时限'}（恢复默认）"
+                    )
+            action = "admin_sla_restore" if op == "restore" else "admin_sla_policy"
+            for detail in changes:
+                await audit(db, staff=me, action=action, now=now, detail=detail, ip=request.remote)
+    except sla.PolicyError as exc:
+        if op == "save":  # the form comes back with its values and the reasons; nothing was stored
+            return await _deadlines_page(request, errors=exc.errors, form=values, status=400)
+        await flash(request, str(exc), "error")
+        raise web.HTTPFound(request.app.router["admin_deadlines"].url_for()) from None
+    except sa.exc.IntegrityError:  # another admin added the same override at the same moment
+        await flash(request, "另一位管理员刚刚修改了同一项时限，请查看后再改", "error")
+        raise web.HTTPFound(request.app.router["admin_deadlines"].url_for()) from None
+    if not changes:
+        summary = "没有改动" if op == "save" else "所有时限本来就是默认值，没有改动"
+    elif len(changes) == 1:
+        summary = changes[0]
+    else:
+        summary = f"已恢复默认，{len(changes)}项时限有改动"
+    await flash(request, f"{summary}。新时限只对此后开始的阶段生效。" if changes else summary)
+    raise web.HTTPFound(request.app.router["admin_deadlines"].url_for())
