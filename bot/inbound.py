@@ -25,6 +25,7 @@ from bot.outbox import enqueue
 from webhooks import Delivery
 
 log = logging.getLogger(__name__)
+SORRY = "不好意思，系统刚才开了小差。您的消息我们已经记下，工作人员会尽快跟进；您也可以稍后再发一次。"
 
 
 class Inbound:
@@ -68,6 +69,21 @@ class Inbound:
         except IntegrityError:
             return await self._duplicate(delivery)
 
+        try:
+            return await self._understand_and_reply(delivery, row_id, now)
+        except Exception:
+            # never an error to the resident, never a lost message: it stays recorded, marked for staff
+            log.exception("the dialogue failed on delivery %s; the message is kept as failed", delivery.key)
+            async with transaction(sessions) as session:
+                await session.exec(  # type: ignore[call-overload]
+                    update(InboundMessage).where(col(InboundMessage.id) == row_id)
+                    .values(reply=SORRY, reply_mode="failed")
+                )
+            return SORRY
+
+    async def _understand_and_reply(self, delivery: Delivery, row_id: int | None, now: datetime) -> str | None:
+        app = self.app
+        sessions = app[keys.SESSIONS]
         # the NLU is asked outside any transaction, so a slow Rasa never holds a database lock
         parse = None
         text = (delivery.text or "").strip()

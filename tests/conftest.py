@@ -220,12 +220,13 @@ class System:
 
 def make_settings(db_url: str, data_dir: Path, *, rasa_url: str = "http://127.0.0.1:9", sim_port: int = 9,
                   **over: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        environment="test", database_url=db_url, data_dir=data_dir, rasa_url=rasa_url, rasa_token=RASA_TOKEN,
-        wechat_token=SIM_TOKEN, wechat_appid=SIM_APPID, wechat_secret=SIM_SECRET,
-        wechat_encoding_aes_key=SIM_AES, wechat_api_base=f"http://127.0.0.1:{sim_port}",
-        scheduler_enabled=False, session_secret="s" * 40, link_secret="l" * 40,
-    )
+    values: dict[str, Any] = {
+        "environment": "test", "database_url": db_url, "data_dir": data_dir, "rasa_url": rasa_url,
+        "rasa_token": RASA_TOKEN, "wechat_token": SIM_TOKEN, "wechat_appid": SIM_APPID,
+        "wechat_secret": SIM_SECRET, "wechat_encoding_aes_key": SIM_AES,
+        "wechat_api_base": f"http://127.0.0.1:{sim_port}", "scheduler_enabled": False,
+        "session_secret": "s" * 40, "link_secret": "l" * 40,
+    }
     values.update(over)
     return Settings(**values)
 

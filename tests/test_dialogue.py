@@ -205,9 +205,8 @@ async def test_subscribe_gets_a_welcome_and_unsubscribe_is_recorded(chat: System
 async def test_slow_answer_goes_out_through_the_outbox(chat: System) -> None:
     import asyncio
 
-    from bot.models import Outbox
-
     import webhooks
+    from bot.models import Outbox
 
     # a 1 ms budget: the dialogue (an HTTP call to Rasa) cannot finish in time
     object.__setattr__(chat.app[webhooks.WEBHOOK_CONFIG], "reply_budget", 0.001)

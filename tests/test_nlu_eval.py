@@ -46,14 +46,15 @@ def test_dev_set_is_separate_and_covers_every_intent() -> None:
 
 def _result_with_one_error(test_path: Path) -> dict[str, Any]:
     train = load_training(DEFAULT_PROJECT_DIR)
-    examples = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")[:2]
+    dev = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")
+    examples = [next(e for e in dev if e.intent == "micro_wish"), next(e for e in dev if e.intent == "greet")]
     predictions = [
         Prediction(
             example=examples[0], intent=examples[0].intent, confidence=0.99, fell_back=False,
             entities=(), raw_entities=(), latency_ms=5.0,
         ),
         Prediction(
-            example=examples[1], intent="out_of_scope", confidence=0.97, fell_back=False,
+            example=examples[1], intent="micro_project", confidence=0.97, fell_back=False,
             entities=(), raw_entities=(), latency_ms=6.0,
         ),
     ]
@@ -63,7 +64,7 @@ def _result_with_one_error(test_path: Path) -> dict[str, Any]:
 
 
 def test_heldout_errors_are_never_listed_but_dev_errors_are() -> None:
-    wrong = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")[1].text
+    wrong = next(e for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml") if e.intent == "greet").text
     on_dev = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "dev.yml"))
     on_heldout = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "heldout.yml"))
     assert wrong in on_dev and "misclassified (1)" in on_dev
