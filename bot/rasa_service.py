@@ -106,7 +106,16 @@ def train_if_needed(*, project_dir: Path, models_dir: Path, rasa_bin: Path = DEF
                 raise RasaError(f"rasa train nlu failed (exit {proc.returncode}):\n{tail}")
             shutil.move(str(produced), target)
         log.info("trained %s", target.name)
+        _prune(models_dir, keep=target)
     return target
+
+
+def _prune(models_dir: Path, *, keep: Path, spare: int = 2) -> None:
+    """Keep the new model and the `spare` most recent others (each is tens of MB)."""
+    others = sorted((p for p in models_dir.glob("nlu-*.tar.gz") if p != keep),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in others[spare:]:
+        old.unlink(missing_ok=True)
 
 
 class RasaProcess:

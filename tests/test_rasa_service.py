@@ -125,6 +125,19 @@ def test_trains_once_then_reuses_the_model(project: Path, tmp_path: Path, fake_r
     assert len(calls(tmp_path)) == 2
 
 
+def test_old_models_are_pruned_keeping_two_spares(project: Path, tmp_path: Path, fake_rasa: Path) -> None:
+    import os
+
+    models = tmp_path / "models"
+    made = []
+    nlu = project / "data" / "nlu.yml"
+    for i in range(5):
+        nlu.write_text(nlu.read_text(encoding="utf-8") + f"    - 屋企要张新床{i}\n", encoding="utf-8")
+        made.append(train_if_needed(project_dir=project, models_dir=models, rasa_bin=fake_rasa))
+        os.utime(made[-1], (1_700_000_000 + i, 1_700_000_000 + i))  # distinct ages
+    assert sorted(p.name for p in models.glob("nlu-*.tar.gz")) == sorted(p.name for p in made[-3:])
+
+
 def test_failed_training_leaves_no_model_and_says_why(
     project: Path, tmp_path: Path, fake_rasa: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
