@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -201,6 +202,24 @@ async def answer_from_chat(
     return "您的意见已记下，谢谢您！"
 
 
+def _resident_note(
+    session: AsyncSession, *, case: Case, survey: Survey, now: datetime, note: str, data: dict[str, Any]
+) -> None:
+    """The resident's answer on the case timeline, as a note in the resident's name."""
+    session.add(
+        CaseEvent(
+            case_id=case.id,  # type: ignore[arg-type]
+            at=now,
+            actor_type="resident",
+            actor_id=survey.resident_id,
+            actor_name="居民",
+            kind="note",
+            note=note,
+            data=data,
+        )
+    )
+
+
 async def record_answer(
     session: AsyncSession, *, survey: Survey, score: int, comment: str | None, via: str, now: datetime
 ) -> None:
@@ -218,17 +237,13 @@ async def record_answer(
     case = await session.get(Case, survey.case_id)
     if case is None:
         return
-    session.add(
-        CaseEvent(
-            case_id=case.id,  # type: ignore[arg-type]
-            at=now,
-            actor_type="resident",
-            actor_id=survey.resident_id,
-            actor_name="居民",
-            kind="note",
-            note=f"满意度评价：{score}分（{SCORE_LABEL[score]}）" + (f"，意见：{survey.comment}" if survey.comment else ""),
-            data={"survey": survey.id, "score": score, "via": via},
-        )
+    _resident_note(
+        session,
+        case=case,
+        survey=survey,
+        now=now,
+        note=f"满意度评价：{score}分（{SCORE_LABEL[score]}）" + (f"，意见：{survey.comment}" if survey.comment else ""),
+        data={"survey": survey.id, "score": score, "via": via},
     )
     await _rate_resource(session, case=case, score=score)
     if score <= LOW_SCORE or says_not_arrived(survey.comment):
@@ -242,18 +257,7 @@ async def record_comment(session: AsyncSession, *, survey: Survey, comment: str,
     case = await session.get(Case, survey.case_id)
     if case is None:
         return
-    session.add(
-        CaseEvent(
-            case_id=case.id,  # type: ignore[arg-type]
-            at=now,
-            actor_type="resident",
-            actor_id=survey.resident_id,
-            actor_name="居民",
-            kind="note",
-            note=f"评价意见：{survey.comment}",
-            data={"survey": survey.id},
-        )
-    )
+    _resident_note(session, case=case, survey=survey, now=now, note=f"评价意见：{survey.comment}", data={"survey": survey.id})
     if says_not_arrived(survey.comment):
         await alert_supervisor(session, case=case, survey=survey, now=now)
 

@@ -10,16 +10,15 @@ import pytest
 from sqlmodel import select
 
 from bot import keys
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.models import AuditLog, Case, Category, Resource, Staff
-from tests.test_staff_views import OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff, build_app
+from tests.staff_helpers import signed_in_admin, staff_client
+from tests.test_staff_views import OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
 
 
 @pytest.fixture
 async def client(tmp_path, aiohttp_client):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'admin.sqlite3'}"
-    await migrate(url)
-    return await aiohttp_client(build_app(url))
+    return await staff_client(tmp_path, aiohttp_client, "admin.sqlite3")
 
 
 @pytest.fixture
@@ -29,9 +28,7 @@ def sessions(client):
 
 @pytest.fixture
 async def admin(client, sessions):
-    await _mk_staff(sessions, "adm", "admin", town=None)
-    assert (await _login(client, "adm")).status == 302
-    return client
+    return await signed_in_admin(client, sessions)
 
 
 async def _logout(client) -> None:

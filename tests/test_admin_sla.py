@@ -13,10 +13,11 @@ from sqlmodel import col, select
 
 from bot import keys, sla
 from bot.cases import create_case
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.models import AuditLog, Case, SlaPolicy
 from bot.workdays import CHINA
-from tests.test_staff_views import TOWN, _csrf, _login, _mk_staff, build_app
+from tests.staff_helpers import signed_in_admin, staff_client
+from tests.test_staff_views import TOWN, _csrf, _login, _mk_staff
 
 PAGE = "/staff/admin/deadlines"
 MONDAY_10 = datetime(2024, 6, 3, 10, 0, tzinfo=CHINA)  # an ordinary working week (端午 is the week after)
@@ -24,9 +25,7 @@ MONDAY_10 = datetime(2024, 6, 3, 10, 0, tzinfo=CHINA)  # an ordinary working wee
 
 @pytest.fixture
 async def client(tmp_path, aiohttp_client):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'sla_admin.sqlite3'}"
-    await migrate(url)
-    return await aiohttp_client(build_app(url))
+    return await staff_client(tmp_path, aiohttp_client, "sla_admin.sqlite3")
 
 
 @pytest.fixture
@@ -36,9 +35,7 @@ def sessions(client):
 
 @pytest.fixture
 async def admin(client, sessions):
-    await _mk_staff(sessions, "adm", "admin", town=None)
-    assert (await _login(client, "adm")).status == 302
-    return client
+    return await signed_in_admin(client, sessions)
 
 
 async def _policies(sessions) -> list[sla.Policy]:

@@ -18,17 +18,16 @@ import pytest
 from sqlmodel import select
 
 from bot import keys
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.models import AuditLog, Case, CaseEvent, Outbox, Resident, Resource
 from tests.conftest import free_port, make_settings, start_system, stop_system
-from tests.test_staff_views import NOW, OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff, build_app
+from tests.staff_helpers import staff_client
+from tests.test_staff_views import NOW, OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
 
 
 @pytest.fixture
 async def client(tmp_path, aiohttp_client):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'delivery.sqlite3'}"
-    await migrate(url)
-    return await aiohttp_client(build_app(url))
+    return await staff_client(tmp_path, aiohttp_client, "delivery.sqlite3")
 
 
 @pytest.fixture

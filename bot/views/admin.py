@@ -17,8 +17,9 @@ from bot.lifecycle import ALL_STAFF, CITY_ROLES, ROLE_LABEL, ROLES, STATE_LABEL
 from bot.models import Case, Category, Resource, Staff
 from bot.staff_service import TOWN_NAMES, StaffError, audit, create_staff, set_password
 from bot.towns import TOWNS
-from bot.views.staff import _now, flash, render
-from bot.websec import check_csrf
+from bot.views.common import csrf_form, flash, flash_redirect
+from bot.views.common import now_of as _now
+from bot.views.staff import render
 
 routes = web.RouteTableDef()
 ADMIN = ("admin",)
@@ -95,8 +96,7 @@ async def staff_list(request: web.Request, me: Staff) -> web.Response:
 @routes.post("/staff/admin/staff", name="admin_staff_create")
 @require_staff(ADMIN)
 async def staff_create(request: web.Request, me: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     now = _now(request)
     values = {
         k: str(form.get(k, "")).strip() for k in ("username", "display_name", "role", "town", "community")
@@ -126,15 +126,13 @@ async def staff_create(request: web.Request, me: Staff) -> web.Response:
         return await render(
             request, "admin/staff.html", {"rows": rows, "error": str(exc), "form": values}, status=400
         )
-    await flash(request, f"已创建账号 {staff.username}")
-    raise web.HTTPFound(request.app.router["admin_staff"].url_for())
+    await flash_redirect(request, request.app.router["admin_staff"].url_for(), f"已创建账号 {staff.username}")
 
 
 @routes.post("/staff/admin/staff/{staff_id:\\d+}", name="admin_staff_update")
 @require_staff(ADMIN)
 async def staff_update(request: web.Request, me: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     now = _now(request)
     op = str(form.get("op", ""))
     try:
@@ -193,8 +191,7 @@ async def category_list(request: web.Request, me: Staff) -> web.Response:
 @routes.post("/staff/admin/categories", name="admin_categories_post")
 @require_staff(ADMIN)
 async def category_post(request: web.Request, me: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     now = _now(request)
     op = str(form.get("op", "add"))
     kind = "error"
@@ -231,8 +228,7 @@ async def category_post(request: web.Request, me: Staff) -> web.Response:
             kind = "info"
     except StaffError as exc:
         message = str(exc)
-    await flash(request, message, kind)
-    raise web.HTTPFound(request.app.router["admin_categories"].url_for())
+    await flash_redirect(request, request.app.router["admin_categories"].url_for(), message, kind)
 
 
 # ------------------------------------------------------------------ deadlines (the SLA policy table)
@@ -309,9 +305,9 @@ async def deadlines(request: web.Request, me: Staff) -> web.Response:
 @routes.post("/staff/admin/deadlines", name="admin_deadlines_post")
 @require_staff(ADMIN)
 async def deadlines_post(request: web.Request, me: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     now = _now(request)
+    back = request.app.router["admin_deadlines"].url_for()
     op = str(form.get("op", "save"))
     values = {k: str(form.get(k, "")).strip() for k in ("kind", "stage", "amount", "unit", "remind_before_hours")}
     if op not in ("save", "delete", "restore"):
@@ -353,16 +349,13 @@ async def deadlines_post(request: web.Request, me: Staff) -> web.Response:
     except sla.PolicyError as exc:
         if op == "save":  # the form comes back with its values and the reasons; nothing was stored
             return await _deadlines_page(request, errors=exc.errors, form=values, status=400)
-        await flash(request, str(exc), "error")
-        raise web.HTTPFound(request.app.router["admin_deadlines"].url_for()) from None
+        await flash_redirect(request, back, str(exc), "error")
     except sa.exc.IntegrityError:  # another admin added the same override at the same moment
-        await flash(request, "另一位管理员刚刚修改了同一项时限，请查看后再改", "error")
-        raise web.HTTPFound(request.app.router["admin_deadlines"].url_for()) from None
+        await flash_redirect(request, back, "另一位管理员刚刚修改了同一项时限，请查看后再改", "error")
     if not changes:
         summary = "没有改动" if op == "save" else "所有时限本来就是默认值，没有改动"
     elif len(changes) == 1:
         summary = changes[0]
     else:
         summary = f"已恢复默认，{len(changes)}项时限有改动"
-    await flash(request, f"{summary}。新时限只对此后开始的阶段生效。" if changes else summary)
-    raise web.HTTPFound(request.app.router["admin_deadlines"].url_for())
+    await flash_redirect(request, back, f"{summary}。新时限只对此后开始的阶段生效。" if changes else summary)

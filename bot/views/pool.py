@@ -7,15 +7,15 @@ Every POST checks the CSRF token first; domain errors (``LifecycleError``) becom
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.auth import require_staff
 from bot.db import transaction
 from bot.lifecycle import CITY_ROLES, TOWN_WORKERS, LifecycleError
-from bot.models import Staff
+from bot.models import Resource, Staff
 from bot.pool import (
     EDITABLE,
     OFFER_LABEL,
@@ -37,10 +37,12 @@ from bot.pool import (
     set_active,
     update_resource,
 )
-from bot.staff_service import actor_for, audit, get_case_for
+from bot.staff_service import actor_for, audit
 from bot.towns import TOWNS
-from bot.views.staff import flash, render
-from bot.websec import check_csrf
+from bot.views.common import case_or_404, csrf_form, flash_redirect
+from bot.views.common import fmt_time as _fmt
+from bot.views.common import now_of as _now
+from bot.views.staff import render
 from matching.model import KIND_LABELS
 from matching.scoring import town_name
 
@@ -50,19 +52,8 @@ POOL_ROLES = TOWN_WORKERS | CITY_ROLES
 MAX_UPLOAD = 8 * 1024 * 1024
 
 
-def _now(request: web.Request) -> datetime:
-    now: datetime = request.app[keys.CLOCK]()
-    return now
-
-
 def _config(request: web.Request) -> PoolConfig:
     return PoolConfig.from_settings(request.app[keys.SETTINGS])
-
-
-def _fmt(dt: datetime | None) -> str:
-    from bot.cases import CHINA
-
-    return dt.astimezone(CHINA).strftime("%m-%d %H:%M") if dt else ""
 
 
 def _resource_url(request: web.Request, key: str) -> str:
@@ -97,8 +88,7 @@ async def import_form(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/pool/import", name="staff_pool_import_post")
 @require_staff(POOL_ROLES)
 async def import_post(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     upload = form.get("file")
     if not isinstance(upload, web.FileField) or not upload.filename:
         return await render(request, "pool/import.html", {"outcome": None, "error": "请选择要上传的文件"}, status=400)
@@ -158,16 +148,14 @@ async def batch_page(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/batch/send", name="staff_batch_send")
 @require_staff(POOL_ROLES)
 async def batch_send(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     pairs: list[tuple[str, str]] = []
     for value in form.getall("pick", []):
         case_no, _, key = str(value).partition("|")
         if case_no and key:
             pairs.append((case_no[:24], key[:32]))
     if not pairs:
-        await flash(request, "请至少选择一条", "error")
-        raise web.HTTPFound(request.app.router["staff_batch"].url_for())
+        await flash_redirect(request, request.app.router["staff_batch"].url_for(), "请至少选择一条", "error")
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
         sent, problems = await send_batch(db, pairs=pairs[:500], actor=actor_for(staff), staff=staff, now=now,
@@ -175,16 +163,15 @@ async def batch_send(request: web.Request, staff: Staff) -> web.Response:
         await audit(db, staff=staff, action="batch_offer", now=now, ip=request.remote,
                     detail=f"批量派单{sent}条，未发{len(problems)}条")
     text = f"已发出{sent}个邀请" + (f"；{len(problems)}条未发：{'；'.join(problems[:5])}" if problems else "")
-    await flash(request, text, "error" if problems and not sent else "info")
-    raise web.HTTPFound(request.app.router["staff_batch"].url_for())
+    kind = "error" if problems and not sent else "info"
+    await flash_redirect(request, request.app.router["staff_batch"].url_for(), text, kind)
 
 
 # ------------------------------------------------------------------ offering from the case page
 @routes.post("/staff/cases/{case_no}/offer", name="staff_case_offer")
 @require_staff(POOL_ROLES)
 async def case_offer(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     case_no = request.match_info["case_no"]
     mode: Mode = "top_k" if form.get("mode") == "top_k" else "single"
     k_raw = str(form.get("k", "3"))
@@ -194,29 +181,31 @@ async def case_offer(request: web.Request, staff: Staff) -> web.Response:
     case_url = str(request.app.router["staff_case"].url_for(case_no=case_no))
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
-            case = await get_case_for(db, staff=staff, case_no=case_no)
-            if case is None:
-                raise web.HTTPNotFound()
+            case = await case_or_404(db, staff=staff, case_no=case_no)
             outcome = await offer(db, case=case, actor=actor_for(staff), mode=mode, k=k, now=now,
                                   keys=[key] if key else None, config=_config(request))
             await audit(db, staff=staff, action="case_offer", case=case, now=now, ip=request.remote,
                         detail=outcome.message)
     except LifecycleError as exc:
-        await flash(request, str(exc), "error")
-        raise web.HTTPFound(case_url + "#pool") from None
-    await flash(request, outcome.message, "error" if outcome.exhausted else "info")
-    raise web.HTTPFound(case_url + "#pool")
+        await flash_redirect(request, case_url + "#pool", str(exc), "error")
+    await flash_redirect(request, case_url + "#pool", outcome.message, "error" if outcome.exhausted else "info")
 
 
 # ------------------------------------------------------------------ one resource
+async def _resource_or_404(db: AsyncSession, *, staff: Staff, key: str) -> Resource:
+    """The resource if the staff member may see it; otherwise "not found"."""
+    row = await get_resource_for(db, staff=staff, key=key)
+    if row is None:
+        raise web.HTTPNotFound()
+    return row
+
+
 async def _resource_page(request: web.Request, staff: Staff, *, errors: dict[str, str] | None = None,
                          form: dict[str, str] | None = None, code: str | None = None,
                          status: int = 200) -> web.Response:
     key = request.match_info["key"]
     async with request.app[keys.SESSIONS]() as db:
-        row = await get_resource_for(db, staff=staff, key=key)
-        if row is None:
-            raise web.HTTPNotFound()
+        row = await _resource_or_404(db, staff=staff, key=key)
         history = await resource_history(db, resource=row, now=_now(request), config=_config(request))
         cats = await allowed_categories(db)
     values = form or {
@@ -243,63 +232,50 @@ async def resource_page(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/pool/{key}/edit", name="staff_pool_edit")
 @require_staff(POOL_ROLES)
 async def resource_edit(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     key = request.match_info["key"]
     values = {name: str(form.get(name, ""))[:500] for name in EDITABLE}
     now = _now(request)
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
-            row = await get_resource_for(db, staff=staff, key=key)
-            if row is None:
-                raise web.HTTPNotFound()
+            row = await _resource_or_404(db, staff=staff, key=key)
             errors = await update_resource(db, staff=staff, resource=row, values=values, now=now)
             if not errors:
                 await audit(db, staff=staff, action="pool_edit", now=now, detail=f"修改爱心资源{key}",
                             ip=request.remote)
     except LifecycleError as exc:
-        await flash(request, str(exc), "error")
-        raise web.HTTPFound(_resource_url(request, key)) from None
+        await flash_redirect(request, _resource_url(request, key), str(exc), "error")
     if errors:
         return await _resource_page(request, staff, errors=errors, form=values, status=400)
-    await flash(request, "已保存")
-    raise web.HTTPFound(_resource_url(request, key))
+    await flash_redirect(request, _resource_url(request, key), "已保存")
 
 
 @routes.post("/staff/pool/{key}/active", name="staff_pool_active")
 @require_staff(POOL_ROLES)
 async def resource_active(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     key = request.match_info["key"]
     active = form.get("active") == "1"
     now = _now(request)
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
-            row = await get_resource_for(db, staff=staff, key=key)
-            if row is None:
-                raise web.HTTPNotFound()
+            row = await _resource_or_404(db, staff=staff, key=key)
             await set_active(db, staff=staff, resource=row, active=active, now=now)
             await audit(db, staff=staff, action="pool_active", now=now, ip=request.remote,
                         detail=f"{'启用' if active else '停用'}爱心资源{key}")
     except LifecycleError as exc:
-        await flash(request, str(exc), "error")
-        raise web.HTTPFound(_resource_url(request, key)) from None
-    await flash(request, "已启用" if active else "已停用，不会再收到新的邀请")
-    raise web.HTTPFound(_resource_url(request, key))
+        await flash_redirect(request, _resource_url(request, key), str(exc), "error")
+    await flash_redirect(request, _resource_url(request, key), "已启用" if active else "已停用，不会再收到新的邀请")
 
 
 @routes.post("/staff/pool/{key}/bind-code", name="staff_pool_bind_code")
 @require_staff(POOL_ROLES)
 async def resource_bind_code(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    await csrf_form(request)
     key = request.match_info["key"]
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
-        row = await get_resource_for(db, staff=staff, key=key)
-        if row is None:
-            raise web.HTTPNotFound()
+        row = await _resource_or_404(db, staff=staff, key=key)
         if not can_edit(staff, row):
             raise web.HTTPForbidden(text="只能为本镇街的爱心资源生成绑定码")
         code = await new_volunteer_bind_code(db, resource=row, now=now)

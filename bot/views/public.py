@@ -22,7 +22,7 @@ from bot.stats import (
     public_projects,
     public_wishes,
 )
-from bot.views.staff import _now
+from bot.views.common import now_of as _now
 
 routes = web.RouteTableDef()
 PER_PAGE = 30

@@ -87,7 +87,10 @@ from bot.staff_service import (
     staff_names,
 )
 from bot.towns import TOWNS
-from bot.websec import check_csrf
+from bot.views.common import case_or_404, csrf_form, flash, flash_redirect, page_param
+from bot.views.common import client_ip as _ip
+from bot.views.common import fmt_time as _fmt
+from bot.views.common import now_of as _now
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -108,20 +111,6 @@ SIMPLE_ACTIONS = (
 
 
 # ------------------------------------------------------------------ helpers
-def _now(request: web.Request) -> datetime:
-    now: datetime = request.app[keys.CLOCK]()  # type: ignore[operator]
-    return now
-
-
-def _ip(request: web.Request) -> str | None:
-    return request.remote
-
-
-async def flash(request: web.Request, text: str, kind: str = "info") -> None:
-    session = await get_session(request)
-    session["flash"] = {"text": text, "kind": kind}
-
-
 async def render(
     request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
@@ -147,12 +136,6 @@ async def render(
 
 def _case_url(request: web.Request, case_no: str) -> str:
     return str(request.app.router["staff_case"].url_for(case_no=case_no))
-
-
-def _fmt(dt: datetime | None) -> str:
-    from bot.cases import CHINA
-
-    return dt.astimezone(CHINA).strftime("%m-%d %H:%M") if dt else ""
 
 
 # ------------------------------------------------------------------ delivery and flags (read models, no aiohttp)
@@ -414,8 +397,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/staff/login", name="staff_login_post")
 async def login_post(request: web.Request) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:256]
     now = _now(request)
@@ -437,8 +419,7 @@ async def login_post(request: web.Request) -> web.Response:
 
 @routes.post("/staff/logout", name="staff_logout")
 async def logout(request: web.Request) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    await csrf_form(request)
     await sign_out(request)
     raise web.HTTPFound(request.app.router["staff_login"].url_for())
 
@@ -492,8 +473,7 @@ async def oauth_bind_form(request: web.Request) -> web.Response:
 
 @routes.post("/staff/oauth/bind", name="staff_oauth_bind_post")
 async def oauth_bind_post(request: web.Request) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     session = await get_session(request)
     openid = session.get("oauth_openid")
     if not openid:
@@ -515,8 +495,7 @@ async def oauth_bind_post(request: web.Request) -> web.Response:
         session["bind_tries"] = tries + 1
         return await render(request, "staff/oauth_bind.html", {"error": error}, status=400)
     await sign_in(request, staff)
-    await flash(request, "微信已绑定，以后在微信里打开即可直接登录")
-    raise web.HTTPFound(request.app.router["staff_queue"].url_for())
+    await flash_redirect(request, request.app.router["staff_queue"].url_for(), "微信已绑定，以后在微信里打开即可直接登录")
 
 
 # ------------------------------------------------------------------ account
@@ -529,8 +508,7 @@ async def account(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/account/bind-code", name="staff_bind_code")
 @require_staff()
 async def account_bind_code(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    await csrf_form(request)
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
         me = await db.get(Staff, staff.id)
@@ -543,8 +521,7 @@ async def account_bind_code(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/account/password", name="staff_password")
 @require_staff()
 async def account_password(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
         me = await db.get(Staff, staff.id)
@@ -562,8 +539,7 @@ async def account_password(request: web.Request, staff: Staff) -> web.Response:
                 error = str(exc)
     if error:
         return await render(request, "staff/account.html", {"code": None, "error": error}, status=400)
-    await flash(request, "密码已修改")
-    raise web.HTTPFound(request.app.router["staff_account"].url_for())
+    await flash_redirect(request, request.app.router["staff_account"].url_for(), "密码已修改")
 
 
 # ------------------------------------------------------------------ the queue
@@ -627,9 +603,7 @@ async def _case_page(
     extra: Mapping[str, Any] | None = None,
 ) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
-        case = await get_case_for(db, staff=staff, case_no=case_no)
-        if case is None:
-            raise web.HTTPNotFound()
+        case = await case_or_404(db, staff=staff, case_no=case_no)
         view = await case_view(db, staff=staff, case=case)
         cats = await categories(db, kind=case.kind)
         deliveries = await case_deliveries(db, case=case)
@@ -671,8 +645,7 @@ async def new_case_form(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/cases/new", name="staff_case_create")
 @require_staff()
 async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
 
     def g(name: str, limit: int = 64) -> str:
         return str(form.get(name, "")).strip()[:limit]
@@ -720,14 +693,11 @@ async def case_page(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/cases/{case_no}/phone", name="staff_case_phone")
 @require_staff()
 async def reveal_phone(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    await csrf_form(request)
     case_no = request.match_info["case_no"]
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
-        case = await get_case_for(db, staff=staff, case_no=case_no)
-        if case is None:
-            raise web.HTTPNotFound()
+        case = await case_or_404(db, staff=staff, case_no=case_no)
         await audit(
             db, staff=staff, action="reveal_phone", case=case, now=now, detail="查看完整电话", ip=_ip(request)
         )
@@ -793,16 +763,13 @@ async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[An
 @routes.post("/staff/cases/{case_no}/act", name="staff_case_act")
 @require_staff()
 async def case_act(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     case_no = request.match_info["case_no"]
     now = _now(request)
     op = str(form.get("action", ""))[:16]
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
-            case = await get_case_for(db, staff=staff, case_no=case_no)
-            if case is None:
-                raise web.HTTPNotFound()
+            case = await case_or_404(db, staff=staff, case_no=case_no)
             message = await _perform(db, case=case, staff=staff, form=form, now=now)
             detail = str(form.get("note", "") or form.get("question", ""))[:200]
             await audit(
@@ -820,25 +787,20 @@ async def case_act(request: web.Request, staff: Staff) -> web.Response:
             )
         return await _case_page(request, staff, case_no, status=409, extra={"conflict": str(exc)})
     except (LifecycleError, StaffError) as exc:
-        await flash(request, str(exc), "error")
-        raise web.HTTPFound(_case_url(request, case_no)) from None
-    await flash(request, message)
-    raise web.HTTPFound(_case_url(request, case_no))
+        await flash_redirect(request, _case_url(request, case_no), str(exc), "error")
+    await flash_redirect(request, _case_url(request, case_no), message)
 
 
 @routes.post("/staff/cases/{case_no}/flag", name="staff_case_flag")
 @require_staff()
 async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
     """Clear the case's flag with a note of what was done (e.g. after phoning the resident)."""
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     case_no = request.match_info["case_no"]
     now = _now(request)
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
-            case = await get_case_for(db, staff=staff, case_no=case_no)
-            if case is None:
-                raise web.HTTPNotFound()
+            case = await case_or_404(db, staff=staff, case_no=case_no)
             flag = case.flag
             event = await clear_flag(
                 db,
@@ -858,18 +820,15 @@ async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
                 ip=_ip(request),
             )
     except StaffError as exc:
-        await flash(request, str(exc), "error")
-        raise web.HTTPFound(_case_url(request, case_no)) from None
-    await flash(request, f"已处理“{FLAG_LABEL.get(flag or '', flag)}”")
-    raise web.HTTPFound(_case_url(request, case_no))
+        await flash_redirect(request, _case_url(request, case_no), str(exc), "error")
+    await flash_redirect(request, _case_url(request, case_no), f"已处理“{FLAG_LABEL.get(flag or '', flag)}”")
 
 
 # ------------------------------------------------------------------ deliveries: failed messages and retry
 @routes.get("/staff/outbox", name="staff_outbox")
 @require_staff()
 async def outbox_page(request: web.Request, staff: Staff) -> web.Response:
-    page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
-    page = max(1, min(page, 10_000))
+    page = page_param(request)
     async with request.app[keys.SESSIONS]() as db:
         rows, has_next = await failed_deliveries(db, staff=staff, page=page)
     return await render(
@@ -890,8 +849,7 @@ def _dispatch_soon(app: web.Application) -> None:
 @routes.post("/staff/outbox/{outbox_id:\\d+}/retry", name="staff_outbox_retry")
 @require_staff()
 async def outbox_retry(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     outbox_id = int(request.match_info["outbox_id"])
     back = safe_next(str(form.get("next", "")), str(request.app.router["staff_outbox"].url_for()))
     now = _now(request)
@@ -914,19 +872,16 @@ async def outbox_retry(request: web.Request, staff: Staff) -> web.Response:
             )
     except NotRetryable as exc:
         label = OUTBOX_STATUS_LABEL.get(str(exc), str(exc))
-        await flash(request, f"这条消息{label}，不需要重新发送", "error")
-        raise web.HTTPFound(back) from None
+        await flash_redirect(request, back, f"这条消息{label}，不需要重新发送", "error")
     _dispatch_soon(request.app)
-    await flash(request, "已重新排队发送，稍后刷新查看结果")
-    raise web.HTTPFound(back)
+    await flash_redirect(request, back, "已重新排队发送，稍后刷新查看结果")
 
 
 # ------------------------------------------------------------------ audit log
 @routes.get("/staff/audit", name="staff_audit")
 @require_staff(SUPERVISORS)
 async def audit_page(request: web.Request, staff: Staff) -> web.Response:
-    page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
-    page = max(1, min(page, 10_000))
+    page = page_param(request)
     async with request.app[keys.SESSIONS]() as db:
         rows = await list_audit(db, viewer=staff, page=page)
     return await render(request, "staff/audit.html", {"rows": rows, "page": page, "fmt": _fmt})

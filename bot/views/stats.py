@@ -32,8 +32,9 @@ from bot.stats import (
     scope_for,
     stats_workbook,
 )
-from bot.views.staff import _now, flash, render
-from bot.websec import check_csrf
+from bot.views.common import csrf_form, flash_redirect
+from bot.views.common import now_of as _now
+from bot.views.staff import render
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -206,8 +207,7 @@ async def notices_page(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/notices", name="staff_notice_create")
 @require_staff(SUPERVISORS)
 async def notice_create(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     data = _notice_form(form)
     now = _now(request)
     try:
@@ -223,8 +223,7 @@ async def notice_create(request: web.Request, staff: Staff) -> web.Response:
             rows = await notices_for_staff(db, staff=staff)
         ctx = _notices_ctx(rows, data, error=str(exc))
         return await render(request, "stats/notices.html", ctx, status=400)
-    await flash(request, "公告已发布")
-    raise web.HTTPFound(request.app.router["staff_notices"].url_for())
+    await flash_redirect(request, request.app.router["staff_notices"].url_for(), "公告已发布")
 
 
 def _notice_id(request: web.Request) -> int:
@@ -250,8 +249,7 @@ async def notice_edit_form(request: web.Request, staff: Staff) -> web.Response:
 @routes.post("/staff/notices/{notice_id}/edit", name="staff_notice_update")
 @require_staff(SUPERVISORS)
 async def notice_update(request: web.Request, staff: Staff) -> web.Response:
-    form = await request.post()
-    await check_csrf(request, form)
+    form = await csrf_form(request)
     data = _notice_form(form)
     now = _now(request)
     notice_id = _notice_id(request)
@@ -286,5 +284,4 @@ async def notice_update(request: web.Request, staff: Staff) -> web.Response:
             editing = await get_notice_for(db, staff=staff, notice_id=notice_id)
         ctx = _notices_ctx(rows, data, error=str(exc), editing=editing)
         return await render(request, "stats/notices.html", ctx, status=400)
-    await flash(request, message)
-    raise web.HTTPFound(request.app.router["staff_notices"].url_for())
+    await flash_redirect(request, request.app.router["staff_notices"].url_for(), message)
