@@ -763,6 +763,19 @@ async def bind_volunteer(session: AsyncSession, *, code: str, openid: str, now: 
     return row
 
 
+#: guessing a 6-digit code: at most this many tries per WeChat user per hour (the messages themselves are counted)
+BIND_ATTEMPTS_PER_HOUR = 5
+
+
+async def _bind_attempts(session: AsyncSession, *, openid: str, since: datetime) -> int:
+    from bot.models import InboundMessage
+
+    stmt = (select(sa.func.count()).select_from(InboundMessage)
+            .where(col(InboundMessage.openid) == openid, col(InboundMessage.received_at) >= since,
+                   col(InboundMessage.text).like(f"{BIND_PREFIX}%")))
+    return int((await session.exec(stmt)).one())  # type: ignore[call-overload]
+
+
 def bind_code_of(resource: Resource) -> str | None:
     return resource.bind_code.split(":", 1)[0] if resource.bind_code else None
 
@@ -825,6 +838,8 @@ async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: 
     """
     raw = (text or "").strip()
     if raw.startswith(BIND_PREFIX):
+        if await _bind_attempts(session, openid=openid, since=now - timedelta(hours=1)) > BIND_ATTEMPTS_PER_HOUR:
+            return "尝试次数太多，请一小时后再试，或联系镇街工作人员。"
         try:
             async with session.begin_nested():
                 row = await bind_volunteer(session, code=raw[len(BIND_PREFIX):].strip(" :："), openid=openid,

@@ -29,7 +29,10 @@ DEFAULT_PROJECT_DIR = REPO_ROOT / "nlu_data"
 DEFAULT_MODELS_DIR = DEFAULT_PROJECT_DIR / "models"
 
 # What a model is trained from (relative to the project dir). The held-out test set is deliberately not included.
-_INPUT_GLOBS = ("config.yml", "domain.yml", "data/**/*.yml", "data/**/*.yaml", "jieba/*")
+# `components/*.py` are the project's own graph components (config.yml names them): changing one retrains.
+_INPUT_GLOBS = (
+    "config.yml", "domain.yml", "data/**/*.yml", "data/**/*.yaml", "jieba/*", "components/*.py",
+)
 
 
 class RasaError(RuntimeError):
@@ -119,7 +122,11 @@ def _prune(models_dir: Path, *, keep: Path, spare: int = 2) -> None:
 
 
 class RasaProcess:
-    """`rasa run --enable-api` on loopback as a child process."""
+    """`rasa run --enable-api` on loopback as a child process.
+
+    It runs in the Rasa project folder (`cwd`, default `nlu_data/`): Rasa puts its working directory on `sys.path`,
+    and that is how the model's own components (`components.ensemble…`) are imported.
+    """
 
     def __init__(
         self,
@@ -137,7 +144,7 @@ class RasaProcess:
         self.port = port
         self.host = host
         self.token = token
-        self.cwd = cwd
+        self.cwd = Path(cwd) if cwd is not None else DEFAULT_PROJECT_DIR
         self.startup_timeout = startup_timeout
         self._proc: asyncio.subprocess.Process | None = None
         self._log: deque[str] = deque(maxlen=60)
@@ -176,7 +183,7 @@ class RasaProcess:
         log.info("starting Rasa on %s with %s", self.url, self.model.name)
         self._proc = await asyncio.create_subprocess_exec(
             *cmd,
-            cwd=str(self.cwd) if self.cwd else None,
+            cwd=str(self.cwd),
             env=rasa_env(),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -24,7 +24,8 @@ FAKE_RASA = textwrap.dedent(
     from pathlib import Path
     args = sys.argv[1:]
     with open(os.environ.get("FAKE_RASA_LOG", "/dev/null"), "a") as log:
-        log.write(" ".join(args) + " telemetry=" + os.environ.get("RASA_TELEMETRY_ENABLED", "") + "\\n")
+        log.write(" ".join(args) + " cwd=" + os.getcwd()
+                  + " telemetry=" + os.environ.get("RASA_TELEMETRY_ENABLED", "") + "\\n")
     if args[:2] == ["train", "nlu"]:
         if os.environ.get("FAKE_RASA_FAIL"):
             print("InvalidConfigException: broken pipeline")
@@ -95,6 +96,17 @@ def test_hash_changes_with_training_data_config_and_dictionary(project: Path) ->
     userdict = project / "jieba" / "jieba_userdict.txt"
     userdict.write_text(userdict.read_text(encoding="utf-8") + "圆梦 100 n\n", encoding="utf-8")
     assert inputs_hash(project) not in {first, second, third}
+
+
+def test_own_components_are_training_inputs(project: Path) -> None:
+    before = inputs_hash(project)
+    cache = project / "components" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "ensemble.cpython-310.pyc").write_bytes(b"compiled")
+    assert inputs_hash(project) == before  # byte code is not an input
+    component = project / "components" / "ensemble.py"
+    component.write_text(component.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert inputs_hash(project) != before
 
 
 def test_heldout_set_is_not_a_training_input(project: Path) -> None:
@@ -179,6 +191,97 @@ async def test_rasa_that_dies_at_startup_reports_its_log(tmp_path: Path, fake_ra
     with pytest.raises(RasaError, match="model could not be loaded"):
         await process.start()
     assert not process.running
+
+
+async def test_rasa_runs_in_the_project_folder_so_its_components_import(tmp_path: Path, fake_rasa: Path) -> None:
+    from bot.rasa_service import DEFAULT_PROJECT_DIR
+
+    model = tmp_path / "m.tar.gz"
+    model.write_bytes(b"x")
+    process = RasaProcess(rasa_bin=fake_rasa, model=model, port=free_port(), token="t", startup_timeout=20)
+    await process.start()
+    await process.stop()
+    run_call = next(c for c in calls(tmp_path) if c.startswith("run"))
+    assert f"cwd={DEFAULT_PROJECT_DIR}" in run_call
+
+
+# --- the project's own ensemble component, in the Rasa environment -------------------------------------------
+
+RASA_PYTHON = Path(__file__).resolve().parent.parent / ".venv-rasa" / "bin" / "python"
+
+ENSEMBLE_SCRIPT = textwrap.dedent(
+    """\
+    import json, sys, tempfile
+    from pathlib import Path
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+    from components.ensemble import CharNgramEnsembleClassifier
+
+    examples = {
+        "micro_wish": ["家里老人想要一辆轮椅", "孩子上网课需要一台电脑", "阿婆想要一床棉被", "想申请米和油"],
+        "micro_project": ["村口的路灯坏了", "巷子里的路坑坑洼洼", "公园的长凳烂了", "下水道堵住了"],
+        "greet": ["你好", "早晨", "哈喽", "你好呀"],
+    }
+    data = TrainingData([Message.build(text=t, intent=i) for i, ts in examples.items() for t in ts])
+    storage = LocalModelStorage(Path(tempfile.mkdtemp()))
+    resource = Resource("ensemble")
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = {"diet_weight": float(sys.argv[1])}
+    trained = CharNgramEnsembleClassifier.create(
+        {**CharNgramEnsembleClassifier.get_default_config(), **config}, storage, resource, context)
+    trained.train(data)
+    loaded = CharNgramEnsembleClassifier.load(
+        {**CharNgramEnsembleClassifier.get_default_config(), **config}, storage, resource, context)
+    message = Message.build(text="路灯坏了好几天")
+    # what DIET (the classifier before it) said: confidently wrong
+    message.set("intent", {"name": "micro_wish", "confidence": 0.9}, add_to_output=True)
+    message.set("intent_ranking", [{"name": "micro_wish", "confidence": 0.9},
+                                   {"name": "micro_project", "confidence": 0.1}], add_to_output=True)
+    alone = Message.build(text="路灯坏了好几天")  # no ranking before it: the n-gram model alone
+    loaded.process([message, alone])
+    print(json.dumps({k: m.as_dict(only_output_properties=True) for k, m in (("with", message), ("alone", alone))},
+                     ensure_ascii=False))
+    """
+)
+
+
+def run_ensemble(weight: float) -> dict:
+    import json
+    import subprocess
+
+    from bot.rasa_service import DEFAULT_PROJECT_DIR, rasa_env
+
+    if not RASA_PYTHON.exists():
+        pytest.skip("the Rasa environment (.venv-rasa) is not installed")
+    proc = subprocess.run(
+        [str(RASA_PYTHON), "-c", ENSEMBLE_SCRIPT, str(weight)],
+        cwd=DEFAULT_PROJECT_DIR, env=rasa_env(), capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_ensemble_trains_persists_and_lets_the_ngram_model_overrule_diet() -> None:
+    out = run_ensemble(0.3)
+    with_diet, alone = out["with"], out["alone"]
+    assert with_diet["intent"]["name"] == "micro_project"  # 0.3 × DIET's 0.9 is outvoted by the n-grams
+    ranking = {r["name"]: r["confidence"] for r in with_diet["intent_ranking"]}
+    assert ranking.keys() == {"micro_wish", "micro_project", "greet"}
+    assert sum(ranking.values()) == pytest.approx(1.0)
+    parts = with_diet["intent_ensemble"]
+    for name, confidence in ranking.items():
+        expected = 0.3 * parts["diet"].get(name, 0.0) + 0.7 * parts["ngram"][name]
+        assert confidence == pytest.approx(expected, abs=1e-3)
+    assert alone["intent"]["name"] == "micro_project"
+    assert alone["intent"]["confidence"] == pytest.approx(parts["ngram"]["micro_project"], abs=1e-3)
+
+
+def test_ensemble_with_full_diet_weight_keeps_diets_answer() -> None:
+    out = run_ensemble(1.0)
+    assert out["with"]["intent"] == {"name": "micro_wish", "confidence": pytest.approx(0.9)}
 
 
 # --- the HTTP client and the degraded mode -------------------------------------------------------------------

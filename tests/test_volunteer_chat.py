@@ -86,3 +86,28 @@ async def test_late_answer_after_timeout_is_told_it_expired(sessions):
     assert "超过回复时限" in reply
     async with sessions() as db:
         assert (await db.get(Case, c.id)).flag == "match_exhausted"
+
+
+async def test_guessing_bind_codes_is_limited_per_hour(sessions):
+    from bot.models import InboundMessage
+
+    async with transaction(sessions) as db:
+        await mk_resource(db, "V9")
+        row = (await db.exec(select(pool.Resource).where(pool.Resource.key == "V9"))).one()
+        code = await pool.new_volunteer_bind_code(db, resource=row, now=NOW)
+    wrong = "000000" if code != "000000" else "111111"
+    # each attempt is a recorded message (the webhook records it before the dialogue runs)
+    for i in range(5):  # five wrong tries are answered
+        async with transaction(sessions) as db:
+            db.add(InboundMessage(delivery_key=f"msg:g{i}", openid="o-guess", msg_type="text",
+                                  text=f"志愿者绑定 {wrong}", received_at=NOW - timedelta(minutes=10 - i)))
+        reply = await chat(sessions, "o-guess", f"志愿者绑定 {wrong}")
+        assert "不正确" in reply
+    async with transaction(sessions) as db:
+        db.add(InboundMessage(delivery_key="msg:g-right", openid="o-guess", msg_type="text",
+                              text=f"志愿者绑定 {code}", received_at=NOW))
+    reply = await chat(sessions, "o-guess", f"志愿者绑定 {code}")
+    assert "太多" in reply  # the sixth try in the hour waits, even with the right code
+    later = NOW + timedelta(hours=2)
+    reply = await chat(sessions, "o-guess", f"志愿者绑定 {code}", now=later)
+    assert "绑定成功" in reply
