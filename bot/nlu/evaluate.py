@@ -377,7 +377,7 @@ def render(result: dict[str, Any]) -> str:
     )
     out.append(f"fallback threshold {result['threshold']:.2f}")
     out.append("")
-    out.append(f"{'':24}{'DIET (Rasa)':>14}{'baseline':>12}")
+    out.append(f"{'':24}{'Rasa pipeline':>14}{'baseline':>12}")
     out.append(f"{'intent accuracy':24}{intent['accuracy']:>14.3f}{base['accuracy']:>12.3f}")
     out.append(f"{'macro-F1':24}{intent['macro_f1']:>14.3f}{base['macro_f1']:>12.3f}")
     out.append(f"{'out-of-scope → case':24}{result['oos_case_rate']:>14.3f}{base['oos_case_rate']:>12.3f}")
