@@ -18,6 +18,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 import webhooks
 from bot import keys
 from bot.db import make_engine, make_sessions, migrate, ping
+from bot.metrics import Metrics
 from bot.models import utcnow
 from bot.settings import Settings
 from bot.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
@@ -41,6 +42,7 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.TASKS] = set()
+    app[keys.METRICS] = Metrics()
 
     setup_session(app, _session_storage(settings))
     aiohttp_jinja2.setup(

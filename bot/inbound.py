@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -67,13 +68,16 @@ class Inbound:
                     resident.cs_sent_since_interaction = 0
                 row_id = row.id
         except IntegrityError:
+            app[keys.METRICS].duplicates.inc()
             return await self._duplicate(delivery)
+        app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
 
         try:
             return await self._understand_and_reply(delivery, row_id, now)
         except Exception:
             # never an error to the resident, never a lost message: it stays recorded, marked for staff
             log.exception("the dialogue failed on delivery %s; the message is kept as failed", delivery.key)
+            app[keys.METRICS].replies.labels("failed").inc()
             async with transaction(sessions) as session:
                 await session.exec(  # type: ignore[call-overload]
                     update(InboundMessage).where(col(InboundMessage.id) == row_id)
@@ -88,7 +92,9 @@ class Inbound:
         parse = None
         text = (delivery.text or "").strip()
         if delivery.msg_type in {"text", "voice"} and text:
+            started = time.perf_counter()
             parse = await app[keys.NLU_CLIENT].parse(text[:500])
+            app[keys.METRICS].nlu.labels(parse.source).observe(time.perf_counter() - started)
 
         async with transaction(sessions) as session:
             stored = await session.get(InboundMessage, row_id)
@@ -105,6 +111,7 @@ class Inbound:
                 row.intent, row.confidence, row.nlu_source = parse.intent, parse.confidence, parse.source
             row.reply = reply
             row.reply_mode = "passive" if reply else "none"
+        app[keys.METRICS].replies.labels("passive" if reply else "none").inc()
         return reply
 
     async def _duplicate(self, delivery: Delivery) -> str | None:
@@ -125,6 +132,7 @@ class Inbound:
             )
             await enqueue(session, openid=delivery.openid, kind="reply", text=reply,
                           dedupe_key=f"reply:{delivery.key}")
+        self.app[keys.METRICS].replies.labels("outbox").inc()
         try:
             from bot.scheduler import dispatch_now
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import Sessions
+from bot.metrics import Metrics
 from bot.nlu import NLU
 from bot.settings import Settings
 
@@ -24,3 +25,4 @@ SCHEDULER: web.AppKey[Any] = web.AppKey("scheduler")  # apscheduler AsyncIOSched
 RASA_PROCESS: web.AppKey[Any] = web.AppKey("rasa_process")  # bot.rasa_service.RasaProcess | None
 TASKS = web.AppKey("tasks", set[asyncio.Task[Any]])
 CLOCK: web.AppKey[Any] = web.AppKey("clock")  # Callable[[], datetime]; injectable in tests
+METRICS = web.AppKey("metrics", Metrics)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     auto_offer_towns: list[str] = []  # towns whose claimed wishes are offered automatically ("全市" = all)
     auto_offer_k: int = 3
 
+    # operations
+    metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>"; else loopback only
+
     # scheduler
     scheduler_enabled: bool = True
     outbox_concurrency: int = 8

@@ -136,3 +136,36 @@ async def test_a_failing_dialogue_answers_kindly_and_keeps_the_message(keyword_s
     assert row.reply_mode == "failed" and row.text == "我想要一辆轮椅"  # kept, marked for staff
     again = await user.resend()  # WeChat's retry gets the same answer, not a second attempt
     assert again.text in (bot.inbound.SORRY, None)
+
+
+async def test_metrics_count_what_happened_and_are_not_public(keyword_system: System) -> None:
+    user = keyword_system.user()
+    await user.send_text("我想要一辆轮椅住在厚街")
+    await user.resend()
+    async with keyword_system.http.get(f"{keyword_system.bot_url}/metrics") as resp:
+        body = await resp.text()
+    assert resp.status == 200
+    assert 'dgj_inbound_messages_total{msg_type="text"} 1.0' in body
+    assert "dgj_inbound_duplicates_total 1.0" in body
+    assert 'dgj_nlu_parse_seconds_count{source="keyword"} 1.0' in body
+    assert 'dgj_replies_total{mode="passive"} 1.0' in body
+    # from another address the endpoint refuses (loopback only without METRICS_TOKEN)
+    async with keyword_system.http.get(f"{keyword_system.bot_url}/metrics",
+                                       headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
+        assert resp.status == 200  # a forwarded header does not fake the peer; the peer here is loopback
+
+
+async def test_metrics_token_is_required_when_configured(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sim_port, bot_port = free_port(), free_port()
+    system = await start_system(make_settings(sqlite_url, tmp_path, sim_port=sim_port, metrics_token="m" * 24),
+                                sim_port=sim_port, bot_port=bot_port)
+    try:
+        async with system.http.get(f"{system.bot_url}/metrics") as resp:
+            assert resp.status == 401
+        async with system.http.get(f"{system.bot_url}/metrics", headers={"Authorization": "Bearer wrong"}) as resp:
+            assert resp.status == 401
+        async with system.http.get(f"{system.bot_url}/metrics",
+                                   headers={"Authorization": "Bearer " + "m" * 24}) as resp:
+            assert resp.status == 200 and "dgj_outbox_rows" in await resp.text()
+    finally:
+        await stop_system(system)

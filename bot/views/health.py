@@ -50,3 +50,41 @@ async def readyz(request: web.Request) -> web.Response:
     degraded = not all(bool(c["ok"]) for c in checks.values())
     body = {"ready": ready, "degraded": degraded, "checks": checks}
     return web.json_response(body, status=200 if ready else 503)
+
+
+@routes.get("/metrics", name="metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format. With METRICS_TOKEN set a bearer token is required; otherwise loopback callers only."""
+    import hmac
+
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from sqlalchemy import func, select
+    from sqlmodel import col
+
+    from bot.models import Case, Outbox
+
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(text="metrics need a token")
+    elif request.remote not in ("127.0.0.1", "::1"):
+        raise web.HTTPForbidden(text="metrics are served to loopback only unless METRICS_TOKEN is set")
+
+    m = request.app[keys.METRICS]
+    now = request.app[keys.CLOCK]()
+    finished = ("completed", "closed", "cancelled", "rejected", "merged")
+    async with request.app[keys.SESSIONS]() as s:
+        for status, n in (await s.exec(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))).all():  # type: ignore[call-overload]
+            m.outbox.labels(status).set(n)
+        for kind, status, n in (await s.exec(  # type: ignore[call-overload]
+            select(col(Case.kind), col(Case.status), func.count()).group_by(col(Case.kind), col(Case.status))
+        )).all():
+            m.cases.labels(kind, status).set(n)
+        overdue = (await s.exec(  # type: ignore[call-overload]
+            select(func.count()).select_from(Case)
+            .where(col(Case.stage_deadline) < now, col(Case.status).notin_(finished))
+        )).scalar_one()
+        m.overdue.set(overdue)
+    body = generate_latest(m.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
