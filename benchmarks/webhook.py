@@ -437,6 +437,7 @@ def bot_settings(*, db_url: str, data_dir: Path, rasa_url: str, sim_port: int, b
         "wechat_encoding_aes_key": AES_KEY, "wechat_api_base": f"http://127.0.0.1:{sim_port}",
         "scheduler_enabled": False, "session_secret": "s" * 40, "link_secret": "l" * 40,
         "base_url": f"http://127.0.0.1:{bot_port}",
+        "messages_per_minute": 0,  # a load generator is a flood by design: measure the pipeline, not the limiter
     }
 
 

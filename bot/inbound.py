@@ -23,9 +23,11 @@ from bot.db import transaction
 from bot.dialogue import Turn, respond
 from bot.models import InboundMessage, Resident
 from bot.outbox import enqueue
+from bot.ratelimit import RateLimiter
 from webhooks import Delivery
 
 log = logging.getLogger(__name__)
+TOO_FAST = "您发得有点快，我先记下了。请稍等一分钟再接着说，我会一条条帮您处理。"
 SORRY = "不好意思，系统刚才开了小差。您的消息我们已经记下，工作人员会尽快跟进；您也可以稍后再发一次。"
 
 
@@ -34,6 +36,7 @@ class Inbound:
         self.app = app
         # one message at a time per resident in this process, so two quick messages don't race on the draft
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._limiter = RateLimiter(limit=app[keys.SETTINGS].messages_per_minute, redis=app[keys.REDIS])
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
@@ -71,6 +74,15 @@ class Inbound:
             app[keys.METRICS].duplicates.inc()
             return await self._duplicate(delivery)
         app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
+        if delivery.msg_type != "event" and not await self._limiter.allow(delivery.openid):
+            # flooding: the message is kept (staff can read it) but neither parsed nor acted on
+            async with transaction(sessions) as session:
+                await session.exec(  # type: ignore[call-overload]
+                    update(InboundMessage).where(col(InboundMessage.id) == row_id)
+                    .values(reply=TOO_FAST, reply_mode="limited")
+                )
+            app[keys.METRICS].replies.labels("limited").inc()
+            return TOO_FAST
 
         try:
             return await self._understand_and_reply(delivery, row_id, now)

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
 
     # conversation
     draft_idle_minutes: int = 60
+    messages_per_minute: int = 20  # per resident; beyond it messages are kept but not processed (0 = no limit)
     privacy_notice_version: str = "2026-11"
 
     # web views

@@ -1,0 +1,53 @@
+"""Flooding: a resident over the per-minute limit is told to slow down; the messages are kept, not processed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from bot import keys
+from bot.inbound import TOO_FAST
+from bot.models import InboundMessage
+from bot.ratelimit import RateLimiter
+from tests.conftest import REDIS_AVAILABLE, REDIS_URL, free_port, make_settings, start_system, stop_system
+
+
+async def test_memory_windows() -> None:
+    rl = RateLimiter(limit=2, window=60)
+    assert [await rl.allow("a", now=0), await rl.allow("a", now=1), await rl.allow("a", now=2)] == [True, True, False]
+    assert await rl.allow("b", now=2) is True  # per sender
+    assert await rl.allow("a", now=61) is True  # a new window
+
+
+@pytest.mark.redis
+async def test_redis_windows_are_shared() -> None:
+    if not REDIS_AVAILABLE:
+        pytest.skip("Redis is not reachable")
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    key = uuid.uuid4().hex
+    try:
+        one, two = RateLimiter(limit=2, redis=client), RateLimiter(limit=2, redis=client)  # two workers
+        assert [await one.allow(key, now=0), await two.allow(key, now=1), await one.allow(key, now=2)] == [
+            True, True, False]
+        assert await two.allow(key, now=60) is True
+    finally:
+        await client.aclose()
+
+
+async def test_flooding_is_answered_and_kept(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sim_port, bot_port = free_port(), free_port()
+    system = await start_system(make_settings(sqlite_url, tmp_path, sim_port=sim_port, messages_per_minute=3),
+                                sim_port=sim_port, bot_port=bot_port)
+    try:
+        user = system.user()
+        replies = [(await user.send_text(f"你好{i}")).text for i in range(4)]
+        assert all(r != TOO_FAST for r in replies[:3]) and replies[3] == TOO_FAST
+        async with system.app[keys.SESSIONS]() as s:
+            rows = (await s.exec(select(InboundMessage).order_by(InboundMessage.id))).scalars().all()
+        assert [r.reply_mode for r in rows][-1] == "limited" and rows[-1].text == "你好3" and rows[-1].intent is None
+    finally:
+        await stop_system(system)
