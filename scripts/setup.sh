@@ -38,11 +38,13 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp_dir/bot" 2>/dev/null)" != "$wan
 fi
 
 # --- Rasa's environment
-want=$(hash_of nlu_data/requirements.txt)
+want=$(hash_of nlu_data/requirements.txt nlu_data/requirements.lock)
 if [ ! -x .venv-rasa/bin/rasa ] || [ "$(cat "$stamp_dir/rasa" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Rasa's environment (.venv-rasa, $("$RASA_PY" --version)); the first time takes a few minutes"
   [ -x .venv-rasa/bin/python ] || "$RASA_PY" -m venv .venv-rasa
-  .venv-rasa/bin/python -m pip install -q --disable-pip-version-check -r nlu_data/requirements.txt 2>&1 \
+  # the lock pins every version (fast, reproducible); requirements.txt names what we depend on directly
+  .venv-rasa/bin/python -m pip install -q --disable-pip-version-check -r nlu_data/requirements.txt \
+    -c nlu_data/requirements.lock 2>&1 \
     | grep -v 'is ignored\|DEPRECATION' || true
   .venv-rasa/bin/python -c 'import rasa' >/dev/null 2>&1
   echo "$want" > "$stamp_dir/rasa"
