@@ -42,6 +42,8 @@ async def test_privacy_refused_creates_nothing(chat: System) -> None:
     assert await rows(chat, Case) == []
     [resident] = await rows(chat, Resident, Resident.openid == user.openid)
     assert resident.consent_at is None
+    kept = [m.text for m in await rows(chat, InboundMessage, InboundMessage.openid == user.openid)]
+    assert not any("助听器" in (t or "") for t in kept)  # the words of a refused draft are erased
 
 
 async def test_slots_in_any_order_and_a_correction_changes_only_the_town(chat: System) -> None:

@@ -9,6 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
+from sqlmodel import col
 
 from bot.cases import create_case
 from bot.dialogue import texts
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from bot.dialogue.engine import Turn
 
 DRAFT_STATES = frozenset({"consent", "draft", "confirm"})
+ERASED = "（已删除：居民未同意隐私说明）"
 CANCEL_WORDS = re.compile(r"^(算了|不要了|不用了|取消|不申请了|唔要了|冇事了|不办了|撤回)[吧啦了呀。!！]*$")
 AFFIRM_WORDS = re.compile(r"^(确认|对|是的|是|没问题|好|好的|可以|提交|ok|OK|嗯|同意|行|冇问题|系|啱)[的啊呀吧了。!！]*$")
 DENY_WORDS = re.compile(r"^(不对|不是|错了|有误|不同意|唔系|唔啱)[的啊呀吧了。!！]*$")
@@ -72,6 +74,11 @@ async def continue_draft(turn: Turn) -> str:
             turn.set_state("draft")
             return "谢谢您的信任。" + _next_question(turn, draft, first=True)
         if DENY_WORDS.match(text) or turn.intent == "deny" or "不同意" in text:
+            # PIPL: without consent nothing of this draft is kept — the messages' words are erased
+            ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
+            await turn.session.exec(  # type: ignore[call-overload]
+                update(InboundMessage).where(col(InboundMessage.id).in_(ids)).values(text=ERASED, media={})
+            )
             turn.set_state("idle")
             return texts.PRIVACY_REFUSED
         return texts.PRIVACY_AGAIN
