@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -275,34 +276,43 @@ async def stop_system(system: System) -> None:
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def running_system(db_url: str, data_dir: Path, *, rasa_url: str | None = None,
+                         **overrides: Any) -> AsyncIterator[System]:
+    """The simulator and the bot on two free ports over `db_url`; without `rasa_url`, Rasa is unreachable and the
+    bot runs on its keyword fallback."""
+    sim_port, bot_port = free_port(), free_port()
+    settings = make_settings(db_url, data_dir, rasa_url=rasa_url or f"http://127.0.0.1:{free_port()}",
+                             sim_port=sim_port, **{"base_url": f"http://127.0.0.1:{bot_port}", **overrides})
+    s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
+    try:
+        yield s
+    finally:
+        await stop_system(s)
+
+
 @pytest.fixture
 async def system(db_url: str, tmp_path: Path, rasa_url: str) -> AsyncIterator[System]:
-    """Simulator + bot (real Rasa) on real ports over a fresh database."""
-    sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(db_url, tmp_path, rasa_url=rasa_url, sim_port=sim_port,
-                             base_url=f"http://127.0.0.1:{bot_port}")
-    s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
-    yield s
-    await stop_system(s)
+    """Simulator + bot (real Rasa) on real ports over a fresh database (SQLite and PostgreSQL)."""
+    async with running_system(db_url, tmp_path, rasa_url=rasa_url) as s:
+        yield s
 
 
 @pytest.fixture
 async def chat(sqlite_url: str, tmp_path: Path, rasa_url: str) -> AsyncIterator[System]:
     """The system with the real Rasa on SQLite only (dialogue tests; the database matrix runs elsewhere)."""
-    sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(sqlite_url, tmp_path, rasa_url=rasa_url, sim_port=sim_port,
-                             base_url=f"http://127.0.0.1:{bot_port}")
-    s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
-    yield s
-    await stop_system(s)
+    async with running_system(sqlite_url, tmp_path, rasa_url=rasa_url) as s:
+        yield s
 
 
 @pytest.fixture
 async def keyword_system(sqlite_url: str, tmp_path: Path) -> AsyncIterator[System]:
     """The same, with Rasa unreachable: the bot runs on its keyword fallback."""
-    sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(sqlite_url, tmp_path, rasa_url=f"http://127.0.0.1:{free_port()}", sim_port=sim_port,
-                             base_url=f"http://127.0.0.1:{bot_port}")
-    s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
-    yield s
-    await stop_system(s)
+    async with running_system(sqlite_url, tmp_path) as s:
+        yield s
+
+
+#: how the browser tests start Debian's Chromium (never a downloaded browser); flags as this machine needs them
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.models import InboundMessage, Resident
-from tests.conftest import PG_ADMIN, System, free_port, make_settings, start_system, stop_system
+from tests.conftest import PG_ADMIN, System, running_system
 
 
 async def _inbound_rows(system: System) -> int:
@@ -33,9 +33,7 @@ async def test_readyz_is_503_when_the_database_is_gone(pg_template, tmp_path) ->
 
     url = await pg_template.copy()
     name = url.rsplit("/", 1)[1]
-    sim_port, bot_port = free_port(), free_port()
-    system = await start_system(make_settings(url, tmp_path, sim_port=sim_port), sim_port=sim_port, bot_port=bot_port)
-    try:
+    async with running_system(url, tmp_path) as system:
         async with system.http.get(f"{system.bot_url}/readyz") as resp:
             assert resp.status == 200
             assert (await resp.json())["degraded"] is True  # Rasa is not running in this test
@@ -47,18 +45,13 @@ async def test_readyz_is_503_when_the_database_is_gone(pg_template, tmp_path) ->
         assert resp.status == 503 and body["ready"] is False and body["checks"]["database"]["ok"] is False
         async with system.http.get(f"{system.bot_url}/healthz") as live:
             assert live.status == 200  # the process lives; only readiness says no
-    finally:
-        await stop_system(system)
 
 
 @pytest.fixture
 async def plain_system(sqlite_url: str, tmp_path):  # type: ignore[no-untyped-def]
     """Plaintext mode: the signature covers only token, timestamp and nonce, so the body itself is on trial."""
-    sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(sqlite_url, tmp_path, sim_port=sim_port, wechat_encoding_aes_key="")
-    system = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
-    yield system
-    await stop_system(system)
+    async with running_system(sqlite_url, tmp_path, wechat_encoding_aes_key="") as system:
+        yield system
 
 
 @pytest.mark.parametrize(
@@ -156,10 +149,7 @@ async def test_metrics_count_what_happened_and_are_not_public(keyword_system: Sy
 
 
 async def test_metrics_token_is_required_when_configured(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    sim_port, bot_port = free_port(), free_port()
-    system = await start_system(make_settings(sqlite_url, tmp_path, sim_port=sim_port, metrics_token="m" * 24),
-                                sim_port=sim_port, bot_port=bot_port)
-    try:
+    async with running_system(sqlite_url, tmp_path, metrics_token="m" * 24) as system:
         async with system.http.get(f"{system.bot_url}/metrics") as resp:
             assert resp.status == 401
         async with system.http.get(f"{system.bot_url}/metrics", headers={"Authorization": "Bearer wrong"}) as resp:
@@ -167,5 +157,3 @@ async def test_metrics_token_is_required_when_configured(sqlite_url: str, tmp_pa
         async with system.http.get(f"{system.bot_url}/metrics",
                                    headers={"Authorization": "Bearer " + "m" * 24}) as resp:
             assert resp.status == 200 and "dgj_outbox_rows" in await resp.text()
-    finally:
-        await stop_system(system)

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import System
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, System
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 
 
 async def test_wheelchair_wish_on_the_phone_page(chat: System) -> None:
@@ -22,7 +20,7 @@ async def test_wheelchair_wish_on_the_phone_page(chat: System) -> None:
 
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 375, "height": 812})
             errors: list[str] = []

@@ -17,8 +17,8 @@ from bot.db import migrate, transaction
 from bot.links import sign_link
 from bot.models import Offer
 from bot.settings import Settings
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 pytestmark = [
@@ -62,9 +62,7 @@ async def test_pool_pages_and_candidate_panel_on_a_phone(_l_server):
         case = await mk_wish(db, owner=staff.id)
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 375, "height": 740})
             await page.goto(f"{base}/staff/pool")

@@ -17,8 +17,8 @@ from bot.db import migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident
 from bot.settings import Settings
 from bot.staff_service import create_staff
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 PASSWORD = "Passw0rd!x"
@@ -102,14 +102,7 @@ async def test_staff_flow_on_a_phone(_l_server):
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page = await browser.new_page(viewport={"width": 375, "height": 740})

@@ -11,7 +11,7 @@ from bot import keys
 from bot.inbound import TOO_FAST
 from bot.models import InboundMessage
 from bot.ratelimit import RateLimiter
-from tests.conftest import REDIS_AVAILABLE, REDIS_URL, free_port, make_settings, start_system, stop_system
+from tests.conftest import REDIS_AVAILABLE, REDIS_URL, running_system
 
 
 async def test_memory_windows() -> None:
@@ -39,15 +39,10 @@ async def test_redis_windows_are_shared() -> None:
 
 
 async def test_flooding_is_answered_and_kept(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    sim_port, bot_port = free_port(), free_port()
-    system = await start_system(make_settings(sqlite_url, tmp_path, sim_port=sim_port, messages_per_minute=3),
-                                sim_port=sim_port, bot_port=bot_port)
-    try:
+    async with running_system(sqlite_url, tmp_path, messages_per_minute=3) as system:
         user = system.user()
         replies = [(await user.send_text(f"你好{i}")).text for i in range(4)]
         assert all(r != TOO_FAST for r in replies[:3]) and replies[3] == TOO_FAST
         async with system.app[keys.SESSIONS]() as s:
             rows = (await s.exec(select(InboundMessage).order_by(InboundMessage.id))).scalars().all()
         assert [r.reply_mode for r in rows][-1] == "limited" and rows[-1].text == "你好3" and rows[-1].intent is None
-    finally:
-        await stop_system(system)
