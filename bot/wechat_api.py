@@ -106,11 +106,31 @@ class WeChatAPI:
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
         self.token_fetches = 0  # how many times this client asked WeChat for a token
+        self.last_error: str | None = None  # the last failure to reach WeChat; cleared by the next answer
         self._redis_key = f"wechat:access_token:{appid}"
         self._redis_lock = f"wechat:access_token_lock:{appid}"
 
     # ------------------------------------------------------------------ HTTP
+    @property
+    def degraded(self) -> bool:
+        """WeChat's API did not answer the last call (network, 5xx, busy): /readyz reports it."""
+        return self.last_error is not None
+
     async def _request(self, method: str, path: str, *, params: dict[str, str], body: Any = None) -> dict[str, Any]:
+        try:
+            answer = await self._request_once(method, path, params=params, body=body)
+        except WeChatError as exc:
+            if exc.retryable:
+                self.last_error = exc.short()
+            else:
+                self.last_error = None  # WeChat answered (an error about this call, not an outage)
+            raise
+        self.last_error = None
+        return answer
+
+    async def _request_once(
+        self, method: str, path: str, *, params: dict[str, str], body: Any = None
+    ) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
         try:
             data = None if body is None else json.dumps(body, ensure_ascii=False).encode()

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.models import InboundMessage, Resident
-from tests.conftest import PG_ADMIN, System, running_system
+from tests.conftest import PG_ADMIN, System, free_port, running_system
 
 
 async def _inbound_rows(system: System) -> int:
@@ -157,3 +157,28 @@ async def test_metrics_token_is_required_when_configured(sqlite_url: str, tmp_pa
         async with system.http.get(f"{system.bot_url}/metrics",
                                    headers={"Authorization": "Bearer " + "m" * 24}) as resp:
             assert resp.status == 200 and "dgj_outbox_rows" in await resp.text()
+
+
+async def test_readyz_reports_a_wechat_outage_without_leaving_rotation(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    import webhooks
+
+    # WeChat's API is unreachable (a closed port); a late reply must go out through it and fails
+    async with running_system(sqlite_url, tmp_path, wechat_api_base=f"http://127.0.0.1:{free_port()}") as system:
+        object.__setattr__(system.app[webhooks.WEBHOOK_CONFIG], "reply_budget", 0.0)
+        user = system.user()
+        await user.send_text("你好")
+        for _ in range(50):
+            async with system.http.get(f"{system.bot_url}/readyz") as resp:
+                body = await resp.json()
+            if not body["checks"]["wechat_api"]["ok"]:
+                break
+            await asyncio.sleep(0.1)
+        assert resp.status == 200 and body["ready"] is True and body["degraded"] is True
+        assert "network" in body["checks"]["wechat_api"]["last_error"]
+        async with system.app[keys.SESSIONS]() as s:
+            from bot.models import Outbox
+
+            [row] = (await s.exec(select(Outbox))).scalars().all()
+        assert row.status == "pending" and row.attempts == 1 and row.last_error  # kept for a retry, not dropped

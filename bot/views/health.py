@@ -44,7 +44,8 @@ async def readyz(request: web.Request) -> web.Response:
             checks["redis"] = {"ok": False, "configured": True, "error": type(exc).__name__}
 
     wechat = app[keys.WECHAT]
-    checks["wechat_api"] = {"ok": not getattr(wechat, "degraded", False), "base": app[keys.SETTINGS].api_base}
+    checks["wechat_api"] = {"ok": not wechat.degraded, "base": app[keys.SETTINGS].api_base,
+                             "last_error": wechat.last_error}
 
     ready = bool(checks["database"]["ok"])
     degraded = not all(bool(c["ok"]) for c in checks.values())
