@@ -81,7 +81,7 @@ class PoolError(LifecycleError):
 class PoolConfig:
     """Weights, hard-filter rules and the automatic-offer rule, read from Settings once.
 
-    Settings the lead may add (all optional): ``matching_weights`` (mapping, English or Chinese component names),
+    Settings (all optional; see bot/settings.py): ``matching_weights`` (mapping, English or Chinese component names),
     ``matching_max_unfinished`` (anti-hoarding limit), ``auto_offer_towns`` (towns whose claimed wishes are offered
     automatically; ``全市`` or ``*`` = every town), ``auto_offer_k`` (top-k of the automatic rule, 1 = one at a time).
     """

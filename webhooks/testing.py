@@ -2,7 +2,7 @@
 
 The sender builds requests exactly as WeChat's servers do, with wechatpy's ``WeChatCrypto`` (an
 implementation independent of :mod:`webhooks.crypto`), so tests of the edge do not check the edge against
-itself. The lead's end-to-end tests and the load benchmark can use it too.
+itself. End-to-end tests and the load benchmark can use it too.
 """
 
 from __future__ import annotations
