@@ -131,7 +131,7 @@ async def test_a_failing_dialogue_answers_kindly_and_keeps_the_message(keyword_s
     assert again.text in (bot.inbound.SORRY, None)
 
 
-async def test_metrics_count_what_happened_and_are_not_public(keyword_system: System) -> None:
+async def test_metrics_count_what_happened(keyword_system: System) -> None:
     user = keyword_system.user()
     await user.send_text("我想要一辆轮椅住在厚街")
     await user.resend()
@@ -142,10 +142,6 @@ async def test_metrics_count_what_happened_and_are_not_public(keyword_system: Sy
     assert "dgj_inbound_duplicates_total 1.0" in body
     assert 'dgj_nlu_parse_seconds_count{source="keyword"} 1.0' in body
     assert 'dgj_replies_total{mode="passive"} 1.0' in body
-    # from another address the endpoint refuses (loopback only without METRICS_TOKEN)
-    async with keyword_system.http.get(f"{keyword_system.bot_url}/metrics",
-                                       headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
-        assert resp.status == 200  # a forwarded header does not fake the peer; the peer here is loopback
 
 
 async def test_metrics_token_is_required_when_configured(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]

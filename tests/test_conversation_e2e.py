@@ -62,9 +62,12 @@ async def test_wheelchair_wish_becomes_a_case_and_progress_lists_it(system) -> N
 async def test_missing_town_is_asked_and_short_form_accepted(system) -> None:  # type: ignore[no-untyped-def]
     user = system.user()
     await user.send_text("我们村口的路灯坏了好几天了晚上好黑")
-    await user.send_text("同意")
-    r = await user.send_text("不用")  # maybe phone first? the bot asks the town before the phone
-    assert "镇街" in r.text or "核对" in r.text
+    r = await user.send_text("同意")
+    assert "哪个镇街" in r.text  # the town is asked before the optional phone
+    r = await user.send_text("塘厦")
+    assert "电话" in r.text
+    r = await user.send_text("不用")
+    assert "请核对" in r.text and "塘厦镇" in r.text and "微实事" in r.text
 
 
 async def test_duplicate_delivery_has_one_effect(system) -> None:  # type: ignore[no-untyped-def]

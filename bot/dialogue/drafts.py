@@ -33,18 +33,15 @@ def _draft(turn: Turn) -> dict[str, Any]:
     return dict(turn.conv.data.get("draft") or {})
 
 
-async def start_draft(turn: Turn, *, kind: str, text: str, from_menu: bool = False) -> str:
+async def start_draft(turn: Turn, *, kind: str, text: str) -> str:
     draft: dict[str, Any] = {"kind": kind, "phone_asked": False, "degraded": turn.degraded}
     if turn.conv.data.get("last_town"):
         draft["town"] = turn.conv.data["last_town"]
         draft["address"] = turn.conv.data.get("last_address") or None
     msg_ids = [turn.inbound.id]
     turn.set_state("draft", draft=draft, msg_ids=msg_ids, expect=None)
-    if text and not from_menu:
+    if text:
         _absorb(turn, draft, text, describing=True)
-    elif text:
-        draft["description"] = text
-        _absorb(turn, draft, text, describing=False)
     items = [i for i in (turn.parse.all("item") if turn.parse else []) if i]
     if len(dict.fromkeys(items)) >= 2:
         unique = list(dict.fromkeys(items))

@@ -123,7 +123,7 @@ async def on_text(turn: Turn) -> str:
             chosen = texts.MENU_CHOICES[int(m.group(1)) - 1][0]
             pending = turn.conv.data.get("pending_text")
             turn.set_state("idle")
-            return await route_intent(turn, chosen, pending_text=pending)
+            return await route_intent(turn, chosen, text=pending or "")
         turn.set_state("idle")  # not a choice: treat it as a new message
 
     if state in drafts.DRAFT_STATES:
@@ -157,13 +157,13 @@ async def on_text(turn: Turn) -> str:
         turn.set_state("menu", pending_text=text if len(text) >= 6 else None)
         note = texts.DEGRADED_NOTE if turn.degraded else ""
         return texts.menu() + note
-    return await route_intent(turn, intent)
+    return await route_intent(turn, intent, text=text)
 
 
-async def route_intent(turn: Turn, intent: str, *, pending_text: str | None = None) -> str:
+async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
+    """`text` is what describes the need ('' when the resident only picked a menu entry)."""
     if intent in ("micro_wish", "micro_project"):
-        return await drafts.start_draft(turn, kind=intent, text=pending_text or turn.text,
-                                        from_menu=pending_text is None and turn.intent != intent)
+        return await drafts.start_draft(turn, kind=intent, text=text)
     if intent == "query_progress":
         return await case_router.query_progress(turn)
     if intent == "cancel_request":
@@ -211,8 +211,8 @@ async def on_event(turn: Turn) -> str | None:
             return texts.GUIDE
         if intent in ("micro_wish", "micro_project"):
             turn.set_state("idle")
-            return await drafts.start_draft(turn, kind=intent, text="", from_menu=True)
-        return await route_intent(turn, intent)
+            return await drafts.start_draft(turn, kind=intent, text="")
+        return await route_intent(turn, intent, text="")
     if event == "location":
         lat, lon = turn.delivery.media.get("lat"), turn.delivery.media.get("lon")
         if lat is not None and lon is not None:
