@@ -17,7 +17,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 import webhooks
 from bot import keys
-from bot.db import make_engine, make_sessions, migrate, ping
+from bot.db import make_engine, make_sessions, migrate
 from bot.metrics import Metrics
 from bot.models import utcnow
 from bot.settings import Settings
@@ -231,4 +231,4 @@ def _render_error(request: web.Request, status: int) -> web.Response:
     return response
 
 
-__all__ = ["create_app", "spawn", "ping"]
+__all__ = ["create_app", "spawn"]

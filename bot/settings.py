@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if self.environment == "production":
             for name in ("wechat_token", "wechat_secret", "session_secret", "link_secret", "rasa_token"):
-                if getattr(self, name).strip().lower() in PLACEHOLDERS or "dev" in getattr(self, name):
+                value = getattr(self, name).strip()
+                if value.lower() in PLACEHOLDERS or value == type(self).model_fields[name].default:
                     raise ValueError(f"{name.upper()} must be set to a real secret in production")
         if not self.session_secret:
             self.session_secret = secrets.token_urlsafe(32)

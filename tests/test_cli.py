@@ -40,3 +40,19 @@ def test_migrate_seed_and_create_staff_on_a_fresh_database(tmp_path: Path) -> No
 def test_unknown_nlu_subcommand_is_refused() -> None:
     done = run("nlu", "train-everything")
     assert done.returncode == 2 and "nlu eval" in done.stderr
+
+
+def test_production_refuses_development_secrets() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    real = {"wechat_token": "tok-3f9a1c", "wechat_secret": "sec-7b2e90d4", "session_secret": "s" * 40,
+            "link_secret": "l" * 40, "rasa_token": "r-88d1e0c2"}
+    Settings(environment="production", **real)  # accepted (a secret may contain "dev" or anything else)
+    Settings(environment="production", **{**real, "wechat_token": "devolution-2026"})
+    for name, bad in (("wechat_token", "daguanjia-dev-token"), ("wechat_secret", "simulator-secret"),
+                      ("session_secret", ""), ("rasa_token", "changeme")):
+        with pytest.raises(ValidationError, match=name.upper()):
+            Settings(environment="production", **{**real, name: bad})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.cases import CHINA
 from bot.dialogue import texts
 from bot.models import Case
 from bot.nlu.normalize import find_case_no
@@ -69,18 +70,12 @@ def _my_link(turn: Turn) -> str:
 
 
 def _detail(case: Case) -> str:
-    when = case.updated_at.astimezone(_china()).strftime("%m月%d日 %H:%M")
+    when = case.updated_at.astimezone(CHINA).strftime("%m月%d日 %H:%M")
     what = case.item or case.description[:30]
     return (
         f"诉求{case.case_no}（{texts.KIND_LABEL.get(case.kind, '')}）\n"
         f"内容：{what}\n镇街：{case.town}\n当前状态：{_label(case.status)}（{when}更新）"
     )
-
-
-def _china():  # type: ignore[no-untyped-def]
-    from bot.cases import CHINA
-
-    return CHINA
 
 
 async def start_cancel(turn: Turn) -> str:
