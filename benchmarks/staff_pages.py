@@ -25,12 +25,12 @@ from aiohttp import web
 from sqlalchemy import insert, text
 
 from bot import keys
+from bot.cases.access import hash_password
+from bot.cases.lifecycle import OPEN_STATES, STATE_LABEL
 from bot.db import make_engine, migrate
-from bot.lifecycle import OPEN_STATES, STATE_LABEL
 from bot.models import Case, Resident, Staff
 from bot.settings import Settings
-from bot.staff_service import hash_password
-from bot.towns import TOWNS
+from reference.towns import TOWNS
 
 PASSWORD = "bench-Passw0rd"
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)

@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot import db
+from bot.deadlines.sweeps import remind_due
 from bot.models import Case, Outbox, Staff
-from bot.sweeps import remind_due
-from bot.towns import TOWNS
+from reference.towns import TOWNS
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -109,10 +109,10 @@ async def bench_sweep(url: str, *, cases: int, label: str) -> dict[str, Any]:
 async def bench_dispatch(*, messages: int, concurrency: int, tmp: Path) -> float:
     from aiohttp import ClientSession, web
 
-    from bot.delivery import DeliveryConfig, dispatch_all
+    from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
+    from bot.delivery.outbox import enqueue
+    from bot.delivery.wechat_api import WeChatAPI
     from bot.models import Resident
-    from bot.outbox import enqueue
-    from bot.wechat_api import WeChatAPI
     from wechat_sim.server import SIM_STATE, create_sim_app
 
     url = f"sqlite+aiosqlite:///{tmp / 'dispatch.sqlite3'}"

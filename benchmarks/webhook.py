@@ -488,7 +488,7 @@ async def _serve(kind: str, port: int, options: dict[str, Any], ready: Any, stop
 async def _keyword_nlu(app: Any) -> AsyncIterator[None]:
     """Replace the NLU (Rasa with a fallback) by the keyword interpreter alone, after the app's own `_nlu`."""
     from bot import keys
-    from bot.nlu import KeywordNLU
+    from bot.conversation.nlu import KeywordNLU
 
     app[keys.NLU_CLIENT] = KeywordNLU()
     yield
@@ -629,7 +629,7 @@ async def run_benchmark(*, senders: int = 16, messages: int = 20, database_url: 
 
 @contextlib.asynccontextmanager
 async def _rasa(progress: Callable[[str], None]) -> AsyncIterator[tuple[str, int | None]]:
-    from bot.rasa_service import RasaProcess, train_if_needed
+    from bot.ops.rasa_service import RasaProcess, train_if_needed
 
     rasa_bin = ROOT / ".venv-rasa" / "bin" / "rasa"
     progress("training the NLU model if its inputs changed")

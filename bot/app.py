@@ -18,11 +18,11 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 import webhooks
 from bot import keys
 from bot.db import make_engine, make_sessions, migrate
-from bot.metrics import Metrics
 from bot.models import utcnow
+from bot.ops.metrics import Metrics
 from bot.settings import Settings
-from bot.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
-from bot.websec import csrf_context, security_headers
+from bot.web.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
+from bot.web.websec import csrf_context, security_headers
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,7 @@ def create_app(
     setup_session(app, _session_storage(settings))
     aiohttp_jinja2.setup(
         app,
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader(HERE / "web" / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         context_processors=[csrf_context, aiohttp_jinja2.request_processor],
     )
@@ -62,7 +62,7 @@ def create_app(
     app.cleanup_ctx.append(_webhook)
     app.cleanup_ctx.append(webhooks.webhook_tasks_ctx)
     if settings.scheduler_enabled if with_scheduler is None else with_scheduler:
-        from bot.scheduler import scheduler_ctx
+        from bot.ops.scheduler import scheduler_ctx
 
         app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(_background_tasks)
@@ -70,7 +70,7 @@ def create_app(
     app.router.add_routes(webhooks.routes)
     for module in (health, staff, resident, admin, pool, volunteer, survey, public, stats):
         app.router.add_routes(module.routes)
-    app.router.add_static("/static", HERE / "static", name="static")
+    app.router.add_static("/static", HERE / "web" / "static", name="static")
     return app
 
 
@@ -125,7 +125,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
-    from bot.rasa_service import RasaProcess, train_if_needed
+    from bot.ops.rasa_service import RasaProcess, train_if_needed
 
     settings = app[keys.SETTINGS]
     model = await asyncio.to_thread(
@@ -144,7 +144,7 @@ async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _nlu(app: web.Application) -> AsyncIterator[None]:
-    from bot.nlu import FallbackNLU, KeywordNLU, RasaNLU
+    from bot.conversation.nlu import FallbackNLU, KeywordNLU, RasaNLU
 
     settings = app[keys.SETTINGS]
     rasa = RasaNLU(
@@ -155,7 +155,7 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _wechat(app: web.Application) -> AsyncIterator[None]:
-    from bot.wechat_api import WeChatAPI
+    from bot.delivery.wechat_api import WeChatAPI
 
     settings = app[keys.SETTINGS]
     app[keys.WECHAT] = WeChatAPI(
@@ -170,7 +170,7 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _webhook(app: web.Application) -> AsyncIterator[None]:
-    from bot.inbound import Inbound
+    from bot.conversation.inbound import Inbound
 
     settings = app[keys.SETTINGS]
     app[webhooks.WEBHOOK_CONFIG] = webhooks.WebhookConfig(

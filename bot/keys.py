@@ -9,9 +9,9 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.conversation.nlu import NLU
 from bot.db import Sessions
-from bot.metrics import Metrics
-from bot.nlu import NLU
+from bot.ops.metrics import Metrics
 from bot.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,9 +20,9 @@ SESSIONS = web.AppKey("sessions", Sessions)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 NLU_CLIENT: web.AppKey[NLU] = web.AppKey("nlu")
 REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis | None
-WECHAT: web.AppKey[Any] = web.AppKey("wechat")  # bot.wechat_api.WeChatAPI
+WECHAT: web.AppKey[Any] = web.AppKey("wechat")  # bot.delivery.wechat_api.WeChatAPI
 SCHEDULER: web.AppKey[Any] = web.AppKey("scheduler")  # apscheduler AsyncIOScheduler | None
-RASA_PROCESS: web.AppKey[Any] = web.AppKey("rasa_process")  # bot.rasa_service.RasaProcess | None
+RASA_PROCESS: web.AppKey[Any] = web.AppKey("rasa_process")  # bot.ops.rasa_service.RasaProcess | None
 TASKS = web.AppKey("tasks", set[asyncio.Task[Any]])
 CLOCK: web.AppKey[Any] = web.AppKey("clock")  # Callable[[], datetime]; injectable in tests
 METRICS = web.AppKey("metrics", Metrics)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from bot import towns
 from matching.model import FUND_ITEM, ITEM_CATALOGUE, Resource, Wish
+from reference import towns
 
 DEFAULT_SEED = 20200401
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Literal
 
+from reference.privacy import mask_phone
+
 ResourceKind = Literal["enterprise", "organisation", "individual"]
 
 KINDS: tuple[str, ...] = ("enterprise", "organisation", "individual")
@@ -105,13 +107,6 @@ class Resource:
         return KIND_LABELS.get(self.kind, self.kind)
 
 
-def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678``; short or odd values keep only their last two characters."""
-    if len(phone) >= 11:
-        return f"{phone[:3]}****{phone[-4:]}"
-    if len(phone) > 2:
-        return "*" * (len(phone) - 2) + phone[-2:]
-    return "*" * len(phone)
 
 
 @dataclass(frozen=True, slots=True)

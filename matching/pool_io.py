@@ -45,9 +45,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bot import towns
 from matching.model import CATEGORIES, CITY_WIDE, KIND_LABELS, Resource
 from matching.scoring import town_name
+from reference import towns
+from reference.privacy import parse_phone_field
 
 #: (field, Chinese header) in export order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -76,8 +77,6 @@ _KIND_BY_LABEL = {label: kind for kind, label in KIND_LABELS.items()} | {k: k fo
 _TRUE = {"是", "y", "yes", "true", "1", "可", "启用", "可接单", "√"}
 _FALSE = {"否", "n", "no", "false", "0", "不", "停用", "暂停", "×"}
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_LANDLINE = re.compile(r"0\d{2,3}\d{7,8}")
 _FORMULA_START = ("=", "+", "-", "@")
 
 MAX_ROWS = 50_000
@@ -272,18 +271,6 @@ def parse_pool(data: bytes, *, filename: str, categories: Sequence[str] = CATEGO
     return result
 
 
-def normalise_phone(raw: str) -> str | None:
-    digits = re.sub(r"[\s\-()（）]", "", raw)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    if _MOBILE.fullmatch(digits):
-        return digits
-    if _LANDLINE.fullmatch(digits):
-        area = 3 if digits[:3] in ("010", "020", "021", "022", "023", "024", "025", "027", "028", "029") else 4
-        return f"{digits[:area]}-{digits[area:]}"
-    return None
 
 
 def _parse_row(row_no: int, cells: dict[str, str], allowed: set[str], problems: list[Problem]) -> Resource | None:
@@ -310,7 +297,7 @@ def _parse_row(row_no: int, cells: dict[str, str], allowed: set[str], problems: 
     values["contact"] = cells.get("contact") or values["name"]
     phone_raw = cells.get("phone", "")
     if phone_raw:
-        phone = normalise_phone(phone_raw)
+        phone = parse_phone_field(phone_raw)
         if phone is None:
             bad("phone", f"电话号码格式不正确：“{phone_raw}”")
         values["phone"] = phone or ""

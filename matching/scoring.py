@@ -17,7 +17,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot import towns
 from matching.model import (
     CITY_WIDE,
     COMPONENT_LABELS,
@@ -28,6 +27,7 @@ from matching.model import (
     Weights,
     Wish,
 )
+from reference import towns
 
 # Bayesian priors: a newcomer is scored as if it had answered PRIOR_WEIGHT offers at the prior rates.
 PRIOR_ACCEPT = 0.7

@@ -148,7 +148,7 @@ async def sessions(db_url: str) -> AsyncIterator[Any]:
 # ---------------------------------------------------------------------------- Rasa, trained once per session
 @pytest.fixture(scope="session")
 def rasa_model() -> Path:
-    from bot.rasa_service import train_if_needed
+    from bot.ops.rasa_service import train_if_needed
 
     return train_if_needed(project_dir=ROOT / "nlu_data", models_dir=ROOT / "nlu_data" / "models",
                            rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa")
@@ -160,7 +160,7 @@ def rasa_url(rasa_model: Path) -> Iterator[str]:
     loop of its own in a thread, so its output keeps being drained while the tests' loops come and go."""
     import threading
 
-    from bot.rasa_service import RasaProcess
+    from bot.ops.rasa_service import RasaProcess
 
     proc = RasaProcess(rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa", model=rasa_model, port=free_port(),
                        token=RASA_TOKEN, startup_timeout=240)

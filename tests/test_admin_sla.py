@@ -11,11 +11,12 @@ from datetime import datetime
 import pytest
 from sqlmodel import col, select
 
-from bot import keys, sla
-from bot.cases import create_case
+from bot import keys
+from bot.cases.numbering import create_case
 from bot.db import transaction
+from bot.deadlines import sla
+from bot.deadlines.workdays import CHINA
 from bot.models import AuditLog, Case, SlaPolicy
-from bot.workdays import CHINA
 from tests.staff_helpers import signed_in_admin, staff_client
 from tests.test_staff_views import TOWN, _csrf, _login, _mk_staff
 

@@ -115,20 +115,20 @@ async def test_every_message_type_gets_a_sensible_answer(keyword_system: System,
 
 
 async def test_a_failing_dialogue_answers_kindly_and_keeps_the_message(keyword_system: System, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import bot.inbound
+    import bot.conversation.inbound
 
     async def broken(turn):  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug in the dialogue")
 
-    monkeypatch.setattr(bot.inbound, "respond", broken)
+    monkeypatch.setattr(bot.conversation.inbound, "respond", broken)
     user = keyword_system.user()
     reply = await user.send_text("我想要一辆轮椅")
-    assert reply.status == 200 and reply.text == bot.inbound.SORRY
+    assert reply.status == 200 and reply.text == bot.conversation.inbound.SORRY
     async with keyword_system.app[keys.SESSIONS]() as s:
         [row] = (await s.exec(select(InboundMessage))).scalars().all()
     assert row.reply_mode == "failed" and row.text == "我想要一辆轮椅"  # kept, marked for staff
     again = await user.resend()  # WeChat's retry gets the same answer, not a second attempt
-    assert again.text in (bot.inbound.SORRY, None)
+    assert again.text in (bot.conversation.inbound.SORRY, None)
 
 
 async def test_metrics_count_what_happened(keyword_system: System) -> None:

@@ -16,7 +16,7 @@ from benchmarks.webhook import (
     percentile,
     run_benchmark,
 )
-from bot.dialogue import texts
+from bot.conversation.dialogue import texts
 
 CASE_REPLY = "已为您登记微心愿，编号：MS20261123-0007\n接下来社区工作人员会先核实情况。"
 

@@ -12,11 +12,11 @@ from sqlmodel import col, select
 
 from bot import keys
 from bot.app import create_app
-from bot.cases import create_case
+from bot.cases.access import create_staff
+from bot.cases.numbering import create_case
 from bot.db import migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident
 from bot.settings import Settings
-from bot.staff_service import create_staff
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

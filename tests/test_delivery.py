@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from bot import db
-from bot.cases import create_case
-from bot.delivery import (
+from bot.cases.numbering import create_case
+from bot.delivery.dispatcher import (
     PHONE_FLAG,
     DeliveryConfig,
     NotRetryable,
@@ -19,9 +19,9 @@ from bot.delivery import (
     retry,
     template_fields,
 )
+from bot.delivery.outbox import enqueue
+from bot.delivery.wechat_api import WeChatError, WeChatUnavailable
 from bot.models import CaseEvent, Outbox, Resident
-from bot.outbox import enqueue
-from bot.wechat_api import WeChatError, WeChatUnavailable
 
 NOW = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
 
@@ -186,7 +186,7 @@ async def test_permanent_error_parks_at_once(_d_sessions: Any) -> None:
 
 async def test_crash_mid_send_is_retried_after_the_lease(_d_sessions: Any) -> None:
     await _queue(_d_sessions, "o-c", "只发一次")
-    from bot.delivery import claim_due
+    from bot.delivery.dispatcher import claim_due
 
     async with db.transaction(_d_sessions) as s:  # a dispatcher claims, then dies
         (claimed,) = await claim_due(s, now=NOW, batch=10, lease=timedelta(seconds=60))

@@ -12,11 +12,11 @@ from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
 from bot import db
-from bot.cases import create_case
-from bot.delivery import PHONE_FLAG, DeliveryConfig, dispatch_due
+from bot.cases.numbering import create_case
+from bot.delivery.dispatcher import PHONE_FLAG, DeliveryConfig, dispatch_due
+from bot.delivery.outbox import enqueue
+from bot.delivery.wechat_api import WeChatAPI
 from bot.models import Case, CaseEvent, Outbox, Resident
-from bot.outbox import enqueue
-from bot.wechat_api import WeChatAPI
 from wechat_sim.server import SIM_STATE, create_sim_app
 
 APPID = "wx00000000simulator"

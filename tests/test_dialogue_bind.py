@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import keys
+from bot.cases.lifecycle import Actor, StaffCaseInput, create_staff_case
 from bot.db import transaction
-from bot.lifecycle import Actor, StaffCaseInput, create_staff_case
 from bot.models import Case, Resident, Staff, utcnow
 from tests.conftest import System
 

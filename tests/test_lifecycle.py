@@ -10,9 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot.cases import create_case
-from bot.db import make_engine, make_sessions, migrate, transaction
-from bot.lifecycle import (
+from bot.cases.lifecycle import (
     OWNED_STATES,
     ROLES,
     STATE_LABEL,
@@ -35,6 +33,8 @@ from bot.lifecycle import (
     record_resident_answer,
     transition,
 )
+from bot.cases.numbering import create_case
+from bot.db import make_engine, make_sessions, migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident, Staff
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)

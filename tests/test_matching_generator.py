@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from bot import towns
 from matching.generator import generate_pool, generate_wishes
 from matching.model import CATEGORIES, ITEM_CATALOGUE
+from reference import towns
 
 
 def test_same_seed_same_pool_and_other_seed_other_pool() -> None:
@@ -64,7 +64,7 @@ def test_the_engine_stays_pure_domain_code() -> None:
 
     code = ("import sys, matching, matching.batch, matching.cascade, matching.generator, matching.pool_io; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'aiohttp', 'sqlmodel', 'sqlalchemy'} "
-            "or (m.startswith('bot.') and m != 'bot.towns')); print(','.join(bad))")
+            "or (m.startswith('bot.') and m != 'reference.towns')); print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == ""

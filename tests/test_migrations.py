@@ -27,7 +27,7 @@ async def test_case_numbers_are_unique_when_created_at_once(db_url: str) -> None
     import asyncio
     from datetime import UTC, datetime
 
-    from bot.cases import create_case
+    from bot.cases.numbering import create_case
     from bot.db import make_sessions, transaction
 
     engine = make_engine(db_url)

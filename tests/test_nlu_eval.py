@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.nlu.evaluate import (
+from bot.conversation.nlu.evaluate import (
     TARGETS,
     Prediction,
     compute,
@@ -18,8 +18,8 @@ from bot.nlu.evaluate import (
     seal,
     summary,
 )
-from bot.nlu.types import INTENTS
-from bot.rasa_service import DEFAULT_PROJECT_DIR
+from bot.conversation.nlu.types import INTENTS
+from bot.ops.rasa_service import DEFAULT_PROJECT_DIR
 
 # The session-trained model served by the real Rasa process (tests/conftest.py: `rasa_url`, RASA_TOKEN).
 from tests.conftest import RASA_TOKEN as TOKEN  # noqa: E402

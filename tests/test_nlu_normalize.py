@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from bot import towns
-from bot.nlu import KeywordNLU, normalize, town_data
-from bot.nlu.normalize import (
+from bot.conversation.nlu import KeywordNLU, normalize, town_data
+from bot.conversation.nlu.normalize import (
     find_case_no,
     find_town,
-    mask_phone,
-    normalize_phone,
     normalize_town,
     parse_quantity,
     parse_score,
     suggest_category,
 )
+from reference import towns
+from reference.privacy import mask_phone, normalize_phone
 
 
 @pytest.mark.parametrize(

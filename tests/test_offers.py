@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import col, select
 from test_pool_factories import NOW, OTHER, TOWN, mk_resource, mk_staff, mk_wish
 
-from bot import pool
+from bot.cases.lifecycle import Actor
 from bot.db import transaction
-from bot.lifecycle import Actor
+from bot.deadlines.sweeps import offer_timeouts
 from bot.models import Case, CaseEvent, Offer, Outbox, Resource
-from bot.sweeps import offer_timeouts
+from bot.pool import core as pool
 from matching.scoring import Rules
 
 

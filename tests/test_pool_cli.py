@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from bot.db import make_engine, make_sessions, migrate
 from bot.models import Resource
-from bot.pool_cli import main
+from bot.ops.pool_cli import main
 from matching.generator import generate_pool
 from matching.pool_io import export_csv
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from bot.cases import create_case
+from bot.cases.access import create_staff
+from bot.cases.numbering import create_case
 from bot.models import Case, Resident, Resource, Staff
-from bot.staff_service import create_staff
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Dongguan
 PASSWORD = "Passw0rd!x"

@@ -12,11 +12,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from test_pool_factories import NOW, OTHER, PASSWORD, TOWN, mk_resource, mk_staff, mk_wish
 
-from bot import keys, pool
+from bot import keys
 from bot.app import create_app
 from bot.db import migrate, transaction
-from bot.links import sign_link
+from bot.delivery.links import sign_link
 from bot.models import Case, Offer, Outbox, Resource
+from bot.pool import core as pool
 from bot.settings import Settings
 
 HEADER = "编号,类型,名称,电话,服务类别,物品服务,所在镇街,服务镇街\n"
@@ -319,7 +320,7 @@ async def test_volunteer_offer_page_accept_shows_phone_only_after(client):
 
 async def test_offer_message_link_resolves_to_the_offer_page(client):
     """The outbox row's marker becomes /offer/<token> through the dispatcher's resolver."""
-    from bot.delivery import DeliveryConfig, message_text
+    from bot.delivery.dispatcher import DeliveryConfig, message_text
 
     await _seed_pool(client)
     async with transaction(_sessions(client)) as db:

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.rasa_service import RasaError, RasaProcess, inputs_hash, managed_rasa, train_if_needed
+from bot.ops.rasa_service import RasaError, RasaProcess, inputs_hash, managed_rasa, train_if_needed
 
 PROJECT = Path(__file__).resolve().parent.parent / "nlu_data"
 
@@ -194,7 +194,7 @@ async def test_rasa_that_dies_at_startup_reports_its_log(tmp_path: Path, fake_ra
 
 
 async def test_rasa_runs_in_the_project_folder_so_its_components_import(tmp_path: Path, fake_rasa: Path) -> None:
-    from bot.rasa_service import DEFAULT_PROJECT_DIR
+    from bot.ops.rasa_service import DEFAULT_PROJECT_DIR
 
     model = tmp_path / "m.tar.gz"
     model.write_bytes(b"x")
@@ -252,7 +252,7 @@ def run_ensemble(weight: float) -> dict:
     import json
     import subprocess
 
-    from bot.rasa_service import DEFAULT_PROJECT_DIR, rasa_env
+    from bot.ops.rasa_service import DEFAULT_PROJECT_DIR, rasa_env
 
     if not RASA_PYTHON.exists():
         pytest.skip("the Rasa environment (.venv-rasa) is not installed")
@@ -288,7 +288,7 @@ def test_ensemble_with_full_diet_weight_keeps_diets_answer() -> None:
 
 from aiohttp import web  # noqa: E402
 
-from bot.nlu import FallbackNLU, KeywordNLU, NLUUnavailable, RasaNLU  # noqa: E402
+from bot.conversation.nlu import FallbackNLU, KeywordNLU, NLUUnavailable, RasaNLU  # noqa: E402
 
 RASA_ANSWER = {
     "text": "我住樟木头想要两台风扇",

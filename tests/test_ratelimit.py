@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
-from bot.inbound import TOO_FAST
+from bot.conversation.inbound import TOO_FAST
+from bot.conversation.ratelimit import RateLimiter
 from bot.models import InboundMessage
-from bot.ratelimit import RateLimiter
 from tests.conftest import REDIS_AVAILABLE, REDIS_URL, running_system
 
 

@@ -16,8 +16,8 @@ import aiohttp
 from aiohttp import web
 
 from bot import db
+from bot.delivery.outbox import enqueue
 from bot.models import Case, Resident, Staff
-from bot.outbox import enqueue
 from bot.settings import ROOT
 from tests.conftest import free_port
 from wechat_sim.server import SIM_STATE, create_sim_app

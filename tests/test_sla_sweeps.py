@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import db, sla, sweeps
-from bot.cases import create_case
-from bot.lifecycle import Actor, transition
+from bot import db
+from bot.cases.lifecycle import Actor, transition
+from bot.cases.numbering import create_case
+from bot.deadlines import sla, sweeps
+from bot.deadlines.workdays import CHINA
 from bot.models import Case, Offer, Outbox, Resident, Resource, SlaPolicy, Staff
-from bot.workdays import CHINA
 
 
 def _cn(y: int, m: int, d: int, h: int = 10, mi: int = 0) -> datetime:
@@ -88,7 +89,7 @@ async def test_stage_deadlines_follow_the_policy_through_the_lifecycle(_d_sessio
 
 
 def add_wd(start: datetime, n: int) -> datetime:
-    from bot.workdays import add_working_days
+    from bot.deadlines.workdays import add_working_days
 
     return add_working_days(start, n)
 

@@ -386,9 +386,9 @@ async def _wait_for(predicate, timeout: float = 5.0) -> None:
 
 
 async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(live):
-    from bot.lifecycle import notify_resident
-    from bot.scheduler import dispatch_now
-    from bot.staff_service import create_staff
+    from bot.cases.access import create_staff
+    from bot.cases.lifecycle import notify_resident
+    from bot.ops.scheduler import dispatch_now
 
     sessions = live.app[keys.SESSIONS]
     openid = "o-live-resident-0001"
@@ -397,7 +397,7 @@ async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(
         resident = Resident(openid=openid, phone="13912345678")
         db.add(resident)
         await db.flush()
-        from bot.cases import create_case
+        from bot.cases.numbering import create_case
 
         case = await create_case(db, kind="micro_wish", description="老人需要助听器", town=TOWN,
                                  resident_id=resident.id, community="新围社区", now=live.clock())

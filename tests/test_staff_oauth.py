@@ -15,9 +15,9 @@ from sqlmodel import select
 from yarl import URL
 
 from bot import keys
+from bot.cases.access import create_staff
 from bot.db import migrate, transaction
 from bot.models import AuditLog, Staff
-from bot.staff_service import create_staff
 from tests.conftest import free_port, make_settings, start_system, stop_system
 from tests.test_staff_views import PASSWORD, TOWN, _csrf, _login, build_app
 

@@ -21,14 +21,14 @@ from sqlmodel import select
 
 import bot
 from bot import keys
-from bot.cases import create_case
+from bot.cases.access import create_staff
+from bot.cases.lifecycle import TRANSITIONS
+from bot.cases.numbering import create_case
 from bot.db import make_engine, make_sessions, migrate, transaction
-from bot.lifecycle import TRANSITIONS
 from bot.models import AuditLog, Case, CaseEvent, InboundMessage, Outbox, Resident, Staff
 from bot.settings import Settings
-from bot.staff_service import create_staff
-from bot.views import admin, resident, staff
-from bot.websec import csrf_context, security_headers
+from bot.web.views import admin, resident, staff
+from bot.web.websec import csrf_context, security_headers
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 HERE = Path(bot.__file__).resolve().parent
@@ -53,7 +53,7 @@ def build_app(url: str, *, clock=lambda: NOW, api_base: str = "") -> web.Applica
     setup_session(app, EncryptedCookieStorage(key, cookie_name="dgj_session", httponly=True, samesite="Lax"))
     aiohttp_jinja2.setup(
         app,
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        loader=jinja2.FileSystemLoader(HERE / "web" / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         context_processors=[csrf_context, aiohttp_jinja2.request_processor],
     )
@@ -71,7 +71,7 @@ def build_app(url: str, *, clock=lambda: NOW, api_base: str = "") -> web.Applica
     app.cleanup_ctx.append(database)
     for module in (staff, resident, admin):
         app.router.add_routes(module.routes)
-    app.router.add_static("/static", HERE / "static", name="static")
+    app.router.add_static("/static", HERE / "web" / "static", name="static")
     return app
 
 
@@ -545,7 +545,7 @@ async def test_audit_page_for_supervisors_only(_l_client, _l_sessions):
 
 
 async def test_resident_signed_link_shows_only_own_cases(_l_client, _l_sessions):
-    from bot.lifecycle import my_cases_url
+    from bot.cases.lifecycle import my_cases_url
 
     mine = await _mk_case(_l_sessions, status="accepted", desc="我的轮椅")
     theirs = await _mk_case(_l_sessions, status="accepted", desc="别人的助听器")

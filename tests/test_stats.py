@@ -9,7 +9,7 @@ import pytest
 
 from bot.db import transaction
 from bot.models import Case, CaseEvent, Offer, Resource, Survey
-from bot.stats import (
+from bot.reporting.figures import (
     Scope,
     counts,
     dashboard,
@@ -305,8 +305,8 @@ async def test_dashboard_for_a_community_worker_counts_only_their_community(sess
 
 
 async def test_on_time_rate_from_real_transitions(sessions):
-    from bot.cases import create_case
-    from bot.lifecycle import Actor, transition
+    from bot.cases.lifecycle import Actor, transition
+    from bot.cases.numbering import create_case
 
     actor = Actor("staff", 1, "镇街工作人员", role="town_staff", town=A)
     t0 = NOW - timedelta(days=3)

@@ -10,8 +10,8 @@ from sqlalchemy import insert
 
 from bot.db import transaction
 from bot.models import Case, CaseEvent, Survey
-from bot.stats import Scope, dashboard
-from bot.towns import TOWNS
+from bot.reporting.figures import Scope, dashboard
+from reference.towns import TOWNS
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)
 N = 100_000

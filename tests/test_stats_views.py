@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from bot.db import migrate, transaction
 from bot.models import AuditLog, CaseEvent, Notice, Resident
-from bot.views import public, stats
+from bot.web.views import public, stats
 from tests.test_staff_views import PASSWORD, _csrf, _login, _mk_staff, build_app
 from tests.test_stats import A, B, add, mk
 

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import db, sweeps
-from bot.cases import create_case
-from bot.delivery import DeliveryConfig, message_text, resolve_link
-from bot.lifecycle import Actor, transition
+from bot import db
+from bot.cases.lifecycle import Actor, transition
+from bot.cases.numbering import create_case
+from bot.cases.survey import answer_from_chat, parse_score
+from bot.deadlines import sweeps
+from bot.deadlines.workdays import CHINA
+from bot.delivery.dispatcher import DeliveryConfig, message_text, resolve_link
 from bot.models import Case, CaseEvent, Offer, Outbox, Resident, Resource, Staff, Survey
-from bot.survey import answer_from_chat, parse_score
-from bot.workdays import CHINA
 
 T0 = datetime(2025, 6, 9, 10, tzinfo=CHINA)
 
@@ -196,7 +197,7 @@ async def test_reopen_and_complete_again_surveys_again(sessions: Any) -> None:
 # ------------------------------------------------------------------------------------- the page
 async def test_survey_page_get_and_post_with_csrf(aiohttp_client: Any, db_url: str, tmp_path: Path) -> None:
     from bot.app import create_app
-    from bot.links import sign_link
+    from bot.delivery.links import sign_link
     from tests.conftest import make_settings
 
     settings = make_settings(db_url, tmp_path)

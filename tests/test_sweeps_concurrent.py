@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot import db, sweeps
-from bot.delivery import DeliveryConfig, dispatch_all
+from bot import db
+from bot.deadlines import sweeps
+from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
+from bot.delivery.outbox import enqueue
 from bot.models import Case, Outbox, Staff
-from bot.outbox import enqueue
 
 NOW = datetime(2025, 6, 10, 8, tzinfo=UTC)
 

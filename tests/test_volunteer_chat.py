@@ -1,4 +1,4 @@
-"""The chat hook for volunteers (``bot.pool.volunteer_chat``) over the database, without the webhook."""
+"""The chat hook for volunteers (``bot.pool.core.volunteer_chat``) over the database, without the webhook."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import select
 from test_pool_factories import NOW, mk_resource, mk_staff, mk_wish
 
-from bot import pool
+from bot.cases.lifecycle import Actor
 from bot.db import transaction
-from bot.lifecycle import Actor
 from bot.models import Case, Offer
+from bot.pool import core as pool
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +79,7 @@ async def test_late_answer_after_timeout_is_told_it_expired(sessions):
         await mk_resource(db, "V1", openid="o-v1")
         c = await mk_wish(db, owner=staff.id)
         await pool.offer(db, case=c, actor=Actor.of_staff(staff), now=NOW)
-    from bot.sweeps import offer_timeouts
+    from bot.deadlines.sweeps import offer_timeouts
 
     await offer_timeouts(sessions=sessions, now=NOW + timedelta(hours=25), hook=pool.on_offer_timeout)
     reply = await chat(sessions, "o-v1", "我接了", now=NOW + timedelta(hours=26))

@@ -10,12 +10,13 @@ import pytest
 from sqlmodel import col, select
 from test_pool_factories import NOW, mk_resource, mk_staff, mk_wish
 
-from bot import keys, pool
+from bot import keys
+from bot.cases.lifecycle import Actor
 from bot.db import transaction
-from bot.delivery import dispatch_all
-from bot.lifecycle import Actor
+from bot.delivery.dispatcher import dispatch_all
 from bot.models import Case, Offer, Outbox
-from bot.scheduler import delivery_config
+from bot.ops.scheduler import delivery_config
+from bot.pool import core as pool
 
 pytestmark = pytest.mark.rasa
 

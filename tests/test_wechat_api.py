@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.wechat_api import WeChatAPI, WeChatError, WeChatUnavailable
+from bot.delivery.wechat_api import WeChatAPI, WeChatError, WeChatUnavailable
 
 
 class _DFake:

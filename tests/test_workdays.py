@@ -7,8 +7,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot import workdays
-from bot.workdays import CHINA, add_working_days, add_working_hours, is_workday, working_days_between
+from bot.deadlines import workdays
+from bot.deadlines.workdays import (
+    CHINA,
+    add_working_days,
+    add_working_hours,
+    is_workday,
+    working_days_between,
+)
 
 
 def _cn(y: int, m: int, d: int, h: int = 10, mi: int = 0) -> datetime:
@@ -46,7 +52,7 @@ def test_golden_week_days() -> None:
 
 def test_unknown_year_uses_weekends_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     workdays._warned_years.discard(2031)
-    with caplog.at_level(logging.WARNING, logger="bot.workdays"):
+    with caplog.at_level(logging.WARNING, logger="bot.deadlines.workdays"):
         # 2031-01-01 (Wednesday) is a holiday in reality, but the calendar does not know 2031
         assert add_working_days(_cn(2030, 12, 31), 1) == _cn(2031, 1, 1, 18)
         assert add_working_days(_cn(2031, 1, 3), 1) == _cn(2031, 1, 6, 18)  # Fri → Mon
@@ -58,7 +64,7 @@ def test_unknown_year_uses_weekends_and_warns_once(caplog: pytest.LogCaptureFixt
 def test_year_boundary_known_to_unknown(caplog: pytest.LogCaptureFixture) -> None:
     """The last known year's calendar still holds; the next year is counted by weekends."""
     workdays._warned_years.discard(2027)
-    with caplog.at_level(logging.WARNING, logger="bot.workdays"):
+    with caplog.at_level(logging.WARNING, logger="bot.deadlines.workdays"):
         # Thursday 2026-12-31 + 2 working days: Friday 2027-01-01 (a weekday in the fallback), Monday 01-04
         assert add_working_days(_cn(2026, 12, 31), 2) == _cn(2027, 1, 4, 18)
     assert any("2027" in r.getMessage() for r in caplog.records)

@@ -503,7 +503,7 @@ async def config(request: web.Request) -> web.Response:
 
 def _town_choices() -> list[tuple[str, float, float]]:
     try:
-        from bot.towns import TOWNS
+        from reference.towns import TOWNS
     except ImportError:  # the simulator also runs without the bot package
         return [("厚街镇", 22.94, 113.67), ("虎门镇", 22.82, 113.67), ("莞城街道", 23.043, 113.752)]
     return [(t.name, t.lat, t.lon) for t in TOWNS]

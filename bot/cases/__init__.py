@@ -1,0 +1,1 @@
+"""The case aggregate: the lifecycle table and ``transition()``, numbering, access (roles, actors, jurisdiction), surveys."""

@@ -1,0 +1,479 @@
+"""Staff accounts, sign-in checks, jurisdiction and the queue. Jurisdiction lives in the queries themselves:
+a town's staff cannot list, open or act on another town's case, whatever URL or form they send."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from bot.cases.lifecycle import CITY_ROLES, OPEN_STATES, ROLES, SUPERVISORS, TOWN_WORKERS, Actor
+from bot.models import AuditLog, Case, CaseEvent, Category, InboundMessage, Resident, Staff
+from reference import privacy
+from reference.towns import TOWNS
+
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+BIND_CODE_TTL = timedelta(minutes=10)
+TOWN_NAMES = frozenset(t.name for t in TOWNS)
+_SHORT_TOWN = {t.short: t.name for t in TOWNS}
+
+
+class StaffError(Exception):
+    """A domain error with a message staff can read."""
+
+
+class LoginFailed(StaffError):
+    pass
+
+
+# ------------------------------------------------------------------ passwords (scrypt, per-user salt)
+_N, _R, _P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${_N}${_R}${_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(12))
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < 8:
+        raise StaffError("密码至少需要8位")
+    if password.isdigit() or password.isalpha():
+        raise StaffError("密码需同时包含字母和数字")
+
+
+async def authenticate(session: AsyncSession, *, username: str, password: str, now: datetime) -> Staff:
+    """Check a password sign-in. Five failures lock the account for 15 minutes (the lock is stored on the row,
+    so it holds across workers and restarts)."""
+    staff = (await session.exec(select(Staff).where(Staff.username == username.strip()))).first()
+    if staff is None or not staff.active:
+        verify_password(password, _DUMMY_HASH)  # same cost whether or not the account exists
+        raise LoginFailed("用户名或密码错误")
+    if staff.locked_until is not None and staff.locked_until > now:
+        minutes = max(1, int((staff.locked_until - now).total_seconds() // 60) + 1)
+        raise LoginFailed(f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试")
+    if not staff.password_hash or not verify_password(password, staff.password_hash):
+        failures = staff.failed_logins + 1
+        if failures >= MAX_FAILURES:
+            staff.failed_logins = 0
+            staff.locked_until = now + LOCKOUT
+            session.add(AuditLog(staff_id=staff.id, action="login_locked", detail="连续输错密码", at=now))
+            await session.flush()
+            raise LoginFailed("密码错误次数过多，账号已锁定15分钟")
+        staff.failed_logins = failures
+        await session.flush()
+        raise LoginFailed(f"用户名或密码错误（还可尝试{MAX_FAILURES - failures}次）")
+    staff.failed_logins = 0
+    staff.locked_until = None
+    await session.flush()
+    return staff
+
+
+# ------------------------------------------------------------------ accounts
+async def create_staff(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    town: str | None,
+    community: str | None = None,
+    display_name: str | None = None,
+) -> Staff:
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise StaffError("请填写用户名")
+    if role not in ROLES:
+        raise StaffError("角色不正确")
+    town = _SHORT_TOWN.get(town or "", town)
+    if role in CITY_ROLES:
+        town = town or None
+    elif town not in TOWN_NAMES:
+        raise StaffError("请选择正确的镇街")
+    if role == "community_worker" and not (community or "").strip():
+        raise StaffError("村（社区）干部需填写所在村（社区）")
+    check_password_policy(password)
+    if (await session.exec(select(Staff.id).where(Staff.username == username))).first() is not None:
+        raise StaffError("用户名已存在")
+    staff = Staff(
+        username=username,
+        display_name=(display_name or "").strip() or username,
+        password_hash=hash_password(password),
+        role=role,
+        town=town,
+        community=(community or "").strip() or None,
+    )
+    session.add(staff)
+    await session.flush()
+    return staff
+
+
+async def set_password(session: AsyncSession, *, staff: Staff, password: str) -> None:
+    check_password_policy(password)
+    staff.password_hash = hash_password(password)
+    staff.failed_logins = 0
+    staff.locked_until = None
+    await session.flush()
+
+
+def visible_staff_query(viewer: Staff) -> SelectOfScalar[Staff]:
+    q = select(Staff).order_by(col(Staff.town), col(Staff.username))
+    if viewer.role not in CITY_ROLES:
+        q = q.where(Staff.town == viewer.town)
+    return q
+
+
+async def new_bind_code(session: AsyncSession, *, staff: Staff, now: datetime) -> str:
+    """A one-time code the staff member types inside WeChat to bind their openid (valid 10 minutes)."""
+    code = "".join(secrets.choice("0123456789") for _ in range(8))
+    staff.bind_code = code
+    staff.bind_code_expires = now + BIND_CODE_TTL
+    await session.flush()
+    return code
+
+
+async def bind_openid(session: AsyncSession, *, code: str, openid: str, now: datetime) -> Staff:
+    code = code.strip()
+    if not code.isdigit() or len(code) != 8:
+        raise StaffError("绑定码应为8位数字")
+    staff = (await session.exec(select(Staff).where(Staff.bind_code == code, col(Staff.active)))).first()
+    if staff is None or staff.bind_code_expires is None or staff.bind_code_expires < now:
+        raise StaffError("绑定码不正确或已过期，请在电脑上重新生成")
+    await session.exec(  # type: ignore[call-overload]
+        update(Staff).where(col(Staff.openid) == openid, col(Staff.id) != staff.id).values(openid=None)
+    )
+    staff.openid = openid
+    staff.bind_code = None
+    staff.bind_code_expires = None
+    await session.flush()
+    return staff
+
+
+async def staff_by_openid(session: AsyncSession, *, openid: str) -> Staff | None:
+    return (await session.exec(select(Staff).where(Staff.openid == openid, col(Staff.active)))).first()
+
+
+# ------------------------------------------------------------------ jurisdiction
+def cases_query(staff: Staff) -> SelectOfScalar[Case]:
+    """Every case query of the staff views starts here."""
+    q = select(Case)
+    if staff.role in CITY_ROLES:
+        return q
+    q = q.where(Case.town == (staff.town or "\x00"))
+    if staff.role == "community_worker":
+        q = q.where(Case.community == (staff.community or "\x00"))
+    return q
+
+
+async def get_case_for(session: AsyncSession, *, staff: Staff, case_no: str) -> Case | None:
+    """None when the case does not exist *or* lies outside the staff member's jurisdiction (a 404 either way)."""
+    return (await session.exec(cases_query(staff).where(Case.case_no == case_no))).first()
+
+
+def actor_for(staff: Staff) -> Actor:
+    return Actor.of_staff(staff)
+
+
+# ------------------------------------------------------------------ the queue
+SORTS = {
+    "new": "最新提交",
+    "old": "最早提交",
+    "due": "截止时间",
+    "updated": "最近更新",
+}
+DUE_SOON = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class QueueFilter:
+    status: str = "open"  # "open", "all" or one status
+    kind: str = ""
+    category: str = ""
+    town: str = ""
+    community: str = ""
+    due: str = ""  # "" | overdue | soon
+    mine: bool = False
+    unclaimed: bool = False
+    q: str = ""
+    sort: str = "new"
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, query: Any) -> QueueFilter:
+        def page(v: str) -> int:
+            return max(1, min(int(v), 10_000)) if v.isdigit() else 1
+
+        sort = query.get("sort", "new")
+        return cls(
+            status=query.get("status", "open")[:16],
+            kind=query.get("kind", "")[:16],
+            category=query.get("category", "")[:32],
+            town=query.get("town", "")[:16],
+            community=query.get("community", "")[:64].strip(),
+            due=query.get("due", "") if query.get("due") in ("overdue", "soon") else "",
+            mine=query.get("mine") == "1",
+            unclaimed=query.get("unclaimed") == "1",
+            q=query.get("q", "")[:64].strip(),
+            sort=sort if sort in SORTS else "new",
+            page=page(query.get("page", "1")),
+        )
+
+    def params(self, **override: Any) -> dict[str, str]:
+        values = {
+            "status": self.status,
+            "kind": self.kind,
+            "category": self.category,
+            "town": self.town,
+            "community": self.community,
+            "due": self.due,
+            "mine": "1" if self.mine else "",
+            "unclaimed": "1" if self.unclaimed else "",
+            "q": self.q,
+            "sort": self.sort,
+            "page": str(self.page),
+        }
+        values.update({k: str(v) for k, v in override.items()})
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+@dataclass(slots=True)
+class QueueRow:
+    case: Case
+    owner: str | None
+    overdue: bool
+    due_soon: bool
+
+
+@dataclass(slots=True)
+class QueuePage:
+    rows: list[QueueRow] = field(default_factory=list)
+    page: int = 1
+    has_next: bool = False
+    per_page: int = 20
+
+
+async def list_queue(
+    session: AsyncSession, *, staff: Staff, filters: QueueFilter, now: datetime, per_page: int = 20
+) -> QueuePage:
+    """One page of the queue: jurisdiction + filters in SQL, LIMIT per_page+1 (never all rows)."""
+    q = cases_query(staff)
+    f = filters
+    if f.status == "open":
+        q = q.where(col(Case.status).in_(sorted(OPEN_STATES)))
+    elif f.status and f.status != "all":
+        q = q.where(Case.status == f.status)
+    if f.kind:
+        q = q.where(Case.kind == f.kind)
+    if f.category:
+        q = q.where(Case.category == f.category)
+    if f.town and staff.role in CITY_ROLES:
+        q = q.where(Case.town == f.town)
+    if f.community:
+        q = q.where(Case.community == f.community)
+    if f.due == "overdue":
+        q = q.where(col(Case.stage_deadline) < now, col(Case.status).in_(sorted(OPEN_STATES)))
+    elif f.due == "soon":
+        q = q.where(
+            col(Case.stage_deadline) >= now,
+            col(Case.stage_deadline) < now + DUE_SOON,
+            col(Case.status).in_(sorted(OPEN_STATES)),
+        )
+    if f.mine:
+        q = q.where(Case.claimed_by_id == staff.id)
+    if f.unclaimed:
+        q = q.where(col(Case.claimed_by_id).is_(None))
+    if f.q:
+        term = f.q.upper()
+        if term.startswith("MS") and len(term) >= 10:
+            q = q.where(col(Case.case_no).startswith(term))
+        else:
+            like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            q = q.where(
+                or_(
+                    col(Case.description).like(like, escape="\\"),
+                    col(Case.item).like(like, escape="\\"),
+                    col(Case.address).like(like, escape="\\"),
+                    col(Case.case_no).like(like, escape="\\"),
+                )
+            )
+    if f.sort == "old":
+        q = q.order_by(col(Case.created_at).asc(), col(Case.id).asc())
+    elif f.sort == "due":
+        q = q.order_by(col(Case.stage_deadline).is_(None), col(Case.stage_deadline).asc(), col(Case.id).asc())
+    elif f.sort == "updated":
+        q = q.order_by(col(Case.updated_at).desc(), col(Case.id).desc())
+    else:
+        q = q.order_by(col(Case.created_at).desc(), col(Case.id).desc())
+    q = q.offset((f.page - 1) * per_page).limit(per_page + 1)
+    cases = list(await session.exec(q))
+    owners = await staff_names(session, ids={c.claimed_by_id for c in cases[:per_page] if c.claimed_by_id})
+    rows = []
+    for c in cases[:per_page]:
+        open_ = c.status in OPEN_STATES
+        overdue = bool(open_ and c.stage_deadline and c.stage_deadline < now)
+        soon = bool(open_ and c.stage_deadline and not overdue and c.stage_deadline < now + DUE_SOON)
+        rows.append(QueueRow(c, owners.get(c.claimed_by_id or 0), overdue, soon))
+    return QueuePage(rows=rows, page=f.page, has_next=len(cases) > per_page, per_page=per_page)
+
+
+async def staff_names(session: AsyncSession, *, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.exec(
+        select(Staff.id, Staff.display_name, Staff.username).where(col(Staff.id).in_(ids))
+    )
+    return {sid: (name or user) for sid, name, user in rows}  # type: ignore[misc]
+
+
+async def categories(
+    session: AsyncSession, *, kind: str | None = None, active_only: bool = True
+) -> list[Category]:
+    q = select(Category).order_by(col(Category.kind), col(Category.sort), col(Category.id))
+    if kind:
+        q = q.where(Category.kind == kind)
+    if active_only:
+        q = q.where(col(Category.active))
+    return list(await session.exec(q))
+
+
+# ------------------------------------------------------------------ the case page
+@dataclass(slots=True)
+class CaseView:
+    case: Case
+    events: list[CaseEvent]
+    messages: list[InboundMessage]
+    owner: str | None
+    phone: str | None  # full number (only for reveal) — masked in the template by default
+    merged_into: str | None
+    town_staff: list[Staff]
+
+
+async def case_view(session: AsyncSession, *, staff: Staff, case: Case) -> CaseView:
+    events = list(
+        await session.exec(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case.id)
+            .order_by(col(CaseEvent.at), col(CaseEvent.id))
+        )
+    )
+    messages = list(
+        await session.exec(
+            select(InboundMessage)
+            .where(InboundMessage.case_id == case.id)
+            .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
+            .limit(200)
+        )
+    )
+    phone = case.contact_phone
+    if not phone and case.resident_id:
+        resident = await session.get(Resident, case.resident_id)
+        phone = resident.phone if resident else None
+    owner = (
+        (await staff_names(session, ids={case.claimed_by_id})).get(case.claimed_by_id)
+        if case.claimed_by_id
+        else None
+    )
+    merged_into = None
+    if case.merged_into_id:
+        target = await session.get(Case, case.merged_into_id)
+        merged_into = target.case_no if target else None
+    colleagues: list[Staff] = []
+    if staff.role in SUPERVISORS:
+        colleagues = list(
+            await session.exec(
+                select(Staff)
+                .where(Staff.town == case.town, col(Staff.active), col(Staff.role).in_(sorted(TOWN_WORKERS)))
+                .order_by(col(Staff.username))
+            )
+        )
+    return CaseView(case, events, messages, owner, phone, merged_into, colleagues)
+
+
+def mask_phone(phone: str | None) -> str:
+    """The masked number for staff pages, or 未留电话 when the resident left none."""
+    return privacy.mask_phone(phone) or "未留电话"
+
+
+# ------------------------------------------------------------------ audit
+async def audit(
+    session: AsyncSession,
+    *,
+    staff: Staff | None,
+    action: str,
+    now: datetime,
+    case: Case | None = None,
+    detail: str = "",
+    ip: str | None = None,
+) -> None:
+    session.add(
+        AuditLog(
+            staff_id=staff.id if staff else None,
+            action=action,
+            case_id=case.id if case else None,
+            detail=detail[:500],
+            ip=(ip or None) and ip[:64],
+            at=now,
+        )
+    )
+    await session.flush()
+
+
+@dataclass(slots=True)
+class AuditRow:
+    log: AuditLog
+    staff: str
+    case_no: str | None
+
+
+async def list_audit(
+    session: AsyncSession, *, viewer: Staff, page: int = 1, per_page: int = 50
+) -> list[AuditRow]:
+    """Supervisors read the audit log: a town supervisor sees the actions of their town's staff."""
+    if viewer.role not in SUPERVISORS:
+        raise StaffError("只有负责人可以查看操作日志")
+    q = (
+        select(AuditLog, Staff.display_name, Staff.username, Case.case_no)
+        .join(Staff, col(Staff.id) == col(AuditLog.staff_id), isouter=True)
+        .join(Case, col(Case.id) == col(AuditLog.case_id), isouter=True)
+        .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    )
+    if viewer.role not in CITY_ROLES:
+        q = q.where(Staff.town == viewer.town)
+    rows = await session.exec(q)  # type: ignore[call-overload]
+    return [AuditRow(log, name or user or "—", case_no) for log, name, user, case_no in rows]
+
+
+async def count_cases(session: AsyncSession, *, staff: Staff) -> int:
+    q = cases_query(staff).where(col(Case.status).in_(sorted(OPEN_STATES)))
+    return int((await session.exec(select(func.count()).select_from(q.subquery()))).one())

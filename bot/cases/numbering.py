@@ -1,0 +1,104 @@
+"""Creating cases: human-friendly unique numbers and the first timeline event."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import Case, CaseEvent, CaseSeq, utcnow
+
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
+CHANNELS = {"wechat": "微信公众号", "hotline_12345": "12345热线", "window": "服务窗口", "staff": "工作人员代录"}
+
+
+async def next_case_no(session: AsyncSession, *, now: datetime | None = None) -> str:
+    """MS20261123-0007: the day in China time and a per-day counter incremented atomically in the database,
+    so two cases created in the same millisecond (or by two workers) never share a number."""
+    day = (now or utcnow()).astimezone(CHINA).strftime("%Y%m%d")
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(CaseSeq)
+        .values(day=day, last=1)
+        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseSeq.last + 1})  # type: ignore[arg-type]
+        .returning(CaseSeq.last)  # type: ignore[call-overload]
+    )
+    n = (await session.exec(stmt)).scalar_one()  # type: ignore[call-overload]
+    return f"MS{day}-{n:04d}"
+
+
+def new_bind_code() -> str:
+    """A short code a resident types in WeChat to bind a case staff created for them."""
+    return "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(6))
+
+
+async def create_case(
+    session: AsyncSession,
+    *,
+    kind: str,
+    description: str,
+    town: str,
+    resident_id: int | None,
+    channel: str = "wechat",
+    item: str | None = None,
+    quantity: int | None = None,
+    category: str | None = None,
+    suggested_category: str | None = None,
+    community: str | None = None,
+    address: str | None = None,
+    beneficiary: str | None = None,
+    contact_phone: str | None = None,
+    needs_triage: bool = False,
+    actor_type: str = "resident",
+    actor_id: int | None = None,
+    actor_name: str | None = None,
+    now: datetime | None = None,
+) -> Case:
+    if kind not in KIND_LABEL:
+        raise ValueError(f"unknown kind {kind!r}")
+    now = now or utcnow()
+    case = Case(
+        case_no=await next_case_no(session, now=now),
+        kind=kind,
+        status="submitted",
+        description=description,
+        town=town,
+        resident_id=resident_id,
+        channel=channel,
+        item=item,
+        quantity=quantity,
+        category=category,
+        suggested_category=suggested_category,
+        community=community,
+        address=address,
+        beneficiary=beneficiary,
+        contact_phone=contact_phone,
+        needs_triage=needs_triage,
+        bind_code=new_bind_code() if resident_id is None else None,
+        created_at=now,
+        updated_at=now,
+        stage_started_at=now,
+    )
+    session.add(case)
+    await session.flush()
+    session.add(
+        CaseEvent(
+            case_id=case.id,  # type: ignore[arg-type]
+            at=now,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            kind="transition",
+            from_status=None,
+            to_status="submitted",
+            note=f"通过{CHANNELS.get(channel, channel)}提交",
+        )
+    )
+    from bot.deadlines.sla import on_transition  # the first stage's deadline (community verification)
+
+    await on_transition(session, case=case, from_status=None, to_status="submitted", now=now)
+    return case

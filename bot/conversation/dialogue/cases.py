@@ -1,0 +1,159 @@
+"""A resident's own cases: progress, cancelling, binding a hotline case, answering staff's questions."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from bot.cases.numbering import CHINA
+from bot.conversation.dialogue import texts
+from bot.conversation.nlu.normalize import find_case_no
+from bot.models import Case
+
+if TYPE_CHECKING:
+    from bot.conversation.dialogue.engine import Turn
+
+STATES = frozenset({"cancel_pick", "cancel_confirm"})
+FINISHED = ("completed", "closed", "cancelled", "rejected", "merged")
+CANCELLABLE = ("submitted", "verified", "accepted", "claimed", "matching", "dispatched", "in_progress", "reopened")
+BIND = re.compile(r"(?:绑定|绑定码|bind)\s*[:：]?\s*([A-Za-z0-9]{6})\b", re.I)
+AFFIRM = re.compile(r"^(确认|确定|是|是的|对|好|好的|取消吧|取消|要取消|嗯|系|OK|ok)")
+DENY = re.compile(r"^(不|不要|不取消|算了不取消|先不|唔好|唔使)")
+
+
+def _label(status: str) -> str:
+    from bot.cases.lifecycle import STATE_LABEL
+
+    return STATE_LABEL.get(status, status)
+
+
+async def _my_cases(turn: Turn, *, statuses: tuple[str, ...] | None = None, limit: int = 5) -> list[Case]:
+    q = select(Case).where(col(Case.resident_id) == turn.resident.id)
+    if statuses:
+        q = q.where(col(Case.status).in_(statuses))  # type: ignore[attr-defined]
+    q = q.order_by(col(Case.created_at).desc()).limit(limit)  # type: ignore[attr-defined]
+    return list((await turn.session.exec(q)).scalars())  # type: ignore[call-overload]
+
+
+async def query_progress(turn: Turn) -> str:
+    case_no = find_case_no(turn.text) or (turn.parse.first("case_no") if turn.parse else None)
+    if case_no:
+        case = (
+            await turn.session.exec(  # type: ignore[call-overload]
+                select(Case).where(col(Case.case_no) == case_no.upper(), col(Case.resident_id) == turn.resident.id)
+            )
+        ).scalar_one_or_none()
+        if case is None:  # someone else's number, or none at all: the same answer, nothing revealed
+            return texts.CASE_NOT_FOUND
+        return _detail(case)
+    cases = await _my_cases(turn)
+    if not cases:
+        return texts.NO_CASES
+    lines = ["您最近的诉求："]
+    for c in cases:
+        what = c.item or c.description[:12]
+        lines.append(f"· {c.case_no} {texts.KIND_LABEL.get(c.kind, '')}「{what}」：{_label(c.status)}")
+    lines.append("发送编号可以查看详细进度，或点这里看全部办理记录：")
+    lines.append(_my_link(turn))
+    return "\n".join(lines)
+
+
+def _my_link(turn: Turn) -> str:
+    from bot.cases.lifecycle import my_cases_url
+
+    assert turn.resident.id is not None
+    return my_cases_url(base_url=turn.settings.base_url, link_secret=turn.settings.link_secret,
+                        resident_id=turn.resident.id)
+
+
+def _detail(case: Case) -> str:
+    when = case.updated_at.astimezone(CHINA).strftime("%m月%d日 %H:%M")
+    what = case.item or case.description[:30]
+    return (
+        f"诉求{case.case_no}（{texts.KIND_LABEL.get(case.kind, '')}）\n"
+        f"内容：{what}\n镇街：{case.town}\n当前状态：{_label(case.status)}（{when}更新）"
+    )
+
+
+async def start_cancel(turn: Turn) -> str:
+    case_no = find_case_no(turn.text)
+    cases = await _my_cases(turn, statuses=CANCELLABLE, limit=9)
+    if case_no:
+        cases = [c for c in cases if c.case_no == case_no.upper()]
+    if not cases:
+        return texts.NOTHING_TO_CANCEL
+    if len(cases) == 1:
+        turn.set_state("cancel_confirm", case_id=cases[0].id)
+        return (
+            f"确定要取消诉求{cases[0].case_no}（{cases[0].item or cases[0].description[:12]}）吗？\n"
+            "回复“确定”取消，可以顺便说说原因；回复“不”继续办理。"
+        )
+    turn.set_state("cancel_pick", case_ids=[c.id for c in cases])
+    lines = ["您想取消哪一个？请回复数字："]
+    lines += [f"{i} {c.case_no}（{c.item or c.description[:12]}）" for i, c in enumerate(cases, 1)]
+    return "\n".join(lines)
+
+
+async def continue_flow(turn: Turn) -> str:
+    text = turn.text
+    if turn.conv.state == "cancel_pick":
+        ids = turn.conv.data.get("case_ids", [])
+        m = re.match(r"^\s*(\d)\s*$", text)
+        if not m or not 1 <= int(m.group(1)) <= len(ids):
+            turn.set_state("idle")
+            return "没有取消任何诉求。需要时再回复“取消”。"
+        turn.set_state("cancel_confirm", case_id=ids[int(m.group(1)) - 1])
+        return "确定取消吗？回复“确定”取消，可以顺便说说原因；回复“不”继续办理。"
+
+    case = await turn.session.get(Case, turn.conv.data.get("case_id"))
+    if DENY.match(text) or turn.intent == "deny":
+        turn.set_state("idle")
+        return texts.CANCEL_KEPT
+    if case is None or case.resident_id != turn.resident.id or case.status not in CANCELLABLE:
+        turn.set_state("idle")
+        return texts.NOTHING_TO_CANCEL
+    if AFFIRM.match(text) or turn.intent in ("affirm", "cancel_request"):
+        from bot.cases.lifecycle import cancel_by_resident
+
+        reason = AFFIRM.sub("", text).strip("，,。 ") or None
+        assert case.resident_id is not None
+        await cancel_by_resident(turn.session, case=case, resident_id=case.resident_id, reason=reason,
+                                 now=turn.now)
+        turn.set_state("idle")
+        return f"好的，诉求{case.case_no}已取消。谢谢您告诉我们，有需要随时再找我。"
+    return "请回复“确定”取消，或回复“不”继续办理。"
+
+
+async def answer_staff_question(turn: Turn) -> str | None:
+    """When staff asked this resident something, the next message is the answer and lands on that case."""
+    case = (
+        await turn.session.exec(  # type: ignore[call-overload]
+            select(Case)
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.awaiting_resident).is_(True))  # type: ignore[attr-defined]
+            .order_by(col(Case.updated_at).desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if case is None:
+        return None
+    from bot.cases.lifecycle import record_resident_answer
+
+    await record_resident_answer(turn.session, case=case, text=turn.text, now=turn.now)
+    turn.inbound.case_id = case.id
+    return texts.ANSWER_FORWARDED.format(case_no=case.case_no)
+
+
+async def bind_by_code(turn: Turn) -> str | None:
+    m = BIND.search(turn.text)
+    if not m:
+        return None
+    from bot.cases.lifecycle import BindError, bind_case
+
+    try:
+        case = await bind_case(turn.session, code=m.group(1), resident=turn.resident, now=turn.now)
+    except BindError as exc:
+        return str(exc)
+    return f"绑定成功：诉求{case.case_no}，当前状态：{_label(case.status)}。"

@@ -1,0 +1,253 @@
+"""Creating a case: privacy consent, slots filled in any order, a summary, corrections, confirmation.
+
+Several needs in one message: the first need becomes this draft; the others wait in a queue and are offered one
+after another once this case is submitted (each becomes its own case, as staff handle them separately)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from bot.cases.numbering import create_case
+from bot.conversation.dialogue import texts
+from bot.conversation.nlu.normalize import (
+    find_town,
+    parse_quantity,
+    suggest_category,
+)
+from bot.models import InboundMessage
+from reference.privacy import mask_phone, normalize_phone
+
+if TYPE_CHECKING:
+    from bot.conversation.dialogue.engine import Turn
+
+DRAFT_STATES = frozenset({"consent", "draft", "confirm"})
+ERASED = "（已删除：居民未同意隐私说明）"
+CANCEL_WORDS = re.compile(r"^(算了|不要了|不用了|取消|不申请了|唔要了|冇事了|不办了|撤回)[吧啦了呀。!！]*$")
+AFFIRM_WORDS = re.compile(r"^(确认|对|是的|是|没问题|好|好的|可以|提交|ok|OK|嗯|同意|行|冇问题|系|啱)[的啊呀吧了。!！]*$")
+DENY_WORDS = re.compile(r"^(不对|不是|错了|有误|不同意|唔系|唔啱)[的啊呀吧了。!！]*$")
+NO_PHONE = re.compile(r"不用|不方便|没有|不留|算了|唔使|冇")
+NOT_X = re.compile(r"(不是|唔系|并非|而不是)[^，,。；;！!？?\s]{1,8}")
+
+
+def _draft(turn: Turn) -> dict[str, Any]:
+    return dict(turn.conv.data.get("draft") or {})
+
+
+async def start_draft(turn: Turn, *, kind: str, text: str) -> str:
+    draft: dict[str, Any] = {"kind": kind, "phone_asked": False, "degraded": turn.degraded}
+    if turn.conv.data.get("last_town"):
+        draft["town"] = turn.conv.data["last_town"]
+        draft["address"] = turn.conv.data.get("last_address") or None
+    msg_ids = [turn.inbound.id]
+    turn.set_state("draft", draft=draft, msg_ids=msg_ids, expect=None)
+    if text:
+        _absorb(turn, draft, text, describing=True)
+    items = [i for i in (turn.parse.all("item") if turn.parse else []) if i]
+    if len(dict.fromkeys(items)) >= 2:
+        unique = list(dict.fromkeys(items))
+        draft["item"] = unique[0]
+        turn.update(queue=unique[1:])
+    turn.update(draft=draft)
+    if turn.resident.consent_at is None:
+        turn.set_state("consent")
+        return texts.PRIVACY
+    return _next_question(turn, draft, first=True)
+
+
+async def continue_draft(turn: Turn) -> str:
+    text = turn.text
+    draft = _draft(turn)
+    state = turn.conv.state
+    turn.update(msg_ids=[*turn.conv.data.get("msg_ids", []), turn.inbound.id])
+
+    if CANCEL_WORDS.match(text) or (turn.intent == "cancel_request" and state != "consent"):
+        turn.set_state("idle")
+        return texts.DRAFT_CANCELLED
+
+    if state == "consent":
+        if AFFIRM_WORDS.match(text) or turn.intent == "affirm":
+            turn.resident.consent_at = turn.now
+            turn.resident.consent_version = turn.settings.privacy_notice_version
+            turn.set_state("draft")
+            return "谢谢您的信任。" + _next_question(turn, draft, first=True)
+        if DENY_WORDS.match(text) or turn.intent == "deny" or "不同意" in text:
+            # PIPL: without consent nothing of this draft is kept — the messages' words are erased
+            ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
+            await turn.session.exec(  # type: ignore[call-overload]
+                update(InboundMessage).where(col(InboundMessage.id).in_(ids)).values(text=ERASED, media={})
+            )
+            turn.set_state("idle")
+            return texts.PRIVACY_REFUSED
+        return texts.PRIVACY_AGAIN
+
+    if state == "confirm":
+        if AFFIRM_WORDS.match(text) or (turn.intent == "affirm" and not _has_slot_info(turn, text)):
+            return await _submit(turn, draft)
+        if DENY_WORDS.match(text) and not _has_slot_info(turn, text):
+            turn.update(expect=None)
+            return texts.ASK_FIX
+        changed = _absorb(turn, draft, text, describing=False, correcting=True)
+        turn.update(draft=draft)
+        if not changed:
+            return texts.ASK_FIX
+        return _next_question(turn, draft)
+
+    # collecting slots
+    expect = turn.conv.data.get("expect")
+    if expect == "kind":
+        if text.strip() in ("1", "微心愿") or turn.intent == "micro_wish":
+            draft["kind"] = "micro_wish"
+        elif text.strip() in ("2", "微实事") or turn.intent == "micro_project":
+            draft["kind"] = "micro_project"
+        _absorb(turn, draft, text, describing=not text.strip().isdigit() and len(text) >= 6)
+    elif expect == "what":
+        _absorb(turn, draft, text, describing=True)
+    elif expect == "phone":
+        if not _absorb(turn, draft, text, describing=False) and NO_PHONE.search(text):
+            draft["phone"] = ""
+        draft["phone_asked"] = True
+    else:
+        _absorb(turn, draft, text, describing=False)
+    if expect == "town" and not draft.get("town"):
+        turn.update(draft=draft)
+        return texts.ASK_TOWN_AGAIN
+    turn.update(draft=draft)
+    return _next_question(turn, draft)
+
+
+async def set_location(turn: Turn, *, town: str, address: str) -> str:
+    draft = _draft(turn)
+    draft["town"] = town
+    if address:
+        draft["address"] = address[:120]
+    turn.update(draft=draft)
+    return f"收到位置，在{town}附近。" + _next_question(turn, draft)
+
+
+def _has_slot_info(turn: Turn, text: str) -> bool:
+    return bool(find_town(text) or normalize_phone(text) or (turn.parse and turn.parse.entities))
+
+
+def _absorb(turn: Turn, draft: dict[str, Any], text: str, *, describing: bool, correcting: bool = False) -> bool:
+    """Takes every slot this message carries; returns whether anything changed."""
+    before = dict(draft)
+    p = turn.parse
+    # "不对，是厚街不是虎门": what follows 不是 is the wrong value, never the new one
+    positive = NOT_X.sub("", text)
+    town = find_town(positive)
+    if town is None and p is not None and not correcting:
+        town = p.first("town")
+    if town:
+        draft["town"] = town
+    phone = normalize_phone(text) or (normalize_phone(p.first("phone")) if p and p.first("phone") else None)
+    if phone:
+        draft["phone"] = phone
+        draft["phone_asked"] = True
+    if p is not None:
+        item = p.first("item")
+        if item and not (correcting and draft.get("item")):
+            draft.setdefault("item", item)
+            if correcting:
+                draft["item"] = item
+        ben = p.first("beneficiary")
+        if ben:
+            draft["beneficiary"] = ben
+        qty = p.first("quantity")
+        if qty and qty.isdigit():
+            draft["quantity"] = int(qty)
+    if draft.get("quantity") is None and draft.get("item"):
+        q = parse_quantity(text)
+        if q and q < 1000:
+            draft["quantity"] = q
+    if describing and len(text) >= 2:
+        if draft.get("description") and text not in draft["description"]:
+            draft["description"] = (draft["description"] + "；" + text)[:1000]
+        else:
+            draft.setdefault("description", text[:1000])
+    if correcting and turn.intent in ("micro_wish", "micro_project") and re.search(r"微心愿|微实事", text):
+        draft["kind"] = turn.intent
+    return draft != before
+
+
+def _next_question(turn: Turn, draft: dict[str, Any], *, first: bool = False) -> str:
+    if not draft.get("kind"):
+        turn.update(expect="kind", draft=draft)
+        return texts.ASK_KIND
+    if not draft.get("description"):
+        turn.update(expect="what", draft=draft)
+        return texts.ASK_WHAT
+    if not draft.get("town"):
+        turn.update(expect="town", draft=draft)
+        lead = f"好的，记下了：{_short(draft)}。\n" if first else ""
+        return lead + texts.ASK_TOWN
+    if not draft.get("phone_asked"):
+        draft["phone_asked"] = True
+        turn.update(expect="phone", draft=draft)
+        return texts.ASK_PHONE
+    turn.set_state("confirm", draft=draft, expect=None)
+    return summary(draft)
+
+
+def _short(draft: dict[str, Any]) -> str:
+    return draft.get("item") or draft.get("description", "")[:20]
+
+
+def summary(draft: dict[str, Any]) -> str:
+    lines = ["请核对您的申请：", f"类型：{texts.KIND_LABEL[draft['kind']]}"]
+    if draft.get("item"):
+        qty = f" × {draft['quantity']}" if draft.get("quantity") else ""
+        lines.append(f"需要：{draft['item']}{qty}")
+    lines.append(f"情况：{draft['description'][:80]}")
+    if draft.get("beneficiary"):
+        lines.append(f"为谁：{draft['beneficiary']}")
+    lines.append(f"镇街：{draft['town']}" + (f"（{draft['address']}）" if draft.get("address") else ""))
+    lines.append(f"电话：{mask_phone(draft['phone']) if draft.get('phone') else '未留'}")
+    if draft.get("images"):
+        lines.append(f"照片：{len(draft['images'])}张")
+    lines.append("没问题请回复“确认”；要修改直接告诉我，比如“不对，是虎门”；回复“算了”取消。")
+    return "\n".join(lines)
+
+
+async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
+    session = turn.session
+    kind = draft["kind"]
+    case = await create_case(
+        session,
+        kind=kind,
+        description=draft["description"],
+        town=draft["town"],
+        resident_id=turn.resident.id,
+        channel="wechat",
+        item=draft.get("item"),
+        quantity=draft.get("quantity"),
+        suggested_category=suggest_category(kind, draft["description"], draft.get("item")),
+        address=draft.get("address"),
+        beneficiary=draft.get("beneficiary"),
+        contact_phone=draft.get("phone") or None,
+        needs_triage=bool(draft.get("degraded")) or turn.degraded,
+        actor_name="居民",
+        now=turn.now,
+    )
+    if draft.get("phone") and not turn.resident.phone:
+        turn.resident.phone = draft["phone"]
+    msg_ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
+    await session.exec(  # type: ignore[call-overload]
+        update(InboundMessage).where(InboundMessage.id.in_(msg_ids)).values(case_id=case.id)  # type: ignore[union-attr]
+    )
+    reply = (
+        f"已为您登记{texts.KIND_LABEL[kind]}，编号：{case.case_no}\n"
+        "接下来社区工作人员会先核实情况，有进展会在这里通知您。回复“查询进度”可以随时查看。"
+    )
+    queue = list(turn.conv.data.get("queue") or [])
+    if queue:
+        nxt = {k: draft.get(k) for k in ("kind", "town", "address", "phone", "beneficiary", "degraded")}
+        nxt.update(item=queue[0], description=f"{draft['description'][:200]}（{queue[0]}）", phone_asked=True)
+        turn.set_state("idle")
+        turn.set_state("confirm", draft=nxt, queue=queue[1:], msg_ids=[], expect=None)
+        return reply + f"\n\n您还提到了“{queue[0]}”，也帮您单独登记：\n" + summary(nxt)
+    turn.set_state("idle")
+    return reply

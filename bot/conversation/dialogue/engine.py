@@ -1,0 +1,260 @@
+"""Dispatch of one turn to the router for its message type, conversation state and intent.
+
+Routers: drafts (creating a case), cases (progress, cancel, bind), feedback (surveys and ratings), and the
+small ones here (events, help, volunteering). Replies are plain text; the webhook renders them."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.conversation.dialogue import cases as case_router
+from bot.conversation.dialogue import drafts, texts
+from bot.conversation.nlu import Parse
+from bot.models import Case, CaseEvent, Conversation, InboundMessage, Lead, Resident
+from bot.settings import Settings
+from reference import towns
+from webhooks import Delivery
+
+log = logging.getLogger(__name__)
+DIGIT = re.compile(r"^\s*([1-9])\s*[。.、]?\s*$")
+NO_SURVEY = re.compile(r"(不要|别|不用|唔使|不想)(再)?(给我)?(做|发|搞)?.{0,3}(回访|满意度|调查|问卷)")
+
+
+@dataclass
+class Turn:
+    session: AsyncSession
+    resident: Resident
+    delivery: Delivery
+    parse: Parse | None
+    inbound: InboundMessage
+    now: datetime
+    settings: Settings
+    conv: Conversation = field(init=False)
+
+    @property
+    def text(self) -> str:
+        return (self.delivery.text or "").strip()
+
+    @property
+    def intent(self) -> str | None:
+        """The intent when the NLU is confident enough to act on it; None otherwise."""
+        p = self.parse
+        if p is None or p.is_fallback or p.confidence < self.settings.nlu_fallback_threshold:
+            return None
+        return p.intent
+
+    @property
+    def degraded(self) -> bool:
+        return self.parse is not None and self.parse.source != "rasa"
+
+    def set_state(self, state: str, **data: Any) -> None:
+        self.conv.state = state
+        self.conv.data = {**self.conv.data, **data} if state != "idle" else {}
+
+    def update(self, **data: Any) -> None:
+        self.conv.data = {**self.conv.data, **data}
+
+
+async def respond(turn: Turn) -> str | None:
+    session = turn.session
+    conv = (
+        await session.exec(select(Conversation).where(col(Conversation.resident_id) == turn.resident.id))  # type: ignore[call-overload]
+    ).scalar_one_or_none()
+    if conv is None:
+        assert turn.resident.id is not None
+        conv = Conversation(resident_id=turn.resident.id, state="idle", data={}, updated_at=turn.now)
+        session.add(conv)
+    turn.conv = conv
+
+    prefix = ""
+    idle = timedelta(minutes=turn.settings.draft_idle_minutes)
+    if conv.state != "idle" and conv.updated_at and turn.now - conv.updated_at > idle:
+        if conv.state in drafts.DRAFT_STATES:
+            prefix = texts.DRAFT_EXPIRED + "\n"
+        turn.set_state("idle")
+
+    reply = await _dispatch(turn)
+    conv.updated_at = turn.now
+    if reply is None:
+        return None
+    return prefix + reply
+
+
+async def _dispatch(turn: Turn) -> str | None:
+    kind = turn.delivery.msg_type
+    if kind == "event":
+        return await on_event(turn)
+    if kind == "location":
+        return await on_location(turn)
+    if kind == "image":
+        return await on_image(turn)
+    if kind not in {"text", "voice"}:
+        log.info("unsupported message type %s", kind)
+        return texts.UNSUPPORTED
+    if not turn.text:
+        return texts.VOICE_EMPTY if kind == "voice" else texts.menu("您好，请告诉我需要什么帮助。")
+    return await on_text(turn)
+
+
+async def on_text(turn: Turn) -> str:
+    state = turn.conv.state
+    text = turn.text
+
+    if state == "idle":
+        # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
+        from bot.pool.core import volunteer_chat
+
+        volunteer_reply = await volunteer_chat(turn.session, openid=turn.resident.openid, text=text, now=turn.now,
+                                               settings=turn.settings)
+        if volunteer_reply is not None:
+            return volunteer_reply
+
+    if state == "menu":
+        m = DIGIT.match(text)
+        if m and 1 <= int(m.group(1)) <= len(texts.MENU_CHOICES):
+            chosen = texts.MENU_CHOICES[int(m.group(1)) - 1][0]
+            pending = turn.conv.data.get("pending_text")
+            turn.set_state("idle")
+            return await route_intent(turn, chosen, text=pending or "")
+        turn.set_state("idle")  # not a choice: treat it as a new message
+
+    if state in drafts.DRAFT_STATES:
+        return await drafts.continue_draft(turn)
+    if state in case_router.STATES:
+        return await case_router.continue_flow(turn)
+
+    if NO_SURVEY.search(text):
+        turn.resident.survey_opt_out = True
+        return "好的，以后办结时不再请您做满意度回访。想恢复时回复“恢复回访”。"
+    if "恢复回访" in text:
+        turn.resident.survey_opt_out = False
+        return "好的，以后办结时会请您评价一下服务。"
+
+    # A resident answering a question staff asked about one of their cases.
+    answered = await case_router.answer_staff_question(turn)
+    if answered is not None:
+        return answered
+    bound = await case_router.bind_by_code(turn)
+    if bound is not None:
+        return bound
+    from bot.conversation.dialogue import feedback
+
+    survey_reply = await feedback.survey_answer(turn)
+    if survey_reply is not None:
+        return survey_reply
+
+    intent = turn.intent
+    if intent is None:
+        # a digit alone outside a menu, or an unclear message: offer the numbered menu, keep the text
+        turn.set_state("menu", pending_text=text if len(text) >= 6 else None)
+        note = texts.DEGRADED_NOTE if turn.degraded else ""
+        return texts.menu() + note
+    return await route_intent(turn, intent, text=text)
+
+
+async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
+    """`text` is what describes the need ('' when the resident only picked a menu entry)."""
+    if intent in ("micro_wish", "micro_project"):
+        return await drafts.start_draft(turn, kind=intent, text=text)
+    if intent == "query_progress":
+        return await case_router.query_progress(turn)
+    if intent == "cancel_request":
+        return await case_router.start_cancel(turn)
+    if intent == "rate_service":
+        from bot.conversation.dialogue import feedback
+
+        return await feedback.rate_outside_survey(turn)
+    if intent == "offer_help":
+        turn.session.add(Lead(openid=turn.resident.openid, text=turn.text[:500], created_at=turn.now))
+        return texts.OFFER_HELP
+    if intent == "greet":
+        return "您好！我是大莞家助手。\n" + texts.GUIDE
+    if intent == "ask_help":
+        return texts.GUIDE
+    if intent in ("affirm", "deny"):
+        # a bare "好的"/"不用" with nothing pending: offer the menu rather than guess
+        turn.set_state("menu", pending_text=None)
+        return texts.menu("好的。请问您需要什么帮助？")
+    return texts.OUT_OF_SCOPE
+
+
+# ---------------------------------------------------------------- events, location, image
+#: the official account's menu (keys as created with /cgi-bin/menu/create)
+MENU_KEYS = {"MENU_HELP": "ask_help", "MENU_PROGRESS": "query_progress", "MENU_VOLUNTEER": "offer_help",
+             "MENU_WISH": "micro_wish", "MENU_PROJECT": "micro_project", "MENU_CANCEL": "cancel_request"}
+
+
+async def on_event(turn: Turn) -> str | None:
+    event = turn.delivery.event or ""
+    if event == "subscribe" or event == "scan":
+        turn.resident.subscribed = True
+        turn.resident.unsubscribed_at = None
+        return texts.WELCOME if event == "subscribe" else "欢迎回来！" + texts.GUIDE
+    if event == "unsubscribe":
+        turn.resident.subscribed = False
+        turn.resident.unsubscribed_at = turn.now
+        turn.set_state("idle")
+        return None
+    if event == "click":
+        key = str(turn.delivery.media.get("event_key") or turn.delivery.text or "").upper()
+        intent = MENU_KEYS.get(key)
+        if intent is None:
+            log.info("unknown menu key %r", key)
+            return texts.GUIDE
+        if intent in ("micro_wish", "micro_project"):
+            turn.set_state("idle")
+            return await drafts.start_draft(turn, kind=intent, text="")
+        return await route_intent(turn, intent, text="")
+    if event == "location":
+        lat, lon = turn.delivery.media.get("lat"), turn.delivery.media.get("lon")
+        if lat is not None and lon is not None:
+            turn.update(last_town=towns.nearest(float(lat), float(lon)).name)
+        return None
+    if event in ("view", "templatesendjobfinish", "view_miniprogram"):
+        return None
+    log.info("unhandled event %r", event)
+    return None
+
+
+async def on_location(turn: Turn) -> str:
+    media = turn.delivery.media
+    try:
+        town = towns.nearest(float(media["lat"]), float(media["lon"]))
+    except (KeyError, TypeError, ValueError):
+        return "没能读出这个位置，请直接告诉我您所在的镇街。"
+    label = str(media.get("label") or "")
+    if turn.conv.state in drafts.DRAFT_STATES:
+        return await drafts.set_location(turn, town=town.name, address=label)
+    turn.update(last_town=town.name, last_address=label)
+    return f"收到您的位置，在{town.name}附近。请说说需要什么帮助，我来帮您登记。"
+
+
+async def on_image(turn: Turn) -> str:
+    url = str(turn.delivery.media.get("pic_url") or "")
+    if turn.conv.state in drafts.DRAFT_STATES:
+        images = [*turn.conv.data.get("images", []), url]
+        msg_ids = [*turn.conv.data.get("msg_ids", []), turn.inbound.id]
+        turn.update(images=images[-9:], msg_ids=msg_ids)
+        return texts.IMAGE_DRAFT
+    case = (
+        await turn.session.exec(  # type: ignore[call-overload]
+            select(Case)
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).notin_(case_router.FINISHED))  # type: ignore[attr-defined]
+            .order_by(col(Case.created_at).desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if case is None:
+        return texts.IMAGE_NONE
+    turn.inbound.case_id = case.id
+    turn.session.add(CaseEvent(case_id=case.id, at=turn.now, actor_type="resident", actor_id=turn.resident.id,
+                               kind="photo", note="居民补充了照片", data={"url": url}))
+    return texts.IMAGE_CASE.format(case_no=case.case_no)

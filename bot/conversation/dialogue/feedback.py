@@ -1,0 +1,43 @@
+"""Satisfaction: survey answers in chat (the survey itself lives in bot.cases.survey) and ratings outside a survey."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from bot.conversation.dialogue import texts
+from bot.conversation.nlu.normalize import parse_score
+from bot.models import Case, Feedback
+
+if TYPE_CHECKING:
+    from bot.conversation.dialogue.engine import Turn
+
+
+async def survey_answer(turn: Turn) -> str | None:
+    from bot.cases.survey import answer_from_chat
+
+    return await answer_from_chat(
+        turn.session, resident=turn.resident, text=turn.text, score=parse_score(turn.text), now=turn.now,
+        intent=turn.parse.intent if turn.parse else None,
+    )
+
+
+async def rate_outside_survey(turn: Turn) -> str:
+    case = (
+        await turn.session.exec(  # type: ignore[call-overload]
+            select(Case)
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).in_(("completed", "closed")))  # type: ignore[attr-defined]
+            .order_by(col(Case.updated_at).desc())  # type: ignore[attr-defined]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    turn.session.add(
+        Feedback(resident_id=turn.resident.id, case_id=case.id if case else None, score=parse_score(turn.text),
+                 text=turn.text[:500], created_at=turn.now)
+    )
+    if case is not None:
+        turn.inbound.case_id = case.id
+        return texts.FEEDBACK_THANKS
+    return texts.FEEDBACK_NO_CASE

@@ -1,0 +1,364 @@
+"""The outbox dispatcher: sends due outbox rows through WeChat, choosing the channel per recipient.
+
+Claiming: one statement moves due rows to ``sending`` with a lease (``next_attempt_at = now + lease``) and bumps
+``attempts`` — on PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, on SQLite the write
+lock (``BEGIN IMMEDIATE``) serialises claimers. Two dispatchers therefore never hold the same row; a dispatcher that
+dies mid-send leaves the row ``sending`` and it becomes due again when the lease runs out. ``attempts`` is the fencing
+token: a dispatcher whose lease was taken over cannot overwrite the newer owner's result.
+
+Delivery is at-least-once in one narrow case only: a crash after WeChat accepted a message and before its row was
+marked ``sent`` (a few milliseconds) sends it again after the lease. WeChat offers no idempotency key to do better.
+
+Channel choice: a customer-service message inside the 48-hour window (``Resident.last_interaction_at``) while the
+window's quota lasts (``Resident.cs_sent_since_interaction`` < 5); otherwise a template message whose fields are at
+most 20 characters, without newlines and without ``first``/``remark``, with a link to the page holding the details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.db import Sessions, transaction
+from bot.models import Case, CaseEvent, Outbox, Resident
+
+log = logging.getLogger(__name__)
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+WINDOW = timedelta(hours=48)
+CS_QUOTA = 5
+TEMPLATE_FIELD_MAX = 20
+PHONE_FLAG = "phone_needed"
+PHONE_NOTE = "微信消息无法送达（对方已取消关注公众号），请电话联系"
+RESIDENT_LINK_KIND = "my_cases"  # bot.cases.lifecycle's signed link to /my/cases
+KIND_TITLE = {
+    "reply": "咨询回复",
+    "progress": "办理进度",
+    "reminder": "办理提醒",
+    "escalation": "超时督办",
+    "offer": "认领邀请",
+    "survey": "满意度评价",
+    "digest": "每日待办",
+    "alert": "重要提醒",
+}
+
+
+@dataclass(slots=True)
+class DeliveryConfig:
+    template_id: str = "TPL_PROGRESS"
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 6
+    backoff_base: float = 15.0  # seconds; doubles per attempt, with ±50 % jitter
+    backoff_cap: float = 3600.0
+    base_url: str = ""
+    link_secret: str = ""
+    link_ttl: int = 30 * 86400
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, attempts: int) -> timedelta:
+        delay = min(self.backoff_base * 2 ** max(0, attempts - 1), self.backoff_cap)
+        return timedelta(seconds=delay * self.rng.uniform(0.5, 1.5))
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    via_custom: int = 0
+    via_template: int = 0
+    retried: int = 0
+    failed: int = 0
+    unreachable: int = 0
+
+    def add(self, other: DispatchStats) -> None:
+        for name in self.__slots__:  # type: ignore[attr-defined]
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+# ---------------------------------------------------------------------------- template fields
+_WS = re.compile(r"\s+")
+
+
+def clip(value: str, limit: int = TEMPLATE_FIELD_MAX) -> str:
+    """One line, at most ``limit`` characters (an ellipsis marks a cut)."""
+    value = _WS.sub(" ", str(value)).strip()
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def template_fields(row: Outbox, *, now: datetime) -> dict[str, str]:
+    """The template's fields: the row's own short fields, cleaned, or fields derived from its text."""
+    given = {k: v for k, v in (row.template or {}).items() if k not in ("first", "remark") and v not in (None, "")}
+    if given:
+        return {k: clip(str(v)) for k, v in given.items()}
+    first_line = next((line for line in row.text.splitlines() if line.strip()), row.text)
+    return {
+        "thing1": clip(KIND_TITLE.get(row.kind, "消息通知")),
+        "thing2": clip(first_line),
+        "time3": now.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def in_window(resident: Resident | None, now: datetime) -> bool:
+    if resident is None or resident.last_interaction_at is None:
+        return False
+    return now - resident.last_interaction_at < WINDOW and resident.cs_sent_since_interaction < CS_QUOTA
+
+
+# ---------------------------------------------------------------------------- claiming
+async def claim_due(session: AsyncSession, *, now: datetime, batch: int, lease: timedelta) -> list[Outbox]:
+    """Move up to ``batch`` due rows (pending, or sending with an expired lease) to ``sending``."""
+    due = (
+        select(Outbox.id)
+        .where(col(Outbox.status).in_(("pending", "sending")), col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.next_attempt_at))
+        .limit(batch)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        sa.update(Outbox)
+        .where(col(Outbox.id).in_(due.scalar_subquery()))
+        .values(status="sending", next_attempt_at=now + lease, attempts=Outbox.attempts + 1)
+        .returning(Outbox)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    rows = [r[0] if not isinstance(r, Outbox) else r for r in result.all()]
+    return sorted(rows, key=lambda r: (r.next_attempt_at, r.id or 0))
+
+
+async def _finish(session: AsyncSession, row: Outbox, **values: Any) -> bool:
+    """Record the outcome unless another dispatcher took the row over (fenced by ``attempts``)."""
+    stmt = (
+        sa.update(Outbox)
+        .where(col(Outbox.id) == row.id, col(Outbox.status) == "sending", col(Outbox.attempts) == row.attempts)
+        .values(**values)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount)
+
+
+# ---------------------------------------------------------------------------- sending one row
+async def _send_one(
+    row: Outbox, *, sessions: Sessions, api: Any, now: datetime, config: DeliveryConfig, stats: DispatchStats
+) -> None:
+    from bot.delivery.wechat_api import WeChatError
+
+    async with sessions() as session:
+        resident = (await session.exec(select(Resident).where(Resident.openid == row.openid))).first()
+    use_custom = in_window(resident, now)
+    channel = "custom" if use_custom else "template"
+    try:
+        try:
+            if use_custom:
+                await api.send_text(row.openid, message_text(row, config=config, now=now))
+            else:
+                await _send_template(row, api=api, now=now, config=config, resident=resident)
+        except WeChatError as exc:
+            if not (use_custom and exc.window_closed):
+                raise
+            # outside the window or quota used: the template channel, and no more custom tries this window
+            channel = "template"
+            async with transaction(sessions) as session:
+                await session.exec(  # type: ignore[call-overload]
+                    sa.update(Resident)
+                    .where(col(Resident.openid) == row.openid)
+                    .values(cs_sent_since_interaction=CS_QUOTA)
+                )
+            await _send_template(row, api=api, now=now, config=config, resident=resident)
+    except WeChatError as exc:
+        await _failed_attempt(row, exc, sessions=sessions, now=now, config=config, stats=stats)
+        return
+    except Exception as exc:  # a bug must not stop the other messages
+        log.exception("outbox %s: unexpected error while sending", row.id)
+        await _failed_attempt(
+            row, WeChatError(-1, f"internal: {type(exc).__name__}"), sessions=sessions, now=now, config=config,
+            stats=stats,
+        )
+        return
+    async with transaction(sessions) as session:
+        await _finish(session, row, status="sent", sent_at=now, channel=channel, last_error=None)
+        if channel == "custom":
+            await session.exec(  # type: ignore[call-overload]
+                sa.update(Resident)
+                .where(col(Resident.openid) == row.openid)
+                .values(cs_sent_since_interaction=Resident.cs_sent_since_interaction + 1)
+            )
+    stats.sent += 1
+    if channel == "custom":
+        stats.via_custom += 1
+    else:
+        stats.via_template += 1
+
+
+async def _send_template(
+    row: Outbox, *, api: Any, now: datetime, config: DeliveryConfig, resident: Resident | None
+) -> None:
+    link = resolve_link(row.link, config=config, now=now) or _default_link(row, config, resident, now)
+    await api.send_template(row.openid, config.template_id, template_fields(row, now=now), link)
+
+
+def resolve_link(link: str | None, *, config: DeliveryConfig, now: datetime) -> str | None:
+    """``sign:<kind>:<id>`` markers become signed links (``/<kind>/<token>``), paths get the base URL;
+    other links pass unchanged.
+    The secret stays with the dispatcher, so domain code that queues a message never needs it."""
+    if link and link.startswith("/"):
+        return f"{config.base_url.rstrip('/')}{link}" if config.base_url else None
+    if not link or not link.startswith("sign:"):
+        return link
+    try:
+        _, kind, subject = link.split(":", 2)
+    except ValueError:
+        return None
+    if not config.base_url or not config.link_secret:
+        return None
+    from bot.delivery.links import sign_link
+
+    token = sign_link(config.link_secret, kind, subject, ttl=config.link_ttl, now=now.timestamp())
+    return f"{config.base_url.rstrip('/')}/{kind}/{token}"
+
+
+def message_text(row: Outbox, *, config: DeliveryConfig, now: datetime) -> str:
+    """The customer-service text: a ``{link}`` placeholder is filled with the row's (signed) link."""
+    if "{link}" not in row.text:
+        return row.text
+    link = resolve_link(row.link, config=config, now=now)
+    if link:
+        return row.text.replace("{link}", link)
+    # no link available: drop the line that offered it
+    return "\n".join(line for line in row.text.splitlines() if "{link}" not in line)
+
+
+def _default_link(row: Outbox, config: DeliveryConfig, resident: Resident | None, now: datetime) -> str | None:
+    """Where the details are: the staff queue for staff; the resident's own cases (signed) for residents."""
+    if not config.base_url:
+        return None
+    base = config.base_url.rstrip("/")
+    if row.recipient_type == "staff":
+        return f"{base}/staff/cases"
+    if row.recipient_type == "resident" and resident is not None and resident.id is not None and config.link_secret:
+        from bot.delivery.links import sign_link
+
+        token = sign_link(config.link_secret, RESIDENT_LINK_KIND, resident.id, ttl=config.link_ttl, now=now.timestamp())
+        return f"{base}/my/cases?t={token}"
+    return f"{base}/"
+
+
+async def _failed_attempt(
+    row: Outbox, exc: Any, *, sessions: Sessions, now: datetime, config: DeliveryConfig, stats: DispatchStats
+) -> None:
+    reason = exc.short()[:500]
+    async with transaction(sessions) as session:
+        if exc.unsubscribed:
+            if await _finish(session, row, status="unreachable", last_error=reason):
+                await mark_unreachable(session, openid=row.openid, case_id=row.case_id, now=now)
+            stats.unreachable += 1
+            log.info("outbox %s: recipient unsubscribed; staff must phone", row.id)
+        elif row.attempts >= config.max_attempts or not (exc.retryable or exc.token_invalid or exc.window_closed):
+            await _finish(session, row, status="failed", last_error=reason)
+            stats.failed += 1
+            log.warning("outbox %s: parked as failed after %d attempts: %s", row.id, row.attempts, reason)
+        else:
+            await _finish(
+                session, row, status="pending", last_error=reason, next_attempt_at=now + config.backoff(row.attempts)
+            )
+            stats.retried += 1
+
+
+async def mark_unreachable(session: AsyncSession, *, openid: str, case_id: int | None, now: datetime) -> None:
+    """The person unsubscribed: remember it, and show staff on the case that they must phone."""
+    resident = (await session.exec(select(Resident).where(Resident.openid == openid))).first()
+    if resident is not None and resident.subscribed:
+        resident.subscribed = False
+        resident.unsubscribed_at = now
+        session.add(resident)
+    if case_id is None:
+        return
+    case = await session.get(Case, case_id)
+    if case is None or case.flag == PHONE_FLAG:
+        return
+    if case.flag is None:
+        case.flag = PHONE_FLAG
+    case.updated_at = now
+    session.add(case)
+    session.add(
+        CaseEvent(case_id=case_id, at=now, actor_type="system", kind="note", note=PHONE_NOTE, data={"flag": PHONE_FLAG})
+    )
+
+
+# ---------------------------------------------------------------------------- the dispatcher
+async def dispatch_due(
+    *,
+    sessions: Sessions,
+    api: Any,
+    now: datetime,
+    concurrency: int,
+    batch: int = 100,
+    config: DeliveryConfig | None = None,
+) -> DispatchStats:
+    """Send every due row once (one claimed batch), at most ``concurrency`` at a time."""
+    config = config or DeliveryConfig()
+    stats = DispatchStats()
+    async with transaction(sessions) as session:
+        rows = await claim_due(session, now=now, batch=batch, lease=config.lease)
+    stats.claimed = len(rows)
+    if not rows:
+        return stats
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(row: Outbox) -> None:
+        async with gate:
+            await _send_one(row, sessions=sessions, api=api, now=now, config=config, stats=stats)
+
+    await asyncio.gather(*(one(r) for r in rows))
+    return stats
+
+
+async def dispatch_all(
+    *,
+    sessions: Sessions,
+    api: Any,
+    clock: Callable[[], datetime],
+    concurrency: int,
+    batch: int = 100,
+    config: DeliveryConfig | None = None,
+    max_rounds: int = 1000,
+) -> DispatchStats:
+    """Dispatch batches until nothing is due (the scheduler's job; also ``dispatch_now``)."""
+    total = DispatchStats()
+    for _ in range(max_rounds):
+        stats = await dispatch_due(
+            sessions=sessions, api=api, now=clock(), concurrency=concurrency, batch=batch, config=config
+        )
+        total.add(stats)
+        if stats.claimed < batch:
+            break
+    return total
+
+
+# ---------------------------------------------------------------------------- staff's retry button
+class NotRetryable(Exception):
+    """Only failed or unreachable messages can be retried by hand."""
+
+
+async def retry(session: AsyncSession, *, outbox_id: int, now: datetime) -> Outbox:
+    """Staff pressed "retry": the message is due again now with a fresh attempt budget."""
+    row = await session.get(Outbox, outbox_id, with_for_update=True)
+    if row is None:
+        raise LookupError(outbox_id)
+    if row.status not in ("failed", "unreachable"):
+        raise NotRetryable(row.status)
+    row.status = "pending"
+    row.attempts = 0
+    row.next_attempt_at = now
+    session.add(row)
+    return row

@@ -1,0 +1,49 @@
+"""Writing to the outbox. Rows are written in the caller's transaction; the dispatcher (bot.delivery.dispatcher) sends them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import Outbox, utcnow
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    openid: str,
+    kind: str,
+    text: str,
+    recipient_type: str = "resident",
+    case_id: int | None = None,
+    template: dict[str, Any] | None = None,
+    link: str | None = None,
+    dedupe_key: str | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Queue one message. With a dedupe_key the same message is queued at most once (retried requests,
+    restarted sweeps). Returns False when it was already queued."""
+    values = {
+        "openid": openid,
+        "kind": kind,
+        "text": text,
+        "recipient_type": recipient_type,
+        "case_id": case_id,
+        "template": template or {},
+        "link": link,
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or utcnow(),
+        "created_at": utcnow(),
+    }
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Outbox).values(**values)
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount)

@@ -1,5 +1,0 @@
-"""The conversation engine: one turn in, one reply out. State lives in the database (Conversation)."""
-
-from bot.dialogue.engine import Turn, respond
-
-__all__ = ["Turn", "respond"]

@@ -1,0 +1,118 @@
+"""`python -m bot`: the web app and every other job of the project."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m bot", description="大莞家助手: WeChat bot, staff views, jobs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the web app (webhook, views, scheduler)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--no-scheduler", action="store_true", help="leave the sweeps to `python -m bot scheduler`")
+
+    p = sub.add_parser("run", help="everything locally: simulator, Rasa, bot on SQLite, demo data")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("train", help="train the Rasa model when nlu_data/ changed")
+    p = sub.add_parser("seed", help="demo data: categories, deadlines, staff accounts, the resource pool")
+    p.add_argument("--pool-size", type=int, default=1900)
+    sub.add_parser("simulator", help="the WeChat simulator (API + resident phone page)", add_help=False)
+    sub.add_parser("scheduler", help="run only the sweeps and the outbox dispatcher", add_help=False)
+    sub.add_parser("staff", help="staff accounts: `staff create --username U --password P --role R --town T`",
+                   add_help=False)
+    sub.add_parser("nlu", help="`nlu eval`: train, evaluate on the held-out set, compare with the baseline",
+                   add_help=False)
+    sub.add_parser("pool", help="resource pool import/export", add_help=False)
+
+    if not argv or argv[0] in {"-h", "--help"}:
+        parser.print_help()
+        return 0
+    command, rest = argv[0], argv[1:]
+    # subcommands with their own parsers
+    if command == "simulator":
+        from wechat_sim.server import main as sim_main
+
+        _configure_logging()
+        sim_main(rest)
+        return 0
+    if command == "scheduler":
+        from bot.ops.scheduler import main as sched_main
+
+        _configure_logging()
+        return sched_main(rest)
+    if command == "staff":
+        from bot.ops.staff_cli import main as staff_main
+
+        return staff_main(rest)
+    if command == "pool":
+        from bot.ops.pool_cli import main as pool_main
+
+        return pool_main(rest)
+    if command == "nlu":
+        if not rest or rest[0] != "eval":
+            print("usage: python -m bot nlu eval", file=sys.stderr)
+            return 2
+        from bot.conversation.nlu.evaluate import main as eval_main
+
+        return eval_main(rest[1:])
+
+    args = parser.parse_args(argv)
+    _configure_logging()
+    settings = Settings()  # from the environment
+    if args.command == "serve":
+        from aiohttp import web
+
+        from bot.app import create_app
+
+        app = create_app(settings, with_scheduler=False if args.no_scheduler else None)
+        web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+        return 0
+    if args.command == "run":
+        from bot.ops.launcher import run_all
+
+        return asyncio.run(run_all(settings, host=args.host, port=args.port))
+    if args.command == "migrate":
+        from bot.db import migrate
+
+        asyncio.run(migrate(settings.db_url))
+        print("database is up to date:", _safe_url(settings.db_url))
+        return 0
+    if args.command == "train":
+        from bot.ops.rasa_service import train_if_needed
+
+        model = train_if_needed(project_dir=settings.nlu_project_dir, models_dir=settings.nlu_project_dir / "models",
+                                rasa_bin=settings.rasa_bin)
+        print("model:", model)
+        return 0
+    if args.command == "seed":
+        from bot.ops.seed import seed
+
+        summary = asyncio.run(seed(settings, pool_size=args.pool_size))
+        print(summary)
+        return 0
+    parser.print_help()
+    return 2
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aiohttp.access", "apscheduler.executors.default", "apscheduler.scheduler", "jieba", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _safe_url(url: str) -> str:
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]+@", r"//\1:***@", url)

@@ -1,0 +1,238 @@
+"""APScheduler 3 for the sweeps and the outbox dispatcher: in the web process (``scheduler_ctx``) or alone
+(``python -m bot scheduler``). Jobs are plain ``async def``s with their dependencies as arguments; each catches and
+logs its own errors, so one failure never stops the scheduler. Running the jobs in several processes at once is
+safe (see bot.deadlines.sweeps and bot.delivery.dispatcher)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot import keys
+from bot.db import Sessions
+from bot.deadlines.sweeps import OfferTimeoutHook, run_sweeps, staff_digest
+from bot.deadlines.workdays import CHINA
+from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
+
+log = logging.getLogger(__name__)
+DISPATCH_SECONDS = 2.0
+SWEEP_SECONDS = 60.0
+DIGEST_AT = (8, 30)  # China time
+
+
+def delivery_config(settings: Any, *, lease: timedelta | None = None) -> DeliveryConfig:
+    cfg = DeliveryConfig(
+        template_id=settings.wechat_template_id, base_url=settings.base_url, link_secret=settings.link_secret
+    )
+    if lease is not None:
+        cfg.lease = lease
+    return cfg
+
+
+def find_offer_timeout_hook(settings: Any = None) -> OfferTimeoutHook:
+    """The matching engine's hook: a timed-out offer goes to the next candidate (or flags the case)."""
+    from bot.pool.core import PoolConfig, make_offer_timeout_hook
+
+    return make_offer_timeout_hook(PoolConfig.from_settings(settings))  # type: ignore[no-any-return]
+
+
+async def dispatch_job(
+    *, sessions: Sessions, api: Any, clock: Callable[[], datetime], concurrency: int, config: DeliveryConfig
+) -> None:
+    try:
+        stats = await dispatch_all(sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config)
+        if stats.claimed:
+            log.info(
+                "outbox: %d sent (%d custom, %d template), %d retry later, %d failed, %d unreachable",
+                stats.sent, stats.via_custom, stats.via_template, stats.retried, stats.failed, stats.unreachable,
+            )
+    except Exception:
+        log.exception("the outbox dispatcher failed")
+
+
+async def sweep_job(*, sessions: Sessions, clock: Callable[[], datetime], hook: OfferTimeoutHook | None,
+                    settings: Any = None) -> None:
+    try:
+        counts = await run_sweeps(sessions=sessions, now=clock(), offer_timeout_hook=hook)
+        if settings is not None and settings.auto_offer_towns:
+            from bot.db import transaction
+            from bot.pool.core import PoolConfig, auto_offer_due
+
+            async with transaction(sessions) as session:
+                counts["auto_offers"] = await auto_offer_due(session, now=clock(),
+                                                             config=PoolConfig.from_settings(settings))
+        if any(counts.values()):
+            log.info("sweeps: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))
+    except Exception:
+        log.exception("the sweeps failed")
+
+
+async def digest_job(*, sessions: Sessions, clock: Callable[[], datetime]) -> None:
+    try:
+        n = await staff_digest(sessions=sessions, now=clock())
+        log.info("daily digest: %d staff", n)
+    except Exception:
+        log.exception("the daily digest failed")
+
+
+def build_scheduler(
+    *,
+    sessions: Sessions,
+    api: Any,
+    clock: Callable[[], datetime],
+    concurrency: int,
+    config: DeliveryConfig,
+    dispatch_seconds: float = DISPATCH_SECONDS,
+    sweep_seconds: float = SWEEP_SECONDS,
+    settings: Any = None,
+) -> Any:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    scheduler = AsyncIOScheduler(timezone=CHINA)
+    hook = find_offer_timeout_hook(settings)
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+    scheduler.add_job(
+        dispatch_job,
+        "interval",
+        seconds=dispatch_seconds,
+        id="dispatch",
+        kwargs={"sessions": sessions, "api": api, "clock": clock, "concurrency": concurrency, "config": config},
+        next_run_time=datetime.now(UTC),
+        **common,
+    )
+    scheduler.add_job(
+        sweep_job,
+        "interval",
+        seconds=sweep_seconds,
+        id="sweeps",
+        kwargs={"sessions": sessions, "clock": clock, "hook": hook, "settings": settings},
+        next_run_time=datetime.now(UTC),
+        **common,
+    )
+    scheduler.add_job(
+        digest_job,
+        "cron",
+        hour=DIGEST_AT[0],
+        minute=DIGEST_AT[1],
+        timezone=CHINA,
+        id="digest",
+        kwargs={"sessions": sessions, "clock": clock},
+        **common,
+    )
+    return scheduler
+
+
+async def scheduler_ctx(app: Any) -> AsyncIterator[None]:
+    """Cleanup context: the scheduler starts after the database and the WeChat client, and stops first."""
+    settings = app[keys.SETTINGS]
+    scheduler = build_scheduler(
+        sessions=app[keys.SESSIONS],
+        api=app[keys.WECHAT],
+        clock=app[keys.CLOCK],
+        concurrency=settings.outbox_concurrency,
+        config=delivery_config(settings),
+        settings=settings,
+    )
+    app[keys.SCHEDULER] = scheduler
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+async def dispatch_now(app: Any) -> None:
+    """Send what is due at once (the webhook's late replies), instead of waiting for the next tick."""
+    settings = app[keys.SETTINGS]
+    await dispatch_job(
+        sessions=app[keys.SESSIONS],
+        api=app[keys.WECHAT],
+        clock=app[keys.CLOCK],
+        concurrency=settings.outbox_concurrency,
+        config=delivery_config(settings),
+    )
+
+
+# ---------------------------------------------------------------------------------------- the process
+async def _run(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from bot.db import make_engine, make_sessions, migrate
+    from bot.delivery.wechat_api import WeChatAPI
+    from bot.settings import Settings
+
+    settings = Settings()  # type: ignore[call-arg]
+    if args.migrate:
+        await migrate(settings.db_url)
+    engine = make_engine(settings.db_url)
+    sessions = make_sessions(engine)
+    redis = None
+    if settings.redis_url:
+        import redis.asyncio as redis_asyncio
+
+        redis = redis_asyncio.from_url(settings.redis_url)
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with aiohttp.ClientSession() as http:
+        api = WeChatAPI(
+            session=http,
+            base_url=settings.api_base,
+            appid=settings.wechat_appid,
+            secret=settings.wechat_secret,
+            redis=redis,
+            clock=clock,
+        )
+        config = delivery_config(settings, lease=timedelta(seconds=args.lease_seconds))
+        concurrency = args.concurrency or settings.outbox_concurrency
+        if args.once:
+            await sweep_job(sessions=sessions, clock=clock, hook=find_offer_timeout_hook(settings), settings=settings)
+            await dispatch_job(sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config)
+        else:
+            scheduler = build_scheduler(
+                sessions=sessions,
+                api=api,
+                clock=clock,
+                concurrency=concurrency,
+                config=config,
+                dispatch_seconds=args.dispatch_seconds,
+                sweep_seconds=args.sweep_seconds,
+                settings=settings,
+            )
+            scheduler.start()
+            log.info("scheduler running (dispatch every %ss, sweeps every %ss)", args.dispatch_seconds, args.sweep_seconds)
+            await stop.wait()
+            scheduler.shutdown(wait=False)
+    if redis is not None:
+        await redis.aclose()  # type: ignore[attr-defined]
+    await engine.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot scheduler", description="run the sweeps and the dispatcher")
+    parser.add_argument("--once", action="store_true", help="run every sweep and one dispatch round, then exit")
+    parser.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
+    parser.add_argument("--dispatch-seconds", type=float, default=DISPATCH_SECONDS)
+    parser.add_argument("--sweep-seconds", type=float, default=SWEEP_SECONDS)
+    parser.add_argument("--lease-seconds", type=float, default=60.0, help="how long a claimed message is held")
+    parser.add_argument("--concurrency", type=int, default=0)
+    args = parser.parse_args(argv or [])
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Read models and publishing: figures, demand, archive, public disclosure, notices."""

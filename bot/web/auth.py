@@ -1,0 +1,165 @@
+"""Staff sign-in at the HTTP edge: sessions (aiohttp_session), `current_staff`, `require_staff`, WeChat OAuth.
+
+Passwords, lockout and binding codes are domain rules and live in `bot.cases.access`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from aiohttp import web
+from aiohttp_session import get_session, new_session
+
+from bot import keys
+from bot.cases.access import LoginFailed, authenticate, hash_password, verify_password
+from bot.models import Staff
+
+log = logging.getLogger(__name__)
+STAFF_KEY = "staff_id"
+_REQUEST_STAFF = "daguanjia_staff"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+__all__ = [
+    "LoginFailed",
+    "authenticate",
+    "current_staff",
+    "hash_password",
+    "oauth_authorize_url",
+    "oauth_exchange",
+    "require_staff",
+    "sign_in",
+    "sign_out",
+    "verify_password",
+]
+
+
+async def sign_in(request: web.Request, staff: Staff) -> None:
+    """A fresh session (new cookie, no fixation) that remembers the staff member."""
+    session = await new_session(request)
+    session[STAFF_KEY] = staff.id
+    request[_REQUEST_STAFF] = staff
+
+
+async def sign_out(request: web.Request) -> None:
+    session = await get_session(request)
+    session.invalidate()
+    request[_REQUEST_STAFF] = None
+
+
+async def current_staff(request: web.Request) -> Staff | None:
+    """The signed-in, active staff member, loaded once per request."""
+    if _REQUEST_STAFF in request:
+        return request[_REQUEST_STAFF]  # type: ignore[no-any-return]
+    session = await get_session(request)
+    staff_id = session.get(STAFF_KEY)
+    staff = None
+    if isinstance(staff_id, int):
+        async with request.app[keys.SESSIONS]() as db:
+            staff = await db.get(Staff, staff_id)
+        if staff is not None and not staff.active:
+            staff = None
+    request[_REQUEST_STAFF] = staff
+    return staff
+
+
+def require_staff(
+    roles: Iterable[str] | None = None,
+) -> Callable[[Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]], Handler]:
+    """Decorator: the handler gets the signed-in staff member as its second argument. Not signed in → the
+    login page (back here afterwards); signed in without one of `roles` → 403."""
+    allowed = frozenset(roles) if roles is not None else None
+
+    def wrap(handler: Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]) -> Handler:
+        @functools.wraps(handler)
+        async def inner(request: web.Request) -> web.StreamResponse:
+            staff = await current_staff(request)
+            if staff is None:
+                if request.method != "GET":
+                    raise web.HTTPForbidden(text="请先登录")
+                login = request.app.router["staff_login"].url_for().with_query(next=request.path_qs)
+                raise web.HTTPFound(login)
+            if allowed is not None and staff.role not in allowed:
+                raise web.HTTPForbidden(text="您没有权限使用这个功能")
+            return await handler(request, staff)
+
+        return inner
+
+    return wrap
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths are accepted as a post-login destination."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+# ------------------------------------------------------------------ WeChat OAuth (snsapi_base)
+#: WeChat serves the authorisation page from open.weixin.qq.com, the API (code exchange) from api.weixin.qq.com
+WECHAT_API = "https://api.weixin.qq.com"
+WECHAT_OPEN = "https://open.weixin.qq.com"
+
+
+def oauth_authorize_url(request: web.Request, *, state: str) -> str:
+    """WeChat's web-authorisation URL; its parameters in the documented order, the callback fully encoded."""
+    settings = request.app[keys.SETTINGS]
+    callback = settings.base_url.rstrip("/") + str(request.app.router["staff_oauth_callback"].url_for())
+    base = settings.api_base
+    if base.startswith(WECHAT_API):
+        base = WECHAT_OPEN
+    query = urlencode(
+        [
+            ("appid", settings.wechat_appid),
+            ("redirect_uri", callback),
+            ("response_type", "code"),
+            ("scope", "snsapi_base"),
+            ("state", state),
+        ],
+        quote_via=quote,
+        safe="",
+    )
+    return f"{base}/connect/oauth2/authorize?{query}#wechat_redirect"
+
+
+class OAuthError(Exception):
+    """The code exchange failed: `unavailable` when WeChat could not be asked, else WeChat refused the code
+    (forged, expired or already used)."""
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
+
+
+async def oauth_exchange(request: web.Request, *, code: str) -> str:
+    """Exchange the OAuth code for the user's openid (WeChat's `sns/oauth2/access_token`)."""
+    settings = request.app[keys.SETTINGS]
+    http = request.app[keys.HTTP]
+    params = {
+        "appid": settings.wechat_appid,
+        "secret": settings.wechat_secret,
+        "code": code,
+        "grant_type": "authorization_code",
+    }
+    try:
+        async with http.get(
+            f"{settings.api_base}/sns/oauth2/access_token",
+            params=params,
+            timeout=aiohttp.ClientTimeout(total=5),
+        ) as resp:
+            data: dict[str, Any] = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("oauth exchange failed: %s", type(exc).__name__)
+        raise OAuthError("微信授权服务暂时不可用，请稍后再试或使用密码登录", unavailable=True) from exc
+    if not isinstance(data, dict):
+        raise OAuthError("微信授权服务暂时不可用，请稍后再试或使用密码登录", unavailable=True)
+    if data.get("errcode") == -1:
+        raise OAuthError("微信系统繁忙，请稍后再试", unavailable=True)
+    if data.get("errcode") or not data.get("openid"):
+        log.info("oauth exchange refused: errcode=%s", data.get("errcode"))
+        raise OAuthError("微信授权已失效，请重新进入")
+    return str(data["openid"])

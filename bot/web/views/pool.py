@@ -1,0 +1,284 @@
+"""Staff pages of the 爱心资源库: list and filters, a resource's page (history, edit, deactivate, WeChat bind code),
+import with a validation report, export, offering a wish from the case page, and batch assignment.
+
+Jurisdiction: a town's staff see the resources serving their town and edit those based in it; city roles see all.
+Every POST checks the CSRF token first; domain errors (``LifecycleError``) become flash messages here."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import keys
+from bot.cases.access import actor_for, audit
+from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS, LifecycleError
+from bot.db import transaction
+from bot.models import Resource, Staff
+from bot.pool.core import (
+    EDITABLE,
+    OFFER_LABEL,
+    Mode,
+    PoolConfig,
+    PoolFilter,
+    allowed_categories,
+    bind_code_of,
+    can_edit,
+    export_pool,
+    get_resource_for,
+    import_pool,
+    list_pool,
+    new_volunteer_bind_code,
+    offer,
+    propose_batch,
+    resource_history,
+    send_batch,
+    set_active,
+    update_resource,
+)
+from bot.web.auth import require_staff
+from bot.web.views.common import case_or_404, csrf_form, flash_redirect
+from bot.web.views.common import fmt_time as _fmt
+from bot.web.views.common import now_of as _now
+from bot.web.views.staff import render
+from matching.model import KIND_LABELS
+from matching.scoring import town_name
+from reference.towns import TOWNS
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+POOL_ROLES = TOWN_WORKERS | CITY_ROLES
+MAX_UPLOAD = 8 * 1024 * 1024
+
+
+def _config(request: web.Request) -> PoolConfig:
+    return PoolConfig.from_settings(request.app[keys.SETTINGS])
+
+
+def _resource_url(request: web.Request, key: str) -> str:
+    return str(request.app.router["staff_pool_resource"].url_for(key=key))
+
+
+# ------------------------------------------------------------------ list
+@routes.get("/staff/pool", name="staff_pool")
+@require_staff(POOL_ROLES)
+async def pool_list(request: web.Request, staff: Staff) -> web.Response:
+    filters = PoolFilter.from_query(request.query)
+    async with request.app[keys.SESSIONS]() as db:
+        page = await list_pool(db, staff=staff, filters=filters, now=_now(request), config=_config(request))
+        cats = await allowed_categories(db)
+    base = request.app.router["staff_pool"].url_for()
+    ctx = {
+        "page": page, "f": filters, "categories": cats, "kinds": KIND_LABELS,
+        "prev_url": str(base.with_query(filters.params(page=page.page - 1))) if page.page > 1 else None,
+        "next_url": str(base.with_query(filters.params(page=page.page + 1))) if page.has_next else None,
+        "export_query": filters.params(page=1),
+    }
+    return await render(request, "pool/list.html", ctx)
+
+
+# ------------------------------------------------------------------ import / export (before /{key})
+@routes.get("/staff/pool/import", name="staff_pool_import")
+@require_staff(POOL_ROLES)
+async def import_form(request: web.Request, staff: Staff) -> web.Response:
+    return await render(request, "pool/import.html", {"outcome": None})
+
+
+@routes.post("/staff/pool/import", name="staff_pool_import_post")
+@require_staff(POOL_ROLES)
+async def import_post(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        return await render(request, "pool/import.html", {"outcome": None, "error": "请选择要上传的文件"}, status=400)
+    data = upload.file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        return await render(request, "pool/import.html", {"outcome": None, "error": "文件超过8MB，请分批导入"},
+                            status=400)
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        outcome = await import_pool(db, data=data, filename=upload.filename, now=now, staff=staff)
+        if outcome.ok:
+            await audit(db, staff=staff, action="pool_import", now=now, ip=request.remote,
+                        detail=f"{upload.filename[:80]}：新增{outcome.created}，更新{outcome.updated}")
+    return await render(request, "pool/import.html", {"outcome": outcome, "filename": upload.filename},
+                        status=200 if outcome.ok else 400)
+
+
+async def _export(request: web.Request, staff: Staff, fmt: str) -> web.Response:
+    now = _now(request)
+    async with request.app[keys.SESSIONS]() as db:
+        body = await export_pool(db, staff=staff, now=now, fmt=fmt, config=_config(request))
+    stamp = now.strftime("%Y%m%d")
+    if fmt == "xlsx":
+        ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        ctype = "text/csv; charset=utf-8"
+    return web.Response(body=body, headers={
+        "Content-Type": ctype,
+        "Content-Disposition": f"attachment; filename=pool-{stamp}.{fmt}",
+    })
+
+
+@routes.get("/staff/pool/export.csv", name="staff_pool_export_csv")
+@require_staff(POOL_ROLES)
+async def export_csv(request: web.Request, staff: Staff) -> web.Response:
+    return await _export(request, staff, "csv")
+
+
+@routes.get("/staff/pool/export.xlsx", name="staff_pool_export_xlsx")
+@require_staff(POOL_ROLES)
+async def export_xlsx(request: web.Request, staff: Staff) -> web.Response:
+    return await _export(request, staff, "xlsx")
+
+
+# ------------------------------------------------------------------ batch assignment
+@routes.get("/staff/batch", name="staff_batch")
+@require_staff(POOL_ROLES)
+async def batch_page(request: web.Request, staff: Staff) -> web.Response:
+    town = staff.town if staff.role not in CITY_ROLES else (town_name(request.query.get("town", "")) or None)
+    proposal = None
+    if request.query.get("run"):
+        async with request.app[keys.SESSIONS]() as db:
+            proposal = await propose_batch(db, town=town, now=_now(request), config=_config(request))
+    return await render(request, "pool/batch.html", {"proposal": proposal, "town": town or ""})
+
+
+@routes.post("/staff/batch/send", name="staff_batch_send")
+@require_staff(POOL_ROLES)
+async def batch_send(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    pairs: list[tuple[str, str]] = []
+    for value in form.getall("pick", []):
+        case_no, _, key = str(value).partition("|")
+        if case_no and key:
+            pairs.append((case_no[:24], key[:32]))
+    if not pairs:
+        await flash_redirect(request, request.app.router["staff_batch"].url_for(), "请至少选择一条", "error")
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        sent, problems = await send_batch(db, pairs=pairs[:500], actor=actor_for(staff), staff=staff, now=now,
+                                          config=_config(request))
+        await audit(db, staff=staff, action="batch_offer", now=now, ip=request.remote,
+                    detail=f"批量派单{sent}条，未发{len(problems)}条")
+    text = f"已发出{sent}个邀请" + (f"；{len(problems)}条未发：{'；'.join(problems[:5])}" if problems else "")
+    kind = "error" if problems and not sent else "info"
+    await flash_redirect(request, request.app.router["staff_batch"].url_for(), text, kind)
+
+
+# ------------------------------------------------------------------ offering from the case page
+@routes.post("/staff/cases/{case_no}/offer", name="staff_case_offer")
+@require_staff(POOL_ROLES)
+async def case_offer(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    case_no = request.match_info["case_no"]
+    mode: Mode = "top_k" if form.get("mode") == "top_k" else "single"
+    k_raw = str(form.get("k", "3"))
+    k = int(k_raw) if k_raw.isdigit() else 3
+    key = str(form.get("key", "")).strip()[:32]
+    now = _now(request)
+    case_url = str(request.app.router["staff_case"].url_for(case_no=case_no))
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await case_or_404(db, staff=staff, case_no=case_no)
+            outcome = await offer(db, case=case, actor=actor_for(staff), mode=mode, k=k, now=now,
+                                  keys=[key] if key else None, config=_config(request))
+            await audit(db, staff=staff, action="case_offer", case=case, now=now, ip=request.remote,
+                        detail=outcome.message)
+    except LifecycleError as exc:
+        await flash_redirect(request, case_url + "#pool", str(exc), "error")
+    await flash_redirect(request, case_url + "#pool", outcome.message, "error" if outcome.exhausted else "info")
+
+
+# ------------------------------------------------------------------ one resource
+async def _resource_or_404(db: AsyncSession, *, staff: Staff, key: str) -> Resource:
+    """The resource if the staff member may see it; otherwise "not found"."""
+    row = await get_resource_for(db, staff=staff, key=key)
+    if row is None:
+        raise web.HTTPNotFound()
+    return row
+
+
+async def _resource_page(request: web.Request, staff: Staff, *, errors: dict[str, str] | None = None,
+                         form: dict[str, str] | None = None, code: str | None = None,
+                         status: int = 200) -> web.Response:
+    key = request.match_info["key"]
+    async with request.app[keys.SESSIONS]() as db:
+        row = await _resource_or_404(db, staff=staff, key=key)
+        history = await resource_history(db, resource=row, now=_now(request), config=_config(request))
+        cats = await allowed_categories(db)
+    values = form or {
+        "name": row.name, "contact": row.contact, "phone": row.phone or "", "kind": row.kind,
+        "categories": "、".join(row.categories or []), "items": "、".join(row.items or []),
+        "home_town": row.home_town, "towns_served": "、".join(row.towns_served or []) or "全市",
+        "capacity_open": str(row.capacity_open), "capacity_month": str(row.capacity_month),
+        "max_fund": "" if row.max_fund is None else str(row.max_fund), "available": "1" if row.available else "",
+    }
+    ctx = {
+        "r": row, "h": history, "errors": errors or {}, "v": values, "code": code,
+        "pending_code": bind_code_of(row) is not None, "editable": can_edit(staff, row), "kinds": KIND_LABELS,
+        "categories": cats, "OFFER_LABEL": OFFER_LABEL, "fmt": _fmt, "towns": TOWNS,
+    }
+    return await render(request, "pool/resource.html", ctx, status=status)
+
+
+@routes.get("/staff/pool/{key}", name="staff_pool_resource")
+@require_staff(POOL_ROLES)
+async def resource_page(request: web.Request, staff: Staff) -> web.Response:
+    return await _resource_page(request, staff)
+
+
+@routes.post("/staff/pool/{key}/edit", name="staff_pool_edit")
+@require_staff(POOL_ROLES)
+async def resource_edit(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    key = request.match_info["key"]
+    values = {name: str(form.get(name, ""))[:500] for name in EDITABLE}
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            row = await _resource_or_404(db, staff=staff, key=key)
+            errors = await update_resource(db, staff=staff, resource=row, values=values, now=now)
+            if not errors:
+                await audit(db, staff=staff, action="pool_edit", now=now, detail=f"修改爱心资源{key}",
+                            ip=request.remote)
+    except LifecycleError as exc:
+        await flash_redirect(request, _resource_url(request, key), str(exc), "error")
+    if errors:
+        return await _resource_page(request, staff, errors=errors, form=values, status=400)
+    await flash_redirect(request, _resource_url(request, key), "已保存")
+
+
+@routes.post("/staff/pool/{key}/active", name="staff_pool_active")
+@require_staff(POOL_ROLES)
+async def resource_active(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    key = request.match_info["key"]
+    active = form.get("active") == "1"
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            row = await _resource_or_404(db, staff=staff, key=key)
+            await set_active(db, staff=staff, resource=row, active=active, now=now)
+            await audit(db, staff=staff, action="pool_active", now=now, ip=request.remote,
+                        detail=f"{'启用' if active else '停用'}爱心资源{key}")
+    except LifecycleError as exc:
+        await flash_redirect(request, _resource_url(request, key), str(exc), "error")
+    await flash_redirect(request, _resource_url(request, key), "已启用" if active else "已停用，不会再收到新的邀请")
+
+
+@routes.post("/staff/pool/{key}/bind-code", name="staff_pool_bind_code")
+@require_staff(POOL_ROLES)
+async def resource_bind_code(request: web.Request, staff: Staff) -> web.Response:
+    await csrf_form(request)
+    key = request.match_info["key"]
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        row = await _resource_or_404(db, staff=staff, key=key)
+        if not can_edit(staff, row):
+            raise web.HTTPForbidden(text="只能为本镇街的爱心资源生成绑定码")
+        code = await new_volunteer_bind_code(db, resource=row, now=now)
+        await audit(db, staff=staff, action="pool_bind_code", now=now, detail=f"为{key}生成微信绑定码",
+                    ip=request.remote)
+    return await _resource_page(request, staff, code=code)

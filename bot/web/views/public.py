@@ -1,0 +1,106 @@
+"""项目公示 and 信息发布 for everyone: completed micro-projects, fulfilled micro-wishes, figures and notices.
+
+No personal data ever reaches these pages: the queries behind them (`bot.reporting.figures.public_*`) select only category,
+town, month (and, for micro-projects, which are public works, the item and community) — never a name, phone,
+address or a micro-wish's description."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot import keys
+from bot.cases.numbering import CHINA
+from bot.reporting.figures import (
+    TOWN_NAMES,
+    get_public_notice,
+    public_figures,
+    public_notices,
+    public_projects,
+    public_wishes,
+)
+from bot.web.views.common import now_of as _now
+
+routes = web.RouteTableDef()
+PER_PAGE = 30
+
+
+def _town(request: web.Request) -> str | None:
+    town = request.query.get("town", "").strip()
+    return town if town in TOWN_NAMES else None
+
+
+def _page(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return max(1, min(int(raw), 10_000)) if raw.isdigit() and len(raw) < 6 else 1
+
+
+def _day(dt: datetime) -> str:
+    return dt.astimezone(CHINA).strftime("%Y-%m-%d")
+
+
+def _render(request: web.Request, template: str, ctx: dict[str, Any]) -> web.Response:
+    # no shared caching: the page carries the session cookie the CSRF context processor sets
+    return aiohttp_jinja2.render_template(template, request, {"towns": TOWN_NAMES, "day": _day, **ctx})
+
+
+def _page_urls(
+    request: web.Request, name: str, town: str | None, page: int, has_next: bool
+) -> dict[str, Any]:
+    base = request.app.router[name].url_for()
+    q = {"town": town} if town else {}
+    return {
+        "prev_url": str(base.with_query({**q, "page": str(page - 1)})) if page > 1 else None,
+        "next_url": str(base.with_query({**q, "page": str(page + 1)})) if has_next else None,
+    }
+
+
+@routes.get("/public", name="public_home")
+async def disclosure(request: web.Request) -> web.Response:
+    town, page = _town(request), _page(request)
+    now = _now(request)
+    async with request.app[keys.SESSIONS]() as db:
+        figures = await public_figures(db, town=town)
+        projects, more_projects = await public_projects(db, town=town, page=page, per_page=PER_PAGE)
+        wishes, more_wishes = await public_wishes(db, town=town, page=page, per_page=PER_PAGE)
+        notices, _ = await public_notices(db, town=town, per_page=3, now=now)
+    ctx = {
+        "town": town,
+        "f": figures,
+        "projects": projects,
+        "wishes": wishes,
+        "notices": notices,
+        "page": page,
+        **_page_urls(request, "public_home", town, page, more_projects or more_wishes),
+    }
+    return _render(request, "public/home.html", ctx)
+
+
+@routes.get("/public/notices", name="public_notices")
+async def notices(request: web.Request) -> web.Response:
+    town, page = _town(request), _page(request)
+    now = _now(request)
+    async with request.app[keys.SESSIONS]() as db:
+        rows, has_next = await public_notices(db, town=town, page=page, now=now)
+    ctx = {
+        "town": town,
+        "rows": rows,
+        "page": page,
+        **_page_urls(request, "public_notices", town, page, has_next),
+    }
+    return _render(request, "public/notices.html", ctx)
+
+
+@routes.get("/public/notices/{notice_id}", name="public_notice")
+async def notice(request: web.Request) -> web.Response:
+    raw = request.match_info["notice_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    async with request.app[keys.SESSIONS]() as db:
+        n = await get_public_notice(db, notice_id=int(raw), now=_now(request))
+    if n is None:
+        raise web.HTTPNotFound()
+    return _render(request, "public/notice.html", {"n": n})

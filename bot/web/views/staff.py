@@ -1,0 +1,887 @@
+"""The staff web view (mobile first, works without JavaScript): sign-in, the queue, the case page and its actions.
+
+Every POST checks the CSRF token first and finds the case through the staff member's jurisdiction (another
+town's case → 404, nothing changed). Domain errors become HTTP answers here and only here."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp_session import get_session
+from multidict import MultiDictProxy
+from sqlalchemy import and_, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from yarl import URL
+
+from bot import keys
+from bot.cases.access import (
+    DUE_SOON,
+    SORTS,
+    LoginFailed,
+    QueueFilter,
+    QueuePage,
+    QueueRow,
+    StaffError,
+    actor_for,
+    audit,
+    authenticate,
+    bind_openid,
+    case_view,
+    cases_query,
+    categories,
+    get_case_for,
+    list_audit,
+    list_queue,
+    mask_phone,
+    new_bind_code,
+    set_password,
+    staff_by_openid,
+    staff_names,
+)
+from bot.cases.lifecycle import (
+    ACTION_LABEL,
+    CITY_ROLES,
+    OPEN_STATES,
+    ROLE_LABEL,
+    STATE_LABEL,
+    SUPERVISORS,
+    TERMINAL,
+    TRANSITIONS,
+    Actor,
+    ClaimConflict,
+    LifecycleError,
+    StaffCaseInput,
+    add_note,
+    allowed_actions,
+    ask_resident,
+    claim,
+    complete,
+    create_staff_case,
+    edit_case,
+    merge_case,
+    reassign,
+    release,
+    transition,
+)
+from bot.cases.numbering import CHANNELS, KIND_LABEL
+from bot.db import transaction
+from bot.delivery.dispatcher import KIND_TITLE, NotRetryable, retry
+from bot.models import Case, CaseEvent, Outbox, Resident, Resource, Staff
+from bot.pool.core import PoolConfig, candidates_panel
+from bot.web.auth import (
+    OAuthError,
+    current_staff,
+    oauth_authorize_url,
+    oauth_exchange,
+    require_staff,
+    safe_next,
+    sign_in,
+    sign_out,
+)
+from bot.web.views.common import case_or_404, csrf_form, flash, flash_redirect, page_param
+from bot.web.views.common import client_ip as _ip
+from bot.web.views.common import fmt_time as _fmt
+from bot.web.views.common import now_of as _now
+from reference.towns import TOWNS
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+#: actions the case page offers as simple forms (with an optional or required note)
+SIMPLE_ACTIONS = (
+    "verify",
+    "accept",
+    "reject",
+    "match",
+    "dispatch",
+    "start",
+    "close",
+    "cancel",
+    "reopen",
+    "resume",
+)
+
+
+# ------------------------------------------------------------------ helpers
+async def render(
+    request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
+) -> web.Response:
+    session = await get_session(request)
+    ctx = {
+        "flash": session.pop("flash", None),
+        "me": await current_staff(request),
+        "STATE_LABEL": STATE_LABEL,
+        "KIND_LABEL": KIND_LABEL,
+        "ROLE_LABEL": ROLE_LABEL,
+        "ACTION_LABEL": ACTION_LABEL,
+        "CHANNELS": CHANNELS,
+        "SUPERVISORS": SUPERVISORS,
+        "CITY_ROLES": CITY_ROLES,
+        "TOWNS": TOWNS,
+        "FLAG_LABEL": FLAG_LABEL,
+        **context,
+    }
+    response = aiohttp_jinja2.render_template(template, request, ctx)
+    response.set_status(status)
+    return response
+
+
+def _case_url(request: web.Request, case_no: str) -> str:
+    return str(request.app.router["staff_case"].url_for(case_no=case_no))
+
+
+# ------------------------------------------------------------------ delivery and flags (read models, no aiohttp)
+#: what a case's flag asks of staff, in their words
+FLAG_LABEL = {
+    "phone_needed": "请电话联系居民",
+    "low_score": "低分回访",
+    "match_exhausted": "无人认领，需人工处理",
+}
+OUTBOX_STATUS_LABEL = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "unreachable": "无法送达",
+}
+OUTBOX_CHANNEL_LABEL = {"custom": "客服消息", "template": "模板消息"}
+RECIPIENT_LABEL = {"resident": "居民", "staff": "工作人员", "volunteer": "志愿者"}
+RETRYABLE_STATUSES = ("failed", "unreachable")
+_ERRCODE_TEXT = {
+    -1: "微信系统繁忙或网络不通，多次重试仍未成功",
+    40001: "微信接口凭证失效，刷新后仍未成功",
+    42001: "微信接口凭证过期，刷新后仍未成功",
+    40003: "对方的微信身份无效（可能不是本公众号的用户）",
+    43004: "对方已取消关注公众号，微信消息无法送达，请电话联系",
+    43101: "对方拒收订阅消息",
+    45015: "对方超过48小时没有和公众号互动，客服消息无法发送",
+    45047: "客服消息已超过微信的条数限制",
+    40037: "消息模板编号无效，请管理员检查模板设置",
+    47003: "消息模板的内容不符合微信要求",
+}
+
+
+def explain_error(last_error: str | None) -> str:
+    """The dispatcher's `last_error` ("43004 require subscribe …") in plain Chinese for staff."""
+    if not last_error:
+        return ""
+    head, _, rest = last_error.strip().partition(" ")
+    try:
+        code = int(head)
+    except ValueError:
+        return "发送出错"
+    if code == -1 and rest.startswith("internal"):
+        return "系统内部错误，请联系管理员"
+    if code == -1 and ("timeout" in rest.lower() or "timed out" in rest.lower()):
+        return "连接微信超时，多次重试仍未成功"
+    return _ERRCODE_TEXT.get(code, f"微信返回错误（代码{code}）")
+
+
+def mask_openid(openid: str) -> str:
+    return openid[:3] + "***" + openid[-4:] if len(openid) > 8 else "***"
+
+
+@dataclass(slots=True)
+class DeliveryRow:
+    row: Outbox
+    what: str
+    recipient: str
+    status: str
+    channel: str
+    error: str
+    case_no: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.row.status in RETRYABLE_STATUSES
+
+    @property
+    def problem(self) -> bool:
+        return self.row.status in RETRYABLE_STATUSES
+
+
+async def _recipient_names(session: AsyncSession, rows: list[Outbox]) -> dict[tuple[str, str], str]:
+    """Who each message went to, as staff may see it: a colleague's or a volunteer's name, a resident's masked
+    phone (or masked WeChat id when no phone is known)."""
+    by_type: dict[str, set[str]] = {}
+    for r in rows:
+        by_type.setdefault(r.recipient_type, set()).add(r.openid)
+    names: dict[tuple[str, str], str] = {}
+    if ids := by_type.get("staff"):
+        for openid, name, user in await session.exec(
+            select(Staff.openid, Staff.display_name, Staff.username).where(col(Staff.openid).in_(ids))
+        ):
+            names["staff", str(openid)] = f"工作人员 {name or user}"
+    if ids := by_type.get("volunteer"):
+        for openid, name in await session.exec(
+            select(Resource.openid, Resource.name).where(col(Resource.openid).in_(ids))
+        ):
+            names["volunteer", str(openid)] = f"志愿者 {name}"
+    if ids := by_type.get("resident"):
+        for openid, phone in await session.exec(
+            select(Resident.openid, Resident.phone).where(col(Resident.openid).in_(ids))
+        ):
+            names["resident", openid] = f"居民 {mask_phone(phone) if phone else mask_openid(openid)}"
+    for r in rows:
+        label = RECIPIENT_LABEL.get(r.recipient_type, r.recipient_type)
+        names.setdefault((r.recipient_type, r.openid), f"{label} {mask_openid(r.openid)}")
+    return names
+
+
+async def delivery_rows(
+    session: AsyncSession, rows: list[Outbox], *, case_numbers: Mapping[int, str] | None = None
+) -> list[DeliveryRow]:
+    names = await _recipient_names(session, rows)
+    return [
+        DeliveryRow(
+            row=r,
+            what=KIND_TITLE.get(r.kind, "消息"),
+            recipient=names[r.recipient_type, r.openid],
+            status=OUTBOX_STATUS_LABEL.get(r.status, r.status),
+            channel=OUTBOX_CHANNEL_LABEL.get(r.channel or "", "—"),
+            error=explain_error(r.last_error),
+            case_no=(case_numbers or {}).get(r.case_id or 0),
+        )
+        for r in rows
+    ]
+
+
+async def case_deliveries(session: AsyncSession, *, case: Case, limit: int = 100) -> list[DeliveryRow]:
+    """The messages sent about one case (the caller has already checked jurisdiction over the case)."""
+    rows = list(
+        await session.exec(
+            select(Outbox)
+            .where(Outbox.case_id == case.id)
+            .order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+            .limit(limit)
+        )
+    )
+    return await delivery_rows(session, rows)
+
+
+def _outbox_scope(staff: Staff) -> Any:
+    """The outbox rows a staff member may see and retry: those about cases in their jurisdiction; a town
+    supervisor also the case-less messages to their town's staff (digests); city roles everything."""
+    if staff.role in CITY_ROLES:
+        return None
+    in_cases = col(Outbox.case_id).in_(cases_query(staff).with_only_columns(col(Case.id)))
+    if staff.role not in SUPERVISORS:
+        return in_cases
+    town_staff = select(Staff.openid).where(
+        Staff.town == (staff.town or "\x00"), col(Staff.openid).is_not(None)
+    )
+    return or_(
+        in_cases,
+        and_(
+            col(Outbox.case_id).is_(None),
+            col(Outbox.recipient_type) == "staff",
+            col(Outbox.openid).in_(town_staff),
+        ),
+    )
+
+
+async def failed_deliveries(
+    session: AsyncSession, *, staff: Staff, page: int = 1, per_page: int = 30
+) -> tuple[list[DeliveryRow], bool]:
+    """Failed and unreachable messages in the staff member's scope, newest first (one page, never all rows)."""
+    q = select(Outbox).where(col(Outbox.status).in_(RETRYABLE_STATUSES))
+    if (scope := _outbox_scope(staff)) is not None:
+        q = q.where(scope)
+    q = q.order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+    rows = list(await session.exec(q.offset((page - 1) * per_page).limit(per_page + 1)))
+    case_ids = {r.case_id for r in rows[:per_page] if r.case_id}
+    numbers: dict[int, str] = {}
+    if case_ids:
+        found = await session.exec(select(Case.id, Case.case_no).where(col(Case.id).in_(case_ids)))
+        numbers = {int(cid or 0): no for cid, no in found}
+    return await delivery_rows(session, rows[:per_page], case_numbers=numbers), len(rows) > per_page
+
+
+async def outbox_row_for(session: AsyncSession, *, staff: Staff, outbox_id: int) -> Outbox | None:
+    """None when the row does not exist or lies outside the staff member's scope (a 404 either way)."""
+    q = select(Outbox).where(Outbox.id == outbox_id)
+    if (scope := _outbox_scope(staff)) is not None:
+        q = q.where(scope)
+    return (await session.exec(q)).first()
+
+
+async def flag_counts(session: AsyncSession, *, staff: Staff) -> dict[str, int]:
+    """How many cases in the staff member's jurisdiction carry each flag (the queue's badges)."""
+    base = cases_query(staff).where(col(Case.flag).is_not(None)).subquery()
+    rows = await session.exec(select(base.c.flag, func.count()).group_by(base.c.flag))  # type: ignore[call-overload]
+    return {str(flag): int(n) for flag, n in rows}
+
+
+async def list_flagged(
+    session: AsyncSession, *, staff: Staff, flag: str, page: int = 1, per_page: int = 20
+) -> tuple[list[Case], bool]:
+    """Cases with one flag, in any state (a low score arrives after completion), most recently changed first."""
+    q = (
+        cases_query(staff)
+        .where(Case.flag == flag)
+        .order_by(col(Case.updated_at).desc(), col(Case.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page + 1)
+    )
+    cases = list(await session.exec(q))
+    return cases[:per_page], len(cases) > per_page
+
+
+class FlagError(StaffError):
+    pass
+
+
+async def clear_flag(
+    session: AsyncSession, *, case: Case, actor: Actor, note: str, now: datetime, expected: str | None = None
+) -> CaseEvent:
+    """Staff dealt with what the flag asked (phoned the resident, followed up a low score …): the flag goes,
+    and the timeline says who cleared it, when and what they did."""
+    note = note.strip()
+    if case.flag is None:
+        raise FlagError("这件诉求没有待处理的标记")
+    if expected and case.flag != expected:
+        raise FlagError("标记已经变化，请刷新页面后再处理")
+    if not note:
+        raise FlagError("请写明处理情况，如：已电话联系居民")
+    flag = case.flag
+    event = CaseEvent(
+        case_id=case.id,  # type: ignore[arg-type]
+        at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        kind="note",
+        from_status=case.status,
+        to_status=case.status,
+        note=f"已处理“{FLAG_LABEL.get(flag, flag)}”：{note}",
+        data={"flag_cleared": flag},
+    )
+    session.add(event)
+    case.flag = None
+    case.updated_at = now
+    session.add(case)
+    await session.flush()
+    return event
+
+
+def deadline_state(case: Case, now: datetime) -> str:
+    """`paused` while waiting for the resident (`paused_overdue` when the stage was already late at the pause),
+    else `overdue` / `soon` / `ok`; "" when there is no deadline or the case is finished."""
+    if case.status not in OPEN_STATES or case.stage_deadline is None:
+        return ""
+    if case.awaiting_resident or case.paused_at is not None:
+        late = case.paused_at is not None and case.stage_deadline < case.paused_at
+        return "paused_overdue" if late else "paused"
+    if case.stage_deadline < now:
+        return "overdue"
+    if case.stage_deadline < now + DUE_SOON:
+        return "soon"
+    return "ok"
+
+
+# ------------------------------------------------------------------ sign-in
+@routes.get("/staff/login", name="staff_login")
+async def login_form(request: web.Request) -> web.Response:
+    if await current_staff(request) is not None:
+        raise web.HTTPFound(request.app.router["staff_queue"].url_for())
+    return await render(request, "staff/login.html", {"next": request.query.get("next", ""), "username": ""})
+
+
+@routes.post("/staff/login", name="staff_login_post")
+async def login_post(request: web.Request) -> web.Response:
+    form = await csrf_form(request)
+    username = str(form.get("username", ""))[:64]
+    password = str(form.get("password", ""))[:256]
+    now = _now(request)
+    error = None
+    staff: Staff | None = None
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        try:
+            staff = await authenticate(db, username=username, password=password, now=now)
+            await audit(db, staff=staff, action="login", now=now, detail="密码登录", ip=_ip(request))
+        except LoginFailed as exc:
+            error = str(exc)
+    if staff is None:
+        ctx = {"error": error, "next": form.get("next", ""), "username": username}
+        return await render(request, "staff/login.html", ctx, status=401)
+    await sign_in(request, staff)
+    target = safe_next(str(form.get("next", "")), str(request.app.router["staff_queue"].url_for()))
+    raise web.HTTPFound(target)
+
+
+@routes.post("/staff/logout", name="staff_logout")
+async def logout(request: web.Request) -> web.Response:
+    await csrf_form(request)
+    await sign_out(request)
+    raise web.HTTPFound(request.app.router["staff_login"].url_for())
+
+
+@routes.get("/staff/oauth/start", name="staff_oauth_start")
+async def oauth_start(request: web.Request) -> web.Response:
+    """Inside WeChat: off to WeChat's authorisation page, which comes back to the callback with a code."""
+    session = await get_session(request)
+    state = secrets.token_urlsafe(12)
+    session["oauth_state"] = state
+    queue_url = str(request.app.router["staff_queue"].url_for())
+    session["oauth_next"] = safe_next(request.query.get("next", ""), queue_url)
+    # encoded=True: the callback stays percent-encoded inside redirect_uri, as WeChat asks
+    raise web.HTTPFound(URL(oauth_authorize_url(request, state=state), encoded=True))
+
+
+@routes.get("/staff/oauth/callback", name="staff_oauth_callback")
+async def oauth_callback(request: web.Request) -> web.Response:
+    session = await get_session(request)
+    expected = session.pop("oauth_state", None)
+    target = str(session.pop("oauth_next", "") or request.app.router["staff_queue"].url_for())
+    code = request.query.get("code", "")[:128]
+    state = request.query.get("state", "")
+    if not expected or not secrets.compare_digest(state, str(expected)) or not code:
+        ctx = {"error": "微信授权已失效，请重新进入", "next": ""}
+        return await render(request, "staff/login.html", ctx, status=400)
+    try:
+        openid = await oauth_exchange(request, code=code)
+    except OAuthError as exc:
+        status = 502 if exc.unavailable else 400
+        return await render(request, "staff/login.html", {"error": str(exc), "next": ""}, status=status)
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        staff = await staff_by_openid(db, openid=openid)
+        if staff is not None:
+            await audit(db, staff=staff, action="login", now=now, detail="微信登录", ip=_ip(request))
+    if staff is None:
+        session["oauth_openid"] = openid
+        raise web.HTTPFound(request.app.router["staff_oauth_bind"].url_for())
+    await sign_in(request, staff)
+    raise web.HTTPFound(target)
+
+
+@routes.get("/staff/oauth/bind", name="staff_oauth_bind")
+async def oauth_bind_form(request: web.Request) -> web.Response:
+    session = await get_session(request)
+    if not session.get("oauth_openid"):
+        raise web.HTTPFound(request.app.router["staff_login"].url_for())
+    return await render(request, "staff/oauth_bind.html", {})
+
+
+@routes.post("/staff/oauth/bind", name="staff_oauth_bind_post")
+async def oauth_bind_post(request: web.Request) -> web.Response:
+    form = await csrf_form(request)
+    session = await get_session(request)
+    openid = session.get("oauth_openid")
+    if not openid:
+        raise web.HTTPFound(request.app.router["staff_login"].url_for())
+    tries = int(session.get("bind_tries", 0))
+    if tries >= 5:
+        return await render(
+            request, "staff/oauth_bind.html", {"error": "尝试次数过多，请稍后重新进入"}, status=429
+        )
+    now = _now(request)
+    error = None
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        try:
+            staff = await bind_openid(db, code=str(form.get("code", "")), openid=str(openid), now=now)
+            await audit(db, staff=staff, action="bind_wechat", now=now, detail="绑定微信", ip=_ip(request))
+        except StaffError as exc:
+            error = str(exc)
+    if error:
+        session["bind_tries"] = tries + 1
+        return await render(request, "staff/oauth_bind.html", {"error": error}, status=400)
+    await sign_in(request, staff)
+    await flash_redirect(request, request.app.router["staff_queue"].url_for(), "微信已绑定，以后在微信里打开即可直接登录")
+
+
+# ------------------------------------------------------------------ account
+@routes.get("/staff/account", name="staff_account")
+@require_staff()
+async def account(request: web.Request, staff: Staff) -> web.Response:
+    return await render(request, "staff/account.html", {"code": None})
+
+
+@routes.post("/staff/account/bind-code", name="staff_bind_code")
+@require_staff()
+async def account_bind_code(request: web.Request, staff: Staff) -> web.Response:
+    await csrf_form(request)
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        me = await db.get(Staff, staff.id)
+        assert me is not None
+        code = await new_bind_code(db, staff=me, now=now)
+        await audit(db, staff=me, action="bind_code", now=now, detail="生成微信绑定码", ip=_ip(request))
+    return await render(request, "staff/account.html", {"code": code})
+
+
+@routes.post("/staff/account/password", name="staff_password")
+@require_staff()
+async def account_password(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        me = await db.get(Staff, staff.id)
+        assert me is not None
+        from bot.cases.access import verify_password
+
+        if not verify_password(str(form.get("old", "")), me.password_hash):
+            error = "原密码不正确"
+        else:
+            try:
+                await set_password(db, staff=me, password=str(form.get("new", "")))
+                await audit(db, staff=me, action="password", now=now, detail="修改密码", ip=_ip(request))
+                error = None
+            except StaffError as exc:
+                error = str(exc)
+    if error:
+        return await render(request, "staff/account.html", {"code": None, "error": error}, status=400)
+    await flash_redirect(request, request.app.router["staff_account"].url_for(), "密码已修改")
+
+
+# ------------------------------------------------------------------ the queue
+@routes.get("/staff", name="staff_home")
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound(request.app.router["staff_queue"].url_for())
+
+
+@routes.get("/staff/cases", name="staff_queue")
+@require_staff()
+async def queue(request: web.Request, staff: Staff) -> web.Response:
+    filters = QueueFilter.from_query(request.query)
+    flag = request.query.get("flag", "")
+    flag = flag if flag in FLAG_LABEL else ""
+    now = _now(request)
+    async with request.app[keys.SESSIONS]() as db:
+        if flag:  # the cases a flag asks staff to act on, whatever their state
+            cases, has_next = await list_flagged(db, staff=staff, flag=flag, page=filters.page)
+            owners = await staff_names(db, ids={c.claimed_by_id for c in cases if c.claimed_by_id})
+            rows = []
+            for c in cases:
+                state = deadline_state(c, now)
+                rows.append(
+                    QueueRow(c, owners.get(c.claimed_by_id or 0), state == "overdue", state == "soon")
+                )
+            page = QueuePage(rows=rows, page=filters.page, has_next=has_next)
+        else:
+            page = await list_queue(db, staff=staff, filters=filters, now=now)
+        cats = await categories(db)
+        counts = await flag_counts(db, staff=staff)
+    base = request.app.router["staff_queue"].url_for()
+    extra = {"flag": flag} if flag else {}
+    ctx = {
+        "page": page,
+        "f": filters,
+        "flag": flag,
+        "flag_counts": counts,
+        "sorts": SORTS,
+        "categories": cats,
+        "fmt": _fmt,
+        "prev_url": str(base.with_query({**filters.params(page=page.page - 1), **extra}))
+        if page.page > 1
+        else None,
+        "next_url": str(base.with_query({**filters.params(page=page.page + 1), **extra}))
+        if page.has_next
+        else None,
+        "open_states": [s for s in STATE_LABEL if s in OPEN_STATES],
+        "all_states": list(STATE_LABEL),
+    }
+    return await render(request, "staff/queue.html", ctx)
+
+
+# ------------------------------------------------------------------ the case page
+async def _case_page(
+    request: web.Request,
+    staff: Staff,
+    case_no: str,
+    *,
+    full_phone: bool = False,
+    status: int = 200,
+    extra: Mapping[str, Any] | None = None,
+) -> web.Response:
+    async with request.app[keys.SESSIONS]() as db:
+        case = await case_or_404(db, staff=staff, case_no=case_no)
+        view = await case_view(db, staff=staff, case=case)
+        cats = await categories(db, kind=case.kind)
+        deliveries = await case_deliveries(db, case=case)
+        pool_panel = await candidates_panel(
+            db, case=case, staff=staff, now=_now(request),
+            config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
+        )
+    actor = actor_for(staff)
+    now = _now(request)
+    actions = allowed_actions(case, actor)
+    ctx = {
+        "c": case,
+        "v": view,
+        "actions": actions,
+        "simple_actions": [a for a in actions if a in SIMPLE_ACTIONS],
+        "needs_note": {a for (_, a), r in TRANSITIONS.items() if r.reason},
+        "phone": view.phone if full_phone else mask_phone(view.phone),
+        "full_phone": full_phone,
+        "categories": cats,
+        "fmt": _fmt,
+        "rk": secrets.token_urlsafe(12),
+        "terminal": case.status in TERMINAL,
+        "is_owner": case.claimed_by_id == staff.id,
+        "deliveries": deliveries,
+        "deadline_state": deadline_state(case, now),
+        "pool_panel": pool_panel,
+        **(extra or {}),
+    }
+    return await render(request, "staff/case.html", ctx, status=status)
+
+
+@routes.get("/staff/cases/new", name="staff_case_new")
+@require_staff()
+async def new_case_form(request: web.Request, staff: Staff) -> web.Response:
+    data = StaffCaseInput(kind="micro_wish", description="", town=staff.town or "", community=staff.community)
+    return await render(request, "staff/new.html", {"d": data, "error": None})
+
+
+@routes.post("/staff/cases/new", name="staff_case_create")
+@require_staff()
+async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+
+    def g(name: str, limit: int = 64) -> str:
+        return str(form.get(name, "")).strip()[:limit]
+
+    data = StaffCaseInput(
+        kind=g("kind", 16),
+        description=g("description", 2000),
+        town=g("town", 16) or (staff.town or ""),
+        channel=g("channel", 16),
+        community=g("community") or None,
+        address=g("address", 128) or None,
+        beneficiary=g("beneficiary", 32) or None,
+        contact_phone=g("contact_phone", 32) or None,
+        category=g("category", 32) or None,
+        item=g("item") or None,
+    )
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await create_staff_case(db, actor=actor_for(staff), data=data, now=now)
+            await audit(
+                db,
+                staff=staff,
+                action="create_case",
+                case=case,
+                now=now,
+                detail=CHANNELS.get(data.channel, data.channel),
+                ip=_ip(request),
+            )
+    except LifecycleError as exc:
+        return await render(request, "staff/new.html", {"d": data, "error": str(exc)}, status=400)
+    await flash(
+        request,
+        f"已登记诉求{case.case_no}。请告诉居民：关注公众号后发送绑定码 {case.bind_code} 即可在微信查看进度。",
+    )
+    raise web.HTTPFound(_case_url(request, case.case_no))
+
+
+@routes.get("/staff/cases/{case_no}", name="staff_case")
+@require_staff()
+async def case_page(request: web.Request, staff: Staff) -> web.Response:
+    return await _case_page(request, staff, request.match_info["case_no"])
+
+
+@routes.post("/staff/cases/{case_no}/phone", name="staff_case_phone")
+@require_staff()
+async def reveal_phone(request: web.Request, staff: Staff) -> web.Response:
+    await csrf_form(request)
+    case_no = request.match_info["case_no"]
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        case = await case_or_404(db, staff=staff, case_no=case_no)
+        await audit(
+            db, staff=staff, action="reveal_phone", case=case, now=now, detail="查看完整电话", ip=_ip(request)
+        )
+    return await _case_page(request, staff, case_no, full_phone=True)
+
+
+async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[Any], now: datetime) -> str:
+    """Run one action of the case page; returns the message shown afterwards."""
+    actor = actor_for(staff)
+    op = str(form.get("action", ""))
+    note = str(form.get("note", "")).strip()[:1000] or None
+    rk = str(form.get("rk", ""))[:40] or None
+    label = ACTION_LABEL.get(op, op)
+    if op == "claim":
+        await claim(db, case=case, actor=actor, now=now, request_key=rk)
+        return "认领成功，这件诉求由您负责"
+    if op == "release":
+        await release(db, case=case, actor=actor, now=now, note=note, request_key=rk)
+        return "已释放，其他同事可以认领"
+    if op == "complete":
+        photos = [p for p in str(form.get("photos", "")).split() if p]
+        await complete(db, case=case, actor=actor, note=note or "", photos=photos, now=now, request_key=rk)
+        return "已办结，居民会收到通知和评价邀请"
+    if op == "ask":
+        await ask_resident(
+            db, case=case, actor=actor, question=str(form.get("question", ""))[:500], now=now, request_key=rk
+        )
+        return "问题已发给居民，居民回复后会显示在时间线上"
+    if op == "note":
+        await add_note(db, case=case, actor=actor, note=note or "", now=now)
+        return "备注已保存"
+    if op == "edit":
+        events = await edit_case(
+            db,
+            case=case,
+            actor=actor,
+            now=now,
+            category=str(form.get("category", "")) or None,
+            town=str(form.get("town", "")) or None,
+            community=str(form["community"]) if "community" in form else None,
+        )
+        return "已修改" if events else "没有改动"
+    if op == "merge":
+        into_no = str(form.get("into", "")).strip().upper()[:24]
+        into = await get_case_for(db, staff=staff, case_no=into_no)
+        if into is None:
+            raise StaffError(f"找不到诉求{into_no or '（未填编号）'}")
+        await merge_case(db, case=case, into=into, actor=actor, note=note, now=now, request_key=rk)
+        return f"已合并到{into.case_no}"
+    if op == "reassign":
+        to_id = str(form.get("to_staff", ""))
+        target = await db.get(Staff, int(to_id)) if to_id.isdigit() else None
+        if target is None:
+            raise StaffError("请选择要指派的工作人员")
+        await reassign(db, case=case, actor=actor, to_staff=target, note=note, now=now, request_key=rk)
+        return f"已指派给{target.display_name or target.username}"
+    if op in SIMPLE_ACTIONS:
+        await transition(db, case=case, action=op, actor=actor, note=note, now=now, request_key=rk)
+        return f"已{label}"
+    raise StaffError("未知的操作")
+
+
+@routes.post("/staff/cases/{case_no}/act", name="staff_case_act")
+@require_staff()
+async def case_act(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    case_no = request.match_info["case_no"]
+    now = _now(request)
+    op = str(form.get("action", ""))[:16]
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await case_or_404(db, staff=staff, case_no=case_no)
+            message = await _perform(db, case=case, staff=staff, form=form, now=now)
+            detail = str(form.get("note", "") or form.get("question", ""))[:200]
+            await audit(
+                db, staff=staff, action=f"case_{op}", case=case, now=now, detail=detail, ip=_ip(request)
+            )
+    except ClaimConflict as exc:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            await audit(
+                db,
+                staff=staff,
+                action="claim_conflict",
+                now=now,
+                detail=f"{case_no} 已由{exc.owner_name}认领",
+                ip=_ip(request),
+            )
+        return await _case_page(request, staff, case_no, status=409, extra={"conflict": str(exc)})
+    except (LifecycleError, StaffError) as exc:
+        await flash_redirect(request, _case_url(request, case_no), str(exc), "error")
+    await flash_redirect(request, _case_url(request, case_no), message)
+
+
+@routes.post("/staff/cases/{case_no}/flag", name="staff_case_flag")
+@require_staff()
+async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
+    """Clear the case's flag with a note of what was done (e.g. after phoning the resident)."""
+    form = await csrf_form(request)
+    case_no = request.match_info["case_no"]
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await case_or_404(db, staff=staff, case_no=case_no)
+            flag = case.flag
+            event = await clear_flag(
+                db,
+                case=case,
+                actor=actor_for(staff),
+                note=str(form.get("note", ""))[:500],
+                now=now,
+                expected=str(form.get("flag", "")) or None,
+            )
+            await audit(
+                db,
+                staff=staff,
+                action="case_clear_flag",
+                case=case,
+                now=now,
+                detail=event.note,
+                ip=_ip(request),
+            )
+    except StaffError as exc:
+        await flash_redirect(request, _case_url(request, case_no), str(exc), "error")
+    await flash_redirect(request, _case_url(request, case_no), f"已处理“{FLAG_LABEL.get(flag or '', flag)}”")
+
+
+# ------------------------------------------------------------------ deliveries: failed messages and retry
+@routes.get("/staff/outbox", name="staff_outbox")
+@require_staff()
+async def outbox_page(request: web.Request, staff: Staff) -> web.Response:
+    page = page_param(request)
+    async with request.app[keys.SESSIONS]() as db:
+        rows, has_next = await failed_deliveries(db, staff=staff, page=page)
+    return await render(
+        request, "staff/outbox.html", {"rows": rows, "page": page, "has_next": has_next, "fmt": _fmt}
+    )
+
+
+def _dispatch_soon(app: web.Application) -> None:
+    """Send the retried message now rather than at the scheduler's next tick (when this process sends)."""
+    if keys.WECHAT not in app or keys.TASKS not in app:
+        return
+    from bot.app import spawn
+    from bot.ops.scheduler import dispatch_now
+
+    spawn(app, dispatch_now(app))
+
+
+@routes.post("/staff/outbox/{outbox_id:\\d+}/retry", name="staff_outbox_retry")
+@require_staff()
+async def outbox_retry(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    outbox_id = int(request.match_info["outbox_id"])
+    back = safe_next(str(form.get("next", "")), str(request.app.router["staff_outbox"].url_for()))
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            row = await outbox_row_for(db, staff=staff, outbox_id=outbox_id)
+            if row is None:
+                raise web.HTTPNotFound()
+            case = await db.get(Case, row.case_id) if row.case_id else None
+            previous = OUTBOX_STATUS_LABEL.get(row.status, row.status)
+            await retry(db, outbox_id=outbox_id, now=now)
+            await audit(
+                db,
+                staff=staff,
+                action="outbox_retry",
+                case=case,
+                now=now,
+                detail=f"重新发送消息#{outbox_id}（原状态：{previous}）",
+                ip=_ip(request),
+            )
+    except NotRetryable as exc:
+        label = OUTBOX_STATUS_LABEL.get(str(exc), str(exc))
+        await flash_redirect(request, back, f"这条消息{label}，不需要重新发送", "error")
+    _dispatch_soon(request.app)
+    await flash_redirect(request, back, "已重新排队发送，稍后刷新查看结果")
+
+
+# ------------------------------------------------------------------ audit log
+@routes.get("/staff/audit", name="staff_audit")
+@require_staff(SUPERVISORS)
+async def audit_page(request: web.Request, staff: Staff) -> web.Response:
+    page = page_param(request)
+    async with request.app[keys.SESSIONS]() as db:
+        rows = await list_audit(db, viewer=staff, page=page)
+    return await render(request, "staff/audit.html", {"rows": rows, "page": page, "fmt": _fmt})

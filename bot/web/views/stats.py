@@ -1,0 +1,287 @@
+"""数据统计 and 档案留存 for staff, and the notices editor (信息发布).
+
+The jurisdiction comes from the signed-in staff member (`bot.reporting.figures.scope_for`): a town's staff get their town's
+figures whatever `?town=` says; city roles choose any town or the whole city. Exports are audit-logged."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bot import keys
+from bot.cases.access import audit
+from bot.cases.lifecycle import CITY_ROLES, SUPERVISORS
+from bot.cases.numbering import CHANNELS, CHINA
+from bot.db import transaction
+from bot.models import Staff
+from bot.reporting.figures import (
+    TOWN_NAMES,
+    NoticeError,
+    Scope,
+    archive_workbook,
+    dashboard,
+    delete_notice,
+    get_notice_for,
+    notices_for_staff,
+    save_notice,
+    scope_for,
+    stats_workbook,
+)
+from bot.web.auth import require_staff
+from bot.web.views.common import csrf_form, flash_redirect
+from bot.web.views.common import now_of as _now
+from bot.web.views.staff import render
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ARCHIVE_ROLES = SUPERVISORS  # the archive holds personal data: supervisors only
+MAX_RANGE_DAYS = 3 * 366
+
+
+# ------------------------------------------------------------------ filters
+def _parse_day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip()[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def date_range(query: Any, *, now: datetime) -> tuple[date, date, datetime, datetime]:
+    """`from`/`to` as China-time dates (both inclusive; default: this month so far) → UTC [start, end)."""
+    today = now.astimezone(CHINA).date()
+    first = _parse_day(query.get("from")) or today.replace(day=1)
+    last = _parse_day(query.get("to")) or today
+    if last < first:
+        first, last = last, first
+    if (last - first).days > MAX_RANGE_DAYS:
+        first = last - timedelta(days=MAX_RANGE_DAYS)
+    start = datetime(first.year, first.month, first.day, tzinfo=CHINA)
+    end = datetime(last.year, last.month, last.day, tzinfo=CHINA) + timedelta(days=1)
+    return first, last, start, end
+
+
+def _scope(staff: Staff, query: Any) -> Scope:
+    return scope_for(
+        role=staff.role,
+        own_town=staff.town,
+        own_community=staff.community,
+        requested_town=(query.get("town") or "").strip() or None,
+    )
+
+
+def _filename(prefix: str, scope: Scope, first: date, last: date) -> str:
+    return f"{prefix}_{scope.town or '全市'}_{first:%Y%m%d}-{last:%Y%m%d}.xlsx"
+
+
+def _attachment(body: bytes, filename: str) -> web.Response:
+    return web.Response(
+        body=body,
+        content_type=XLSX,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"export.xlsx\"; filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _scope_label(scope: Scope) -> str:
+    if scope.town is None:
+        return "全市"
+    return scope.town + (f" · {scope.community}" if scope.community else "")
+
+
+# ------------------------------------------------------------------ the dashboard
+@routes.get("/staff/stats", name="staff_stats")
+@require_staff()
+async def stats_page(request: web.Request, staff: Staff) -> web.Response:
+    now = _now(request)
+    first, last, start, end = date_range(request.query, now=now)
+    scope = _scope(staff, request.query)
+    async with request.app[keys.SESSIONS]() as db:
+        d = await dashboard(db, scope=scope, start=start, end=end, now=now)
+    query = {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        **({"town": scope.town} if scope.town else {}),
+    }
+    ctx = {
+        "d": d,
+        "first": first,
+        "last": last,
+        "scope_label": _scope_label(scope),
+        "city": staff.role in CITY_ROLES,
+        "towns": TOWN_NAMES,
+        "CHANNELS": CHANNELS,
+        "query": query,
+        "can_archive": staff.role in ARCHIVE_ROLES,
+        "score_rows": sorted(d.satisfaction.distribution.items(), reverse=True),
+        "SCORE_LABEL": {i: f"{i}分" for i in range(1, 6)},
+        "max_of": lambda rows: max([r[1] for r in rows] or [1]) or 1,
+        "pct": lambda v: f"{v * 100:.1f}%" if v is not None else "—",
+    }
+    return await render(request, "stats/dashboard.html", ctx)
+
+
+@routes.get("/staff/stats/export.xlsx", name="staff_stats_export")
+@require_staff()
+async def stats_export(request: web.Request, staff: Staff) -> web.Response:
+    now = _now(request)
+    first, last, start, end = date_range(request.query, now=now)
+    scope = _scope(staff, request.query)
+    async with request.app[keys.SESSIONS]() as db:
+        d = await dashboard(db, scope=scope, start=start, end=end, now=now)
+    body = stats_workbook(d)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        await audit(
+            db,
+            staff=staff,
+            action="stats_export",
+            now=now,
+            detail=f"导出统计 {_scope_label(scope)} {first}~{last}",
+            ip=request.remote,
+        )
+    return _attachment(body, _filename("统计", scope, first, last))
+
+
+@routes.get("/staff/archive.xlsx", name="staff_archive_export")
+@require_staff(ARCHIVE_ROLES)
+async def archive_export(request: web.Request, staff: Staff) -> web.Response:
+    """档案留存: the cases created in the range with their whole timelines. Phones masked unless admin."""
+    now = _now(request)
+    first, last, start, end = date_range(request.query, now=now)
+    scope = _scope(staff, request.query)
+    full_phone = staff.role == "admin"
+    async with request.app[keys.SESSIONS]() as db:
+        try:
+            body, n = await archive_workbook(db, scope=scope, start=start, end=end, full_phone=full_phone)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        await audit(
+            db,
+            staff=staff,
+            action="archive_export",
+            now=now,
+            detail=(
+                f"导出档案 {_scope_label(scope)} {first}~{last} 共{n}件"
+                f"{'（含完整电话）' if full_phone else '（电话已脱敏）'}"
+            ),
+            ip=request.remote,
+        )
+    log.info("archive export by staff %s: %d cases", staff.id, n)
+    return _attachment(body, _filename("档案", scope, first, last))
+
+
+# ------------------------------------------------------------------ notices (信息发布)
+def _day(dt: datetime) -> str:
+    return dt.astimezone(CHINA).strftime("%Y-%m-%d")
+
+
+def _notices_ctx(rows: Any, form: Any, *, error: str | None = None, editing: Any = None) -> dict[str, Any]:
+    return {"rows": rows, "form": form, "error": error, "editing": editing, "towns": TOWN_NAMES, "day": _day}
+
+
+def _notice_form(form: Any) -> dict[str, str]:
+    return {
+        "title": str(form.get("title", ""))[:200],
+        "body": str(form.get("body", ""))[:20_000],
+        "town": str(form.get("town", ""))[:16],
+    }
+
+
+@routes.get("/staff/notices", name="staff_notices")
+@require_staff(SUPERVISORS)
+async def notices_page(request: web.Request, staff: Staff) -> web.Response:
+    async with request.app[keys.SESSIONS]() as db:
+        rows = await notices_for_staff(db, staff=staff)
+    ctx = _notices_ctx(rows, {"town": staff.town or ""})
+    return await render(request, "stats/notices.html", ctx)
+
+
+@routes.post("/staff/notices", name="staff_notice_create")
+@require_staff(SUPERVISORS)
+async def notice_create(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    data = _notice_form(form)
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            notice = await save_notice(
+                db, staff=staff, title=data["title"], body=data["body"], town=data["town"] or None, now=now
+            )
+            await audit(
+                db, staff=staff, action="notice_publish", now=now, detail=notice.title, ip=request.remote
+            )
+    except NoticeError as exc:
+        async with request.app[keys.SESSIONS]() as db:
+            rows = await notices_for_staff(db, staff=staff)
+        ctx = _notices_ctx(rows, data, error=str(exc))
+        return await render(request, "stats/notices.html", ctx, status=400)
+    await flash_redirect(request, request.app.router["staff_notices"].url_for(), "公告已发布")
+
+
+def _notice_id(request: web.Request) -> int:
+    raw = request.match_info["notice_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+@routes.get("/staff/notices/{notice_id}/edit", name="staff_notice_edit")
+@require_staff(SUPERVISORS)
+async def notice_edit_form(request: web.Request, staff: Staff) -> web.Response:
+    async with request.app[keys.SESSIONS]() as db:
+        notice = await get_notice_for(db, staff=staff, notice_id=_notice_id(request))
+        if notice is None:
+            raise web.HTTPNotFound()
+        rows = await notices_for_staff(db, staff=staff)
+    form = {"title": notice.title, "body": notice.body, "town": notice.town or ""}
+    ctx = _notices_ctx(rows, form, editing=notice)
+    return await render(request, "stats/notices.html", ctx)
+
+
+@routes.post("/staff/notices/{notice_id}/edit", name="staff_notice_update")
+@require_staff(SUPERVISORS)
+async def notice_update(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    data = _notice_form(form)
+    now = _now(request)
+    notice_id = _notice_id(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            notice = await get_notice_for(db, staff=staff, notice_id=notice_id)
+            if notice is None:
+                raise web.HTTPNotFound()
+            if form.get("delete") == "1":
+                await delete_notice(db, staff=staff, notice=notice)
+                await audit(
+                    db, staff=staff, action="notice_delete", now=now, detail=notice.title, ip=request.remote
+                )
+                message = "公告已删除"
+            else:
+                await save_notice(
+                    db,
+                    staff=staff,
+                    notice=notice,
+                    title=data["title"],
+                    body=data["body"],
+                    town=data["town"] or None,
+                    now=now,
+                )
+                await audit(
+                    db, staff=staff, action="notice_edit", now=now, detail=notice.title, ip=request.remote
+                )
+                message = "公告已修改"
+    except NoticeError as exc:
+        async with request.app[keys.SESSIONS]() as db:
+            rows = await notices_for_staff(db, staff=staff)
+            editing = await get_notice_for(db, staff=staff, notice_id=notice_id)
+        ctx = _notices_ctx(rows, data, error=str(exc), editing=editing)
+        return await render(request, "stats/notices.html", ctx, status=400)
+    await flash_redirect(request, request.app.router["staff_notices"].url_for(), message)

@@ -1,0 +1,75 @@
+"""The satisfaction survey page, opened from the signed link in the survey message (`/survey/<token>`)."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlmodel import select
+
+from bot import keys
+from bot.cases.survey import SCORE_LABEL, record_answer
+from bot.db import transaction
+from bot.delivery.links import BadLink, verify_link
+from bot.models import Case, Survey
+from bot.web.websec import check_csrf
+
+routes = web.RouteTableDef()
+LINK_KIND = "survey"
+
+
+def _survey_id(request: web.Request) -> int:
+    settings = request.app[keys.SETTINGS]
+    now = request.app[keys.CLOCK]().timestamp()  # type: ignore[operator]
+    try:
+        subject = verify_link(settings.link_secret, LINK_KIND, request.match_info["token"], now=now)
+    except BadLink:
+        raise web.HTTPForbidden(text="链接已失效。您也可以直接在公众号里回复数字 1–5 评价。") from None
+    if not subject.isdigit():
+        raise web.HTTPForbidden(text="链接无效")
+    return int(subject)
+
+
+async def _load(request: web.Request, session: object, survey_id: int) -> tuple[Survey, Case]:
+    survey = (await session.exec(select(Survey).where(Survey.id == survey_id))).first()  # type: ignore[attr-defined]
+    case = await session.get(Case, survey.case_id) if survey else None  # type: ignore[attr-defined]
+    if survey is None or case is None:
+        raise web.HTTPNotFound(text="找不到这份评价")
+    return survey, case
+
+
+def _ctx(survey: Survey, case: Case, token: str, **kw: object) -> dict[str, object]:
+    return {"survey": survey, "case": case, "token": token, "labels": SCORE_LABEL, **kw}
+
+
+@routes.get("/survey/{token}", name="survey_form")
+async def survey_form(request: web.Request) -> web.Response:
+    survey_id = _survey_id(request)
+    async with request.app[keys.SESSIONS]() as session:
+        survey, case = await _load(request, session, survey_id)
+    return aiohttp_jinja2.render_template(
+        "survey/form.html", request, _ctx(survey, case, request.match_info["token"], error=None)
+    )
+
+
+@routes.post("/survey/{token}", name="survey_answer")
+async def survey_answer(request: web.Request) -> web.Response:
+    survey_id = _survey_id(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    token = request.match_info["token"]
+    raw_score = str(form.get("score", ""))
+    comment = str(form.get("comment", ""))[:500]
+    now = request.app[keys.CLOCK]()  # type: ignore[operator]
+    async with transaction(request.app[keys.SESSIONS]) as session:
+        survey, case = await _load(request, session, survey_id)
+        if survey.status != "sent":
+            return aiohttp_jinja2.render_template("survey/form.html", request, _ctx(survey, case, token, error=None))
+        if not raw_score.isdigit() or not 1 <= int(raw_score) <= 5:
+            return aiohttp_jinja2.render_template(
+                "survey/form.html",
+                request,
+                _ctx(survey, case, token, error="请先选择一个分数（1–5）", comment=comment),
+                status=400,
+            )
+        await record_answer(session, survey=survey, score=int(raw_score), comment=comment, via="page", now=now)
+    return aiohttp_jinja2.render_template("survey/form.html", request, _ctx(survey, case, token, error=None))

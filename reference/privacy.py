@@ -1,0 +1,124 @@
+"""Privacy rules in one place: recognising, normalising and masking phone numbers and ID-card numbers.
+
+Every view, export, log line and chat reply masks through these functions; the original is read only through the
+audited reveal. Rules:
+
+- a mobile number (11 digits starting with 1) is shown as ``138****5678``;
+- a landline (area code 0xx/0xxx + 7–8 digits) as ``0769-****5678``;
+- a resident identity card number (18 characters, the last may be X) as ``441900********123X``;
+- anything else that is not empty keeps only its last four characters (or fewer for very short values).
+
+Numbers inside free text are found also when written with spaces, dashes, full-width digits or spoken Chinese
+digits (一三八…, 幺 for 1), because residents write them that way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPOKEN = str.maketrans(
+    {"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+     "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+)
+_DIGIT_CLASS = r"[0-9零〇洞一幺二两三四五六七八九]"
+_SEP = r"[\s\-－—.·()（）]?"
+
+MOBILE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+LANDLINE_RE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+
+# In free text: 11 mobile digits (possibly spoken or separated), landlines with an area code, ID numbers.
+_TEXT_MOBILE_RE = re.compile(
+    rf"(?<!{_DIGIT_CLASS})(?:\+?86{_SEP})?[1一幺]{_SEP}(?:{_DIGIT_CLASS}{_SEP}){{9}}{_DIGIT_CLASS}(?!{_DIGIT_CLASS})"
+)
+_TEXT_LANDLINE_RE = re.compile(
+    rf"(?<!{_DIGIT_CLASS})[0零〇洞](?:{_DIGIT_CLASS}){{2,3}}{_SEP}(?:{_DIGIT_CLASS}{_SEP}){{6,7}}{_DIGIT_CLASS}(?!{_DIGIT_CLASS})"
+)
+_TEXT_ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}\d{7}[\dXx](?![0-9A-Za-z])")
+
+_AREA_3 = ("010", "020", "021", "022", "023", "024", "025", "027", "028", "029")
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", unicodedata.normalize("NFKC", text).translate(_SPOKEN))
+
+
+def _flatten(text: str) -> str:
+    """NFKC, spoken digits to ASCII, separators between digits removed, +86/0086 dropped."""
+    cleaned = unicodedata.normalize("NFKC", text or "").translate(_SPOKEN)
+    cleaned = re.sub(r"(?<=[\d+])[\s\-－—.·()（）]+(?=\d)", "", cleaned)
+    return re.sub(r"\(?(?:\+|00)86\)?", "", cleaned)
+
+
+def normalize_phone(text: str | None) -> str | None:
+    """Digits of the first mobile (11 digits) or Dongguan landline (0769 + 8 digits) anywhere in the text, or None.
+
+    Accepts spaces, dashes, full-width and spoken digits (``一三八 二六九五 一二三四``).
+    """
+    flat = _flatten(text or "")
+    mobile = MOBILE_RE.search(flat)
+    landline = re.search(r"(?<!\d)0769\d{8}(?!\d)", flat)
+    candidates = [m for m in (mobile, landline) if m]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda m: m.start()).group()
+
+
+def parse_phone_field(raw: str | None) -> str | None:
+    """A whole field that must be one phone number (spreadsheet import, staff forms): canonical form or None.
+
+    Mobile numbers become 11 digits; landlines ``area-number`` (``0769-22123456``).
+    """
+    digits = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", raw or ""))
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if MOBILE_RE.fullmatch(digits):
+        return digits
+    if re.fullmatch(r"0\d{2,3}\d{7,8}", digits):
+        area = 3 if digits[:3] in _AREA_3 else 4
+        return f"{digits[:area]}-{digits[area:]}"
+    return None
+
+
+def mask_phone(phone: str | None) -> str:
+    """``138****5678`` for a mobile, ``0769-****5678`` for a landline, the last four digits otherwise; "" if empty."""
+    if not phone or not phone.strip():
+        return ""
+    digits = _digits(phone)
+    if len(digits) == 13 and digits.startswith("861"):
+        digits = digits[2:]
+    if len(digits) == 11 and digits.startswith("1"):
+        return f"{digits[:3]}****{digits[-4:]}"
+    if digits.startswith("0") and 10 <= len(digits) <= 12:
+        area = 3 if digits[:3] in _AREA_3 else 4
+        return f"{digits[:area]}-****{digits[-4:]}"
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def mask_id_card(number: str | None) -> str:
+    """``441900********123X``: the region code and the last four characters stay."""
+    if not number:
+        return ""
+    n = number.strip()
+    if len(n) <= 10:
+        return "*" * len(n)
+    return n[:6] + "*" * (len(n) - 10) + n[-4:]
+
+
+def mask_text(text: str | None) -> str:
+    """Free text with every phone number and ID-card number in it masked (the rest unchanged)."""
+    if not text:
+        return ""
+    out = _TEXT_ID_RE.sub(lambda m: mask_id_card(m.group()), text)
+    out = _TEXT_MOBILE_RE.sub(lambda m: mask_phone(m.group()), out)
+    return _TEXT_LANDLINE_RE.sub(lambda m: mask_phone(m.group()), out)
+
+
+def contains_personal_number(text: str | None) -> bool:
+    """True when the text holds something that looks like a phone or ID-card number."""
+    return bool(text) and mask_text(text) != text
