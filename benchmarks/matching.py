@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> dict[str, float | int]:
         timings.append(1000 * (time.perf_counter() - t))
         sizes.append(len(top))
     p50, p99 = statistics.median(timings), _percentile(timings, 0.99)
-    print(f"rank: {len(timings)} wishes, p50 {p50:.3f} ms, p99 {p99:.3f} ms, "
-          f"mean candidates shown {statistics.mean(sizes):.1f}")
+    print(
+        f"rank: {len(timings)} wishes, p50 {p50:.3f} ms, p99 {p99:.3f} ms, "
+        f"mean candidates shown {statistics.mean(sizes):.1f}"
+    )
 
     wishes = generate_wishes(n=args.wishes)
     started = time.perf_counter()
@@ -60,12 +62,16 @@ def main(argv: list[str] | None = None) -> dict[str, float | int]:
     best = solve(problem, per_wish=args.per_wish, warm=base)
     batch_seconds = time.perf_counter() - started
     capacity = int(problem.capacity.sum())
-    print(f"batch: {len(wishes)} wishes in {len(problem.groups)} signature groups, {capacity} free slots; "
-          f"indexing + scoring {built:.2f} s, greedy {base.seconds:.2f} s, solver {best.seconds:.2f} s "
-          f"({best.edges} edges), total {batch_seconds:.2f} s")
+    print(
+        f"batch: {len(wishes)} wishes in {len(problem.groups)} signature groups, {capacity} free slots; "
+        f"indexing + scoring {built:.2f} s, greedy {base.seconds:.2f} s, solver {best.seconds:.2f} s "
+        f"({best.edges} edges), total {batch_seconds:.2f} s"
+    )
     print(f"greedy (first come): score {base.total:.2f}, {len(base.assignments)} assigned")
-    print(f"solver (HiGHS LP):   score {best.total:.2f}, {len(best.assignments)} assigned, "
-          f"+{100 * (best.total - base.total) / base.total:.2f}% over greedy")
+    print(
+        f"solver (HiGHS LP):   score {best.total:.2f}, {len(best.assignments)} assigned, "
+        f"+{100 * (best.total - base.total) / base.total:.2f}% over greedy"
+    )
     gap = best.gap if best.gap is not None else 0.0
     print(f"upper bound {best.upper_bound:.2f}; solver gap to bound {100 * gap:.3f}%")
     figures: dict[str, float | int] = {

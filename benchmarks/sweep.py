@@ -47,14 +47,22 @@ async def seed(sessions: Any, *, cases: int, due_share: float, now: datetime) ->
     async with db.transaction(sessions) as s:
         for t in towns:
             for role in ("town_staff", "town_staff", "town_supervisor"):
-                s.add(Staff(username=f"{t}-{role}-{uuid.uuid4().hex[:6]}", role=role, town=t,
-                            openid=f"o-{uuid.uuid4().hex[:16]}"))
+                s.add(
+                    Staff(
+                        username=f"{t}-{role}-{uuid.uuid4().hex[:6]}",
+                        role=role,
+                        town=t,
+                        openid=f"o-{uuid.uuid4().hex[:16]}",
+                    )
+                )
     due = 0
     rows = []
     for i in range(cases):
         is_due = rng.random() < due_share
         due += is_due
-        deadline = now + (timedelta(hours=rng.uniform(0.5, 3)) if is_due else timedelta(days=rng.uniform(4, 30)))
+        deadline = now + (
+            timedelta(hours=rng.uniform(0.5, 3)) if is_due else timedelta(days=rng.uniform(4, 30))
+        )
         rows.append(
             {
                 "case_no": f"MS20250610-{i:06d}",
@@ -100,8 +108,10 @@ async def bench_sweep(url: str, *, cases: int, label: str) -> dict[str, Any]:
         queued = (await s.exec(sa.select(sa.func.count()).select_from(Outbox))).scalar_one()  # type: ignore[call-overload]
     await engine.dispose()
     print(f"[{label}] seeded {cases:,} open cases ({due:,} due) in {seed_s:.1f} s")
-    print(f"[{label}] reminder sweep: {reminded:,} cases reminded, {queued:,} messages queued in {sweep_ms:.1f} ms; "
-          f"the next sweep (nothing due): {idle_ms:.1f} ms, {again} reminded")
+    print(
+        f"[{label}] reminder sweep: {reminded:,} cases reminded, {queued:,} messages queued in {sweep_ms:.1f} ms; "
+        f"the next sweep (nothing due): {idle_ms:.1f} ms, {again} reminded"
+    )
     assert reminded == due and again == 0
     return {"sweep_ms": round(sweep_ms, 1), "idle_sweep_ms": round(idle_ms, 1), "due": due, "queued": queued}
 
@@ -124,9 +134,17 @@ async def bench_dispatch(*, messages: int, concurrency: int, tmp: Path) -> float
         for i in range(messages):
             if i % 2:  # half inside the 48-hour window (customer service), half by template
                 s.add(Resident(openid=f"o-{i}", last_interaction_at=now - timedelta(hours=1)))
-            await enqueue(s, openid=f"o-{i}", kind="progress", text=f"您的诉求有新进展（{i}）", not_before=now)
-    sim = create_sim_app(token="t", appid="wxbench0simulator", aes_key=None, mode="plain",
-                         webhook_url="http://127.0.0.1:9/wechat", secret="s")
+            await enqueue(
+                s, openid=f"o-{i}", kind="progress", text=f"您的诉求有新进展（{i}）", not_before=now
+            )
+    sim = create_sim_app(
+        token="t",
+        appid="wxbench0simulator",
+        aes_key=None,
+        mode="plain",
+        webhook_url="http://127.0.0.1:9/wechat",
+        secret="s",
+    )
     runner = web.AppRunner(sim, access_log=None)
     await runner.setup()
     with socket.socket() as sock:
@@ -134,17 +152,27 @@ async def bench_dispatch(*, messages: int, concurrency: int, tmp: Path) -> float
         port = sock.getsockname()[1]
     await web.TCPSite(runner, "127.0.0.1", port).start()
     async with ClientSession() as http:
-        api = WeChatAPI(session=http, base_url=f"http://127.0.0.1:{port}", appid="wxbench0simulator", secret="s")
+        api = WeChatAPI(
+            session=http, base_url=f"http://127.0.0.1:{port}", appid="wxbench0simulator", secret="s"
+        )
         t = time.perf_counter()
-        stats = await dispatch_all(sessions=sessions, api=api, clock=lambda: datetime.now(UTC),
-                                   concurrency=concurrency, batch=200, config=DeliveryConfig())
+        stats = await dispatch_all(
+            sessions=sessions,
+            api=api,
+            clock=lambda: datetime.now(UTC),
+            concurrency=concurrency,
+            batch=200,
+            config=DeliveryConfig(),
+        )
         elapsed = time.perf_counter() - t
     received = len(sim[SIM_STATE].sent)
     await runner.cleanup()
     await engine.dispose()
     rate = stats.sent / elapsed
-    print(f"[dispatch] {stats.sent:,} messages ({stats.via_custom:,} customer-service, {stats.via_template:,} "
-          f"template) in {elapsed:.2f} s at concurrency {concurrency}: {rate:,.0f} msg/s; simulator received {received:,}")
+    print(
+        f"[dispatch] {stats.sent:,} messages ({stats.via_custom:,} customer-service, {stats.via_template:,} "
+        f"template) in {elapsed:.2f} s at concurrency {concurrency}: {rate:,.0f} msg/s; simulator received {received:,}"
+    )
     assert received == stats.sent == messages
     return rate
 
@@ -152,8 +180,12 @@ async def bench_dispatch(*, messages: int, concurrency: int, tmp: Path) -> float
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"open_cases": args.cases}
     with tempfile.TemporaryDirectory() as tmp:
-        sq = [await bench_sweep(f"sqlite+aiosqlite:///{Path(tmp) / f'sweep{i}.sqlite3'}", cases=args.cases,
-                                label="sqlite") for i in range(args.repeat)]
+        sq = [
+            await bench_sweep(
+                f"sqlite+aiosqlite:///{Path(tmp) / f'sweep{i}.sqlite3'}", cases=args.cases, label="sqlite"
+            )
+            for i in range(args.repeat)
+        ]
         results["database"] = "sqlite"
         results["sweep_ms"] = statistics.median(r["sweep_ms"] for r in sq)
         if not args.no_postgres and _pg_up():
@@ -164,8 +196,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await conn.execute(f'CREATE DATABASE "{name}"')
             await conn.close()
             try:
-                pg = await bench_sweep(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", cases=args.cases,
-                                       label="postgresql")
+                pg = await bench_sweep(
+                    f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+                    cases=args.cases,
+                    label="postgresql",
+                )
                 results["database"] = "sqlite+postgresql"
                 results["sweep_ms_postgresql"] = pg["sweep_ms"]
             finally:

@@ -238,8 +238,13 @@ async def _send_one(user: Any, text: str, *, msg_id: int, rng: random.Random, re
     from wechat_sim import protocol
     from wechat_sim.client import DEFAULT_ACCOUNT
 
-    xml = protocol.text_message(to_user=DEFAULT_ACCOUNT, from_user=user.openid, content=text, msg_id=msg_id,
-                                create_time=int(time.time()))
+    xml = protocol.text_message(
+        to_user=DEFAULT_ACCOUNT,
+        from_user=user.openid,
+        content=text,
+        msg_id=msg_id,
+        create_time=int(time.time()),
+    )
     params, body = user.sign_request(xml)
     first_task = asyncio.ensure_future(_timed(user.send_raw(params, body)))
     retry_results: list[Any] = []
@@ -253,12 +258,21 @@ async def _send_one(user: Any, text: str, *, msg_id: int, rng: random.Random, re
     text_reply, error = _outcome(result)
     retry_replies = [_outcome(r)[0] for r in retry_results]
     reply = text_reply if text_reply is not None else next((r for r in retry_replies if r is not None), None)
-    return Delivery(openid=user.openid, key=f"msg:{msg_id}", text=text, latency=None if error else seconds,
-                    reply=reply, error=error, retry_replies=retry_replies, first_reply=text_reply)
+    return Delivery(
+        openid=user.openid,
+        key=f"msg:{msg_id}",
+        text=text,
+        latency=None if error else seconds,
+        reply=reply,
+        error=error,
+        retry_replies=retry_replies,
+        first_reply=text_reply,
+    )
 
 
-async def drive(*, url: str, label: str, senders: int, messages: int, seed: int,
-                retry_share: float = RETRY_SHARE) -> Run:
+async def drive(
+    *, url: str, label: str, senders: int, messages: int, seed: int, retry_share: float = RETRY_SHARE
+) -> Run:
     """``senders`` residents at once, each sending ``messages`` messages in turn to the webhook at ``url``."""
     from wechat_sim.client import SimulatedUser, msg_id_source
 
@@ -267,8 +281,16 @@ async def drive(*, url: str, label: str, senders: int, messages: int, seed: int,
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         users = [
-            SimulatedUser(http, webhook_url=url, token=TOKEN, appid=APPID, aes_key=AES_KEY, mode="safe",
-                          openid=f"obench{tag}{i:05d}", timeout=CLIENT_TIMEOUT)
+            SimulatedUser(
+                http,
+                webhook_url=url,
+                token=TOKEN,
+                appid=APPID,
+                aes_key=AES_KEY,
+                mode="safe",
+                openid=f"obench{tag}{i:05d}",
+                timeout=CLIENT_TIMEOUT,
+            )
             for i in range(senders)
         ]
 
@@ -287,8 +309,13 @@ async def drive(*, url: str, label: str, senders: int, messages: int, seed: int,
         per_sender = await asyncio.gather(*(resident(i, u) for i, u in enumerate(users)))
         seconds = time.perf_counter() - started
     deliveries = [d for batch in per_sender for d in batch]
-    return Run(label=label, senders=senders, seconds=seconds, deliveries=deliveries,
-               openids=[u.openid for u in users])
+    return Run(
+        label=label,
+        senders=senders,
+        seconds=seconds,
+        deliveries=deliveries,
+        openids=[u.openid for u in users],
+    )
 
 
 async def parse_load(*, rasa_url: str, token: str, texts_by_sender: list[list[str]]) -> Run:
@@ -296,8 +323,12 @@ async def parse_load(*, rasa_url: str, token: str, texts_by_sender: list[list[st
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
         async def parse(text: str) -> Any:
-            async with http.post(f"{rasa_url}/model/parse", params={"token": token}, json={"text": text[:500]},
-                                 timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            async with http.post(
+                f"{rasa_url}/model/parse",
+                params={"token": token},
+                json={"text": text[:500]},
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as resp:
                 await resp.read()
                 return resp.status
 
@@ -305,17 +336,33 @@ async def parse_load(*, rasa_url: str, token: str, texts_by_sender: list[list[st
             out = []
             for text in texts:
                 status, seconds = await _timed(parse(text))
-                error = type(status).__name__ if isinstance(status, BaseException) else (
-                    None if status == 200 else f"HTTP {status}")
-                out.append(Delivery(openid=str(i), key="", text=text, latency=None if error else seconds,
-                                    reply=None, error=error))
+                error = (
+                    type(status).__name__
+                    if isinstance(status, BaseException)
+                    else (None if status == 200 else f"HTTP {status}")
+                )
+                out.append(
+                    Delivery(
+                        openid=str(i),
+                        key="",
+                        text=text,
+                        latency=None if error else seconds,
+                        reply=None,
+                        error=error,
+                    )
+                )
             return out
 
         started = time.perf_counter()
         batches = await asyncio.gather(*(client(i, t) for i, t in enumerate(texts_by_sender)))
         seconds = time.perf_counter() - started
-    return Run(label="rasa_ceiling", senders=len(texts_by_sender), seconds=seconds,
-               deliveries=[d for b in batches for d in b], openids=[str(i) for i in range(len(texts_by_sender))])
+    return Run(
+        label="rasa_ceiling",
+        senders=len(texts_by_sender),
+        seconds=seconds,
+        deliveries=[d for b in batches for d in b],
+        openids=[str(i) for i in range(len(texts_by_sender))],
+    )
 
 
 # ---------------------------------------------------------------------------- lost and duplicated
@@ -384,8 +431,14 @@ def count_effects(deliveries: list[Delivery], recorded: Recorded) -> Effects:
     if unannounced or twice:
         duplicated += len(unannounced) + twice
         notes.append(f"cases no reply announces: {len(unannounced)}; case numbers twice: {twice}")
-    return Effects(lost=lost, duplicated=duplicated, cases=len(recorded.cases), late=late, nlu_sources=sources,
-                   notes=notes)
+    return Effects(
+        lost=lost,
+        duplicated=duplicated,
+        cases=len(recorded.cases),
+        late=late,
+        nlu_sources=sources,
+        notes=notes,
+    )
 
 
 async def read_recorded(db_url: str, openids: list[str]) -> Recorded:
@@ -400,21 +453,27 @@ async def read_recorded(db_url: str, openids: list[str]) -> Recorded:
             inbound = [
                 (r[0], r[1], r[2], r[3])
                 for r in await conn.execute(
-                    select(InboundMessage.delivery_key, InboundMessage.reply_mode, InboundMessage.reply,  # type: ignore[call-overload]
-                           InboundMessage.nlu_source).where(InboundMessage.openid.in_(openids))  # type: ignore[attr-defined]
+                    select(
+                        InboundMessage.delivery_key,
+                        InboundMessage.reply_mode,
+                        InboundMessage.reply,  # type: ignore[call-overload]
+                        InboundMessage.nlu_source,
+                    ).where(InboundMessage.openid.in_(openids))  # type: ignore[attr-defined]
                 )
             ]
             outbox = {
                 str(r[0]).removeprefix("reply:"): r[1]
                 for r in await conn.execute(
                     select(Outbox.dedupe_key, Outbox.text).where(  # type: ignore[call-overload]
-                        Outbox.openid.in_(openids), Outbox.kind == "reply")  # type: ignore[attr-defined]
+                        Outbox.openid.in_(openids), Outbox.kind == "reply"
+                    )  # type: ignore[attr-defined]
                 )
             }
             cases = [
                 r[0]
                 for r in await conn.execute(
-                    select(Case.case_no).join(Resident, Case.resident_id == Resident.id)  # type: ignore[call-overload,arg-type]
+                    select(Case.case_no)
+                    .join(Resident, Case.resident_id == Resident.id)  # type: ignore[call-overload,arg-type]
                     .where(Resident.openid.in_(openids))  # type: ignore[attr-defined]
                 )
             ]
@@ -430,12 +489,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bot_settings(*, db_url: str, data_dir: Path, rasa_url: str, sim_port: int, bot_port: int) -> dict[str, Any]:
+def bot_settings(
+    *, db_url: str, data_dir: Path, rasa_url: str, sim_port: int, bot_port: int
+) -> dict[str, Any]:
     return {
-        "environment": "development", "database_url": db_url, "data_dir": str(data_dir), "rasa_url": rasa_url,
-        "rasa_token": RASA_TOKEN, "wechat_token": TOKEN, "wechat_appid": APPID, "wechat_secret": SECRET,
-        "wechat_encoding_aes_key": AES_KEY, "wechat_api_base": f"http://127.0.0.1:{sim_port}",
-        "scheduler_enabled": False, "session_secret": "s" * 40, "link_secret": "l" * 40,
+        "environment": "development",
+        "database_url": db_url,
+        "data_dir": str(data_dir),
+        "rasa_url": rasa_url,
+        "rasa_token": RASA_TOKEN,
+        "wechat_token": TOKEN,
+        "wechat_appid": APPID,
+        "wechat_secret": SECRET,
+        "wechat_encoding_aes_key": AES_KEY,
+        "wechat_api_base": f"http://127.0.0.1:{sim_port}",
+        "scheduler_enabled": False,
+        "session_secret": "s" * 40,
+        "link_secret": "l" * 40,
         "base_url": f"http://127.0.0.1:{bot_port}",
         "messages_per_minute": 0,  # a load generator is a flood by design: measure the pipeline, not the limiter
     }
@@ -455,6 +525,7 @@ async def _serve(kind: str, port: int, options: dict[str, Any], ready: Any, stop
 
     runners: list[web.AppRunner] = []
     if kind == "bare":
+
         async def success(request: web.Request) -> web.Response:
             await request.read()
             return web.Response(text="success")
@@ -468,8 +539,14 @@ async def _serve(kind: str, port: int, options: dict[str, Any], ready: Any, stop
         from wechat_sim.server import create_sim_app
 
         settings = Settings(**options["settings"])
-        sim_app = create_sim_app(token=TOKEN, appid=APPID, aes_key=AES_KEY, mode="safe",
-                                 webhook_url=f"http://127.0.0.1:{port}/wechat", secret=SECRET)
+        sim_app = create_sim_app(
+            token=TOKEN,
+            appid=APPID,
+            aes_key=AES_KEY,
+            mode="safe",
+            webhook_url=f"http://127.0.0.1:{port}/wechat",
+            secret=SECRET,
+        )
         app = create_app(settings, run_migrations=True, with_scheduler=False)
         if kind == "keyword":
             app.cleanup_ctx.append(_keyword_nlu)
@@ -501,12 +578,15 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serving(kind: str, *, port: int, options: dict[str, Any] | None = None,
-                  startup_timeout: float = 120) -> AsyncIterator[Served]:
+async def serving(
+    kind: str, *, port: int, options: dict[str, Any] | None = None, startup_timeout: float = 120
+) -> AsyncIterator[Served]:
     """Run the bare endpoint or the bot (``keyword`` / ``rasa``) in a child process; yield its webhook URL."""
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_serve_process, args=(kind, port, options or {}, ready, stop), name=f"bench-{kind}")
+    proc = ctx.Process(
+        target=_serve_process, args=(kind, port, options or {}, ready, stop), name=f"bench-{kind}"
+    )
     proc.start()
     try:
         status = await asyncio.to_thread(ready.get, True, startup_timeout)
@@ -556,43 +636,68 @@ class Report:
 
     def lines(self) -> list[str]:
         p = self.params
-        out = [f"webhook load: {p['senders']} senders x {p['messages']} messages, ~{RETRY_SHARE:.0%} sent twice, "
-               f"safe mode, database {p['database']}, {p['cores']} cores, Python {platform.python_version()}",
-               f"{'target':<14}{'msgs':>6}{'reqs':>6}{'err':>5}{'secs':>8}{'msg/s':>9}{'p50 ms':>9}"
-               f"{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"]
+        out = [
+            f"webhook load: {p['senders']} senders x {p['messages']} messages, ~{RETRY_SHARE:.0%} sent twice, "
+            f"safe mode, database {p['database']}, {p['cores']} cores, Python {platform.python_version()}",
+            f"{'target':<14}{'msgs':>6}{'reqs':>6}{'err':>5}{'secs':>8}{'msg/s':>9}{'p50 ms':>9}"
+            f"{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}",
+        ]
         for name, run in self.runs.items():
-            out.append(f"{name:<14}{run.messages:>6}{run.requests:>6}{run.errors:>5}{run.seconds:>8.2f}"
-                       f"{run.rps:>9.1f}{run.latency_ms(50):>9.1f}{run.latency_ms(90):>9.1f}"
-                       f"{run.latency_ms(99):>9.1f}{run.latency_ms(100):>9.1f}")
-        out.append(f"CPU per message (ms), {p['cores']} cores: " + "; ".join(
-            f"{name} " + ", ".join(f"{proc} {run.cpu_ms_per_message(proc):.1f}" for proc in run.cpu)
-            for name, run in self.runs.items()))
+            out.append(
+                f"{name:<14}{run.messages:>6}{run.requests:>6}{run.errors:>5}{run.seconds:>8.2f}"
+                f"{run.rps:>9.1f}{run.latency_ms(50):>9.1f}{run.latency_ms(90):>9.1f}"
+                f"{run.latency_ms(99):>9.1f}{run.latency_ms(100):>9.1f}"
+            )
+        out.append(
+            f"CPU per message (ms), {p['cores']} cores: "
+            + "; ".join(
+                f"{name} " + ", ".join(f"{proc} {run.cpu_ms_per_message(proc):.1f}" for proc in run.cpu)
+                for name, run in self.runs.items()
+            )
+        )
         for name, e in self.effects.items():
             retried = sum(1 for d in self.runs[name].deliveries if d.retried)
             sources = ", ".join(f"{k} {v}" for k, v in sorted(e.nlu_sources.items()))
-            out.append(f"{name}: {e.cases} cases filed, {retried} retries, {e.late} late replies via the outbox, "
-                       f"lost {e.lost}, duplicated {e.duplicated}; NLU sources: {sources}")
+            out.append(
+                f"{name}: {e.cases} cases filed, {retried} retries, {e.late} late replies via the outbox, "
+                f"lost {e.lost}, duplicated {e.duplicated}; NLU sources: {sources}"
+            )
             out.extend(f"  ! {n}" for n in e.notes[:10])
         f = self.figures()
         if f["bare_rps"] and f["keyword_rps"]:
             ratios = [f"keyword/bare {f['keyword_rps'] / f['bare_rps']:.2f}"]
             if f["rasa_rps"] and f["rasa_ceiling_rps"]:
-                ratios += [f"rasa/keyword {f['rasa_rps'] / f['keyword_rps']:.2f}",
-                           f"rasa/ceiling {f['rasa_rps'] / f['rasa_ceiling_rps']:.2f}"]
+                ratios += [
+                    f"rasa/keyword {f['rasa_rps'] / f['keyword_rps']:.2f}",
+                    f"rasa/ceiling {f['rasa_rps'] / f['rasa_ceiling_rps']:.2f}",
+                ]
             out.append("ratios: " + ", ".join(ratios))
         return out
 
 
-async def run_benchmark(*, senders: int = 16, messages: int = 20, database_url: str | None = None,
-                        with_rasa: bool = True, seed: int = 20200401,
-                        progress: Callable[[str], None] = lambda s: None) -> Report:
-    params = {"senders": senders, "messages": messages, "cores": os.cpu_count(),
-              "database": "postgresql" if database_url and database_url.startswith("postgres") else "sqlite"}
+async def run_benchmark(
+    *,
+    senders: int = 16,
+    messages: int = 20,
+    database_url: str | None = None,
+    with_rasa: bool = True,
+    seed: int = 20200401,
+    progress: Callable[[str], None] = lambda s: None,
+) -> Report:
+    params = {
+        "senders": senders,
+        "messages": messages,
+        "cores": os.cpu_count(),
+        "database": "postgresql" if database_url and database_url.startswith("postgres") else "sqlite",
+    }
     runs: dict[str, Run] = {}
     effects: dict[str, Effects] = {}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
-            rasa_url, rasa_pid = "http://127.0.0.1:9", None  # nothing listens there; the keyword run replaces it
+            rasa_url, rasa_pid = (
+                "http://127.0.0.1:9",
+                None,
+            )  # nothing listens there; the keyword run replaces it
             if with_rasa:
                 rasa_url, rasa_pid = await stack.enter_async_context(_rasa(progress))
 
@@ -601,28 +706,43 @@ async def run_benchmark(*, senders: int = 16, messages: int = 20, database_url: 
                 await warm_up(served.url)
                 runs["bare"] = await metered(
                     drive(url=served.url, label="bare", senders=senders, messages=messages, seed=seed),
-                    {"server": served.pid})
+                    {"server": served.pid},
+                )
 
             for kind in ("keyword", "rasa") if with_rasa else ("keyword",):
                 if kind == "rasa":
                     progress("Rasa /model/parse alone")
                     runs["rasa_ceiling"] = await metered(
-                        parse_load(rasa_url=rasa_url, token=RASA_TOKEN,
-                                   texts_by_sender=runs["keyword"].texts_by_sender()),
-                        {"rasa": rasa_pid})
+                        parse_load(
+                            rasa_url=rasa_url,
+                            token=RASA_TOKEN,
+                            texts_by_sender=runs["keyword"].texts_by_sender(),
+                        ),
+                        {"rasa": rasa_pid},
+                    )
                 progress(f"bot with the {kind} NLU")
                 db_url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / f'{kind}.sqlite3'}"
                 sim_port, bot_port = free_port(), free_port()
-                options = {"sim_port": sim_port, "settings": bot_settings(
-                    db_url=db_url, data_dir=Path(tmp), rasa_url=rasa_url, sim_port=sim_port, bot_port=bot_port)}
+                options = {
+                    "sim_port": sim_port,
+                    "settings": bot_settings(
+                        db_url=db_url,
+                        data_dir=Path(tmp),
+                        rasa_url=rasa_url,
+                        sim_port=sim_port,
+                        bot_port=bot_port,
+                    ),
+                }
                 async with serving(kind, port=bot_port, options=options) as served:
                     await warm_up(served.url)
                     runs[kind] = await metered(
                         drive(url=served.url, label=kind, senders=senders, messages=messages, seed=seed),
-                        {"server": served.pid, "rasa": rasa_pid if kind == "rasa" else None})
+                        {"server": served.pid, "rasa": rasa_pid if kind == "rasa" else None},
+                    )
                     await asyncio.sleep(0.5)  # let late replies reach the outbox before the audit
-                effects[kind] = count_effects(runs[kind].deliveries,
-                                              await read_recorded(db_url, runs[kind].openids))
+                effects[kind] = count_effects(
+                    runs[kind].deliveries, await read_recorded(db_url, runs[kind].openids)
+                )
     order = ["bare", "keyword", "rasa_ceiling", "rasa"]
     return Report(runs={k: runs[k] for k in order if k in runs}, effects=effects, params=params)
 
@@ -633,16 +753,25 @@ async def _rasa(progress: Callable[[str], None]) -> AsyncIterator[tuple[str, int
 
     rasa_bin = ROOT / ".venv-rasa" / "bin" / "rasa"
     progress("training the NLU model if its inputs changed")
-    model = await asyncio.to_thread(train_if_needed, project_dir=ROOT / "nlu_data",
-                                    models_dir=ROOT / "nlu_data" / "models", rasa_bin=rasa_bin)
+    model = await asyncio.to_thread(
+        train_if_needed,
+        project_dir=ROOT / "nlu_data",
+        models_dir=ROOT / "nlu_data" / "models",
+        rasa_bin=rasa_bin,
+    )
     progress(f"starting Rasa ({model.name})")
-    proc = RasaProcess(rasa_bin=rasa_bin, model=model, port=free_port(), token=RASA_TOKEN, startup_timeout=240)
+    proc = RasaProcess(
+        rasa_bin=rasa_bin, model=model, port=free_port(), token=RASA_TOKEN, startup_timeout=240
+    )
     await proc.start()
     try:
-        async with aiohttp.ClientSession() as http:  # the first parses build the graph: keep them out of the figures
+        async with (
+            aiohttp.ClientSession() as http
+        ):  # the first parses build the graph: keep them out of the figures
             for text in (*WISHES[:2], *QUERIES[:1], *GREETINGS[:1]):
-                async with http.post(f"{proc.url}/model/parse", params={"token": RASA_TOKEN},
-                                     json={"text": text}) as resp:
+                async with http.post(
+                    f"{proc.url}/model/parse", params={"token": RASA_TOKEN}, json={"text": text}
+                ) as resp:
                     await resp.read()
         child = getattr(proc, "_proc", None)  # RasaProcess keeps its asyncio subprocess private
         yield proc.url, getattr(child, "pid", None)
@@ -651,11 +780,18 @@ async def _rasa(progress: Callable[[str], None]) -> AsyncIterator[tuple[str, int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.webhook", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.webhook", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--senders", type=int, default=16, help="concurrent residents (default 16)")
-    parser.add_argument("--messages", type=int, default=20, help="messages per resident and target (default 20)")
-    parser.add_argument("--database-url", default=None,
-                        help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test (default: fresh SQLite files)")
+    parser.add_argument(
+        "--messages", type=int, default=20, help="messages per resident and target (default 20)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test (default: fresh SQLite files)",
+    )
     parser.add_argument("--no-rasa", action="store_true", help="skip the two Rasa targets")
     parser.add_argument("--seed", type=int, default=20200401)
     args = parser.parse_args(argv)
@@ -665,9 +801,16 @@ def main(argv: list[str] | None = None) -> None:
     def progress(step: str) -> None:
         print(f"… {step}", flush=True)
 
-    report = asyncio.run(run_benchmark(senders=args.senders, messages=args.messages,
-                                       database_url=args.database_url, with_rasa=not args.no_rasa,
-                                       seed=args.seed, progress=progress))
+    report = asyncio.run(
+        run_benchmark(
+            senders=args.senders,
+            messages=args.messages,
+            database_url=args.database_url,
+            with_rasa=not args.no_rasa,
+            seed=args.seed,
+            progress=progress,
+        )
+    )
     for line in report.lines():
         print(line)
     print(json.dumps(report.figures()))

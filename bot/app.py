@@ -135,7 +135,10 @@ async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
         rasa_bin=settings.rasa_bin,
     )
     proc = RasaProcess(
-        rasa_bin=settings.rasa_bin, model=model, port=settings.rasa_port, token=settings.rasa_token,
+        rasa_bin=settings.rasa_bin,
+        model=model,
+        port=settings.rasa_port,
+        token=settings.rasa_token,
     )
     await proc.start()
     app[keys.RASA_PROCESS] = proc
@@ -148,7 +151,10 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
 
     settings = app[keys.SETTINGS]
     rasa = RasaNLU(
-        base_url=settings.rasa_base, token=settings.rasa_token, session=app[keys.HTTP], timeout=settings.rasa_timeout
+        base_url=settings.rasa_base,
+        token=settings.rasa_token,
+        session=app[keys.HTTP],
+        timeout=settings.rasa_timeout,
     )
     app[keys.NLU_CLIENT] = FallbackNLU(primary=rasa, fallback=KeywordNLU())
     yield

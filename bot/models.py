@@ -95,7 +95,9 @@ class Staff(SQLModel, table=True):
     username: str = Field(unique=True, max_length=64)
     display_name: str = Field(default="", max_length=64)
     password_hash: str = Field(default="", max_length=256)
-    role: str = Field(max_length=32)  # community_worker | town_staff | town_supervisor | city_supervisor | admin
+    role: str = Field(
+        max_length=32
+    )  # community_worker | town_staff | town_supervisor | city_supervisor | admin
     town: str | None = Field(default=None, max_length=16, index=True)
     community: str | None = Field(default=None, max_length=64)
     openid: str | None = Field(default=None, unique=True, max_length=64)
@@ -202,7 +204,9 @@ class Outbox(SQLModel, table=True):
     dedupe_key: str | None = Field(default=None, unique=True, max_length=128)
     openid: str = Field(max_length=64, index=True)
     recipient_type: str = Field(default="resident", max_length=16)  # resident | staff | volunteer
-    kind: str = Field(max_length=24)  # reply | progress | reminder | escalation | offer | survey | digest | alert
+    kind: str = Field(
+        max_length=24
+    )  # reply | progress | reminder | escalation | offer | survey | digest | alert
     text: str
     template: dict[str, Any] = json_field({})  # short fields for the template channel (≤ 20 chars each)
     link: str | None = None

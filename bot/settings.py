@@ -48,7 +48,9 @@ class Settings(BaseSettings):
 
     # conversation
     draft_idle_minutes: int = 60
-    messages_per_minute: int = 20  # per resident; beyond it messages are kept but not processed (0 = no limit)
+    messages_per_minute: int = (
+        20  # per resident; beyond it messages are kept but not processed (0 = no limit)
+    )
     privacy_notice_version: str = "2026-11"
 
     # web views
@@ -92,7 +94,9 @@ class Settings(BaseSettings):
 
     @property
     def is_simulated(self) -> bool:
-        return self.wechat_appid.endswith("simulator") or not self.wechat_api_base.startswith("https://api.weixin")
+        return self.wechat_appid.endswith("simulator") or not self.wechat_api_base.startswith(
+            "https://api.weixin"
+        )
 
     @property
     def api_base(self) -> str:

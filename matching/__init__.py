@@ -34,6 +34,18 @@ from matching.model import (
 from matching.scoring import Pool, Rules, eligible, rank, score
 
 __all__ = [
-    "CATEGORIES", "CITY_WIDE", "COMPONENT_LABELS", "ITEM_CATALOGUE", "KIND_LABELS", "Pool", "Resource", "Rules",
-    "ScoredCandidate", "Weights", "Wish", "eligible", "rank", "score",
+    "CATEGORIES",
+    "CITY_WIDE",
+    "COMPONENT_LABELS",
+    "ITEM_CATALOGUE",
+    "KIND_LABELS",
+    "Pool",
+    "Resource",
+    "Rules",
+    "ScoredCandidate",
+    "Weights",
+    "Wish",
+    "eligible",
+    "rank",
+    "score",
 ]

@@ -83,9 +83,9 @@ class Comparison:
 
 @dataclass(slots=True)
 class _Group:
-    members: list[int | str]        # case ids, oldest first
-    cand: np.ndarray                # resource indices, best first (every eligible one)
-    scores: np.ndarray              # their scores, descending
+    members: list[int | str]  # case ids, oldest first
+    cand: np.ndarray  # resource indices, best first (every eligible one)
+    scores: np.ndarray  # their scores, descending
 
 
 @dataclass(slots=True)
@@ -95,15 +95,20 @@ class BatchProblem:
     keys: list[str]
     capacity: np.ndarray
     groups: list[_Group] = field(default_factory=list)
-    sequence: list[tuple[int, int]] = field(default_factory=list)   # (group, member) in arrival order
+    sequence: list[tuple[int, int]] = field(default_factory=list)  # (group, member) in arrival order
 
     @property
     def wishes(self) -> int:
         return len(self.sequence)
 
     @classmethod
-    def from_edges(cls, edges: Iterable[tuple[int | str, str, float]], capacities: Mapping[str, int],
-                   *, order: Sequence[int | str] | None = None) -> BatchProblem:
+    def from_edges(
+        cls,
+        edges: Iterable[tuple[int | str, str, float]],
+        capacities: Mapping[str, int],
+        *,
+        order: Sequence[int | str] | None = None,
+    ) -> BatchProblem:
         """A problem from explicit ``(case_id, resource key, score)`` triples (each wish its own group).
 
         ``order`` is the first-come order of the case ids for the greedy baseline (default: first seen).
@@ -117,10 +122,19 @@ class BatchProblem:
         groups = []
         for case_id in cases:
             pairs = sorted(per_case.get(case_id, []), key=lambda p: (-p[0], p[1]))
-            groups.append(_Group([case_id], np.array([i for _, i in pairs], dtype=np.int64),
-                                 np.array([s for s, _ in pairs], dtype=float)))
-        return cls(keys=keys, capacity=np.array([max(0, capacities[k]) for k in keys], dtype=np.int64),
-                   groups=groups, sequence=[(gi, 0) for gi in range(len(groups))])
+            groups.append(
+                _Group(
+                    [case_id],
+                    np.array([i for _, i in pairs], dtype=np.int64),
+                    np.array([s for s, _ in pairs], dtype=float),
+                )
+            )
+        return cls(
+            keys=keys,
+            capacity=np.array([max(0, capacities[k]) for k in keys], dtype=np.int64),
+            groups=groups,
+            sequence=[(gi, 0) for gi in range(len(groups))],
+        )
 
 
 def _arrival(wish: Wish) -> tuple[float, str]:
@@ -167,8 +181,13 @@ def greedy(problem: BatchProblem) -> BatchResult:
                 break
         else:
             unassigned.append(g.members[m])
-    return BatchResult("greedy", assignments, unassigned, time.perf_counter() - started,
-                       edges=sum(len(g.cand) for g in problem.groups))
+    return BatchResult(
+        "greedy",
+        assignments,
+        unassigned,
+        time.perf_counter() - started,
+        edges=sum(len(g.cand) for g in problem.groups),
+    )
 
 
 def solve(problem: BatchProblem, *, per_wish: int = 30, warm: BatchResult | None = None) -> BatchResult:
@@ -192,7 +211,7 @@ def solve(problem: BatchProblem, *, per_wish: int = 30, warm: BatchResult | None
         if not g.members or len(g.cand) == 0:
             continue
         take = np.zeros(len(g.cand), dtype=bool)
-        take[: per_wish] = True
+        take[:per_wish] = True
         if gi in extra:
             take |= np.isin(g.cand, list(extra[gi]))
         take &= problem.capacity[g.cand] > 0
@@ -210,7 +229,9 @@ def solve(problem: BatchProblem, *, per_wish: int = 30, warm: BatchResult | None
         rows = np.concatenate([eg, n_groups + res_row])
         cols = np.concatenate([np.arange(n_edges), np.arange(n_edges)])
         a_ub = csr_array((np.ones(2 * n_edges), (rows, cols)), shape=(n_groups + len(used_res), n_edges))
-        b_ub = np.concatenate([[len(g.members) for g in problem.groups], problem.capacity[used_res]]).astype(float)
+        b_ub = np.concatenate([[len(g.members) for g in problem.groups], problem.capacity[used_res]]).astype(
+            float
+        )
         res = linprog(-es, A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs-ds")
         if res.status != 0:
             raise RuntimeError(f"batch LP failed: {res.message}")
@@ -226,15 +247,23 @@ def solve(problem: BatchProblem, *, per_wish: int = 30, warm: BatchResult | None
     assignments: list[Assignment] = []
     unassigned: list[int | str] = []
     for gi, g in enumerate(problem.groups):
-        slots = [(s, r) for s, r, f in sorted(per_group.get(gi, []), key=lambda t: (-t[0], t[1])) for _ in range(f)]
+        slots = [
+            (s, r) for s, r, f in sorted(per_group.get(gi, []), key=lambda t: (-t[0], t[1])) for _ in range(f)
+        ]
         for m, case_id in enumerate(g.members):
             if m < len(slots):
                 assignments.append(Assignment(case_id, problem.keys[slots[m][1]], slots[m][0]))
             else:
                 unassigned.append(case_id)
     _check(problem, assignments)
-    return BatchResult("solver", assignments, unassigned, time.perf_counter() - started,
-                       upper_bound=upper_bound(problem, prices), edges=n_edges)
+    return BatchResult(
+        "solver",
+        assignments,
+        unassigned,
+        time.perf_counter() - started,
+        upper_bound=upper_bound(problem, prices),
+        edges=n_edges,
+    )
 
 
 def upper_bound(problem: BatchProblem, prices: np.ndarray | None = None) -> float:
@@ -262,8 +291,14 @@ def _check(problem: BatchProblem, assignments: Sequence[Assignment]) -> None:
             raise AssertionError(f"resource {a.key!r} over capacity")
 
 
-def assign(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS,
-           method: Literal["solver", "greedy"] = "solver", per_wish: int = 30) -> BatchResult:
+def assign(
+    pool: Pool,
+    wishes: Sequence[Wish],
+    *,
+    weights: Weights = DEFAULT_WEIGHTS,
+    method: Literal["solver", "greedy"] = "solver",
+    per_wish: int = 30,
+) -> BatchResult:
     """Propose helpers for ``wishes`` from ``pool`` (e.g. all open wishes of a town, or of the city)."""
     problem = build_problem(pool, wishes, weights=weights)
     if method == "greedy":
@@ -271,8 +306,9 @@ def assign(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEI
     return solve(problem, per_wish=per_wish, warm=greedy(problem))
 
 
-def compare(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS,
-            per_wish: int = 30) -> Comparison:
+def compare(
+    pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS, per_wish: int = 30
+) -> Comparison:
     """Greedy first-come baseline against the solver, on the same scored problem."""
     problem = build_problem(pool, wishes, weights=weights)
     base = greedy(problem)

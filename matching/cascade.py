@@ -28,6 +28,7 @@ CascadeStatus = Literal["new", "offering", "matched", "exhausted", "cancelled"]
 
 # --- actions for the persistence layer -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class OfferSent:
     """Notify ``key`` of the offer; it lapses at ``deadline``."""
@@ -135,7 +136,7 @@ class Cascade:
     @property
     def remaining(self) -> list[str]:
         """Candidates not offered yet."""
-        return self.candidates[self._next:]
+        return self.candidates[self._next :]
 
     @property
     def next_deadline(self) -> datetime | None:
@@ -241,7 +242,9 @@ class Cascade:
         if not self.pending:
             self.status = "exhausted"
             statuses = [o.status for o in self.offers.values()]
-            actions.append(Exhausted(declined=statuses.count("declined"), timed_out=statuses.count("timed_out")))
+            actions.append(
+                Exhausted(declined=statuses.count("declined"), timed_out=statuses.count("timed_out"))
+            )
         return actions
 
     # -- persistence --
@@ -256,29 +259,49 @@ class Cascade:
             "winner": self.winner,
             "next": self._next,
             "offers": [
-                {"key": o.key, "sent_at": o.sent_at.isoformat(), "deadline": o.deadline.isoformat(),
-                 "status": o.status, "answered_at": o.answered_at.isoformat() if o.answered_at else None}
+                {
+                    "key": o.key,
+                    "sent_at": o.sent_at.isoformat(),
+                    "deadline": o.deadline.isoformat(),
+                    "status": o.status,
+                    "answered_at": o.answered_at.isoformat() if o.answered_at else None,
+                }
                 for o in self.offers.values()
             ],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cascade:
-        cascade = cls(candidates=list(data["candidates"]), mode=data["mode"], k=int(data["k"]),
-                      deadline=timedelta(seconds=float(data["deadline_seconds"])))
+        cascade = cls(
+            candidates=list(data["candidates"]),
+            mode=data["mode"],
+            k=int(data["k"]),
+            deadline=timedelta(seconds=float(data["deadline_seconds"])),
+        )
         cascade.status = data["status"]
         cascade.winner = data["winner"]
         cascade._next = int(data["next"])
         for o in data["offers"]:
             cascade.offers[o["key"]] = Offer(
-                key=o["key"], sent_at=datetime.fromisoformat(o["sent_at"]),
-                deadline=datetime.fromisoformat(o["deadline"]), status=o["status"],
-                answered_at=datetime.fromisoformat(o["answered_at"]) if o["answered_at"] else None)
+                key=o["key"],
+                sent_at=datetime.fromisoformat(o["sent_at"]),
+                deadline=datetime.fromisoformat(o["deadline"]),
+                status=o["status"],
+                answered_at=datetime.fromisoformat(o["answered_at"]) if o["answered_at"] else None,
+            )
         return cascade
 
 
-def start_cascade(candidates: Sequence[str], *, now: datetime, mode: Mode = "single", k: int = 3,
-                  deadline: timedelta = timedelta(hours=24)) -> tuple[Cascade, list[Action]]:
+def start_cascade(
+    candidates: Sequence[str],
+    *,
+    now: datetime,
+    mode: Mode = "single",
+    k: int = 3,
+    deadline: timedelta = timedelta(hours=24),
+) -> tuple[Cascade, list[Action]]:
     """Create a cascade and send its first offer(s)."""
-    cascade = Cascade(candidates=list(candidates), mode=mode, k=k if mode == "top_k" else 1, deadline=deadline)
+    cascade = Cascade(
+        candidates=list(candidates), mode=mode, k=k if mode == "top_k" else 1, deadline=deadline
+    )
     return cascade, cascade.start(now)

@@ -107,8 +107,6 @@ class Resource:
         return KIND_LABELS.get(self.kind, self.kind)
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Wish:
     """What a case asks for, as far as matching is concerned.
@@ -185,8 +183,11 @@ class ScoredCandidate:
 
     def labelled(self) -> list[tuple[str, float]]:
         """Components with their Chinese labels in display order, e.g. ``[("类别匹配", 1.0), …]``."""
-        return [(COMPONENT_LABELS[name], self.components[name]) for name in COMPONENT_LABELS
-                if name in self.components]
+        return [
+            (COMPONENT_LABELS[name], self.components[name])
+            for name in COMPONENT_LABELS
+            if name in self.components
+        ]
 
     @property
     def percent(self) -> int:

@@ -52,17 +52,45 @@ from reference.privacy import parse_phone_field
 
 #: (field, Chinese header) in export order.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("key", "编号"), ("kind", "类型"), ("name", "名称"), ("contact", "联系人"), ("phone", "电话"),
-    ("categories", "服务类别"), ("items", "物品服务"), ("home_town", "所在镇街"), ("towns_served", "服务镇街"),
-    ("capacity_open", "同时承接上限"), ("capacity_month", "每月承接上限"), ("available", "可接单"),
-    ("active", "启用"), ("max_fund", "资助上限"), ("open_matches", "进行中"), ("month_matches", "本月已承接"),
-    ("recent_load", "近30天承接"), ("offers", "邀请次数"), ("accepts", "接受次数"), ("declines", "拒绝次数"),
-    ("timeouts", "超时次数"), ("completions", "完成次数"), ("rating_sum", "评分总和"), ("rating_count", "评价次数"),
+    ("key", "编号"),
+    ("kind", "类型"),
+    ("name", "名称"),
+    ("contact", "联系人"),
+    ("phone", "电话"),
+    ("categories", "服务类别"),
+    ("items", "物品服务"),
+    ("home_town", "所在镇街"),
+    ("towns_served", "服务镇街"),
+    ("capacity_open", "同时承接上限"),
+    ("capacity_month", "每月承接上限"),
+    ("available", "可接单"),
+    ("active", "启用"),
+    ("max_fund", "资助上限"),
+    ("open_matches", "进行中"),
+    ("month_matches", "本月已承接"),
+    ("recent_load", "近30天承接"),
+    ("offers", "邀请次数"),
+    ("accepts", "接受次数"),
+    ("declines", "拒绝次数"),
+    ("timeouts", "超时次数"),
+    ("completions", "完成次数"),
+    ("rating_sum", "评分总和"),
+    ("rating_count", "评价次数"),
 )
 HEADERS: dict[str, str] = dict(COLUMNS)
 REQUIRED: tuple[str, ...] = ("key", "kind", "name", "phone", "categories", "home_town")
-_INT_FIELDS = ("capacity_open", "capacity_month", "open_matches", "month_matches", "offers", "accepts",
-               "declines", "timeouts", "completions", "rating_count")
+_INT_FIELDS = (
+    "capacity_open",
+    "capacity_month",
+    "open_matches",
+    "month_matches",
+    "offers",
+    "accepts",
+    "declines",
+    "timeouts",
+    "completions",
+    "rating_count",
+)
 _FLOAT_FIELDS = ("recent_load", "rating_sum")
 _BOOL_FIELDS = ("available", "active")
 _DEFAULTS = {f.name: f.default for f in fields(Resource)}
@@ -71,9 +99,18 @@ _BY_HEADER: dict[str, str] = {}
 for _name, _label in COLUMNS:
     _BY_HEADER[_label] = _name
     _BY_HEADER[_name.lower()] = _name
-_KIND_BY_LABEL = {label: kind for kind, label in KIND_LABELS.items()} | {k: k for k in KIND_LABELS} | {
-    "企业": "enterprise", "社会组织": "organisation", "组织": "organisation", "个人": "individual",
-    "志愿者": "individual", "市民": "individual"}
+_KIND_BY_LABEL = (
+    {label: kind for kind, label in KIND_LABELS.items()}
+    | {k: k for k in KIND_LABELS}
+    | {
+        "企业": "enterprise",
+        "社会组织": "organisation",
+        "组织": "organisation",
+        "个人": "individual",
+        "志愿者": "individual",
+        "市民": "individual",
+    }
+)
 _TRUE = {"是", "y", "yes", "true", "1", "可", "启用", "可接单", "√"}
 _FALSE = {"否", "n", "no", "false", "0", "不", "停用", "暂停", "×"}
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
@@ -118,6 +155,7 @@ class ImportResult:
 
 
 # --- export ----------------------------------------------------------------------------------------------------
+
 
 def _join(values: Iterable[str]) -> str:
     return "、".join(sorted(values))
@@ -167,6 +205,7 @@ def export_xlsx(resources: Iterable[Resource]) -> bytes:
 
 # --- import ----------------------------------------------------------------------------------------------------
 
+
 def _read_csv(data: bytes) -> list[list[Any]]:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -203,8 +242,9 @@ def _text(value: Any) -> str:
     return text
 
 
-def parse_pool(data: bytes, *, filename: str, categories: Sequence[str] = CATEGORIES,
-               max_rows: int = MAX_ROWS) -> ImportResult:
+def parse_pool(
+    data: bytes, *, filename: str, categories: Sequence[str] = CATEGORIES, max_rows: int = MAX_ROWS
+) -> ImportResult:
     """Parse and validate a pool file (``.csv`` or ``.xlsx``, told apart by ``filename``).
 
     ``categories`` are the categories staff currently allow. Nothing is written anywhere: check
@@ -262,7 +302,9 @@ def parse_pool(data: bytes, *, filename: str, categories: Sequence[str] = CATEGO
             continue
         earlier = first_row_of.get(resource.key)
         if earlier is not None:
-            result.problems.append(Problem(row_no, HEADERS["key"], f"编号“{resource.key}”重复（与第{earlier}行相同）"))
+            result.problems.append(
+                Problem(row_no, HEADERS["key"], f"编号“{resource.key}”重复（与第{earlier}行相同）")
+            )
             continue
         first_row_of[resource.key] = row_no
         result.rows.append(resource)
@@ -271,9 +313,9 @@ def parse_pool(data: bytes, *, filename: str, categories: Sequence[str] = CATEGO
     return result
 
 
-
-
-def _parse_row(row_no: int, cells: dict[str, str], allowed: set[str], problems: list[Problem]) -> Resource | None:
+def _parse_row(
+    row_no: int, cells: dict[str, str], allowed: set[str], problems: list[Problem]
+) -> Resource | None:
     before = len(problems)
 
     def bad(name: str, message: str) -> None:
@@ -321,7 +363,9 @@ def _parse_row(row_no: int, cells: dict[str, str], allowed: set[str], problems: 
             bad("towns_served", f"未知镇街：{'、'.join(unknown_towns)}")
         values["towns_served"] = frozenset(town_name(t) for t in served_raw)
     else:
-        values["towns_served"] = frozenset({values.get("home_town", "")}) if values.get("home_town") else frozenset()
+        values["towns_served"] = (
+            frozenset({values.get("home_town", "")}) if values.get("home_town") else frozenset()
+        )
     for name in _INT_FIELDS:
         raw = cells.get(name, "")
         if not raw:

@@ -72,6 +72,7 @@ def town_name(name: str) -> str:
 
 # --- hard filters ---------------------------------------------------------------------------------------------
 
+
 def resource_exclusion(resource: Resource, *, rules: Rules = DEFAULT_RULES) -> str | None:
     """The reason a resource can take no wish at all right now, or None."""
     if not resource.active:
@@ -107,13 +108,18 @@ def eligible(resource: Resource, wish: Wish, *, rules: Rules = DEFAULT_RULES) ->
         return f"不提供{wish.category}类帮助"
     if not offers_item(resource, wish.category, wish.item):
         return f"不提供{wish.item}"
-    if (wish.item == FUND_ITEM and wish.amount is not None and resource.max_fund is not None
-            and resource.max_fund < wish.amount):
+    if (
+        wish.item == FUND_ITEM
+        and wish.amount is not None
+        and resource.max_fund is not None
+        and resource.max_fund < wish.amount
+    ):
         return f"资助上限{resource.max_fund}元，低于所需{wish.amount}元"
     return None
 
 
 # --- components, each in [0, 1] ---------------------------------------------------------------------------------
+
 
 def category_fit(resource: Resource, wish: Wish) -> float:
     """1 for a specialist of the wish's category, down to 0.5 for a resource spread over all eight."""
@@ -148,10 +154,16 @@ def distance(resource: Resource, wish: Wish, *, rules: Rules = DEFAULT_RULES) ->
 
 def capacity(resource: Resource) -> float:
     """Share of the resource's own limits still free (the tighter of open-at-once and this month)."""
-    open_share = (resource.capacity_open - resource.open_matches) / resource.capacity_open \
-        if resource.capacity_open > 0 else 0.0
-    month_share = (resource.capacity_month - resource.month_matches) / resource.capacity_month \
-        if resource.capacity_month > 0 else 0.0
+    open_share = (
+        (resource.capacity_open - resource.open_matches) / resource.capacity_open
+        if resource.capacity_open > 0
+        else 0.0
+    )
+    month_share = (
+        (resource.capacity_month - resource.month_matches) / resource.capacity_month
+        if resource.capacity_month > 0
+        else 0.0
+    )
     return min(1.0, max(0.0, min(open_share, month_share)))
 
 
@@ -168,7 +180,9 @@ def accept_rate(resource: Resource) -> float:
 
 def completion_rate(resource: Resource) -> float:
     finished = max(resource.completions, resource.accepts - resource.open_matches)
-    return (resource.completions + PRIOR_COMPLETE_WEIGHT * PRIOR_COMPLETE) / (finished + PRIOR_COMPLETE_WEIGHT)
+    return (resource.completions + PRIOR_COMPLETE_WEIGHT * PRIOR_COMPLETE) / (
+        finished + PRIOR_COMPLETE_WEIGHT
+    )
 
 
 def reliability(resource: Resource) -> float:
@@ -178,7 +192,9 @@ def reliability(resource: Resource) -> float:
 
 def average_rating(resource: Resource) -> float:
     """Smoothed average survey rating on 1–5."""
-    return (resource.rating_sum + PRIOR_RATING_WEIGHT * PRIOR_RATING) / (resource.rating_count + PRIOR_RATING_WEIGHT)
+    return (resource.rating_sum + PRIOR_RATING_WEIGHT * PRIOR_RATING) / (
+        resource.rating_count + PRIOR_RATING_WEIGHT
+    )
 
 
 def rating(resource: Resource) -> float:
@@ -235,27 +251,42 @@ def weighted_total(parts: dict[str, float], weights: Weights) -> float:
     return sum(w[name] * parts[name] for name in COMPONENT_LABELS) / sum(w.values())
 
 
-def score(resource: Resource, wish: Wish, *, weights: Weights = DEFAULT_WEIGHTS,
-          rules: Rules = DEFAULT_RULES) -> ScoredCandidate:
+def score(
+    resource: Resource, wish: Wish, *, weights: Weights = DEFAULT_WEIGHTS, rules: Rules = DEFAULT_RULES
+) -> ScoredCandidate:
     """Score one resource for one wish (the hard filters are not applied here; see ``eligible``)."""
     parts = components(resource, wish, rules=rules)
-    return ScoredCandidate(key=resource.key, total=weighted_total(parts, weights), components=parts,
-                           reasons=reasons(resource, wish))
+    return ScoredCandidate(
+        key=resource.key,
+        total=weighted_total(parts, weights),
+        components=parts,
+        reasons=reasons(resource, wish),
+    )
 
 
 def _order(candidate: ScoredCandidate) -> tuple[float, str]:
     return (-round(candidate.total, 12), candidate.key)
 
 
-def rank(resources: Iterable[Resource], wish: Wish, *, weights: Weights = DEFAULT_WEIGHTS,
-         rules: Rules = DEFAULT_RULES, limit: int | None = 10, exclude: Collection[str] = ()) -> list[ScoredCandidate]:
+def rank(
+    resources: Iterable[Resource],
+    wish: Wish,
+    *,
+    weights: Weights = DEFAULT_WEIGHTS,
+    rules: Rules = DEFAULT_RULES,
+    limit: int | None = 10,
+    exclude: Collection[str] = (),
+) -> list[ScoredCandidate]:
     """The eligible resources best first (ties by key), at most ``limit`` (None = all).
 
     ``exclude`` holds keys to skip, e.g. resources already offered this wish. Linear in the pool; use ``Pool``
     when ranking more than a few wishes.
     """
-    scored = [score(r, wish, weights=weights, rules=rules) for r in resources
-              if r.key not in exclude and eligible(r, wish, rules=rules) is None]
+    scored = [
+        score(r, wish, weights=weights, rules=rules)
+        for r in resources
+        if r.key not in exclude and eligible(r, wish, rules=rules) is None
+    ]
     scored.sort(key=_order)
     return scored if limit is None else scored[:limit]
 
@@ -284,10 +315,14 @@ class Pool:
         self._exclusion: list[str | None] = [resource_exclusion(r, rules=rules) for r in self.resources]
         self._usable = np.array([reason is None for reason in self._exclusion], dtype=bool)
         self._remaining = np.array(
-            [max(0, min(r.remaining, rules.max_unfinished - r.open_matches)) for r in self.resources], dtype=np.int64)
+            [max(0, min(r.remaining, rules.max_unfinished - r.open_matches)) for r in self.resources],
+            dtype=np.int64,
+        )
         # Resource-only components; category_fit only depends on the number of categories once eligible.
         self._static: dict[str, np.ndarray] = {
-            "category_fit": np.array([max(0.5, 1.0 - 0.5 * (len(r.categories) - 1) / 7) for r in self.resources]),
+            "category_fit": np.array(
+                [max(0.5, 1.0 - 0.5 * (len(r.categories) - 1) / 7) for r in self.resources]
+            ),
             "capacity": np.array([capacity(r) for r in self.resources]),
             "fairness": np.array([fairness(r) for r in self.resources]),
             "reliability": np.array([reliability(r) for r in self.resources]),
@@ -296,12 +331,16 @@ class Pool:
         self._max_fund = np.array([np.inf if r.max_fund is None else r.max_fund for r in self.resources])
         self._town_names: list[str] = [t.name for t in towns.TOWNS]
         self._town_row: dict[str, int] = {name: i for i, name in enumerate(self._town_names)}
-        home = np.array([self._town_row.get(town_name(r.home_town), -1) for r in self.resources], dtype=np.int64)
+        home = np.array(
+            [self._town_row.get(town_name(r.home_town), -1) for r in self.resources], dtype=np.int64
+        )
         self._home = home
         self._city_wide = np.array([r.city_wide for r in self.resources], dtype=bool)
         served_rows: list[np.ndarray] = []
         for name in self._town_names:
-            served_rows.append(np.array([r.city_wide or name in r.towns_served for r in self.resources], dtype=bool))
+            served_rows.append(
+                np.array([r.city_wide or name in r.towns_served for r in self.resources], dtype=bool)
+            )
         self._serves = np.vstack(served_rows) if served_rows else np.zeros((0, n), dtype=bool)
         self._by_category: dict[str, np.ndarray] = {}
         cats: dict[str, list[int]] = {}
@@ -311,8 +350,12 @@ class Pool:
                     cats.setdefault(c, []).append(i)
         self._by_category = {c: np.array(idx, dtype=np.int64) for c, idx in cats.items()}
         # Town-to-town distance decay, and which resources list which items / list items of which category.
-        self._town_decay = np.array([[math.exp(-(_town_km(a, b) or 0.0) / rules.distance_scale_km)
-                                      for b in self._town_names] for a in self._town_names])
+        self._town_decay = np.array(
+            [
+                [math.exp(-(_town_km(a, b) or 0.0) / rules.distance_scale_km) for b in self._town_names]
+                for a in self._town_names
+            ]
+        )
         self._by_item: dict[str, list[int]] = {}
         self._lists_category: dict[str, list[int]] = {}
         for i, r in enumerate(self.resources):
@@ -362,7 +405,9 @@ class Pool:
             if row is None:
                 cached = np.full(len(self.resources), UNKNOWN_DISTANCE)
             else:
-                cached = np.where(self._home >= 0, self._town_decay[row][np.maximum(self._home, 0)], UNKNOWN_DISTANCE)
+                cached = np.where(
+                    self._home >= 0, self._town_decay[row][np.maximum(self._home, 0)], UNKNOWN_DISTANCE
+                )
             self._distance_cache[town] = cached
         return cached
 
@@ -403,12 +448,21 @@ class Pool:
             keep &= self._max_fund[idx] >= wish.amount
         idx = idx[keep]
         w = weights.as_dict()
-        totals = (self._static_sum(weights)[idx] + w["item_fit"] * fits[keep]
-                  + w["distance"] * self._distances(town)[idx]) / sum(w.values())
+        totals = (
+            self._static_sum(weights)[idx]
+            + w["item_fit"] * fits[keep]
+            + w["distance"] * self._distances(town)[idx]
+        ) / sum(w.values())
         return idx, totals
 
-    def rank(self, wish: Wish, *, weights: Weights = DEFAULT_WEIGHTS, limit: int | None = 10,
-             exclude: Collection[str] = ()) -> list[ScoredCandidate]:
+    def rank(
+        self,
+        wish: Wish,
+        *,
+        weights: Weights = DEFAULT_WEIGHTS,
+        limit: int | None = 10,
+        exclude: Collection[str] = (),
+    ) -> list[ScoredCandidate]:
         """Same result as ``rank(pool.resources, wish, ...)``, computed from the index."""
         idx, totals = self.scores(wish, weights=weights)
         if exclude:
@@ -431,15 +485,37 @@ class Pool:
         return Counter(self.exclusions(wish).values())
 
 
-def rank_many(pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS,
-              limit: int = 10) -> dict[int | str, list[ScoredCandidate]]:
+def rank_many(
+    pool: Pool, wishes: Sequence[Wish], *, weights: Weights = DEFAULT_WEIGHTS, limit: int = 10
+) -> dict[int | str, list[ScoredCandidate]]:
     """Top candidates for several wishes (e.g. the case list's "suggested helpers" column)."""
     return {w.case_id: pool.rank(w, weights=weights, limit=limit) for w in wishes}
 
 
 __all__ = [
-    "CITY_WIDE", "DEFAULT_RULES", "DEFAULT_WEIGHTS", "Pool", "Rules", "accept_rate", "average_rating", "capacity",
-    "category_fit", "completion_rate", "components", "distance", "eligible", "fairness", "item_fit", "offers_item",
-    "rank", "rank_many", "rating", "reasons", "reliability", "resource_exclusion", "score", "town_name",
+    "CITY_WIDE",
+    "DEFAULT_RULES",
+    "DEFAULT_WEIGHTS",
+    "Pool",
+    "Rules",
+    "accept_rate",
+    "average_rating",
+    "capacity",
+    "category_fit",
+    "completion_rate",
+    "components",
+    "distance",
+    "eligible",
+    "fairness",
+    "item_fit",
+    "offers_item",
+    "rank",
+    "rank_many",
+    "rating",
+    "reasons",
+    "reliability",
+    "resource_exclusion",
+    "score",
+    "town_name",
     "weighted_total",
 ]

@@ -18,15 +18,31 @@ import re
 import unicodedata
 
 _SPOKEN = str.maketrans(
-    {"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
-     "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+    {
+        "零": "0",
+        "〇": "0",
+        "洞": "0",
+        "一": "1",
+        "幺": "1",
+        "二": "2",
+        "两": "2",
+        "三": "3",
+        "四": "4",
+        "五": "5",
+        "六": "6",
+        "七": "7",
+        "八": "8",
+        "九": "9",
+    }
 )
 _DIGIT_CLASS = r"[0-9零〇洞一幺二两三四五六七八九]"
 _SEP = r"[\s\-－—.·()（）]?"
 
 MOBILE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 LANDLINE_RE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
-ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+ID_CARD_RE = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
 
 # In free text: 11 mobile digits (possibly spoken or separated), landlines with an area code, ID numbers.
 _TEXT_MOBILE_RE = re.compile(

@@ -113,8 +113,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
-                 pg_template: PgTemplate | None) -> str:
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_template: PgTemplate | None
+) -> str:
     """A fresh, migrated database per test: SQLite always, PostgreSQL when reachable."""
     if request.param == "sqlite":
         import shutil
@@ -150,8 +151,11 @@ async def sessions(db_url: str) -> AsyncIterator[Any]:
 def rasa_model() -> Path:
     from bot.ops.rasa_service import train_if_needed
 
-    return train_if_needed(project_dir=ROOT / "nlu_data", models_dir=ROOT / "nlu_data" / "models",
-                           rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa")
+    return train_if_needed(
+        project_dir=ROOT / "nlu_data",
+        models_dir=ROOT / "nlu_data" / "models",
+        rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -162,8 +166,13 @@ def rasa_url(rasa_model: Path) -> Iterator[str]:
 
     from bot.ops.rasa_service import RasaProcess
 
-    proc = RasaProcess(rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa", model=rasa_model, port=free_port(),
-                       token=RASA_TOKEN, startup_timeout=240)
+    proc = RasaProcess(
+        rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa",
+        model=rasa_model,
+        port=free_port(),
+        token=RASA_TOKEN,
+        startup_timeout=240,
+    )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="rasa-loop", daemon=True)
     thread.start()
@@ -209,24 +218,38 @@ class System:
         from wechat_sim.client import SimulatedUser
 
         return SimulatedUser(
-            self.http, webhook_url=f"{self.bot_url}/wechat", token=self.settings.wechat_token,
-            appid=self.settings.wechat_appid, aes_key=self.settings.wechat_encoding_aes_key or None,
+            self.http,
+            webhook_url=f"{self.bot_url}/wechat",
+            token=self.settings.wechat_token,
+            appid=self.settings.wechat_appid,
+            aes_key=self.settings.wechat_encoding_aes_key or None,
             mode=kw.pop("mode", "safe" if self.settings.wechat_encoding_aes_key else "plain"),
-            openid=openid or f"o{uuid.uuid4().hex[:20]}", sim_url=self.sim_url, **kw,
+            openid=openid or f"o{uuid.uuid4().hex[:20]}",
+            sim_url=self.sim_url,
+            **kw,
         )
 
     async def sent_to(self, openid: str) -> list[Any]:
         return [m for m in self.sim.sent if m.openid == openid]
 
 
-def make_settings(db_url: str, data_dir: Path, *, rasa_url: str = "http://127.0.0.1:9", sim_port: int = 9,
-                  **over: Any) -> Settings:
+def make_settings(
+    db_url: str, data_dir: Path, *, rasa_url: str = "http://127.0.0.1:9", sim_port: int = 9, **over: Any
+) -> Settings:
     values: dict[str, Any] = {
-        "environment": "test", "database_url": db_url, "data_dir": data_dir, "rasa_url": rasa_url,
-        "rasa_token": RASA_TOKEN, "wechat_token": SIM_TOKEN, "wechat_appid": SIM_APPID,
-        "wechat_secret": SIM_SECRET, "wechat_encoding_aes_key": SIM_AES,
-        "wechat_api_base": f"http://127.0.0.1:{sim_port}", "scheduler_enabled": False,
-        "session_secret": "s" * 40, "link_secret": "l" * 40,
+        "environment": "test",
+        "database_url": db_url,
+        "data_dir": data_dir,
+        "rasa_url": rasa_url,
+        "rasa_token": RASA_TOKEN,
+        "wechat_token": SIM_TOKEN,
+        "wechat_appid": SIM_APPID,
+        "wechat_secret": SIM_SECRET,
+        "wechat_encoding_aes_key": SIM_AES,
+        "wechat_api_base": f"http://127.0.0.1:{sim_port}",
+        "scheduler_enabled": False,
+        "session_secret": "s" * 40,
+        "link_secret": "l" * 40,
     }
     values.update(over)
     return Settings(**values)
@@ -236,10 +259,14 @@ async def start_system(settings: Settings, *, sim_port: int, bot_port: int, **ap
     from bot.app import create_app
     from wechat_sim.server import create_sim_app
 
-    sim_app = create_sim_app(token=settings.wechat_token, appid=settings.wechat_appid,
-                             aes_key=settings.wechat_encoding_aes_key or None,
-                             mode="safe" if settings.wechat_encoding_aes_key else "plain",
-                             webhook_url=f"http://127.0.0.1:{bot_port}/wechat", secret=settings.wechat_secret)
+    sim_app = create_sim_app(
+        token=settings.wechat_token,
+        appid=settings.wechat_appid,
+        aes_key=settings.wechat_encoding_aes_key or None,
+        mode="safe" if settings.wechat_encoding_aes_key else "plain",
+        webhook_url=f"http://127.0.0.1:{bot_port}/wechat",
+        secret=settings.wechat_secret,
+    )
     sim_runner = web.AppRunner(sim_app)
     await sim_runner.setup()
     await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
@@ -249,8 +276,9 @@ async def start_system(settings: Settings, *, sim_port: int, bot_port: int, **ap
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", bot_port).start()
     http = aiohttp.ClientSession()
-    system = System(settings, app, sim_app, f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{sim_port}", http,
-                    clock)
+    system = System(
+        settings, app, sim_app, f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{sim_port}", http, clock
+    )
     system._runners = [runner, sim_runner]  # type: ignore[attr-defined]
     return system
 
@@ -277,13 +305,19 @@ async def stop_system(system: System) -> None:
 
 
 @asynccontextmanager
-async def running_system(db_url: str, data_dir: Path, *, rasa_url: str | None = None,
-                         **overrides: Any) -> AsyncIterator[System]:
+async def running_system(
+    db_url: str, data_dir: Path, *, rasa_url: str | None = None, **overrides: Any
+) -> AsyncIterator[System]:
     """The simulator and the bot on two free ports over `db_url`; without `rasa_url`, Rasa is unreachable and the
     bot runs on its keyword fallback."""
     sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(db_url, data_dir, rasa_url=rasa_url or f"http://127.0.0.1:{free_port()}",
-                             sim_port=sim_port, **{"base_url": f"http://127.0.0.1:{bot_port}", **overrides})
+    settings = make_settings(
+        db_url,
+        data_dir,
+        rasa_url=rasa_url or f"http://127.0.0.1:{free_port()}",
+        sim_port=sim_port,
+        **{"base_url": f"http://127.0.0.1:{bot_port}", **overrides},
+    )
     s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
     try:
         yield s
@@ -314,5 +348,11 @@ async def keyword_system(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Syste
 
 #: how the browser tests start Debian's Chromium (never a downloaded browser); flags as this machine needs them
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]

@@ -47,8 +47,9 @@ async def _category(sessions, kind: str, name: str) -> Category | None:
 
 async def _add_category(client, kind: str, name: str):
     token = await _csrf(client, "/staff/admin/categories")
-    return await client.post("/staff/admin/categories", data={"csrf_token": token, "op": "add", "kind": kind,
-                                                              "name": name})
+    return await client.post(
+        "/staff/admin/categories", data={"csrf_token": token, "op": "add", "kind": kind, "name": name}
+    )
 
 
 # ------------------------------------------------------------------ only admins
@@ -80,8 +81,11 @@ async def test_only_admins_reach_the_admin_pages(client, sessions, role):
 async def test_signed_out_admin_pages_go_to_login(client, sessions):
     resp = await client.get("/staff/admin/staff", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].startswith("/staff/login")
-    resp = await client.post("/staff/admin/categories", data={"op": "add", "kind": "micro_wish", "name": "助浴"},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/staff/admin/categories",
+        data={"op": "add", "kind": "micro_wish", "name": "助浴"},
+        allow_redirects=False,
+    )
     assert resp.status == 403
     assert await _category(sessions, "micro_wish", "助浴") is None
 
@@ -115,10 +119,18 @@ async def test_admin_forms_need_csrf(admin, sessions, token):
 # ------------------------------------------------------------------ accounts
 async def test_create_account_and_sign_in_with_it(admin, sessions):
     token = await _csrf(admin, "/staff/admin/staff")
-    resp = await admin.post("/staff/admin/staff", data={
-        "csrf_token": token, "username": "cw1", "display_name": "社区小王", "password": "abc12345",
-        "role": "community_worker", "town": "厚街", "community": "新围社区",
-    })
+    resp = await admin.post(
+        "/staff/admin/staff",
+        data={
+            "csrf_token": token,
+            "username": "cw1",
+            "display_name": "社区小王",
+            "password": "abc12345",
+            "role": "community_worker",
+            "town": "厚街",
+            "community": "新围社区",
+        },
+    )
     page = await resp.text()
     assert "已创建账号 cw1" in page and "社区小王" in page
     created = await _staff(sessions, "cw1")
@@ -135,16 +147,23 @@ async def test_create_account_and_sign_in_with_it(admin, sessions):
     [
         ({"username": "adm", "password": "abc12345", "role": "town_staff", "town": TOWN}, "用户名已存在"),
         ({"username": "n1", "password": "short1", "role": "town_staff", "town": TOWN}, "密码至少需要8位"),
-        ({"username": "n1", "password": "abcdefgh", "role": "town_staff", "town": TOWN}, "密码需同时包含字母和数字"),
+        (
+            {"username": "n1", "password": "abcdefgh", "role": "town_staff", "town": TOWN},
+            "密码需同时包含字母和数字",
+        ),
         ({"username": "n1", "password": "abc12345", "role": "town_staff", "town": ""}, "请选择正确的镇街"),
-        ({"username": "n1", "password": "abc12345", "role": "community_worker", "town": TOWN}, "需填写所在村"),
+        (
+            {"username": "n1", "password": "abc12345", "role": "community_worker", "town": TOWN},
+            "需填写所在村",
+        ),
         ({"username": "n1", "password": "abc12345", "role": "superuser", "town": TOWN}, "角色不正确"),
     ],
 )
 async def test_create_account_errors_go_back_into_the_form(admin, sessions, form, error):
     token = await _csrf(admin, "/staff/admin/staff")
-    resp = await admin.post("/staff/admin/staff", data={"csrf_token": token, "display_name": "表单里的名字",
-                                                         **form})
+    resp = await admin.post(
+        "/staff/admin/staff", data={"csrf_token": token, "display_name": "表单里的名字", **form}
+    )
     page = await resp.text()
     assert resp.status == 400 and error in page
     assert 'value="表单里的名字"' in page  # what was typed is kept
@@ -155,9 +174,15 @@ async def test_create_account_errors_go_back_into_the_form(admin, sessions, form
 async def test_change_role_takes_effect_at_once(admin, client, sessions):
     ts = await _mk_staff(sessions, "ts", "town_staff")
     token = await _csrf(admin, "/staff/admin/staff")
-    resp = await admin.post(f"/staff/admin/staff/{ts.id}", data={
-        "csrf_token": token, "op": "role", "role": "town_supervisor", "town": TOWN,
-    })
+    resp = await admin.post(
+        f"/staff/admin/staff/{ts.id}",
+        data={
+            "csrf_token": token,
+            "op": "role",
+            "role": "town_supervisor",
+            "town": TOWN,
+        },
+    )
     assert f"ts：镇街工作人员 {TOWN} → 镇街负责人 {TOWN}" in await resp.text()
     assert (await _staff(sessions, "ts")).role == "town_supervisor"
     async with sessions() as db:
@@ -170,8 +195,10 @@ async def test_change_role_takes_effect_at_once(admin, client, sessions):
     # moved to another town: sees that town's cases, no longer the old one's
     await _login(client, "adm")
     token = await _csrf(client, "/staff/admin/staff")
-    await client.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "role",
-                                                           "role": "town_staff", "town": OTHER})
+    await client.post(
+        f"/staff/admin/staff/{ts.id}",
+        data={"csrf_token": token, "op": "role", "role": "town_staff", "town": OTHER},
+    )
     here, there = await _mk_case(sessions), await _mk_case(sessions, town=OTHER)
     await _logout(client)
     await _login(client, "ts")
@@ -193,8 +220,9 @@ async def test_change_role_takes_effect_at_once(admin, client, sessions):
 async def test_change_role_validation(admin, sessions, form, error, expect_role):
     ts = await _mk_staff(sessions, "ts", "town_staff")
     token = await _csrf(admin, "/staff/admin/staff")
-    page = await (await admin.post(f"/staff/admin/staff/{ts.id}",
-                                   data={"csrf_token": token, "op": "role", **form})).text()
+    page = await (
+        await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "role", **form})
+    ).text()
     after = await _staff(sessions, "ts")
     assert after.role == expect_role
     if error:
@@ -206,10 +234,16 @@ async def test_change_role_validation(admin, sessions, form, error, expect_role)
 async def test_admin_cannot_change_or_deactivate_self(admin, sessions):
     me = await _staff(sessions, "adm")
     token = await _csrf(admin, "/staff/admin/staff")
-    page = await (await admin.post(f"/staff/admin/staff/{me.id}", data={"csrf_token": token, "op": "toggle"})).text()
+    page = await (
+        await admin.post(f"/staff/admin/staff/{me.id}", data={"csrf_token": token, "op": "toggle"})
+    ).text()
     assert "不能停用自己的账号" in page
-    page = await (await admin.post(f"/staff/admin/staff/{me.id}", data={
-        "csrf_token": token, "op": "role", "role": "town_staff", "town": TOWN})).text()
+    page = await (
+        await admin.post(
+            f"/staff/admin/staff/{me.id}",
+            data={"csrf_token": token, "op": "role", "role": "town_staff", "town": TOWN},
+        )
+    ).text()
     assert "不能修改自己的角色" in page
     me = await _staff(sessions, "adm")
     assert me.active and me.role == "admin"
@@ -218,7 +252,9 @@ async def test_admin_cannot_change_or_deactivate_self(admin, sessions):
 async def test_deactivate_ends_sessions_and_sign_in(admin, client, sessions):
     ts = await _mk_staff(sessions, "ts", "town_staff")
     # the staff member's own phone, already signed in (its own cookies)
-    other = aiohttp.ClientSession(base_url=str(client.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    other = aiohttp.ClientSession(
+        base_url=str(client.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True)
+    )
     async with other:
         await _deactivate_while_signed_in(admin, other, sessions, ts)
 
@@ -227,7 +263,9 @@ async def _deactivate_while_signed_in(admin, other, sessions, ts) -> None:
     await _login(other, "ts")
     assert (await other.get("/staff/cases")).status == 200
     token = await _csrf(admin, "/staff/admin/staff")
-    page = await (await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "toggle"})).text()
+    page = await (
+        await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "toggle"})
+    ).text()
     assert "ts：停用" in page and re.search(r"ts · 已停用", page)
     assert not (await _staff(sessions, "ts")).active
     resp = await other.get("/staff/cases", allow_redirects=False)
@@ -238,15 +276,18 @@ async def _deactivate_while_signed_in(admin, other, sessions, ts) -> None:
     assert (await _staff(sessions, "ts")).active
     assert (await _login(other, "ts")).status == 302
     async with sessions() as db:
-        details = [a.detail for a in await db.exec(select(AuditLog).where(AuditLog.action == "admin_staff_toggle"))]
+        details = [
+            a.detail for a in await db.exec(select(AuditLog).where(AuditLog.action == "admin_staff_toggle"))
+        ]
         assert details == ["ts 停用", "ts 启用"]
 
 
 async def test_reset_password(admin, client, sessions):
     ts = await _mk_staff(sessions, "ts", "town_staff")
     token = await _csrf(admin, "/staff/admin/staff")
-    await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "password",
-                                                          "password": "newpass123"})
+    await admin.post(
+        f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "password", "password": "newpass123"}
+    )
     await _logout(client)
     assert (await _login(client, "ts", PASSWORD)).status == 401
     assert (await _login(client, "ts", "newpass123")).status == 302
@@ -279,11 +320,18 @@ async def test_rename_category_everywhere(admin, sessions):
         for c in (wish, project):
             row = await db.get(Case, c.id)
             row.category = "助老"
-        db.add(Resource(key="r1", kind="organisation", name="长者服务社", home_town=TOWN,
-                        categories=["助老", "助残"]))
+        db.add(
+            Resource(
+                key="r1", kind="organisation", name="长者服务社", home_town=TOWN, categories=["助老", "助残"]
+            )
+        )
     token = await _csrf(admin, "/staff/admin/categories")
-    page = await (await admin.post("/staff/admin/categories", data={
-        "csrf_token": token, "op": "rename", "id": str(cat.id), "name": "助老服务"})).text()
+    page = await (
+        await admin.post(
+            "/staff/admin/categories",
+            data={"csrf_token": token, "op": "rename", "id": str(cat.id), "name": "助老服务"},
+        )
+    ).text()
     assert "类别“助老”已改名为“助老服务”（同步修改1件诉求）" in page
     async with sessions() as db:
         assert (await db.get(Category, cat.id)).name == "助老服务"
@@ -295,8 +343,12 @@ async def test_rename_category_everywhere(admin, sessions):
     assert wish.case_no in page and project.case_no not in page
     # a name that already exists in the kind: refused, nothing changes
     await _add_category(admin, "micro_wish", "助残")
-    page = await (await admin.post("/staff/admin/categories", data={
-        "csrf_token": token, "op": "rename", "id": str(cat.id), "name": "助残"})).text()
+    page = await (
+        await admin.post(
+            "/staff/admin/categories",
+            data={"csrf_token": token, "op": "rename", "id": str(cat.id), "name": "助残"},
+        )
+    ).text()
     assert "已有同名类别“助残”" in page
     async with sessions() as db:
         assert (await db.get(Category, cat.id)).name == "助老服务"
@@ -310,14 +362,20 @@ async def test_deactivate_category_hides_it_from_new_choices(admin, sessions):
     async with transaction(sessions) as db:
         (await db.get(Case, case.id)).category = "助学"
     token = await _csrf(admin, "/staff/admin/categories")
-    page = await (await admin.post("/staff/admin/categories", data={
-        "csrf_token": token, "op": "toggle", "id": str(cat.id)})).text()
+    page = await (
+        await admin.post(
+            "/staff/admin/categories", data={"csrf_token": token, "op": "toggle", "id": str(cat.id)}
+        )
+    ).text()
     assert "助学：停用" in page and "助学（已停用）" in page
     page = await (await admin.get(f"/staff/cases/{case.case_no}")).text()
     assert '<option value="助学"' not in page  # no longer offered
     assert "助学" in page  # the case keeps its category
     await admin.post("/staff/admin/categories", data={"csrf_token": token, "op": "toggle", "id": str(cat.id)})
     assert (await _category(sessions, "micro_wish", "助学")).active
-    resp = await admin.post("/staff/admin/categories", data={"csrf_token": token, "op": "toggle", "id": "99999"},
-                            allow_redirects=False)
+    resp = await admin.post(
+        "/staff/admin/categories",
+        data={"csrf_token": token, "op": "toggle", "id": "99999"},
+        allow_redirects=False,
+    )
     assert resp.status == 404

@@ -50,8 +50,13 @@ async def _policy(sessions, kind: str, stage: str) -> sla.Policy:
 
 async def _audits(sessions) -> list[AuditLog]:
     async with sessions() as db:
-        return list(await db.exec(select(AuditLog).where(col(AuditLog.action).startswith("admin_sla"))
-                                  .order_by(col(AuditLog.id))))
+        return list(
+            await db.exec(
+                select(AuditLog)
+                .where(col(AuditLog.action).startswith("admin_sla"))
+                .order_by(col(AuditLog.id))
+            )
+        )
 
 
 async def _save(client, *, token: str | None = None, **fields: str):
@@ -70,8 +75,19 @@ async def test_admin_sees_every_stage_in_chinese_with_the_non_retroactive_notice
     assert resp.status == 200
     page = await resp.text()
     text = _text(page)
-    for label in ("已提交", "社区已核实", "已受理", "已认领", "已重新打开", "对接爱心资源中 / 已派单 / 办理中",
-                  "爱心认领答复", "满意度回访", "仅微心愿", "仅微实事", "两类通用"):
+    for label in (
+        "已提交",
+        "社区已核实",
+        "已受理",
+        "已认领",
+        "已重新打开",
+        "对接爱心资源中 / 已派单 / 办理中",
+        "爱心认领答复",
+        "满意度回访",
+        "仅微心愿",
+        "仅微实事",
+        "两类通用",
+    ):
         assert label in text, label
     # the defaults, row by row: community verification 1 working day, completion 15 / 30, offer 24 h, survey 3 days
     rows = re.findall(r'<tr id="p-([a-z_]+)-([a-z_]+)">(.*?)</tr>', page, re.S)
@@ -83,7 +99,9 @@ async def test_admin_sees_every_stage_in_chinese_with_the_non_retroactive_notice
     assert "24 小时 提前 4 小时提醒" in cells[("any", "offer")]
     assert "3 自然日 提前 24 小时提醒" in cells[("any", "survey")]
     assert "修改不溯及既往" in text and "恢复默认" in text
-    assert page.count('name="op" value="save"') == len(sla.DEFAULT_POLICIES) + 1  # each row + the override form
+    assert (
+        page.count('name="op" value="save"') == len(sla.DEFAULT_POLICIES) + 1
+    )  # each row + the override form
 
 
 async def test_admin_navigation_links_the_deadlines_page(admin):
@@ -94,8 +112,9 @@ async def test_admin_navigation_links_the_deadlines_page(admin):
 
 # ------------------------------------------------------------------ editing
 async def test_edit_is_stored_shown_and_audited_old_to_new(admin, sessions):
-    resp = await _save(admin, kind="any", stage="verified", amount="5", unit="working_days",
-                       remind_before_hours="12")
+    resp = await _save(
+        admin, kind="any", stage="verified", amount="5", unit="working_days", remind_before_hours="12"
+    )
     assert resp.status == 302 and resp.headers["Location"] == PAGE
     page = _text(await (await admin.get(PAGE)).text())
     assert "3工作日，提前8小时提醒 → 5工作日，提前12小时提醒" in page
@@ -105,12 +124,16 @@ async def test_edit_is_stored_shown_and_audited_old_to_new(admin, sessions):
     assert entry.action == "admin_sla_policy" and entry.staff_id is not None
     assert "社区已核实" in entry.detail and "3工作日，提前8小时提醒 → 5工作日，提前12小时提醒" in entry.detail
     # saving the same values again changes nothing and writes no audit entry
-    await _save(admin, kind="any", stage="verified", amount="5", unit="working_days", remind_before_hours="12")
+    await _save(
+        admin, kind="any", stage="verified", amount="5", unit="working_days", remind_before_hours="12"
+    )
     assert len(await _audits(sessions)) == 1
 
 
 async def test_full_width_digits_from_a_chinese_keyboard_are_accepted(admin, sessions):
-    resp = await _save(admin, kind="any", stage="offer", amount="３６", unit="hours", remind_before_hours="６")
+    resp = await _save(
+        admin, kind="any", stage="offer", amount="３６", unit="hours", remind_before_hours="６"
+    )
     assert resp.status == 302
     assert await _policy(sessions, "any", "offer") == sla.Policy("any", "offer", 36, "hours", 6)
 
@@ -137,8 +160,14 @@ INVALID = [
 @pytest.mark.parametrize(("bad", "message"), INVALID)
 async def test_invalid_input_is_refused_with_the_reason_and_nothing_changes(admin, sessions, bad, message):
     before = await _policies(sessions)
-    fields = {"kind": "any", "stage": "submitted", "amount": "2", "unit": "working_days",
-              "remind_before_hours": "4", **bad}
+    fields = {
+        "kind": "any",
+        "stage": "submitted",
+        "amount": "2",
+        "unit": "working_days",
+        "remind_before_hours": "4",
+        **bad,
+    }
     resp = await _save(admin, **fields)
     assert resp.status == 400
     page = await resp.text()
@@ -170,8 +199,14 @@ async def test_other_roles_read_the_table_but_cannot_change_it(client, sessions,
     before = await _policies(sessions)
     token = await _csrf(client, "/staff/cases")
     for data in (
-        {"op": "save", "kind": "any", "stage": "submitted", "amount": "9", "unit": "working_days",
-         "remind_before_hours": "4"},
+        {
+            "op": "save",
+            "kind": "any",
+            "stage": "submitted",
+            "amount": "9",
+            "unit": "working_days",
+            "remind_before_hours": "4",
+        },
         {"op": "restore"},
         {"op": "delete", "kind": "micro_project", "stage": "submitted"},
     ):
@@ -191,12 +226,20 @@ async def test_signed_out_goes_to_login_and_cannot_post(client, sessions):
 @pytest.mark.parametrize("token", [None, "forged-token"])
 async def test_forms_without_a_valid_csrf_token_are_refused(admin, sessions, token):
     async with transaction(sessions) as db:
-        await sla.save_policy(db, kind="any", stage="claimed", amount=9, unit="working_days", remind_before_hours=24)
+        await sla.save_policy(
+            db, kind="any", stage="claimed", amount=9, unit="working_days", remind_before_hours=24
+        )
     before = await _policies(sessions)
     extra = {"csrf_token": token} if token else {}
     for data in (
-        {"op": "save", "kind": "any", "stage": "submitted", "amount": "9", "unit": "working_days",
-         "remind_before_hours": "4"},
+        {
+            "op": "save",
+            "kind": "any",
+            "stage": "submitted",
+            "amount": "9",
+            "unit": "working_days",
+            "remind_before_hours": "4",
+        },
         {"op": "restore"},
     ):
         resp = await admin.post(PAGE, data={**extra, **data}, allow_redirects=False)
@@ -219,16 +262,20 @@ async def test_a_case_after_the_edit_gets_the_new_deadline_earlier_ones_keep_the
     admin, sessions, amount, unit, deadline
 ):
     async with transaction(sessions) as db:
-        before = await create_case(db, kind="micro_wish", description="轮椅", town=TOWN, resident_id=None,
-                                   now=MONDAY_10)
+        before = await create_case(
+            db, kind="micro_wish", description="轮椅", town=TOWN, resident_id=None, now=MONDAY_10
+        )
     assert before.stage_deadline == datetime(2024, 6, 4, 18, 0, tzinfo=CHINA)  # the default: 1 working day
 
-    resp = await _save(admin, kind="any", stage="submitted", amount=amount, unit=unit, remind_before_hours="1")
+    resp = await _save(
+        admin, kind="any", stage="submitted", amount=amount, unit=unit, remind_before_hours="1"
+    )
     assert resp.status == 302
 
     async with transaction(sessions) as db:
-        case = await create_case(db, kind="micro_wish", description="助听器", town=TOWN, resident_id=None,
-                                 now=MONDAY_10)
+        case = await create_case(
+            db, kind="micro_wish", description="助听器", town=TOWN, resident_id=None, now=MONDAY_10
+        )
         await sla.on_transition(db, case=case, from_status=None, to_status="submitted", now=MONDAY_10)
     async with sessions() as db:
         fresh = await db.get(Case, case.id)
@@ -238,8 +285,14 @@ async def test_a_case_after_the_edit_gets_the_new_deadline_earlier_ones_keep_the
 
 
 async def test_a_per_kind_override_governs_only_that_kind_and_can_be_removed(admin, sessions):
-    resp = await _save(admin, kind="micro_project", stage="verified", amount="10", unit="working_days",
-                       remind_before_hours="24")
+    resp = await _save(
+        admin,
+        kind="micro_project",
+        stage="verified",
+        amount="10",
+        unit="working_days",
+        remind_before_hours="24",
+    )
     assert resp.status == 302
     page = _text(await (await admin.get(PAGE)).text())
     assert "（无） → 10工作日，提前24小时提醒" in page
@@ -247,18 +300,28 @@ async def test_a_per_kind_override_governs_only_that_kind_and_can_be_removed(adm
 
     async def review_deadline(kind: str) -> datetime | None:
         async with transaction(sessions) as db:
-            case = await create_case(db, kind=kind, description="路灯坏了", town=TOWN, resident_id=None,
-                                     now=MONDAY_10)
+            case = await create_case(
+                db, kind=kind, description="路灯坏了", town=TOWN, resident_id=None, now=MONDAY_10
+            )
             case.status = "verified"
-            await sla.on_transition(db, case=case, from_status="submitted", to_status="verified", now=MONDAY_10)
+            await sla.on_transition(
+                db, case=case, from_status="submitted", to_status="verified", now=MONDAY_10
+            )
             return case.stage_deadline
 
-    assert await review_deadline("micro_project") == datetime(2024, 6, 18, 18, 0, tzinfo=CHINA)  # 10 wd; 端午 (6-10) off
-    assert await review_deadline("micro_wish") == datetime(2024, 6, 6, 18, 0, tzinfo=CHINA)  # the general 3 wd
+    assert await review_deadline("micro_project") == datetime(
+        2024, 6, 18, 18, 0, tzinfo=CHINA
+    )  # 10 wd; 端午 (6-10) off
+    assert await review_deadline("micro_wish") == datetime(
+        2024, 6, 6, 18, 0, tzinfo=CHINA
+    )  # the general 3 wd
 
     token = await _csrf(admin, PAGE)
-    resp = await admin.post(PAGE, data={"csrf_token": token, "op": "delete", "kind": "micro_project",
-                                        "stage": "verified"}, allow_redirects=False)
+    resp = await admin.post(
+        PAGE,
+        data={"csrf_token": token, "op": "delete", "kind": "micro_project", "stage": "verified"},
+        allow_redirects=False,
+    )
     assert resp.status == 302
     assert await review_deadline("micro_project") == datetime(2024, 6, 6, 18, 0, tzinfo=CHINA)
     details = [a.detail for a in await _audits(sessions)]
@@ -266,9 +329,13 @@ async def test_a_per_kind_override_governs_only_that_kind_and_can_be_removed(adm
 
 
 async def test_restore_defaults_undoes_edits_and_overrides_and_audits_each(admin, sessions):
-    await _save(admin, kind="any", stage="submitted", amount="2", unit="working_days", remind_before_hours="6")
+    await _save(
+        admin, kind="any", stage="submitted", amount="2", unit="working_days", remind_before_hours="6"
+    )
     await _save(admin, kind="any", stage="survey", amount="5", unit="days", remind_before_hours="48")
-    await _save(admin, kind="micro_wish", stage="claimed", amount="4", unit="working_days", remind_before_hours="8")
+    await _save(
+        admin, kind="micro_wish", stage="claimed", amount="4", unit="working_days", remind_before_hours="8"
+    )
     assert len(await _audits(sessions)) == 3
 
     token = await _csrf(admin, PAGE)

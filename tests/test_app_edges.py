@@ -58,14 +58,19 @@ async def plain_system(sqlite_url: str, tmp_path):  # type: ignore[no-untyped-de
     ("label", "body", "status"),
     [
         ("malformed", b"<xml><ToUserName>", 400),
-        ("billion laughs", b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
-                           b"<xml><Encrypt>&lol2;</Encrypt></xml>", 400),
+        (
+            "billion laughs",
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            b"<xml><Encrypt>&lol2;</Encrypt></xml>",
+            400,
+        ),
         ("not utf-8", "<xml><Encrypt>\u4f60\u597d</Encrypt></xml>".encode("gbk"), 400),
         ("oversize", b"<xml>" + b"a" * 200_000 + b"</xml>", 413),
     ],
 )
-async def test_hostile_bodies_get_a_status_and_leave_no_row(plain_system: System, label: str, body: bytes,
-                                                           status: int) -> None:
+async def test_hostile_bodies_get_a_status_and_leave_no_row(
+    plain_system: System, label: str, body: bytes, status: int
+) -> None:
     user = plain_system.user()
     params, _ = user.sign_request("<xml></xml>")  # a valid signature: only the body is at fault
     reply = await user.send_raw(params, body)
@@ -114,7 +119,9 @@ async def test_every_message_type_gets_a_sensible_answer(keyword_system: System,
     assert await _inbound_rows(keyword_system) == 1  # recorded once
 
 
-async def test_a_failing_dialogue_answers_kindly_and_keeps_the_message(keyword_system: System, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failing_dialogue_answers_kindly_and_keeps_the_message(
+    keyword_system: System, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import bot.conversation.inbound
 
     async def broken(turn):  # type: ignore[no-untyped-def]
@@ -148,10 +155,13 @@ async def test_metrics_token_is_required_when_configured(sqlite_url: str, tmp_pa
     async with running_system(sqlite_url, tmp_path, metrics_token="m" * 24) as system:
         async with system.http.get(f"{system.bot_url}/metrics") as resp:
             assert resp.status == 401
-        async with system.http.get(f"{system.bot_url}/metrics", headers={"Authorization": "Bearer wrong"}) as resp:
+        async with system.http.get(
+            f"{system.bot_url}/metrics", headers={"Authorization": "Bearer wrong"}
+        ) as resp:
             assert resp.status == 401
-        async with system.http.get(f"{system.bot_url}/metrics",
-                                   headers={"Authorization": "Bearer " + "m" * 24}) as resp:
+        async with system.http.get(
+            f"{system.bot_url}/metrics", headers={"Authorization": "Bearer " + "m" * 24}
+        ) as resp:
             assert resp.status == 200 and "dgj_outbox_rows" in await resp.text()
 
 
@@ -161,7 +171,9 @@ async def test_readyz_reports_a_wechat_outage_without_leaving_rotation(sqlite_ur
     import webhooks
 
     # WeChat's API is unreachable (a closed port); a late reply must go out through it and fails
-    async with running_system(sqlite_url, tmp_path, wechat_api_base=f"http://127.0.0.1:{free_port()}") as system:
+    async with running_system(
+        sqlite_url, tmp_path, wechat_api_base=f"http://127.0.0.1:{free_port()}"
+    ) as system:
         object.__setattr__(system.app[webhooks.WEBHOOK_CONFIG], "reply_budget", 0.0)
         user = system.user()
         await user.send_text("你好")
@@ -177,4 +189,6 @@ async def test_readyz_reports_a_wechat_outage_without_leaving_rotation(sqlite_ur
             from bot.models import Outbox
 
             [row] = (await s.exec(select(Outbox))).scalars().all()
-        assert row.status == "pending" and row.attempts == 1 and row.last_error  # kept for a retry, not dropped
+        assert (
+            row.status == "pending" and row.attempts == 1 and row.last_error
+        )  # kept for a retry, not dropped

@@ -32,14 +32,18 @@ CASE_REPLY = "已为您登记微心愿，编号：MS20261123-0007\n接下来社�
         (texts.ASK_KIND, {"1"}),
         (texts.menu(), {"1"}),
         (texts.ASK_WHAT, {"想要一辆轮椅"}),
-        ("请核对：\n类型：微心愿\n镇街：厚街镇\n没问题请回复“确认”；要修改直接告诉我，比如“不对，是虎门”；回复“算了”取消。",
-         {"确认"}),
+        (
+            "请核对：\n类型：微心愿\n镇街：厚街镇\n没问题请回复“确认”；要修改直接告诉我，比如“不对，是虎门”；回复“算了”取消。",
+            {"确认"},
+        ),
         (CASE_REPLY, {None}),
         (texts.GUIDE, {None}),
         (None, {None}),
     ],
 )
-def test_the_resident_script_answers_what_the_bot_asks(question: str | None, expected: set[str | None]) -> None:
+def test_the_resident_script_answers_what_the_bot_asks(
+    question: str | None, expected: set[str | None]
+) -> None:
     answer = follow_up(question, rng=random.Random(1), kind="1", text="想要一辆轮椅", phone="13800000001")
     assert answer in expected
 
@@ -56,13 +60,23 @@ def test_a_resident_files_a_wish_when_the_bot_asks_in_turn() -> None:
 
 
 def _delivery(key: str, reply: str | None, *, retry: list[str | None] | None = None) -> Delivery:
-    return Delivery(openid="o1", key=key, text="你好", latency=0.01, reply=reply, first_reply=reply,
-                    retry_replies=retry or [])
+    return Delivery(
+        openid="o1",
+        key=key,
+        text="你好",
+        latency=0.01,
+        reply=reply,
+        first_reply=reply,
+        retry_replies=retry or [],
+    )
 
 
 def test_the_audit_counts_lost_and_duplicated_effects() -> None:
-    clean = Recorded(inbound=[("msg:1", "passive", CASE_REPLY, "keyword"), ("msg:2", "outbox", "晚到的回复", "keyword")],
-                     outbox_replies={"msg:2": "晚到的回复"}, cases=["MS20261123-0007"])
+    clean = Recorded(
+        inbound=[("msg:1", "passive", CASE_REPLY, "keyword"), ("msg:2", "outbox", "晚到的回复", "keyword")],
+        outbox_replies={"msg:2": "晚到的回复"},
+        cases=["MS20261123-0007"],
+    )
     ok = count_effects([_delivery("msg:1", CASE_REPLY, retry=[None]), _delivery("msg:2", None)], clean)
     assert (ok.lost, ok.duplicated, ok.cases, ok.late) == (0, 0, 1, 1)
 
@@ -72,8 +86,11 @@ def test_the_audit_counts_lost_and_duplicated_effects() -> None:
     pending = Recorded(inbound=[("msg:1", "pending", None, None)], outbox_replies={}, cases=[])
     assert count_effects([_delivery("msg:1", None)], pending).lost == 1  # recorded but never answered
 
-    twice = Recorded(inbound=[("msg:1", "passive", CASE_REPLY, "rasa")], outbox_replies={"msg:1": CASE_REPLY},
-                     cases=["MS20261123-0007", "MS20261123-0008"])
+    twice = Recorded(
+        inbound=[("msg:1", "passive", CASE_REPLY, "rasa")],
+        outbox_replies={"msg:1": CASE_REPLY},
+        cases=["MS20261123-0007", "MS20261123-0008"],
+    )
     dup = count_effects([_delivery("msg:1", CASE_REPLY, retry=["另一个回复"])], twice)
     # a passive and an outbox reply, a retry answered differently, a case no reply announces
     assert dup.duplicated == 3 and dup.lost == 0
@@ -88,8 +105,16 @@ def test_percentile_is_nearest_rank() -> None:
 async def test_the_benchmark_core_runs_on_a_tiny_load() -> None:
     report = await run_benchmark(senders=2, messages=8, with_rasa=False, seed=11)
     figures = report.figures()
-    assert set(figures) == {"bare_rps", "keyword_rps", "keyword_p99_ms", "rasa_rps", "rasa_p99_ms",
-                            "rasa_ceiling_rps", "lost", "duplicated"}
+    assert set(figures) == {
+        "bare_rps",
+        "keyword_rps",
+        "keyword_p99_ms",
+        "rasa_rps",
+        "rasa_p99_ms",
+        "rasa_ceiling_rps",
+        "lost",
+        "duplicated",
+    }
     assert figures["bare_rps"] > 0 and figures["keyword_rps"] > 0 and figures["keyword_p99_ms"] > 0
     assert figures["rasa_rps"] is None  # skipped, not invented
     assert figures["lost"] == 0 and figures["duplicated"] == 0, report.lines()

@@ -32,8 +32,9 @@ async def test_wheelchair_wish_on_the_phone_page(chat: System) -> None:
                 n = await bubbles.count()
                 await page.fill("#text-input", text)
                 await page.click("#send-btn")
-                await page.wait_for_function(f"document.querySelectorAll('.chat > *').length >= {n + 2}",
-                                             timeout=20_000)
+                await page.wait_for_function(
+                    f"document.querySelectorAll('.chat > *').length >= {n + 2}", timeout=20_000
+                )
                 return await bubbles.nth(n + 1).inner_text()
 
             assert "同意" in await say("我爸中风后走不了路，想要一辆轮椅，我们住在厚街镇")

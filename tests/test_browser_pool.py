@@ -32,8 +32,15 @@ pytestmark = [
 async def _l_server(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'browser.sqlite3'}"
     await migrate(url)
-    settings = Settings(environment="test", database_url=url, session_secret="s" * 40, link_secret="l" * 40,
-                        scheduler_enabled=False, rasa_url="http://127.0.0.1:9", data_dir=tmp_path)
+    settings = Settings(
+        environment="test",
+        database_url=url,
+        session_secret="s" * 40,
+        link_secret="l" * 40,
+        scheduler_enabled=False,
+        rasa_url="http://127.0.0.1:9",
+        data_dir=tmp_path,
+    )
     app = create_app(settings, clock=lambda: NOW, run_migrations=False, with_scheduler=False)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -87,7 +94,8 @@ async def test_pool_pages_and_candidate_panel_on_a_phone(_l_server):
             await page.goto(f"{base}/staff/cases/{case.case_no}")
             panel = page.locator("#pool")
             assert await panel.count() == 1, (
-                "the staff case page must include pool/_candidates.html with pool_panel=candidates_panel(...)")
+                "the staff case page must include pool/_candidates.html with pool_panel=candidates_panel(...)"
+            )
             items = panel.locator("#pool-candidates > li")
             assert await items.count() == 2  # the tutoring school does not offer disability aids
             first = await items.first.inner_text()

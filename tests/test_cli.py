@@ -11,14 +11,32 @@ from bot.settings import ROOT
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
 
 
 def test_help_lists_every_job() -> None:
     done = run("--help")
     assert done.returncode == 0
-    for command in ("serve", "run", "migrate", "seed", "train", "simulator", "scheduler", "staff", "nlu", "pool"):
+    for command in (
+        "serve",
+        "run",
+        "migrate",
+        "seed",
+        "train",
+        "simulator",
+        "scheduler",
+        "staff",
+        "nlu",
+        "pool",
+    ):
         assert command in done.stdout
 
 
@@ -29,11 +47,33 @@ def test_migrate_seed_and_create_staff_on_a_fresh_database(tmp_path: Path) -> No
     assert seeded.returncode == 0 and "50 resources" in seeded.stdout
     again = run("seed", "--pool-size", "50", env=env)
     assert "0 resources" in again.stdout  # idempotent
-    made = run("staff", "create", "--username", "hj9", "--password", "a-long-password-9", "--role", "town_staff",
-               "--town", "厚街", env=env)
+    made = run(
+        "staff",
+        "create",
+        "--username",
+        "hj9",
+        "--password",
+        "a-long-password-9",
+        "--role",
+        "town_staff",
+        "--town",
+        "厚街",
+        env=env,
+    )
     assert made.returncode == 0, made.stderr
-    bad = run("staff", "create", "--username", "x1", "--password", "a-long-password-9", "--role", "town_staff",
-              "--town", "不存在镇", env=env)
+    bad = run(
+        "staff",
+        "create",
+        "--username",
+        "x1",
+        "--password",
+        "a-long-password-9",
+        "--role",
+        "town_staff",
+        "--town",
+        "不存在镇",
+        env=env,
+    )
     assert bad.returncode != 0
 
 
@@ -48,11 +88,20 @@ def test_production_refuses_development_secrets() -> None:
 
     from bot.settings import Settings
 
-    real = {"wechat_token": "tok-3f9a1c", "wechat_secret": "sec-7b2e90d4", "session_secret": "s" * 40,
-            "link_secret": "l" * 40, "rasa_token": "r-88d1e0c2"}
+    real = {
+        "wechat_token": "tok-3f9a1c",
+        "wechat_secret": "sec-7b2e90d4",
+        "session_secret": "s" * 40,
+        "link_secret": "l" * 40,
+        "rasa_token": "r-88d1e0c2",
+    }
     Settings(environment="production", **real)  # accepted (a secret may contain "dev" or anything else)
     Settings(environment="production", **{**real, "wechat_token": "devolution-2026"})
-    for name, bad in (("wechat_token", "daguanjia-dev-token"), ("wechat_secret", "simulator-secret"),
-                      ("session_secret", ""), ("rasa_token", "changeme")):
+    for name, bad in (
+        ("wechat_token", "daguanjia-dev-token"),
+        ("wechat_secret", "simulator-secret"),
+        ("session_secret", ""),
+        ("rasa_token", "changeme"),
+    ):
         with pytest.raises(ValidationError, match=name.upper()):
             Settings(environment="production", **{**real, name: bad})

@@ -46,8 +46,11 @@ async def test_wheelchair_wish_becomes_a_case_and_progress_lists_it(system) -> N
         case = (await s.exec(select(Case).where(Case.case_no == case_no))).scalar_one()
         resident = (await s.exec(select(Resident).where(Resident.openid == user.openid))).scalar_one()
         events = (await s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
-        linked = (await s.exec(select(func.count()).select_from(InboundMessage)
-                               .where(InboundMessage.case_id == case.id))).scalar_one()
+        linked = (
+            await s.exec(
+                select(func.count()).select_from(InboundMessage).where(InboundMessage.case_id == case.id)
+            )
+        ).scalar_one()
     assert case.kind == "micro_wish" and case.town == "厚街镇" and case.channel == "wechat"
     assert case.status == "submitted" and case.resident_id == resident.id
     assert case.contact_phone == "13812345678" and case.suggested_category in {"助残", "助医"}

@@ -45,7 +45,9 @@ class _DApi:
         self.sent.append(("custom", openid, text))
         return {}
 
-    async def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None) -> Any:
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], url: str | None
+    ) -> Any:
         self._fault("template")
         self.sent.append(("template", openid, {"data": data, "url": url, "template_id": template_id}))
         return {}
@@ -98,11 +100,16 @@ async def test_custom_inside_window_then_template_when_quota_used(_d_sessions: A
 
 async def test_outside_48h_window_goes_by_template(_d_sessions: Any) -> None:
     await _resident(_d_sessions, "o-old", last=NOW - timedelta(hours=49))
-    await _queue(_d_sessions, "o-old", "进度更新", template={"thing1": "您的申请已经办理完成，请您对本次服务进行评价谢谢", "first": "x"},
-                 link="https://dgj.example/r/abc")
+    await _queue(
+        _d_sessions,
+        "o-old",
+        "进度更新",
+        template={"thing1": "您的申请已经办理完成，请您对本次服务进行评价谢谢", "first": "x"},
+        link="https://dgj.example/r/abc",
+    )
     api = _DApi()
     await dispatch_due(sessions=_d_sessions, api=api, now=NOW, concurrency=2, config=_cfg())
-    (channel, openid, payload), = api.sent
+    ((channel, openid, payload),) = api.sent
     assert channel == "template" and openid == "o-old"
     assert payload["data"] == {"thing1": "您的申请已经办理完成，请您对本次服务进…"}
     assert payload["url"] == "https://dgj.example/r/abc"
@@ -124,7 +131,9 @@ async def test_window_errors_fall_back_to_template(_d_sessions: Any, code: int) 
 async def test_unsubscribed_marks_resident_and_flags_case(_d_sessions: Any) -> None:
     r = await _resident(_d_sessions, "o-gone", last=NOW - timedelta(hours=1))
     async with db.transaction(_d_sessions) as s:
-        case = await create_case(s, kind="micro_wish", description="轮椅", town="厚街镇", resident_id=r.id, now=NOW)
+        case = await create_case(
+            s, kind="micro_wish", description="轮椅", town="厚街镇", resident_id=r.id, now=NOW
+        )
     await _queue(_d_sessions, "o-gone", "进度", case_id=case.id)
     await _queue(_d_sessions, "o-gone", "进度2", case_id=case.id)
     api = _DApi()
@@ -141,7 +150,9 @@ async def test_unsubscribed_marks_resident_and_flags_case(_d_sessions: Any) -> N
 
         c = await s.get(Case, case.id)
         assert c is not None and c.flag == PHONE_FLAG
-        notes = (await s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "note"))).all()
+        notes = (
+            await s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "note"))
+        ).all()
         assert len(notes) == 1 and "请电话联系" in notes[0].note
 
 
@@ -157,7 +168,9 @@ async def test_busy_and_network_back_off_then_park_as_failed(_d_sessions: Any) -
         await dispatch_due(sessions=_d_sessions, api=api, now=now, concurrency=1, config=cfg)
         (row,) = await _rows(_d_sessions)
         # nothing is due before the backoff ends
-        assert (await dispatch_due(sessions=_d_sessions, api=api, now=now, concurrency=1, config=cfg)).claimed == 0
+        assert (
+            await dispatch_due(sessions=_d_sessions, api=api, now=now, concurrency=1, config=cfg)
+        ).claimed == 0
         waits.append(row.next_attempt_at - now)
         now = row.next_attempt_at
     assert row.status == "failed" and row.attempts == 3
@@ -192,17 +205,25 @@ async def test_crash_mid_send_is_retried_after_the_lease(_d_sessions: Any) -> No
         (claimed,) = await claim_due(s, now=NOW, batch=10, lease=timedelta(seconds=60))
     api = _DApi()
     cfg = _cfg(lease=timedelta(seconds=60))
-    assert (await dispatch_due(sessions=_d_sessions, api=api, now=NOW + timedelta(seconds=30),
-                               concurrency=1, config=cfg)).claimed == 0
-    stats = await dispatch_due(sessions=_d_sessions, api=api, now=NOW + timedelta(seconds=61), concurrency=1,
-                               config=cfg)
+    assert (
+        await dispatch_due(
+            sessions=_d_sessions, api=api, now=NOW + timedelta(seconds=30), concurrency=1, config=cfg
+        )
+    ).claimed == 0
+    stats = await dispatch_due(
+        sessions=_d_sessions, api=api, now=NOW + timedelta(seconds=61), concurrency=1, config=cfg
+    )
     assert stats.sent == 1 and len(api.sent) == 1
     (row,) = await _rows(_d_sessions)
     assert row.status == "sent" and row.attempts == 2
 
 
 def test_template_fields_from_text() -> None:
-    row = Outbox(openid="o", kind="reminder", text="\n\n案件 MS20250603-0001 将于明天18:00到期，请尽快处理并反馈结果\n第二行")
+    row = Outbox(
+        openid="o",
+        kind="reminder",
+        text="\n\n案件 MS20250603-0001 将于明天18:00到期，请尽快处理并反馈结果\n第二行",
+    )
     fields = template_fields(row, now=NOW)
     assert fields["thing1"] == "办理提醒"
     assert fields["thing2"] == "案件 MS20250603-0001…"

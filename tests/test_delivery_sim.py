@@ -29,14 +29,25 @@ async def _d_env(tmp_path: Any) -> Any:
     await db.migrate(url)
     engine = db.make_engine(url)
     sim = create_sim_app(
-        token="t", appid=APPID, aes_key=None, mode="plain", webhook_url="http://127.0.0.1:9/wechat", secret=SECRET
+        token="t",
+        appid=APPID,
+        aes_key=None,
+        mode="plain",
+        webhook_url="http://127.0.0.1:9/wechat",
+        secret=SECRET,
     )
     server = TestServer(sim, host="127.0.0.1")
     await server.start_server()
     http = aiohttp.ClientSession()
     base = str(server.make_url("")).rstrip("/")
     api = WeChatAPI(session=http, base_url=base, appid=APPID, secret=SECRET)
-    env = {"sessions": db.make_sessions(engine), "api": api, "state": sim[SIM_STATE], "base": base, "http": http}
+    env = {
+        "sessions": db.make_sessions(engine),
+        "api": api,
+        "state": sim[SIM_STATE],
+        "base": base,
+        "http": http,
+    }
     yield env
     await http.close()
     await server.close()
@@ -67,7 +78,9 @@ async def _queue(env: Any, openid: str, text: str, case_id: int | None = None) -
 
 async def _dispatch(env: Any, now: datetime | None = None) -> Any:
     cfg = DeliveryConfig(rng=random.Random(3), base_url="http://127.0.0.1:8080")
-    return await dispatch_due(sessions=env["sessions"], api=env["api"], now=now or _now(), concurrency=4, config=cfg)
+    return await dispatch_due(
+        sessions=env["sessions"], api=env["api"], now=now or _now(), concurrency=4, config=cfg
+    )
 
 
 async def _rows(env: Any) -> list[Outbox]:
@@ -134,7 +147,9 @@ async def test_45047_quota_used_falls_back_to_template(_d_env: Any) -> None:
 async def test_43004_unsubscribed_stops_and_asks_staff_to_phone(_d_env: Any) -> None:
     r = await _resident(_d_env, "o-u")
     async with db.transaction(_d_env["sessions"]) as s:
-        case = await create_case(s, kind="micro_project", description="路灯坏了", town="虎门镇", resident_id=r.id)
+        case = await create_case(
+            s, kind="micro_project", description="路灯坏了", town="虎门镇", resident_id=r.id
+        )
     await _sim(_d_env, "POST", "/_sim/subscription", {"openid": "o-u", "subscribed": False})
     await _queue(_d_env, "o-u", "进度", case_id=case.id)
     stats = await _dispatch(_d_env)
@@ -169,7 +184,9 @@ async def test_busy_then_success_after_backoff(_d_env: Any) -> None:
 
 
 async def test_network_error_parks_as_failed_after_attempts(_d_env: Any) -> None:
-    dead = WeChatAPI(session=_d_env["http"], base_url="http://127.0.0.1:9", appid=APPID, secret=SECRET, timeout=2)
+    dead = WeChatAPI(
+        session=_d_env["http"], base_url="http://127.0.0.1:9", appid=APPID, secret=SECRET, timeout=2
+    )
     await _queue(_d_env, "o-n", "发不出去")
     cfg = DeliveryConfig(rng=random.Random(3), max_attempts=2)
     now = _now()
@@ -182,6 +199,8 @@ async def test_network_error_parks_as_failed_after_attempts(_d_env: Any) -> None
 
 async def test_slow_api_is_waited_for(_d_env: Any) -> None:
     await _resident(_d_env, "o-s")
-    await _sim(_d_env, "POST", "/_sim/faults", {"endpoint": "custom", "errcode": 0, "times": 1, "delay_ms": 300})
+    await _sim(
+        _d_env, "POST", "/_sim/faults", {"endpoint": "custom", "errcode": 0, "times": 1, "delay_ms": 300}
+    )
     await _queue(_d_env, "o-s", "慢一点")
     assert (await _dispatch(_d_env)).sent == 1

@@ -148,7 +148,12 @@ async def test_offer_help_records_a_lead(chat: System) -> None:
 
 async def test_out_of_scope_never_starts_a_case(chat: System) -> None:
     user = chat.user()
-    for text in ("社保卡丢了怎么补办", "明天东莞会不会下雨", "隔壁工地晚上施工太吵了", "附近有什么好吃的烧鹅"):
+    for text in (
+        "社保卡丢了怎么补办",
+        "明天东莞会不会下雨",
+        "隔壁工地晚上施工太吵了",
+        "附近有什么好吃的烧鹅",
+    ):
         r = await user.send_text(text)
         assert "同意" not in r.text and "请核对" not in r.text, (text, r.text)
     assert await rows(chat, Case) == []
@@ -160,8 +165,7 @@ async def test_voice_uses_recognition_and_empty_recognition_asks_to_type(chat: S
     assert "打字" in r.text
     r = await user.send_voice("我想申请微心愿给我爸要个轮椅住在厚街")
     assert "同意" in r.text
-    [msg] = await rows(chat, InboundMessage, InboundMessage.msg_type == "voice",
-                       InboundMessage.text != "")
+    [msg] = await rows(chat, InboundMessage, InboundMessage.msg_type == "voice", InboundMessage.text != "")
     assert msg.intent == "micro_wish"
 
 
@@ -178,7 +182,9 @@ async def test_location_sets_the_nearest_town_and_an_image_joins_the_draft(chat:
     case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
     [case] = await rows(chat, Case, Case.case_no == case_no)
     assert case.town == "厚街镇"
-    images = await rows(chat, InboundMessage, InboundMessage.case_id == case.id, InboundMessage.msg_type == "image")
+    images = await rows(
+        chat, InboundMessage, InboundMessage.case_id == case.id, InboundMessage.msg_type == "image"
+    )
     assert len(images) == 1
 
 

@@ -17,9 +17,11 @@ async def test_hotline_case_bound_with_its_code_then_listed(keyword_system: Syst
         db.add(staff)
         await db.flush()
         case = await create_staff_case(
-            db, actor=Actor.of_staff(staff),
-            data=StaffCaseInput(kind="micro_project", description="村口路灯不亮", town="厚街镇",
-                                channel="hotline_12345"),
+            db,
+            actor=Actor.of_staff(staff),
+            data=StaffCaseInput(
+                kind="micro_project", description="村口路灯不亮", town="厚街镇", channel="hotline_12345"
+            ),
             now=utcnow(),
         )
         code, case_no = case.bind_code, case.case_no

@@ -19,18 +19,31 @@ T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def make_resource(key: str, **changes: object) -> Resource:
-    base = Resource(key=key, kind="individual", name="李敏", phone="13912345678", categories=frozenset({"助学"}),
-                    home_town="南城街道", towns_served=frozenset({"南城街道"}), capacity_open=1, capacity_month=4)
+    base = Resource(
+        key=key,
+        kind="individual",
+        name="李敏",
+        phone="13912345678",
+        categories=frozenset({"助学"}),
+        home_town="南城街道",
+        towns_served=frozenset({"南城街道"}),
+        capacity_open=1,
+        capacity_month=4,
+    )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def test_solver_beats_first_come_greedy_where_greedy_is_provably_worse() -> None:
     # R1 serves both towns and is a little better; R2 serves only 南城. The older 南城 wish grabs R1 under
     # greedy and leaves the 东城 wish with nobody; the solver gives R2 to 南城 and R1 to 东城.
-    r1 = make_resource("R1", towns_served=frozenset({"南城街道", "东城街道"}), rating_sum=25.0, rating_count=5)
+    r1 = make_resource(
+        "R1", towns_served=frozenset({"南城街道", "东城街道"}), rating_sum=25.0, rating_count=5
+    )
     r2 = make_resource("R2")
-    wishes = [Wish(case_id=1, category="助学", town="南城街道", created_at=T0),
-              Wish(case_id=2, category="助学", town="东城街道", created_at=T0 + timedelta(hours=1))]
+    wishes = [
+        Wish(case_id=1, category="助学", town="南城街道", created_at=T0),
+        Wish(case_id=2, category="助学", town="东城街道", created_at=T0 + timedelta(hours=1)),
+    ]
     result = compare(Pool([r1, r2]), wishes)
     assert {(a.case_id, a.key) for a in result.greedy.assignments} == {(1, "R1")}
     assert result.greedy.unassigned == [2]
@@ -71,12 +84,12 @@ def test_capacities_and_single_assignment_on_a_generated_city() -> None:
     result = compare(pool, wishes)
     for batch in (result.greedy, result.solver):
         cases = [a.case_id for a in batch.assignments]
-        assert len(cases) == len(set(cases))                                  # each wish at most once
+        assert len(cases) == len(set(cases))  # each wish at most once
         assert set(cases) | set(batch.unassigned) == {w.case_id for w in wishes}
         for key, load in Counter(a.key for a in batch.assignments).items():
-            assert load <= pool.remaining(key)                                 # capacities respected
+            assert load <= pool.remaining(key)  # capacities respected
         by_case = {w.case_id: w for w in wishes}
-        for a in batch.assignments[:200]:                                     # only eligible pairs
+        for a in batch.assignments[:200]:  # only eligible pairs
             assert a.key in {c.key for c in pool.rank(by_case[a.case_id], limit=None)}
     assert result.solver.total >= result.greedy.total
     assert result.solver.upper_bound is not None
@@ -105,8 +118,10 @@ def test_anti_hoarding_and_unavailable_resources_get_nothing() -> None:
     hoarder = make_resource("H", capacity_open=20, capacity_month=40, open_matches=5)
     resting = make_resource("Z", available=False, capacity_open=3)
     fresh = make_resource("F", capacity_open=2)
-    wishes = [Wish(case_id=i, category="助学", town="南城街道", created_at=T0 + timedelta(minutes=i))
-              for i in range(5)]
+    wishes = [
+        Wish(case_id=i, category="助学", town="南城街道", created_at=T0 + timedelta(minutes=i))
+        for i in range(5)
+    ]
     result = assign(Pool([hoarder, resting, fresh]), wishes)
     assert Counter(a.key for a in result.assignments) == {"F": 2}
     assert len(result.unassigned) == 3

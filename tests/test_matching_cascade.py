@@ -31,16 +31,18 @@ def test_single_mode_decline_moves_to_the_next_and_accept_matches() -> None:
     assert reply.ok and reply.actions == (Matched("B"),)
     assert cascade.status == "matched" and cascade.winner == "B"
     assert "感谢认领" in reply.message
-    assert cascade.tick(T0 + 10 * DAY) == []          # nothing more happens after a match
+    assert cascade.tick(T0 + 10 * DAY) == []  # nothing more happens after a match
     assert cascade.remaining == ["C"]
 
 
 def test_timeout_offers_the_next_candidate_with_a_full_deadline() -> None:
     cascade, _ = start_cascade(["A", "B"], now=T0, deadline=timedelta(hours=4))
     assert cascade.tick(T0 + timedelta(hours=3, minutes=59)) == []
-    late_sweep = T0 + timedelta(hours=6)              # the sweep ran two hours late
-    assert cascade.tick(late_sweep) == [OfferWithdrawn("A", "timeout"),
-                                        OfferSent("B", late_sweep + timedelta(hours=4))]
+    late_sweep = T0 + timedelta(hours=6)  # the sweep ran two hours late
+    assert cascade.tick(late_sweep) == [
+        OfferWithdrawn("A", "timeout"),
+        OfferSent("B", late_sweep + timedelta(hours=4)),
+    ]
     assert cascade.next_deadline == late_sweep + timedelta(hours=4)
 
 
@@ -64,7 +66,10 @@ def test_accept_after_the_deadline_is_refused_even_before_the_sweep() -> None:
     cascade, _ = start_cascade(["A", "B"], now=T0)
     reply = cascade.accept("A", T0 + DAY + timedelta(seconds=1))
     assert not reply.ok and reply.code == "offer_expired"
-    assert reply.actions == (OfferWithdrawn("A", "timeout"), OfferSent("B", T0 + 2 * DAY + timedelta(seconds=1)))
+    assert reply.actions == (
+        OfferWithdrawn("A", "timeout"),
+        OfferSent("B", T0 + 2 * DAY + timedelta(seconds=1)),
+    )
     assert "超过回复时限" in reply.message
 
 
@@ -73,8 +78,11 @@ def test_top_k_first_accept_wins_and_late_accept_is_refused() -> None:
     assert [a.key for a in actions if isinstance(a, OfferSent)] == ["A", "B", "C"]
     win = cascade.accept("B", T0 + timedelta(minutes=10))
     assert win.ok
-    assert win.actions == (Matched("B"), OfferWithdrawn("A", "matched_elsewhere"),
-                           OfferWithdrawn("C", "matched_elsewhere"))
+    assert win.actions == (
+        Matched("B"),
+        OfferWithdrawn("A", "matched_elsewhere"),
+        OfferWithdrawn("C", "matched_elsewhere"),
+    )
     late = cascade.accept("A", T0 + timedelta(minutes=11))
     assert not late.ok and late.code == "already_matched" and late.actions == ()
     assert "已由其他爱心人士认领" in late.message
@@ -88,7 +96,7 @@ def test_top_k_keeps_k_offers_out_after_a_decline() -> None:
     reply = cascade.decline("A", T0 + timedelta(hours=1))
     assert reply.actions == (OfferSent("C", T0 + timedelta(hours=1) + DAY),)
     assert sorted(cascade.pending) == ["B", "C"]
-    actions = cascade.tick(T0 + DAY)                  # B lapses, C still has an hour
+    actions = cascade.tick(T0 + DAY)  # B lapses, C still has an hour
     assert actions == [OfferWithdrawn("B", "timeout"), OfferSent("D", T0 + 2 * DAY)]
 
 
@@ -115,7 +123,7 @@ def test_cancel_and_reopen_with_new_candidates() -> None:
     cascade, _ = start_cascade(["A"], now=T0)
     cascade.decline("A", T0)
     assert cascade.status == "exhausted"
-    actions = cascade.add_candidates(["A", "B"], T0 + DAY)   # A already answered: not asked again
+    actions = cascade.add_candidates(["A", "B"], T0 + DAY)  # A already answered: not asked again
     assert actions == [OfferSent("B", T0 + 2 * DAY)]
     assert cascade.cancel(T0 + DAY) == [OfferWithdrawn("B", "cancelled")]
     assert cascade.accept("B", T0 + DAY).code == "closed"

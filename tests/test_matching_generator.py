@@ -31,13 +31,17 @@ def test_the_pool_looks_like_the_programme() -> None:
     all_items = {i for items in ITEM_CATALOGUE.values() for i in items}
     assert all(r.items <= all_items for r in pool)
     homes = Counter(r.home_town for r in pool)
-    assert min(homes["长安镇"], homes["虎门镇"], homes["东城街道"]) > 2 * max(homes["洪梅镇"], homes["麻涌镇"])
+    assert min(homes["长安镇"], homes["虎门镇"], homes["东城街道"]) > 2 * max(
+        homes["洪梅镇"], homes["麻涌镇"]
+    )
     cats = Counter(c for r in pool for c in r.categories)
     assert {c for c, _ in cats.most_common(2)} == {"生活物资", "助学"}
     assert any(r.city_wide for r in pool if r.kind == "enterprise")
     assert not any(r.city_wide for r in pool if r.kind == "individual")
     enterprise_names = [r.name for r in pool if r.kind == "enterprise"]
-    assert any(n.endswith("有限公司") for n in enterprise_names) and any(n.endswith("超市") for n in enterprise_names)
+    assert any(n.endswith("有限公司") for n in enterprise_names) and any(
+        n.endswith("超市") for n in enterprise_names
+    )
     assert any(r.name.endswith(("社工服务中心", "志愿者协会")) for r in pool if r.kind == "organisation")
     individuals = [r for r in pool if r.kind == "individual"]
     assert all(2 <= len(r.name) <= 3 and r.contact == r.name for r in individuals)
@@ -62,9 +66,16 @@ def test_the_engine_stays_pure_domain_code() -> None:
     import sys
     from pathlib import Path
 
-    code = ("import sys, matching, matching.batch, matching.cascade, matching.generator, matching.pool_io; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'aiohttp', 'sqlmodel', 'sqlalchemy'} "
-            "or (m.startswith('bot.') and m != 'reference.towns')); print(','.join(bad))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import sys, matching, matching.batch, matching.cascade, matching.generator, matching.pool_io; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'aiohttp', 'sqlmodel', 'sqlalchemy'} "
+        "or (m.startswith('bot.') and m != 'reference.towns')); print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.strip() == ""

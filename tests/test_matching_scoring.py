@@ -28,9 +28,17 @@ from matching.scoring import (
 
 def make_resource(key: str = "R1", **changes: object) -> Resource:
     base = Resource(
-        key=key, kind="individual", name="陈伟", contact="陈伟", phone="13812345678",
-        categories=frozenset({"助残"}), items=frozenset({"轮椅"}), home_town="虎门镇",
-        towns_served=frozenset({"虎门镇", "厚街镇"}), capacity_open=2, capacity_month=4,
+        key=key,
+        kind="individual",
+        name="陈伟",
+        contact="陈伟",
+        phone="13812345678",
+        categories=frozenset({"助残"}),
+        items=frozenset({"轮椅"}),
+        home_town="虎门镇",
+        towns_served=frozenset({"虎门镇", "厚街镇"}),
+        capacity_open=2,
+        capacity_month=4,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
@@ -40,22 +48,29 @@ WISH = Wish(case_id=1, category="助残", item="轮椅", town="虎门镇")
 
 # --- hard filters ----------------------------------------------------------------------------------------------
 
+
 def test_a_fitting_resource_is_eligible() -> None:
     assert eligible(make_resource(), WISH) is None
 
 
-@pytest.mark.parametrize(("changes", "wish_changes", "reason"), [
-    ({"active": False}, {}, "已停用"),
-    ({"available": False}, {}, "暂不可接单"),
-    ({"open_matches": 2}, {}, "同时承接已满"),
-    ({"month_matches": 4}, {}, "本月名额已满"),
-    ({"capacity_open": 20, "capacity_month": 40, "open_matches": 5}, {}, "未完成的匹配过多"),
-    ({}, {"town": "长安镇"}, "不服务长安镇"),
-    ({}, {"category": "助学", "item": None}, "不提供助学类帮助"),
-    ({"items": frozenset({"拐杖"})}, {}, "不提供轮椅"),
-    ({"categories": frozenset({"助医"}), "items": frozenset({"资金"}), "max_fund": 500},
-     {"category": "助医", "item": "资金", "amount": 1500}, "资助上限500元"),
-])
+@pytest.mark.parametrize(
+    ("changes", "wish_changes", "reason"),
+    [
+        ({"active": False}, {}, "已停用"),
+        ({"available": False}, {}, "暂不可接单"),
+        ({"open_matches": 2}, {}, "同时承接已满"),
+        ({"month_matches": 4}, {}, "本月名额已满"),
+        ({"capacity_open": 20, "capacity_month": 40, "open_matches": 5}, {}, "未完成的匹配过多"),
+        ({}, {"town": "长安镇"}, "不服务长安镇"),
+        ({}, {"category": "助学", "item": None}, "不提供助学类帮助"),
+        ({"items": frozenset({"拐杖"})}, {}, "不提供轮椅"),
+        (
+            {"categories": frozenset({"助医"}), "items": frozenset({"资金"}), "max_fund": 500},
+            {"category": "助医", "item": "资金", "amount": 1500},
+            "资助上限500元",
+        ),
+    ],
+)
 def test_each_hard_filter_names_its_reason(changes: dict, wish_changes: dict, reason: str) -> None:
     resource = make_resource(**changes)
     wish = dataclasses.replace(WISH, **wish_changes)
@@ -88,10 +103,12 @@ def test_general_offer_of_a_category_covers_any_item_and_fund_limit_is_checked()
 
 # --- components ------------------------------------------------------------------------------------------------
 
+
 def test_category_fit_prefers_specialists() -> None:
     specialist = make_resource()
-    spread = make_resource(categories=frozenset({"助残", "助学", "助老", "助医", "生活物资", "就业帮扶", "心理关爱",
-                                                 "其他"}))
+    spread = make_resource(
+        categories=frozenset({"助残", "助学", "助老", "助医", "生活物资", "就业帮扶", "心理关爱", "其他"})
+    )
     assert category_fit(specialist, WISH) == 1.0
     assert category_fit(spread, WISH) == 0.5
     assert category_fit(make_resource(categories=frozenset({"助学"})), WISH) == 0.0
@@ -107,8 +124,8 @@ def test_item_fit_exact_general_and_unspecified() -> None:
 def test_distance_decays_with_the_town_centroids() -> None:
     wish = dataclasses.replace(WISH, town="虎门镇")
     same = distance(make_resource(home_town="虎门镇"), wish)
-    near = distance(make_resource(home_town="厚街镇"), wish)   # about 13 km
-    far = distance(make_resource(home_town="谢岗镇"), wish)    # about 50 km
+    near = distance(make_resource(home_town="厚街镇"), wish)  # about 13 km
+    far = distance(make_resource(home_town="谢岗镇"), wish)  # about 50 km
     assert same == 1.0
     assert 0.3 < near < 1.0
     assert 0.0 < far < near / 5
@@ -134,8 +151,8 @@ def test_reliability_smooths_newcomers_to_the_prior() -> None:
     assert newcomer == pytest.approx(0.8)
     one_accept_done = reliability(make_resource(offers=1, accepts=1, completions=1))
     one_decline = reliability(make_resource(offers=1, declines=1))
-    assert newcomer < one_accept_done < 0.95          # one good answer is not a perfect record
-    assert 0.5 < one_decline < newcomer               # one decline is not a zero
+    assert newcomer < one_accept_done < 0.95  # one good answer is not a perfect record
+    assert 0.5 < one_decline < newcomer  # one decline is not a zero
     veteran = reliability(make_resource(offers=40, accepts=38, declines=2, completions=38))
     ghost = reliability(make_resource(offers=20, timeouts=15, declines=5))
     assert veteran > 0.9 > newcomer > ghost
@@ -145,8 +162,11 @@ def test_reliability_smooths_newcomers_to_the_prior() -> None:
 
 def test_rating_is_smoothed() -> None:
     assert rating(make_resource()) == pytest.approx(0.75)
-    assert rating(make_resource(rating_sum=5.0, rating_count=1)) < rating(make_resource(rating_sum=50.0,
-                                                                                        rating_count=10)) < 1.0
+    assert (
+        rating(make_resource(rating_sum=5.0, rating_count=1))
+        < rating(make_resource(rating_sum=50.0, rating_count=10))
+        < 1.0
+    )
     assert rating(make_resource(rating_sum=10.0, rating_count=10)) < 0.3
 
 
@@ -160,6 +180,7 @@ def test_every_component_stays_in_unit_interval_over_the_generated_pool() -> Non
 
 
 # --- ranking ---------------------------------------------------------------------------------------------------
+
 
 def test_ranking_prefers_the_nearer_the_fresher_and_the_reliable() -> None:
     near = make_resource("A", home_town="虎门镇")
@@ -181,8 +202,12 @@ def test_ties_break_by_key_limit_and_exclude() -> None:
 
 
 def test_reasons_speak_plain_chinese() -> None:
-    candidate = score(make_resource(recent_load=2.0, offers=5, accepts=4, declines=1, completions=3,
-                                    rating_sum=14.0, rating_count=3), WISH)
+    candidate = score(
+        make_resource(
+            recent_load=2.0, offers=5, accepts=4, declines=1, completions=3, rating_sum=14.0, rating_count=3
+        ),
+        WISH,
+    )
     assert "同镇街" in candidate.reasons
     assert "近30天已承接2单" in candidate.reasons
     assert "可提供轮椅" in candidate.reasons

@@ -15,8 +15,9 @@ async def test_migrated_schema_matches_the_models(db_url: str) -> None:
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
-                                              SQLModel.metadata)
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), SQLModel.metadata
+                )
             )
     finally:
         await engine.dispose()
@@ -36,8 +37,14 @@ async def test_case_numbers_are_unique_when_created_at_once(db_url: str) -> None
 
     async def one(i: int) -> str:
         async with transaction(sessions) as s:
-            case = await create_case(s, kind="micro_wish", description=f"需要{i}", town="厚街镇", resident_id=None,
-                                     now=same_instant)
+            case = await create_case(
+                s,
+                kind="micro_wish",
+                description=f"需要{i}",
+                town="厚街镇",
+                resident_id=None,
+                now=same_instant,
+            )
             return case.case_no
 
     try:

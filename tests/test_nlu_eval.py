@@ -50,12 +50,22 @@ def _result_with_one_error(test_path: Path) -> dict[str, Any]:
     examples = [next(e for e in dev if e.intent == "micro_wish"), next(e for e in dev if e.intent == "greet")]
     predictions = [
         Prediction(
-            example=examples[0], intent=examples[0].intent, confidence=0.99, fell_back=False,
-            entities=(), raw_entities=(), latency_ms=5.0,
+            example=examples[0],
+            intent=examples[0].intent,
+            confidence=0.99,
+            fell_back=False,
+            entities=(),
+            raw_entities=(),
+            latency_ms=5.0,
         ),
         Prediction(
-            example=examples[1], intent="micro_project", confidence=0.97, fell_back=False,
-            entities=(), raw_entities=(), latency_ms=6.0,
+            example=examples[1],
+            intent="micro_project",
+            confidence=0.97,
+            fell_back=False,
+            entities=(),
+            raw_entities=(),
+            latency_ms=6.0,
         ),
     ]
     result = compute(predictions, train=train, threshold=0.5)
@@ -64,7 +74,9 @@ def _result_with_one_error(test_path: Path) -> dict[str, Any]:
 
 
 def test_heldout_errors_are_never_listed_but_dev_errors_are() -> None:
-    wrong = next(e for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml") if e.intent == "greet").text
+    wrong = next(
+        e for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml") if e.intent == "greet"
+    ).text
     on_dev = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "dev.yml"))
     on_heldout = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "heldout.yml"))
     assert wrong in on_dev and "misclassified (1)" in on_dev

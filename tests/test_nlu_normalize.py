@@ -199,7 +199,9 @@ def test_suggest_category(kind: str, text: str, item: str | None, expected: str)
 
 def test_rasa_town_data_in_sync_with_normalize() -> None:
     """nlu_data/data/towns.yml and the jieba dictionary are generated from TOWN_VARIANTS; regenerate on drift."""
-    assert (town_data.PROJECT_DIR / "data" / "towns.yml").read_text(encoding="utf-8") == town_data.towns_yml_text()
+    assert (town_data.PROJECT_DIR / "data" / "towns.yml").read_text(
+        encoding="utf-8"
+    ) == town_data.towns_yml_text()
     userdict = (town_data.PROJECT_DIR / "jieba" / "jieba_userdict.txt").read_text(encoding="utf-8")
     assert userdict == town_data.userdict_text()
     assert "樟木头镇 2000 ns" in userdict
@@ -208,7 +210,11 @@ def test_rasa_town_data_in_sync_with_normalize() -> None:
 @pytest.mark.parametrize(
     ("text", "intent", "entities"),
     [
-        ("我爸中风后走不了路，想要一辆轮椅，我们住在厚街镇", "micro_wish", {"town": "厚街镇", "item": "轮椅"}),
+        (
+            "我爸中风后走不了路，想要一辆轮椅，我们住在厚街镇",
+            "micro_wish",
+            {"town": "厚街镇", "item": "轮椅"},
+        ),
         ("村口路灯坏了晚上好黑 在石碣", "micro_project", {"town": "石碣镇", "item": "路灯"}),
         ("查询进度", "query_progress", {}),
         ("帮我查下ms20261123-0007", "query_progress", {"case_no": "MS20261123-0007"}),

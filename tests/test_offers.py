@@ -29,16 +29,24 @@ async def _setup(sessions, n: int = 3, *, town: str = TOWN):
     """n volunteers of the town (v1 most reliable), one staff member owning a claimed wheelchair wish."""
     async with transaction(sessions) as db:
         staff = await mk_staff(db, "hj", openid="o-staff-hj")
-        res = [await mk_resource(db, f"V{i}", openid=f"o-vol-{i}", declines=i - 1, town=town)
-               for i in range(1, n + 1)]
+        res = [
+            await mk_resource(db, f"V{i}", openid=f"o-vol-{i}", declines=i - 1, town=town)
+            for i in range(1, n + 1)
+        ]
         case = await mk_wish(db, owner=staff.id, town=town)
     return staff, res, case
 
 
 async def _offers(sessions, case_id: int) -> list[tuple[str, str]]:
     async with sessions() as db:
-        rows = (await db.exec(select(Offer, Resource).join(Resource, col(Resource.id) == Offer.resource_id)
-                              .where(Offer.case_id == case_id).order_by(col(Offer.id)))).all()
+        rows = (
+            await db.exec(
+                select(Offer, Resource)
+                .join(Resource, col(Resource.id) == Offer.resource_id)
+                .where(Offer.case_id == case_id)
+                .order_by(col(Offer.id))
+            )
+        ).all()
         return [(r.key, o.status) for o, r in rows]
 
 
@@ -49,7 +57,9 @@ async def _case(sessions, case_id: int) -> Case:
 
 async def _outbox(sessions, openid: str) -> list[Outbox]:
     async with sessions() as db:
-        return list((await db.exec(select(Outbox).where(Outbox.openid == openid).order_by(col(Outbox.id)))).all())
+        return list(
+            (await db.exec(select(Outbox).where(Outbox.openid == openid).order_by(col(Outbox.id)))).all()
+        )
 
 
 async def _offer_to(sessions, case, staff, **kw):
@@ -126,7 +136,9 @@ async def test_timeouts_cascade_then_exhaustion_flags_the_case_and_alerts_staff(
     c = await _case(sessions, case.id)
     assert c.flag == "match_exhausted" and c.status == "matching"
     async with sessions() as db:
-        notes = (await db.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "note"))).all()
+        notes = (
+            await db.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "note"))
+        ).all()
         assert any("均未接受" in e.note and "超时2位" in e.note for e in notes)
         assert (await db.get(Resource, res[0].id)).timeouts == 1
     alerts = await _outbox(sessions, "o-staff-hj")
@@ -189,8 +201,13 @@ async def test_progress_reports_complete_the_case_and_notify_the_resident(sessio
         await pool.accept(db, offer_id=out.sent[0].id, now=NOW + timedelta(hours=1))
     async with transaction(sessions) as db:
         o = await db.get(Offer, out.sent[0].id)
-        await pool.report_progress(db, offer=o, stage="delivered", photo_url="https://img.example/1.jpg",
-                                   now=NOW + timedelta(hours=5))
+        await pool.report_progress(
+            db,
+            offer=o,
+            stage="delivered",
+            photo_url="https://img.example/1.jpg",
+            now=NOW + timedelta(hours=5),
+        )
     async with transaction(sessions) as db:
         o = await db.get(Offer, out.sent[0].id)
         with pytest.raises(pool.PoolError):
@@ -203,7 +220,9 @@ async def test_progress_reports_complete_the_case_and_notify_the_resident(sessio
     async with sessions() as db:
         assert (await db.get(Offer, out.sent[0].id)).status == "done"
         assert (await db.get(Resource, res[0].id)).completions == 1
-        texts = [m.text for m in (await db.exec(select(Outbox).where(Outbox.recipient_type == "resident"))).all()]
+        texts = [
+            m.text for m in (await db.exec(select(Outbox).where(Outbox.recipient_type == "resident"))).all()
+        ]
         photos = (await db.exec(select(CaseEvent).where(CaseEvent.kind == "photo"))).all()
     assert any("已送达" in t for t in texts) and any("已办结" in t for t in texts)
     assert photos and photos[0].data["photos"] == ["https://img.example/1.jpg"]
@@ -231,7 +250,11 @@ async def test_anti_hoarding_and_hard_filters_through_the_database(sessions):
         # BUSY holds two accepted, unfinished matches
         for _ in range(2):
             other = await mk_wish(db, owner=staff.id, status="in_progress")
-            db.add(Offer(case_id=other.id, resource_id=busy.id, status="accepted", offered_at=NOW, answered_at=NOW))
+            db.add(
+                Offer(
+                    case_id=other.id, resource_id=busy.id, status="accepted", offered_at=NOW, answered_at=NOW
+                )
+            )
         case = await mk_wish(db, owner=staff.id)
     config = pool.PoolConfig(rules=Rules(max_unfinished=2))
     async with sessions() as db:
@@ -248,7 +271,9 @@ async def test_snapshot_cache_sees_changes(sessions):
         c = await db.get(Case, case.id)
         assert [x.key for x in await pool.rank_for_case(db, case=c, now=NOW)] == ["V1", "V2"]
     async with transaction(sessions) as db:
-        await pool.set_active(db, staff=staff, resource=await db.get(Resource, res[0].id), active=False, now=NOW)
+        await pool.set_active(
+            db, staff=staff, resource=await db.get(Resource, res[0].id), active=False, now=NOW
+        )
     async with sessions() as db:
         c = await db.get(Case, case.id)
         assert [x.key for x in await pool.rank_for_case(db, case=c, now=NOW)] == ["V2"]

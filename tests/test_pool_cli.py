@@ -37,13 +37,23 @@ def run(url: str, *args: str) -> int:
     return main(["--database-url", url, *args])
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ("名称,电话\n张三,13800138000\n", "缺少必填列"),
-    (HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA2,热心市民,李四,999,助老,厚街\n", "第3行「电话」"),
-    (HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA2,热心市民,李四,13800138001,助老,东京\n", "未知镇街"),
-    (HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA1,热心市民,李四,13800138001,助老,厚街\n", "重复"),
-    (HEADER + "A1,外星人,张三,13800138000,助老,厚街\n", "未知类型"),
-], ids=["columns", "phone", "town", "duplicate", "kind"])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("名称,电话\n张三,13800138000\n", "缺少必填列"),
+        (
+            HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA2,热心市民,李四,999,助老,厚街\n",
+            "第3行「电话」",
+        ),
+        (
+            HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA2,热心市民,李四,13800138001,助老,东京\n",
+            "未知镇街",
+        ),
+        (HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA1,热心市民,李四,13800138001,助老,厚街\n", "重复"),
+        (HEADER + "A1,外星人,张三,13800138000,助老,厚街\n", "未知类型"),
+    ],
+    ids=["columns", "phone", "town", "duplicate", "kind"],
+)
 def test_broken_file_reports_and_writes_nothing(url, tmp_path, capsys, content, problem):
     f = tmp_path / "pool.csv"
     f.write_text(content, encoding="utf-8")
@@ -55,8 +65,10 @@ def test_broken_file_reports_and_writes_nothing(url, tmp_path, capsys, content, 
 
 def test_import_reimport_and_export(url, tmp_path, capsys):
     f = tmp_path / "pool.csv"
-    f.write_text(HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA2,爱心企业,莞香米业,13800138001,生活物资,虎门\n",
-                 encoding="gb18030")  # as Chinese Excel saves it
+    f.write_text(
+        HEADER + "A1,热心市民,张三,13800138000,助老,厚街\nA2,爱心企业,莞香米业,13800138001,生活物资,虎门\n",
+        encoding="gb18030",
+    )  # as Chinese Excel saves it
     assert run(url, "import", "--dry-run", str(f)) == 0
     assert asyncio.run(_rows(url)) == {}
     assert run(url, "import", str(f)) == 0

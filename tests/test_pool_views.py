@@ -33,9 +33,16 @@ def _fresh_cache():
 @pytest.fixture
 async def client(db_url, tmp_path, aiohttp_client):
     await migrate(db_url)
-    settings = Settings(environment="test", database_url=db_url, session_secret="s" * 40, link_secret="l" * 40,
-                        scheduler_enabled=False, rasa_url="http://127.0.0.1:9", data_dir=tmp_path,
-                        base_url="http://bot.test")
+    settings = Settings(
+        environment="test",
+        database_url=db_url,
+        session_secret="s" * 40,
+        link_secret="l" * 40,
+        scheduler_enabled=False,
+        rasa_url="http://127.0.0.1:9",
+        data_dir=tmp_path,
+        base_url="http://bot.test",
+    )
     app = create_app(settings, clock=lambda: NOW, run_migrations=False, with_scheduler=False)
     return await aiohttp_client(app)
 
@@ -53,8 +60,11 @@ async def _csrf(client, path: str) -> str:
 
 async def _login(client, username: str) -> str:
     token = await _csrf(client, "/staff/login")
-    resp = await client.post("/staff/login", data={"username": username, "password": PASSWORD, "csrf_token": token},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/staff/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+    )
     assert resp.status == 302
     return token
 
@@ -116,8 +126,11 @@ BROKEN = [
     ("wrong columns", "编号,名字\nX1,张三\n", "缺少必填列"),
     ("bad phone", HEADER + "X1,热心市民,张三,12345,助老,,厚街,\n", "电话号码格式不正确"),
     ("unknown town", HEADER + "X1,热心市民,张三,13800138000,助老,,火星镇,\n", "未知镇街"),
-    ("duplicate keys", HEADER + "X1,热心市民,张三,13800138000,助老,,厚街,\nX1,热心市民,李四,13800138001,助老,,厚街,\n",
-     "重复"),
+    (
+        "duplicate keys",
+        HEADER + "X1,热心市民,张三,13800138000,助老,,厚街,\nX1,热心市民,李四,13800138001,助老,,厚街,\n",
+        "重复",
+    ),
 ]
 
 
@@ -128,7 +141,7 @@ async def test_broken_import_shows_the_report_and_writes_nothing(client, label, 
     before = await _count(client)
     # one good row first: it must not be half-imported
     if content.startswith(HEADER):
-        content = HEADER + "GOOD1,热心市民,王五,13800138009,助老,,厚街,\n" + content[len(HEADER):]
+        content = HEADER + "GOOD1,热心市民,王五,13800138009,助老,,厚街,\n" + content[len(HEADER) :]
     token = await _csrf(client, "/staff/pool/import")
     form = {"csrf_token": token, "file": io.BytesIO(content.encode("utf-8"))}
     resp = await client.post("/staff/pool/import", data=_multipart(form, "pool.csv"))
@@ -153,13 +166,22 @@ def _multipart(fields: dict, filename: str):
 async def test_import_then_reimport_updates_by_key(client):
     await _seed_pool(client)
     await _login(client, "hj")
-    first = HEADER + "N1,热心市民,张三,138 0013 8000,助老,上门探访,厚街,\nN2,爱心企业,莞香米业,0769-22223333,生活物资,米面油,厚街镇,全市\n"
+    first = (
+        HEADER
+        + "N1,热心市民,张三,138 0013 8000,助老,上门探访,厚街,\nN2,爱心企业,莞香米业,0769-22223333,生活物资,米面油,厚街镇,全市\n"
+    )
     token = await _csrf(client, "/staff/pool/import")
-    resp = await client.post("/staff/pool/import", data=_multipart({"csrf_token": token, "file": io.BytesIO(first.encode())}, "a.csv"))
+    resp = await client.post(
+        "/staff/pool/import",
+        data=_multipart({"csrf_token": token, "file": io.BytesIO(first.encode())}, "a.csv"),
+    )
     assert resp.status == 200 and "新增2条" in await resp.text()
     second = HEADER + "N1,热心市民,张三丰,13800138000,助老,上门探访,厚街,\n"
     token = await _csrf(client, "/staff/pool/import")
-    resp = await client.post("/staff/pool/import", data=_multipart({"csrf_token": token, "file": io.BytesIO(second.encode())}, "b.csv"))
+    resp = await client.post(
+        "/staff/pool/import",
+        data=_multipart({"csrf_token": token, "file": io.BytesIO(second.encode())}, "b.csv"),
+    )
     assert "更新1条" in await resp.text()
     async with _sessions(client)() as db:
         rows = (await db.exec(select(Resource).where(col(Resource.key).in_(["N1", "N2"])))).all()
@@ -173,7 +195,10 @@ async def test_town_staff_cannot_import_another_towns_resources(client):
     await _login(client, "hj")
     content = HEADER + "Z1,热心市民,张三,13800138000,助老,,虎门,\n"
     token = await _csrf(client, "/staff/pool/import")
-    resp = await client.post("/staff/pool/import", data=_multipart({"csrf_token": token, "file": io.BytesIO(content.encode())}, "z.csv"))
+    resp = await client.post(
+        "/staff/pool/import",
+        data=_multipart({"csrf_token": token, "file": io.BytesIO(content.encode())}, "z.csv"),
+    )
     assert resp.status == 400 and "只能导入本镇街" in await resp.text()
     async with _sessions(client)() as db:
         assert (await db.exec(select(Resource).where(Resource.key == "Z1"))).first() is None
@@ -183,7 +208,9 @@ async def test_import_without_csrf_is_refused(client):
     await _seed_pool(client)
     await _login(client, "hj")
     content = HEADER + "Q1,热心市民,张三,13800138000,助老,,厚街,\n"
-    resp = await client.post("/staff/pool/import", data=_multipart({"file": io.BytesIO(content.encode())}, "q.csv"))
+    resp = await client.post(
+        "/staff/pool/import", data=_multipart({"file": io.BytesIO(content.encode())}, "q.csv")
+    )
     assert resp.status == 403
     async with _sessions(client)() as db:
         assert (await db.exec(select(Resource).where(Resource.key == "Q1"))).first() is None
@@ -196,7 +223,9 @@ async def test_xlsx_export_round_trips_through_import(client):
     assert resp.status == 200 and "spreadsheetml" in resp.headers["Content-Type"]
     data = await resp.read()
     token = await _csrf(client, "/staff/pool/import")
-    resp = await client.post("/staff/pool/import", data=_multipart({"csrf_token": token, "file": io.BytesIO(data)}, "p.xlsx"))
+    resp = await client.post(
+        "/staff/pool/import", data=_multipart({"csrf_token": token, "file": io.BytesIO(data)}, "p.xlsx")
+    )
     assert resp.status == 200 and "更新3条" in await resp.text()
     assert await _count(client) == 3
 
@@ -205,9 +234,21 @@ async def test_edit_deactivate_and_errors_go_back_into_the_form(client):
     await _seed_pool(client)
     await _login(client, "hj")
     token = await _csrf(client, "/staff/pool/HJ1")
-    form = {"csrf_token": token, "name": "厚街爱心米店", "contact": "陈老板", "phone": "not-a-phone", "kind": "enterprise",
-            "categories": "生活物资", "items": "米面油", "home_town": TOWN, "towns_served": "厚街、道滘",
-            "capacity_open": "3", "capacity_month": "6", "max_fund": "", "available": "1"}
+    form = {
+        "csrf_token": token,
+        "name": "厚街爱心米店",
+        "contact": "陈老板",
+        "phone": "not-a-phone",
+        "kind": "enterprise",
+        "categories": "生活物资",
+        "items": "米面油",
+        "home_town": TOWN,
+        "towns_served": "厚街、道滘",
+        "capacity_open": "3",
+        "capacity_month": "6",
+        "max_fund": "",
+        "available": "1",
+    }
     resp = await client.post("/staff/pool/HJ1/edit", data=form)
     assert resp.status == 400 and "电话号码格式不正确" in await resp.text()
     form["phone"] = "13800001234"
@@ -246,7 +287,9 @@ async def test_bind_code_expires(client):
         r = (await db.exec(select(Resource).where(Resource.key == "HJ1"))).one()
         code = await pool.new_volunteer_bind_code(db, resource=r, now=NOW)
     async with transaction(_sessions(client)) as db:
-        late = await pool.volunteer_chat(db, openid="o-late", text=f"志愿者绑定{code}", now=NOW + timedelta(hours=26))
+        late = await pool.volunteer_chat(
+            db, openid="o-late", text=f"志愿者绑定{code}", now=NOW + timedelta(hours=26)
+        )
     assert "过期" in late
 
 
@@ -260,12 +303,17 @@ async def test_case_panel_and_offer_from_the_case_page(client):
         panel = await pool.candidates_panel(db, case=await db.get(Case, case.id), staff=hj, now=NOW)
     assert [c["key"] for c in panel["candidates"]] == ["HJ1", "CW1"]
     assert panel["can_offer"] and [label for label, _ in panel["candidates"][0]["components"]][:3] == [
-        "类别匹配", "物品匹配", "距离"]
+        "类别匹配",
+        "物品匹配",
+        "距离",
+    ]
     await _login(client, "hj")
     token = await _csrf(client, "/staff/pool")
     resp = await client.post(f"/staff/cases/{other.case_no}/offer", data={"csrf_token": token})
     assert resp.status == 404  # another town's case
-    resp = await client.post(f"/staff/cases/{case.case_no}/offer", data={"csrf_token": token, "mode": "top_k", "k": "2"})
+    resp = await client.post(
+        f"/staff/cases/{case.case_no}/offer", data={"csrf_token": token, "mode": "top_k", "k": "2"}
+    )
     assert resp.status == 200
     async with _sessions(client)() as db:
         offers = (await db.exec(select(Offer).where(Offer.case_id == case.id))).all()
@@ -306,7 +354,9 @@ async def test_volunteer_offer_page_accept_shows_phone_only_after(client):
     resp = await client.post(f"/v/offer/{token}/answer", data={"csrf_token": csrf, "answer": "accept"})
     body = await resp.text()
     assert "感谢认领" in body and "13912345678" in body and "新围村三巷8号" in body
-    resp = await client.post(f"/v/offer/{token}/progress", data={"csrf_token": csrf, "stage": "done", "photo_url": ""})
+    resp = await client.post(
+        f"/v/offer/{token}/progress", data={"csrf_token": csrf, "stage": "done", "photo_url": ""}
+    )
     assert "已记录完成" in await resp.text()
     async with _sessions(client)() as db:
         assert (await db.get(Case, case.id)).status == "completed"
@@ -315,7 +365,9 @@ async def test_volunteer_offer_page_accept_shows_phone_only_after(client):
     tasks = sign_link("l" * 40, "tasks", out.sent[0].resource_id, now=NOW.timestamp())
     body = await (await client.get("/v/tasks", params={"t": tasks})).text()
     assert case.case_no in body and "已完成" in body
-    assert (await client.get("/v/tasks", params={"t": token})).status == 403  # an offer token is not a tasks token
+    assert (
+        await client.get("/v/tasks", params={"t": token})
+    ).status == 403  # an offer token is not a tasks token
 
 
 async def test_offer_message_link_resolves_to_the_offer_page(client):

@@ -183,7 +183,9 @@ async def test_managed_rasa_starts_answers_and_stops(project: Path, tmp_path: Pa
                 pass
 
 
-async def test_rasa_that_dies_at_startup_reports_its_log(tmp_path: Path, fake_rasa: Path, monkeypatch) -> None:
+async def test_rasa_that_dies_at_startup_reports_its_log(
+    tmp_path: Path, fake_rasa: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("FAKE_RASA_FAIL", "1")
     model = tmp_path / "m.tar.gz"
     model.write_bytes(b"x")
@@ -193,7 +195,9 @@ async def test_rasa_that_dies_at_startup_reports_its_log(tmp_path: Path, fake_ra
     assert not process.running
 
 
-async def test_rasa_runs_in_the_project_folder_so_its_components_import(tmp_path: Path, fake_rasa: Path) -> None:
+async def test_rasa_runs_in_the_project_folder_so_its_components_import(
+    tmp_path: Path, fake_rasa: Path
+) -> None:
     from bot.ops.rasa_service import DEFAULT_PROJECT_DIR
 
     model = tmp_path / "m.tar.gz"
@@ -258,7 +262,12 @@ def run_ensemble(weight: float) -> dict:
         pytest.skip("the Rasa environment (.venv-rasa) is not installed")
     proc = subprocess.run(
         [str(RASA_PYTHON), "-c", ENSEMBLE_SCRIPT, str(weight)],
-        cwd=DEFAULT_PROJECT_DIR, env=rasa_env(), capture_output=True, text=True, timeout=180, check=False,
+        cwd=DEFAULT_PROJECT_DIR,
+        env=rasa_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -293,7 +302,10 @@ from bot.conversation.nlu import FallbackNLU, KeywordNLU, NLUUnavailable, RasaNL
 RASA_ANSWER = {
     "text": "我住樟木头想要两台风扇",
     "intent": {"name": "micro_wish", "confidence": 0.97},
-    "intent_ranking": [{"name": "micro_wish", "confidence": 0.97}, {"name": "micro_project", "confidence": 0.02}],
+    "intent_ranking": [
+        {"name": "micro_wish", "confidence": 0.97},
+        {"name": "micro_project", "confidence": 0.02},
+    ],
     "entities": [
         {"entity": "town", "start": 2, "end": 5, "value": "樟木头", "extractor": "DIETClassifier"},
         {"entity": "quantity", "start": 7, "end": 9, "value": "两台", "extractor": "DIETClassifier"},

@@ -16,7 +16,11 @@ from tests.conftest import REDIS_AVAILABLE, REDIS_URL, running_system
 
 async def test_memory_windows() -> None:
     rl = RateLimiter(limit=2, window=60)
-    assert [await rl.allow("a", now=0), await rl.allow("a", now=1), await rl.allow("a", now=2)] == [True, True, False]
+    assert [await rl.allow("a", now=0), await rl.allow("a", now=1), await rl.allow("a", now=2)] == [
+        True,
+        True,
+        False,
+    ]
     assert await rl.allow("b", now=2) is True  # per sender
     assert await rl.allow("a", now=61) is True  # a new window
 
@@ -32,7 +36,10 @@ async def test_redis_windows_are_shared() -> None:
     try:
         one, two = RateLimiter(limit=2, redis=client), RateLimiter(limit=2, redis=client)  # two workers
         assert [await one.allow(key, now=0), await two.allow(key, now=1), await one.allow(key, now=2)] == [
-            True, True, False]
+            True,
+            True,
+            False,
+        ]
         assert await two.allow(key, now=60) is True
     finally:
         await client.aclose()
@@ -45,4 +52,8 @@ async def test_flooding_is_answered_and_kept(sqlite_url: str, tmp_path) -> None:
         assert all(r != TOO_FAST for r in replies[:3]) and replies[3] == TOO_FAST
         async with system.app[keys.SESSIONS]() as s:
             rows = (await s.exec(select(InboundMessage).order_by(InboundMessage.id))).scalars().all()
-        assert [r.reply_mode for r in rows][-1] == "limited" and rows[-1].text == "你好3" and rows[-1].intent is None
+        assert (
+            [r.reply_mode for r in rows][-1] == "limited"
+            and rows[-1].text == "你好3"
+            and rows[-1].intent is None
+        )

@@ -45,9 +45,22 @@ async def _start(url: str, sim_port: int, tmp: Path) -> asyncio.subprocess.Proce
         "REDIS_URL": "",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "scheduler", "--dispatch-seconds", "0.2", "--sweep-seconds", "1",
-        "--lease-seconds", "1", "--concurrency", "2",
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log_fd,
+        sys.executable,
+        "-m",
+        "bot",
+        "scheduler",
+        "--dispatch-seconds",
+        "0.2",
+        "--sweep-seconds",
+        "1",
+        "--lease-seconds",
+        "1",
+        "--concurrency",
+        "2",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log_fd,
     )
     os.close(log_fd)  # the child has its own copy
     return proc
@@ -72,16 +85,29 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
     async with db.transaction(sessions) as s:
         s.add(Staff(username="w", role="town_staff", town="厚街镇", openid="o-staff"))
         for i in range(N_CASES):  # reminders due now (deadline in one hour, lead 8 h)
-            s.add(Case(case_no=f"MS20250610-{i:04d}", kind="micro_wish", status="verified", town="厚街镇",
-                       stage_deadline=now + timedelta(hours=1)))
+            s.add(
+                Case(
+                    case_no=f"MS20250610-{i:04d}",
+                    kind="micro_wish",
+                    status="verified",
+                    town="厚街镇",
+                    stage_deadline=now + timedelta(hours=1),
+                )
+            )
         for i in range(N_MESSAGES):
             if i % 2:
                 s.add(Resident(openid=f"o-r{i}", last_interaction_at=now - timedelta(hours=1)))
             await enqueue(s, openid=f"o-r{i}", kind="progress", text=f"进度{i}", not_before=now)
     await engine.dispose()
 
-    sim = create_sim_app(token="t", appid=APPID, aes_key=None, mode="plain", webhook_url="http://127.0.0.1:9/wechat",
-                         secret=SECRET)
+    sim = create_sim_app(
+        token="t",
+        appid=APPID,
+        aes_key=None,
+        mode="plain",
+        webhook_url="http://127.0.0.1:9/wechat",
+        secret=SECRET,
+    )
     state = sim[SIM_STATE]
     # a killed client's pending requests are cancelled, as if they never reached WeChat
     runner = web.AppRunner(sim, handler_cancellation=True)
@@ -102,7 +128,9 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
         assert before < N_CASES + N_MESSAGES, "too late: everything was sent before the kill"
         state.clear_faults()
         proc = await _start(url, port, tmp_path)
-        assert await _until(lambda: len(state.sent) >= N_CASES + N_MESSAGES, 30), (tmp_path / "sched.log").read_text()
+        assert await _until(lambda: len(state.sent) >= N_CASES + N_MESSAGES, 30), (
+            tmp_path / "sched.log"
+        ).read_text()
         await asyncio.sleep(1.5)  # anything extra (a duplicate) would arrive now
     finally:
         if proc.returncode is None:

@@ -54,7 +54,9 @@ async def _new_case(sessions: Any, people: dict[str, Any], now: datetime, kind: 
     return case
 
 
-async def _act(sessions: Any, case: Case, action: str, actor: Actor, now: datetime, note: str | None = None) -> Case:
+async def _act(
+    sessions: Any, case: Case, action: str, actor: Actor, now: datetime, note: str | None = None
+) -> Case:
     async with db.transaction(sessions) as s:
         c = await s.get(Case, case.id)
         assert c is not None
@@ -70,7 +72,9 @@ async def _outbox(sessions: Any, kind: str | None = None) -> list[Outbox]:
         return list((await s.exec(q)).all())
 
 
-async def test_stage_deadlines_follow_the_policy_through_the_lifecycle(_d_sessions: Any, _d_people: Any) -> None:
+async def test_stage_deadlines_follow_the_policy_through_the_lifecycle(
+    _d_sessions: Any, _d_people: Any
+) -> None:
     worker = Actor.of_staff(_d_people["worker"])
     case = await _new_case(_d_sessions, _d_people, _cn(2025, 9, 26, 15))  # Friday before Golden Week
     assert case.stage_deadline == _cn(2025, 9, 28, 18)  # 1 working day: the make-up Sunday
@@ -99,7 +103,9 @@ async def test_admin_edited_policy_wins(_d_sessions: Any, _d_people: Any) -> Non
         assert await sla.seed_policies(s) == len(sla.DEFAULT_POLICIES)
     async with db.transaction(_d_sessions) as s:
         assert await sla.seed_policies(s) == 0
-        row = (await s.exec(select(SlaPolicy).where(SlaPolicy.kind == "any", SlaPolicy.stage == "submitted"))).one()
+        row = (
+            await s.exec(select(SlaPolicy).where(SlaPolicy.kind == "any", SlaPolicy.stage == "submitted"))
+        ).one()
         row.amount = 2
         s.add(row)
         s.add(SlaPolicy(kind="micro_project", stage="submitted", amount=5, unit="working_days"))
@@ -126,7 +132,9 @@ async def test_pause_shifts_the_deadline(_d_sessions: Any, _d_people: Any) -> No
 async def test_remind_escalate_city_each_exactly_once(_d_sessions: Any, _d_people: Any) -> None:
     worker = Actor.of_staff(_d_people["worker"])
     case = await _new_case(_d_sessions, _d_people, _cn(2025, 6, 9, 9))
-    case = await _act(_d_sessions, case, "verify", worker, _cn(2025, 6, 9, 10))  # due Thu 06-12 18:00 (lead 8 h)
+    case = await _act(
+        _d_sessions, case, "verify", worker, _cn(2025, 6, 9, 10)
+    )  # due Thu 06-12 18:00 (lead 8 h)
     assert case.stage_deadline == _cn(2025, 6, 12, 18)
 
     async def sweep(now: datetime) -> None:
@@ -176,7 +184,9 @@ async def test_offer_timeout_calls_the_hook_once(_d_sessions: Any, _d_people: An
         s.add(res)
         await s.flush()
         s.add(Offer(case_id=case.id, resource_id=res.id, deadline=now + timedelta(hours=3)))  # type: ignore[arg-type]
-        s.add(Offer(case_id=case.id, resource_id=res.id, status="accepted", deadline=now - timedelta(hours=1)))  # type: ignore[arg-type]
+        s.add(
+            Offer(case_id=case.id, resource_id=res.id, status="accepted", deadline=now - timedelta(hours=1))
+        )  # type: ignore[arg-type]
     calls: list[int] = []
 
     async def hook(session: Any, offer: Offer, at: datetime) -> None:
@@ -184,7 +194,9 @@ async def test_offer_timeout_calls_the_hook_once(_d_sessions: Any, _d_people: An
         calls.append(offer.id)  # type: ignore[arg-type]
 
     await sweeps.run_sweeps(sessions=_d_sessions, now=now, offer_timeout_hook=hook)
-    assert [o.openid for o in await _outbox(_d_sessions, "offer")] == ["o-donor"]  # reminder within the 4 h lead
+    assert [o.openid for o in await _outbox(_d_sessions, "offer")] == [
+        "o-donor"
+    ]  # reminder within the 4 h lead
     assert calls == []
     for _ in range(2):
         await sweeps.run_sweeps(sessions=_d_sessions, now=now + timedelta(hours=4), offer_timeout_hook=hook)

@@ -35,15 +35,34 @@ def sessions(client):
     return client.app[keys.SESSIONS]
 
 
-async def _outbox(sessions, case: Case | None, *, status: str, recipient: str = "resident", openid=None,
-                  error: str | None = None, kind: str = "progress", channel: str | None = None) -> Outbox:
+async def _outbox(
+    sessions,
+    case: Case | None,
+    *,
+    status: str,
+    recipient: str = "resident",
+    openid=None,
+    error: str | None = None,
+    kind: str = "progress",
+    channel: str | None = None,
+) -> Outbox:
     async with transaction(sessions) as db:
         if openid is None:
             resident = await db.get(Resident, case.resident_id)
             openid = resident.openid
-        row = Outbox(openid=openid, recipient_type=recipient, kind=kind, text=f"{kind} 消息内容", status=status,
-                     last_error=error, case_id=case.id if case else None, attempts=6 if error else 1,
-                     channel=channel, created_at=NOW, next_attempt_at=NOW)
+        row = Outbox(
+            openid=openid,
+            recipient_type=recipient,
+            kind=kind,
+            text=f"{kind} 消息内容",
+            status=status,
+            last_error=error,
+            case_id=case.id if case else None,
+            attempts=6 if error else 1,
+            channel=channel,
+            created_at=NOW,
+            next_attempt_at=NOW,
+        )
         db.add(row)
         await db.flush()
         return row
@@ -68,15 +87,25 @@ async def test_case_page_lists_messages_and_explains_failures(client, sessions):
     me = await _mk_staff(sessions, "ts", "town_staff")
     case = await _mk_case(sessions)
     async with transaction(sessions) as db:
-        db.add(Resource(key="r1", kind="enterprise", name="厚街爱心米行", home_town=TOWN, openid="o-volunteer-1"))
+        db.add(
+            Resource(key="r1", kind="enterprise", name="厚街爱心米行", home_town=TOWN, openid="o-volunteer-1")
+        )
         staff = await db.get(type(me), me.id)
         staff.openid = "o-staff-ts-0001"
     sent = await _outbox(sessions, case, status="sent", channel="custom")
     gone = await _outbox(sessions, case, status="unreachable", error="43004 require subscribe")
-    busy = await _outbox(sessions, case, status="failed", recipient="staff", openid="o-staff-ts-0001",
-                         error="-1 system error", kind="reminder")
-    offer = await _outbox(sessions, case, status="pending", recipient="volunteer", openid="o-volunteer-1",
-                          kind="offer")
+    busy = await _outbox(
+        sessions,
+        case,
+        status="failed",
+        recipient="staff",
+        openid="o-staff-ts-0001",
+        error="-1 system error",
+        kind="reminder",
+    )
+    offer = await _outbox(
+        sessions, case, status="pending", recipient="volunteer", openid="o-volunteer-1", kind="offer"
+    )
     other_case = await _mk_case(sessions)
     elsewhere = await _outbox(sessions, other_case, status="failed", error="-1 system error")
 
@@ -107,8 +136,9 @@ async def test_retry_requeues_and_is_audited(client, sessions):
     await _login(client, "ts")
     path = f"/staff/cases/{case.case_no}"
     token = await _csrf(client, path)
-    resp = await client.post(f"/staff/outbox/{row.id}/retry", data={"csrf_token": token, "next": path},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/staff/outbox/{row.id}/retry", data={"csrf_token": token, "next": path}, allow_redirects=False
+    )
     assert resp.status == 302 and resp.headers["Location"] == path
     page = await (await client.get(path)).text()
     assert "已重新排队发送" in page
@@ -139,7 +169,9 @@ async def test_retry_of_another_towns_message_is_404(client, sessions):
     row = await _outbox(sessions, far, status="failed", error="-1 system error")
     await _login(client, "ts")
     token = await _csrf(client, "/staff/outbox")
-    resp = await client.post(f"/staff/outbox/{row.id}/retry", data={"csrf_token": token}, allow_redirects=False)
+    resp = await client.post(
+        f"/staff/outbox/{row.id}/retry", data={"csrf_token": token}, allow_redirects=False
+    )
     assert resp.status == 404
     async with sessions() as db:
         assert (await db.get(Outbox, row.id)).status == "failed"
@@ -176,10 +208,24 @@ async def test_outbox_page_scope_by_role(client, sessions):
     f_comm = await _outbox(sessions, other_comm, status="unreachable", error="43004 require subscribe")
     f_far = await _outbox(sessions, far, status="failed", error="-1 system error")
     ok_own = await _outbox(sessions, own, status="sent")
-    digest_own = await _outbox(sessions, None, status="failed", recipient="staff", openid="o-sup-000001",
-                               kind="digest", error="45047 out of response count limit")
-    digest_far = await _outbox(sessions, None, status="failed", recipient="staff", openid="o-hm-0000001",
-                               kind="digest", error="-1 system error")
+    digest_own = await _outbox(
+        sessions,
+        None,
+        status="failed",
+        recipient="staff",
+        openid="o-sup-000001",
+        kind="digest",
+        error="45047 out of response count limit",
+    )
+    digest_far = await _outbox(
+        sessions,
+        None,
+        status="failed",
+        recipient="staff",
+        openid="o-hm-0000001",
+        kind="digest",
+        error="-1 system error",
+    )
     expected = {
         "cw": {f_own.id},
         "ts": {f_own.id, f_comm.id},
@@ -196,16 +242,18 @@ async def test_outbox_page_scope_by_role(client, sessions):
     # the supervisor may retry the town's digest; the town's other staff may not even see it
     await _login(client, "ts")
     token = await _csrf(client, "/staff/outbox")
-    resp = await client.post(f"/staff/outbox/{digest_own.id}/retry", data={"csrf_token": token},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/staff/outbox/{digest_own.id}/retry", data={"csrf_token": token}, allow_redirects=False
+    )
     assert resp.status == 404
     await _logout(client)
     await _login(client, "sup")
     page = await (await client.get("/staff/outbox")).text()
     assert "每日待办" in page and "客服消息已超过微信的条数限制" in page and own.case_no in page
     token = await _csrf(client, "/staff/outbox")
-    resp = await client.post(f"/staff/outbox/{digest_own.id}/retry", data={"csrf_token": token},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/staff/outbox/{digest_own.id}/retry", data={"csrf_token": token}, allow_redirects=False
+    )
     assert resp.status == 302
     async with sessions() as db:
         assert (await db.get(Outbox, digest_own.id)).status == "pending"
@@ -272,7 +320,8 @@ async def test_clear_flag_with_note_writes_the_timeline(client, sessions):
     async with sessions() as db:
         assert (await db.get(Case, case.id)).flag == "phone_needed"
     resp = await client.post(
-        f"{path}/flag", data={"csrf_token": token, "flag": "phone_needed", "note": "已电话联系，居民知道进度了"}
+        f"{path}/flag",
+        data={"csrf_token": token, "flag": "phone_needed", "note": "已电话联系，居民知道进度了"},
     )
     page = await resp.text()
     assert 'id="flag"' not in page and "已处理“请电话联系居民”" in page
@@ -297,8 +346,9 @@ async def test_clear_flag_refused_by_url_for_another_town_and_without_csrf(clien
     await _flag(sessions, own, "low_score")
     await _login(client, "ts")
     token = await _csrf(client, "/staff/cases")
-    resp = await client.post(f"/staff/cases/{far.case_no}/flag", data={"csrf_token": token, "note": "x"},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/staff/cases/{far.case_no}/flag", data={"csrf_token": token, "note": "x"}, allow_redirects=False
+    )
     assert resp.status == 404
     resp = await client.post(f"/staff/cases/{own.case_no}/flag", data={"note": "x"}, allow_redirects=False)
     assert resp.status == 403
@@ -315,7 +365,9 @@ async def test_clear_flag_refused_when_the_flag_changed_meanwhile(client, sessio
     path = f"/staff/cases/{case.case_no}"
     token = await _csrf(client, path)
     await _flag(sessions, case, "phone_needed")  # the page was opened before the new flag arrived
-    resp = await client.post(f"{path}/flag", data={"csrf_token": token, "flag": "low_score", "note": "已回访"})
+    resp = await client.post(
+        f"{path}/flag", data={"csrf_token": token, "flag": "low_score", "note": "已回访"}
+    )
     assert "标记已经变化" in await resp.text()
     async with sessions() as db:
         assert (await db.get(Case, case.id)).flag == "phone_needed"
@@ -325,21 +377,41 @@ async def test_clear_flag_refused_when_the_flag_changed_meanwhile(client, sessio
 @pytest.mark.parametrize(
     ("status", "offset", "paused", "state", "shown", "absent"),
     [
-        ("accepted", timedelta(hours=-1), False, "overdue", ["已超时", "03-02 09:00"], ["即将到期", "计时暂停"]),
+        (
+            "accepted",
+            timedelta(hours=-1),
+            False,
+            "overdue",
+            ["已超时", "03-02 09:00"],
+            ["即将到期", "计时暂停"],
+        ),
         ("accepted", timedelta(hours=3), False, "soon", ["即将到期", "03-02 13:00"], ["已超时", "计时暂停"]),
         ("claimed", timedelta(days=3), False, "ok", ["03-05 10:00"], ["已超时", "即将到期", "计时暂停"]),
         # waiting for the resident: the clock stands still, so a deadline an hour away is not "soon"
-        ("claimed", timedelta(hours=1), True, "paused", ["计时暂停", "正在等待居民回复", "自 03-02 10:00 起"],
-         ["已超时", "即将到期"]),
+        (
+            "claimed",
+            timedelta(hours=1),
+            True,
+            "paused",
+            ["计时暂停", "正在等待居民回复", "自 03-02 10:00 起"],
+            ["已超时", "即将到期"],
+        ),
         # … but a stage that was already late when the question went out stays late
-        ("claimed", timedelta(hours=-5), True, "paused_overdue", ["计时暂停", "已超时", "03-02 05:00"],
-         ["即将到期"]),
+        (
+            "claimed",
+            timedelta(hours=-5),
+            True,
+            "paused_overdue",
+            ["计时暂停", "已超时", "03-02 05:00"],
+            ["即将到期"],
+        ),
     ],
 )
 async def test_case_page_shows_stage_deadline(client, sessions, status, offset, paused, state, shown, absent):
     me = await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions, status=status, owner=me.id if status == "claimed" else None,
-                          deadline=NOW + offset)
+    case = await _mk_case(
+        sessions, status=status, owner=me.id if status == "claimed" else None, deadline=NOW + offset
+    )
     if paused:
         async with transaction(sessions) as db:
             c = await db.get(Case, case.id)
@@ -368,8 +440,13 @@ async def test_finished_case_shows_no_deadline(client, sessions):
 @pytest.fixture
 async def live(db_url: str, tmp_path: Path) -> AsyncIterator:
     sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(db_url, tmp_path, rasa_url=f"http://127.0.0.1:{free_port()}", sim_port=sim_port,
-                             base_url=f"http://127.0.0.1:{bot_port}")
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        rasa_url=f"http://127.0.0.1:{free_port()}",
+        sim_port=sim_port,
+        base_url=f"http://127.0.0.1:{bot_port}",
+    )
     system = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
     yield system
     await stop_system(system)
@@ -393,14 +470,23 @@ async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(
     sessions = live.app[keys.SESSIONS]
     openid = "o-live-resident-0001"
     async with transaction(sessions) as db:
-        await create_staff(db, username="ts", password=PASSWORD, role="town_staff", town=TOWN, display_name="小李")
+        await create_staff(
+            db, username="ts", password=PASSWORD, role="town_staff", town=TOWN, display_name="小李"
+        )
         resident = Resident(openid=openid, phone="13912345678")
         db.add(resident)
         await db.flush()
         from bot.cases.numbering import create_case
 
-        case = await create_case(db, kind="micro_wish", description="老人需要助听器", town=TOWN,
-                                 resident_id=resident.id, community="新围社区", now=live.clock())
+        case = await create_case(
+            db,
+            kind="micro_wish",
+            description="老人需要助听器",
+            town=TOWN,
+            resident_id=resident.id,
+            community="新围社区",
+            now=live.clock(),
+        )
         await notify_resident(db, case=case, text=f"您的诉求（编号{case.case_no}）已受理。", dedupe_key="t:1")
     live.sim.set_subscribed(openid, False)
     await dispatch_now(live.app)
@@ -436,8 +522,10 @@ async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(
         page = await (await web.get("/staff/outbox")).text()
         assert row.id not in _outbox_ids(page) and "没有未送达的消息" in page
 
-        resp = await web.post(f"{path}/flag", data={"csrf_token": token, "flag": "phone_needed",
-                                                     "note": "已电话联系，居民重新关注了公众号"})
+        resp = await web.post(
+            f"{path}/flag",
+            data={"csrf_token": token, "flag": "phone_needed", "note": "已电话联系，居民重新关注了公众号"},
+        )
         page = await resp.text()
         assert 'id="flag"' not in page and "已处理“请电话联系居民”：已电话联系" in page
     async with sessions() as db:

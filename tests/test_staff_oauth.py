@@ -25,8 +25,13 @@ from tests.test_staff_views import PASSWORD, TOWN, _csrf, _login, build_app
 @pytest.fixture
 async def live(db_url: str, tmp_path: Path) -> AsyncIterator:
     sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(db_url, tmp_path, rasa_url=f"http://127.0.0.1:{free_port()}", sim_port=sim_port,
-                             base_url=f"http://127.0.0.1:{bot_port}")
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        rasa_url=f"http://127.0.0.1:{free_port()}",
+        sim_port=sim_port,
+        base_url=f"http://127.0.0.1:{bot_port}",
+    )
     system = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
     yield system
     await stop_system(system)
@@ -39,8 +44,9 @@ def browser(system) -> aiohttp.ClientSession:
 
 async def _staff(system, username: str, *, openid: str | None = None, active: bool = True) -> int:
     async with transaction(system.app[keys.SESSIONS]) as db:
-        s = await create_staff(db, username=username, password=PASSWORD, role="town_staff", town=TOWN,
-                               display_name=username)
+        s = await create_staff(
+            db, username=username, password=PASSWORD, role="town_staff", town=TOWN, display_name=username
+        )
         s.openid = openid
         s.active = active
         await db.flush()
@@ -58,7 +64,9 @@ async def _authorize(system, web: aiohttp.ClientSession, openid: str, *, next_: 
     assert str(location).startswith(f"{system.sim_url}/connect/oauth2/authorize?")
     assert location.fragment == "wechat_redirect"
     assert location.query["redirect_uri"] == f"{system.bot_url}/staff/oauth/callback"
-    assert location.query["scope"] == "snsapi_base" and location.query["appid"] == system.settings.wechat_appid
+    assert (
+        location.query["scope"] == "snsapi_base" and location.query["appid"] == system.settings.wechat_appid
+    )
     resp = await web.get(location.with_fragment(None).update_query(sim_openid=openid), allow_redirects=False)
     assert resp.status == 302
     callback = URL(resp.headers["Location"])
@@ -112,8 +120,11 @@ async def test_unbound_openid_binds_with_a_one_time_code(live):
         assert "这个微信还没有绑定工作账号" in page
         assert (await phone.get(f"{live.bot_url}/staff/cases", allow_redirects=False)).status == 302
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        resp = await phone.post(f"{live.bot_url}/staff/oauth/bind", data={"csrf_token": token, "code": code},
-                                allow_redirects=False)
+        resp = await phone.post(
+            f"{live.bot_url}/staff/oauth/bind",
+            data={"csrf_token": token, "code": code},
+            allow_redirects=False,
+        )
         assert resp.status == 302 and resp.headers["Location"] == "/staff/cases"
         page = await (await phone.get(f"{live.bot_url}/staff/cases")).text()
         assert "微信已绑定" in page and "诉求队列" in page
@@ -126,8 +137,11 @@ async def test_unbound_openid_binds_with_a_one_time_code(live):
         await intruder.get(callback, allow_redirects=False)
         page = await (await intruder.get(f"{live.bot_url}/staff/oauth/bind")).text()
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        resp = await intruder.post(f"{live.bot_url}/staff/oauth/bind", data={"csrf_token": token, "code": code},
-                                   allow_redirects=False)
+        resp = await intruder.post(
+            f"{live.bot_url}/staff/oauth/bind",
+            data={"csrf_token": token, "code": code},
+            allow_redirects=False,
+        )
         assert resp.status == 400 and "绑定码不正确或已过期" in await resp.text()
         assert (await intruder.get(f"{live.bot_url}/staff/cases", allow_redirects=False)).status == 302
     async with live.app[keys.SESSIONS]() as db:
@@ -156,8 +170,11 @@ async def test_bind_attempts_are_limited(live):
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         statuses = []
         for guess in range(6):
-            resp = await phone.post(f"{live.bot_url}/staff/oauth/bind",
-                                    data={"csrf_token": token, "code": f"{guess:08d}"}, allow_redirects=False)
+            resp = await phone.post(
+                f"{live.bot_url}/staff/oauth/bind",
+                data={"csrf_token": token, "code": f"{guess:08d}"},
+                allow_redirects=False,
+            )
             statuses.append(resp.status)
         assert statuses == [400] * 5 + [429]
     async with live.app[keys.SESSIONS]() as db:
@@ -169,8 +186,10 @@ async def test_forged_code_is_refused(live):
     async with browser(live) as web:
         resp = await web.get(f"{live.bot_url}/staff/oauth/start", allow_redirects=False)
         state = URL(resp.headers["Location"]).query["state"]
-        resp = await web.get(f"{live.bot_url}/staff/oauth/callback",
-                             params={"code": "0123456789abcdef0123456789abcdef", "state": state})
+        resp = await web.get(
+            f"{live.bot_url}/staff/oauth/callback",
+            params={"code": "0123456789abcdef0123456789abcdef", "state": state},
+        )
         assert resp.status == 400 and "微信授权已失效" in await resp.text()
         assert (await web.get(f"{live.bot_url}/staff/cases", allow_redirects=False)).status == 302
 
@@ -191,7 +210,9 @@ async def test_used_code_is_refused(live):
 
 async def test_callback_without_our_state_is_refused_before_any_exchange(live):
     await _staff(live, "hj1", openid="o-staff-hj1-0001")
-    code = live.sim.new_oauth_code("o-staff-hj1-0001")  # a valid code, but this browser never started a sign-in
+    code = live.sim.new_oauth_code(
+        "o-staff-hj1-0001"
+    )  # a valid code, but this browser never started a sign-in
     async with browser(live) as web:
         resp = await web.get(f"{live.bot_url}/staff/oauth/callback", params={"code": code, "state": "x"})
         assert resp.status == 400 and "微信授权已失效" in await resp.text()

@@ -33,15 +33,25 @@ async def _setup(sessions: Any, *, opt_out: bool = False, donor: bool = True) ->
         for p in (worker, boss, other, res):
             s.add(p)
         await s.flush()
-        case = await create_case(s, kind="micro_wish", description="轮椅", town="厚街镇", resident_id=res.id, now=T0)
-        resource = Resource(key="r1", kind="enterprise", name="爱心企业", home_town="厚街镇", openid="o-donor")
+        case = await create_case(
+            s, kind="micro_wish", description="轮椅", town="厚街镇", resident_id=res.id, now=T0
+        )
+        resource = Resource(
+            key="r1", kind="enterprise", name="爱心企业", home_town="厚街镇", openid="o-donor"
+        )
         s.add(resource)
         await s.flush()
         if donor:
             s.add(Offer(case_id=case.id, resource_id=resource.id, status="accepted", answered_at=T0))  # type: ignore[arg-type]
     actor = Actor.of_staff(worker)
-    for action, note in [("verify", None), ("accept", None), ("claim", None), ("match", None), ("start", None),
-                         ("complete", "轮椅已送到家")]:
+    for action, note in [
+        ("verify", None),
+        ("accept", None),
+        ("claim", None),
+        ("match", None),
+        ("start", None),
+        ("complete", "轮椅已送到家"),
+    ]:
         async with db.transaction(sessions) as s:
             c = await s.get(Case, case.id)
             await transition(s, case=c, action=action, actor=actor, note=note, now=T0)  # type: ignore[arg-type]
@@ -63,8 +73,15 @@ async def _outbox(sessions: Any, kind: str) -> list[Outbox]:
         return list((await s.exec(select(Outbox).where(Outbox.kind == kind).order_by(Outbox.id))).all())
 
 
-async def _chat(sessions: Any, ctx: dict[str, Any], text: str, *, score: int | None = None,
-                now: datetime = T0 + timedelta(hours=2), intent: str | None = None) -> str | None:
+async def _chat(
+    sessions: Any,
+    ctx: dict[str, Any],
+    text: str,
+    *,
+    score: int | None = None,
+    now: datetime = T0 + timedelta(hours=2),
+    intent: str | None = None,
+) -> str | None:
     async with db.transaction(sessions) as s:
         resident = await s.get(Resident, ctx["resident_id"])
         return await answer_from_chat(s, resident=resident, text=text, score=score, now=now, intent=intent)
@@ -72,9 +89,26 @@ async def _chat(sessions: Any, ctx: dict[str, Any], text: str, *, score: int | N
 
 @pytest.mark.parametrize(
     ("text", "score"),
-    [("5", 5), ("５分", 5), ("五星", 5), ("1", 1), ("3分", 3), ("很满意", 5), ("非常满意！", 5), ("满意", 4),
-     ("还行吧", 3), ("不太满意", 2), ("不满意", 2), ("很不满意", 1), ("太差了", 1), ("6", None), ("0", None),
-     ("我还想要一个助听器", None), ("12", None), ("", None)],
+    [
+        ("5", 5),
+        ("５分", 5),
+        ("五星", 5),
+        ("1", 1),
+        ("3分", 3),
+        ("很满意", 5),
+        ("非常满意！", 5),
+        ("满意", 4),
+        ("还行吧", 3),
+        ("不太满意", 2),
+        ("不满意", 2),
+        ("很不满意", 1),
+        ("太差了", 1),
+        ("6", None),
+        ("0", None),
+        ("我还想要一个助听器", None),
+        ("12", None),
+        ("", None),
+    ],
 )
 def test_parse_score(text: str, score: int | None) -> None:
     assert parse_score(text) == score
@@ -129,7 +163,9 @@ async def test_low_score_alerts_the_town_supervisor_and_flags_the_case(sessions:
     alerts = await _outbox(sessions, "alert")
     assert [a.openid for a in alerts] == ["o-boss"] and case.case_no in alerts[0].text
     async with sessions() as s:
-        notes = (await s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "note"))).all()
+        notes = (
+            await s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "note"))
+        ).all()
     assert any("请回访" in n.note for n in notes)
 
 
@@ -224,7 +260,9 @@ async def test_survey_page_get_and_post_with_csrf(aiohttp_client: Any, db_url: s
     assert resp.status == 400 and "请先选择一个分数" in await resp.text()
     assert (await _survey(sessions, ctx["case_id"])).status == "sent"  # type: ignore[union-attr]
 
-    resp = await client.post(f"/survey/{token}", data={"csrf_token": csrf, "score": "2", "comment": "等了好久"})
+    resp = await client.post(
+        f"/survey/{token}", data={"csrf_token": csrf, "score": "2", "comment": "等了好久"}
+    )
     assert resp.status == 200 and "您给了" in await resp.text()
     survey = await _survey(sessions, ctx["case_id"])
     assert survey and survey.score == 2 and survey.via == "page" and survey.comment == "等了好久"

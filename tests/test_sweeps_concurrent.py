@@ -28,7 +28,9 @@ class _SlowApi:
         self.sent[text] += 1
         return {}
 
-    async def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None) -> Any:
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], url: str | None
+    ) -> Any:
         await asyncio.sleep(0.002)
         self.sent[data.get("thing2") or data["case_no"]] += 1
         return {}
@@ -41,8 +43,15 @@ async def test_two_schedulers_no_duplicates(db_url: str) -> None:
         async with db.transaction(a) as s:
             s.add(Staff(username="w", role="town_staff", town="厚街镇", openid="o-w"))
             for i in range(150):
-                s.add(Case(case_no=f"MS20250610-{i:04d}", kind="micro_wish", status="verified", town="厚街镇",
-                           stage_deadline=NOW + timedelta(hours=1)))
+                s.add(
+                    Case(
+                        case_no=f"MS20250610-{i:04d}",
+                        kind="micro_wish",
+                        status="verified",
+                        town="厚街镇",
+                        stage_deadline=NOW + timedelta(hours=1),
+                    )
+                )
             for i in range(200):
                 await enqueue(s, openid=f"o-{i}", kind="progress", text=f"m{i}", not_before=NOW)
         counts = await asyncio.gather(

@@ -57,8 +57,13 @@ async def test_a_retry_on_the_other_worker_has_one_effect(pg_url: str, tmp_path)
         texts = [res.text for res in results if res.text]
         assert texts and all("MS" in t for t in texts) and len(set(texts)) == 1
         async with a.app[keys.SESSIONS]() as s:
-            n = (await s.exec(select(func.count()).select_from(InboundMessage)
-                              .where(InboundMessage.delivery_key == "msg:424242"))).scalar_one()
+            n = (
+                await s.exec(
+                    select(func.count())
+                    .select_from(InboundMessage)
+                    .where(InboundMessage.delivery_key == "msg:424242")
+                )
+            ).scalar_one()
             cases = (await s.exec(select(func.count()).select_from(Case))).scalar_one()
         assert n == 1
         assert cases == 1

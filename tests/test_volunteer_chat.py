@@ -57,8 +57,11 @@ async def test_several_pending_offers_need_the_case_number(sessions):
     assert "已收到" in reply  # the only one left: a
     async with sessions() as db:
         assert (await db.get(Case, b.id)).status == "in_progress"
-        statuses = {o.case_id: o.status for o in (await db.exec(select(Offer).where(Offer.resource_id != 0))).all()
-                    if o.case_id in (a.id, b.id) and o.status != "offered"}
+        statuses = {
+            o.case_id: o.status
+            for o in (await db.exec(select(Offer).where(Offer.resource_id != 0))).all()
+            if o.case_id in (a.id, b.id) and o.status != "offered"
+        }
     assert statuses[b.id] == "accepted" and statuses[a.id] == "declined"
 
 
@@ -66,8 +69,9 @@ async def test_tasks_reply_carries_a_signed_link_when_settings_are_given(session
     from bot.settings import Settings
 
     await _two_wishes_offered(sessions)
-    settings = Settings(environment="test", link_secret="l" * 40, session_secret="s" * 40,
-                        base_url="https://dgj.example")
+    settings = Settings(
+        environment="test", link_secret="l" * 40, session_secret="s" * 40, base_url="https://dgj.example"
+    )
     reply = await chat(sessions, "o-v1", "我的任务", settings=settings)
     assert "待答复" in reply and "https://dgj.example/v/tasks?t=tasks." in reply
     assert "13912345678" not in reply
@@ -99,13 +103,27 @@ async def test_guessing_bind_codes_is_limited_per_hour(sessions):
     # each attempt is a recorded message (the webhook records it before the dialogue runs)
     for i in range(5):  # five wrong tries are answered
         async with transaction(sessions) as db:
-            db.add(InboundMessage(delivery_key=f"msg:g{i}", openid="o-guess", msg_type="text",
-                                  text=f"志愿者绑定 {wrong}", received_at=NOW - timedelta(minutes=10 - i)))
+            db.add(
+                InboundMessage(
+                    delivery_key=f"msg:g{i}",
+                    openid="o-guess",
+                    msg_type="text",
+                    text=f"志愿者绑定 {wrong}",
+                    received_at=NOW - timedelta(minutes=10 - i),
+                )
+            )
         reply = await chat(sessions, "o-guess", f"志愿者绑定 {wrong}")
         assert "不正确" in reply
     async with transaction(sessions) as db:
-        db.add(InboundMessage(delivery_key="msg:g-right", openid="o-guess", msg_type="text",
-                              text=f"志愿者绑定 {code}", received_at=NOW))
+        db.add(
+            InboundMessage(
+                delivery_key="msg:g-right",
+                openid="o-guess",
+                msg_type="text",
+                text=f"志愿者绑定 {code}",
+                received_at=NOW,
+            )
+        )
     reply = await chat(sessions, "o-guess", f"志愿者绑定 {code}")
     assert "太多" in reply  # the sixth try in the hour waits, even with the right code
     later = NOW + timedelta(hours=2)

@@ -24,8 +24,13 @@ pytestmark = pytest.mark.rasa
 async def _dispatch(system) -> None:
     from bot.models import utcnow
 
-    await dispatch_all(sessions=system.app[keys.SESSIONS], api=system.app[keys.WECHAT], clock=utcnow,
-                       concurrency=4, config=delivery_config(system.settings))
+    await dispatch_all(
+        sessions=system.app[keys.SESSIONS],
+        api=system.app[keys.WECHAT],
+        clock=utcnow,
+        concurrency=4,
+        config=delivery_config(system.settings),
+    )
 
 
 def _texts(system, openid: str) -> list[str]:
@@ -71,8 +76,11 @@ async def test_two_volunteers_answer_in_chat_exactly_one_wins(system) -> None:
     assert r.text and "已记录完成" in r.text
     async with sessions() as db:
         assert (await db.get(Case, case.id)).status == "completed"
-        resident_msgs = (await db.exec(select(Outbox.text).where(Outbox.openid == resident.openid)
-                                       .order_by(col(Outbox.id)))).all()
+        resident_msgs = (
+            await db.exec(
+                select(Outbox.text).where(Outbox.openid == resident.openid).order_by(col(Outbox.id))
+            )
+        ).all()
     assert any("已有爱心人士认领" in t for t in resident_msgs) and any("已办结" in t for t in resident_msgs)
     await _dispatch(system)
     assert any("已办结" in t or case.case_no in t for t in _texts(system, resident.openid))

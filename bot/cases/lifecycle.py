@@ -625,7 +625,9 @@ async def ask_resident(
     event = _event(case, actor, kind="question", now=now, note=question, **extra)
     session.add(event)
     case.awaiting_resident = True
-    await sla.pause_clock(session, case=case, now=now)  # waiting for the resident does not count against staff
+    await sla.pause_clock(
+        session, case=case, now=now
+    )  # waiting for the resident does not count against staff
     case.updated_at = now
     await session.flush()
     text = f"关于您的{KIND_LABEL.get(case.kind, '')}诉求（编号{case.case_no}），工作人员想向您了解：{question}\n请直接回复这条消息。"

@@ -12,7 +12,12 @@ from bot.models import Case, CaseEvent, CaseSeq, utcnow
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
-CHANNELS = {"wechat": "微信公众号", "hotline_12345": "12345热线", "window": "服务窗口", "staff": "工作人员代录"}
+CHANNELS = {
+    "wechat": "微信公众号",
+    "hotline_12345": "12345热线",
+    "window": "服务窗口",
+    "staff": "工作人员代录",
+}
 
 
 async def next_case_no(session: AsyncSession, *, now: datetime | None = None) -> str:

@@ -31,7 +31,20 @@ log = logging.getLogger(__name__)
 LOW_SCORE = 2
 COMMENT_WINDOW = timedelta(hours=2)  # a message this soon after a chat score is taken as its comment
 NOT_ARRIVED = ("没收到", "没有收到", "没有送到", "没送到", "没人来", "没有人来", "未收到", "冇收到", "冇人来")
-NO_COMMENT = ("没有", "没了", "无", "不用", "不用了", "没意见", "没有意见", "冇", "好", "好的", "谢谢", "多谢")
+NO_COMMENT = (
+    "没有",
+    "没了",
+    "无",
+    "不用",
+    "不用了",
+    "没意见",
+    "没有意见",
+    "冇",
+    "好",
+    "好的",
+    "谢谢",
+    "多谢",
+)
 SURVEY_LINK_MARK = "sign:survey:{id}"
 SCORE_WORDS: tuple[tuple[str, int], ...] = (
     ("非常不满意", 1),
@@ -242,7 +255,8 @@ async def record_answer(
         case=case,
         survey=survey,
         now=now,
-        note=f"满意度评价：{score}分（{SCORE_LABEL[score]}）" + (f"，意见：{survey.comment}" if survey.comment else ""),
+        note=f"满意度评价：{score}分（{SCORE_LABEL[score]}）"
+        + (f"，意见：{survey.comment}" if survey.comment else ""),
         data={"survey": survey.id, "score": score, "via": via},
     )
     await _rate_resource(session, case=case, score=score)
@@ -257,7 +271,14 @@ async def record_comment(session: AsyncSession, *, survey: Survey, comment: str,
     case = await session.get(Case, survey.case_id)
     if case is None:
         return
-    _resident_note(session, case=case, survey=survey, now=now, note=f"评价意见：{survey.comment}", data={"survey": survey.id})
+    _resident_note(
+        session,
+        case=case,
+        survey=survey,
+        now=now,
+        note=f"评价意见：{survey.comment}",
+        data={"survey": survey.id},
+    )
     if says_not_arrived(survey.comment):
         await alert_supervisor(session, case=case, survey=survey, now=now)
 

@@ -78,7 +78,8 @@ class Inbound:
             # flooding: the message is kept (staff can read it) but neither parsed nor acted on
             async with transaction(sessions) as session:
                 await session.exec(  # type: ignore[call-overload]
-                    update(InboundMessage).where(col(InboundMessage.id) == row_id)
+                    update(InboundMessage)
+                    .where(col(InboundMessage.id) == row_id)
                     .values(reply=TOO_FAST, reply_mode="limited")
                 )
             app[keys.METRICS].replies.labels("limited").inc()
@@ -92,12 +93,15 @@ class Inbound:
             app[keys.METRICS].replies.labels("failed").inc()
             async with transaction(sessions) as session:
                 await session.exec(  # type: ignore[call-overload]
-                    update(InboundMessage).where(col(InboundMessage.id) == row_id)
+                    update(InboundMessage)
+                    .where(col(InboundMessage.id) == row_id)
                     .values(reply=SORRY, reply_mode="failed")
                 )
             return SORRY
 
-    async def _understand_and_reply(self, delivery: Delivery, row_id: int | None, now: datetime) -> str | None:
+    async def _understand_and_reply(
+        self, delivery: Delivery, row_id: int | None, now: datetime
+    ) -> str | None:
         app = self.app
         sessions = app[keys.SESSIONS]
         # the NLU is asked outside any transaction, so a slow Rasa never holds a database lock
@@ -116,8 +120,15 @@ class Inbound:
             assert who is not None
             resident = who
             reply = await respond(
-                Turn(session=session, resident=resident, delivery=delivery, parse=parse, inbound=row,
-                     now=now, settings=app[keys.SETTINGS])
+                Turn(
+                    session=session,
+                    resident=resident,
+                    delivery=delivery,
+                    parse=parse,
+                    inbound=row,
+                    now=now,
+                    settings=app[keys.SETTINGS],
+                )
             )
             if parse is not None:
                 row.intent, row.confidence, row.nlu_source = parse.intent, parse.confidence, parse.source
@@ -129,7 +140,9 @@ class Inbound:
     async def _duplicate(self, delivery: Delivery) -> str | None:
         async with self.app[keys.SESSIONS]() as session:
             row = (
-                await session.exec(select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key))  # type: ignore[call-overload]
+                await session.exec(
+                    select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key)
+                )  # type: ignore[call-overload]
             ).scalar_one_or_none()
         log.info("duplicate delivery %s (first reply %s)", delivery.key, row.reply_mode if row else "?")
         if row is not None and row.reply_mode == "passive":
@@ -140,10 +153,13 @@ class Inbound:
         """The dialogue took longer than the reply budget: the answer goes out as a customer-service message."""
         async with transaction(self.app[keys.SESSIONS]) as session:
             await session.exec(  # type: ignore[call-overload]
-                update(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key).values(reply_mode="outbox")
+                update(InboundMessage)
+                .where(col(InboundMessage.delivery_key) == delivery.key)
+                .values(reply_mode="outbox")
             )
-            await enqueue(session, openid=delivery.openid, kind="reply", text=reply,
-                          dedupe_key=f"reply:{delivery.key}")
+            await enqueue(
+                session, openid=delivery.openid, kind="reply", text=reply, dedupe_key=f"reply:{delivery.key}"
+            )
         self.app[keys.METRICS].replies.labels("outbox").inc()
         try:
             from bot.ops.scheduler import dispatch_now
@@ -157,8 +173,11 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
-        insert(Resident).values(openid=openid, created_at=now, subscribed=True, survey_opt_out=False,
-                                cs_sent_since_interaction=0).on_conflict_do_nothing(index_elements=["openid"])
+        insert(Resident)
+        .values(
+            openid=openid, created_at=now, subscribed=True, survey_opt_out=False, cs_sent_since_interaction=0
+        )
+        .on_conflict_do_nothing(index_elements=["openid"])
     )
     return (await session.exec(select(Resident).where(col(Resident.openid) == openid))).scalar_one()  # type: ignore[no-any-return]
 

@@ -91,7 +91,11 @@ async def seed_policies(session: AsyncSession) -> int:
         if (p.kind, p.stage) not in have:
             session.add(
                 SlaPolicy(
-                    kind=p.kind, stage=p.stage, amount=p.amount, unit=p.unit, remind_before_hours=p.remind_before_hours
+                    kind=p.kind,
+                    stage=p.stage,
+                    amount=p.amount,
+                    unit=p.unit,
+                    remind_before_hours=p.remind_before_hours,
                 )
             )
             added += 1
@@ -108,7 +112,9 @@ def default_policy(kind: str, stage: str) -> Policy | None:
 async def policy_for(session: AsyncSession, kind: str, stage: str) -> Policy | None:
     """The policy for a case kind and stage: the table's row for this kind, else its "any" row, else the default."""
     rows = (
-        await session.exec(select(SlaPolicy).where(SlaPolicy.stage == stage, SlaPolicy.kind.in_((kind, "any"))))  # type: ignore[attr-defined]
+        await session.exec(
+            select(SlaPolicy).where(SlaPolicy.stage == stage, SlaPolicy.kind.in_((kind, "any")))
+        )  # type: ignore[attr-defined]
     ).all()
     row = next((r for r in rows if r.kind == kind), None) or next((r for r in rows if r.kind == "any"), None)
     if row is not None:
@@ -127,7 +133,9 @@ async def on_transition(
     session: AsyncSession, *, case: Case, from_status: str | None, to_status: str, now: datetime
 ) -> None:
     """Called in the transaction of every case transition: restart the stage clock, start surveys, ..."""
-    continuing = from_status in COMPLETION_STATUSES and to_status in COMPLETION_STATUSES and case.stage_deadline
+    continuing = (
+        from_status in COMPLETION_STATUSES and to_status in COMPLETION_STATUSES and case.stage_deadline
+    )
     if continuing:
         return  # the completion clock keeps running from where it started
     case.stage_started_at = now
@@ -247,10 +255,12 @@ def validate_policy(
 
 
 def describe_policy(policy: Policy | None) -> str:
-    """"3工作日，提前8小时提醒" — for the audit log and the admins' messages."""
+    """ "3工作日，提前8小时提醒" — for the audit log and the admins' messages."""
     if policy is None:
         return "（无）"
-    return f"{policy.amount}{UNIT_LABEL.get(policy.unit, policy.unit)}，提前{policy.remind_before_hours}小时提醒"
+    return (
+        f"{policy.amount}{UNIT_LABEL.get(policy.unit, policy.unit)}，提前{policy.remind_before_hours}小时提醒"
+    )
 
 
 def _from_row(row: SlaPolicy) -> Policy:
@@ -272,7 +282,13 @@ async def list_policies(session: AsyncSession) -> list[Policy]:
 
 
 async def save_policy(
-    session: AsyncSession, *, kind: str, stage: str, amount: int | str, unit: str, remind_before_hours: int | str
+    session: AsyncSession,
+    *,
+    kind: str,
+    stage: str,
+    amount: int | str,
+    unit: str,
+    remind_before_hours: int | str,
 ) -> tuple[Policy | None, Policy]:
     """Validate and store one (kind, stage) policy; returns (the policy it replaces, the new one). The old one
     is the row's, else the default for exactly this kind and stage, else None (a new per-kind override).
@@ -280,7 +296,9 @@ async def save_policy(
     new = validate_policy(
         kind=kind, stage=stage, amount=amount, unit=unit, remind_before_hours=remind_before_hours
     )
-    row = (await session.exec(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.stage == stage))).first()
+    row = (
+        await session.exec(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.stage == stage))
+    ).first()
     if row is not None:
         old: Policy | None = _from_row(row)
     else:
@@ -289,7 +307,9 @@ async def save_policy(
     row.amount, row.unit, row.remind_before_hours = new.amount, new.unit, new.remind_before_hours
     session.add(row)
     await session.flush()
-    log.info("SLA policy %s/%s set to %s %s (lead %dh)", kind, stage, new.amount, new.unit, new.remind_before_hours)
+    log.info(
+        "SLA policy %s/%s set to %s %s (lead %dh)", kind, stage, new.amount, new.unit, new.remind_before_hours
+    )
     return old, new
 
 
@@ -298,7 +318,9 @@ async def delete_policy(session: AsyncSession, *, kind: str, stage: str) -> Poli
     Rows that carry a default are not removed: restore them with ``restore_default_policies``."""
     if any(p.kind == kind and p.stage == stage for p in DEFAULT_POLICIES):
         raise PolicyError({"kind": "默认时限不能删除，可修改或恢复默认"})
-    row = (await session.exec(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.stage == stage))).first()
+    row = (
+        await session.exec(select(SlaPolicy).where(SlaPolicy.kind == kind, SlaPolicy.stage == stage))
+    ).first()
     if row is None:
         return None
     old = _from_row(row)
@@ -318,7 +340,11 @@ async def restore_default_policies(session: AsyncSession) -> list[tuple[Policy |
             await session.delete(row)
             changes.append((old, None))
         elif old != default:
-            row.amount, row.unit, row.remind_before_hours = default.amount, default.unit, default.remind_before_hours
+            row.amount, row.unit, row.remind_before_hours = (
+                default.amount,
+                default.unit,
+                default.remind_before_hours,
+            )
             session.add(row)
             changes.append((old, default))
     await seed_policies(session)  # the defaults the table lacked (no change in force: defaults served them)

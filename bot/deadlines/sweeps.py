@@ -147,7 +147,9 @@ class _StaffIndex:
         if case.claimed_by_id is not None and case.claimed_by_id in self.by_id:
             return [self.by_id[case.claimed_by_id]]
         if stage == "submitted":
-            workers = [s for s in self.town(case.town, ("community_worker",)) if s.community == case.community]
+            workers = [
+                s for s in self.town(case.town, ("community_worker",)) if s.community == case.community
+            ]
             if workers:
                 return workers
         return self.town(case.town, ("town_staff", "town_supervisor"))
@@ -161,7 +163,9 @@ async def _policies(session: AsyncSession) -> dict[tuple[str, str], Policy]:
         for stage in set(STAGE_OF_STATUS.values()) | {"offer", "survey"}:
             row = rows.get((kind, stage)) or rows.get(("any", stage))
             if row is not None:
-                out[(kind, stage)] = Policy(row.kind, row.stage, row.amount, row.unit, row.remind_before_hours)
+                out[(kind, stage)] = Policy(
+                    row.kind, row.stage, row.amount, row.unit, row.remind_before_hours
+                )
             elif (p := default_policy(kind, stage)) is not None:
                 out[(kind, stage)] = p
     return out
@@ -219,7 +223,12 @@ async def _due_cases(session: AsyncSession, deadline: Any, *where: Any, batch: i
 
 
 async def _queue_and_mark(
-    session: AsyncSession, messages: Sequence[dict[str, Any]], *, case_ids: list[int], mark: Any, now: datetime
+    session: AsyncSession,
+    messages: Sequence[dict[str, Any]],
+    *,
+    case_ids: list[int],
+    mark: Any,
+    now: datetime,
 ) -> None:
     """Queue the sweep's messages and stamp ``mark`` on its cases, in the sweep's transaction."""
     await queue_many(session, messages, now=now)
@@ -264,9 +273,13 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
             key = _deadline_key("remind", c, stage)
             for s in staff.responsible(c, stage):
                 messages.append(
-                    _staff_msg(staff=s, case=c, kind="reminder", key=key, text=text, status=f"{when}到期", now=now)
+                    _staff_msg(
+                        staff=s, case=c, kind="reminder", key=key, text=text, status=f"{when}到期", now=now
+                    )
                 )
-        await _queue_and_mark(session, messages, case_ids=[c.id for c, _ in due], mark=Case.reminded_at, now=now)
+        await _queue_and_mark(
+            session, messages, case_ids=[c.id for c, _ in due], mark=Case.reminded_at, now=now
+        )
         return len(due)
 
     return await _sweep("reminder sweep", sessions, work)
@@ -298,9 +311,13 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
             key = _deadline_key("escalate", c, stage)
             for s in staff.town(c.town, ("town_supervisor",)):
                 messages.append(
-                    _staff_msg(staff=s, case=c, kind="escalation", key=key, text=text, status="已超时", now=now)
+                    _staff_msg(
+                        staff=s, case=c, kind="escalation", key=key, text=text, status="已超时", now=now
+                    )
                 )
-        await _queue_and_mark(session, messages, case_ids=[c.id for c in rows], mark=Case.escalated_at, now=now)
+        await _queue_and_mark(
+            session, messages, case_ids=[c.id for c in rows], mark=Case.escalated_at, now=now
+        )
         return len(rows)
 
     return await _sweep("escalation sweep", sessions, work)
@@ -332,9 +349,13 @@ async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2
             key = _deadline_key("city", c, stage)
             for s in staff.city():
                 messages.append(
-                    _staff_msg(staff=s, case=c, kind="escalation", key=key, text=text, status="超时待督办", now=now)
+                    _staff_msg(
+                        staff=s, case=c, kind="escalation", key=key, text=text, status="超时待督办", now=now
+                    )
                 )
-        await _queue_and_mark(session, messages, case_ids=[c.id for c in due], mark=Case.escalated_city_at, now=now)
+        await _queue_and_mark(
+            session, messages, case_ids=[c.id for c in due], mark=Case.escalated_city_at, now=now
+        )
         return len(due)
 
     return await _sweep("city escalation sweep", sessions, work)
@@ -356,7 +377,9 @@ async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 200
         residents = {
             r.id: r
             for r in (
-                await session.exec(select(Resident).where(col(Resident.id).in_({c.resident_id for c in rows})))
+                await session.exec(
+                    select(Resident).where(col(Resident.id).in_({c.resident_id for c in rows}))
+                )
             ).all()
         }
         messages = []
@@ -377,7 +400,9 @@ async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 200
                     "dedupe_key": _deadline_key("nudge", c, _stage(c)),
                 }
             )
-        await _queue_and_mark(session, messages, case_ids=[c.id for c in rows], mark=Case.resident_nudged_at, now=now)
+        await _queue_and_mark(
+            session, messages, case_ids=[c.id for c in rows], mark=Case.resident_nudged_at, now=now
+        )
         return len(rows)
 
     return await _sweep("resident nudge sweep", sessions, work)
@@ -431,7 +456,13 @@ async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500
 
     async def work(session: AsyncSession) -> int:
         offers = await _to_remind(
-            session, Offer, status="offered", stage="offer", default_lead=timedelta(hours=4), now=now, batch=batch
+            session,
+            Offer,
+            status="offered",
+            stage="offer",
+            default_lead=timedelta(hours=4),
+            now=now,
+            batch=batch,
         )
         messages = []
         for offer in offers:
@@ -461,7 +492,9 @@ async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500
     return await _sweep("offer reminder sweep", sessions, work)
 
 
-async def offer_timeouts(*, sessions: Sessions, now: datetime, hook: OfferTimeoutHook | None, batch: int = 500) -> int:
+async def offer_timeouts(
+    *, sessions: Sessions, now: datetime, hook: OfferTimeoutHook | None, batch: int = 500
+) -> int:
     """Offers unanswered by their deadline become ``timeout``; the matching engine's hook offers the next donor."""
 
     async def work(session: AsyncSession) -> int:
@@ -478,7 +511,9 @@ async def offer_timeouts(*, sessions: Sessions, now: datetime, hook: OfferTimeou
             offer.status = "timeout"
             offer.answered_at = now
             await session.exec(  # type: ignore[call-overload]
-                sa.update(Resource).where(col(Resource.id) == offer.resource_id).values(timeouts=Resource.timeouts + 1)
+                sa.update(Resource)
+                .where(col(Resource.id) == offer.resource_id)
+                .values(timeouts=Resource.timeouts + 1)
             )
             if hook is not None:
                 async with session.begin_nested():
@@ -494,7 +529,13 @@ async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 50
 
     async def work(session: AsyncSession) -> int:
         surveys = await _to_remind(
-            session, Survey, status="sent", stage="survey", default_lead=timedelta(hours=24), now=now, batch=batch
+            session,
+            Survey,
+            status="sent",
+            stage="survey",
+            default_lead=timedelta(hours=24),
+            now=now,
+            batch=batch,
         )
         messages = []
         for sv in surveys:
@@ -551,7 +592,9 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
         base = sa.select(Case.town, overdue, soon_due).where(  # type: ignore[call-overload]
             col(Case.stage_deadline) <= now + soon, _still_open()
         )
-        by_town = {t: (int(o or 0), int(s or 0)) for t, o, s in (await session.exec(base.group_by(Case.town))).all()}  # type: ignore[call-overload]
+        by_town = {
+            t: (int(o or 0), int(s or 0)) for t, o, s in (await session.exec(base.group_by(Case.town))).all()
+        }  # type: ignore[call-overload]
         mine_q = sa.select(Case.claimed_by_id, overdue, soon_due).where(  # type: ignore[call-overload]
             col(Case.stage_deadline) <= now + soon,
             _still_open(),

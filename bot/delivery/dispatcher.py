@@ -96,7 +96,9 @@ def clip(value: str, limit: int = TEMPLATE_FIELD_MAX) -> str:
 
 def template_fields(row: Outbox, *, now: datetime) -> dict[str, str]:
     """The template's fields: the row's own short fields, cleaned, or fields derived from its text."""
-    given = {k: v for k, v in (row.template or {}).items() if k not in ("first", "remark") and v not in (None, "")}
+    given = {
+        k: v for k, v in (row.template or {}).items() if k not in ("first", "remark") and v not in (None, "")
+    }
     if given:
         return {k: clip(str(v)) for k, v in given.items()}
     first_line = next((line for line in row.text.splitlines() if line.strip()), row.text)
@@ -140,7 +142,9 @@ async def _finish(session: AsyncSession, row: Outbox, **values: Any) -> bool:
     """Record the outcome unless another dispatcher took the row over (fenced by ``attempts``)."""
     stmt = (
         sa.update(Outbox)
-        .where(col(Outbox.id) == row.id, col(Outbox.status) == "sending", col(Outbox.attempts) == row.attempts)
+        .where(
+            col(Outbox.id) == row.id, col(Outbox.status) == "sending", col(Outbox.attempts) == row.attempts
+        )
         .values(**values)
     )
     result = await session.exec(stmt)  # type: ignore[call-overload]
@@ -181,7 +185,11 @@ async def _send_one(
     except Exception as exc:  # a bug must not stop the other messages
         log.exception("outbox %s: unexpected error while sending", row.id)
         await _failed_attempt(
-            row, WeChatError(-1, f"internal: {type(exc).__name__}"), sessions=sessions, now=now, config=config,
+            row,
+            WeChatError(-1, f"internal: {type(exc).__name__}"),
+            sessions=sessions,
+            now=now,
+            config=config,
             stats=stats,
         )
         return
@@ -238,17 +246,26 @@ def message_text(row: Outbox, *, config: DeliveryConfig, now: datetime) -> str:
     return "\n".join(line for line in row.text.splitlines() if "{link}" not in line)
 
 
-def _default_link(row: Outbox, config: DeliveryConfig, resident: Resident | None, now: datetime) -> str | None:
+def _default_link(
+    row: Outbox, config: DeliveryConfig, resident: Resident | None, now: datetime
+) -> str | None:
     """Where the details are: the staff queue for staff; the resident's own cases (signed) for residents."""
     if not config.base_url:
         return None
     base = config.base_url.rstrip("/")
     if row.recipient_type == "staff":
         return f"{base}/staff/cases"
-    if row.recipient_type == "resident" and resident is not None and resident.id is not None and config.link_secret:
+    if (
+        row.recipient_type == "resident"
+        and resident is not None
+        and resident.id is not None
+        and config.link_secret
+    ):
         from bot.delivery.links import sign_link
 
-        token = sign_link(config.link_secret, RESIDENT_LINK_KIND, resident.id, ttl=config.link_ttl, now=now.timestamp())
+        token = sign_link(
+            config.link_secret, RESIDENT_LINK_KIND, resident.id, ttl=config.link_ttl, now=now.timestamp()
+        )
         return f"{base}/my/cases?t={token}"
     return f"{base}/"
 
@@ -263,13 +280,19 @@ async def _failed_attempt(
                 await mark_unreachable(session, openid=row.openid, case_id=row.case_id, now=now)
             stats.unreachable += 1
             log.info("outbox %s: recipient unsubscribed; staff must phone", row.id)
-        elif row.attempts >= config.max_attempts or not (exc.retryable or exc.token_invalid or exc.window_closed):
+        elif row.attempts >= config.max_attempts or not (
+            exc.retryable or exc.token_invalid or exc.window_closed
+        ):
             await _finish(session, row, status="failed", last_error=reason)
             stats.failed += 1
             log.warning("outbox %s: parked as failed after %d attempts: %s", row.id, row.attempts, reason)
         else:
             await _finish(
-                session, row, status="pending", last_error=reason, next_attempt_at=now + config.backoff(row.attempts)
+                session,
+                row,
+                status="pending",
+                last_error=reason,
+                next_attempt_at=now + config.backoff(row.attempts),
             )
             stats.retried += 1
 
@@ -291,7 +314,14 @@ async def mark_unreachable(session: AsyncSession, *, openid: str, case_id: int |
     case.updated_at = now
     session.add(case)
     session.add(
-        CaseEvent(case_id=case_id, at=now, actor_type="system", kind="note", note=PHONE_NOTE, data={"flag": PHONE_FLAG})
+        CaseEvent(
+            case_id=case_id,
+            at=now,
+            actor_type="system",
+            kind="note",
+            note=PHONE_NOTE,
+            data={"flag": PHONE_FLAG},
+        )
     )
 
 

@@ -20,7 +20,9 @@ def _mac(secret: str, payload: str) -> str:
     return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:18])
 
 
-def sign_link(secret: str, kind: str, subject_id: int | str, *, ttl: int = 30 * 86400, now: float | None = None) -> str:
+def sign_link(
+    secret: str, kind: str, subject_id: int | str, *, ttl: int = 30 * 86400, now: float | None = None
+) -> str:
     """A token such as `survey.42.1767139200.<mac>` that proves the holder may open `kind` for `subject_id`."""
     expires = int((now if now is not None else time.time()) + ttl)
     payload = f"{kind}.{subject_id}.{expires}"

@@ -116,7 +116,9 @@ class WeChatAPI:
         """WeChat's API did not answer the last call (network, 5xx, busy): /readyz reports it."""
         return self.last_error is not None
 
-    async def _request(self, method: str, path: str, *, params: dict[str, str], body: Any = None) -> dict[str, Any]:
+    async def _request(
+        self, method: str, path: str, *, params: dict[str, str], body: Any = None
+    ) -> dict[str, Any]:
         try:
             answer = await self._request_once(method, path, params=params, body=body)
         except WeChatError as exc:
@@ -255,7 +257,9 @@ class WeChatAPI:
         value = answer.get("access_token")
         if not value:
             raise WeChatUnavailable("no access_token in the answer")
-        return _Token(value=str(value), expires_at=now + timedelta(seconds=int(answer.get("expires_in", 7200))))
+        return _Token(
+            value=str(value), expires_at=now + timedelta(seconds=int(answer.get("expires_in", 7200)))
+        )
 
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST with the token; on 40001/42001/40014 refresh the token once and try once more."""
@@ -308,7 +312,12 @@ class WeChatAPI:
         answer = await self._request(
             "GET",
             "/sns/oauth2/access_token",
-            params={"appid": self.appid, "secret": self.secret, "code": code, "grant_type": "authorization_code"},
+            params={
+                "appid": self.appid,
+                "secret": self.secret,
+                "code": code,
+                "grant_type": "authorization_code",
+            },
         )
         openid = answer.get("openid")
         if not openid:

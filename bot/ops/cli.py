@@ -12,13 +12,17 @@ from bot.settings import Settings
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m bot", description="大莞家助手: WeChat bot, staff views, jobs")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="大莞家助手: WeChat bot, staff views, jobs"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the web app (webhook, views, scheduler)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--no-scheduler", action="store_true", help="leave the sweeps to `python -m bot scheduler`")
+    p.add_argument(
+        "--no-scheduler", action="store_true", help="leave the sweeps to `python -m bot scheduler`"
+    )
 
     p = sub.add_parser("run", help="everything locally: simulator, Rasa, bot on SQLite, demo data")
     p.add_argument("--host", default="127.0.0.1")
@@ -30,10 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool-size", type=int, default=1900)
     sub.add_parser("simulator", help="the WeChat simulator (API + resident phone page)", add_help=False)
     sub.add_parser("scheduler", help="run only the sweeps and the outbox dispatcher", add_help=False)
-    sub.add_parser("staff", help="staff accounts: `staff create --username U --password P --role R --town T`",
-                   add_help=False)
-    sub.add_parser("nlu", help="`nlu eval`: train, evaluate on the held-out set, compare with the baseline",
-                   add_help=False)
+    sub.add_parser(
+        "staff",
+        help="staff accounts: `staff create --username U --password P --role R --town T`",
+        add_help=False,
+    )
+    sub.add_parser(
+        "nlu",
+        help="`nlu eval`: train, evaluate on the held-out set, compare with the baseline",
+        add_help=False,
+    )
     sub.add_parser("pool", help="resource pool import/export", add_help=False)
 
     if not argv or argv[0] in {"-h", "--help"}:
@@ -92,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         from bot.ops.rasa_service import train_if_needed
 
-        model = train_if_needed(project_dir=settings.nlu_project_dir, models_dir=settings.nlu_project_dir / "models",
-                                rasa_bin=settings.rasa_bin)
+        model = train_if_needed(
+            project_dir=settings.nlu_project_dir,
+            models_dir=settings.nlu_project_dir / "models",
+            rasa_bin=settings.rasa_bin,
+        )
         print("model:", model)
         return 0
     if args.command == "seed":
@@ -108,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiohttp.access", "apscheduler.executors.default", "apscheduler.scheduler", "jieba", "alembic"):
+    for noisy in (
+        "aiohttp.access",
+        "apscheduler.executors.default",
+        "apscheduler.scheduler",
+        "jieba",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -29,7 +29,9 @@ async def run_all(settings: Settings, *, host: str, port: int) -> int:
     print("  ", await seed(settings), flush=True)
 
     sim = create_sim_app(
-        token=settings.wechat_token, appid=settings.wechat_appid, secret=settings.wechat_secret,
+        token=settings.wechat_token,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret,
         aes_key=settings.wechat_encoding_aes_key or None,
         mode="safe" if settings.wechat_encoding_aes_key else "plain",
         webhook_url=f"http://{host}:{port}/wechat",

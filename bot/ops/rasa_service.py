@@ -31,7 +31,12 @@ DEFAULT_MODELS_DIR = DEFAULT_PROJECT_DIR / "models"
 # What a model is trained from (relative to the project dir). The held-out test set is deliberately not included.
 # `components/*.py` are the project's own graph components (config.yml names them): changing one retrains.
 _INPUT_GLOBS = (
-    "config.yml", "domain.yml", "data/**/*.yml", "data/**/*.yaml", "jieba/*", "components/*.py",
+    "config.yml",
+    "domain.yml",
+    "data/**/*.yml",
+    "data/**/*.yaml",
+    "jieba/*",
+    "components/*.py",
 )
 
 
@@ -109,12 +114,19 @@ def train_if_needed(*, project_dir: Path, models_dir: Path, rasa_bin: Path = DEF
         log.info("training the NLU model (inputs %s); this takes a couple of minutes", digest)
         with tempfile.TemporaryDirectory(dir=models_dir, prefix=".train-") as tmp:
             cmd = [
-                str(rasa_bin), "train", "nlu",
-                "--config", "config.yml",
-                "--nlu", "data",
-                "--domain", "domain.yml",
-                "--out", tmp,
-                "--fixed-model-name", "model",
+                str(rasa_bin),
+                "train",
+                "nlu",
+                "--config",
+                "config.yml",
+                "--nlu",
+                "data",
+                "--domain",
+                "domain.yml",
+                "--out",
+                tmp,
+                "--fixed-model-name",
+                "model",
             ]
             proc = subprocess.run(
                 cmd, cwd=project_dir, env=rasa_env(), capture_output=True, text=True, check=False
@@ -131,8 +143,11 @@ def train_if_needed(*, project_dir: Path, models_dir: Path, rasa_bin: Path = DEF
 
 def _prune(models_dir: Path, *, keep: Path, spare: int = 2) -> None:
     """Keep the new model and the `spare` most recent others (each is tens of MB)."""
-    others = sorted((p for p in models_dir.glob("nlu-*.tar.gz") if p != keep),
-                    key=lambda p: p.stat().st_mtime, reverse=True)
+    others = sorted(
+        (p for p in models_dir.glob("nlu-*.tar.gz") if p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     for old in others[spare:]:
         old.unlink(missing_ok=True)
 
@@ -191,10 +206,17 @@ class RasaProcess:
         if not self.rasa_bin.exists():
             raise RasaError(f"Rasa is not installed at {self.rasa_bin}; run the setup script first")
         cmd = [
-            str(self.rasa_bin), "run", "--enable-api",
-            "--auth-token", self.token,
-            "-i", self.host, "-p", str(self.port),
-            "-m", str(self.model),
+            str(self.rasa_bin),
+            "run",
+            "--enable-api",
+            "--auth-token",
+            self.token,
+            "-i",
+            self.host,
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.model),
         ]
         log.info("starting Rasa on %s with %s", self.url, self.model.name)
         self._proc = await asyncio.create_subprocess_exec(

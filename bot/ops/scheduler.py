@@ -45,18 +45,26 @@ async def dispatch_job(
     *, sessions: Sessions, api: Any, clock: Callable[[], datetime], concurrency: int, config: DeliveryConfig
 ) -> None:
     try:
-        stats = await dispatch_all(sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config)
+        stats = await dispatch_all(
+            sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config
+        )
         if stats.claimed:
             log.info(
                 "outbox: %d sent (%d custom, %d template), %d retry later, %d failed, %d unreachable",
-                stats.sent, stats.via_custom, stats.via_template, stats.retried, stats.failed, stats.unreachable,
+                stats.sent,
+                stats.via_custom,
+                stats.via_template,
+                stats.retried,
+                stats.failed,
+                stats.unreachable,
             )
     except Exception:
         log.exception("the outbox dispatcher failed")
 
 
-async def sweep_job(*, sessions: Sessions, clock: Callable[[], datetime], hook: OfferTimeoutHook | None,
-                    settings: Any = None) -> None:
+async def sweep_job(
+    *, sessions: Sessions, clock: Callable[[], datetime], hook: OfferTimeoutHook | None, settings: Any = None
+) -> None:
     try:
         counts = await run_sweeps(sessions=sessions, now=clock(), offer_timeout_hook=hook)
         if settings is not None and settings.auto_offer_towns:
@@ -64,8 +72,9 @@ async def sweep_job(*, sessions: Sessions, clock: Callable[[], datetime], hook: 
             from bot.pool.core import PoolConfig, auto_offer_due
 
             async with transaction(sessions) as session:
-                counts["auto_offers"] = await auto_offer_due(session, now=clock(),
-                                                             config=PoolConfig.from_settings(settings))
+                counts["auto_offers"] = await auto_offer_due(
+                    session, now=clock(), config=PoolConfig.from_settings(settings)
+                )
         if any(counts.values()):
             log.info("sweeps: %s", ", ".join(f"{k}={v}" for k, v in counts.items() if v))
     except Exception:
@@ -101,7 +110,13 @@ def build_scheduler(
         "interval",
         seconds=dispatch_seconds,
         id="dispatch",
-        kwargs={"sessions": sessions, "api": api, "clock": clock, "concurrency": concurrency, "config": config},
+        kwargs={
+            "sessions": sessions,
+            "api": api,
+            "clock": clock,
+            "concurrency": concurrency,
+            "config": config,
+        },
         next_run_time=datetime.now(UTC),
         **common,
     )
@@ -196,8 +211,12 @@ async def _run(args: argparse.Namespace) -> int:
         config = delivery_config(settings, lease=timedelta(seconds=args.lease_seconds))
         concurrency = args.concurrency or settings.outbox_concurrency
         if args.once:
-            await sweep_job(sessions=sessions, clock=clock, hook=find_offer_timeout_hook(settings), settings=settings)
-            await dispatch_job(sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config)
+            await sweep_job(
+                sessions=sessions, clock=clock, hook=find_offer_timeout_hook(settings), settings=settings
+            )
+            await dispatch_job(
+                sessions=sessions, api=api, clock=clock, concurrency=concurrency, config=config
+            )
         else:
             scheduler = build_scheduler(
                 sessions=sessions,
@@ -210,7 +229,11 @@ async def _run(args: argparse.Namespace) -> int:
                 settings=settings,
             )
             scheduler.start()
-            log.info("scheduler running (dispatch every %ss, sweeps every %ss)", args.dispatch_seconds, args.sweep_seconds)
+            log.info(
+                "scheduler running (dispatch every %ss, sweeps every %ss)",
+                args.dispatch_seconds,
+                args.sweep_seconds,
+            )
             await stop.wait()
             scheduler.shutdown(wait=False)
     if redis is not None:
@@ -220,12 +243,18 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot scheduler", description="run the sweeps and the dispatcher")
-    parser.add_argument("--once", action="store_true", help="run every sweep and one dispatch round, then exit")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot scheduler", description="run the sweeps and the dispatcher"
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="run every sweep and one dispatch round, then exit"
+    )
     parser.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
     parser.add_argument("--dispatch-seconds", type=float, default=DISPATCH_SECONDS)
     parser.add_argument("--sweep-seconds", type=float, default=SWEEP_SECONDS)
-    parser.add_argument("--lease-seconds", type=float, default=60.0, help="how long a claimed message is held")
+    parser.add_argument(
+        "--lease-seconds", type=float, default=60.0, help="how long a claimed message is held"
+    )
     parser.add_argument("--concurrency", type=int, default=0)
     args = parser.parse_args(argv or [])
     return asyncio.run(_run(args))

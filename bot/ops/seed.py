@@ -26,8 +26,11 @@ async def seed_categories(session: object) -> int:
     added = 0
     for kind, names in (("micro_wish", WISH_CATEGORIES), ("micro_project", PROJECT_CATEGORIES)):
         for sort, name in enumerate(names):
-            exists = (await session.exec(  # type: ignore[attr-defined]
-                select(Category).where(col(Category.kind) == kind, col(Category.name) == name))).first()
+            exists = (
+                await session.exec(  # type: ignore[attr-defined]
+                    select(Category).where(col(Category.kind) == kind, col(Category.name) == name)
+                )
+            ).first()
             if exists is None:
                 session.add(Category(kind=kind, name=name, sort=sort))  # type: ignore[attr-defined]
                 added += 1
@@ -43,12 +46,27 @@ async def seed_pool(session: object, *, size: int) -> int:
     for r in generate_pool(n=size):
         session.add(  # type: ignore[attr-defined]
             Resource(
-                key=r.key, kind=r.kind, name=r.name, contact=r.contact, phone=r.phone or None,
-                categories=sorted(r.categories), items=sorted(r.items), home_town=r.home_town,
-                towns_served=sorted(r.towns_served), capacity_open=r.capacity_open,
-                capacity_month=r.capacity_month, max_fund=r.max_fund, available=r.available, active=r.active,
-                offers=r.offers, accepts=r.accepts, declines=r.declines, timeouts=r.timeouts,
-                completions=r.completions, rating_sum=r.rating_sum, rating_count=r.rating_count,
+                key=r.key,
+                kind=r.kind,
+                name=r.name,
+                contact=r.contact,
+                phone=r.phone or None,
+                categories=sorted(r.categories),
+                items=sorted(r.items),
+                home_town=r.home_town,
+                towns_served=sorted(r.towns_served),
+                capacity_open=r.capacity_open,
+                capacity_month=r.capacity_month,
+                max_fund=r.max_fund,
+                available=r.available,
+                active=r.active,
+                offers=r.offers,
+                accepts=r.accepts,
+                declines=r.declines,
+                timeouts=r.timeouts,
+                completions=r.completions,
+                rating_sum=r.rating_sum,
+                rating_count=r.rating_count,
             )
         )
     return size
@@ -61,8 +79,15 @@ async def seed_staff(session: object) -> list[str]:
     for username, role, town, password in DEMO_STAFF:
         exists = (await session.exec(select(Staff).where(col(Staff.username) == username))).first()  # type: ignore[attr-defined]
         if exists is None:
-            session.add(Staff(username=username, display_name=username, role=role, town=town,  # type: ignore[attr-defined]
-                              password_hash=hash_password(password)))
+            session.add(
+                Staff(
+                    username=username,
+                    display_name=username,
+                    role=role,
+                    town=town,  # type: ignore[attr-defined]
+                    password_hash=hash_password(password),
+                )
+            )
             made.append(username)
     return made
 

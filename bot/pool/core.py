@@ -64,8 +64,15 @@ OFFER_LABEL = {
     "delivered": "已送达",
     "done": "已完成",
 }
-_TO_ENGINE = {"offered": "pending", "accepted": "accepted", "delivered": "accepted", "done": "accepted",
-              "declined": "declined", "timeout": "timed_out", "withdrawn": "withdrawn"}
+_TO_ENGINE = {
+    "offered": "pending",
+    "accepted": "accepted",
+    "delivered": "accepted",
+    "done": "accepted",
+    "declined": "declined",
+    "timeout": "timed_out",
+    "withdrawn": "withdrawn",
+}
 EXHAUSTED_FLAG = "match_exhausted"
 BIND_PREFIX = "志愿者绑定"
 BIND_TTL = timedelta(hours=24)
@@ -100,8 +107,12 @@ class PoolConfig:
         if isinstance(raw, str):
             raw = [t for t in re.split(r"[、,，;\s]+", raw) if t]
         towns = frozenset("*" if t in ("*", CITY_WIDE) else town_name(t) for t in raw)
-        return cls(weights=weights, rules=rules, auto_offer_towns=towns,
-                   auto_k=max(1, int(getattr(settings, "auto_offer_k", 3) or 3)))
+        return cls(
+            weights=weights,
+            rules=rules,
+            auto_offer_towns=towns,
+            auto_k=max(1, int(getattr(settings, "auto_offer_k", 3) or 3)),
+        )
 
     def auto_offers(self, town: str) -> bool:
         return "*" in self.auto_offer_towns or town_name(town) in self.auto_offer_towns
@@ -116,23 +127,41 @@ def _month_start(now: datetime) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def to_engine(row: Resource, *, open_matches: int = 0, month_matches: int = 0,
-              recent_load: float = 0.0) -> EngineResource:
+def to_engine(
+    row: Resource, *, open_matches: int = 0, month_matches: int = 0, recent_load: float = 0.0
+) -> EngineResource:
     served = frozenset(row.towns_served or ())
     return EngineResource(
-        key=row.key, kind=row.kind, name=row.name, contact=row.contact or "", phone=row.phone or "",
-        categories=frozenset(row.categories or ()), items=frozenset(row.items or ()), home_town=row.home_town,
-        towns_served=frozenset() if CITY_WIDE in served else served, capacity_open=row.capacity_open,
-        capacity_month=row.capacity_month, open_matches=open_matches, month_matches=month_matches,
-        available=row.available, active=row.active, offers=row.offers, accepts=row.accepts,
-        declines=row.declines, timeouts=row.timeouts, completions=row.completions,
-        rating_sum=float(row.rating_sum or 0), rating_count=row.rating_count, recent_load=recent_load,
+        key=row.key,
+        kind=row.kind,
+        name=row.name,
+        contact=row.contact or "",
+        phone=row.phone or "",
+        categories=frozenset(row.categories or ()),
+        items=frozenset(row.items or ()),
+        home_town=row.home_town,
+        towns_served=frozenset() if CITY_WIDE in served else served,
+        capacity_open=row.capacity_open,
+        capacity_month=row.capacity_month,
+        open_matches=open_matches,
+        month_matches=month_matches,
+        available=row.available,
+        active=row.active,
+        offers=row.offers,
+        accepts=row.accepts,
+        declines=row.declines,
+        timeouts=row.timeouts,
+        completions=row.completions,
+        rating_sum=float(row.rating_sum or 0),
+        rating_count=row.rating_count,
+        recent_load=recent_load,
         max_fund=row.max_fund,
     )
 
 
-async def _counts(session: AsyncSession, *, statuses: Sequence[str],
-                  since: datetime | None = None) -> dict[int, int]:
+async def _counts(
+    session: AsyncSession, *, statuses: Sequence[str], since: datetime | None = None
+) -> dict[int, int]:
     stmt = select(Offer.resource_id, func.count()).where(col(Offer.status).in_(statuses))
     if since is not None:
         stmt = stmt.where(col(Offer.answered_at) >= since)
@@ -142,15 +171,37 @@ async def _counts(session: AsyncSession, *, statuses: Sequence[str],
 
 async def _version(session: AsyncSession, now: datetime) -> tuple[Any, ...]:
     """Cheap fingerprint of everything a snapshot depends on (two aggregate queries)."""
-    r = (await session.exec(select(  # type: ignore[call-overload]
-        func.count(col(Resource.id)), func.max(Resource.updated_at), func.sum(Resource.rating_count),
-        func.sum(Resource.offers + Resource.accepts + Resource.declines + Resource.timeouts + Resource.completions),
-        func.sum(sa.case((col(Resource.active), 1), else_=0) + sa.case((col(Resource.available), 2), else_=0)),
-        func.sum(Resource.capacity_open * 1000 + Resource.capacity_month),
-    ))).one()
-    o = (await session.exec(select(  # type: ignore[call-overload]
-        func.count(col(Offer.id)), func.max(Offer.id), func.max(Offer.answered_at), func.max(Offer.finished_at),
-    ))).one()
+    r = (
+        await session.exec(
+            select(  # type: ignore[call-overload]
+                func.count(col(Resource.id)),
+                func.max(Resource.updated_at),
+                func.sum(Resource.rating_count),
+                func.sum(
+                    Resource.offers
+                    + Resource.accepts
+                    + Resource.declines
+                    + Resource.timeouts
+                    + Resource.completions
+                ),
+                func.sum(
+                    sa.case((col(Resource.active), 1), else_=0)
+                    + sa.case((col(Resource.available), 2), else_=0)
+                ),
+                func.sum(Resource.capacity_open * 1000 + Resource.capacity_month),
+            )
+        )
+    ).one()
+    o = (
+        await session.exec(
+            select(  # type: ignore[call-overload]
+                func.count(col(Offer.id)),
+                func.max(Offer.id),
+                func.max(Offer.answered_at),
+                func.max(Offer.finished_at),
+            )
+        )
+    ).one()
     return (*tuple(r), *tuple(o), now.astimezone(CHINA).date())
 
 
@@ -197,11 +248,21 @@ async def build_snapshot(session: AsyncSession, *, now: datetime, rules: Rules) 
     open_ = await _counts(session, statuses=OPEN_MATCH)
     month = await _counts(session, statuses=MATCHED, since=_month_start(now))
     recent = await _counts(session, statuses=MATCHED, since=now - RECENT)
-    engine = [to_engine(r, open_matches=open_.get(r.id or 0, 0), month_matches=month.get(r.id or 0, 0),
-                        recent_load=float(recent.get(r.id or 0, 0))) for r in rows]
-    return Snapshot(pool=Pool(engine, rules=rules), rows={r.key: r for r in rows},
-                    ids={r.key: r.id for r in rows if r.id is not None},
-                    keys={r.id: r.key for r in rows if r.id is not None})
+    engine = [
+        to_engine(
+            r,
+            open_matches=open_.get(r.id or 0, 0),
+            month_matches=month.get(r.id or 0, 0),
+            recent_load=float(recent.get(r.id or 0, 0)),
+        )
+        for r in rows
+    ]
+    return Snapshot(
+        pool=Pool(engine, rules=rules),
+        rows={r.key: r for r in rows},
+        ids={r.key: r.id for r in rows if r.id is not None},
+        keys={r.id: r.key for r in rows if r.id is not None},
+    )
 
 
 async def load_pool(session: AsyncSession, *, now: datetime, config: PoolConfig = DEFAULT_CONFIG) -> Snapshot:
@@ -225,18 +286,35 @@ def wish_for(case: Case) -> Wish | None:
     category = case.category or case.suggested_category
     if case.kind != "micro_wish" or not category:
         return None
-    return Wish(case_id=case.id or 0, category=category, town=case.town,
-                item=_catalogue_item(category, case.item), created_at=case.created_at)
+    return Wish(
+        case_id=case.id or 0,
+        category=category,
+        town=case.town,
+        item=_catalogue_item(category, case.item),
+        created_at=case.created_at,
+    )
 
 
 async def _offered_keys(session: AsyncSession, case_id: int, snap: Snapshot) -> list[str]:
-    rows = (await session.exec(select(Offer.resource_id).where(Offer.case_id == case_id)
-                               .order_by(col(Offer.offered_at), col(Offer.id)))).all()
+    rows = (
+        await session.exec(
+            select(Offer.resource_id)
+            .where(Offer.case_id == case_id)
+            .order_by(col(Offer.offered_at), col(Offer.id))
+        )
+    ).all()
     return [snap.keys[rid] for rid in rows if rid in snap.keys]
 
 
-async def rank_for_case(session: AsyncSession, *, case: Case, limit: int = 10, now: datetime,
-                        config: PoolConfig = DEFAULT_CONFIG, exclude_offered: bool = True) -> list[ScoredCandidate]:
+async def rank_for_case(
+    session: AsyncSession,
+    *,
+    case: Case,
+    limit: int = 10,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+    exclude_offered: bool = True,
+) -> list[ScoredCandidate]:
     """The best eligible helpers for a wish, each with its score components and reasons."""
     wish = wish_for(case)
     if wish is None:
@@ -271,14 +349,24 @@ async def _lock_case(session: AsyncSession, case_id: int) -> Case:
 
 
 async def _case_offers(session: AsyncSession, case_id: int) -> list[Offer]:
-    stmt = (select(Offer).where(Offer.case_id == case_id).order_by(col(Offer.offered_at), col(Offer.id))
-            .execution_options(populate_existing=True))
+    stmt = (
+        select(Offer)
+        .where(Offer.case_id == case_id)
+        .order_by(col(Offer.offered_at), col(Offer.id))
+        .execution_options(populate_existing=True)
+    )
     return list((await session.exec(stmt)).all())
 
 
 async def _cascade_params(session: AsyncSession, case_id: int) -> tuple[Mode, int]:
-    ev = (await session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == "offer")
-                             .order_by(col(CaseEvent.id).desc()).limit(1))).first()
+    ev = (
+        await session.exec(
+            select(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.kind == "offer")
+            .order_by(col(CaseEvent.id).desc())
+            .limit(1)
+        )
+    ).first()
     if ev is None:
         return "single", 1
     mode: Mode = "top_k" if ev.data.get("mode") == "top_k" else "single"
@@ -297,14 +385,21 @@ async def _offer_deadline(session: AsyncSession, case: Case, now: datetime, conf
 async def _add_resource_counts(session: AsyncSession, resource_id: int, now: datetime, **deltas: int) -> None:
     values: dict[str, Any] = {name: getattr(Resource, name) + n for name, n in deltas.items()}
     values["updated_at"] = now
-    await session.exec(sa.update(Resource).where(col(Resource.id) == resource_id)  # type: ignore[call-overload]
-                       .values(**values).execution_options(synchronize_session=False))
+    await session.exec(
+        sa.update(Resource)
+        .where(col(Resource.id) == resource_id)  # type: ignore[call-overload]
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _set_offer(session: AsyncSession, offer: Offer, *, expect: Sequence[str], **values: Any) -> bool:
     result = await session.exec(  # type: ignore[call-overload]
-        sa.update(Offer).where(col(Offer.id) == offer.id, col(Offer.status).in_(expect)).values(**values)
-        .execution_options(synchronize_session=False))
+        sa.update(Offer)
+        .where(col(Offer.id) == offer.id, col(Offer.status).in_(expect))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         return False
     for k, v in values.items():
@@ -326,9 +421,17 @@ class CascadeState:
     scored: dict[str, ScoredCandidate] = field(default_factory=dict)
 
 
-async def _load_cascade(session: AsyncSession, *, case: Case, now: datetime, config: PoolConfig,
-                        mode: Mode | None = None, k: int | None = None, extra: Sequence[str] = (),
-                        rank_more: bool = True) -> CascadeState:
+async def _load_cascade(
+    session: AsyncSession,
+    *,
+    case: Case,
+    now: datetime,
+    config: PoolConfig,
+    mode: Mode | None = None,
+    k: int | None = None,
+    extra: Sequence[str] = (),
+    rank_more: bool = True,
+) -> CascadeState:
     snap = await load_pool(session, now=now, config=config)
     rows = await _case_offers(session, case.id or 0)
     stored_mode, stored_k = await _cascade_params(session, case.id or 0)
@@ -349,20 +452,30 @@ async def _load_cascade(session: AsyncSession, *, case: Case, now: datetime, con
         remaining += [c.key for c in ranked if c.key not in remaining]
     deadline = await _offer_deadline(session, case, now, config)
     data = {
-        "candidates": [*offers, *remaining], "mode": mode, "k": k if mode == "top_k" else 1,
-        "deadline_seconds": deadline.total_seconds(), "status": "matched" if winner else "offering",
-        "winner": winner, "next": len(offers),
-        "offers": [{"key": key, "sent_at": o.offered_at.isoformat(),
-                    "deadline": (o.deadline or o.offered_at + deadline).isoformat(),
-                    "status": _TO_ENGINE.get(o.status, "withdrawn"),
-                    "answered_at": o.answered_at.isoformat() if o.answered_at else None}
-                   for key, o in offers.items()],
+        "candidates": [*offers, *remaining],
+        "mode": mode,
+        "k": k if mode == "top_k" else 1,
+        "deadline_seconds": deadline.total_seconds(),
+        "status": "matched" if winner else "offering",
+        "winner": winner,
+        "next": len(offers),
+        "offers": [
+            {
+                "key": key,
+                "sent_at": o.offered_at.isoformat(),
+                "deadline": (o.deadline or o.offered_at + deadline).isoformat(),
+                "status": _TO_ENGINE.get(o.status, "withdrawn"),
+                "answered_at": o.answered_at.isoformat() if o.answered_at else None,
+            }
+            for key, o in offers.items()
+        ],
     }
     return CascadeState(case=case, cascade=Cascade.from_dict(data), offers=offers, snap=snap, scored=scored)
 
 
-async def _apply(session: AsyncSession, state: CascadeState, actions: Iterable[Any], *, now: datetime,
-                 config: PoolConfig) -> list[Offer]:
+async def _apply(
+    session: AsyncSession, state: CascadeState, actions: Iterable[Any], *, now: datetime, config: PoolConfig
+) -> list[Offer]:
     """Write the engine's actions: offer rows + messages, withdrawals, the match, exhaustion."""
     case = state.case
     sent: list[Offer] = []
@@ -372,9 +485,15 @@ async def _apply(session: AsyncSession, state: CascadeState, actions: Iterable[A
             if row is None or row.id is None:
                 continue
             cand = state.scored.get(action.key)
-            new = Offer(case_id=case.id or 0, resource_id=row.id, status="offered", offered_at=now,
-                        deadline=action.deadline, score=round(cand.total, 4) if cand else None,
-                        components={k: round(v, 4) for k, v in cand.components.items()} if cand else {})
+            new = Offer(
+                case_id=case.id or 0,
+                resource_id=row.id,
+                status="offered",
+                offered_at=now,
+                deadline=action.deadline,
+                score=round(cand.total, 4) if cand else None,
+                components={k: round(v, 4) for k, v in cand.components.items()} if cand else {},
+            )
             session.add(new)
             await session.flush()
             state.offers[action.key] = new
@@ -390,13 +509,22 @@ async def _apply(session: AsyncSession, state: CascadeState, actions: Iterable[A
                 if await _set_offer(session, offer, expect=("offered",), status="timeout", answered_at=now):
                     await _add_resource_counts(session, offer.resource_id, now, timeouts=1)
             elif await _set_offer(session, offer, expect=("offered",), status="withdrawn", answered_at=now):
-                text = (REPLY_TEXTS["already_matched"] if action.reason == "matched_elsewhere"
-                        else "这个心愿的邀请已取消，感谢您的热心。")
+                text = (
+                    REPLY_TEXTS["already_matched"]
+                    if action.reason == "matched_elsewhere"
+                    else "这个心愿的邀请已取消，感谢您的热心。"
+                )
                 if row.openid:
-                    await enqueue(session, openid=row.openid, recipient_type="volunteer", kind="offer",
-                                  text=f"【{case.case_no}】{text}", case_id=case.id,
-                                  template={"case_no": case.case_no[:20], "status": "邀请已结束"},
-                                  dedupe_key=f"offer-withdrawn:{offer.id}")
+                    await enqueue(
+                        session,
+                        openid=row.openid,
+                        recipient_type="volunteer",
+                        kind="offer",
+                        text=f"【{case.case_no}】{text}",
+                        case_id=case.id,
+                        template={"case_no": case.case_no[:20], "status": "邀请已结束"},
+                        dedupe_key=f"offer-withdrawn:{offer.id}",
+                    )
         elif isinstance(action, Matched):
             offer = state.offers[action.key]
             row = state.snap.rows[action.key]
@@ -412,39 +540,81 @@ async def _apply(session: AsyncSession, state: CascadeState, actions: Iterable[A
 
 async def _notify_offer(session: AsyncSession, *, case: Case, resource: Resource, offer: Offer) -> None:
     if not resource.openid:
-        session.add(CaseEvent(case_id=case.id or 0, at=offer.offered_at, actor_type="system", actor_name="系统",
-                              kind="note", from_status=case.status, to_status=case.status,
-                              note=f"{resource.name}未绑定微信，请电话通知其答复（{_local(offer.deadline or offer.offered_at)}前）",
-                              data={"offer_id": offer.id}))
+        session.add(
+            CaseEvent(
+                case_id=case.id or 0,
+                at=offer.offered_at,
+                actor_type="system",
+                actor_name="系统",
+                kind="note",
+                from_status=case.status,
+                to_status=case.status,
+                note=f"{resource.name}未绑定微信，请电话通知其答复（{_local(offer.deadline or offer.offered_at)}前）",
+                data={"offer_id": offer.id},
+            )
+        )
         return
     deadline = _local(offer.deadline) if offer.deadline else ""
-    text = (f"{resource.contact or resource.name}您好！{_where(case)}有一个微心愿想请您帮忙：{_what(case)}"
-            f"（编号{case.case_no}）。\n请在{deadline}前答复：回复“接受”认领，回复“婉拒”放弃。\n查看详情：{{link}}")
-    await enqueue(session, openid=resource.openid, recipient_type="volunteer", kind="offer", text=text,
-                  case_id=case.id, link=f"sign:offer:{offer.id}", dedupe_key=f"offer:{offer.id}",
-                  template={"case_no": case.case_no[:20], "thing": _what(case)[:20], "place": _where(case)[:20],
-                            "status": f"{deadline}前答复"[:20]})
+    text = (
+        f"{resource.contact or resource.name}您好！{_where(case)}有一个微心愿想请您帮忙：{_what(case)}"
+        f"（编号{case.case_no}）。\n请在{deadline}前答复：回复“接受”认领，回复“婉拒”放弃。\n查看详情：{{link}}"
+    )
+    await enqueue(
+        session,
+        openid=resource.openid,
+        recipient_type="volunteer",
+        kind="offer",
+        text=text,
+        case_id=case.id,
+        link=f"sign:offer:{offer.id}",
+        dedupe_key=f"offer:{offer.id}",
+        template={
+            "case_no": case.case_no[:20],
+            "thing": _what(case)[:20],
+            "place": _where(case)[:20],
+            "status": f"{deadline}前答复"[:20],
+        },
+    )
 
 
-async def _on_matched(session: AsyncSession, *, case: Case, resource: Resource, offer: Offer,
-                      now: datetime) -> None:
+async def _on_matched(
+    session: AsyncSession, *, case: Case, resource: Resource, offer: Offer, now: datetime
+) -> None:
     if case.status == "matching":
-        await transition(session, case=case, action="start", actor=_volunteer_actor(resource),
-                         note=f"{resource.name}接受了邀请", now=now, data={"offer_id": offer.id})
+        await transition(
+            session,
+            case=case,
+            action="start",
+            actor=_volunteer_actor(resource),
+            note=f"{resource.name}接受了邀请",
+            now=now,
+            data={"offer_id": offer.id},
+        )
     if case.flag == EXHAUSTED_FLAG:
         case.flag = None
         session.add(case)
     if resource.openid:
-        text = (f"感谢认领！微心愿{case.case_no}（{_what(case)}，{_where(case)}）由您来帮助完成。"
-                f"联系人和地址请查看：{{link}}\n送达后回复“已送达”，完成后回复“已完成”。")
-        await enqueue(session, openid=resource.openid, recipient_type="volunteer", kind="offer", text=text,
-                      case_id=case.id, link=f"sign:offer:{offer.id}", dedupe_key=f"offer-matched:{offer.id}",
-                      template={"case_no": case.case_no[:20], "thing": _what(case)[:20], "status": "认领成功"})
+        text = (
+            f"感谢认领！微心愿{case.case_no}（{_what(case)}，{_where(case)}）由您来帮助完成。"
+            f"联系人和地址请查看：{{link}}\n送达后回复“已送达”，完成后回复“已完成”。"
+        )
+        await enqueue(
+            session,
+            openid=resource.openid,
+            recipient_type="volunteer",
+            kind="offer",
+            text=text,
+            case_id=case.id,
+            link=f"sign:offer:{offer.id}",
+            dedupe_key=f"offer-matched:{offer.id}",
+            template={"case_no": case.case_no[:20], "thing": _what(case)[:20], "status": "认领成功"},
+        )
 
 
 async def _town_staff(session: AsyncSession, case: Case) -> list[Staff]:
-    stmt = select(Staff).where(col(Staff.active), Staff.town == case.town,
-                               col(Staff.role).in_(("town_staff", "town_supervisor")))
+    stmt = select(Staff).where(
+        col(Staff.active), Staff.town == case.town, col(Staff.role).in_(("town_staff", "town_supervisor"))
+    )
     staff = list((await session.exec(stmt)).all())
     if case.claimed_by_id and all(s.id != case.claimed_by_id for s in staff):
         owner = await session.get(Staff, case.claimed_by_id)
@@ -453,24 +623,46 @@ async def _town_staff(session: AsyncSession, case: Case) -> list[Staff]:
     return staff
 
 
-async def _exhaust(session: AsyncSession, *, case: Case, now: datetime, declined: int, timed_out: int) -> None:
+async def _exhaust(
+    session: AsyncSession, *, case: Case, now: datetime, declined: int, timed_out: int
+) -> None:
     """No candidate left: flag the case, write the timeline, alert the town's staff (each once per round)."""
-    n_offers = (await session.exec(select(func.count()).select_from(Offer)
-                                   .where(Offer.case_id == case.id))).one()
+    n_offers = (
+        await session.exec(select(func.count()).select_from(Offer).where(Offer.case_id == case.id))
+    ).one()
     case.flag = EXHAUSTED_FLAG
     case.updated_at = now
     session.add(case)
-    note = (f"已邀请的{n_offers}位爱心人士均未接受（婉拒{declined}位，超时{timed_out}位），"
-            f"没有其他符合条件的爱心人士，请工作人员另行安排")
-    session.add(CaseEvent(case_id=case.id or 0, at=now, actor_type="system", actor_name="系统", kind="note",
-                          from_status=case.status, to_status=case.status, note=note,
-                          data={"flag": EXHAUSTED_FLAG, "offers": n_offers}))
+    note = (
+        f"已邀请的{n_offers}位爱心人士均未接受（婉拒{declined}位，超时{timed_out}位），"
+        f"没有其他符合条件的爱心人士，请工作人员另行安排"
+    )
+    session.add(
+        CaseEvent(
+            case_id=case.id or 0,
+            at=now,
+            actor_type="system",
+            actor_name="系统",
+            kind="note",
+            from_status=case.status,
+            to_status=case.status,
+            note=note,
+            data={"flag": EXHAUSTED_FLAG, "offers": n_offers},
+        )
+    )
     for s in await _town_staff(session, case):
         if s.openid:
-            await enqueue(session, openid=s.openid, recipient_type="staff", kind="alert", case_id=case.id,
-                          text=f"微心愿{case.case_no}（{_what(case)}）{note}。", link=f"/staff/cases/{case.case_no}",
-                          template={"case_no": case.case_no[:20], "status": "对接无人接受"},
-                          dedupe_key=f"match-exhausted:{case.id}:{n_offers}:{s.id}")
+            await enqueue(
+                session,
+                openid=s.openid,
+                recipient_type="staff",
+                kind="alert",
+                case_id=case.id,
+                text=f"微心愿{case.case_no}（{_what(case)}）{note}。",
+                link=f"/staff/cases/{case.case_no}",
+                template={"case_no": case.case_no[:20], "status": "对接无人接受"},
+                dedupe_key=f"match-exhausted:{case.id}:{n_offers}:{s.id}",
+            )
     log.info("case %s: matching exhausted after %d offers", case.case_no, n_offers)
 
 
@@ -481,9 +673,17 @@ class OfferOutcome:
     message: str
 
 
-async def offer(session: AsyncSession, *, case: Case, actor: Actor, mode: Mode = "single", k: int = 3,
-                now: datetime, config: PoolConfig = DEFAULT_CONFIG, keys: Sequence[str] | None = None,
-                ) -> OfferOutcome:
+async def offer(
+    session: AsyncSession,
+    *,
+    case: Case,
+    actor: Actor,
+    mode: Mode = "single",
+    k: int = 3,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+    keys: Sequence[str] | None = None,
+) -> OfferOutcome:
     """Offer a wish to the best candidate (``single``) or the top ``k`` at once (first to accept wins).
 
     ``keys`` offers to these resources (staff picked them, or a batch proposal); else the ranking decides.
@@ -504,8 +704,9 @@ async def offer(session: AsyncSession, *, case: Case, actor: Actor, mode: Mode =
     if case.status not in OPEN_WISH_STATES:
         raise PoolError(f"诉求当前状态为「{STATE_LABEL.get(case.status, case.status)}」，不能对接爱心资源")
     k = max(1, min(int(k), 10)) if mode == "top_k" else 1
-    state = await _load_cascade(session, case=case, now=now, config=config, mode=mode, k=k,
-                                rank_more=not keys)
+    state = await _load_cascade(
+        session, case=case, now=now, config=config, mode=mode, k=k, rank_more=not keys
+    )
     if keys:
         wish = wish_for(case)
         assert wish is not None
@@ -529,8 +730,13 @@ async def offer(session: AsyncSession, *, case: Case, actor: Actor, mode: Mode =
     elif not state.cascade.remaining:
         if case.status != "matching":
             raise PoolError("没有符合条件的爱心资源（类别、服务镇街、名额都不满足），请另行安排")
-        await _exhaust(session, case=case, now=now, declined=sum(o.status == "declined" for o in existing),
-                       timed_out=sum(o.status == "timeout" for o in existing))
+        await _exhaust(
+            session,
+            case=case,
+            now=now,
+            declined=sum(o.status == "declined" for o in existing),
+            timed_out=sum(o.status == "timeout" for o in existing),
+        )
         return OfferOutcome([], True, "没有其他符合条件的爱心资源了，已标记为待人工安排")
     # the lifecycle: accepted → claimed (staff) → matching
     if case.status == "accepted":
@@ -545,10 +751,20 @@ async def offer(session: AsyncSession, *, case: Case, actor: Actor, mode: Mode =
         case.flag = None
         session.add(case)
     names = [state.snap.rows[state.snap.keys[o.resource_id]].name for o in sent]
-    session.add(CaseEvent(case_id=case.id or 0, at=now, actor_type=actor.type, actor_id=actor.id,
-                          actor_name=actor.name, kind="offer", from_status=case.status, to_status=case.status,
-                          note=f"邀请{'、'.join(names)}认领" + ("（先接受者得）" if k > 1 else ""),
-                          data={"mode": mode, "k": k, "offers": [o.id for o in sent]}))
+    session.add(
+        CaseEvent(
+            case_id=case.id or 0,
+            at=now,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            kind="offer",
+            from_status=case.status,
+            to_status=case.status,
+            note=f"邀请{'、'.join(names)}认领" + ("（先接受者得）" if k > 1 else ""),
+            data={"mode": mode, "k": k, "offers": [o.id for o in sent]},
+        )
+    )
     await session.flush()
     return OfferOutcome(sent, False, f"已向{len(sent)}位爱心人士发出邀请")
 
@@ -563,19 +779,32 @@ class Answer:
     case: Case | None = None
 
 
-async def _find_offer(session: AsyncSession, *, offer_id: int | None, resource_id: int | None,
-                      case_id: int | None) -> Offer | None:
+async def _find_offer(
+    session: AsyncSession, *, offer_id: int | None, resource_id: int | None, case_id: int | None
+) -> Offer | None:
     if offer_id is not None:
         return await session.get(Offer, offer_id)
     if resource_id is None or case_id is None:
         raise PoolError("请指定邀请")
-    stmt = (select(Offer).where(Offer.resource_id == resource_id, Offer.case_id == case_id)
-            .order_by(col(Offer.id).desc()).limit(1))
+    stmt = (
+        select(Offer)
+        .where(Offer.resource_id == resource_id, Offer.case_id == case_id)
+        .order_by(col(Offer.id).desc())
+        .limit(1)
+    )
     return (await session.exec(stmt)).first()
 
 
-async def _answer(session: AsyncSession, *, accepting: bool, offer_id: int | None, resource_id: int | None,
-                  case_id: int | None, now: datetime, config: PoolConfig) -> Answer:
+async def _answer(
+    session: AsyncSession,
+    *,
+    accepting: bool,
+    offer_id: int | None,
+    resource_id: int | None,
+    case_id: int | None,
+    now: datetime,
+    config: PoolConfig,
+) -> Answer:
     found = await _find_offer(session, offer_id=offer_id, resource_id=resource_id, case_id=case_id)
     if found is None:
         return Answer(False, "not_offered", REPLY_TEXTS["not_offered"])
@@ -589,32 +818,71 @@ async def _answer(session: AsyncSession, *, accepting: bool, offer_id: int | Non
     if reply.ok and not accepting:
         await _set_offer(session, offer_row, expect=("offered",), status="declined", answered_at=now)
         await _add_resource_counts(session, offer_row.resource_id, now, declines=1)
-        session.add(CaseEvent(case_id=case.id or 0, at=now, actor_type="volunteer", actor_id=offer_row.resource_id,
-                              actor_name=state.snap.rows[key].name[:64], kind="note", from_status=case.status,
-                              to_status=case.status, note=f"{state.snap.rows[key].name}婉拒了邀请",
-                              data={"offer_id": offer_row.id}))
+        session.add(
+            CaseEvent(
+                case_id=case.id or 0,
+                at=now,
+                actor_type="volunteer",
+                actor_id=offer_row.resource_id,
+                actor_name=state.snap.rows[key].name[:64],
+                kind="note",
+                from_status=case.status,
+                to_status=case.status,
+                note=f"{state.snap.rows[key].name}婉拒了邀请",
+                data={"offer_id": offer_row.id},
+            )
+        )
     await _apply(session, state, reply.actions, now=now, config=config)
     await session.flush()
     return Answer(reply.ok, reply.code, reply.message, offer_row, case)
 
 
-async def accept(session: AsyncSession, *, offer_id: int | None = None, resource_id: int | None = None,
-                 case_id: int | None = None, now: datetime, config: PoolConfig = DEFAULT_CONFIG) -> Answer:
+async def accept(
+    session: AsyncSession,
+    *,
+    offer_id: int | None = None,
+    resource_id: int | None = None,
+    case_id: int | None = None,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> Answer:
     """A volunteer accepts. Of two simultaneous accepts for one wish exactly one wins; the other gets
     ``already_matched`` (a clear message, nothing changed)."""
-    return await _answer(session, accepting=True, offer_id=offer_id, resource_id=resource_id, case_id=case_id,
-                         now=now, config=config)
+    return await _answer(
+        session,
+        accepting=True,
+        offer_id=offer_id,
+        resource_id=resource_id,
+        case_id=case_id,
+        now=now,
+        config=config,
+    )
 
 
-async def decline(session: AsyncSession, *, offer_id: int | None = None, resource_id: int | None = None,
-                  case_id: int | None = None, now: datetime, config: PoolConfig = DEFAULT_CONFIG) -> Answer:
+async def decline(
+    session: AsyncSession,
+    *,
+    offer_id: int | None = None,
+    resource_id: int | None = None,
+    case_id: int | None = None,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> Answer:
     """A volunteer declines; the next candidate is offered, or the case is flagged when none is left."""
-    return await _answer(session, accepting=False, offer_id=offer_id, resource_id=resource_id, case_id=case_id,
-                         now=now, config=config)
+    return await _answer(
+        session,
+        accepting=False,
+        offer_id=offer_id,
+        resource_id=resource_id,
+        case_id=case_id,
+        now=now,
+        config=config,
+    )
 
 
-async def handle_offer_timeout(session: AsyncSession, offer: Offer, now: datetime, *,
-                               config: PoolConfig = DEFAULT_CONFIG) -> None:
+async def handle_offer_timeout(
+    session: AsyncSession, offer: Offer, now: datetime, *, config: PoolConfig = DEFAULT_CONFIG
+) -> None:
     """After the sweep marked ``offer`` as timed out: offer the next candidate, or flag the case when exhausted."""
     case = await _lock_case(session, offer.case_id)
     if case.status != "matching":
@@ -651,24 +919,37 @@ async def cancel_offers(session: AsyncSession, *, case: Case, now: datetime) -> 
     return len(actions)
 
 
-async def maybe_auto_offer(session: AsyncSession, *, case: Case, now: datetime,
-                           config: PoolConfig = DEFAULT_CONFIG) -> OfferOutcome | None:
+async def maybe_auto_offer(
+    session: AsyncSession, *, case: Case, now: datetime, config: PoolConfig = DEFAULT_CONFIG
+) -> OfferOutcome | None:
     """The automatic rule per town: a claimed wish of a town in ``auto_offer_towns`` is offered at once to the top
     ``auto_k`` (the system actor may only start matching on a claimed case). Returns None when the rule is off."""
-    if (not config.auto_offers(case.town) or case.kind != "micro_wish" or case.status != "claimed"
-            or wish_for(case) is None):
+    if (
+        not config.auto_offers(case.town)
+        or case.kind != "micro_wish"
+        or case.status != "claimed"
+        or wish_for(case) is None
+    ):
         return None
     try:
         async with session.begin_nested():
-            return await offer(session, case=case, actor=Actor.system("自动对接"), now=now, config=config,
-                               mode="top_k" if config.auto_k > 1 else "single", k=config.auto_k)
+            return await offer(
+                session,
+                case=case,
+                actor=Actor.system("自动对接"),
+                now=now,
+                config=config,
+                mode="top_k" if config.auto_k > 1 else "single",
+                k=config.auto_k,
+            )
     except PoolError as exc:
         log.info("case %s: no automatic offer (%s)", case.case_no, exc)
         return None
 
 
-async def auto_offer_due(session: AsyncSession, *, now: datetime, config: PoolConfig = DEFAULT_CONFIG,
-                         batch: int = 100) -> int:
+async def auto_offer_due(
+    session: AsyncSession, *, now: datetime, config: PoolConfig = DEFAULT_CONFIG, batch: int = 100
+) -> int:
     """A sweep for the automatic rule: claimed wishes of auto towns that were never offered."""
     if not config.auto_offer_towns:
         return 0
@@ -685,15 +966,25 @@ async def auto_offer_due(session: AsyncSession, *, now: datetime, config: PoolCo
 Stage = Literal["delivered", "done"]
 
 
-async def report_progress(session: AsyncSession, *, offer: Offer, stage: Stage, photo_url: str | None = None,
-                          note: str | None = None, now: datetime) -> Case:
+async def report_progress(
+    session: AsyncSession,
+    *,
+    offer: Offer,
+    stage: Stage,
+    photo_url: str | None = None,
+    note: str | None = None,
+    now: datetime,
+) -> Case:
     """The volunteer reports delivery or completion; the case moves through the lifecycle and the resident hears."""
     photo = (photo_url or "").strip()
     if photo and not photo.startswith(("https://", "http://")):
         raise PoolError("照片地址应以 http:// 或 https:// 开头")
     case = await _lock_case(session, offer.case_id)
-    fresh = (await session.exec(select(Offer).where(Offer.id == offer.id)
-                                .execution_options(populate_existing=True))).one()
+    fresh = (
+        await session.exec(
+            select(Offer).where(Offer.id == offer.id).execution_options(populate_existing=True)
+        )
+    ).one()
     resource = await session.get(Resource, fresh.resource_id)
     assert resource is not None
     actor = _volunteer_actor(resource)
@@ -703,13 +994,26 @@ async def report_progress(session: AsyncSession, *, offer: Offer, stage: Stage, 
             raise PoolError("只有已接受、尚未送达的任务可以报告送达")
         if case.status == "matching":
             await transition(session, case=case, action="start", actor=actor, note=None, now=now)
-        session.add(CaseEvent(case_id=case.id or 0, at=now, actor_type="volunteer", actor_id=resource.id,
-                              actor_name=resource.name[:64], kind="photo" if photo else "note",
-                              from_status=case.status, to_status=case.status,
-                              note=f"{resource.name}报告：已送达{('。' + note) if note else ''}",
-                              data={"offer_id": fresh.id, "stage": "delivered", "photos": [photo] if photo else []}))
-        await notify_resident(session, case=case, dedupe_key=f"offer:{fresh.id}:delivered",
-                              text=f"您的微心愿（编号{case.case_no}）爱心人士已送达/上门。如有问题请直接回复我们。")
+        session.add(
+            CaseEvent(
+                case_id=case.id or 0,
+                at=now,
+                actor_type="volunteer",
+                actor_id=resource.id,
+                actor_name=resource.name[:64],
+                kind="photo" if photo else "note",
+                from_status=case.status,
+                to_status=case.status,
+                note=f"{resource.name}报告：已送达{('。' + note) if note else ''}",
+                data={"offer_id": fresh.id, "stage": "delivered", "photos": [photo] if photo else []},
+            )
+        )
+        await notify_resident(
+            session,
+            case=case,
+            dedupe_key=f"offer:{fresh.id}:delivered",
+            text=f"您的微心愿（编号{case.case_no}）爱心人士已送达/上门。如有问题请直接回复我们。",
+        )
         await session.flush()
         return case
     if stage != "done":
@@ -720,8 +1024,14 @@ async def report_progress(session: AsyncSession, *, offer: Offer, stage: Stage, 
     if case.status == "matching":
         await transition(session, case=case, action="start", actor=actor, note=None, now=now)
     if case.status == "in_progress":
-        await complete(session, case=case, actor=actor, now=now, photos=[photo] if photo else [],
-                       note=f"爱心人士{resource.name}已完成帮助{('：' + note) if note else ''}")
+        await complete(
+            session,
+            case=case,
+            actor=actor,
+            now=now,
+            photos=[photo] if photo else [],
+            note=f"爱心人士{resource.name}已完成帮助{('：' + note) if note else ''}",
+        )
     await session.flush()
     return case
 
@@ -733,7 +1043,9 @@ async def new_volunteer_bind_code(session: AsyncSession, *, resource: Resource, 
     The expiry is kept with the code in ``Resource.bind_code`` as ``code:hours-since-epoch`` (no extra column)."""
     for _ in range(20):
         code = f"{secrets.randbelow(900000) + 100000}"
-        taken = (await session.exec(select(Resource.id).where(col(Resource.bind_code).like(f"{code}:%")))).first()
+        taken = (
+            await session.exec(select(Resource.id).where(col(Resource.bind_code).like(f"{code}:%")))
+        ).first()
         if taken is None:
             break
     expires = int((now + BIND_TTL).timestamp() // 3600) + 1
@@ -748,12 +1060,21 @@ async def bind_volunteer(session: AsyncSession, *, code: str, openid: str, now: 
     code = code.strip()
     if not re.fullmatch(r"\d{6}", code):
         raise PoolError("绑定码应为6位数字")
-    row = (await session.exec(select(Resource).where(col(Resource.bind_code).like(f"{code}:%"),
-                                                     col(Resource.active)))).first()
+    row = (
+        await session.exec(
+            select(Resource).where(col(Resource.bind_code).like(f"{code}:%"), col(Resource.active))
+        )
+    ).first()
     if row is None or int((row.bind_code or ":0").split(":", 1)[1] or 0) * 3600 < now.timestamp():
         raise PoolError("绑定码不正确或已过期，请联系镇街工作人员重新生成")
-    await session.exec(sa.update(Resource).where(col(Resource.openid) == openid,  # type: ignore[call-overload]
-                                                 col(Resource.id) != row.id).values(openid=None))
+    await session.exec(
+        sa.update(Resource)
+        .where(
+            col(Resource.openid) == openid,  # type: ignore[call-overload]
+            col(Resource.id) != row.id,
+        )
+        .values(openid=None)
+    )
     row.openid = openid
     row.bind_code = None
     row.updated_at = now
@@ -770,9 +1091,15 @@ BIND_ATTEMPTS_PER_HOUR = 5
 async def _bind_attempts(session: AsyncSession, *, openid: str, since: datetime) -> int:
     from bot.models import InboundMessage
 
-    stmt = (select(sa.func.count()).select_from(InboundMessage)
-            .where(col(InboundMessage.openid) == openid, col(InboundMessage.received_at) >= since,
-                   col(InboundMessage.text).like(f"{BIND_PREFIX}%")))
+    stmt = (
+        select(sa.func.count())
+        .select_from(InboundMessage)
+        .where(
+            col(InboundMessage.openid) == openid,
+            col(InboundMessage.received_at) >= since,
+            col(InboundMessage.text).like(f"{BIND_PREFIX}%"),
+        )
+    )
     return int((await session.exec(stmt)).one())  # type: ignore[call-overload]
 
 
@@ -791,12 +1118,17 @@ _PUNCT = re.compile(r"[\s，。！!,.、~～]+")
 
 
 async def volunteer_by_openid(session: AsyncSession, *, openid: str) -> Resource | None:
-    return (await session.exec(select(Resource).where(Resource.openid == openid, col(Resource.active)))).first()
+    return (
+        await session.exec(select(Resource).where(Resource.openid == openid, col(Resource.active)))
+    ).first()
 
 
 async def _pending_offers(session: AsyncSession, resource: Resource, statuses: Sequence[str]) -> list[Offer]:
-    stmt = (select(Offer).where(Offer.resource_id == resource.id, col(Offer.status).in_(statuses))
-            .order_by(col(Offer.deadline), col(Offer.id)))
+    stmt = (
+        select(Offer)
+        .where(Offer.resource_id == resource.id, col(Offer.status).in_(statuses))
+        .order_by(col(Offer.deadline), col(Offer.id))
+    )
     return list((await session.exec(stmt)).all())
 
 
@@ -805,8 +1137,9 @@ def tasks_link(settings: Any, resource_id: int, *, now: datetime | None = None) 
         return None
     from bot.delivery.links import sign_link
 
-    token = sign_link(settings.link_secret, "tasks", resource_id, ttl=7 * 86400,
-                      now=now.timestamp() if now else None)
+    token = sign_link(
+        settings.link_secret, "tasks", resource_id, ttl=7 * 86400, now=now.timestamp() if now else None
+    )
     return f"{settings.base_url.rstrip('/')}/v/tasks?t={token}"
 
 
@@ -825,11 +1158,19 @@ async def _pick(session: AsyncSession, offers: list[Offer], text: str) -> tuple[
         if case is not None:
             lines.append(f"· {case.case_no}（{_what(case)}，{_where(case)}）")
     return None, "您有多个邀请，请在回复里带上编号，例如“接受 {}”：\n{}".format(
-        lines[0].split("（")[0].strip("· ") if lines else "", "\n".join(lines))
+        lines[0].split("（")[0].strip("· ") if lines else "", "\n".join(lines)
+    )
 
 
-async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: datetime,
-                         settings: Any = None, config: PoolConfig = DEFAULT_CONFIG) -> str | None:
+async def volunteer_chat(
+    session: AsyncSession,
+    *,
+    openid: str,
+    text: str,
+    now: datetime,
+    settings: Any = None,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> str | None:
     """Answers for the resource pool's volunteers in chat; None when the message is not for this router.
 
     ``志愿者绑定 123456`` binds the sender's WeChat; a bound volunteer may answer a pending offer (“接受”/“我接了”,
@@ -838,18 +1179,33 @@ async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: 
     """
     raw = (text or "").strip()
     if raw.startswith(BIND_PREFIX):
-        if await _bind_attempts(session, openid=openid, since=now - timedelta(hours=1)) > BIND_ATTEMPTS_PER_HOUR:
+        if (
+            await _bind_attempts(session, openid=openid, since=now - timedelta(hours=1))
+            > BIND_ATTEMPTS_PER_HOUR
+        ):
             return "尝试次数太多，请一小时后再试，或联系镇街工作人员。"
         try:
             async with session.begin_nested():
-                row = await bind_volunteer(session, code=raw[len(BIND_PREFIX):].strip(" :："), openid=openid,
-                                           now=now)
+                row = await bind_volunteer(
+                    session, code=raw[len(BIND_PREFIX) :].strip(" :："), openid=openid, now=now
+                )
         except PoolError as exc:
             return str(exc)
         return f"绑定成功！{row.name}，以后有适合您的微心愿会在这里邀请您。回复“我的任务”可查看您的任务。"
     word = _PUNCT.sub("", _CASE_NO.sub("", raw))
-    intent = ("accept" if word in _ACCEPT else "decline" if word in _DECLINE else "tasks" if word in _TASKS
-              else "delivered" if word in _DELIVERED else "done" if word in _DONE else None)
+    intent = (
+        "accept"
+        if word in _ACCEPT
+        else "decline"
+        if word in _DECLINE
+        else "tasks"
+        if word in _TASKS
+        else "delivered"
+        if word in _DELIVERED
+        else "done"
+        if word in _DONE
+        else None
+    )
     if intent is None:
         return None
     resource = await volunteer_by_openid(session, openid=openid)
@@ -867,15 +1223,18 @@ async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: 
             return problem
         try:
             async with session.begin_nested():
-                answer = await (accept if intent == "accept" else decline)(session, offer_id=chosen.id, now=now,
-                                                                           config=config)
+                answer = await (accept if intent == "accept" else decline)(
+                    session, offer_id=chosen.id, now=now, config=config
+                )
         except LifecycleError as exc:
             return str(exc)
         if answer.ok and intent == "accept" and answer.case is not None:
             extra = f"\n查看联系人和地址：{link}" if link else "\n回复“我的任务”查看联系人和地址。"
             return f"{answer.message}（编号{answer.case.case_no}）{extra}"
         return answer.message
-    active = await _pending_offers(session, resource, ("accepted", "delivered") if intent == "done" else ("accepted",))
+    active = await _pending_offers(
+        session, resource, ("accepted", "delivered") if intent == "done" else ("accepted",)
+    )
     if not active:
         return "您目前没有进行中的任务。"
     chosen, problem = await _pick(session, active, raw)
@@ -893,8 +1252,11 @@ async def volunteer_chat(session: AsyncSession, *, openid: str, text: str, now: 
 
 async def _no_pending_reply(session: AsyncSession, resource: Resource, now: datetime) -> str:
     """A late answer: say what became of the volunteer's latest invitation (someone was faster, or it lapsed)."""
-    last = (await session.exec(select(Offer).where(Offer.resource_id == resource.id)
-                               .order_by(col(Offer.id).desc()).limit(1))).first()
+    last = (
+        await session.exec(
+            select(Offer).where(Offer.resource_id == resource.id).order_by(col(Offer.id).desc()).limit(1)
+        )
+    ).first()
     recent = last is not None and last.answered_at is not None and now - last.answered_at < timedelta(days=3)
     if last is not None and recent and last.status == "withdrawn":
         case = await session.get(Case, last.case_id)
@@ -951,13 +1313,24 @@ class PoolFilter:
     @classmethod
     def from_query(cls, query: Any) -> PoolFilter:
         page = query.get("page", "1")
-        return cls(kind=query.get("kind", "")[:16], category=query.get("category", "")[:32],
-                   town=query.get("town", "")[:16], active=query.get("active", "")[:1],
-                   q=query.get("q", "").strip()[:64], page=max(1, min(int(page), 10_000)) if page.isdigit() else 1)
+        return cls(
+            kind=query.get("kind", "")[:16],
+            category=query.get("category", "")[:32],
+            town=query.get("town", "")[:16],
+            active=query.get("active", "")[:1],
+            q=query.get("q", "").strip()[:64],
+            page=max(1, min(int(page), 10_000)) if page.isdigit() else 1,
+        )
 
     def params(self, **over: Any) -> dict[str, str]:
-        values = {"kind": self.kind, "category": self.category, "town": self.town, "active": self.active,
-                  "q": self.q, "page": str(self.page)}
+        values = {
+            "kind": self.kind,
+            "category": self.category,
+            "town": self.town,
+            "active": self.active,
+            "q": self.q,
+            "page": str(self.page),
+        }
         values.update({k: str(v) for k, v in over.items()})
         return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
 
@@ -970,8 +1343,15 @@ class PoolPage:
     has_next: bool
 
 
-async def list_pool(session: AsyncSession, *, staff: Staff, filters: PoolFilter, now: datetime,
-                    per_page: int = 30, config: PoolConfig = DEFAULT_CONFIG) -> PoolPage:
+async def list_pool(
+    session: AsyncSession,
+    *,
+    staff: Staff,
+    filters: PoolFilter,
+    now: datetime,
+    per_page: int = 30,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> PoolPage:
     stmt = select(Resource).order_by(col(Resource.key))
     if filters.kind:
         stmt = stmt.where(Resource.kind == filters.kind)
@@ -979,8 +1359,11 @@ async def list_pool(session: AsyncSession, *, staff: Staff, filters: PoolFilter,
         stmt = stmt.where(Resource.active == (filters.active == "1"))
     if filters.q:
         like = f"%{filters.q}%"
-        stmt = stmt.where(sa.or_(col(Resource.name).like(like), col(Resource.key).like(like),
-                                 col(Resource.contact).like(like)))
+        stmt = stmt.where(
+            sa.or_(
+                col(Resource.name).like(like), col(Resource.key).like(like), col(Resource.contact).like(like)
+            )
+        )
     rows = [r for r in (await session.exec(stmt)).all() if can_see(staff, r)]
     if filters.category:
         rows = [r for r in rows if filters.category in (r.categories or [])]
@@ -989,9 +1372,10 @@ async def list_pool(session: AsyncSession, *, staff: Staff, filters: PoolFilter,
         rows = [r for r in rows if serves(r, town)]
     snap = await load_pool(session, now=now, config=config)
     start = (filters.page - 1) * per_page
-    chunk = rows[start:start + per_page]
-    return PoolPage([(r, snap.pool.get(r.key)) for r in chunk], len(rows), filters.page,
-                    start + per_page < len(rows))
+    chunk = rows[start : start + per_page]
+    return PoolPage(
+        [(r, snap.pool.get(r.key)) for r in chunk], len(rows), filters.page, start + per_page < len(rows)
+    )
 
 
 async def get_resource_for(session: AsyncSession, *, staff: Staff, key: str) -> Resource | None:
@@ -1006,30 +1390,59 @@ class ResourceHistory:
     average_rating: float | None
 
 
-async def resource_history(session: AsyncSession, *, resource: Resource, now: datetime,
-                           config: PoolConfig = DEFAULT_CONFIG, limit: int = 50) -> ResourceHistory:
-    stmt = (select(Offer, Case).join(Case, col(Case.id) == Offer.case_id).where(Offer.resource_id == resource.id)
-            .order_by(col(Offer.offered_at).desc()).limit(limit))
+async def resource_history(
+    session: AsyncSession,
+    *,
+    resource: Resource,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+    limit: int = 50,
+) -> ResourceHistory:
+    stmt = (
+        select(Offer, Case)
+        .join(Case, col(Case.id) == Offer.case_id)
+        .where(Offer.resource_id == resource.id)
+        .order_by(col(Offer.offered_at).desc())
+        .limit(limit)
+    )
     rows = [(o, c) for o, c in (await session.exec(stmt)).all()]
     snap = await load_pool(session, now=now, config=config)
     avg = resource.rating_sum / resource.rating_count if resource.rating_count else None
     return ResourceHistory(rows, snap.pool.get(resource.key), avg)
 
 
-EDITABLE = ("name", "contact", "phone", "categories", "items", "home_town", "towns_served", "capacity_open",
-            "capacity_month", "max_fund", "available", "kind")
+EDITABLE = (
+    "name",
+    "contact",
+    "phone",
+    "categories",
+    "items",
+    "home_town",
+    "towns_served",
+    "capacity_open",
+    "capacity_month",
+    "max_fund",
+    "available",
+    "kind",
+)
 
 
 async def allowed_categories(session: AsyncSession) -> list[str]:
-    names = (await session.exec(select(Category.name).where(Category.kind == "micro_wish", col(Category.active))
-                                .order_by(col(Category.sort)))).all()
+    names = (
+        await session.exec(
+            select(Category.name)
+            .where(Category.kind == "micro_wish", col(Category.active))
+            .order_by(col(Category.sort))
+        )
+    ).all()
     from matching.model import CATEGORIES
 
     return list(names) or list(CATEGORIES)
 
 
-async def update_resource(session: AsyncSession, *, staff: Staff, resource: Resource, values: dict[str, str],
-                          now: datetime) -> dict[str, str]:
+async def update_resource(
+    session: AsyncSession, *, staff: Staff, resource: Resource, values: dict[str, str], now: datetime
+) -> dict[str, str]:
     """Edit from the staff form. Returns problems by field (nothing is saved when there is any)."""
     from reference.privacy import parse_phone_field
 
@@ -1097,8 +1510,9 @@ async def update_resource(session: AsyncSession, *, staff: Staff, resource: Reso
     return {}
 
 
-async def set_active(session: AsyncSession, *, staff: Staff, resource: Resource, active: bool,
-                     now: datetime) -> None:
+async def set_active(
+    session: AsyncSession, *, staff: Staff, resource: Resource, active: bool, now: datetime
+) -> None:
     if not can_edit(staff, resource):
         raise PoolError("只能停用本镇街的爱心资源")
     resource.active = active
@@ -1110,8 +1524,18 @@ async def set_active(session: AsyncSession, *, staff: Staff, resource: Resource,
 
 # ---------------------------------------------------------------------------------------------- import / export
 _HISTORY = ("offers", "accepts", "declines", "timeouts", "completions", "rating_sum", "rating_count")
-_PLAIN = ("kind", "name", "contact", "phone", "home_town", "capacity_open", "capacity_month", "max_fund",
-          "available", "active")
+_PLAIN = (
+    "kind",
+    "name",
+    "contact",
+    "phone",
+    "home_town",
+    "capacity_open",
+    "capacity_month",
+    "max_fund",
+    "available",
+    "active",
+)
 
 
 @dataclass(slots=True)
@@ -1123,8 +1547,9 @@ class ImportOutcome:
     updated: int = 0
 
 
-async def import_pool(session: AsyncSession, *, data: bytes, filename: str, now: datetime,
-                      staff: Staff | None = None) -> ImportOutcome:
+async def import_pool(
+    session: AsyncSession, *, data: bytes, filename: str, now: datetime, staff: Staff | None = None
+) -> ImportOutcome:
     """Validate the whole file, then create or update every row by key — or write nothing at all.
 
     History columns are taken for new records only (the database's own history wins on re-import); the load
@@ -1138,23 +1563,35 @@ async def import_pool(session: AsyncSession, *, data: bytes, filename: str, now:
     if result.ok:
         keys = [r.key for r in result.rows]
         for i in range(0, len(keys), 500):
-            found = (await session.exec(select(Resource).where(col(Resource.key).in_(keys[i:i + 500])))).all()
+            found = (
+                await session.exec(select(Resource).where(col(Resource.key).in_(keys[i : i + 500])))
+            ).all()
             existing.update({r.key: r for r in found})
-        for row_no, r in enumerate(result.rows, start=2):  # row numbers are exact when the file has no blank rows
+        for row_no, r in enumerate(
+            result.rows, start=2
+        ):  # row numbers are exact when the file has no blank rows
             if len(r.key) > 32:
                 result.problems.append(Problem(row_no, HEADERS["key"], f"编号“{r.key}”过长（最多32个字符）"))
             if staff is not None and staff.role not in CITY_ROLES:
                 old = existing.get(r.key)
                 if r.home_town != staff.town or (old is not None and old.home_town != staff.town):
-                    result.problems.append(Problem(row_no, HEADERS["home_town"],
-                                                   f"“{r.key}”不属于{staff.town or '您的镇街'}，只能导入本镇街的爱心资源"))
+                    result.problems.append(
+                        Problem(
+                            row_no,
+                            HEADERS["home_town"],
+                            f"“{r.key}”不属于{staff.town or '您的镇街'}，只能导入本镇街的爱心资源",
+                        )
+                    )
     if not result.ok:
         return ImportOutcome(False, result.report(), list(result.problems))
     created = updated = 0
     for r in result.rows:
         served = [] if r.city_wide else sorted(r.towns_served)
-        values: dict[str, Any] = {name: getattr(r, name) for name in _PLAIN if name in result.columns or
-                                  name in ("kind", "name", "phone", "home_town")}
+        values: dict[str, Any] = {
+            name: getattr(r, name)
+            for name in _PLAIN
+            if name in result.columns or name in ("kind", "name", "phone", "home_town")
+        }
         values["contact"] = r.contact
         values["phone"] = r.phone or None
         values.update(categories=sorted(r.categories), home_town=r.home_town)
@@ -1180,8 +1617,14 @@ async def import_pool(session: AsyncSession, *, data: bytes, filename: str, now:
     return ImportOutcome(True, f"导入成功：新增{created}条，更新{updated}条。", [], created, updated)
 
 
-async def export_pool(session: AsyncSession, *, staff: Staff | None, now: datetime, fmt: str,
-                      config: PoolConfig = DEFAULT_CONFIG) -> bytes:
+async def export_pool(
+    session: AsyncSession,
+    *,
+    staff: Staff | None,
+    now: datetime,
+    fmt: str,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> bytes:
     from matching.pool_io import export_csv, export_xlsx
 
     snap = await load_pool(session, now=now, config=config)
@@ -1193,8 +1636,15 @@ async def export_pool(session: AsyncSession, *, staff: Staff | None, now: dateti
 
 
 # ---------------------------------------------------------------------------------------------- case page panel
-async def candidates_panel(session: AsyncSession, *, case: Case, staff: Staff, now: datetime | None = None,
-                           config: PoolConfig = DEFAULT_CONFIG, limit: int = 5) -> dict[str, Any]:
+async def candidates_panel(
+    session: AsyncSession,
+    *,
+    case: Case,
+    staff: Staff,
+    now: datetime | None = None,
+    config: PoolConfig = DEFAULT_CONFIG,
+    limit: int = 5,
+) -> dict[str, Any]:
     """Context for ``pool/_candidates.html`` on the staff case page: top candidates with every score component,
     the offers so far, and whether this staff member may send offers now."""
     from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS
@@ -1202,9 +1652,17 @@ async def candidates_panel(session: AsyncSession, *, case: Case, staff: Staff, n
     from matching.model import COMPONENT_LABELS
 
     now = now or utcnow()
-    panel: dict[str, Any] = {"case_no": case.case_no, "applicable": case.kind == "micro_wish", "candidates": [],
-                             "offers": [], "can_offer": False, "reason": "", "flag": case.flag,
-                             "labels": COMPONENT_LABELS, "exclusions": []}
+    panel: dict[str, Any] = {
+        "case_no": case.case_no,
+        "applicable": case.kind == "micro_wish",
+        "candidates": [],
+        "offers": [],
+        "can_offer": False,
+        "reason": "",
+        "flag": case.flag,
+        "labels": COMPONENT_LABELS,
+        "exclusions": [],
+    }
     if case.kind != "micro_wish":
         return panel
     wish = wish_for(case)
@@ -1213,27 +1671,45 @@ async def candidates_panel(session: AsyncSession, *, case: Case, staff: Staff, n
     for o in rows:
         key = snap.keys.get(o.resource_id)
         res = snap.rows.get(key or "")
-        panel["offers"].append({
-            "id": o.id, "name": res.name if res else "?", "key": key, "status": o.status,
-            "status_label": OFFER_LABEL.get(o.status, o.status), "deadline": o.deadline,
-            "percent": round((o.score or 0) * 100), "bound": bool(res and res.openid),
-        })
+        panel["offers"].append(
+            {
+                "id": o.id,
+                "name": res.name if res else "?",
+                "key": key,
+                "status": o.status,
+                "status_label": OFFER_LABEL.get(o.status, o.status),
+                "deadline": o.deadline,
+                "percent": round((o.score or 0) * 100),
+                "bound": bool(res and res.openid),
+            }
+        )
     matched = any(o.status in MATCHED for o in rows)
     pending = any(o.status == "offered" for o in rows)
     if wish is None:
         panel["reason"] = "请先为诉求选择类别"
         return panel
-    ranked = snap.pool.rank(wish, weights=config.weights, limit=limit,
-                            exclude={snap.keys[o.resource_id] for o in rows if o.resource_id in snap.keys})
+    ranked = snap.pool.rank(
+        wish,
+        weights=config.weights,
+        limit=limit,
+        exclude={snap.keys[o.resource_id] for o in rows if o.resource_id in snap.keys},
+    )
     for c in ranked:
         res = snap.rows[c.key]
         eng = snap.pool.get(c.key)
-        panel["candidates"].append({
-            "key": c.key, "name": res.name, "kind": KIND_LABELS.get(res.kind, res.kind),
-            "town": res.home_town, "phone": eng.masked_phone if eng else "", "percent": c.percent,
-            "components": [(label, round(value * 100)) for label, value in c.labelled()],
-            "reasons": c.reasons, "bound": bool(res.openid),
-        })
+        panel["candidates"].append(
+            {
+                "key": c.key,
+                "name": res.name,
+                "kind": KIND_LABELS.get(res.kind, res.kind),
+                "town": res.home_town,
+                "phone": eng.masked_phone if eng else "",
+                "percent": c.percent,
+                "components": [(label, round(value * 100)) for label, value in c.labelled()],
+                "reasons": c.reasons,
+                "bound": bool(res.openid),
+            }
+        )
     if not ranked:
         panel["exclusions"] = snap.pool.exclusion_summary(wish).most_common(3)
     may = staff.role in TOWN_WORKERS | CITY_ROLES
@@ -1292,8 +1768,9 @@ async def open_wishes(session: AsyncSession, *, town: str | None) -> list[Case]:
     return list((await session.exec(stmt.order_by(col(Case.created_at)))).all())
 
 
-async def propose_batch(session: AsyncSession, *, town: str | None, now: datetime,
-                        config: PoolConfig = DEFAULT_CONFIG) -> BatchProposal:
+async def propose_batch(
+    session: AsyncSession, *, town: str | None, now: datetime, config: PoolConfig = DEFAULT_CONFIG
+) -> BatchProposal:
     """The solver's assignment of all open wishes of a town (or the city) against greedy first-come."""
     cases = await open_wishes(session, town=town)
     wishes = [w for c in cases if (w := wish_for(c)) is not None]
@@ -1303,14 +1780,24 @@ async def propose_batch(session: AsyncSession, *, town: str | None, now: datetim
     comparison = batch_engine.compare(snap.pool, wishes, weights=config.weights)
     by_id = {c.id: c for c in cases}
     greedy_of = {a.case_id: a.key for a in comparison.greedy.assignments}
-    rows = [ProposalRow(by_id[a.case_id], a.key, snap.rows[a.key].name, a.score, greedy_of.get(a.case_id))
-            for a in comparison.solver.assignments if a.case_id in by_id]
+    rows = [
+        ProposalRow(by_id[a.case_id], a.key, snap.rows[a.key].name, a.score, greedy_of.get(a.case_id))
+        for a in comparison.solver.assignments
+        if a.case_id in by_id
+    ]
     assigned = {r.case.id for r in rows}
     return BatchProposal(town, len(wishes), comparison, rows, [c for c in cases if c.id not in assigned])
 
 
-async def send_batch(session: AsyncSession, *, pairs: Sequence[tuple[str, str]], actor: Actor, staff: Staff,
-                     now: datetime, config: PoolConfig = DEFAULT_CONFIG) -> tuple[int, list[str]]:
+async def send_batch(
+    session: AsyncSession,
+    *,
+    pairs: Sequence[tuple[str, str]],
+    actor: Actor,
+    staff: Staff,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> tuple[int, list[str]]:
     """Send the reviewed proposal: one offer per (case number, resource key). Returns (sent, problems)."""
     from bot.cases.access import get_case_for
 

@@ -721,8 +721,6 @@ def stats_workbook(d: Dashboard) -> bytes:
 # ------------------------------------------------------------------ 档案留存 (archive export)
 
 
-
-
 async def archive_workbook(
     session: AsyncSession,
     *,

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 
 STATES = frozenset({"cancel_pick", "cancel_confirm"})
 FINISHED = ("completed", "closed", "cancelled", "rejected", "merged")
-CANCELLABLE = ("submitted", "verified", "accepted", "claimed", "matching", "dispatched", "in_progress", "reopened")
+CANCELLABLE = (
+    "submitted",
+    "verified",
+    "accepted",
+    "claimed",
+    "matching",
+    "dispatched",
+    "in_progress",
+    "reopened",
+)
 BIND = re.compile(r"(?:绑定|绑定码|bind)\s*[:：]?\s*([A-Za-z0-9]{6})\b", re.I)
 AFFIRM = re.compile(r"^(确认|确定|是|是的|对|好|好的|取消吧|取消|要取消|嗯|系|OK|ok)")
 DENY = re.compile(r"^(不|不要|不取消|算了不取消|先不|唔好|唔使)")
@@ -43,7 +52,9 @@ async def query_progress(turn: Turn) -> str:
     if case_no:
         case = (
             await turn.session.exec(  # type: ignore[call-overload]
-                select(Case).where(col(Case.case_no) == case_no.upper(), col(Case.resident_id) == turn.resident.id)
+                select(Case).where(
+                    col(Case.case_no) == case_no.upper(), col(Case.resident_id) == turn.resident.id
+                )
             )
         ).scalar_one_or_none()
         if case is None:  # someone else's number, or none at all: the same answer, nothing revealed
@@ -65,8 +76,9 @@ def _my_link(turn: Turn) -> str:
     from bot.cases.lifecycle import my_cases_url
 
     assert turn.resident.id is not None
-    return my_cases_url(base_url=turn.settings.base_url, link_secret=turn.settings.link_secret,
-                        resident_id=turn.resident.id)
+    return my_cases_url(
+        base_url=turn.settings.base_url, link_secret=turn.settings.link_secret, resident_id=turn.resident.id
+    )
 
 
 def _detail(case: Case) -> str:
@@ -120,8 +132,9 @@ async def continue_flow(turn: Turn) -> str:
 
         reason = AFFIRM.sub("", text).strip("，,。 ") or None
         assert case.resident_id is not None
-        await cancel_by_resident(turn.session, case=case, resident_id=case.resident_id, reason=reason,
-                                 now=turn.now)
+        await cancel_by_resident(
+            turn.session, case=case, resident_id=case.resident_id, reason=reason, now=turn.now
+        )
         turn.set_state("idle")
         return f"好的，诉求{case.case_no}已取消。谢谢您告诉我们，有需要随时再找我。"
     return "请回复“确定”取消，或回复“不”继续办理。"

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 DRAFT_STATES = frozenset({"consent", "draft", "confirm"})
 ERASED = "（已删除：居民未同意隐私说明）"
 CANCEL_WORDS = re.compile(r"^(算了|不要了|不用了|取消|不申请了|唔要了|冇事了|不办了|撤回)[吧啦了呀。!！]*$")
-AFFIRM_WORDS = re.compile(r"^(确认|对|是的|是|没问题|好|好的|可以|提交|ok|OK|嗯|同意|行|冇问题|系|啱)[的啊呀吧了。!！]*$")
+AFFIRM_WORDS = re.compile(
+    r"^(确认|对|是的|是|没问题|好|好的|可以|提交|ok|OK|嗯|同意|行|冇问题|系|啱)[的啊呀吧了。!！]*$"
+)
 DENY_WORDS = re.compile(r"^(不对|不是|错了|有误|不同意|唔系|唔啱)[的啊呀吧了。!！]*$")
 NO_PHONE = re.compile(r"不用|不方便|没有|不留|算了|唔使|冇")
 NOT_X = re.compile(r"(不是|唔系|并非|而不是)[^，,。；;！!？?\s]{1,8}")
@@ -132,7 +134,9 @@ def _has_slot_info(turn: Turn, text: str) -> bool:
     return bool(find_town(text) or normalize_phone(text) or (turn.parse and turn.parse.entities))
 
 
-def _absorb(turn: Turn, draft: dict[str, Any], text: str, *, describing: bool, correcting: bool = False) -> bool:
+def _absorb(
+    turn: Turn, draft: dict[str, Any], text: str, *, describing: bool, correcting: bool = False
+) -> bool:
     """Takes every slot this message carries; returns whether anything changed."""
     before = dict(draft)
     p = turn.parse

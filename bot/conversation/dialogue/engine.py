@@ -112,8 +112,9 @@ async def on_text(turn: Turn) -> str:
         # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
         from bot.pool.core import volunteer_chat
 
-        volunteer_reply = await volunteer_chat(turn.session, openid=turn.resident.openid, text=text, now=turn.now,
-                                               settings=turn.settings)
+        volunteer_reply = await volunteer_chat(
+            turn.session, openid=turn.resident.openid, text=text, now=turn.now, settings=turn.settings
+        )
         if volunteer_reply is not None:
             return volunteer_reply
 
@@ -188,8 +189,14 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
 
 # ---------------------------------------------------------------- events, location, image
 #: the official account's menu (keys as created with /cgi-bin/menu/create)
-MENU_KEYS = {"MENU_HELP": "ask_help", "MENU_PROGRESS": "query_progress", "MENU_VOLUNTEER": "offer_help",
-             "MENU_WISH": "micro_wish", "MENU_PROJECT": "micro_project", "MENU_CANCEL": "cancel_request"}
+MENU_KEYS = {
+    "MENU_HELP": "ask_help",
+    "MENU_PROGRESS": "query_progress",
+    "MENU_VOLUNTEER": "offer_help",
+    "MENU_WISH": "micro_wish",
+    "MENU_PROJECT": "micro_project",
+    "MENU_CANCEL": "cancel_request",
+}
 
 
 async def on_event(turn: Turn) -> str | None:
@@ -255,6 +262,15 @@ async def on_image(turn: Turn) -> str:
     if case is None:
         return texts.IMAGE_NONE
     turn.inbound.case_id = case.id
-    turn.session.add(CaseEvent(case_id=case.id, at=turn.now, actor_type="resident", actor_id=turn.resident.id,
-                               kind="photo", note="居民补充了照片", data={"url": url}))
+    turn.session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=turn.now,
+            actor_type="resident",
+            actor_id=turn.resident.id,
+            kind="photo",
+            note="居民补充了照片",
+            data={"url": url},
+        )
+    )
     return texts.IMAGE_CASE.format(case_no=case.case_no)

@@ -19,7 +19,11 @@ async def survey_answer(turn: Turn) -> str | None:
     from bot.cases.survey import answer_from_chat
 
     return await answer_from_chat(
-        turn.session, resident=turn.resident, text=turn.text, score=parse_score(turn.text), now=turn.now,
+        turn.session,
+        resident=turn.resident,
+        text=turn.text,
+        score=parse_score(turn.text),
+        now=turn.now,
         intent=turn.parse.intent if turn.parse else None,
     )
 
@@ -34,8 +38,13 @@ async def rate_outside_survey(turn: Turn) -> str:
         )
     ).scalar_one_or_none()
     turn.session.add(
-        Feedback(resident_id=turn.resident.id, case_id=case.id if case else None, score=parse_score(turn.text),
-                 text=turn.text[:500], created_at=turn.now)
+        Feedback(
+            resident_id=turn.resident.id,
+            case_id=case.id if case else None,
+            score=parse_score(turn.text),
+            text=turn.text[:500],
+            created_at=turn.now,
+        )
     )
     if case is not None:
         turn.inbound.case_id = case.id

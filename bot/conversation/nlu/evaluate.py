@@ -224,19 +224,21 @@ def baseline(train: list[Example], test: list[Example]) -> dict[str, Any]:
     return report
 
 
-def compute(
-    predictions: list[Prediction], *, train: list[Example], threshold: float
-) -> dict[str, Any]:
+def compute(predictions: list[Prediction], *, train: list[Example], threshold: float) -> dict[str, Any]:
     examples = [p.example for p in predictions]
     gold = [e.intent for e in examples]
     report = intent_report(gold, [p.intent for p in predictions])
 
-    final = entity_counts([(set(p.example.entities), {(e.entity, e.value) for e in p.entities}) for p in predictions])
+    final = entity_counts(
+        [(set(p.example.entities), {(e.entity, e.value) for e in p.entities}) for p in predictions]
+    )
     raw = entity_counts([(set(p.example.entities), set(p.raw_entities)) for p in predictions])
 
     categorised = [p for p in predictions if p.example.category]
     category_hits = [
-        suggest_category(p.example.intent, p.example.text, next((e.value for e in p.entities if e.entity == "item"), None))
+        suggest_category(
+            p.example.intent, p.example.text, next((e.value for e in p.entities if e.entity == "item"), None)
+        )
         == p.example.category
         for p in categorised
     ]
@@ -257,7 +259,8 @@ def compute(
                 "accuracy_covered": (
                     sum(p.intent == p.example.intent for p in covered) / len(covered) if covered else 0.0
                 ),
-                "correct_and_confident": sum(p.intent == p.example.intent for p in covered) / len(predictions),
+                "correct_and_confident": sum(p.intent == p.example.intent for p in covered)
+                / len(predictions),
                 "cases_asked_to_clarify": (
                     sum(p.confidence < at for p in cases) / len(cases) if cases else 0.0
                 ),
@@ -284,7 +287,12 @@ def compute(
         "baseline": baseline(train, examples),
         "sweep": sweep,
         "errors": [
-            {"text": p.example.text, "gold": p.example.intent, "predicted": p.intent, "confidence": round(p.confidence, 3)}
+            {
+                "text": p.example.text,
+                "gold": p.example.intent,
+                "predicted": p.intent,
+                "confidence": round(p.confidence, 3),
+            }
             for p in predictions
             if p.intent != p.example.intent
         ],
@@ -400,9 +408,13 @@ def render(result: dict[str, Any]) -> str:
     for name, row in result["entities"].items():
         alone = result["entities_rasa_only"][name]["f1"]
         out.append(f"{name:14}{row['f1']:>7.3f}{row['tp']:>5}{row['fp']:>5}{row['fn']:>5}   {alone:.3f}")
-    out.append("  (exact value after normalisation; 'Rasa alone' leaves out the rule-based town/phone/case_no finder)")
+    out.append(
+        "  (exact value after normalisation; 'Rasa alone' leaves out the rule-based town/phone/case_no finder)"
+    )
     out.append("")
-    out.append(f"category suggestion accuracy {result['category_accuracy']:.3f} over {result['category_n']} cases")
+    out.append(
+        f"category suggestion accuracy {result['category_accuracy']:.3f} over {result['category_n']} cases"
+    )
     out.append(
         f"parse latency over HTTP: p50 {result['latency_p50_ms']:.1f} ms, p95 {result['latency_p95_ms']:.1f} ms"
     )
@@ -451,7 +463,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         port=args.port or _free_port(),
         token=token,
     ) as url:
-        return await evaluate_async(rasa_url=url, token=token, project_dir=args.project_dir, heldout=args.test_file)
+        return await evaluate_async(
+            rasa_url=url, token=token, project_dir=args.project_dir, heldout=args.test_file
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,7 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--rasa-bin", type=Path, default=DEFAULT_RASA_BIN)
     parser.add_argument("--port", type=int, default=0, help="port for the managed Rasa (default: a free one)")
-    parser.add_argument("--rasa-url", help="evaluate an already running Rasa instead of training and starting one")
+    parser.add_argument(
+        "--rasa-url", help="evaluate an already running Rasa instead of training and starting one"
+    )
     parser.add_argument("--token", default="", help="auth token of --rasa-url")
     parser.add_argument(
         "--test-file",

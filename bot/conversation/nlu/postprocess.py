@@ -25,7 +25,9 @@ def normalize_value(entity: str, value: str) -> str | None:
     return value
 
 
-def finalize_entities(text: str, raw: Iterable[Entity], *, add_rule_entities: bool = True) -> tuple[Entity, ...]:
+def finalize_entities(
+    text: str, raw: Iterable[Entity], *, add_rule_entities: bool = True
+) -> tuple[Entity, ...]:
     """Normalise values, drop what does not normalise, drop duplicates (DIET and the regex extractor may both
     report a phone), and add the towns, phones and case numbers the deterministic rules find in the text but
     the model missed."""

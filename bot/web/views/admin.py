@@ -249,7 +249,9 @@ def stage_label(stage: str) -> str:
 
 
 def _policy_row(policy: sla.Policy) -> dict[str, object]:
-    default = next((p for p in sla.DEFAULT_POLICIES if (p.kind, p.stage) == (policy.kind, policy.stage)), None)
+    default = next(
+        (p for p in sla.DEFAULT_POLICIES if (p.kind, p.stage) == (policy.kind, policy.stage)), None
+    )
     return {
         "key": f"{policy.kind}:{policy.stage}",
         "policy": policy,
@@ -289,8 +291,9 @@ async def _deadlines_page(
             "max_lead": sla.MAX_REMIND_BEFORE_HOURS,
             "city_after": sla.CITY_AFTER_WORKING_DAYS,
             "override_kinds": {k: v for k, v in POLICY_KIND_LABEL.items() if k != "any"},
-            "case_stages": {s: f"{stage_label(s)}（{STAGE_DUTY[s]}）" for s in sla.POLICY_STAGES
-                            if s in sla.CASE_STAGES},
+            "case_stages": {
+                s: f"{stage_label(s)}（{STAGE_DUTY[s]}）" for s in sla.POLICY_STAGES if s in sla.CASE_STAGES
+            },
         },
         status=status,
     )
@@ -310,7 +313,9 @@ async def deadlines_post(request: web.Request, me: Staff) -> web.Response:
     now = _now(request)
     back = request.app.router["admin_deadlines"].url_for()
     op = str(form.get("op", "save"))
-    values = {k: str(form.get(k, "")).strip() for k in ("kind", "stage", "amount", "unit", "remind_before_hours")}
+    values = {
+        k: str(form.get(k, "")).strip() for k in ("kind", "stage", "amount", "unit", "remind_before_hours")
+    }
     if op not in ("save", "delete", "restore"):
         raise web.HTTPBadRequest(text="未知的操作")
     changes: list[str] = []

@@ -31,7 +31,10 @@ async def readyz(request: web.Request) -> web.Response:
 
     nlu = app[keys.NLU_CLIENT]
     nlu_ok = await nlu.ready()
-    checks["nlu"] = {"ok": nlu_ok, "fallback": "keyword" if getattr(nlu, "degraded", False) or not nlu_ok else None}
+    checks["nlu"] = {
+        "ok": nlu_ok,
+        "fallback": "keyword" if getattr(nlu, "degraded", False) or not nlu_ok else None,
+    }
 
     redis = app[keys.REDIS]
     if redis is None:
@@ -44,8 +47,11 @@ async def readyz(request: web.Request) -> web.Response:
             checks["redis"] = {"ok": False, "configured": True, "error": type(exc).__name__}
 
     wechat = app[keys.WECHAT]
-    checks["wechat_api"] = {"ok": not wechat.degraded, "base": app[keys.SETTINGS].api_base,
-                             "last_error": wechat.last_error}
+    checks["wechat_api"] = {
+        "ok": not wechat.degraded,
+        "base": app[keys.SETTINGS].api_base,
+        "last_error": wechat.last_error,
+    }
 
     ready = bool(checks["database"]["ok"])
     degraded = not all(bool(c["ok"]) for c in checks.values())
@@ -76,16 +82,25 @@ async def metrics(request: web.Request) -> web.Response:
     now = request.app[keys.CLOCK]()
     finished = ("completed", "closed", "cancelled", "rejected", "merged")
     async with request.app[keys.SESSIONS]() as s:
-        for status, n in (await s.exec(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))).all():  # type: ignore[call-overload]
+        for status, n in (
+            await s.exec(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))
+        ).all():  # type: ignore[call-overload]
             m.outbox.labels(status).set(n)
-        for kind, status, n in (await s.exec(  # type: ignore[call-overload]
-            select(col(Case.kind), col(Case.status), func.count()).group_by(col(Case.kind), col(Case.status))
-        )).all():
+        for kind, status, n in (
+            await s.exec(  # type: ignore[call-overload]
+                select(col(Case.kind), col(Case.status), func.count()).group_by(
+                    col(Case.kind), col(Case.status)
+                )
+            )
+        ).all():
             m.cases.labels(kind, status).set(n)
-        overdue = (await s.exec(  # type: ignore[call-overload]
-            select(func.count()).select_from(Case)
-            .where(col(Case.stage_deadline) < now, col(Case.status).notin_(finished))
-        )).scalar_one()
+        overdue = (
+            await s.exec(  # type: ignore[call-overload]
+                select(func.count())
+                .select_from(Case)
+                .where(col(Case.stage_deadline) < now, col(Case.status).notin_(finished))
+            )
+        ).scalar_one()
         m.overdue.set(overdue)
     body = generate_latest(m.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

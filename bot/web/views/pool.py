@@ -70,7 +70,10 @@ async def pool_list(request: web.Request, staff: Staff) -> web.Response:
         cats = await allowed_categories(db)
     base = request.app.router["staff_pool"].url_for()
     ctx = {
-        "page": page, "f": filters, "categories": cats, "kinds": KIND_LABELS,
+        "page": page,
+        "f": filters,
+        "categories": cats,
+        "kinds": KIND_LABELS,
         "prev_url": str(base.with_query(filters.params(page=page.page - 1))) if page.page > 1 else None,
         "next_url": str(base.with_query(filters.params(page=page.page + 1))) if page.has_next else None,
         "export_query": filters.params(page=1),
@@ -91,19 +94,32 @@ async def import_post(request: web.Request, staff: Staff) -> web.Response:
     form = await csrf_form(request)
     upload = form.get("file")
     if not isinstance(upload, web.FileField) or not upload.filename:
-        return await render(request, "pool/import.html", {"outcome": None, "error": "请选择要上传的文件"}, status=400)
+        return await render(
+            request, "pool/import.html", {"outcome": None, "error": "请选择要上传的文件"}, status=400
+        )
     data = upload.file.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
-        return await render(request, "pool/import.html", {"outcome": None, "error": "文件超过8MB，请分批导入"},
-                            status=400)
+        return await render(
+            request, "pool/import.html", {"outcome": None, "error": "文件超过8MB，请分批导入"}, status=400
+        )
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
         outcome = await import_pool(db, data=data, filename=upload.filename, now=now, staff=staff)
         if outcome.ok:
-            await audit(db, staff=staff, action="pool_import", now=now, ip=request.remote,
-                        detail=f"{upload.filename[:80]}：新增{outcome.created}，更新{outcome.updated}")
-    return await render(request, "pool/import.html", {"outcome": outcome, "filename": upload.filename},
-                        status=200 if outcome.ok else 400)
+            await audit(
+                db,
+                staff=staff,
+                action="pool_import",
+                now=now,
+                ip=request.remote,
+                detail=f"{upload.filename[:80]}：新增{outcome.created}，更新{outcome.updated}",
+            )
+    return await render(
+        request,
+        "pool/import.html",
+        {"outcome": outcome, "filename": upload.filename},
+        status=200 if outcome.ok else 400,
+    )
 
 
 async def _export(request: web.Request, staff: Staff, fmt: str) -> web.Response:
@@ -115,10 +131,13 @@ async def _export(request: web.Request, staff: Staff, fmt: str) -> web.Response:
         ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         ctype = "text/csv; charset=utf-8"
-    return web.Response(body=body, headers={
-        "Content-Type": ctype,
-        "Content-Disposition": f"attachment; filename=pool-{stamp}.{fmt}",
-    })
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": ctype,
+            "Content-Disposition": f"attachment; filename=pool-{stamp}.{fmt}",
+        },
+    )
 
 
 @routes.get("/staff/pool/export.csv", name="staff_pool_export_csv")
@@ -158,10 +177,17 @@ async def batch_send(request: web.Request, staff: Staff) -> web.Response:
         await flash_redirect(request, request.app.router["staff_batch"].url_for(), "请至少选择一条", "error")
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
-        sent, problems = await send_batch(db, pairs=pairs[:500], actor=actor_for(staff), staff=staff, now=now,
-                                          config=_config(request))
-        await audit(db, staff=staff, action="batch_offer", now=now, ip=request.remote,
-                    detail=f"批量派单{sent}条，未发{len(problems)}条")
+        sent, problems = await send_batch(
+            db, pairs=pairs[:500], actor=actor_for(staff), staff=staff, now=now, config=_config(request)
+        )
+        await audit(
+            db,
+            staff=staff,
+            action="batch_offer",
+            now=now,
+            ip=request.remote,
+            detail=f"批量派单{sent}条，未发{len(problems)}条",
+        )
     text = f"已发出{sent}个邀请" + (f"；{len(problems)}条未发：{'；'.join(problems[:5])}" if problems else "")
     kind = "error" if problems and not sent else "info"
     await flash_redirect(request, request.app.router["staff_batch"].url_for(), text, kind)
@@ -182,13 +208,30 @@ async def case_offer(request: web.Request, staff: Staff) -> web.Response:
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
             case = await case_or_404(db, staff=staff, case_no=case_no)
-            outcome = await offer(db, case=case, actor=actor_for(staff), mode=mode, k=k, now=now,
-                                  keys=[key] if key else None, config=_config(request))
-            await audit(db, staff=staff, action="case_offer", case=case, now=now, ip=request.remote,
-                        detail=outcome.message)
+            outcome = await offer(
+                db,
+                case=case,
+                actor=actor_for(staff),
+                mode=mode,
+                k=k,
+                now=now,
+                keys=[key] if key else None,
+                config=_config(request),
+            )
+            await audit(
+                db,
+                staff=staff,
+                action="case_offer",
+                case=case,
+                now=now,
+                ip=request.remote,
+                detail=outcome.message,
+            )
     except LifecycleError as exc:
         await flash_redirect(request, case_url + "#pool", str(exc), "error")
-    await flash_redirect(request, case_url + "#pool", outcome.message, "error" if outcome.exhausted else "info")
+    await flash_redirect(
+        request, case_url + "#pool", outcome.message, "error" if outcome.exhausted else "info"
+    )
 
 
 # ------------------------------------------------------------------ one resource
@@ -200,25 +243,47 @@ async def _resource_or_404(db: AsyncSession, *, staff: Staff, key: str) -> Resou
     return row
 
 
-async def _resource_page(request: web.Request, staff: Staff, *, errors: dict[str, str] | None = None,
-                         form: dict[str, str] | None = None, code: str | None = None,
-                         status: int = 200) -> web.Response:
+async def _resource_page(
+    request: web.Request,
+    staff: Staff,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    code: str | None = None,
+    status: int = 200,
+) -> web.Response:
     key = request.match_info["key"]
     async with request.app[keys.SESSIONS]() as db:
         row = await _resource_or_404(db, staff=staff, key=key)
         history = await resource_history(db, resource=row, now=_now(request), config=_config(request))
         cats = await allowed_categories(db)
     values = form or {
-        "name": row.name, "contact": row.contact, "phone": row.phone or "", "kind": row.kind,
-        "categories": "、".join(row.categories or []), "items": "、".join(row.items or []),
-        "home_town": row.home_town, "towns_served": "、".join(row.towns_served or []) or "全市",
-        "capacity_open": str(row.capacity_open), "capacity_month": str(row.capacity_month),
-        "max_fund": "" if row.max_fund is None else str(row.max_fund), "available": "1" if row.available else "",
+        "name": row.name,
+        "contact": row.contact,
+        "phone": row.phone or "",
+        "kind": row.kind,
+        "categories": "、".join(row.categories or []),
+        "items": "、".join(row.items or []),
+        "home_town": row.home_town,
+        "towns_served": "、".join(row.towns_served or []) or "全市",
+        "capacity_open": str(row.capacity_open),
+        "capacity_month": str(row.capacity_month),
+        "max_fund": "" if row.max_fund is None else str(row.max_fund),
+        "available": "1" if row.available else "",
     }
     ctx = {
-        "r": row, "h": history, "errors": errors or {}, "v": values, "code": code,
-        "pending_code": bind_code_of(row) is not None, "editable": can_edit(staff, row), "kinds": KIND_LABELS,
-        "categories": cats, "OFFER_LABEL": OFFER_LABEL, "fmt": _fmt, "towns": TOWNS,
+        "r": row,
+        "h": history,
+        "errors": errors or {},
+        "v": values,
+        "code": code,
+        "pending_code": bind_code_of(row) is not None,
+        "editable": can_edit(staff, row),
+        "kinds": KIND_LABELS,
+        "categories": cats,
+        "OFFER_LABEL": OFFER_LABEL,
+        "fmt": _fmt,
+        "towns": TOWNS,
     }
     return await render(request, "pool/resource.html", ctx, status=status)
 
@@ -241,8 +306,14 @@ async def resource_edit(request: web.Request, staff: Staff) -> web.Response:
             row = await _resource_or_404(db, staff=staff, key=key)
             errors = await update_resource(db, staff=staff, resource=row, values=values, now=now)
             if not errors:
-                await audit(db, staff=staff, action="pool_edit", now=now, detail=f"修改爱心资源{key}",
-                            ip=request.remote)
+                await audit(
+                    db,
+                    staff=staff,
+                    action="pool_edit",
+                    now=now,
+                    detail=f"修改爱心资源{key}",
+                    ip=request.remote,
+                )
     except LifecycleError as exc:
         await flash_redirect(request, _resource_url(request, key), str(exc), "error")
     if errors:
@@ -261,11 +332,19 @@ async def resource_active(request: web.Request, staff: Staff) -> web.Response:
         async with transaction(request.app[keys.SESSIONS]) as db:
             row = await _resource_or_404(db, staff=staff, key=key)
             await set_active(db, staff=staff, resource=row, active=active, now=now)
-            await audit(db, staff=staff, action="pool_active", now=now, ip=request.remote,
-                        detail=f"{'启用' if active else '停用'}爱心资源{key}")
+            await audit(
+                db,
+                staff=staff,
+                action="pool_active",
+                now=now,
+                ip=request.remote,
+                detail=f"{'启用' if active else '停用'}爱心资源{key}",
+            )
     except LifecycleError as exc:
         await flash_redirect(request, _resource_url(request, key), str(exc), "error")
-    await flash_redirect(request, _resource_url(request, key), "已启用" if active else "已停用，不会再收到新的邀请")
+    await flash_redirect(
+        request, _resource_url(request, key), "已启用" if active else "已停用，不会再收到新的邀请"
+    )
 
 
 @routes.post("/staff/pool/{key}/bind-code", name="staff_pool_bind_code")
@@ -279,6 +358,12 @@ async def resource_bind_code(request: web.Request, staff: Staff) -> web.Response
         if not can_edit(staff, row):
             raise web.HTTPForbidden(text="只能为本镇街的爱心资源生成绑定码")
         code = await new_volunteer_bind_code(db, resource=row, now=now)
-        await audit(db, staff=staff, action="pool_bind_code", now=now, detail=f"为{key}生成微信绑定码",
-                    ip=request.remote)
+        await audit(
+            db,
+            staff=staff,
+            action="pool_bind_code",
+            now=now,
+            detail=f"为{key}生成微信绑定码",
+            ip=request.remote,
+        )
     return await _resource_page(request, staff, code=code)

@@ -495,7 +495,9 @@ async def oauth_bind_post(request: web.Request) -> web.Response:
         session["bind_tries"] = tries + 1
         return await render(request, "staff/oauth_bind.html", {"error": error}, status=400)
     await sign_in(request, staff)
-    await flash_redirect(request, request.app.router["staff_queue"].url_for(), "微信已绑定，以后在微信里打开即可直接登录")
+    await flash_redirect(
+        request, request.app.router["staff_queue"].url_for(), "微信已绑定，以后在微信里打开即可直接登录"
+    )
 
 
 # ------------------------------------------------------------------ account
@@ -608,7 +610,10 @@ async def _case_page(
         cats = await categories(db, kind=case.kind)
         deliveries = await case_deliveries(db, case=case)
         pool_panel = await candidates_panel(
-            db, case=case, staff=staff, now=_now(request),
+            db,
+            case=case,
+            staff=staff,
+            now=_now(request),
             config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
         )
     actor = actor_for(staff)

@@ -63,7 +63,9 @@ async def survey_answer(request: web.Request) -> web.Response:
     async with transaction(request.app[keys.SESSIONS]) as session:
         survey, case = await _load(request, session, survey_id)
         if survey.status != "sent":
-            return aiohttp_jinja2.render_template("survey/form.html", request, _ctx(survey, case, token, error=None))
+            return aiohttp_jinja2.render_template(
+                "survey/form.html", request, _ctx(survey, case, token, error=None)
+            )
         if not raw_score.isdigit() or not 1 <= int(raw_score) <= 5:
             return aiohttp_jinja2.render_template(
                 "survey/form.html",
@@ -71,5 +73,7 @@ async def survey_answer(request: web.Request) -> web.Response:
                 _ctx(survey, case, token, error="请先选择一个分数（1–5）", comment=comment),
                 status=400,
             )
-        await record_answer(session, survey=survey, score=int(raw_score), comment=comment, via="page", now=now)
+        await record_answer(
+            session, survey=survey, score=int(raw_score), comment=comment, via="page", now=now
+        )
     return aiohttp_jinja2.render_template("survey/form.html", request, _ctx(survey, case, token, error=None))

@@ -58,11 +58,21 @@ def offer_token(request: web.Request, offer_id: int) -> str:
     return sign_link(_secret(request), OFFER_KIND, offer_id, now=_now(request).timestamp())
 
 
-async def _render(request: web.Request, template: str, ctx: dict[str, Any], *, status: int = 200) -> web.Response:
+async def _render(
+    request: web.Request, template: str, ctx: dict[str, Any], *, status: int = 200
+) -> web.Response:
     session = await get_session(request)
     response = aiohttp_jinja2.render_template(
-        template, request, {"flash": session.pop("flash", None), "fmt": _fmt, "OFFER_LABEL": OFFER_LABEL,
-                            "STATE_LABEL": STATE_LABEL, **ctx})
+        template,
+        request,
+        {
+            "flash": session.pop("flash", None),
+            "fmt": _fmt,
+            "OFFER_LABEL": OFFER_LABEL,
+            "STATE_LABEL": STATE_LABEL,
+            **ctx,
+        },
+    )
     response.set_status(status)
     return response
 
@@ -87,14 +97,28 @@ async def offer_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound()
         case = await db.get(Case, offer.case_id)
         resource = await db.get(Resource, offer.resource_id)
-        taken = (await db.exec(select(Offer.id).where(Offer.case_id == offer.case_id, Offer.id != offer.id,
-                                                      col(Offer.status).in_(MATCHED)))).first() is not None
+        taken = (
+            await db.exec(
+                select(Offer.id).where(
+                    Offer.case_id == offer.case_id, Offer.id != offer.id, col(Offer.status).in_(MATCHED)
+                )
+            )
+        ).first() is not None
     if case is None or resource is None:
         raise web.HTTPNotFound()
     mine = offer.status in MATCHED
-    ctx = {"o": offer, "c": case, "r": resource, "token": token, "mine": mine, "taken": taken,
-           "phone": (case.contact_phone or "") if mine else mask_phone(case.contact_phone or ""),
-           "pending": offer.status == "offered" and not taken and (offer.deadline is None or offer.deadline > _now(request))}
+    ctx = {
+        "o": offer,
+        "c": case,
+        "r": resource,
+        "token": token,
+        "mine": mine,
+        "taken": taken,
+        "phone": (case.contact_phone or "") if mine else mask_phone(case.contact_phone or ""),
+        "pending": offer.status == "offered"
+        and not taken
+        and (offer.deadline is None or offer.deadline > _now(request)),
+    }
     return await _render(request, "volunteer/offer.html", ctx)
 
 
@@ -138,12 +162,21 @@ async def offer_progress(request: web.Request) -> web.Response:
             offer = await db.get(Offer, offer_id)
             if offer is None:
                 raise web.HTTPNotFound()
-            await report_progress(db, offer=offer, stage=stage, photo_url=str(form.get("photo_url", ""))[:500],  # type: ignore[arg-type]
-                                  note=str(form.get("note", ""))[:500], now=_now(request))
+            await report_progress(
+                db,
+                offer=offer,
+                stage=stage,
+                photo_url=str(form.get("photo_url", ""))[:500],  # type: ignore[arg-type]
+                note=str(form.get("note", ""))[:500],
+                now=_now(request),
+            )
     except LifecycleError as exc:
         await _flash(request, str(exc), "error")
         raise web.HTTPFound(_offer_url(request, token)) from None
-    await _flash(request, "已记录送达，谢谢您！" if stage == "delivered" else "已记录完成，居民会收到通知。感谢您的爱心！")
+    await _flash(
+        request,
+        "已记录送达，谢谢您！" if stage == "delivered" else "已记录完成，居民会收到通知。感谢您的爱心！",
+    )
     raise web.HTTPFound(_offer_url(request, token))
 
 
@@ -155,14 +188,24 @@ async def tasks_page(request: web.Request) -> web.Response:
         resource = await db.get(Resource, resource_id)
         if resource is None:
             raise web.HTTPNotFound()
-        rows = (await db.exec(select(Offer, Case).join(Case, col(Case.id) == Offer.case_id)
-                              .where(Offer.resource_id == resource_id)
-                              .order_by(col(Offer.offered_at).desc()).limit(50))).all()
+        rows = (
+            await db.exec(
+                select(Offer, Case)
+                .join(Case, col(Case.id) == Offer.case_id)
+                .where(Offer.resource_id == resource_id)
+                .order_by(col(Offer.offered_at).desc())
+                .limit(50)
+            )
+        ).all()
     groups: dict[str, list[dict[str, Any]]] = {"offered": [], "active": [], "finished": []}
     for offer, case in rows:
         mine = offer.status in MATCHED
-        item = {"o": offer, "c": case, "url": _offer_url(request, offer_token(request, offer.id or 0)),
-                "phone": (case.contact_phone or "") if mine else ""}
+        item = {
+            "o": offer,
+            "c": case,
+            "url": _offer_url(request, offer_token(request, offer.id or 0)),
+            "phone": (case.contact_phone or "") if mine else "",
+        }
         if offer.status == "offered":
             groups["offered"].append(item)
         elif offer.status in ("accepted", "delivered"):
