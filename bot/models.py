@@ -323,3 +323,62 @@ class Notice(SQLModel, table=True):
     town: str | None = Field(default=None, max_length=16, index=True)  # None = city-wide
     published_at: datetime = ts(default_now=True, nullable=False, index=True)
     author_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+
+
+# ---------------------------------------------------------------- the open API (bot/api)
+class ApiClient(SQLModel, table=True):
+    """A caller of the open API (12345, 一网统管, …): its key is stored hashed; scopes and an optional town."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    key_prefix: str = Field(unique=True, max_length=16)
+    key_hash: str = Field(max_length=64)
+    scopes: list[str] = json_field([])
+    town: str | None = Field(default=None, max_length=16)
+    active: bool = True
+    created_at: datetime = ts(default_now=True, nullable=False)
+    revoked_at: datetime | None = ts()
+    last_used_at: datetime | None = ts()
+
+
+class ApiCaseRef(SQLModel, table=True):
+    """The caller's own id of a case it created: creating twice with the same id returns the first case."""
+
+    __table_args__ = (sa.UniqueConstraint("client_id", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="apiclient.id", ondelete="CASCADE")
+    external_id: str = Field(max_length=64)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    created_at: datetime = ts(default_now=True, nullable=False)
+
+
+class ApiSubscription(SQLModel, table=True):
+    """A callback URL told of every status change of the cases the client may read."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="apiclient.id", ondelete="CASCADE", index=True)
+    url: str = Field(max_length=512)
+    secret: str = Field(max_length=64)
+    active: bool = True
+    last_event_id: int = 0  # the timeline cursor: events after it are still to be sent
+    created_at: datetime = ts(default_now=True, nullable=False)
+
+
+class ApiCallback(SQLModel, table=True):
+    """One signed POST to a subscriber, retried with backoff, then parked as dead for staff to replay."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id"),
+        sa.Index("ix_apicallback_due", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="apisubscription.id", ondelete="CASCADE")
+    event_id: int
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
+    body: str = ""
+    status: str = Field(default="pending", max_length=16)  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime = ts(default_now=True, nullable=False)
+    last_error: str | None = Field(default=None, max_length=256)
+    created_at: datetime = ts(default_now=True, nullable=False)
+    sent_at: datetime | None = ts()
