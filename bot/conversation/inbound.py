@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from bot import keys
 from bot.conversation.dialogue import Turn, respond
+from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
 from bot.delivery.outbox import enqueue
@@ -109,7 +110,8 @@ class Inbound:
         text = (delivery.text or "").strip()
         if delivery.msg_type in {"text", "voice"} and text:
             started = time.perf_counter()
-            parse = await app[keys.NLU_CLIENT].parse(text[:500])
+            # greetings and fillers ("喂 你好 …", "… 谢谢") never hide a request: the NLU sees what lies between
+            parse = await app[keys.NLU_CLIENT].parse((strip_fillers(text) or text)[:500])
             app[keys.METRICS].nlu.labels(parse.source).observe(time.perf_counter() - started)
 
         async with transaction(sessions) as session:
@@ -162,6 +164,8 @@ class Inbound:
             )
         self.app[keys.METRICS].replies.labels("outbox").inc()
         try:
+            # the immediate dispatch belongs to the process layer (bot.ops), above this package: looked up only
+            # when a reply is late, so the conversation package does not depend on the scheduler at import time
             from bot.ops.scheduler import dispatch_now
 
             await dispatch_now(self.app)

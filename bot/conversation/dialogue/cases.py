@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.cases.lifecycle import (
+    STATE_LABEL,
+    BindError,
+    bind_case,
+    cancel_by_resident,
+    my_cases_url,
+    record_resident_answer,
+)
 from bot.cases.numbering import CHINA
 from bot.conversation.dialogue import texts
+from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import find_case_no
 from bot.models import Case
-
-if TYPE_CHECKING:
-    from bot.conversation.dialogue.engine import Turn
 
 STATES = frozenset({"cancel_pick", "cancel_confirm"})
 FINISHED = ("completed", "closed", "cancelled", "rejected", "merged")
@@ -34,8 +39,6 @@ DENY = re.compile(r"^(不|不要|不取消|算了不取消|先不|唔好|唔使)
 
 
 def _label(status: str) -> str:
-    from bot.cases.lifecycle import STATE_LABEL
-
     return STATE_LABEL.get(status, status)
 
 
@@ -73,8 +76,6 @@ async def query_progress(turn: Turn) -> str:
 
 
 def _my_link(turn: Turn) -> str:
-    from bot.cases.lifecycle import my_cases_url
-
     assert turn.resident.id is not None
     return my_cases_url(
         base_url=turn.settings.base_url, link_secret=turn.settings.link_secret, resident_id=turn.resident.id
@@ -128,8 +129,6 @@ async def continue_flow(turn: Turn) -> str:
         turn.set_state("idle")
         return texts.NOTHING_TO_CANCEL
     if AFFIRM.match(text) or turn.intent in ("affirm", "cancel_request"):
-        from bot.cases.lifecycle import cancel_by_resident
-
         reason = AFFIRM.sub("", text).strip("，,。 ") or None
         assert case.resident_id is not None
         await cancel_by_resident(
@@ -152,8 +151,6 @@ async def answer_staff_question(turn: Turn) -> str | None:
     ).scalar_one_or_none()
     if case is None:
         return None
-    from bot.cases.lifecycle import record_resident_answer
-
     await record_resident_answer(turn.session, case=case, text=turn.text, now=turn.now)
     turn.inbound.case_id = case.id
     return texts.ANSWER_FORWARDED.format(case_no=case.case_no)
@@ -163,8 +160,6 @@ async def bind_by_code(turn: Turn) -> str | None:
     m = BIND.search(turn.text)
     if not m:
         return None
-    from bot.cases.lifecycle import BindError, bind_case
-
     try:
         case = await bind_case(turn.session, code=m.group(1), resident=turn.resident, now=turn.now)
     except BindError as exc:

@@ -6,13 +6,14 @@ after another once this case is submitted (each becomes its own case, as staff h
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col
 
 from bot.cases.numbering import create_case
 from bot.conversation.dialogue import texts
+from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import (
     find_town,
     parse_quantity,
@@ -20,9 +21,6 @@ from bot.conversation.nlu.normalize import (
 )
 from bot.models import InboundMessage
 from reference.privacy import mask_phone, normalize_phone
-
-if TYPE_CHECKING:
-    from bot.conversation.dialogue.engine import Turn
 
 DRAFT_STATES = frozenset({"consent", "draft", "confirm"})
 ERASED = "（已删除：居民未同意隐私说明）"

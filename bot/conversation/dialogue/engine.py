@@ -7,60 +7,21 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.conversation.dialogue import cases as case_router
-from bot.conversation.dialogue import drafts, texts
-from bot.conversation.nlu import Parse
-from bot.models import Case, CaseEvent, Conversation, InboundMessage, Lead, Resident
-from bot.settings import Settings
+from bot.conversation.dialogue import drafts, feedback, texts
+from bot.conversation.dialogue.turn import Turn
+from bot.models import Case, CaseEvent, Conversation, Lead
+from bot.pool.core import volunteer_chat
 from reference import towns
-from webhooks import Delivery
 
 log = logging.getLogger(__name__)
 DIGIT = re.compile(r"^\s*([1-9])\s*[。.、]?\s*$")
 NO_SURVEY = re.compile(r"(不要|别|不用|唔使|不想)(再)?(给我)?(做|发|搞)?.{0,3}(回访|满意度|调查|问卷)")
-
-
-@dataclass
-class Turn:
-    session: AsyncSession
-    resident: Resident
-    delivery: Delivery
-    parse: Parse | None
-    inbound: InboundMessage
-    now: datetime
-    settings: Settings
-    conv: Conversation = field(init=False)
-
-    @property
-    def text(self) -> str:
-        return (self.delivery.text or "").strip()
-
-    @property
-    def intent(self) -> str | None:
-        """The intent when the NLU is confident enough to act on it; None otherwise."""
-        p = self.parse
-        if p is None or p.is_fallback or p.confidence < self.settings.nlu_fallback_threshold:
-            return None
-        return p.intent
-
-    @property
-    def degraded(self) -> bool:
-        return self.parse is not None and self.parse.source != "rasa"
-
-    def set_state(self, state: str, **data: Any) -> None:
-        self.conv.state = state
-        self.conv.data = {**self.conv.data, **data} if state != "idle" else {}
-
-    def update(self, **data: Any) -> None:
-        self.conv.data = {**self.conv.data, **data}
 
 
 async def respond(turn: Turn) -> str | None:
@@ -110,8 +71,6 @@ async def on_text(turn: Turn) -> str:
 
     if state == "idle":
         # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
-        from bot.pool.core import volunteer_chat
-
         volunteer_reply = await volunteer_chat(
             turn.session, openid=turn.resident.openid, text=text, now=turn.now, settings=turn.settings
         )
@@ -146,8 +105,6 @@ async def on_text(turn: Turn) -> str:
     bound = await case_router.bind_by_code(turn)
     if bound is not None:
         return bound
-    from bot.conversation.dialogue import feedback
-
     survey_reply = await feedback.survey_answer(turn)
     if survey_reply is not None:
         return survey_reply
@@ -170,8 +127,6 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
     if intent == "cancel_request":
         return await case_router.start_cancel(turn)
     if intent == "rate_service":
-        from bot.conversation.dialogue import feedback
-
         return await feedback.rate_outside_survey(turn)
     if intent == "offer_help":
         turn.session.add(Lead(openid=turn.resident.openid, text=turn.text[:500], created_at=turn.now))

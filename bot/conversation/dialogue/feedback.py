@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.cases.survey import answer_from_chat
 from bot.conversation.dialogue import texts
+from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import parse_score
 from bot.models import Case, Feedback
 
-if TYPE_CHECKING:
-    from bot.conversation.dialogue.engine import Turn
-
 
 async def survey_answer(turn: Turn) -> str | None:
-    from bot.cases.survey import answer_from_chat
-
     return await answer_from_chat(
         turn.session,
         resident=turn.resident,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import re
 import secrets
@@ -177,6 +178,7 @@ async def predict_all(*, rasa_url: str, token: str, examples: list[Example]) -> 
 
 
 def intent_report(gold: list[str], predicted: list[str]) -> dict[str, Any]:
+    # scikit-learn is heavy and needed only by the evaluation command, not by the bot: imported on use
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     labels = [i for i in INTENTS if i in set(gold) | set(predicted)]
@@ -209,6 +211,7 @@ def entity_counts(pairs: list[tuple[set[tuple[str, str]], set[tuple[str, str]]]]
 
 def baseline(train: list[Example], test: list[Example]) -> dict[str, Any]:
     """TF-IDF character n-grams (1–3) + a linear SVM, trained on the same training data."""
+    # scikit-learn is heavy and needed only by the evaluation command, not by the bot: imported on use
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
@@ -367,7 +370,6 @@ def evaluate(*, rasa_url: str, token: str, project_dir: Path = DEFAULT_PROJECT_D
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
-    import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 
 from bot.conversation.nlu import normalize
+from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.nlu.postprocess import finalize_entities
 from bot.conversation.nlu.types import Entity, Parse
+from reference.privacy import normalize_phone
 
 _BENEFICIARY_RE = re.compile(
     r"老人家|老人|长者|阿婆|阿公|阿伯|婆婆|公公|爷爷|奶奶|外婆|外公|老爸|老妈|我爸|我妈|父亲|母亲|孩子|小孩|细路|"
@@ -84,7 +86,7 @@ class KeywordNLU:
 
 
 def parse_keywords(text: str) -> Parse:
-    cleaned = (text or "").strip()
+    cleaned = strip_fillers(text) or (text or "").strip()
     lowered = cleaned.lower()
     raw: list[Entity] = []
     for entity, regex in (("item", _ITEM_RE), ("beneficiary", _BENEFICIARY_RE)):
@@ -126,6 +128,6 @@ def _classify(cleaned: str, lowered: str) -> tuple[str, float]:
     for intent, pattern, confidence in _RULES:
         if re.search(pattern, lowered):
             return intent, confidence
-    if normalize.find_town(cleaned) or normalize.normalize_phone(cleaned):
+    if normalize.find_town(cleaned) or normalize_phone(cleaned):
         return "affirm", 0.3  # a bare slot answer ("住厚街", a phone number): the dialogue decides
     return "out_of_scope", 0.3

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from bot.conversation.nlu import normalize
 from bot.conversation.nlu.types import Entity
+from reference.privacy import normalize_phone
 
 
 def normalize_value(entity: str, value: str) -> str | None:
@@ -16,7 +17,7 @@ def normalize_value(entity: str, value: str) -> str | None:
     if entity == "town":
         return normalize.normalize_town(value)
     if entity == "phone":
-        return normalize.normalize_phone(value)
+        return normalize_phone(value)
     if entity == "quantity":
         quantity = normalize.parse_quantity(value)
         return str(quantity) if quantity is not None else None
@@ -54,7 +55,7 @@ def _rule_entities(text: str) -> list[tuple[str, str]]:
     town = normalize.find_town(text)
     if town:
         found.append(("town", town))
-    phone = normalize.normalize_phone(text)
+    phone = normalize_phone(text)
     if phone:
         found.append(("phone", phone))
     case_no = normalize.find_case_no(text)
