@@ -277,6 +277,22 @@ class Lead(SQLModel, table=True):
     created_at: datetime = ts(default_now=True, nullable=False)
 
 
+class CallBack(SQLModel, table=True):
+    """A resident asked for a person: staff of the town phone them back before `due_at`."""
+
+    __table_args__ = (sa.Index("ix_callback_open", "town", "done_at", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL", index=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
+    town: str | None = Field(default=None, max_length=16)  # None: the town is not known yet (city staff route it)
+    phone: str = Field(max_length=32)
+    note: str = ""  # what the resident said when asking
+    created_at: datetime = ts(default_now=True, nullable=False)
+    due_at: datetime = ts(nullable=False)
+    done_at: datetime | None = ts()
+    done_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+
+
 # ---------------------------------------------------------------- deadlines and surveys
 class SlaPolicy(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("kind", "stage"),)

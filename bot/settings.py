@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         20  # per resident; beyond it messages are kept but not processed (0 = no limit)
     )
     privacy_notice_version: str = "2026-11"
+    # where a resident who asks for a person is sent: town full name → office line (JSON); unset towns use 12345
+    town_office_phones: dict[str, str] = {}
+    office_hours: str = "工作日 8:30–12:00、14:00–17:30"
+    callback_working_days: int = 1  # a call-back request is due by 18:00 of this many working days later
 
     # web views
     session_secret: str = ""  # 32+ chars; generated for development when empty
@@ -63,6 +67,9 @@ class Settings(BaseSettings):
     matching_max_unfinished: int = 5  # anti-hoarding: no new offers while this many matches are unfinished
     auto_offer_towns: list[str] = []  # towns whose claimed wishes are offered automatically ("全市" = all)
     auto_offer_k: int = 3
+
+    # the open API (bot/api)
+    api_calls_per_minute: int = 120  # per API key; beyond it 429 with Retry-After
 
     # operations
     metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>"; else loopback only
