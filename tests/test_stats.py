@@ -9,22 +9,18 @@ import pytest
 
 from bot.db import transaction
 from bot.models import Case, CaseEvent, Offer, Resource, Survey
+from bot.reporting.demand import demand_top, top_category_by_town, unmet_wishes_by_town, weekly_trend
 from bot.reporting.figures import (
-    Scope,
     counts,
     dashboard,
-    demand_top,
     handling_times,
     overdue_now,
     pool_usage,
     satisfaction,
-    scope_for,
     stage_on_time,
-    top_category_by_town,
-    top_words,
-    unmet_wishes_by_town,
-    weekly_trend,
 )
+from bot.reporting.scope import Scope, scope_for
+from bot.reporting.words import top_words
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)  # Wednesday 12:00 China time
 START = datetime(2026, 2, 28, 16, 0, tzinfo=UTC)  # 2026-03-01 00:00 China time

@@ -10,7 +10,8 @@ from sqlalchemy import insert
 
 from bot.db import transaction
 from bot.models import Case, CaseEvent, Survey
-from bot.reporting.figures import Scope, dashboard
+from bot.reporting.figures import dashboard
+from bot.reporting.scope import Scope
 from reference.towns import TOWNS
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)

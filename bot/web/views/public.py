@@ -1,6 +1,6 @@
 """项目公示 and 信息发布 for everyone: completed micro-projects, fulfilled micro-wishes, figures and notices.
 
-No personal data ever reaches these pages: the queries behind them (`bot.reporting.figures.public_*`) select only category,
+No personal data ever reaches these pages: the queries behind them (`bot.reporting.public`) select only category,
 town, month (and, for micro-projects, which are public works, the item and community) — never a name, phone,
 address or a micro-wish's description."""
 
@@ -14,14 +14,9 @@ from aiohttp import web
 
 from bot import keys
 from bot.cases.numbering import CHINA
-from bot.reporting.figures import (
-    TOWN_NAMES,
-    get_public_notice,
-    public_figures,
-    public_notices,
-    public_projects,
-    public_wishes,
-)
+from bot.reporting.notices import get_public_notice, public_notices
+from bot.reporting.public import public_figures, public_projects, public_wishes
+from bot.reporting.scope import TOWN_NAMES
 from bot.web.views.common import now_of as _now
 
 routes = web.RouteTableDef()

@@ -1,6 +1,6 @@
 """数据统计 and 档案留存 for staff, and the notices editor (信息发布).
 
-The jurisdiction comes from the signed-in staff member (`bot.reporting.figures.scope_for`): a town's staff get their town's
+The jurisdiction comes from the signed-in staff member (`bot.reporting.scope.scope_for`): a town's staff get their town's
 figures whatever `?town=` says; city roles choose any town or the whole city. Exports are audit-logged."""
 
 from __future__ import annotations
@@ -18,19 +18,17 @@ from bot.cases.lifecycle import CITY_ROLES, SUPERVISORS
 from bot.cases.numbering import CHANNELS, CHINA
 from bot.db import transaction
 from bot.models import Staff
-from bot.reporting.figures import (
-    TOWN_NAMES,
+from bot.reporting.archive import archive_workbook
+from bot.reporting.figures import dashboard
+from bot.reporting.notices import (
     NoticeError,
-    Scope,
-    archive_workbook,
-    dashboard,
     delete_notice,
     get_notice_for,
     notices_for_staff,
     save_notice,
-    scope_for,
-    stats_workbook,
 )
+from bot.reporting.scope import TOWN_NAMES, Scope, scope_for
+from bot.reporting.workbook import stats_workbook
 from bot.web.auth import require_staff
 from bot.web.views.common import csrf_form, flash_redirect
 from bot.web.views.common import now_of as _now

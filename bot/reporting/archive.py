@@ -1,0 +1,133 @@
+"""档案留存: every case created in a range with its whole timeline, as an .xlsx file (sheets 诉求 and 时间线).
+
+Phone numbers, also inside descriptions and notes, are masked unless the caller asks for full numbers (admins);
+the cases are read in batches, so the export never holds all rows of the table at once.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.cases.lifecycle import STATE_LABEL
+from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
+from bot.models import Case, CaseEvent, Resident, Survey
+from bot.reporting.scope import Scope, where
+from reference.privacy import mask_phone, mask_text
+
+ARCHIVE_MAX = 20_000
+
+
+async def archive_workbook(
+    session: AsyncSession,
+    *,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    full_phone: bool,
+    batch: int = 500,
+    limit: int = ARCHIVE_MAX,
+) -> tuple[bytes, int]:
+    """Cases created in [start, end) with their whole timelines, as .xlsx (sheets 诉求 and 时间线). Phone numbers,
+    also inside descriptions and notes, are masked unless `full_phone`. Returns (file, number of cases); raises
+    ValueError when the range holds more than `limit` cases (the caller asks for a shorter range)."""
+    from openpyxl import Workbook
+
+    conds = where(town=scope.town, community=scope.community, start=start, end=end)
+    total = int(
+        (await session.exec(select(func.count()).select_from(Case).where(*conds))).one()  # type: ignore[arg-type]
+    )
+    if total > limit:
+        raise ValueError(f"该时间段共有{total}件诉求，超过单次导出上限{limit}件，请缩短时间范围")
+    clean = (lambda s: s or "") if full_phone else mask_text
+    phone_of = (lambda p: p or "") if full_phone else mask_phone
+    local = lambda dt: dt.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if dt else ""  # noqa: E731
+
+    wb = Workbook(write_only=True)
+    cases_ws = wb.create_sheet("诉求")
+    events_ws = wb.create_sheet("时间线")
+    cases_ws.append(
+        [
+            "编号",
+            "类型",
+            "状态",
+            "类别",
+            "物品/事项",
+            "诉求内容",
+            "镇街",
+            "村（社区）",
+            "地址",
+            "受助人",
+            "联系电话",
+            "渠道",
+            "提交时间",
+            "办结时间",
+            "归档时间",
+            "满意度",
+        ]
+    )
+    events_ws.append(["编号", "时间", "操作人类型", "操作人", "事件", "原状态", "新状态", "说明"])
+    last_id = 0
+    while True:
+        rows = list(
+            await session.exec(  # type: ignore[call-overload]
+                sa_select(Case, col(Resident.phone), col(Survey.score))
+                .join(Resident, col(Resident.id) == col(Case.resident_id), isouter=True)
+                .join(Survey, col(Survey.case_id) == col(Case.id), isouter=True)
+                .where(*conds, col(Case.id) > last_id)
+                .order_by(col(Case.id))
+                .limit(batch)
+            )
+        )
+        if not rows:
+            break
+        ids = [c.id for c, _, _ in rows]
+        events = await session.exec(
+            select(CaseEvent)
+            .where(col(CaseEvent.case_id).in_(ids))
+            .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
+        )
+        numbers = {c.id: c.case_no for c, _, _ in rows}
+        for c, resident_phone, score in rows:
+            cases_ws.append(
+                [
+                    c.case_no,
+                    KIND_LABEL.get(c.kind, c.kind),
+                    STATE_LABEL.get(c.status, c.status),
+                    c.category or "",
+                    c.item or "",
+                    clean(c.description),
+                    c.town,
+                    c.community or "",
+                    clean(c.address),
+                    c.beneficiary or "",
+                    phone_of(c.contact_phone or resident_phone),
+                    CHANNELS.get(c.channel, c.channel),
+                    local(c.created_at),
+                    local(c.completed_at),
+                    local(c.closed_at),
+                    score if score is not None else "",
+                ]
+            )
+        for e in events:
+            events_ws.append(
+                [
+                    numbers[e.case_id],
+                    local(e.at),
+                    e.actor_type,
+                    e.actor_name or "",
+                    e.kind,
+                    STATE_LABEL.get(e.from_status or "", e.from_status or ""),
+                    STATE_LABEL.get(e.to_status or "", e.to_status or ""),
+                    clean(e.note),
+                ]
+            )
+        last_id = ids[-1]  # type: ignore[assignment]
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue(), total
