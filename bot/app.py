@@ -21,6 +21,7 @@ from bot.db import make_engine, make_sessions, migrate
 from bot.models import utcnow
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
+from bot.web.params import ParamError
 from bot.web.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
 from bot.web.websec import csrf_context, security_headers
 
@@ -215,6 +216,10 @@ async def error_pages(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except ParamError as exc:  # a bad parameter: a 400 that says which, never a 500
+        if _wants_html(request):
+            return _render_error(request, 400, exc.message)
+        raise web.HTTPBadRequest(text=exc.message) from None
     except web.HTTPException as exc:
         if exc.status in (404, 500) and _wants_html(request):
             return _render_error(request, exc.status)
@@ -230,8 +235,10 @@ def _wants_html(request: web.Request) -> bool:
     return request.path != "/wechat" and "text/html" in request.headers.get("Accept", "")
 
 
-def _render_error(request: web.Request, status: int) -> web.Response:
-    text = {404: "页面不存在，或您没有权限查看。", 500: "系统繁忙，请稍后再试。"}[status]
+def _render_error(request: web.Request, status: int, text: str = "") -> web.Response:
+    text = text or {404: "页面不存在，或您没有权限查看。", 500: "系统繁忙，请稍后再试。"}.get(
+        status, "请求有误。"
+    )
     response = aiohttp_jinja2.render_template("error.html", request, {"status": status, "text": text})
     response.set_status(status)
     return response

@@ -365,6 +365,11 @@ async def categories(
     return list(await session.exec(q))
 
 
+async def category_names(session: AsyncSession, *, kind: str) -> set[str]:
+    """The names staff may choose for a case of ``kind`` (active categories of the editable table)."""
+    return {c.name for c in await categories(session, kind=kind)}
+
+
 # ------------------------------------------------------------------ the case page
 @dataclass(slots=True)
 class CaseView:

@@ -35,7 +35,8 @@ def verify_link(secret: str, kind: str, token: str, *, now: float | None = None)
         got_kind, subject, expires, mac = token.rsplit(".", 3)
     except ValueError:
         raise BadLink("malformed") from None
-    if not hmac.compare_digest(_mac(secret, f"{got_kind}.{subject}.{expires}"), mac):
+    expected = _mac(secret, f"{got_kind}.{subject}.{expires}").encode()
+    if not hmac.compare_digest(expected, mac.encode("utf-8", "replace")):  # bytes: non-ASCII input is no 500
         raise BadLink("bad signature")
     if got_kind != kind:
         raise BadLink("wrong kind")

@@ -28,7 +28,11 @@ async def check_csrf(request: web.Request, form: Mapping[str, Any]) -> None:
     session = await get_session(request)
     expected = session.get(CSRF_FIELD)
     given = form.get(CSRF_FIELD)
-    if not expected or not isinstance(given, str) or not hmac.compare_digest(str(expected), given):
+    if (
+        not expected
+        or not isinstance(given, str)
+        or not hmac.compare_digest(str(expected).encode(), given.encode("utf-8", "replace"))
+    ):
         raise web.HTTPForbidden(text="页面已过期或请求来源不明，请返回刷新后再试。")
 
 

@@ -17,6 +17,7 @@ from bot.db import transaction
 from bot.deadlines import sla
 from bot.models import Case, Category, Resource, Staff
 from bot.web.auth import require_staff
+from bot.web.params import ParamError, form_text, optional_int, parse_int_id
 from bot.web.views.common import csrf_form, flash, flash_redirect
 from bot.web.views.common import now_of as _now
 from bot.web.views.staff import render
@@ -25,6 +26,13 @@ from reference.towns import TOWNS
 routes = web.RouteTableDef()
 ADMIN = ("admin",)
 _SHORT_TOWN = {t.short: t.name for t in TOWNS}
+FIELD_LABEL = {
+    "username": "用户名",
+    "display_name": "姓名",
+    "role": "角色",
+    "town": "镇街",
+    "community": "村（社区）",
+}
 
 
 # ------------------------------------------------------------------ account and category rules (no aiohttp)
@@ -99,10 +107,10 @@ async def staff_list(request: web.Request, me: Staff) -> web.Response:
 async def staff_create(request: web.Request, me: Staff) -> web.Response:
     form = await csrf_form(request)
     now = _now(request)
-    values = {
-        k: str(form.get(k, "")).strip() for k in ("username", "display_name", "role", "town", "community")
-    }
+    limits = {"username": 64, "display_name": 64, "role": 32, "town": 16, "community": 64}
+    values = {k: str(form.get(k, "")).strip()[:200] for k in limits}
     try:
+        values = {k: form_text(form, k, max_len=n, field=FIELD_LABEL[k]) for k, n in limits.items()}
         async with transaction(request.app[keys.SESSIONS]) as db:
             staff = await create_staff(
                 db,
@@ -121,7 +129,7 @@ async def staff_create(request: web.Request, me: Staff) -> web.Response:
                 detail=f"{staff.username} {staff.role} {staff.town or ''}",
                 ip=request.remote,
             )
-    except StaffError as exc:
+    except (StaffError, ParamError) as exc:
         async with request.app[keys.SESSIONS]() as db:
             rows = list(await db.exec(select(Staff).order_by(col(Staff.town), col(Staff.username))))
         return await render(
@@ -135,10 +143,11 @@ async def staff_create(request: web.Request, me: Staff) -> web.Response:
 async def staff_update(request: web.Request, me: Staff) -> web.Response:
     form = await csrf_form(request)
     now = _now(request)
-    op = str(form.get("op", ""))
+    op = form_text(form, "op", max_len=16)
+    staff_id = parse_int_id(request.match_info["staff_id"], field="账号编号")
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
-            staff = await db.get(Staff, int(request.match_info["staff_id"]))
+            staff = await db.get(Staff, staff_id)
             if staff is None:
                 raise web.HTTPNotFound()
             if op == "toggle":
@@ -155,9 +164,9 @@ async def staff_update(request: web.Request, me: Staff) -> web.Response:
                 detail = await change_role(
                     db,
                     staff=staff,
-                    role=str(form.get("role", "")),
-                    town=str(form.get("town", "")).strip() or None,
-                    community=str(form.get("community", "")),
+                    role=form_text(form, "role", max_len=32, field="角色"),
+                    town=form_text(form, "town", max_len=16, field="镇街") or None,
+                    community=form_text(form, "community", max_len=64, field="村（社区）"),
                 )
             elif op == "unbind":
                 staff.openid = None
@@ -172,7 +181,7 @@ async def staff_update(request: web.Request, me: Staff) -> web.Response:
                 detail=f"{staff.username} {detail}",
                 ip=request.remote,
             )
-    except StaffError as exc:
+    except (StaffError, ParamError) as exc:
         await flash(request, str(exc), "error")
     else:
         await flash(request, f"{staff.username}：{detail}")
@@ -194,14 +203,13 @@ async def category_list(request: web.Request, me: Staff) -> web.Response:
 async def category_post(request: web.Request, me: Staff) -> web.Response:
     form = await csrf_form(request)
     now = _now(request)
-    op = str(form.get("op", "add"))
+    op = form_text(form, "op", max_len=16) or "add"
     kind = "error"
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
             cat = None
             if op in ("toggle", "rename"):
-                cat_id = str(form.get("id", ""))
-                cat = await db.get(Category, int(cat_id)) if cat_id.isdigit() else None
+                cat = await db.get(Category, parse_int_id(form.get("id"), field="类别编号"))
                 if cat is None:
                     raise web.HTTPNotFound()
             if op == "toggle" and cat is not None:
@@ -209,17 +217,20 @@ async def category_post(request: web.Request, me: Staff) -> web.Response:
                 message = f"{cat.name}：{'启用' if cat.active else '停用'}"
             elif op == "rename" and cat is not None:
                 old = cat.name
-                changed = await rename_category(db, category=cat, name=str(form.get("name", "")), now=now)
+                changed = await rename_category(
+                    db, category=cat, name=form_text(form, "name", max_len=32, field="类别名称"), now=now
+                )
                 message = f"类别“{old}”已改名为“{cat.name}”（同步修改{changed}件诉求）"
             elif op == "add":
-                kind_, name = str(form.get("kind", "")), str(form.get("name", "")).strip()[:32]
+                kind_ = form_text(form, "kind", max_len=16, field="类型")
+                name = form_text(form, "name", max_len=32, field="类别名称")
                 exists = (
                     await db.exec(select(Category).where(Category.kind == kind_, Category.name == name))
                 ).first()
                 if kind_ not in KIND_LABEL or not name or exists:
                     raise StaffError("类别名称为空、类型不对或已存在")
-                sort = str(form.get("sort", "0"))
-                db.add(Category(kind=kind_, name=name, sort=int(sort) if sort.isdigit() else 0))
+                sort = optional_int(form.get("sort"), field="排序", hi=100_000) or 0
+                db.add(Category(kind=kind_, name=name, sort=sort))
                 message = f"已添加类别 {name}"
             else:
                 raise StaffError("未知的操作")
@@ -227,7 +238,7 @@ async def category_post(request: web.Request, me: Staff) -> web.Response:
                 db, staff=me, action=f"admin_category_{op}", now=now, detail=message, ip=request.remote
             )
             kind = "info"
-    except StaffError as exc:
+    except (StaffError, ParamError) as exc:
         message = str(exc)
     await flash_redirect(request, request.app.router["admin_categories"].url_for(), message, kind)
 
@@ -312,9 +323,9 @@ async def deadlines_post(request: web.Request, me: Staff) -> web.Response:
     form = await csrf_form(request)
     now = _now(request)
     back = request.app.router["admin_deadlines"].url_for()
-    op = str(form.get("op", "save"))
+    op = form_text(form, "op", max_len=16) or "save"
     values = {
-        k: str(form.get(k, "")).strip() for k in ("kind", "stage", "amount", "unit", "remind_before_hours")
+        k: form_text(form, k, max_len=32) for k in ("kind", "stage", "amount", "unit", "remind_before_hours")
     }
     if op not in ("save", "delete", "restore"):
         raise web.HTTPBadRequest(text="未知的操作")

@@ -14,9 +14,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keys
 from bot.cases.access import get_case_for
 from bot.models import Case, Staff
+from bot.web.params import MAX_PAGE, parse_case_no, parse_page
 from bot.web.websec import check_csrf
 
-MAX_PAGE = 10_000
+__all__ = [
+    "MAX_PAGE",
+    "case_or_404",
+    "client_ip",
+    "csrf_form",
+    "flash",
+    "flash_redirect",
+    "fmt_time",
+    "now_of",
+    "page_param",
+]
 
 
 def now_of(request: web.Request) -> datetime:
@@ -26,6 +37,8 @@ def now_of(request: web.Request) -> datetime:
 
 
 def client_ip(request: web.Request) -> str | None:
+    """The client's address; behind a trusted proxy `bot.web.websec.client_address` has already put the
+    X-Forwarded-For address into ``request.remote``."""
     return request.remote
 
 
@@ -37,9 +50,8 @@ def fmt_time(dt: datetime | None) -> str:
 
 
 def page_param(request: web.Request) -> int:
-    """``?page=`` as a page number from 1 to ``MAX_PAGE`` (1 when absent or not a number)."""
-    page = int(request.query["page"]) if request.query.get("page", "").isdigit() else 1
-    return max(1, min(page, MAX_PAGE))
+    """``?page=`` as a page number from 1 to ``MAX_PAGE`` (1 when absent or not ASCII digits)."""
+    return parse_page(request.query)
 
 
 async def csrf_form(request: web.Request) -> MultiDictProxy[Any]:
@@ -63,7 +75,7 @@ async def flash_redirect(request: web.Request, url: Any, text: str, kind: str = 
 
 async def case_or_404(db: AsyncSession, *, staff: Staff, case_no: str) -> Case:
     """The case if it lies in the staff member's jurisdiction; another town's case is "not found"."""
-    case = await get_case_for(db, staff=staff, case_no=case_no)
+    case = await get_case_for(db, staff=staff, case_no=parse_case_no(case_no))
     if case is None:
         raise web.HTTPNotFound()
     return case

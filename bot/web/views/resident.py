@@ -16,6 +16,7 @@ from bot.cases.lifecycle import (
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
 from bot.delivery.links import BadLink, verify_link
 from bot.models import Case, CaseEvent
+from bot.web.params import ParamError, parse_case_no, parse_int_id
 
 routes = web.RouteTableDef()
 
@@ -27,9 +28,10 @@ def _resident_id(request: web.Request) -> int:
         subject = verify_link(settings.link_secret, RESIDENT_LINK_KIND, token)
     except BadLink:
         raise web.HTTPForbidden(text="链接已失效，请在公众号里发送“查询进度”重新获取。") from None
-    if not subject.isdigit():
-        raise web.HTTPForbidden(text="链接无效")
-    return int(subject)
+    try:
+        return parse_int_id(subject)
+    except ParamError:
+        raise web.HTTPForbidden(text="链接无效") from None
 
 
 def _fmt(dt: object) -> str:
@@ -66,7 +68,8 @@ async def my_case(request: web.Request) -> web.Response:
         case = (
             await db.exec(
                 select(Case).where(
-                    Case.case_no == request.match_info["case_no"], Case.resident_id == resident_id
+                    Case.case_no == parse_case_no(request.match_info["case_no"]),
+                    Case.resident_id == resident_id,
                 )
             )
         ).first()

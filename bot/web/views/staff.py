@@ -37,6 +37,7 @@ from bot.cases.access import (
     case_view,
     cases_query,
     categories,
+    category_names,
     get_case_for,
     list_audit,
     list_queue,
@@ -86,6 +87,7 @@ from bot.web.auth import (
     sign_in,
     sign_out,
 )
+from bot.web.params import ParamError, form_text, optional_int, parse_case_no, parse_int_id
 from bot.web.views.common import case_or_404, csrf_form, flash, flash_redirect, page_param
 from bot.web.views.common import client_ip as _ip
 from bot.web.views.common import fmt_time as _fmt
@@ -398,7 +400,7 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/staff/login", name="staff_login_post")
 async def login_post(request: web.Request) -> web.Response:
     form = await csrf_form(request)
-    username = str(form.get("username", ""))[:64]
+    username = str(form.get("username", ""))[:64]  # never stored: an unknown name is simply not found
     password = str(form.get("password", ""))[:256]
     now = _now(request)
     error = None
@@ -443,7 +445,11 @@ async def oauth_callback(request: web.Request) -> web.Response:
     target = str(session.pop("oauth_next", "") or request.app.router["staff_queue"].url_for())
     code = request.query.get("code", "")[:128]
     state = request.query.get("state", "")
-    if not expected or not secrets.compare_digest(state, str(expected)) or not code:
+    if (
+        not expected
+        or not secrets.compare_digest(state.encode("utf-8", "replace"), str(expected).encode())
+        or not code
+    ):
         ctx = {"error": "微信授权已失效，请重新进入", "next": ""}
         return await render(request, "staff/login.html", ctx, status=400)
     try:
@@ -652,24 +658,30 @@ async def new_case_form(request: web.Request, staff: Staff) -> web.Response:
 async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
     form = await csrf_form(request)
 
-    def g(name: str, limit: int = 64) -> str:
-        return str(form.get(name, "")).strip()[:limit]
+    def g(name: str, limit: int, label: str, multiline: bool = False) -> str:
+        return form_text(form, name, max_len=limit, field=label, multiline=multiline)
 
-    data = StaffCaseInput(
-        kind=g("kind", 16),
-        description=g("description", 2000),
-        town=g("town", 16) or (staff.town or ""),
-        channel=g("channel", 16),
-        community=g("community") or None,
-        address=g("address", 128) or None,
-        beneficiary=g("beneficiary", 32) or None,
-        contact_phone=g("contact_phone", 32) or None,
-        category=g("category", 32) or None,
-        item=g("item") or None,
-    )
+    data = StaffCaseInput(kind="micro_wish", description="", town=staff.town or "", community=staff.community)
+    try:
+        data = StaffCaseInput(
+            kind=g("kind", 16, "类型"),
+            description=g("description", 2000, "诉求内容", multiline=True),
+            town=g("town", 16, "镇街") or (staff.town or ""),
+            channel=g("channel", 16, "来源"),
+            community=g("community", 64, "村（社区）") or None,
+            address=g("address", 128, "地址") or None,
+            beneficiary=g("beneficiary", 32, "受助人") or None,
+            contact_phone=g("contact_phone", 32, "联系电话") or None,
+            category=g("category", 32, "类别") or None,
+            item=g("item", 64, "物品") or None,
+        )
+    except ParamError as exc:
+        return await render(request, "staff/new.html", {"d": data, "error": exc.message}, status=400)
     now = _now(request)
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
+            if data.category and data.category not in await category_names(db, kind=data.kind):
+                raise StaffError("请从列表中选择类别")
             case = await create_staff_case(db, actor=actor_for(staff), data=data, now=now)
             await audit(
                 db,
@@ -680,7 +692,7 @@ async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
                 detail=CHANNELS.get(data.channel, data.channel),
                 ip=_ip(request),
             )
-    except LifecycleError as exc:
+    except (LifecycleError, StaffError) as exc:
         return await render(request, "staff/new.html", {"d": data, "error": str(exc)}, status=400)
     await flash(
         request,
@@ -692,14 +704,14 @@ async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
 @routes.get("/staff/cases/{case_no}", name="staff_case")
 @require_staff()
 async def case_page(request: web.Request, staff: Staff) -> web.Response:
-    return await _case_page(request, staff, request.match_info["case_no"])
+    return await _case_page(request, staff, parse_case_no(request.match_info["case_no"]))
 
 
 @routes.post("/staff/cases/{case_no}/phone", name="staff_case_phone")
 @require_staff()
 async def reveal_phone(request: web.Request, staff: Staff) -> web.Response:
     await csrf_form(request)
-    case_no = request.match_info["case_no"]
+    case_no = parse_case_no(request.match_info["case_no"])
     now = _now(request)
     async with transaction(request.app[keys.SESSIONS]) as db:
         case = await case_or_404(db, staff=staff, case_no=case_no)
@@ -712,9 +724,9 @@ async def reveal_phone(request: web.Request, staff: Staff) -> web.Response:
 async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[Any], now: datetime) -> str:
     """Run one action of the case page; returns the message shown afterwards."""
     actor = actor_for(staff)
-    op = str(form.get("action", ""))
-    note = str(form.get("note", "")).strip()[:1000] or None
-    rk = str(form.get("rk", ""))[:40] or None
+    op = form_text(form, "action", max_len=16, field="操作")
+    note = form_text(form, "note", max_len=1000, field="备注", multiline=True) or None
+    rk = form_text(form, "rk", max_len=40, field="rk") or None
     label = ACTION_LABEL.get(op, op)
     if op == "claim":
         await claim(db, case=case, actor=actor, now=now, request_key=rk)
@@ -723,38 +735,49 @@ async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[An
         await release(db, case=case, actor=actor, now=now, note=note, request_key=rk)
         return "已释放，其他同事可以认领"
     if op == "complete":
-        photos = [p for p in str(form.get("photos", "")).split() if p]
+        photos = [p for p in form_text(form, "photos", max_len=2000, field="照片").split() if p][:20]
         await complete(db, case=case, actor=actor, note=note or "", photos=photos, now=now, request_key=rk)
         return "已办结，居民会收到通知和评价邀请"
     if op == "ask":
         await ask_resident(
-            db, case=case, actor=actor, question=str(form.get("question", ""))[:500], now=now, request_key=rk
+            db,
+            case=case,
+            actor=actor,
+            question=form_text(form, "question", max_len=500, field="问题", multiline=True),
+            now=now,
+            request_key=rk,
         )
         return "问题已发给居民，居民回复后会显示在时间线上"
     if op == "note":
         await add_note(db, case=case, actor=actor, note=note or "", now=now)
         return "备注已保存"
     if op == "edit":
+        category = form_text(form, "category", max_len=32, field="类别") or None
+        if category is not None and category != case.category:
+            if category not in await category_names(db, kind=case.kind):
+                raise StaffError("请从列表中选择类别")
         events = await edit_case(
             db,
             case=case,
             actor=actor,
             now=now,
-            category=str(form.get("category", "")) or None,
-            town=str(form.get("town", "")) or None,
-            community=str(form["community"]) if "community" in form else None,
+            category=category,
+            town=form_text(form, "town", max_len=16, field="镇街") or None,
+            community=form_text(form, "community", max_len=64, field="村（社区）")
+            if "community" in form
+            else None,
         )
         return "已修改" if events else "没有改动"
     if op == "merge":
-        into_no = str(form.get("into", "")).strip().upper()[:24]
-        into = await get_case_for(db, staff=staff, case_no=into_no)
+        into_no = form_text(form, "into", max_len=24, field="合并到").upper()
+        into = await get_case_for(db, staff=staff, case_no=parse_case_no(into_no)) if into_no else None
         if into is None:
             raise StaffError(f"找不到诉求{into_no or '（未填编号）'}")
         await merge_case(db, case=case, into=into, actor=actor, note=note, now=now, request_key=rk)
         return f"已合并到{into.case_no}"
     if op == "reassign":
-        to_id = str(form.get("to_staff", ""))
-        target = await db.get(Staff, int(to_id)) if to_id.isdigit() else None
+        to_id = optional_int(form.get("to_staff"), field="指派给", lo=1)
+        target = await db.get(Staff, to_id) if to_id is not None else None
         if target is None:
             raise StaffError("请选择要指派的工作人员")
         await reassign(db, case=case, actor=actor, to_staff=target, note=note, now=now, request_key=rk)
@@ -769,14 +792,17 @@ async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[An
 @require_staff()
 async def case_act(request: web.Request, staff: Staff) -> web.Response:
     form = await csrf_form(request)
-    case_no = request.match_info["case_no"]
+    case_no = parse_case_no(request.match_info["case_no"])
     now = _now(request)
-    op = str(form.get("action", ""))[:16]
+    op = form_text(form, "action", max_len=16, field="操作")
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
             case = await case_or_404(db, staff=staff, case_no=case_no)
             message = await _perform(db, case=case, staff=staff, form=form, now=now)
-            detail = str(form.get("note", "") or form.get("question", ""))[:200]
+            detail = (
+                form_text(form, "note", max_len=1000, multiline=True)
+                or form_text(form, "question", max_len=500, multiline=True)
+            )[:200]
             await audit(
                 db, staff=staff, action=f"case_{op}", case=case, now=now, detail=detail, ip=_ip(request)
             )
@@ -791,7 +817,7 @@ async def case_act(request: web.Request, staff: Staff) -> web.Response:
                 ip=_ip(request),
             )
         return await _case_page(request, staff, case_no, status=409, extra={"conflict": str(exc)})
-    except (LifecycleError, StaffError) as exc:
+    except (LifecycleError, StaffError, ParamError) as exc:
         await flash_redirect(request, _case_url(request, case_no), str(exc), "error")
     await flash_redirect(request, _case_url(request, case_no), message)
 
@@ -801,7 +827,7 @@ async def case_act(request: web.Request, staff: Staff) -> web.Response:
 async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
     """Clear the case's flag with a note of what was done (e.g. after phoning the resident)."""
     form = await csrf_form(request)
-    case_no = request.match_info["case_no"]
+    case_no = parse_case_no(request.match_info["case_no"])
     now = _now(request)
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
@@ -811,9 +837,9 @@ async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
                 db,
                 case=case,
                 actor=actor_for(staff),
-                note=str(form.get("note", ""))[:500],
+                note=form_text(form, "note", max_len=500, field="处理情况", multiline=True),
                 now=now,
-                expected=str(form.get("flag", "")) or None,
+                expected=form_text(form, "flag", max_len=32, field="标记") or None,
             )
             await audit(
                 db,
@@ -824,7 +850,7 @@ async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
                 detail=event.note,
                 ip=_ip(request),
             )
-    except StaffError as exc:
+    except (StaffError, ParamError) as exc:
         await flash_redirect(request, _case_url(request, case_no), str(exc), "error")
     await flash_redirect(request, _case_url(request, case_no), f"已处理“{FLAG_LABEL.get(flag or '', flag)}”")
 
@@ -855,7 +881,7 @@ def _dispatch_soon(app: web.Application) -> None:
 @require_staff()
 async def outbox_retry(request: web.Request, staff: Staff) -> web.Response:
     form = await csrf_form(request)
-    outbox_id = int(request.match_info["outbox_id"])
+    outbox_id = parse_int_id(request.match_info["outbox_id"], field="消息编号")
     back = safe_next(str(form.get("next", "")), str(request.app.router["staff_outbox"].url_for()))
     now = _now(request)
     try:

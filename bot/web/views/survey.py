@@ -11,6 +11,7 @@ from bot.cases.survey import SCORE_LABEL, record_answer
 from bot.db import transaction
 from bot.delivery.links import BadLink, verify_link
 from bot.models import Case, Survey
+from bot.web.params import ParamError, form_text, optional_int, parse_int_id
 from bot.web.websec import check_csrf
 
 routes = web.RouteTableDef()
@@ -24,9 +25,10 @@ def _survey_id(request: web.Request) -> int:
         subject = verify_link(settings.link_secret, LINK_KIND, request.match_info["token"], now=now)
     except BadLink:
         raise web.HTTPForbidden(text="链接已失效。您也可以直接在公众号里回复数字 1–5 评价。") from None
-    if not subject.isdigit():
-        raise web.HTTPForbidden(text="链接无效")
-    return int(subject)
+    try:
+        return parse_int_id(subject)
+    except ParamError:
+        raise web.HTTPForbidden(text="链接无效") from None
 
 
 async def _load(request: web.Request, session: object, survey_id: int) -> tuple[Survey, Case]:
@@ -57,8 +59,16 @@ async def survey_answer(request: web.Request) -> web.Response:
     form = await request.post()
     await check_csrf(request, form)
     token = request.match_info["token"]
-    raw_score = str(form.get("score", ""))
-    comment = str(form.get("comment", ""))[:500]
+    try:
+        score = optional_int(form.get("score"), field="分数", lo=1, hi=5)
+    except ParamError:
+        score = None
+    comment = str(form.get("comment", ""))[:2000]
+    try:
+        comment = form_text(form, "comment", max_len=500, field="意见", multiline=True)
+        error = None if score is not None else "请先选择一个分数（1–5）"
+    except ParamError as exc:
+        error = exc.message
     now = request.app[keys.CLOCK]()  # type: ignore[operator]
     async with transaction(request.app[keys.SESSIONS]) as session:
         survey, case = await _load(request, session, survey_id)
@@ -66,14 +76,12 @@ async def survey_answer(request: web.Request) -> web.Response:
             return aiohttp_jinja2.render_template(
                 "survey/form.html", request, _ctx(survey, case, token, error=None)
             )
-        if not raw_score.isdigit() or not 1 <= int(raw_score) <= 5:
+        if error or score is None:
             return aiohttp_jinja2.render_template(
                 "survey/form.html",
                 request,
-                _ctx(survey, case, token, error="请先选择一个分数（1–5）", comment=comment),
+                _ctx(survey, case, token, error=error, comment=comment[:500]),
                 status=400,
             )
-        await record_answer(
-            session, survey=survey, score=int(raw_score), comment=comment, via="page", now=now
-        )
+        await record_answer(session, survey=survey, score=score, comment=comment, via="page", now=now)
     return aiohttp_jinja2.render_template("survey/form.html", request, _ctx(survey, case, token, error=None))
