@@ -8,7 +8,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +32,7 @@ __all__ = [
     "oauth_authorize_url",
     "oauth_exchange",
     "require_staff",
+    "safe_next",
     "sign_in",
     "sign_out",
     "verify_password",
@@ -93,10 +94,24 @@ def require_staff(
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site relative paths are accepted as a post-login destination."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """A post-sign-in destination, accepted only as a same-site path.
+
+    Browsers drop tabs, newlines and other control characters from URLs and treat ``\\`` like ``/``, so the
+    value is normalised *first* (control characters and whitespace removed, percent-decoding looked through)
+    and checked afterwards: ``/%09/evil.example`` or ``/\tevil`` would otherwise become ``//evil.example``.
+    The accepted value is the normalised one, so what was checked is what the browser gets."""
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return default
+    cleaned = "".join(ch for ch in target if ch.isprintable() and not ch.isspace())
+    decoded = unquote(cleaned)
+    for candidate in (cleaned, decoded, unquote(decoded)):
+        squeezed = "".join(ch for ch in candidate if ch.isprintable() and not ch.isspace())
+        if not squeezed.startswith("/") or squeezed.startswith(("//", "/\\")) or "\\" in squeezed:
+            return default
+        parts = urlsplit(squeezed)
+        if parts.scheme or parts.netloc:
+            return default
+    return cleaned
 
 
 # ------------------------------------------------------------------ WeChat OAuth (snsapi_base)

@@ -442,7 +442,7 @@ async def oauth_start(request: web.Request) -> web.Response:
 async def oauth_callback(request: web.Request) -> web.Response:
     session = await get_session(request)
     expected = session.pop("oauth_state", None)
-    target = str(session.pop("oauth_next", "") or request.app.router["staff_queue"].url_for())
+    target = safe_next(session.pop("oauth_next", None), str(request.app.router["staff_queue"].url_for()))
     code = request.query.get("code", "")[:128]
     state = request.query.get("state", "")
     if (
