@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser(
         "nlu",
-        help="`nlu eval`: train, evaluate on the held-out set, compare with the baseline",
+        help="`nlu eval`: train, evaluate on the held-out set, compare with the baseline; "
+        "`nlu conversations`: play the scripted conversations through the webhook",
         add_help=False,
     )
     sub.add_parser("pool", help="resource pool import/export", add_help=False)
@@ -71,8 +72,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return pool_main(rest)
     if command == "nlu":
+        if rest and rest[0] == "conversations":
+            from bot.conversation.nlu.conversations import main as conversations_main
+
+            return conversations_main(rest[1:])
         if not rest or rest[0] != "eval":
-            print("usage: python -m bot nlu eval", file=sys.stderr)
+            print(
+                "usage: python -m bot nlu eval | python -m bot nlu conversations [--min RATE]",
+                file=sys.stderr,
+            )
             return 2
         from bot.conversation.nlu.evaluate import main as eval_main
 
