@@ -40,7 +40,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -49,6 +48,14 @@ from matching.model import CATEGORIES, CITY_WIDE, KIND_LABELS, Resource
 from matching.scoring import town_name
 from reference import towns
 from reference.privacy import parse_phone_field
+from reference.spreadsheet import (
+    DEFAULT_LIMITS,
+    ReadLimits,
+    SpreadsheetRefused,
+    read_table,
+    safe_row,
+    unescape_cell,
+)
 
 #: (field, Chinese header) in export order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -114,9 +121,7 @@ _KIND_BY_LABEL = (
 _TRUE = {"是", "y", "yes", "true", "1", "可", "启用", "可接单", "√"}
 _FALSE = {"否", "n", "no", "false", "0", "不", "停用", "暂停", "×"}
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
-_FORMULA_START = ("=", "+", "-", "@")
-
-MAX_ROWS = 50_000
+MAX_ROWS = DEFAULT_LIMITS.max_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +178,13 @@ def _cell(resource: Resource, name: str) -> Any:
         return "是" if value else "否"
     if name == "max_fund":
         return "" if value is None else value
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value  # never let a spreadsheet evaluate a name as a formula
     return value
 
 
 def export_rows(resources: Iterable[Resource]) -> list[list[Any]]:
     """Header row plus one row per resource, as cells."""
-    return [[label for _, label in COLUMNS], *([_cell(r, name) for name, _ in COLUMNS] for r in resources)]
+    header = [label for _, label in COLUMNS]
+    return [header, *(safe_row(_cell(r, name) for name, _ in COLUMNS) for r in resources)]
 
 
 def export_csv(resources: Iterable[Resource]) -> str:
@@ -206,62 +210,34 @@ def export_xlsx(resources: Iterable[Resource]) -> bytes:
 # --- import ----------------------------------------------------------------------------------------------------
 
 
-def _read_csv(data: bytes) -> list[list[Any]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise ValueError("无法识别文件编码，请另存为UTF-8编码的CSV")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-
-
-def _read_xlsx(data: bytes) -> list[list[Any]]:
-    from openpyxl import load_workbook
-
-    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    try:
-        ws = wb.active if wb.active is not None else wb.worksheets[0]
-        return [list(row) for row in ws.iter_rows(values_only=True)]
-    finally:
-        wb.close()
-
-
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    text = str(value).strip()
-    if text.startswith("'") and text[1:2] in _FORMULA_START:
-        text = text[1:]
-    return text
+    return unescape_cell(str(value).strip())
 
 
 def parse_pool(
-    data: bytes, *, filename: str, categories: Sequence[str] = CATEGORIES, max_rows: int = MAX_ROWS
+    data: bytes,
+    *,
+    filename: str,
+    categories: Sequence[str] = CATEGORIES,
+    max_rows: int = MAX_ROWS,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ImportResult:
     """Parse and validate a pool file (``.csv`` or ``.xlsx``, told apart by ``filename``).
 
-    ``categories`` are the categories staff currently allow. Nothing is written anywhere: check
-    ``result.ok`` and write all ``result.rows`` or none.
+    ``categories`` are the categories staff currently allow. Reading is bounded by ``limits`` (rows, columns,
+    cells, uncompressed size, time; see ``reference.spreadsheet``): a file over a limit is one problem, never an
+    exception. Blocking: async callers run it in a thread. Nothing is written anywhere: check ``result.ok`` and
+    write all ``result.rows`` or none.
     """
     result = ImportResult()
-    lower = filename.lower()
     try:
-        if lower.endswith(".csv") or lower.endswith(".txt"):
-            table = _read_csv(data)
-        elif lower.endswith(".xlsx") or lower.endswith(".xlsm"):
-            table = _read_xlsx(data)
-        else:
-            result.problems.append(Problem(0, "", "只支持CSV或Excel（.xlsx）文件"))
-            return result
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
-        result.problems.append(Problem(0, "", f"文件无法读取：{type(exc).__name__}"))
+        table = read_table(data, filename=filename, limits=limits)
+    except SpreadsheetRefused as exc:
+        result.problems.append(Problem(0, "", str(exc)))
         return result
     while table and not any(_text(v) for v in table[0]):
         table.pop(0)  # leading empty lines

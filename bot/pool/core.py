@@ -18,6 +18,7 @@ signed ``/offer/<token>`` link; domain code never holds the link secret.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -1538,6 +1539,10 @@ _PLAIN = (
 )
 
 
+#: wall-clock bound of parsing an import (the reader's own limit is lower; this is the backstop)
+IMPORT_SECONDS = 30.0
+
+
 @dataclass(slots=True)
 class ImportOutcome:
     ok: bool
@@ -1558,7 +1563,15 @@ async def import_pool(
     from bot.cases.lifecycle import CITY_ROLES
     from matching.pool_io import HEADERS, ImportResult, Problem, parse_pool
 
-    result: ImportResult = parse_pool(data, filename=filename, categories=await allowed_categories(session))
+    categories = await allowed_categories(session)
+    try:
+        # reading a spreadsheet is CPU-bound: off the event loop, and bounded (the reader also stops itself)
+        result: ImportResult = await asyncio.wait_for(
+            asyncio.to_thread(parse_pool, data, filename=filename, categories=categories),
+            timeout=IMPORT_SECONDS,
+        )
+    except TimeoutError:
+        result = ImportResult(problems=[Problem(0, "", "文件太大，处理超时，请分批导入")])
     existing: dict[str, Resource] = {}
     if result.ok:
         keys = [r.key for r in result.rows]
