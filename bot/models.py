@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from bot.cases.titles import case_title
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -103,10 +105,26 @@ class Staff(SQLModel, table=True):
     openid: str | None = Field(default=None, unique=True, max_length=64)
     bind_code: str | None = Field(default=None, max_length=16)
     bind_code_expires: datetime | None = ts()
-    failed_logins: int = 0
-    locked_until: datetime | None = ts()
+    failed_logins: int = 0  # failed password sign-ins since the last success (incremented in SQL)
+    locked_until: datetime | None = ts()  # no longer set: sign-in is throttled per account and address
     active: bool = True
+    # signed into every session cookie; bumped on logout, password/role/town change and deactivation, so
+    # an old cookie stops working on the server side at once
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = ts(default_now=True, nullable=False)
+
+
+class SignInAttempt(SQLModel, table=True):
+    """One attempt at a guarded secret (password, staff binding code, hotline binding code), counted per
+    scope and key (an account+address pair, an openid, an address; hashed, never the raw value) inside a
+    time window. Rows are written before the secret is checked, so concurrent attempts cannot overshoot."""
+
+    __table_args__ = (sa.Index("ix_signinattempt_scope_key_at", "scope", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)  # password | staff_bind | case_bind
+    key: str = Field(max_length=64)
+    failed: bool = True
+    at: datetime = ts(default_now=True, nullable=False)
 
 
 class AuditLog(SQLModel, table=True):
@@ -170,6 +188,13 @@ class Case(SQLModel, table=True):
     updated_at: datetime = ts(default_now=True, nullable=False)
     completed_at: datetime | None = ts()
     closed_at: datetime | None = ts()
+
+    @property
+    def title(self) -> str:
+        """What is needed and for whom ("轮椅 · 给母亲"), the same on every page and in the chat."""
+        return case_title(
+            item=self.item, quantity=self.quantity, beneficiary=self.beneficiary, description=self.description
+        )
 
 
 class CaseEvent(SQLModel, table=True):
@@ -284,7 +309,8 @@ class CallBack(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL", index=True)
     case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
-    town: str | None = Field(default=None, max_length=16)  # None: the town is not known yet (city staff route it)
+    # None: the town is not known yet (city staff route it)
+    town: str | None = Field(default=None, max_length=16)
     phone: str = Field(max_length=32)
     note: str = ""  # what the resident said when asking
     created_at: datetime = ts(default_now=True, nullable=False)

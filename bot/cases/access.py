@@ -3,6 +3,7 @@ a town's staff cannot list, open or act on another town's case, whatever URL or 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -16,13 +17,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from bot.cases import throttle
 from bot.cases.lifecycle import CITY_ROLES, OPEN_STATES, ROLES, SUPERVISORS, TOWN_WORKERS, Actor
 from bot.models import AuditLog, Case, CaseEvent, Category, InboundMessage, Resident, Staff
 from reference import privacy
 from reference.towns import TOWNS
 
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
 BIND_CODE_TTL = timedelta(minutes=10)
 TOWN_NAMES = frozenset(t.name for t in TOWNS)
 _SHORT_TOWN = {t.short: t.name for t in TOWNS}
@@ -34,6 +34,10 @@ class StaffError(Exception):
 
 class LoginFailed(StaffError):
     pass
+
+
+class BindLimited(StaffError):
+    """Too many binding-code attempts from this WeChat user or address."""
 
 
 # ------------------------------------------------------------------ passwords (scrypt, per-user salt)
@@ -71,31 +75,58 @@ def check_password_policy(password: str) -> None:
         raise StaffError("密码需同时包含字母和数字")
 
 
-async def authenticate(session: AsyncSession, *, username: str, password: str, now: datetime) -> Staff:
-    """Check a password sign-in. Five failures lock the account for 15 minutes (the lock is stored on the row,
-    so it holds across workers and restarts)."""
-    staff = (await session.exec(select(Staff).where(Staff.username == username.strip()))).first()
-    if staff is None or not staff.active:
-        verify_password(password, _DUMMY_HASH)  # same cost whether or not the account exists
-        raise LoginFailed("用户名或密码错误")
-    if staff.locked_until is not None and staff.locked_until > now:
-        minutes = max(1, int((staff.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginFailed(f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试")
-    if not staff.password_hash or not verify_password(password, staff.password_hash):
-        failures = staff.failed_logins + 1
-        if failures >= MAX_FAILURES:
-            staff.failed_logins = 0
-            staff.locked_until = now + LOCKOUT
-            session.add(AuditLog(staff_id=staff.id, action="login_locked", detail="连续输错密码", at=now))
-            await session.flush()
-            raise LoginFailed("密码错误次数过多，账号已锁定15分钟")
-        staff.failed_logins = failures
-        await session.flush()
-        raise LoginFailed(f"用户名或密码错误（还可尝试{MAX_FAILURES - failures}次）")
-    staff.failed_logins = 0
-    staff.locked_until = None
-    await session.flush()
+WRONG_PASSWORD = "用户名或密码错误"
+TOO_MANY = "尝试次数过多，请15分钟后再试"
+
+
+async def authenticate(
+    session: AsyncSession, *, username: str, password: str, now: datetime, ip: str | None = None
+) -> Staff:
+    """Check a password sign-in. The answer is the same for an unknown name, a deactivated account and a
+    wrong password, and costs the same (one scrypt, off the event loop). Failures are throttled per account
+    *and* address (five in 15 minutes) and per address (30): an outsider can slow their own guesses, not lock
+    the owner out from the owner's address. The staff row's failure counter is incremented in SQL."""
+    name = username.strip()
+    pair = throttle.key_of("pw", name.casefold(), ip)
+    address = throttle.key_of("pw", ip)
+    pair_row, pair_over = await throttle.attempt(session, limit=throttle.PASSWORD_PAIR, key=pair, now=now)
+    addr_row, addr_over = await throttle.attempt(
+        session, limit=throttle.PASSWORD_ADDRESS, key=address, now=now
+    )
+    if pair_over or addr_over:
+        raise LoginFailed(TOO_MANY)
+    staff = (await session.exec(select(Staff).where(Staff.username == name))).first() if name else None
+    usable = staff is not None and staff.active and bool(staff.password_hash)
+    stored = staff.password_hash if staff is not None and usable else _DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    if staff is None or not usable or not ok:
+        if staff is not None:
+            await session.exec(  # type: ignore[call-overload]
+                update(Staff)
+                .where(col(Staff.id) == staff.id)
+                .values(failed_logins=col(Staff.failed_logins) + 1)
+                .execution_options(synchronize_session=False)
+            )
+        raise LoginFailed(WRONG_PASSWORD)
+    await throttle.succeeded(session, pair_row, addr_row, forget=(throttle.PASSWORD_PAIR, pair))
+    await session.exec(  # type: ignore[call-overload]
+        update(Staff)
+        .where(col(Staff.id) == staff.id)
+        .values(failed_logins=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
     return staff
+
+
+async def revoke_sessions(session: AsyncSession, *, staff: Staff) -> None:
+    """Every session cookie issued to ``staff`` so far stops working (the epoch is bumped in SQL)."""
+    await session.exec(  # type: ignore[call-overload]
+        update(Staff)
+        .where(col(Staff.id) == staff.id)
+        .values(session_epoch=col(Staff.session_epoch) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(staff, ["session_epoch"])
 
 
 # ------------------------------------------------------------------ accounts
@@ -127,7 +158,7 @@ async def create_staff(
     staff = Staff(
         username=username,
         display_name=(display_name or "").strip() or username,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         role=role,
         town=town,
         community=(community or "").strip() or None,
@@ -139,10 +170,11 @@ async def create_staff(
 
 async def set_password(session: AsyncSession, *, staff: Staff, password: str) -> None:
     check_password_policy(password)
-    staff.password_hash = hash_password(password)
+    staff.password_hash = await asyncio.to_thread(hash_password, password)
     staff.failed_logins = 0
     staff.locked_until = None
     await session.flush()
+    await revoke_sessions(session, staff=staff)
 
 
 def visible_staff_query(viewer: Staff) -> SelectOfScalar[Staff]:
@@ -161,13 +193,24 @@ async def new_bind_code(session: AsyncSession, *, staff: Staff, now: datetime) -
     return code
 
 
-async def bind_openid(session: AsyncSession, *, code: str, openid: str, now: datetime) -> Staff:
+async def bind_openid(
+    session: AsyncSession, *, code: str, openid: str, now: datetime, ip: str | None = None
+) -> Staff:
+    """Bind a WeChat openid to the staff account whose 8-digit code (valid 10 minutes) was typed. Attempts are
+    counted on the server per openid and per address (a cookie or a new OAuth flow does not reset them)."""
+    by_openid = throttle.key_of("bind", openid)
+    by_address = throttle.key_of("bind", ip)
+    row1, over1 = await throttle.attempt(session, limit=throttle.STAFF_BIND, key=by_openid, now=now)
+    row2, over2 = await throttle.attempt(session, limit=throttle.STAFF_BIND_ADDRESS, key=by_address, now=now)
+    if over1 or over2:
+        raise BindLimited("尝试次数过多，请15分钟后重新进入")
     code = code.strip()
-    if not code.isdigit() or len(code) != 8:
+    if not (code.isascii() and code.isdigit()) or len(code) != 8:
         raise StaffError("绑定码应为8位数字")
     staff = (await session.exec(select(Staff).where(Staff.bind_code == code, col(Staff.active)))).first()
     if staff is None or staff.bind_code_expires is None or staff.bind_code_expires < now:
         raise StaffError("绑定码不正确或已过期，请在电脑上重新生成")
+    await throttle.succeeded(session, row1, row2, forget=(throttle.STAFF_BIND, by_openid))
     await session.exec(  # type: ignore[call-overload]
         update(Staff).where(col(Staff.openid) == openid, col(Staff.id) != staff.id).values(openid=None)
     )
@@ -230,7 +273,7 @@ class QueueFilter:
     @classmethod
     def from_query(cls, query: Any) -> QueueFilter:
         def page(v: str) -> int:
-            return max(1, min(int(v), 10_000)) if v.isdigit() else 1
+            return max(1, min(int(v), 10_000)) if v.isascii() and v.isdigit() and len(v) < 7 else 1
 
         sort = query.get("sort", "new")
         return cls(

@@ -15,11 +15,13 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from bot import keys
-from bot.cases.access import LoginFailed, authenticate, hash_password, verify_password
+from bot.cases.access import LoginFailed, authenticate, hash_password, revoke_sessions, verify_password
+from bot.db import transaction
 from bot.models import Staff
 
 log = logging.getLogger(__name__)
 STAFF_KEY = "staff_id"
+EPOCH_KEY = "epoch"
 _REQUEST_STAFF = "daguanjia_staff"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,13 +42,22 @@ __all__ = [
 
 
 async def sign_in(request: web.Request, staff: Staff) -> None:
-    """A fresh session (new cookie, no fixation) that remembers the staff member."""
+    """A fresh session (new cookie, no fixation) that remembers the staff member and their session epoch."""
     session = await new_session(request)
     session[STAFF_KEY] = staff.id
+    session[EPOCH_KEY] = staff.session_epoch
     request[_REQUEST_STAFF] = staff
 
 
 async def sign_out(request: web.Request) -> None:
+    """End the session here *and* on the server: the epoch is bumped, so a copy of the cookie replayed later
+    (or kept on another device) no longer opens anything."""
+    staff = await current_staff(request)
+    if staff is not None:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            me = await db.get(Staff, staff.id)
+            if me is not None:
+                await revoke_sessions(db, staff=me)
     session = await get_session(request)
     session.invalidate()
     request[_REQUEST_STAFF] = None
@@ -62,8 +73,9 @@ async def current_staff(request: web.Request) -> Staff | None:
     if isinstance(staff_id, int):
         async with request.app[keys.SESSIONS]() as db:
             staff = await db.get(Staff, staff_id)
-        if staff is not None and not staff.active:
-            staff = None
+        if staff is not None and (not staff.active or session.get(EPOCH_KEY) != staff.session_epoch):
+            staff = None  # deactivated, or the session was revoked (logout, password, role or town change)
+            session.invalidate()
     request[_REQUEST_STAFF] = staff
     return staff
 

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_ID",
     "MAX_PAGE",
     "ParamError",
+    "clean_query",
     "form_text",
     "optional_int",
     "parse_case_no",
@@ -135,6 +136,17 @@ def parse_text(
     if required and not text:
         raise ParamError(f"请填写“{field or '内容'}”", field=field)
     return text
+
+
+def clean_query(query: Mapping[str, Any], *, max_len: int = 256) -> dict[str, str]:
+    """The query string as a plain dict (first value of each name), control characters removed and each value
+    cut at ``max_len``: for filters a domain function reads field by field (an odd filter value finds
+    nothing; it must never reach the database as a NUL byte)."""
+    out: dict[str, str] = {}
+    for name in query:
+        if name not in out:
+            out[name] = _clean(_raw(query.get(name, "")), multiline=False)[:max_len]
+    return out
 
 
 def form_text(

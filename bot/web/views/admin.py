@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
-from bot.cases.access import TOWN_NAMES, StaffError, audit, create_staff, set_password
+from bot.cases.access import TOWN_NAMES, StaffError, audit, create_staff, revoke_sessions, set_password
 from bot.cases.lifecycle import ALL_STAFF, CITY_ROLES, ROLE_LABEL, ROLES, STATE_LABEL
 from bot.cases.numbering import KIND_LABEL
 from bot.db import transaction
@@ -53,8 +53,11 @@ async def change_role(
     if role not in ("community_worker",):
         community = None
     before = f"{ROLE_LABEL.get(staff.role, staff.role)} {staff.town or '全市'}"
+    changed = (staff.role, staff.town, staff.community) != (role, town, community)
     staff.role, staff.town, staff.community = role, town, community
     await session.flush()
+    if changed:  # new powers or another town: sessions opened under the old ones end now
+        await revoke_sessions(session, staff=staff)
     after = f"{ROLE_LABEL[role]} {town or '全市'}{' ' + community if community else ''}"
     return f"{before} → {after}"
 
@@ -155,6 +158,7 @@ async def staff_update(request: web.Request, me: Staff) -> web.Response:
                     raise StaffError("不能停用自己的账号")
                 staff.active = not staff.active
                 detail = "启用" if staff.active else "停用"
+                await revoke_sessions(db, staff=staff)
             elif op == "password":
                 await set_password(db, staff=staff, password=str(form.get("password", "")))
                 detail = "重置密码"
