@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
+from openpyxl import Workbook
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
@@ -18,6 +19,7 @@ from bot.cases.lifecycle import STATE_LABEL
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
 from bot.models import Case, CaseEvent, Resident, Survey
 from bot.reporting.scope import Scope, where
+from bot.reporting.xlsx import append_row
 from reference.privacy import mask_phone, mask_text
 
 ARCHIVE_MAX = 20_000
@@ -36,8 +38,6 @@ async def archive_workbook(
     """Cases created in [start, end) with their whole timelines, as .xlsx (sheets 诉求 and 时间线). Phone numbers,
     also inside descriptions and notes, are masked unless `full_phone`. Returns (file, number of cases); raises
     ValueError when the range holds more than `limit` cases (the caller asks for a shorter range)."""
-    from openpyxl import Workbook
-
     conds = where(town=scope.town, community=scope.community, start=start, end=end)
     total = int(
         (await session.exec(select(func.count()).select_from(Case).where(*conds))).one()  # type: ignore[arg-type]
@@ -51,7 +51,8 @@ async def archive_workbook(
     wb = Workbook(write_only=True)
     cases_ws = wb.create_sheet("诉求")
     events_ws = wb.create_sheet("时间线")
-    cases_ws.append(
+    append_row(
+        cases_ws,
         [
             "编号",
             "类型",
@@ -69,9 +70,9 @@ async def archive_workbook(
             "办结时间",
             "归档时间",
             "满意度",
-        ]
+        ],
     )
-    events_ws.append(["编号", "时间", "操作人类型", "操作人", "事件", "原状态", "新状态", "说明"])
+    append_row(events_ws, ["编号", "时间", "操作人类型", "操作人", "事件", "原状态", "新状态", "说明"])
     last_id = 0
     while True:
         rows = list(
@@ -94,7 +95,8 @@ async def archive_workbook(
         )
         numbers = {c.id: c.case_no for c, _, _ in rows}
         for c, resident_phone, score in rows:
-            cases_ws.append(
+            append_row(
+                cases_ws,
                 [
                     c.case_no,
                     KIND_LABEL.get(c.kind, c.kind),
@@ -112,10 +114,11 @@ async def archive_workbook(
                     local(c.completed_at),
                     local(c.closed_at),
                     score if score is not None else "",
-                ]
+                ],
             )
         for e in events:
-            events_ws.append(
+            append_row(
+                events_ws,
                 [
                     numbers[e.case_id],
                     local(e.at),
@@ -125,7 +128,7 @@ async def archive_workbook(
                     STATE_LABEL.get(e.from_status or "", e.from_status or ""),
                     STATE_LABEL.get(e.to_status or "", e.to_status or ""),
                     clean(e.note),
-                ]
+                ],
             )
         last_id = ids[-1]  # type: ignore[assignment]
     buf = io.BytesIO()

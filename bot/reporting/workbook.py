@@ -7,9 +7,12 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from openpyxl import Workbook
+
 from bot.cases.lifecycle import STATE_LABEL
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
 from bot.reporting.figures import Dashboard
+from bot.reporting.xlsx import append_row
 
 
 def _pct(value: float | None) -> str:
@@ -18,31 +21,29 @@ def _pct(value: float | None) -> str:
 
 def stats_workbook(d: Dashboard) -> bytes:
     """The dashboard's figures as an .xlsx file (one sheet per section)."""
-    from openpyxl import Workbook
-
     wb = Workbook()
     ws = wb.active
     ws.title = "概况"
     day = lambda dt: dt.astimezone(CHINA).strftime("%Y-%m-%d")  # noqa: E731
-    ws.append(["范围", d.scope.town or "全市", d.scope.community or ""])
-    ws.append(["起始日期", day(d.start)])
-    ws.append(["截止日期", day(d.end - timedelta(seconds=1))])
-    ws.append(["诉求总数", d.counts.total])
-    ws.append(["期间办结", d.counts.completed])
-    ws.append(["当前超时", d.timeliness.overdue_now])
-    ws.append(["评价发出", d.satisfaction.sent])
-    ws.append(["评价回复", d.satisfaction.answered])
-    ws.append(["回复率", _pct(d.satisfaction.response_rate)])
-    ws.append(["平均满意度", d.satisfaction.average if d.satisfaction.average is not None else "—"])
-    ws.append(["低分（≤2）", d.satisfaction.low])
-    ws.append(["资源邀请", d.pool.offers])
-    ws.append(["资源接受率", _pct(d.pool.accept_rate)])
+    append_row(ws, ["范围", d.scope.town or "全市", d.scope.community or ""])
+    append_row(ws, ["起始日期", day(d.start)])
+    append_row(ws, ["截止日期", day(d.end - timedelta(seconds=1))])
+    append_row(ws, ["诉求总数", d.counts.total])
+    append_row(ws, ["期间办结", d.counts.completed])
+    append_row(ws, ["当前超时", d.timeliness.overdue_now])
+    append_row(ws, ["评价发出", d.satisfaction.sent])
+    append_row(ws, ["评价回复", d.satisfaction.answered])
+    append_row(ws, ["回复率", _pct(d.satisfaction.response_rate)])
+    append_row(ws, ["平均满意度", d.satisfaction.average if d.satisfaction.average is not None else "—"])
+    append_row(ws, ["低分（≤2）", d.satisfaction.low])
+    append_row(ws, ["资源邀请", d.pool.offers])
+    append_row(ws, ["资源接受率", _pct(d.pool.accept_rate)])
 
     def sheet(title: str, header: list[str], rows: Iterable[Sequence[Any]]) -> None:
         s = wb.create_sheet(title)
-        s.append(header)
+        append_row(s, header)
         for row in rows:
-            s.append(list(row))
+            append_row(s, row)
 
     c = d.counts
     sheet("按状态", ["状态", "数量"], [(STATE_LABEL.get(k, k), n) for k, n in c.by_status])
