@@ -16,6 +16,7 @@ from bot.cases.lifecycle import (
     record_resident_answer,
 )
 from bot.cases.numbering import CHINA
+from bot.cases.titles import resident_labels
 from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import find_case_no
@@ -38,8 +39,11 @@ AFFIRM = re.compile(r"^(确认|确定|是|是的|对|好|好的|取消吧|取消
 DENY = re.compile(r"^(不|不要|不取消|算了不取消|先不|唔好|唔使)")
 
 
+RESIDENT_STATE_LABEL = resident_labels(STATE_LABEL)
+
+
 def _label(status: str) -> str:
-    return STATE_LABEL.get(status, status)
+    return RESIDENT_STATE_LABEL.get(status, status)
 
 
 async def _my_cases(turn: Turn, *, statuses: tuple[str, ...] | None = None, limit: int = 5) -> list[Case]:
@@ -68,10 +72,8 @@ async def query_progress(turn: Turn) -> str:
         return texts.NO_CASES
     lines = ["您最近的诉求："]
     for c in cases:
-        what = c.item or c.description[:12]
-        lines.append(f"· {c.case_no} {texts.KIND_LABEL.get(c.kind, '')}「{what}」：{_label(c.status)}")
-    lines.append("发送编号可以查看详细进度，或点这里看全部办理记录：")
-    lines.append(_my_link(turn))
+        lines.append(f"· {c.case_no} {texts.KIND_LABEL.get(c.kind, '')}「{c.title}」：{_label(c.status)}")
+    lines.append(f"发送编号可以查看详细进度。全部办理记录：{texts.link(_my_link(turn))}")
     return "\n".join(lines)
 
 
@@ -84,7 +86,7 @@ def _my_link(turn: Turn) -> str:
 
 def _detail(case: Case) -> str:
     when = case.updated_at.astimezone(CHINA).strftime("%m月%d日 %H:%M")
-    what = case.item or case.description[:30]
+    what = case.title
     return (
         f"诉求{case.case_no}（{texts.KIND_LABEL.get(case.kind, '')}）\n"
         f"内容：{what}\n镇街：{case.town}\n当前状态：{_label(case.status)}（{when}更新）"
@@ -101,12 +103,12 @@ async def start_cancel(turn: Turn) -> str:
     if len(cases) == 1:
         turn.set_state("cancel_confirm", case_id=cases[0].id)
         return (
-            f"确定要取消诉求{cases[0].case_no}（{cases[0].item or cases[0].description[:12]}）吗？\n"
+            f"确定要取消诉求{cases[0].case_no}（{cases[0].title}）吗？\n"
             "回复“确定”取消，可以顺便说说原因；回复“不”继续办理。"
         )
     turn.set_state("cancel_pick", case_ids=[c.id for c in cases])
     lines = ["您想取消哪一个？请回复数字："]
-    lines += [f"{i} {c.case_no}（{c.item or c.description[:12]}）" for i, c in enumerate(cases, 1)]
+    lines += [f"{i} {c.case_no}（{c.title}）" for i, c in enumerate(cases, 1)]
     return "\n".join(lines)
 
 
@@ -151,7 +153,7 @@ async def answer_staff_question(turn: Turn) -> str | None:
     ).scalar_one_or_none()
     if case is None:
         return None
-    await record_resident_answer(turn.session, case=case, text=turn.text, now=turn.now)
+    await record_resident_answer(turn.session, case=case, text=turn.raw_text, now=turn.now)
     turn.inbound.case_id = case.id
     return texts.ANSWER_FORWARDED.format(case_no=case.case_no)
 

@@ -12,9 +12,12 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from bot.cases.numbering import create_case
+from bot.cases.titles import case_title
 from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import (
+    find_beneficiary,
+    find_items,
     find_town,
     parse_quantity,
     suggest_category,
@@ -24,12 +27,27 @@ from reference.privacy import mask_phone, normalize_phone
 
 DRAFT_STATES = frozenset({"consent", "draft", "confirm"})
 ERASED = "（已删除：居民未同意隐私说明）"
-CANCEL_WORDS = re.compile(r"^(算了|不要了|不用了|取消|不申请了|唔要了|冇事了|不办了|撤回)[吧啦了呀。!！]*$")
+# An unambiguous cancel ("不用了" / "不要了" at the phone question only mean "no phone").
+CANCEL_WORDS = re.compile(
+    r"^(那?算了|算啦|取消|取消申请|取消吧|不申请了|先不申请了|我不申请了|不办了|撤回|不要了|唔要了|冇事了|唔使申请了)"
+    r"[吧啦了呀喇。.!！]*$"
+)
+CANCEL_IN_TEXT = re.compile(
+    r"取消(这个|这次|这份)?(申请|登记)|不申请了|不用申请了|不要申请了|唔申请了|撤回申请"
+)
+CONFIRM_CANCEL = re.compile(
+    r"^(是|是的|对|确定|确认|嗯|好|好的|取消|取消吧|算了|不要了|不申请了|系|系啊|OK|ok)"
+)
+KEEP_GOING = re.compile(r"^(不|不是|不要取消|不取消|继续|接着|唔好|唔使|别)")
 AFFIRM_WORDS = re.compile(
     r"^(确认|对|是的|是|没问题|好|好的|可以|提交|ok|OK|嗯|同意|行|冇问题|系|啱)[的啊呀吧了。!！]*$"
 )
 DENY_WORDS = re.compile(r"^(不对|不是|错了|有误|不同意|唔系|唔啱)[的啊呀吧了。!！]*$")
-NO_PHONE = re.compile(r"不用|不方便|没有|不留|算了|唔使|冇")
+NO_PHONE = re.compile(r"不用|不方便|没有|没电话|不留|唔使|冇|不要|不想|不需要|暂时不|先不|唔方便")
+# "我想申请微心愿": asks to apply but says nothing yet about the need
+NO_CONTENT = re.compile(
+    r"^(我|我们)?(想|要|想要|需要)?(申请|反映|登记|报|提)(一[个下]|个)?(微心愿|微实事|心愿|诉求|问题|申请)?[吧啊呀。.!！]*$"
+)
 NOT_X = re.compile(r"(不是|唔系|并非|而不是)[^，,。；;！!？?\s]{1,8}")
 
 
@@ -64,9 +82,31 @@ async def continue_draft(turn: Turn) -> str:
     state = turn.conv.state
     turn.update(msg_ids=[*turn.conv.data.get("msg_ids", []), turn.inbound.id])
 
-    if CANCEL_WORDS.match(text) or (turn.intent == "cancel_request" and state != "consent"):
-        turn.set_state("idle")
-        return texts.DRAFT_CANCELLED
+    expect = turn.conv.data.get("expect")
+    if turn.conv.data.get("confirm_cancel"):
+        turn.update(confirm_cancel=False)
+        if CONFIRM_CANCEL.match(text):
+            turn.set_state("idle")
+            return texts.DRAFT_CANCELLED
+        if KEEP_GOING.match(text):
+            return texts.DRAFT_KEPT + _ask_again(turn, draft)
+        # anything else: the resident carries on with the draft
+
+    elif expect == "phone" and state == "draft" and NO_PHONE.search(text) and not normalize_phone(text):
+        # "不用了" / "不用留" / "不方便" / "没有" at the phone question: no phone, the draft goes on
+        draft["phone"] = ""
+        draft["phone_asked"] = True
+        turn.update(draft=draft)
+        return _next_question(turn, draft)
+
+    elif CANCEL_WORDS.match(text) or (turn.intent == "cancel_request" and CANCEL_IN_TEXT.search(text)):
+        if state == "consent" or not (draft.get("description") or draft.get("item")):
+            turn.set_state("idle")
+            return texts.DRAFT_CANCELLED
+        turn.update(
+            confirm_cancel=True
+        )  # the draft holds the resident's words: ask once before dropping them
+        return texts.DRAFT_CANCEL_ASK.format(what=_short(draft))
 
     if state == "consent":
         if AFFIRM_WORDS.match(text) or turn.intent == "affirm":
@@ -97,7 +137,6 @@ async def continue_draft(turn: Turn) -> str:
         return _next_question(turn, draft)
 
     # collecting slots
-    expect = turn.conv.data.get("expect")
     if expect == "kind":
         if text.strip() in ("1", "微心愿") or turn.intent == "micro_wish":
             draft["kind"] = "micro_wish"
@@ -161,11 +200,20 @@ def _absorb(
         qty = p.first("quantity")
         if qty and qty.isdigit():
             draft["quantity"] = int(qty)
+    if not draft.get("item") and (describing or correcting):
+        # the model may miss a thing it has seen rarely (轮椅 after a long story): the item lexicon backs it up
+        found = find_items(positive)
+        if found:
+            draft["item"] = found[0]
+    if draft.get("kind") == "micro_wish" and not draft.get("beneficiary") and describing:
+        ben = find_beneficiary(positive)
+        if ben:
+            draft["beneficiary"] = ben
     if draft.get("quantity") is None and draft.get("item"):
         q = parse_quantity(text)
         if q and q < 1000:
             draft["quantity"] = q
-    if describing and len(text) >= 2:
+    if describing and len(text) >= 2 and not NO_CONTENT.match(text):
         if draft.get("description") and text not in draft["description"]:
             draft["description"] = (draft["description"] + "；" + text)[:1000]
         else:
@@ -195,7 +243,25 @@ def _next_question(turn: Turn, draft: dict[str, Any], *, first: bool = False) ->
 
 
 def _short(draft: dict[str, Any]) -> str:
-    return draft.get("item") or draft.get("description", "")[:20]
+    return draft_title(draft)
+
+
+def draft_title(draft: dict[str, Any]) -> str:
+    return case_title(
+        item=draft.get("item"),
+        quantity=draft.get("quantity"),
+        beneficiary=draft.get("beneficiary"),
+        description=draft.get("description"),
+    )
+
+
+def _ask_again(turn: Turn, draft: dict[str, Any]) -> str:
+    """The question the resident was answering before an interruption."""
+    if turn.conv.state == "confirm":
+        return summary(draft)
+    if turn.conv.data.get("expect") == "phone":
+        draft["phone_asked"] = False  # the phone question was interrupted: ask it again
+    return _next_question(turn, draft)
 
 
 def summary(draft: dict[str, Any]) -> str:

@@ -12,10 +12,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.cases.actors import Actor
+from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
 from bot.conversation.dialogue import drafts, feedback, texts
+from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
-from bot.models import Case, CaseEvent, Conversation, Lead
+from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
+from bot.models import Case, Conversation, Lead
 from bot.pool.core import volunteer_chat
 from reference import towns
 
@@ -77,6 +81,12 @@ async def on_text(turn: Turn) -> str:
         if volunteer_reply is not None:
             return volunteer_reply
 
+    # a few needs are answered the same way whatever the state: a person to talk to, "I can't type"
+    if state not in help_router.STATES:
+        helped = await help_router.person_or_voice(turn)
+        if helped is not None:
+            return helped
+
     if state == "menu":
         m = DIGIT.match(text)
         if m and 1 <= int(m.group(1)) <= len(texts.MENU_CHOICES):
@@ -84,12 +94,23 @@ async def on_text(turn: Turn) -> str:
             pending = turn.conv.data.get("pending_text")
             turn.set_state("idle")
             return await route_intent(turn, chosen, text=pending or "")
+        if m:  # "9": only the listed numbers exist; the menu stays open
+            return texts.menu(texts.MENU_RANGE)
         turn.set_state("idle")  # not a choice: treat it as a new message
 
     if state in drafts.DRAFT_STATES:
         return await drafts.continue_draft(turn)
     if state in case_router.STATES:
         return await case_router.continue_flow(turn)
+    if state in help_router.STATES:
+        helped = await help_router.continue_flow(turn)
+        if helped is not None:
+            return helped
+
+    if help_router.NOTHING_MORE.match(text):  # "算了" with nothing in progress
+        return await help_router.nothing_more(turn)
+    if is_greeting_only(turn.raw_text):
+        return texts.GREETING
 
     if NO_SURVEY.search(text):
         turn.resident.survey_opt_out = True
@@ -108,10 +129,16 @@ async def on_text(turn: Turn) -> str:
     survey_reply = await feedback.survey_answer(turn)
     if survey_reply is not None:
         return survey_reply
+    if is_thanks_only(turn.raw_text):  # 🙏 / 👍 / "谢谢": a warm word back, nothing recorded
+        return texts.THANKS_BACK
 
     intent = turn.intent
+    if DIGIT.match(text) and intent not in ("rate_service",):
+        # a digit alone outside a menu: the menu, saying which numbers exist
+        turn.set_state("menu", pending_text=None)
+        return texts.menu(texts.MENU_RANGE)
     if intent is None:
-        # a digit alone outside a menu, or an unclear message: offer the numbered menu, keep the text
+        # an unclear message: offer the numbered menu, keep the text
         turn.set_state("menu", pending_text=text if len(text) >= 6 else None)
         note = texts.DEGRADED_NOTE if turn.degraded else ""
         return texts.menu() + note
@@ -129,10 +156,10 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
     if intent == "rate_service":
         return await feedback.rate_outside_survey(turn)
     if intent == "offer_help":
-        turn.session.add(Lead(openid=turn.resident.openid, text=turn.text[:500], created_at=turn.now))
+        turn.session.add(Lead(openid=turn.resident.openid, text=turn.raw_text[:500], created_at=turn.now))
         return texts.OFFER_HELP
     if intent == "greet":
-        return "您好！我是大莞家助手。\n" + texts.GUIDE
+        return texts.GREETING
     if intent == "ask_help":
         return texts.GUIDE
     if intent in ("affirm", "deny"):
@@ -217,15 +244,13 @@ async def on_image(turn: Turn) -> str:
     if case is None:
         return texts.IMAGE_NONE
     turn.inbound.case_id = case.id
-    turn.session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=turn.now,
-            actor_type="resident",
-            actor_id=turn.resident.id,
-            kind="photo",
-            note="居民补充了照片",
-            data={"url": url},
-        )
+    record_event(
+        turn.session,
+        case=case,
+        kind="photo",
+        actor=Actor("resident", turn.resident.id, None),
+        at=turn.now,
+        note="居民补充了照片",
+        data={"url": url},
     )
     return texts.IMAGE_CASE.format(case_no=case.case_no)

@@ -13,17 +13,6 @@ from bot.conversation.nlu.postprocess import finalize_entities
 from bot.conversation.nlu.types import Entity, Parse
 from reference.privacy import normalize_phone
 
-_BENEFICIARY_RE = re.compile(
-    r"老人家|老人|长者|阿婆|阿公|阿伯|婆婆|公公|爷爷|奶奶|外婆|外公|老爸|老妈|我爸|我妈|父亲|母亲|孩子|小孩|细路|"
-    r"仔女|儿子|女儿|孙子|孙女|学生|残疾人|伤残人士|独居老人|空巢老人|低保户|困难户|单亲妈妈|邻居"
-)
-
-_ITEM_RE = re.compile(
-    r"轮椅|助听器|拐杖|助行器|护理床|坐便椅|制氧机|血压计|书包|文具|课本|电脑|平板|台灯|书桌|校服|大米|米|食用油|"
-    r"油|被子|棉被|冬衣|衣服|风扇|空调|冰箱|洗衣机|热水器|电饭煲|蚊帐|奶粉|纸尿裤|尿片|"
-    r"路灯|扶手|减速带|斑马线|井盖|下水道|排水沟|护栏|长椅|凳子|健身器材|篮球架|垃圾桶|监控|雨棚|坡道"
-)
-
 # (intent, pattern, confidence) — checked in order; the first hit wins.
 _RULES: tuple[tuple[str, str, float], ...] = (
     (
@@ -89,10 +78,13 @@ def parse_keywords(text: str) -> Parse:
     cleaned = strip_fillers(text) or (text or "").strip()
     lowered = cleaned.lower()
     raw: list[Entity] = []
-    for entity, regex in (("item", _ITEM_RE), ("beneficiary", _BENEFICIARY_RE)):
-        match = regex.search(cleaned)
-        if match:
-            raw.append(Entity(entity, match.group(), match.group(), match.start(), match.end()))
+    for item in normalize.find_items(cleaned, loose=True)[
+        :1
+    ]:  # the first thing named; the model finds several
+        raw.append(Entity("item", item, item, None, None))
+    beneficiary = normalize.find_beneficiary(cleaned)
+    if beneficiary:
+        raw.append(Entity("beneficiary", beneficiary, beneficiary, None, None))
     without_numbers = re.sub(r"[+\d][\d\s\-]{6,}\d|MS\d{8}-?\d{4}", " ", cleaned, flags=re.IGNORECASE)
     quantity = normalize.parse_quantity(without_numbers)
     if quantity is not None and not re.fullmatch(r"\s*\d+\s*", cleaned):

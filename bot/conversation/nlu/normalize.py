@@ -139,6 +139,38 @@ def parse_quantity(text: str) -> int | None:
     return None
 
 
+# --- items and beneficiaries --------------------------------------------------------------------------------
+
+# Things residents ask for or report, longest first so "电动轮椅" wins over "轮椅". Single characters (米, 油, 被)
+# only count in the loose reading used by the keyword interpreter; the strict one backs up the model.
+ITEMS: tuple[str, ...] = tuple(
+    """电动轮椅 轮椅 助听器 拐杖 助行器 护理床 坐便椅 沐浴椅 制氧机 血压计 血糖仪 雾化器 老花镜 眼镜 假牙 假肢 盲杖
+纸尿裤 尿片 成人纸尿裤 奶粉 书包 文具 课本 练习册 电脑 旧电脑 笔记本电脑 平板 台灯 书桌 书台 校服 大米 食用油 花生油
+面粉 棉被 被子 冬衣 棉衣 衣服 电风扇 风扇 空调 冰箱 洗衣机 热水器 电饭煲 电饭锅 电磁炉 微波炉 蚊帐 床垫 衣柜
+电视 煤气炉 路灯 扶手 减速带 斑马线 井盖 下水道 排水沟 护栏 长椅 健身器材 篮球架 垃圾桶 监控 摄像头 雨棚 坡道
+无障碍坡道 凉亭 红绿灯 人行道 化粪池 公共厕所""".split()
+)
+_LOOSE_ITEMS = ("米", "油", "凳子", "凳")
+_ITEM_STRICT_RE = re.compile("|".join(sorted(map(re.escape, ITEMS), key=len, reverse=True)))
+_ITEM_LOOSE_RE = re.compile("|".join(sorted(map(re.escape, ITEMS + _LOOSE_ITEMS), key=len, reverse=True)))
+BENEFICIARY_RE = re.compile(
+    r"独居老人|空巢老人|老人家|老人|长者|阿婆|阿公|阿伯|婆婆|公公|爷爷|奶奶|外婆|外公|老爸|老妈|老豆|阿妈|阿爸|我爸|我妈|"
+    r"父亲|母亲|孩子|小孩|细路|仔女|儿子|女儿|孙子|孙女|学生|残疾人|伤残人士|低保户|困难户|单亲妈妈|邻居|老公|老婆"
+)
+
+
+def find_items(text: str, *, loose: bool = False) -> list[str]:
+    """The things named in the text, in order, without repeats ("家里要一张棉被和大米" → 棉被, 大米)."""
+    regex = _ITEM_LOOSE_RE if loose else _ITEM_STRICT_RE
+    return list(dict.fromkeys(m.group() for m in regex.finditer(_clean(text))))
+
+
+def find_beneficiary(text: str) -> str | None:
+    """Who the help is for, when the text names a kin word or group ("我妈瘫在床上" → 我妈)."""
+    match = BENEFICIARY_RE.search(_clean(text))
+    return match.group() if match else None
+
+
 # --- case numbers --------------------------------------------------------------------------------------------
 
 _CASE_RE = re.compile(r"(?<![A-Za-z])MS\s*[-－]?\s*(\d{8})\s*[-－—_ ]?\s*(\d{4})(?!\d)", re.IGNORECASE)

@@ -14,6 +14,7 @@ from bot.cases.lifecycle import (
     STATE_LABEL,
 )
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
+from bot.cases.titles import resident_labels
 from bot.delivery.links import BadLink, verify_link
 from bot.models import Case, CaseEvent
 from bot.web.params import ParamError, parse_case_no, parse_int_id
@@ -41,7 +42,13 @@ def _fmt(dt: object) -> str:
 
 
 def _ctx(**kw: object) -> dict[str, object]:
-    return {"STATE_LABEL": STATE_LABEL, "KIND_LABEL": KIND_LABEL, "CHANNELS": CHANNELS, "fmt": _fmt, **kw}
+    return {
+        "STATE_LABEL": resident_labels(STATE_LABEL),
+        "KIND_LABEL": KIND_LABEL,
+        "CHANNELS": CHANNELS,
+        "fmt": _fmt,
+        **kw,
+    }
 
 
 @routes.get("/my/cases", name="resident_cases")

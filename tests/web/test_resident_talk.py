@@ -1,0 +1,187 @@
+"""The resident's side as people really talk (issue 11), through the real app: the simulator signs and encrypts
+like WeChat, real HTTP to the webhook, a real database. Rasa is unreachable here, so the keyword interpreter
+understands; the same conversations run against the real Rasa model in tests/e2e/test_resident_talk_rasa.py."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot import keys
+from bot.models import CallBack, Case, Resident
+from tests.conftest import System
+
+CASE_NO = re.compile(r"MS\d{8}-\d{4}")
+
+
+async def rows(system: System, model: Any, *where: Any) -> list[Any]:
+    async with system.app[keys.SESSIONS]() as s:
+        return list((await s.exec(select(model).where(*where))).scalars())
+
+
+async def _to_phone_question(user: Any, first: str = "我爸中风了想要一辆轮椅，住厚街") -> None:
+    r = await user.send_text(first)
+    assert "同意" in r.text, r.text
+    r = await user.send_text("同意")
+    assert "电话" in r.text, r.text
+
+
+# ------------------------------------------------------------------ greetings and fillers
+async def test_a_greeting_before_the_request_is_not_the_case_title(keyword_system: System) -> None:
+    user = keyword_system.user()
+    r = await user.send_text("喂 你好 我妈瘫在床上好几年了 下不了床 想要个轮椅 我们在虎门")
+    assert "同意" in r.text, r.text
+    await user.send_text("同意")
+    await user.send_text("不用")
+    r = await user.send_text("确认")
+    case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    [case] = await rows(keyword_system, Case, Case.case_no == case_no)
+    assert case.item == "轮椅" and case.title == "轮椅 · 给母亲"
+    assert not case.description.startswith(("喂", "你好"))
+    r = await user.send_text("查询进度")
+    assert "「轮椅 · 给母亲」" in r.text, r.text
+
+
+@pytest.mark.parametrize("greeting", ["你好", "喂 你好 在吗", "您好！"])
+async def test_a_bare_greeting_is_greeted_with_what_the_bot_can_do(
+    keyword_system: System, greeting: str
+) -> None:
+    r = await keyword_system.user().send_text(greeting)
+    assert r.text.startswith("您好") and "发语音" in r.text and "轮椅" in r.text, r.text
+
+
+# ------------------------------------------------------------------ the phone question and cancelling
+@pytest.mark.parametrize("answer", ["不用了", "不用留", "不要了", "没有", "不方便", "电话就不留了"])
+async def test_no_at_the_phone_question_skips_the_phone_and_keeps_the_draft(
+    keyword_system: System, answer: str
+) -> None:
+    user = keyword_system.user()
+    await _to_phone_question(user)
+    r = await user.send_text(answer)
+    assert "请核对" in r.text and "电话：未留" in r.text and "取消" not in r.text.split("\n")[0], r.text
+    r = await user.send_text("确认")
+    assert CASE_NO.search(r.text), r.text
+
+
+async def test_cancelling_a_draft_with_content_asks_once(keyword_system: System) -> None:
+    user = keyword_system.user()
+    await _to_phone_question(user)
+    r = await user.send_text("算了")
+    assert "确定不申请" in r.text and "轮椅" in r.text, r.text
+    r = await user.send_text("继续")
+    assert "电话" in r.text, r.text  # back to the question it was answering
+    r = await user.send_text("13812345678")
+    assert "请核对" in r.text
+    r = await user.send_text("取消")
+    assert "确定不申请" in r.text
+    r = await user.send_text("是")
+    assert "已经取消" in r.text
+    assert await rows(keyword_system, Case) == []
+
+
+async def test_suanle_with_nothing_in_progress_is_a_friendly_word(keyword_system: System) -> None:
+    r = await keyword_system.user().send_text("算了")
+    assert "有需要随时找我" in r.text and "回复数字" not in r.text, r.text
+
+
+# ------------------------------------------------------------------ phone numbers in words
+@pytest.mark.parametrize(
+    "said", ["我电话是一三八二六九五一二三四", "幺三八 二六九五 幺二三四", "1 3 8 2 6 9 5 1 2 3 4"]
+)
+async def test_a_phone_number_said_in_words_is_understood(keyword_system: System, said: str) -> None:
+    user = keyword_system.user()
+    await _to_phone_question(user)
+    r = await user.send_text(said)
+    assert "138****1234" in r.text and "未留" not in r.text, r.text
+    await user.send_text("确认")
+    [case] = await rows(keyword_system, Case)
+    assert case.contact_phone == "13826951234"
+
+
+# ------------------------------------------------------------------ fallbacks that help
+@pytest.mark.parametrize("ask", ["人工", "我要找人", "打电话给我"])
+async def test_asking_for_a_person_gives_a_number_and_books_a_call_back(
+    keyword_system: System, ask: str
+) -> None:
+    user = keyword_system.user()
+    r = await user.send_text(ask)
+    assert "12345" in r.text and "回电" in r.text and "不在大莞家的办理范围" not in r.text, r.text
+    r = await user.send_text("一三八二六九五一二三四")
+    assert "138****1234" in r.text and "前会打给您" in r.text, r.text
+    [callback] = await rows(keyword_system, CallBack)
+    assert callback.phone == "13826951234" and callback.done_at is None
+    assert callback.due_at > callback.created_at
+
+
+async def test_a_person_for_a_resident_whose_town_and_phone_are_known(keyword_system: System) -> None:
+    user = keyword_system.user()
+    await _to_phone_question(user)
+    await user.send_text("13812345678")
+    await user.send_text("确认")
+    r = await user.send_text("转人工")
+    assert "138****5678" in r.text and "前会打给您" in r.text, r.text
+    [callback] = await rows(keyword_system, CallBack)
+    assert callback.town == "厚街镇"
+
+
+@pytest.mark.parametrize("thanks", ["🙏", "👍", "谢谢", "谢谢你们 辛苦了"])
+async def test_thanks_get_a_warm_word_back(keyword_system: System, thanks: str) -> None:
+    r = await keyword_system.user().send_text(thanks)
+    assert "不客气" in r.text, r.text
+    assert "不在大莞家的办理范围" not in r.text and "还没有办结" not in r.text
+
+
+async def test_i_cannot_type_is_told_to_send_a_voice_message(keyword_system: System) -> None:
+    r = await keyword_system.user().send_text("我不会打字")
+    assert "按住" in r.text and "说话" in r.text, r.text
+
+
+async def test_a_digit_outside_the_menu_says_which_numbers_exist(keyword_system: System) -> None:
+    user = keyword_system.user()
+    r = await user.send_text("嗯嗯")
+    assert "回复数字" in r.text
+    r = await user.send_text("9")
+    assert "只有1到6" in r.text, r.text
+    r = await user.send_text("3")
+    assert "还没有提交过" in r.text, r.text  # the menu stayed open
+
+
+async def test_every_question_that_asks_for_words_says_voice_works(keyword_system: System) -> None:
+    user = keyword_system.user()
+    await user.send_text("我想申请微心愿")
+    r = await user.send_text("同意")
+    assert "具体需要什么" in r.text and "语音" in r.text, r.text
+    r = await user.send_text("家里老人需要一台助听器")
+    assert "镇街" in r.text and "语音" in r.text, r.text
+    r = await user.send_text("厚街")
+    assert "电话" in r.text and "说出来" in r.text, r.text
+
+
+# ------------------------------------------------------------------ links and words residents read
+async def test_progress_has_a_short_link_and_says_done_for_a_closed_case(keyword_system: System) -> None:
+    user = keyword_system.user()
+    await _to_phone_question(user)
+    await user.send_text("不用")
+    r = await user.send_text("确认")
+    case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    async with keyword_system.app[keys.SESSIONS]() as s:
+        case = (await s.exec(select(Case).where(Case.case_no == case_no))).scalar_one()
+        case.status = "closed"
+        s.add(case)
+        await s.commit()
+    r = await user.send_text("查询进度")
+    assert re.search(r'<a href="http[^"]+">点这里查看</a>', r.text), r.text
+    visible = re.sub(r"<a [^>]*>", "", r.text)
+    assert not re.search(r"[A-Za-z0-9_\-.]{40,}", visible), r.text  # no raw token in what the resident reads
+    assert "已办结" in r.text and "已归档" not in r.text
+    r = await user.send_text(case_no)
+    assert "已办结" in r.text and "已归档" not in r.text, r.text
+    [resident] = await rows(keyword_system, Resident, Resident.openid == user.openid)
+    link = re.search(r'href="([^"]+)"', (await user.send_text("查询进度")).text).group(1)  # type: ignore[union-attr]
+    async with keyword_system.http.get(link) as page:
+        body = await page.text()
+    assert page.status == 200 and "已办结" in body and "已归档" not in body and "轮椅 · 给父亲" in body
+    assert resident.id is not None
