@@ -844,10 +844,5 @@ async def bind_case(
         )
     )
     await session.flush()
-    await notify_resident(
-        session,
-        case=case,
-        dedupe_key=f"case:{case.id}:bound",
-        text=f"已为您绑定{KIND_LABEL.get(case.kind, '')}诉求（编号{case.case_no}），办理进度会在这里通知您。",
-    )
+    # no progress message here: the chat reply that carried the code is the one confirmation the resident gets
     return case

@@ -185,3 +185,40 @@ async def test_progress_has_a_short_link_and_says_done_for_a_closed_case(keyword
         body = await page.text()
     assert page.status == 200 and "已办结" in body and "已归档" not in body and "轮椅 · 给父亲" in body
     assert resident.id is not None
+
+
+# ------------------------------------------------------------------ the hotline binding code
+async def _hotline_case(system: System) -> tuple[str, str]:
+    from bot.cases.lifecycle import Actor, StaffCaseInput, create_staff_case
+    from bot.db import transaction
+    from bot.models import Staff, utcnow
+
+    async with transaction(system.app[keys.SESSIONS]) as db:
+        staff = Staff(username="hj-bind", role="town_staff", town="厚街镇", password_hash="x")
+        db.add(staff)
+        await db.flush()
+        case = await create_staff_case(
+            db,
+            actor=Actor.of_staff(staff),
+            data=StaffCaseInput(
+                kind="micro_project", description="村口路灯不亮", town="厚街镇", channel="hotline_12345"
+            ),
+            now=utcnow(),
+        )
+        assert case.bind_code
+        return case.bind_code, case.case_no
+
+
+@pytest.mark.parametrize("typed", ["{code}", " {code}。", "{lower}"])
+async def test_the_bare_binding_code_binds_with_one_confirmation(keyword_system: System, typed: str) -> None:
+    from bot.models import Outbox
+
+    code, case_no = await _hotline_case(keyword_system)
+    if typed == "{lower}" and code.isalpha():
+        pytest.skip("an all-letter code typed in lower case reads as a word")
+    user = keyword_system.user()
+    r = await user.send_text(typed.format(code=code, lower=code.lower()))
+    assert "绑定成功" in r.text and case_no in r.text, r.text
+    assert await rows(keyword_system, Outbox, Outbox.openid == user.openid) == []  # no second confirmation
+    [case] = await rows(keyword_system, Case, Case.case_no == case_no)
+    assert case.resident_id is not None and case.bind_code is None

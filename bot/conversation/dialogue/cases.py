@@ -35,6 +35,9 @@ CANCELLABLE = (
     "reopened",
 )
 BIND = re.compile(r"(?:绑定|绑定码|bind)\s*[:：]?\s*([A-Za-z0-9]{6})\b", re.I)
+# the bare code as staff print it ("居民在公众号发送此码即可"): 6 characters of the code alphabet, with a digit or
+# in capitals (so an ordinary word typed in lower case is not taken for a code)
+BARE_CODE = re.compile(r"^\s*([2-9A-HJ-NP-Za-hj-np-z]{6})\s*[。.]?\s*$")
 AFFIRM = re.compile(r"^(确认|确定|是|是的|对|好|好的|取消吧|取消|要取消|嗯|系|OK|ok)")
 DENY = re.compile(r"^(不|不要|不取消|算了不取消|先不|唔好|唔使)")
 
@@ -160,10 +163,18 @@ async def answer_staff_question(turn: Turn) -> str | None:
 
 async def bind_by_code(turn: Turn) -> str | None:
     m = BIND.search(turn.text)
+    bare = BARE_CODE.match(turn.text)
+    if m is None and bare is not None:
+        code = bare.group(1)
+        if any(ch.isdigit() for ch in code) or code.isupper():
+            m = bare
     if not m:
         return None
     try:
         case = await bind_case(turn.session, code=m.group(1), resident=turn.resident, now=turn.now)
     except BindError as exc:
         return str(exc)
-    return f"绑定成功：诉求{case.case_no}，当前状态：{_label(case.status)}。"
+    return (
+        f"绑定成功：诉求{case.case_no}（{case.title}），当前状态：{_label(case.status)}。"
+        "办理进度会在这里通知您。"
+    )
