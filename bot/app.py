@@ -17,13 +17,16 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 import webhooks
 from bot import keys
+from bot.api.http import create_api_app
+from bot.api.open311 import create_open311_app
 from bot.db import make_engine, make_sessions, migrate
 from bot.models import utcnow
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.web.params import ParamError
 from bot.web.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
-from bot.web.websec import csrf_context, security_headers
+from bot.web.websec import FILTERS as TEMPLATE_FILTERS
+from bot.web.websec import client_address, csrf_context, security_headers
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -38,7 +41,7 @@ def create_app(
 ) -> web.Application:
     app = web.Application(
         client_max_size=max(settings.wechat_max_body, 8 * 1024 * 1024),
-        middlewares=[security_headers, error_pages],
+        middlewares=[client_address, security_headers, error_pages],
     )
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
@@ -46,12 +49,13 @@ def create_app(
     app[keys.METRICS] = Metrics()
 
     setup_session(app, _session_storage(settings))
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "web" / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         context_processors=[csrf_context, aiohttp_jinja2.request_processor],
     )
+    env.filters.update(TEMPLATE_FILTERS)
 
     app.cleanup_ctx.append(_database(run_migrations))
     app.cleanup_ctx.append(_http)
@@ -72,6 +76,8 @@ def create_app(
     for module in (health, staff, resident, admin, pool, volunteer, survey, public, stats):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
+    app.add_subapp("/api", create_api_app(calls_per_minute=settings.api_calls_per_minute))
+    app.add_subapp("/open311/v2", create_open311_app())
     return app
 
 

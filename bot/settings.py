@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     # web views
     session_secret: str = ""  # 32+ chars; generated for development when empty
     link_secret: str = ""  # signs resident/volunteer links; generated for development when empty
-    cookie_secure: bool = False
+    cookie_secure: bool = False  # required in production (HTTPS only); also turns on HSTS
+    #: reverse proxies whose X-Forwarded-For is believed (addresses or networks, e.g. ["10.0.0.0/8"]);
+    #: empty: the direct peer is the client
+    trusted_proxies: list[str] = []
 
     # matching (the resource pool)
     matching_weights: dict[str, float] = {}  # e.g. {"distance": 2, "fairness": 1.5}; names or Chinese labels
@@ -85,6 +88,10 @@ class Settings(BaseSettings):
                 value = getattr(self, name).strip()
                 if value.lower() in PLACEHOLDERS or value == type(self).model_fields[name].default:
                     raise ValueError(f"{name.upper()} must be set to a real secret in production")
+            if not self.cookie_secure:
+                raise ValueError("COOKIE_SECURE must be true in production (staff sessions only over HTTPS)")
+            if not self.base_url.startswith("https://"):
+                raise ValueError("BASE_URL must be an https:// address in production")
         if not self.session_secret:
             self.session_secret = secrets.token_urlsafe(32)
         if not self.link_secret:

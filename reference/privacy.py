@@ -35,6 +35,7 @@ _SPOKEN = str.maketrans(
         "九": "9",
     }
 )
+_FULLWIDTH_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
 _DIGIT_CLASS = r"[0-9零〇洞一幺二两三四五六七八九]"
 _SEP = r"[\s\-－—.·()（）]?"
 
@@ -130,6 +131,7 @@ def mask_text(text: str | None) -> str:
     """Free text with every phone number and ID-card number in it masked (the rest unchanged)."""
     if not text:
         return ""
+    text = text.translate(_FULLWIDTH_DIGITS)  # １３８… is a phone number too
     out = _TEXT_ID_RE.sub(lambda m: mask_id_card(m.group()), text)
     out = _TEXT_MOBILE_RE.sub(lambda m: mask_phone(m.group()), out)
     return _TEXT_LANDLINE_RE.sub(lambda m: mask_phone(m.group()), out)

@@ -94,6 +94,8 @@ def test_production_refuses_development_secrets() -> None:
         "session_secret": "s" * 40,
         "link_secret": "l" * 40,
         "rasa_token": "r-88d1e0c2",
+        "cookie_secure": True,
+        "base_url": "https://dgj.example.cn",
     }
     Settings(environment="production", **real)  # accepted (a secret may contain "dev" or anything else)
     Settings(environment="production", **{**real, "wechat_token": "devolution-2026"})

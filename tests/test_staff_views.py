@@ -28,6 +28,7 @@ from bot.db import make_engine, make_sessions, migrate, transaction
 from bot.models import AuditLog, Case, CaseEvent, InboundMessage, Outbox, Resident, Staff
 from bot.settings import Settings
 from bot.web.views import admin, resident, staff
+from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import csrf_context, security_headers
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -51,12 +52,13 @@ def build_app(url: str, *, clock=lambda: NOW, api_base: str = "") -> web.Applica
     app[keys.CLOCK] = clock
     key = hashlib.sha256(settings.session_secret.encode()).digest()
     setup_session(app, EncryptedCookieStorage(key, cookie_name="dgj_session", httponly=True, samesite="Lax"))
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "web" / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         context_processors=[csrf_context, aiohttp_jinja2.request_processor],
     )
+    env.filters.update(TEMPLATE_FILTERS)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = make_engine(url)

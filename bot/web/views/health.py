@@ -1,9 +1,11 @@
 """Liveness and readiness. /readyz is 200 while the database answers; NLU or WeChat trouble only sets `degraded`,
-so a Rasa outage does not take every worker out of rotation."""
+so a Rasa outage does not take every worker out of rotation. Outsiders get only ok / degraded / not_ready; the
+checks (API base, last WeChat error) go to loopback callers and holders of the metrics token."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from aiohttp import web
 
@@ -55,15 +57,27 @@ async def readyz(request: web.Request) -> web.Response:
 
     ready = bool(checks["database"]["ok"])
     degraded = not all(bool(c["ok"]) for c in checks.values())
+    if not _insider(request):  # outsiders learn only whether to send traffic here, nothing about the inside
+        status = "degraded" if degraded else "ok"
+        return web.json_response({"status": status if ready else "not_ready"}, status=200 if ready else 503)
     body = {"ready": ready, "degraded": degraded, "checks": checks}
     return web.json_response(body, status=200 if ready else 503)
+
+
+def _insider(request: web.Request) -> bool:
+    """A loopback caller, or one with the metrics token (``Authorization: Bearer <METRICS_TOKEN>``).
+    ``request.remote`` is the real client even behind trusted proxies (bot.web.websec.client_address)."""
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
+            return True
+    return request.remote in ("127.0.0.1", "::1")
 
 
 @routes.get("/metrics", name="metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format. With METRICS_TOKEN set a bearer token is required; otherwise loopback callers only."""
-    import hmac
-
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from sqlalchemy import func, select
     from sqlmodel import col
@@ -73,7 +87,7 @@ async def metrics(request: web.Request) -> web.Response:
     token = request.app[keys.SETTINGS].metrics_token
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
             raise web.HTTPUnauthorized(text="metrics need a token")
     elif request.remote not in ("127.0.0.1", "::1"):
         raise web.HTTPForbidden(text="metrics are served to loopback only unless METRICS_TOKEN is set")
