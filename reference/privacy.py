@@ -140,3 +140,13 @@ def mask_text(text: str | None) -> str:
 def contains_personal_number(text: str | None) -> bool:
     """True when the text holds something that looks like a phone or ID-card number."""
     return bool(text) and mask_text(text) != text
+
+
+def pseudonym(value: str | None) -> str:
+    """A short, stable, non-reversible handle for log lines (openids, delivery keys that contain an openid):
+    the same value gives the same handle, so lines can be correlated without the identifier itself."""
+    import hashlib
+
+    if not value:
+        return "-"
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:12]

@@ -25,6 +25,7 @@ from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
 from bot.delivery.outbox import enqueue
 from bot.models import InboundMessage, Resident
+from reference import privacy
 from webhooks import Delivery
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ class Inbound:
             return await self._understand_and_reply(delivery, row_id, now)
         except Exception:
             # never an error to the resident, never a lost message: it stays recorded, marked for staff
-            log.exception("the dialogue failed on delivery %s; the message is kept as failed", delivery.key)
+            log.exception(
+                "the dialogue failed on delivery %s; the message is kept as failed",
+                privacy.pseudonym(delivery.key),
+            )
             app[keys.METRICS].replies.labels("failed").inc()
             async with transaction(sessions) as session:
                 await session.exec(  # type: ignore[call-overload]
@@ -146,7 +150,11 @@ class Inbound:
                     select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key)
                 )  # type: ignore[call-overload]
             ).scalar_one_or_none()
-        log.info("duplicate delivery %s (first reply %s)", delivery.key, row.reply_mode if row else "?")
+        log.info(  # the delivery key holds the openid: only its pseudonym goes to the log
+            "duplicate delivery %s (first reply %s)",
+            privacy.pseudonym(delivery.key),
+            row.reply_mode if row else "?",
+        )
         if row is not None and row.reply_mode == "passive":
             return row.reply
         return None
