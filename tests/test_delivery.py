@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot import db
+from bot.cases.flags import flag_unreachable
 from bot.cases.numbering import create_case
 from bot.delivery.dispatcher import (
     PHONE_FLAG,
@@ -80,7 +81,9 @@ async def _rows(sessions: Any) -> list[Outbox]:
 
 
 def _cfg(**kw: Any) -> DeliveryConfig:
-    return DeliveryConfig(rng=random.Random(1), base_url="https://dgj.example", **kw)
+    return DeliveryConfig(
+        rng=random.Random(1), base_url="https://dgj.example", on_unreachable=flag_unreachable, **kw
+    )
 
 
 async def test_custom_inside_window_then_template_when_quota_used(_d_sessions: Any) -> None:

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
 from bot import db
+from bot.cases.flags import flag_unreachable
 from bot.cases.numbering import create_case
 from bot.delivery.dispatcher import PHONE_FLAG, DeliveryConfig, dispatch_due
 from bot.delivery.outbox import enqueue
@@ -77,7 +78,9 @@ async def _queue(env: Any, openid: str, text: str, case_id: int | None = None) -
 
 
 async def _dispatch(env: Any, now: datetime | None = None) -> Any:
-    cfg = DeliveryConfig(rng=random.Random(3), base_url="http://127.0.0.1:8080")
+    cfg = DeliveryConfig(
+        rng=random.Random(3), base_url="http://127.0.0.1:8080", on_unreachable=flag_unreachable
+    )
     return await dispatch_due(
         sessions=env["sessions"], api=env["api"], now=now or _now(), concurrency=4, config=cfg
     )

@@ -22,7 +22,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.actors import ALL_STAFF, CITY_ROLES, SUPERVISORS, TOWN_WORKERS, Actor
+from bot.cases.actors import ROLE_LABEL as ROLE_LABEL  # re-exported for the views
+from bot.cases.actors import ROLES as ROLES  # re-exported for bot.cases.access
 from bot.cases.numbering import CHANNELS, KIND_LABEL, create_case
+from bot.cases.timeline import record_event
 from bot.deadlines import sla
 from bot.delivery.outbox import enqueue
 from bot.models import Case, CaseEvent, Resident, Staff
@@ -50,19 +54,6 @@ TERMINAL = frozenset({"rejected", "closed", "cancelled", "merged"})
 OPEN_STATES = frozenset(STATE_LABEL) - TERMINAL - {"completed"}
 #: states in which a case has (or may have) an owner doing the work
 OWNED_STATES = frozenset({"claimed", "matching", "dispatched", "in_progress", "reopened"})
-
-ROLE_LABEL: dict[str, str] = {
-    "community_worker": "村（社区）干部",
-    "town_staff": "镇街工作人员",
-    "town_supervisor": "镇街负责人",
-    "city_supervisor": "市级督办",
-    "admin": "系统管理员",
-}
-ROLES = tuple(ROLE_LABEL)
-CITY_ROLES = frozenset({"city_supervisor", "admin"})
-SUPERVISORS = frozenset({"town_supervisor", "city_supervisor", "admin"})
-TOWN_WORKERS = frozenset({"town_staff", "town_supervisor"})
-ALL_STAFF = frozenset(ROLES)
 
 ACTION_LABEL: dict[str, str] = {
     "verify": "核实",
@@ -198,34 +189,6 @@ SPECIAL_ACTIONS = frozenset({"merge", "assign"})
 
 
 # ------------------------------------------------------------------ actors and errors
-@dataclass(frozen=True, slots=True)
-class Actor:
-    type: str  # staff | resident | system | volunteer
-    id: int | None = None
-    name: str | None = None
-    role: str | None = None  # staff role
-    town: str | None = None
-    community: str | None = None
-
-    @classmethod
-    def of_staff(cls, staff: Staff) -> Actor:
-        return cls(
-            "staff", staff.id, staff.display_name or staff.username, staff.role, staff.town, staff.community
-        )
-
-    @classmethod
-    def system(cls, name: str = "系统") -> Actor:
-        return cls("system", None, name)
-
-    @property
-    def role_key(self) -> str:
-        return (self.role or "") if self.type == "staff" else self.type
-
-    @property
-    def city_wide(self) -> bool:
-        return self.type == "system" or (self.type == "staff" and self.role in CITY_ROLES)
-
-
 class LifecycleError(Exception):
     """A domain error with a message staff or residents can read."""
 
@@ -358,19 +321,17 @@ async def transition(
         event_data["deadline"] = case.stage_deadline.isoformat()
     if request_key:
         event_data["request_key"] = request_key
-    event = CaseEvent(
-        case_id=case.id,  # type: ignore[arg-type]
-        at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
+    event = record_event(
+        session,
+        case=case,
         kind="transition",
-        from_status=from_status,
-        to_status=rule.to,
+        actor=actor,
+        at=now,
         note=note,
         data=event_data,
+        from_status=from_status,
+        to_status=rule.to,
     )
-    session.add(event)
     await session.flush()
     await sla.on_transition(session, case=case, from_status=from_status, to_status=rule.to, now=now)
     if rule.message:
@@ -423,20 +384,16 @@ async def _staff_name(session: AsyncSession, staff_id: int | None) -> str:
 
 
 def _event(
-    case: Case, actor: Actor, *, kind: str, now: datetime, note: str = "", **data: object
+    session: AsyncSession,
+    case: Case,
+    actor: Actor,
+    *,
+    kind: str,
+    now: datetime,
+    note: str = "",
+    **data: object,
 ) -> CaseEvent:
-    return CaseEvent(
-        case_id=case.id,  # type: ignore[arg-type]
-        at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        kind=kind,
-        from_status=case.status,
-        to_status=case.status,
-        note=note,
-        data=dict(data),
-    )
+    return record_event(session, case=case, kind=kind, actor=actor, at=now, note=note, data=data)
 
 
 def _require_staff(case: Case, actor: Actor, roles: frozenset[str], what: str) -> None:
@@ -520,6 +477,7 @@ async def reassign(
     set_committed_value(case, "updated_at", now)
     extra = {"request_key": request_key} if request_key else {}
     event = _event(
+        session,
         case,
         actor,
         kind="reassign",
@@ -529,7 +487,6 @@ async def reassign(
         to_staff_id=to_staff.id,
         **extra,
     )
-    session.add(event)
     await session.flush()
     return event
 
@@ -568,6 +525,7 @@ async def edit_case(
         old = getattr(case, name)
         setattr(case, name, new)
         ev = _event(
+            session,
             case,
             actor,
             kind="edit",
@@ -577,7 +535,6 @@ async def edit_case(
             old=old,
             new=new,
         )
-        session.add(ev)
         events.append(ev)
     if events:
         if case.needs_triage and any(n == "category" for n, _ in changes):
@@ -593,8 +550,7 @@ async def add_note(session: AsyncSession, *, case: Case, actor: Actor, note: str
         raise TransitionError("备注不能为空")
     if not in_jurisdiction(case, actor):
         raise TransitionError("这不是您辖区的诉求")
-    event = _event(case, actor, kind="note", now=now, note=note.strip())
-    session.add(event)
+    event = _event(session, case, actor, kind="note", now=now, note=note.strip())
     await session.flush()
     return event
 
@@ -622,8 +578,7 @@ async def ask_resident(
     ):
         return earlier
     extra = {"request_key": request_key} if request_key else {}
-    event = _event(case, actor, kind="question", now=now, note=question, **extra)
-    session.add(event)
+    event = _event(session, case, actor, kind="question", now=now, note=question, **extra)
     case.awaiting_resident = True
     await sla.pause_clock(
         session, case=case, now=now
@@ -640,18 +595,14 @@ async def ask_resident(
 async def record_resident_answer(session: AsyncSession, *, case: Case, text: str, now: datetime) -> CaseEvent:
     """The dialogue calls this when a resident with an open question writes again."""
     resident = await session.get(Resident, case.resident_id) if case.resident_id else None
-    event = CaseEvent(
-        case_id=case.id,  # type: ignore[arg-type]
-        at=now,
-        actor_type="resident",
-        actor_id=resident.id if resident else None,
-        actor_name="居民",
+    event = record_event(
+        session,
+        case=case,
         kind="answer",
-        from_status=case.status,
-        to_status=case.status,
+        actor=Actor("resident", resident.id if resident else None, "居民"),
+        at=now,
         note=text.strip(),
     )
-    session.add(event)
     case.awaiting_resident = False
     await sla.resume_clock(session, case=case, now=now)  # the deadline moves by the paused time
     case.updated_at = now
@@ -719,8 +670,8 @@ async def merge_case(
         data={"into": into.case_no},
         _set={"merged_into_id": into.id},
     )
-    session.add(
-        _event(into, actor, kind="note", now=now, note=f"合并了重复诉求{case.case_no}", merged=case.case_no)
+    _event(
+        session, into, actor, kind="note", now=now, note=f"合并了重复诉求{case.case_no}", merged=case.case_no
     )
     await session.flush()
     return event
@@ -838,10 +789,13 @@ async def bind_case(
         raise BindError("绑定码不正确或已使用，请核对后再发")
     set_committed_value(case, "resident_id", resident.id)
     set_committed_value(case, "bind_code", None)
-    session.add(
-        _event(
-            case, Actor("resident", resident.id, "居民"), kind="note", now=now, note="居民在微信中绑定了诉求"
-        )
+    _event(
+        session,
+        case,
+        Actor("resident", resident.id, "居民"),
+        kind="note",
+        now=now,
+        note="居民在微信中绑定了诉求",
     )
     await session.flush()
     # no progress message here: the chat reply that carried the code is the one confirmation the resident gets

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Case, CaseEvent, CaseSeq, utcnow
+from bot.cases.actors import Actor
+from bot.cases.timeline import record_event
+from bot.models import Case, CaseSeq, utcnow
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
@@ -90,18 +92,15 @@ async def create_case(
     )
     session.add(case)
     await session.flush()
-    session.add(
-        CaseEvent(
-            case_id=case.id,  # type: ignore[arg-type]
-            at=now,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            actor_name=actor_name,
-            kind="transition",
-            from_status=None,
-            to_status="submitted",
-            note=f"通过{CHANNELS.get(channel, channel)}提交",
-        )
+    record_event(
+        session,
+        case=case,
+        kind="transition",
+        actor=Actor(actor_type, actor_id, actor_name),
+        at=now,
+        note=f"通过{CHANNELS.get(channel, channel)}提交",
+        from_status=None,
+        to_status="submitted",
     )
     from bot.deadlines.sla import on_transition  # the first stage's deadline (community verification)
 

@@ -23,8 +23,10 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.actors import Actor
+from bot.cases.timeline import record_event
 from bot.delivery.outbox import enqueue
-from bot.models import Case, CaseEvent, Offer, Resident, Resource, Staff, Survey
+from bot.models import Case, Offer, Resident, Resource, Staff, Survey
 
 log = logging.getLogger(__name__)
 
@@ -219,17 +221,14 @@ def _resident_note(
     session: AsyncSession, *, case: Case, survey: Survey, now: datetime, note: str, data: dict[str, Any]
 ) -> None:
     """The resident's answer on the case timeline, as a note in the resident's name."""
-    session.add(
-        CaseEvent(
-            case_id=case.id,  # type: ignore[arg-type]
-            at=now,
-            actor_type="resident",
-            actor_id=survey.resident_id,
-            actor_name="居民",
-            kind="note",
-            note=note,
-            data=data,
-        )
+    record_event(
+        session,
+        case=case,
+        kind="note",
+        actor=Actor("resident", survey.resident_id, "居民"),
+        at=now,
+        note=note,
+        data=data,
     )
 
 
@@ -308,16 +307,14 @@ async def alert_supervisor(session: AsyncSession, *, case: Case, survey: Survey,
         case.flag = "low_score"
         case.updated_at = now
         session.add(case)
-        session.add(
-            CaseEvent(
-                case_id=case.id,  # type: ignore[arg-type]
-                at=now,
-                actor_type="system",
-                actor_name="系统",
-                kind="note",
-                note=f"{reason}，请回访，必要时重新打开诉求。",
-                data={"flag": "low_score", "survey": survey.id},
-            )
+        record_event(
+            session,
+            case=case,
+            kind="note",
+            actor=Actor.system(),
+            at=now,
+            note=f"{reason}，请回访，必要时重新打开诉求。",
+            data={"flag": "low_score", "survey": survey.id},
         )
     supervisors = (
         await session.exec(
@@ -349,7 +346,7 @@ async def close_case(session: AsyncSession, *, case: Case, now: datetime, note: 
     """Close a completed case through the lifecycle (a no-op when staff already closed or reopened it)."""
     if case.status != "completed":
         return False
-    from bot.cases.lifecycle import Actor, LifecycleError, transition
+    from bot.cases.lifecycle import LifecycleError, transition
 
     try:
         await transition(session, case=case, action="close", actor=Actor.system(), note=note, now=now)

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,15 +30,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Sessions, transaction
-from bot.models import Case, CaseEvent, Outbox, Resident
+from bot.models import Outbox, Resident
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 WINDOW = timedelta(hours=48)
 CS_QUOTA = 5
 TEMPLATE_FIELD_MAX = 20
-PHONE_FLAG = "phone_needed"
-PHONE_NOTE = "微信消息无法送达（对方已取消关注公众号），请电话联系"
+PHONE_FLAG = "phone_needed"  # the case flag staff see (set by the case package through on_unreachable)
 RESIDENT_LINK_KIND = "my_cases"  # bot.cases.lifecycle's signed link to /my/cases
 KIND_TITLE = {
     "reply": "咨询回复",
@@ -52,6 +51,10 @@ KIND_TITLE = {
 }
 
 
+#: (session, case id, now): the case side of an undeliverable message, run in the dispatcher's transaction
+UnreachableHook = Callable[[AsyncSession, int, datetime], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class DeliveryConfig:
     template_id: str = "TPL_PROGRESS"
@@ -63,6 +66,9 @@ class DeliveryConfig:
     link_secret: str = ""
     link_ttl: int = 30 * 86400
     rng: random.Random = field(default_factory=random.Random)
+    #: what the case must learn when its resident turned out unreachable (the scheduler passes
+    #: ``bot.cases.flags.flag_unreachable``: the case package is above this one, so it is handed in, not imported)
+    on_unreachable: UnreachableHook | None = None
 
     def backoff(self, attempts: int) -> timedelta:
         delay = min(self.backoff_base * 2 ** max(0, attempts - 1), self.backoff_cap)
@@ -277,7 +283,9 @@ async def _failed_attempt(
     async with transaction(sessions) as session:
         if exc.unsubscribed:
             if await _finish(session, row, status="unreachable", last_error=reason):
-                await mark_unreachable(session, openid=row.openid, case_id=row.case_id, now=now)
+                await mark_unreachable(session, openid=row.openid, now=now)
+                if row.case_id is not None and config.on_unreachable is not None:
+                    await config.on_unreachable(session, row.case_id, now)
             stats.unreachable += 1
             log.info("outbox %s: recipient unsubscribed; staff must phone", row.id)
         elif row.attempts >= config.max_attempts or not (
@@ -297,32 +305,13 @@ async def _failed_attempt(
             stats.retried += 1
 
 
-async def mark_unreachable(session: AsyncSession, *, openid: str, case_id: int | None, now: datetime) -> None:
-    """The person unsubscribed: remember it, and show staff on the case that they must phone."""
+async def mark_unreachable(session: AsyncSession, *, openid: str, now: datetime) -> None:
+    """The person unsubscribed: remember it (the case side is ``DeliveryConfig.on_unreachable``)."""
     resident = (await session.exec(select(Resident).where(Resident.openid == openid))).first()
     if resident is not None and resident.subscribed:
         resident.subscribed = False
         resident.unsubscribed_at = now
         session.add(resident)
-    if case_id is None:
-        return
-    case = await session.get(Case, case_id)
-    if case is None or case.flag == PHONE_FLAG:
-        return
-    if case.flag is None:
-        case.flag = PHONE_FLAG
-    case.updated_at = now
-    session.add(case)
-    session.add(
-        CaseEvent(
-            case_id=case_id,
-            at=now,
-            actor_type="system",
-            kind="note",
-            note=PHONE_NOTE,
-            data={"flag": PHONE_FLAG},
-        )
-    )
 
 
 # ---------------------------------------------------------------------------- the dispatcher

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import keys
+from bot.cases.flags import flag_unreachable
 from bot.db import Sessions
 from bot.deadlines.sweeps import OfferTimeoutHook, run_sweeps, staff_digest
 from bot.deadlines.workdays import CHINA
@@ -27,7 +28,10 @@ DIGEST_AT = (8, 30)  # China time
 
 def delivery_config(settings: Any, *, lease: timedelta | None = None) -> DeliveryConfig:
     cfg = DeliveryConfig(
-        template_id=settings.wechat_template_id, base_url=settings.base_url, link_secret=settings.link_secret
+        template_id=settings.wechat_template_id,
+        base_url=settings.base_url,
+        link_secret=settings.link_secret,
+        on_unreachable=flag_unreachable,  # the case side of an unsubscribed resident (bot.cases.flags)
     )
     if lease is not None:
         cfg.lease = lease

@@ -42,6 +42,7 @@ from bot.cases.lifecycle import (
     transition,
 )
 from bot.cases.numbering import CHINA, KIND_LABEL
+from bot.cases.timeline import record_event
 from bot.delivery.outbox import enqueue
 from bot.models import Case, CaseEvent, Category, Offer, Resource, Staff
 from matching import batch as batch_engine
@@ -541,18 +542,14 @@ async def _apply(
 
 async def _notify_offer(session: AsyncSession, *, case: Case, resource: Resource, offer: Offer) -> None:
     if not resource.openid:
-        session.add(
-            CaseEvent(
-                case_id=case.id or 0,
-                at=offer.offered_at,
-                actor_type="system",
-                actor_name="系统",
-                kind="note",
-                from_status=case.status,
-                to_status=case.status,
-                note=f"{resource.name}未绑定微信，请电话通知其答复（{_local(offer.deadline or offer.offered_at)}前）",
-                data={"offer_id": offer.id},
-            )
+        record_event(
+            session,
+            case=case,
+            kind="note",
+            actor=Actor.system(),
+            at=offer.offered_at,
+            note=f"{resource.name}未绑定微信，请电话通知其答复（{_local(offer.deadline or offer.offered_at)}前）",
+            data={"offer_id": offer.id},
         )
         return
     deadline = _local(offer.deadline) if offer.deadline else ""
@@ -638,18 +635,14 @@ async def _exhaust(
         f"已邀请的{n_offers}位爱心人士均未接受（婉拒{declined}位，超时{timed_out}位），"
         f"没有其他符合条件的爱心人士，请工作人员另行安排"
     )
-    session.add(
-        CaseEvent(
-            case_id=case.id or 0,
-            at=now,
-            actor_type="system",
-            actor_name="系统",
-            kind="note",
-            from_status=case.status,
-            to_status=case.status,
-            note=note,
-            data={"flag": EXHAUSTED_FLAG, "offers": n_offers},
-        )
+    record_event(
+        session,
+        case=case,
+        kind="note",
+        actor=Actor.system(),
+        at=now,
+        note=note,
+        data={"flag": EXHAUSTED_FLAG, "offers": n_offers},
     )
     for s in await _town_staff(session, case):
         if s.openid:
@@ -752,19 +745,14 @@ async def offer(
         case.flag = None
         session.add(case)
     names = [state.snap.rows[state.snap.keys[o.resource_id]].name for o in sent]
-    session.add(
-        CaseEvent(
-            case_id=case.id or 0,
-            at=now,
-            actor_type=actor.type,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            kind="offer",
-            from_status=case.status,
-            to_status=case.status,
-            note=f"邀请{'、'.join(names)}认领" + ("（先接受者得）" if k > 1 else ""),
-            data={"mode": mode, "k": k, "offers": [o.id for o in sent]},
-        )
+    record_event(
+        session,
+        case=case,
+        kind="offer",
+        actor=actor,
+        at=now,
+        note=f"邀请{'、'.join(names)}认领" + ("（先接受者得）" if k > 1 else ""),
+        data={"mode": mode, "k": k, "offers": [o.id for o in sent]},
     )
     await session.flush()
     return OfferOutcome(sent, False, f"已向{len(sent)}位爱心人士发出邀请")
@@ -819,19 +807,14 @@ async def _answer(
     if reply.ok and not accepting:
         await _set_offer(session, offer_row, expect=("offered",), status="declined", answered_at=now)
         await _add_resource_counts(session, offer_row.resource_id, now, declines=1)
-        session.add(
-            CaseEvent(
-                case_id=case.id or 0,
-                at=now,
-                actor_type="volunteer",
-                actor_id=offer_row.resource_id,
-                actor_name=state.snap.rows[key].name[:64],
-                kind="note",
-                from_status=case.status,
-                to_status=case.status,
-                note=f"{state.snap.rows[key].name}婉拒了邀请",
-                data={"offer_id": offer_row.id},
-            )
+        record_event(
+            session,
+            case=case,
+            kind="note",
+            actor=Actor("volunteer", offer_row.resource_id, state.snap.rows[key].name[:64]),
+            at=now,
+            note=f"{state.snap.rows[key].name}婉拒了邀请",
+            data={"offer_id": offer_row.id},
         )
     await _apply(session, state, reply.actions, now=now, config=config)
     await session.flush()
@@ -995,19 +978,14 @@ async def report_progress(
             raise PoolError("只有已接受、尚未送达的任务可以报告送达")
         if case.status == "matching":
             await transition(session, case=case, action="start", actor=actor, note=None, now=now)
-        session.add(
-            CaseEvent(
-                case_id=case.id or 0,
-                at=now,
-                actor_type="volunteer",
-                actor_id=resource.id,
-                actor_name=resource.name[:64],
-                kind="photo" if photo else "note",
-                from_status=case.status,
-                to_status=case.status,
-                note=f"{resource.name}报告：已送达{('。' + note) if note else ''}",
-                data={"offer_id": fresh.id, "stage": "delivered", "photos": [photo] if photo else []},
-            )
+        record_event(
+            session,
+            case=case,
+            kind="photo" if photo else "note",
+            actor=actor,
+            at=now,
+            note=f"{resource.name}报告：已送达{('。' + note) if note else ''}",
+            data={"offer_id": fresh.id, "stage": "delivered", "photos": [photo] if photo else []},
         )
         await notify_resident(
             session,

@@ -47,6 +47,7 @@ from bot.cases.access import (
     staff_by_openid,
     staff_names,
 )
+from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.lifecycle import (
     ACTION_LABEL,
     CITY_ROLES,
@@ -56,7 +57,6 @@ from bot.cases.lifecycle import (
     SUPERVISORS,
     TERMINAL,
     TRANSITIONS,
-    Actor,
     ClaimConflict,
     LifecycleError,
     StaffCaseInput,
@@ -75,7 +75,7 @@ from bot.cases.lifecycle import (
 from bot.cases.numbering import CHANNELS, KIND_LABEL
 from bot.db import transaction
 from bot.delivery.dispatcher import KIND_TITLE, NotRetryable, retry
-from bot.models import Case, CaseEvent, Outbox, Resident, Resource, Staff
+from bot.models import Case, Outbox, Resident, Resource, Staff
 from bot.pool.core import PoolConfig, candidates_panel
 from bot.web.auth import (
     OAuthError,
@@ -141,12 +141,6 @@ def _case_url(request: web.Request, case_no: str) -> str:
 
 
 # ------------------------------------------------------------------ delivery and flags (read models, no aiohttp)
-#: what a case's flag asks of staff, in their words
-FLAG_LABEL = {
-    "phone_needed": "请电话联系居民",
-    "low_score": "低分回访",
-    "match_exhausted": "无人认领，需人工处理",
-}
 OUTBOX_STATUS_LABEL = {
     "pending": "待发送",
     "sending": "发送中",
@@ -335,43 +329,6 @@ async def list_flagged(
     )
     cases = list(await session.exec(q))
     return cases[:per_page], len(cases) > per_page
-
-
-class FlagError(StaffError):
-    pass
-
-
-async def clear_flag(
-    session: AsyncSession, *, case: Case, actor: Actor, note: str, now: datetime, expected: str | None = None
-) -> CaseEvent:
-    """Staff dealt with what the flag asked (phoned the resident, followed up a low score …): the flag goes,
-    and the timeline says who cleared it, when and what they did."""
-    note = note.strip()
-    if case.flag is None:
-        raise FlagError("这件诉求没有待处理的标记")
-    if expected and case.flag != expected:
-        raise FlagError("标记已经变化，请刷新页面后再处理")
-    if not note:
-        raise FlagError("请写明处理情况，如：已电话联系居民")
-    flag = case.flag
-    event = CaseEvent(
-        case_id=case.id,  # type: ignore[arg-type]
-        at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        kind="note",
-        from_status=case.status,
-        to_status=case.status,
-        note=f"已处理“{FLAG_LABEL.get(flag, flag)}”：{note}",
-        data={"flag_cleared": flag},
-    )
-    session.add(event)
-    case.flag = None
-    case.updated_at = now
-    session.add(case)
-    await session.flush()
-    return event
 
 
 def deadline_state(case: Case, now: datetime) -> str:
