@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases import throttle
 from bot.cases.actors import ALL_STAFF, CITY_ROLES, SUPERVISORS, TOWN_WORKERS, Actor
 from bot.cases.actors import ROLE_LABEL as ROLE_LABEL  # re-exported for the views
 from bot.cases.actors import ROLES as ROLES  # re-exported for bot.cases.access
@@ -766,6 +767,10 @@ async def create_staff_case(
     )
 
 
+#: a hotline case's binding code works this long after the case was recorded
+HOTLINE_BIND_TTL = timedelta(days=30)
+
+
 async def bind_case(
     session: AsyncSession, *, code: str, resident: Resident, now: datetime | None = None
 ) -> Case:
@@ -776,9 +781,17 @@ async def bind_case(
     code = code.strip().upper()
     if not code:
         raise BindError("请发送工作人员给您的绑定码")
+    # counted on the server per resident before the code is looked up; the caller keeps the attempt row
+    by_resident = throttle.key_of("case_bind", resident.id)
+    row, over = await throttle.attempt(session, limit=throttle.CASE_BIND, key=by_resident, now=now)
+    if over:
+        raise BindError("绑定码输错次数过多，请1小时后再试，或致电12345")
     case = (await session.exec(select(Case).where(Case.bind_code == code))).first()
     if case is None or case.resident_id is not None:
         raise BindError("绑定码不正确或已使用，请核对后再发")
+    if case.created_at + HOTLINE_BIND_TTL < now:
+        raise BindError("绑定码已过期，请致电12345或联系工作人员重新登记")
+    await throttle.succeeded(session, row, forget=(throttle.CASE_BIND, by_resident))
     result = await session.exec(  # type: ignore[call-overload]
         update(Case)
         .where(col(Case.id) == case.id, col(Case.resident_id).is_(None))

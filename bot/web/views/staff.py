@@ -5,6 +5,7 @@ town's case → 404, nothing changed). Domain errors become HTTP answers here an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from bot import keys
 from bot.cases.access import (
     DUE_SOON,
     SORTS,
+    BindLimited,
     LoginFailed,
     QueueFilter,
     QueuePage,
@@ -46,6 +48,7 @@ from bot.cases.access import (
     set_password,
     staff_by_openid,
     staff_names,
+    verify_password,
 )
 from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.lifecycle import (
@@ -87,15 +90,26 @@ from bot.web.auth import (
     sign_in,
     sign_out,
 )
-from bot.web.params import ParamError, form_text, optional_int, parse_case_no, parse_int_id
+from bot.web.params import (
+    ParamError,
+    clean_query,
+    form_text,
+    optional_int,
+    parse_case_no,
+    parse_int_id,
+    parse_page,
+)
 from bot.web.views.common import case_or_404, csrf_form, flash, flash_redirect, page_param
 from bot.web.views.common import client_ip as _ip
 from bot.web.views.common import fmt_time as _fmt
 from bot.web.views.common import now_of as _now
+from bot.web.websec import safe_url
+from reference import privacy
 from reference.towns import TOWNS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+REVEAL_KEY = "reveal_case"
 
 #: actions the case page offers as simple forms (with an optional or required note)
 SIMPLE_ACTIONS = (
@@ -364,7 +378,7 @@ async def login_post(request: web.Request) -> web.Response:
     staff: Staff | None = None
     async with transaction(request.app[keys.SESSIONS]) as db:
         try:
-            staff = await authenticate(db, username=username, password=password, now=now)
+            staff = await authenticate(db, username=username, password=password, now=now, ip=_ip(request))
             await audit(db, staff=staff, action="login", now=now, detail="密码登录", ip=_ip(request))
         except LoginFailed as exc:
             error = str(exc)
@@ -441,22 +455,19 @@ async def oauth_bind_post(request: web.Request) -> web.Response:
     openid = session.get("oauth_openid")
     if not openid:
         raise web.HTTPFound(request.app.router["staff_login"].url_for())
-    tries = int(session.get("bind_tries", 0))
-    if tries >= 5:
-        return await render(
-            request, "staff/oauth_bind.html", {"error": "尝试次数过多，请稍后重新进入"}, status=429
-        )
     now = _now(request)
-    error = None
-    async with transaction(request.app[keys.SESSIONS]) as db:
+    error, status = None, 400
+    code = str(form.get("code", ""))[:32]
+    async with transaction(request.app[keys.SESSIONS]) as db:  # attempts are counted on the server
         try:
-            staff = await bind_openid(db, code=str(form.get("code", "")), openid=str(openid), now=now)
+            staff = await bind_openid(db, code=code, openid=str(openid), now=now, ip=_ip(request))
             await audit(db, staff=staff, action="bind_wechat", now=now, detail="绑定微信", ip=_ip(request))
+        except BindLimited as exc:
+            error, status = str(exc), 429
         except StaffError as exc:
             error = str(exc)
     if error:
-        session["bind_tries"] = tries + 1
-        return await render(request, "staff/oauth_bind.html", {"error": error}, status=400)
+        return await render(request, "staff/oauth_bind.html", {"error": error}, status=status)
     await sign_in(request, staff)
     await flash_redirect(
         request, request.app.router["staff_queue"].url_for(), "微信已绑定，以后在微信里打开即可直接登录"
@@ -491,19 +502,19 @@ async def account_password(request: web.Request, staff: Staff) -> web.Response:
     async with transaction(request.app[keys.SESSIONS]) as db:
         me = await db.get(Staff, staff.id)
         assert me is not None
-        from bot.cases.access import verify_password
-
-        if not verify_password(str(form.get("old", "")), me.password_hash):
+        old = str(form.get("old", ""))[:256]
+        if not await asyncio.to_thread(verify_password, old, me.password_hash):
             error = "原密码不正确"
         else:
             try:
-                await set_password(db, staff=me, password=str(form.get("new", "")))
+                await set_password(db, staff=me, password=str(form.get("new", ""))[:256])
                 await audit(db, staff=me, action="password", now=now, detail="修改密码", ip=_ip(request))
                 error = None
             except StaffError as exc:
                 error = str(exc)
     if error:
         return await render(request, "staff/account.html", {"code": None, "error": error}, status=400)
+    await sign_in(request, me)  # every other session of this account ended with the change; this one goes on
     await flash_redirect(request, request.app.router["staff_account"].url_for(), "密码已修改")
 
 
@@ -516,8 +527,10 @@ async def home(request: web.Request) -> web.Response:
 @routes.get("/staff/cases", name="staff_queue")
 @require_staff()
 async def queue(request: web.Request, staff: Staff) -> web.Response:
-    filters = QueueFilter.from_query(request.query)
-    flag = request.query.get("flag", "")
+    query = clean_query(request.query)
+    query["page"] = str(parse_page(request.query))
+    filters = QueueFilter.from_query(query)
+    flag = query.get("flag", "")
     flag = flag if flag in FLAG_LABEL else ""
     now = _now(request)
     async with request.app[keys.SESSIONS]() as db:
@@ -661,7 +674,12 @@ async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
 @routes.get("/staff/cases/{case_no}", name="staff_case")
 @require_staff()
 async def case_page(request: web.Request, staff: Staff) -> web.Response:
-    return await _case_page(request, staff, parse_case_no(request.match_info["case_no"]))
+    case_no = parse_case_no(request.match_info["case_no"])
+    session = await get_session(request)
+    reveal = session.get(REVEAL_KEY) == case_no  # set by the audited reveal just before, used once
+    if reveal:
+        del session[REVEAL_KEY]
+    return await _case_page(request, staff, case_no, full_phone=reveal)
 
 
 @routes.post("/staff/cases/{case_no}/phone", name="staff_case_phone")
@@ -675,7 +693,10 @@ async def reveal_phone(request: web.Request, staff: Staff) -> web.Response:
         await audit(
             db, staff=staff, action="reveal_phone", case=case, now=now, detail="查看完整电话", ip=_ip(request)
         )
-    return await _case_page(request, staff, case_no, full_phone=True)
+    # POST → redirect → GET: the next page view (once) shows the originals; a reload masks again
+    session = await get_session(request)
+    session[REVEAL_KEY] = case.case_no
+    raise web.HTTPFound(_case_url(request, case.case_no))
 
 
 async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[Any], now: datetime) -> str:
@@ -693,6 +714,8 @@ async def _perform(db: Any, *, case: Case, staff: Staff, form: MultiDictProxy[An
         return "已释放，其他同事可以认领"
     if op == "complete":
         photos = [p for p in form_text(form, "photos", max_len=2000, field="照片").split() if p][:20]
+        if any(safe_url(p) != p or not p.startswith(("http://", "https://")) for p in photos):
+            raise StaffError("照片请填写以 http:// 或 https:// 开头的链接")
         await complete(db, case=case, actor=actor, note=note or "", photos=photos, now=now, request_key=rk)
         return "已办结，居民会收到通知和评价邀请"
     if op == "ask":
@@ -761,7 +784,13 @@ async def case_act(request: web.Request, staff: Staff) -> web.Response:
                 or form_text(form, "question", max_len=500, multiline=True)
             )[:200]
             await audit(
-                db, staff=staff, action=f"case_{op}", case=case, now=now, detail=detail, ip=_ip(request)
+                db,
+                staff=staff,
+                action=f"case_{op}",
+                case=case,
+                now=now,
+                detail=privacy.mask_text(detail),
+                ip=_ip(request),
             )
     except ClaimConflict as exc:
         async with transaction(request.app[keys.SESSIONS]) as db:
@@ -804,7 +833,7 @@ async def case_clear_flag(request: web.Request, staff: Staff) -> web.Response:
                 action="case_clear_flag",
                 case=case,
                 now=now,
-                detail=event.note,
+                detail=privacy.mask_text(event.note),
                 ip=_ip(request),
             )
     except (StaffError, ParamError) as exc:
