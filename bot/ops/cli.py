@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     sub.add_parser("pool", help="resource pool import/export", add_help=False)
+    sub.add_parser(
+        "api-key",
+        help="open API keys: `api-key create --name N --scopes cases:read,cases:write [--town T]`, list, revoke",
+        add_help=False,
+    )
 
     if not argv or argv[0] in {"-h", "--help"}:
         parser.print_help()
@@ -67,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.ops.staff_cli import main as staff_main
 
         return staff_main(rest)
+    if command == "api-key":
+        from bot.ops.api_cli import main as api_main
+
+        return api_main(rest)
     if command == "pool":
         from bot.ops.pool_cli import main as pool_main
 

@@ -14,15 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import keys
+from bot.api.callbacks import callbacks_job
 from bot.cases.flags import flag_unreachable
+from bot.cases.sweeps import run_sweeps
 from bot.db import Sessions
-from bot.deadlines.sweeps import OfferTimeoutHook, run_sweeps, staff_digest
+from bot.deadlines.sweeps import OfferTimeoutHook, staff_digest
 from bot.deadlines.workdays import CHINA
 from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
 
 log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 2.0
 SWEEP_SECONDS = 60.0
+CALLBACK_SECONDS = 5.0
 DIGEST_AT = (8, 30)  # China time
 
 
@@ -103,6 +106,7 @@ def build_scheduler(
     dispatch_seconds: float = DISPATCH_SECONDS,
     sweep_seconds: float = SWEEP_SECONDS,
     settings: Any = None,
+    http: Any = None,
 ) -> Any:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -143,6 +147,16 @@ def build_scheduler(
         kwargs={"sessions": sessions, "clock": clock},
         **common,
     )
+    if http is not None:  # the open API's status-change callbacks
+        scheduler.add_job(
+            callbacks_job,
+            "interval",
+            seconds=CALLBACK_SECONDS,
+            id="api_callbacks",
+            kwargs={"sessions": sessions, "http": http, "clock": clock},
+            next_run_time=datetime.now(UTC),
+            **common,
+        )
     return scheduler
 
 
@@ -156,6 +170,7 @@ async def scheduler_ctx(app: Any) -> AsyncIterator[None]:
         concurrency=settings.outbox_concurrency,
         config=delivery_config(settings),
         settings=settings,
+        http=app[keys.HTTP],
     )
     app[keys.SCHEDULER] = scheduler
     scheduler.start()
@@ -231,6 +246,7 @@ async def _run(args: argparse.Namespace) -> int:
                 dispatch_seconds=args.dispatch_seconds,
                 sweep_seconds=args.sweep_seconds,
                 settings=settings,
+                http=http,
             )
             scheduler.start()
             log.info(
