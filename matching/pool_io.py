@@ -8,7 +8,7 @@ Columns, in export order (the header may use the Chinese or the English name; or
 | 类型 | kind | yes | 爱心企业 / 社会组织 / 热心市民 (or enterprise / organisation / individual) |
 | 名称 | name | yes | |
 | 联系人 | contact | no | defaults to the name |
-| 电话 | phone | yes | mobile 1[3-9]xxxxxxxxx or landline 0769-xxxxxxxx; spaces and dashes are ignored |
+| 电话 | phone | yes | mobile 1[3-9]xxxxxxxxx or landline 0769-xxxxxxxx; spaces and dashes are ignored; a masked number (138****5678, from a masked export) is kept as text for the database layer to match |
 | 服务类别 | categories | yes | one or more of the categories, separated by 、 , ， ; ； / or spaces |
 | 物品服务 | items | no | concrete items or services, same separators; empty = the whole category |
 | 所在镇街 | home_town | yes | full or short town name (虎门 → 虎门镇) |
@@ -122,6 +122,8 @@ _TRUE = {"是", "y", "yes", "true", "1", "可", "启用", "可接单", "√"}
 _FALSE = {"否", "n", "no", "false", "0", "不", "停用", "暂停", "×"}
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
 MAX_ROWS = DEFAULT_LIMITS.max_rows
+#: a number as a masked export shows it (``reference.privacy.mask_phone``): kept as is, never a new number
+MASKED_PHONE = re.compile(r"1\d{2}\*{4}\d{4}|0\d{2,3}-\*{4}\d{4}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +316,9 @@ def _parse_row(
     values["name"] = cells.get("name", "")
     values["contact"] = cells.get("contact") or values["name"]
     phone_raw = cells.get("phone", "")
-    if phone_raw:
+    if phone_raw and MASKED_PHONE.fullmatch(phone_raw):
+        values["phone"] = phone_raw  # from a masked export: the database layer keeps the stored number
+    elif phone_raw:
         phone = parse_phone_field(phone_raw)
         if phone is None:
             bad("phone", f"电话号码格式不正确：“{phone_raw}”")

@@ -97,7 +97,10 @@ async def test_jurisdiction_on_pool_pages(client):
     assert "只能停用本镇街" in await resp.text()
     async with _sessions(client)() as db:
         assert (await db.exec(select(Resource).where(Resource.key == "CW1"))).one().active
-    csv = (await (await client.get("/staff/pool/export.csv")).read()).decode("utf-8-sig")
+    resp = await client.post(
+        "/staff/pool/export.csv", data={"csrf_token": await _csrf(client, "/staff/pool")}
+    )
+    csv = (await resp.read()).decode("utf-8-sig")
     assert "HJ1" in csv and "CW1" in csv and "HM1" not in csv
 
 
@@ -219,7 +222,9 @@ async def test_import_without_csrf_is_refused(client):
 async def test_xlsx_export_round_trips_through_import(client):
     await _seed_pool(client)
     await _login(client, "city")
-    resp = await client.get("/staff/pool/export.xlsx")
+    resp = await client.post(
+        "/staff/pool/export.xlsx", data={"csrf_token": await _csrf(client, "/staff/pool")}
+    )
     assert resp.status == 200 and "spreadsheetml" in resp.headers["Content-Type"]
     data = await resp.read()
     token = await _csrf(client, "/staff/pool/import")

@@ -38,9 +38,9 @@ async def _run(args: argparse.Namespace, url: str) -> int:
         if args.command == "export":
             fmt = "xlsx" if args.file.suffix.lower() == ".xlsx" else "csv"
             async with sessions() as db:
-                data = await export_pool(db, staff=None, now=now, fmt=fmt)
-            args.file.write_bytes(data)
-            print(f"exported to {args.file} ({len(data)} bytes)")
+                export = await export_pool(db, staff=None, now=now, fmt=fmt)
+            args.file.write_bytes(export.body)
+            print(f"exported {export.rows} records to {args.file} ({len(export.body)} bytes)")
             return 0
         data = args.file.read_bytes()
         async with sessions() as db:  # closing without commit rolls back (dry run, or a bad file)

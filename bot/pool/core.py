@@ -1540,6 +1540,7 @@ async def import_pool(
     their own town."""
     from bot.cases.lifecycle import CITY_ROLES
     from matching.pool_io import HEADERS, ImportResult, Problem, parse_pool
+    from reference.privacy import mask_phone
 
     categories = await allowed_categories(session)
     try:
@@ -1563,6 +1564,14 @@ async def import_pool(
         ):  # row numbers are exact when the file has no blank rows
             if len(r.key) > 32:
                 result.problems.append(Problem(row_no, HEADERS["key"], f"编号“{r.key}”过长（最多32个字符）"))
+            if "*" in r.phone:
+                known = existing.get(r.key)
+                if known is None or mask_phone(known.phone) != r.phone:
+                    result.problems.append(
+                        Problem(
+                            row_no, HEADERS["phone"], "电话已遮盖：只能用于号码不变的已有记录，请填写完整号码"
+                        )
+                    )
             if staff is not None and staff.role not in CITY_ROLES:
                 old = existing.get(r.key)
                 if r.home_town != staff.town or (old is not None and old.home_town != staff.town):
@@ -1585,6 +1594,8 @@ async def import_pool(
         }
         values["contact"] = r.contact
         values["phone"] = r.phone or None
+        if "*" in r.phone:  # a masked export re-imported: the stored number stays
+            values["phone"] = existing[r.key].phone
         values.update(categories=sorted(r.categories), home_town=r.home_town)
         if "items" in result.columns:
             values["items"] = sorted(r.items)
@@ -1608,6 +1619,23 @@ async def import_pool(
     return ImportOutcome(True, f"导入成功：新增{created}条，更新{updated}条。", [], created, updated)
 
 
+#: roles whose pool export carries full mobile numbers (those who keep the pool's records); everyone else gets
+#: them masked (``138****5678``) and reaches a number through the resource page
+FULL_PHONE_EXPORT_ROLES = frozenset({"town_supervisor", "admin"})
+
+
+def exports_full_phones(staff: Staff | None) -> bool:
+    """Whether an export by ``staff`` (None: the command line on the server) shows full numbers."""
+    return staff is None or staff.role in FULL_PHONE_EXPORT_ROLES
+
+
+@dataclass(slots=True)
+class Export:
+    body: bytes
+    rows: int
+    full_phones: bool
+
+
 async def export_pool(
     session: AsyncSession,
     *,
@@ -1615,15 +1643,23 @@ async def export_pool(
     now: datetime,
     fmt: str,
     config: PoolConfig = DEFAULT_CONFIG,
-) -> bytes:
+) -> Export:
+    """The resources ``staff`` may see as CSV or XLSX; numbers masked unless ``exports_full_phones(staff)``.
+    Every cell goes through ``reference.spreadsheet.safe_cell``. The caller writes the audit entry."""
+    from dataclasses import replace
+
     from matching.pool_io import export_csv, export_xlsx
+    from reference.privacy import mask_phone
 
     snap = await load_pool(session, now=now, config=config)
     visible = [snap.pool.get(key) for key, row in snap.rows.items() if staff is None or can_see(staff, row)]
     resources = [r for r in visible if r is not None]
+    full = exports_full_phones(staff)
+    if not full:
+        resources = [replace(r, phone=mask_phone(r.phone)) for r in resources]
     if fmt == "xlsx":
-        return export_xlsx(resources)
-    return export_csv(resources).encode("utf-8-sig")
+        return Export(export_xlsx(resources), len(resources), full)
+    return Export(export_csv(resources).encode("utf-8-sig"), len(resources), full)
 
 
 # ---------------------------------------------------------------------------------------------- case page panel

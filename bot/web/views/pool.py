@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import keys
 from bot.cases.access import actor_for, audit
 from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS, LifecycleError
+from bot.cases.numbering import CHINA
 from bot.db import transaction
 from bot.models import Resource, Staff
 from bot.pool.core import (
@@ -123,33 +124,53 @@ async def import_post(request: web.Request, staff: Staff) -> web.Response:
 
 
 async def _export(request: web.Request, staff: Staff, fmt: str) -> web.Response:
+    """A POST with a CSRF token (a cross-site link cannot start a download or write an audit entry); one audit
+    entry per export: who, which format, how many records, whether numbers were full."""
+    await csrf_form(request)
     now = _now(request)
-    async with request.app[keys.SESSIONS]() as db:
-        body = await export_pool(db, staff=staff, now=now, fmt=fmt, config=_config(request))
-    stamp = now.strftime("%Y%m%d")
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        export = await export_pool(db, staff=staff, now=now, fmt=fmt, config=_config(request))
+        await audit(
+            db,
+            staff=staff,
+            action="pool_export",
+            now=now,
+            ip=request.remote,
+            detail=f"导出爱心资源{fmt.upper()}：{export.rows}条，电话{'完整' if export.full_phones else '已遮盖'}",
+        )
+    stamp = now.astimezone(CHINA).strftime("%Y%m%d")
     if fmt == "xlsx":
         ctype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
         ctype = "text/csv; charset=utf-8"
     return web.Response(
-        body=body,
+        body=export.body,
         headers={
             "Content-Type": ctype,
             "Content-Disposition": f"attachment; filename=pool-{stamp}.{fmt}",
+            "Cache-Control": "no-store",
         },
     )
 
 
-@routes.get("/staff/pool/export.csv", name="staff_pool_export_csv")
+@routes.post("/staff/pool/export.csv", name="staff_pool_export_csv")
 @require_staff(POOL_ROLES)
 async def export_csv(request: web.Request, staff: Staff) -> web.Response:
     return await _export(request, staff, "csv")
 
 
-@routes.get("/staff/pool/export.xlsx", name="staff_pool_export_xlsx")
+@routes.post("/staff/pool/export.xlsx", name="staff_pool_export_xlsx")
 @require_staff(POOL_ROLES)
 async def export_xlsx(request: web.Request, staff: Staff) -> web.Response:
     return await _export(request, staff, "xlsx")
+
+
+@routes.get("/staff/pool/export.csv", name="staff_pool_export_csv_get")
+@routes.get("/staff/pool/export.xlsx", name="staff_pool_export_xlsx_get")
+@require_staff(POOL_ROLES)
+async def export_by_link(request: web.Request, staff: Staff) -> web.Response:
+    """An old bookmark or a link from elsewhere: nothing is exported or logged; the buttons are on the list."""
+    await flash_redirect(request, request.app.router["staff_pool"].url_for(), "请点击页面上的“导出”按钮下载")
 
 
 # ------------------------------------------------------------------ batch assignment
