@@ -30,7 +30,8 @@ from bot.reporting.notices import (
 from bot.reporting.scope import TOWN_NAMES, Scope, scope_for
 from bot.reporting.workbook import stats_workbook
 from bot.web.auth import require_staff
-from bot.web.views.common import csrf_form, flash_redirect
+from bot.web.params import ParamError
+from bot.web.views.common import client_ip, csrf_form, flash_redirect
 from bot.web.views.common import now_of as _now
 from bot.web.views.staff import render
 
@@ -73,8 +74,11 @@ def _scope(staff: Staff, query: Any) -> Scope:
     )
 
 
-def _filename(prefix: str, scope: Scope, first: date, last: date) -> str:
-    return f"{prefix}_{scope.town or '全市'}_{first:%Y%m%d}-{last:%Y%m%d}.xlsx"
+def _filename(prefix: str, scope: Scope, first: date, last: date, now: datetime) -> str:
+    """``统计_厚街镇_20260301-20260331_导出20260402.xlsx``: every date in it is a China date (the range the staff
+    chose, and the day of the export — at 02:00 in Dongguan the UTC date is still yesterday's)."""
+    made = now.astimezone(CHINA)
+    return f"{prefix}_{scope.town or '全市'}_{first:%Y%m%d}-{last:%Y%m%d}_导出{made:%Y%m%d}.xlsx"
 
 
 def _attachment(body: bytes, filename: str) -> web.Response:
@@ -126,12 +130,15 @@ async def stats_page(request: web.Request, staff: Staff) -> web.Response:
     return await render(request, "stats/dashboard.html", ctx)
 
 
-@routes.get("/staff/stats/export.xlsx", name="staff_stats_export")
+@routes.post("/staff/stats/export.xlsx", name="staff_stats_export")
 @require_staff()
 async def stats_export(request: web.Request, staff: Staff) -> web.Response:
+    """The statistics workbook. A POST form with CSRF, because it writes an audit row: a link another site
+    plants (a cross-site GET) can neither download it nor add entries to the log."""
+    form = await csrf_form(request)
     now = _now(request)
-    first, last, start, end = date_range(request.query, now=now)
-    scope = _scope(staff, request.query)
+    first, last, start, end = date_range(form, now=now)
+    scope = _scope(staff, form)
     async with request.app[keys.SESSIONS]() as db:
         d = await dashboard(db, scope=scope, start=start, end=end, now=now)
     body = stats_workbook(d)
@@ -142,24 +149,26 @@ async def stats_export(request: web.Request, staff: Staff) -> web.Response:
             action="stats_export",
             now=now,
             detail=f"导出统计 {_scope_label(scope)} {first}~{last}",
-            ip=request.remote,
+            ip=client_ip(request),
         )
-    return _attachment(body, _filename("统计", scope, first, last))
+    return _attachment(body, _filename("统计", scope, first, last, now))
 
 
-@routes.get("/staff/archive.xlsx", name="staff_archive_export")
+@routes.post("/staff/archive.xlsx", name="staff_archive_export")
 @require_staff(ARCHIVE_ROLES)
 async def archive_export(request: web.Request, staff: Staff) -> web.Response:
-    """档案留存: the cases created in the range with their whole timelines. Phones masked unless admin."""
+    """档案留存: the cases created in the range with their whole timelines. Phones masked unless admin. A POST
+    form with CSRF (it writes an audit row), like the statistics workbook."""
+    form = await csrf_form(request)
     now = _now(request)
-    first, last, start, end = date_range(request.query, now=now)
-    scope = _scope(staff, request.query)
+    first, last, start, end = date_range(form, now=now)
+    scope = _scope(staff, form)
     full_phone = staff.role == "admin"
     async with request.app[keys.SESSIONS]() as db:
         try:
             body, n = await archive_workbook(db, scope=scope, start=start, end=end, full_phone=full_phone)
         except ValueError as exc:
-            raise web.HTTPBadRequest(text=str(exc)) from None
+            raise ParamError(str(exc)) from None
     async with transaction(request.app[keys.SESSIONS]) as db:
         await audit(
             db,
@@ -170,10 +179,10 @@ async def archive_export(request: web.Request, staff: Staff) -> web.Response:
                 f"导出档案 {_scope_label(scope)} {first}~{last} 共{n}件"
                 f"{'（含完整电话）' if full_phone else '（电话已脱敏）'}"
             ),
-            ip=request.remote,
+            ip=client_ip(request),
         )
     log.info("archive export by staff %s: %d cases", staff.id, n)
-    return _attachment(body, _filename("档案", scope, first, last))
+    return _attachment(body, _filename("档案", scope, first, last, now))
 
 
 # ------------------------------------------------------------------ notices (信息发布)
@@ -214,7 +223,7 @@ async def notice_create(request: web.Request, staff: Staff) -> web.Response:
                 db, staff=staff, title=data["title"], body=data["body"], town=data["town"] or None, now=now
             )
             await audit(
-                db, staff=staff, action="notice_publish", now=now, detail=notice.title, ip=request.remote
+                db, staff=staff, action="notice_publish", now=now, detail=notice.title, ip=client_ip(request)
             )
     except NoticeError as exc:
         async with request.app[keys.SESSIONS]() as db:
@@ -259,7 +268,12 @@ async def notice_update(request: web.Request, staff: Staff) -> web.Response:
             if form.get("delete") == "1":
                 await delete_notice(db, staff=staff, notice=notice)
                 await audit(
-                    db, staff=staff, action="notice_delete", now=now, detail=notice.title, ip=request.remote
+                    db,
+                    staff=staff,
+                    action="notice_delete",
+                    now=now,
+                    detail=notice.title,
+                    ip=client_ip(request),
                 )
                 message = "公告已删除"
             else:
@@ -273,7 +287,7 @@ async def notice_update(request: web.Request, staff: Staff) -> web.Response:
                     now=now,
                 )
                 await audit(
-                    db, staff=staff, action="notice_edit", now=now, detail=notice.title, ip=request.remote
+                    db, staff=staff, action="notice_edit", now=now, detail=notice.title, ip=client_ip(request)
                 )
                 message = "公告已修改"
     except NoticeError as exc:
