@@ -30,7 +30,7 @@ from bot.cases.numbering import CHANNELS, KIND_LABEL, create_case
 from bot.cases.timeline import record_event
 from bot.deadlines import sla
 from bot.delivery.outbox import enqueue
-from bot.models import Case, CaseEvent, Resident, Staff
+from bot.models import Case, CaseEvent, Offer, Resident, Staff
 from reference.towns import TOWNS
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ class Rule:
 
 _STAFF_WORK = TOWN_WORKERS | CITY_ROLES
 _MSG_CLAIMED = "您的{kind}诉求（编号{case_no}）已有工作人员专门负责跟进，请耐心等待。"
+_MSG_STARTED_BY_TOWN = "您的微心愿（编号{case_no}）由镇街工作人员安排办理，正在办理中。"
+#: offer statuses that mean a donor said yes
+DONOR_SAID_YES = ("accepted", "delivered", "done")
 
 TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("submitted", "verify"): Rule(
@@ -334,9 +337,13 @@ async def transition(
         to_status=rule.to,
     )
     await session.flush()
-    await sla.on_transition(session, case=case, from_status=from_status, to_status=rule.to, now=now)
+    # the resident hears of this change before anything it starts (the survey comes after "已办结"): the
+    # dispatcher sends one person's messages in the order they were queued
     if rule.message:
-        text = rule.message.format(
+        template = rule.message
+        if (from_status, action) == ("matching", "start") and not await _donor_accepted(session, case=case):
+            template = _MSG_STARTED_BY_TOWN  # no donor said yes: the town does it, and says so
+        text = template.format(
             case_no=case.case_no,
             kind=KIND_LABEL.get(case.kind, ""),
             note=note.rstrip("。"),
@@ -345,8 +352,17 @@ async def transition(
         await notify_resident(
             session, case=case, text=text, dedupe_key=f"case:{case.id}:ev:{request_key or event.id}"
         )
+    await sla.on_transition(session, case=case, from_status=from_status, to_status=rule.to, now=now)
     log.info("case %s: %s -> %s by %s %s", case.case_no, from_status, rule.to, actor.type, actor.id)
     return event
+
+
+async def _donor_accepted(session: AsyncSession, *, case: Case) -> bool:
+    """Whether a donor or volunteer of the pool said yes to this case (an invitation still open does not count)."""
+    row = await session.exec(
+        select(Offer.id).where(Offer.case_id == case.id, col(Offer.status).in_(DONOR_SAID_YES)).limit(1)
+    )
+    return row.first() is not None
 
 
 async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedupe_key: str) -> bool:

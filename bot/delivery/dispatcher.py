@@ -333,12 +333,18 @@ async def dispatch_due(
     if not rows:
         return stats
     gate = asyncio.Semaphore(max(1, concurrency))
+    # one person's messages go out one after another in the order they were queued ("已办结" before the
+    # survey it starts); different people's messages go out side by side
+    by_recipient: dict[str, list[Outbox]] = {}
+    for row in sorted(rows, key=lambda r: r.id or 0):
+        by_recipient.setdefault(row.openid, []).append(row)
 
-    async def one(row: Outbox) -> None:
-        async with gate:
-            await _send_one(row, sessions=sessions, api=api, now=now, config=config, stats=stats)
+    async def in_order(queue: list[Outbox]) -> None:
+        for row in queue:
+            async with gate:
+                await _send_one(row, sessions=sessions, api=api, now=now, config=config, stats=stats)
 
-    await asyncio.gather(*(one(r) for r in rows))
+    await asyncio.gather(*(in_order(q) for q in by_recipient.values()))
     return stats
 
 
