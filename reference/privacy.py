@@ -150,3 +150,10 @@ def pseudonym(value: str | None) -> str:
     if not value:
         return "-"
     return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:12]
+
+
+def mask_openid(openid: str | None) -> str:
+    """A WeChat openid as staff may see it when no name or phone is known: ``oAb***x9Yz``."""
+    if not openid:
+        return ""
+    return openid[:3] + "***" + openid[-4:] if len(openid) > 8 else "***"
