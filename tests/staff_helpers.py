@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from bot.db import migrate
-from tests.test_staff_views import _login, _mk_staff, build_app
+from tests.web.test_staff_views import _login, _mk_staff, build_app
 
 
 async def staff_client(tmp_path, aiohttp_client, db_name: str) -> TestClient:

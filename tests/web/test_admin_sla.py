@@ -18,7 +18,7 @@ from bot.deadlines import sla
 from bot.deadlines.workdays import CHINA
 from bot.models import AuditLog, Case, SlaPolicy
 from tests.staff_helpers import signed_in_admin, staff_client
-from tests.test_staff_views import TOWN, _csrf, _login, _mk_staff
+from tests.web.test_staff_views import TOWN, _csrf, _login, _mk_staff
 
 PAGE = "/staff/admin/deadlines"
 MONDAY_10 = datetime(2024, 6, 3, 10, 0, tzinfo=CHINA)  # an ordinary working week (端午 is the week after)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
-from test_pool_factories import NOW, OTHER, PASSWORD, TOWN, mk_resource, mk_staff, mk_wish
+from tests.factories import NOW, OTHER, PASSWORD, TOWN, mk_resource, mk_staff, mk_wish
 
 from bot import keys
 from bot.app import create_app

@@ -8,15 +8,15 @@ import re
 
 import pytest
 from sqlmodel import col, select
-from test_pool_factories import NOW, mk_resource, mk_staff, mk_wish
+from tests.factories import NOW, mk_resource, mk_staff, mk_wish
 
+import bot.pool as pool
 from bot import keys
 from bot.cases.lifecycle import Actor
 from bot.db import transaction
 from bot.delivery.dispatcher import dispatch_all
 from bot.models import Case, Offer, Outbox
 from bot.ops.scheduler import delivery_config
-from bot.pool import core as pool
 
 pytestmark = pytest.mark.rasa
 

@@ -1,4 +1,4 @@
-"""The chat hook for volunteers (``bot.pool.core.volunteer_chat``) over the database, without the webhook."""
+"""The chat hook for volunteers (``bot.pool.volunteer_chat``) over the database, without the webhook."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import select
-from test_pool_factories import NOW, mk_resource, mk_staff, mk_wish
+from tests.factories import NOW, mk_resource, mk_staff, mk_wish
 
+import bot.pool as pool
 from bot.cases.lifecycle import Actor
 from bot.db import transaction
-from bot.models import Case, Offer
-from bot.pool import core as pool
+from bot.models import Case, Offer, Resource
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +97,7 @@ async def test_guessing_bind_codes_is_limited_per_hour(sessions):
 
     async with transaction(sessions) as db:
         await mk_resource(db, "V9")
-        row = (await db.exec(select(pool.Resource).where(pool.Resource.key == "V9"))).one()
+        row = (await db.exec(select(Resource).where(Resource.key == "V9"))).one()
         code = await pool.new_volunteer_bind_code(db, resource=row, now=NOW)
     wrong = "000000" if code != "000000" else "111111"
     # each attempt is a recorded message (the webhook records it before the dialogue runs)

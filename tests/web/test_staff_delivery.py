@@ -22,7 +22,7 @@ from bot.db import transaction
 from bot.models import AuditLog, Case, CaseEvent, Outbox, Resident, Resource
 from tests.conftest import free_port, make_settings, start_system, stop_system
 from tests.staff_helpers import staff_client
-from tests.test_staff_views import NOW, OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
+from tests.web.test_staff_views import NOW, OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import col, select
-from test_pool_factories import NOW, OTHER, TOWN, mk_resource, mk_staff, mk_wish
+from tests.factories import NOW, OTHER, TOWN, mk_resource, mk_staff, mk_wish
 
+import bot.pool as pool
 from bot.cases.lifecycle import Actor
 from bot.db import transaction
 from bot.deadlines.sweeps import offer_timeouts
 from bot.models import Case, CaseEvent, Offer, Outbox, Resource
-from bot.pool import core as pool
 from matching.scoring import Rules
 
 

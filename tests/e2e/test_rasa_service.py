@@ -13,7 +13,7 @@ import pytest
 
 from bot.ops.rasa_service import RasaError, RasaProcess, inputs_hash, managed_rasa, train_if_needed
 
-PROJECT = Path(__file__).resolve().parent.parent / "nlu_data"
+PROJECT = Path(__file__).resolve().parents[2] / "nlu_data"
 
 # A stand-in for the `rasa` executable (the real one needs minutes to train): it logs each call, and
 # `train nlu --out DIR --fixed-model-name NAME` writes DIR/NAME.tar.gz; `run` serves /status like Rasa.
@@ -211,7 +211,7 @@ async def test_rasa_runs_in_the_project_folder_so_its_components_import(
 
 # --- the project's own ensemble component, in the Rasa environment -------------------------------------------
 
-RASA_PYTHON = Path(__file__).resolve().parent.parent / ".venv-rasa" / "bin" / "python"
+RASA_PYTHON = Path(__file__).resolve().parents[2] / ".venv-rasa" / "bin" / "python"
 
 ENSEMBLE_SCRIPT = textwrap.dedent(
     """\

@@ -19,7 +19,7 @@ from bot.cases.access import create_staff
 from bot.db import migrate, transaction
 from bot.models import AuditLog, Staff
 from tests.conftest import free_port, make_settings, start_system, stop_system
-from tests.test_staff_views import PASSWORD, TOWN, _csrf, _login, build_app
+from tests.web.test_staff_views import PASSWORD, TOWN, _csrf, _login, build_app
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from bot import keys
 from bot.db import transaction
 from bot.models import AuditLog, Case, Category, Resource, Staff
 from tests.staff_helpers import signed_in_admin, staff_client
-from tests.test_staff_views import OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
+from tests.web.test_staff_views import OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
 
 
 @pytest.fixture

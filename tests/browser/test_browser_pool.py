@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from sqlmodel import select
-from test_pool_factories import NOW, PASSWORD, mk_resource, mk_staff, mk_wish
+from tests.factories import NOW, PASSWORD, mk_resource, mk_staff, mk_wish
 
+import bot.pool as pool
 from bot import keys
 from bot.app import create_app
 from bot.db import migrate, transaction
 from bot.delivery.links import sign_link
 from bot.models import Offer
-from bot.pool import core as pool
 from bot.settings import Settings
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 

@@ -15,8 +15,8 @@ from sqlmodel import select
 from bot.db import migrate, transaction
 from bot.models import AuditLog, CaseEvent, Notice, Resident
 from bot.web.views import public, stats
-from tests.test_staff_views import PASSWORD, _csrf, _login, _mk_staff, build_app
-from tests.test_stats import A, B, add, mk
+from tests.web.test_staff_views import PASSWORD, _csrf, _login, _mk_staff, build_app
+from tests.web.test_stats import A, B, add, mk
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)
 RANGE = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -127,9 +127,12 @@ async def test_city_supervisor_chooses_a_town_or_the_city(client, sessions):
 
 
 async def test_stats_need_sign_in(client, sessions):
-    for path in ("/staff/stats", "/staff/stats/export.xlsx", "/staff/archive.xlsx", "/staff/notices"):
+    for path in ("/staff/stats", "/staff/notices"):
         resp = await client.get(path, allow_redirects=False)
         assert resp.status == 302 and resp.headers["Location"].startswith("/staff/login")
+    for path in ("/staff/stats/export.xlsx", "/staff/archive.xlsx"):  # exports are POST forms
+        resp = await client.post(path, data=RANGE, allow_redirects=False)
+        assert resp.status == 403 and "请先登录" in await resp.text()
 
 
 # ------------------------------------------------------------------ exports
@@ -137,11 +140,16 @@ def workbook(body: bytes) -> openpyxl.Workbook:
     return openpyxl.load_workbook(io.BytesIO(body))
 
 
+async def post_export(client, path: str, params: dict[str, str]):
+    """Exports are POST forms with the statistics page's CSRF token (they write an audit row)."""
+    return await client.post(path, data={**params, "csrf_token": await _csrf(client, "/staff/stats")})
+
+
 async def test_stats_export_opens_and_holds_the_figures(client, sessions):
     await seed(sessions)
     await _mk_staff(sessions, "ht2", "town_staff", town=A)
     await _login(client, "ht2")
-    resp = await client.get("/staff/stats/export.xlsx", params={**RANGE, "town": B})
+    resp = await post_export(client, "/staff/stats/export.xlsx", {**RANGE, "town": B})
     assert resp.status == 200
     assert resp.content_type == stats.XLSX
     wb = workbook(await resp.read())
@@ -159,7 +167,7 @@ async def test_archive_export_has_cases_timelines_and_masks_phones(client, sessi
     a1, a2, a3, _, _ = await seed(sessions)
     await _mk_staff(sessions, "arch", role, town=town)
     await _login(client, "arch")
-    resp = await client.get("/staff/archive.xlsx", params={**RANGE, "town": A})
+    resp = await post_export(client, "/staff/archive.xlsx", {**RANGE, "town": A})
     assert resp.status == 200
     wb = workbook(await resp.read())
     cases = list(wb["诉求"].iter_rows(values_only=True))
@@ -187,7 +195,7 @@ async def test_town_supervisor_archive_never_holds_another_town(client, sessions
     await seed(sessions)
     await _mk_staff(sessions, "sup", "town_supervisor", town=B)
     await _login(client, "sup")
-    wb = workbook(await (await client.get("/staff/archive.xlsx", params={**RANGE, "town": A})).read())
+    wb = workbook(await (await post_export(client, "/staff/archive.xlsx", {**RANGE, "town": A})).read())
     towns = {r[6] for r in list(wb["诉求"].iter_rows(values_only=True))[1:]}
     assert towns == {B}
 
@@ -197,7 +205,7 @@ async def test_archive_refused_to_non_supervisors(client, sessions, role):
     await seed(sessions)
     await _mk_staff(sessions, "nosup", role, town=A)
     await _login(client, "nosup")
-    resp = await client.get("/staff/archive.xlsx", params=RANGE)
+    resp = await client.post("/staff/archive.xlsx", data=RANGE)
     assert resp.status == 403
     async with sessions() as db:
         assert not list(await db.exec(select(AuditLog).where(AuditLog.action == "archive_export")))

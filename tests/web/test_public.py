@@ -10,8 +10,8 @@ import pytest
 from bot import keys
 from bot.db import transaction
 from bot.models import Resident
-from tests.test_stats import B, add, mk
-from tests.test_stats_views import stats_app
+from tests.web.test_stats import B, add, mk
+from tests.web.test_stats_views import stats_app
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)
 DONE = datetime(2026, 2, 20, 4, 0, tzinfo=UTC)
