@@ -198,7 +198,7 @@ def export_csv(resources: Iterable[Resource]) -> str:
 
 
 def export_xlsx(resources: Iterable[Resource]) -> bytes:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # heavy, and only an Excel export needs it
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("爱心资源库")

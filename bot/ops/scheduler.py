@@ -43,7 +43,7 @@ def delivery_config(settings: Any, *, lease: timedelta | None = None) -> Deliver
 
 def find_offer_timeout_hook(settings: Any = None) -> OfferTimeoutHook:
     """The matching engine's hook: a timed-out offer goes to the next candidate (or flags the case)."""
-    from bot.pool.core import PoolConfig, make_offer_timeout_hook
+    from bot.pool import PoolConfig, make_offer_timeout_hook
 
     return make_offer_timeout_hook(PoolConfig.from_settings(settings))  # type: ignore[no-any-return]
 
@@ -76,7 +76,7 @@ async def sweep_job(
         counts = await run_sweeps(sessions=sessions, now=clock(), offer_timeout_hook=hook)
         if settings is not None and settings.auto_offer_towns:
             from bot.db import transaction
-            from bot.pool.core import PoolConfig, auto_offer_due
+            from bot.pool import PoolConfig, auto_offer_due
 
             async with transaction(sessions) as session:
                 counts["auto_offers"] = await auto_offer_due(

@@ -9,14 +9,14 @@ import io
 
 import aiohttp
 import pytest
-from factories import NOW, PASSWORD, mk_resource, mk_staff
-from helpers import app_client, csrf, login
 from openpyxl import load_workbook
 from sqlmodel import select
 
 from bot import keys
 from bot.db import transaction
 from bot.models import AuditLog, Resource
+from tests.factories import NOW, PASSWORD, mk_resource, mk_staff
+from tests.helpers import app_client, csrf, login
 
 HOSTILE = {
     "name": '=HYPERLINK("http://evil.example","点我")',

@@ -7,7 +7,13 @@ import time
 
 import aiohttp
 import pytest
-from factories import (
+from sqlalchemy import func
+from sqlmodel import select
+
+from bot import keys
+from bot.db import transaction
+from bot.models import Resource
+from tests.factories import (
     NOW,
     PASSWORD,
     long_field_csv,
@@ -16,13 +22,7 @@ from factories import (
     wide_xlsx,
     zip_bomb_xlsx,
 )
-from helpers import app_client, csrf, login
-from sqlalchemy import func
-from sqlmodel import select
-
-from bot import keys
-from bot.db import transaction
-from bot.models import Resource
+from tests.helpers import app_client, csrf, login
 
 
 @pytest.fixture

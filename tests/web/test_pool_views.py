@@ -12,12 +12,13 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from tests.factories import NOW, OTHER, PASSWORD, TOWN, mk_resource, mk_staff, mk_wish
 
+import bot.pool as pool
 from bot import keys
 from bot.app import create_app
+from bot.cases.actors import Actor
 from bot.db import migrate, transaction
 from bot.delivery.links import sign_link
-from bot.models import Case, Offer, Outbox, Resource
-from bot.pool import core as pool
+from bot.models import Case, Offer, Outbox, Resource, Staff
 from bot.settings import Settings
 
 HEADER = "编号,类型,名称,电话,服务类别,物品服务,所在镇街,服务镇街\n"
@@ -301,7 +302,7 @@ async def test_bind_code_expires(client):
 async def test_case_panel_and_offer_from_the_case_page(client):
     await _seed_pool(client)
     async with transaction(_sessions(client)) as db:
-        hj = (await db.exec(select(pool.Staff).where(pool.Staff.username == "hj"))).one()
+        hj = (await db.exec(select(Staff).where(Staff.username == "hj"))).one()
         case = await mk_wish(db, owner=hj.id)
         other = await mk_wish(db, town=OTHER)
     async with _sessions(client)() as db:
@@ -348,9 +349,9 @@ async def test_batch_page_proposes_and_sends(client):
 async def test_volunteer_offer_page_accept_shows_phone_only_after(client):
     await _seed_pool(client)
     async with transaction(_sessions(client)) as db:
-        hj = (await db.exec(select(pool.Staff).where(pool.Staff.username == "hj"))).one()
+        hj = (await db.exec(select(Staff).where(Staff.username == "hj"))).one()
         case = await mk_wish(db, owner=hj.id, phone="13912345678")
-        out = await pool.offer(db, case=case, actor=pool.Actor.of_staff(hj), now=NOW, keys=["HJ1"])
+        out = await pool.offer(db, case=case, actor=Actor.of_staff(hj), now=NOW, keys=["HJ1"])
     token = sign_link("l" * 40, "offer", out.sent[0].id, now=NOW.timestamp())
     resp = await client.get(f"/offer/{token}")  # the dispatcher's link shape redirects to the page
     body = await resp.text()
@@ -381,11 +382,11 @@ async def test_offer_message_link_resolves_to_the_offer_page(client):
 
     await _seed_pool(client)
     async with transaction(_sessions(client)) as db:
-        hj = (await db.exec(select(pool.Staff).where(pool.Staff.username == "hj"))).one()
+        hj = (await db.exec(select(Staff).where(Staff.username == "hj"))).one()
         r = (await db.exec(select(Resource).where(Resource.key == "HJ1"))).one()
         r.openid = "o-hj1"
         case = await mk_wish(db, owner=hj.id)
-        await pool.offer(db, case=case, actor=pool.Actor.of_staff(hj), now=NOW, keys=["HJ1"])
+        await pool.offer(db, case=case, actor=Actor.of_staff(hj), now=NOW, keys=["HJ1"])
     async with _sessions(client)() as db:
         row = (await db.exec(select(Outbox).where(Outbox.openid == "o-hj1"))).one()
     text = message_text(row, config=DeliveryConfig(base_url="http://bot.test", link_secret="l" * 40), now=NOW)

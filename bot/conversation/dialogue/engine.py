@@ -20,7 +20,7 @@ from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
 from bot.models import Case, Conversation, Lead
-from bot.pool.core import volunteer_chat
+from bot.pool import volunteer_chat
 from reference import towns
 
 log = logging.getLogger(__name__)
