@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from bot.models import utcnow
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.web.params import ParamError
-from bot.web.views import admin, health, pool, public, resident, staff, stats, survey, volunteer
+from bot.web.views import admin, health, pool, public, resident, site, staff, stats, survey, volunteer
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
 
@@ -73,7 +73,7 @@ def create_app(
     app.cleanup_ctx.append(_background_tasks)
 
     app.router.add_routes(webhooks.routes)
-    for module in (health, staff, resident, admin, pool, volunteer, survey, public, stats):
+    for module in (health, site, staff, resident, admin, pool, volunteer, survey, public, stats):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
     app.add_subapp("/api", create_api_app(calls_per_minute=settings.api_calls_per_minute))
@@ -227,8 +227,8 @@ async def error_pages(
             return _render_error(request, 400, exc.message)
         raise web.HTTPBadRequest(text=exc.message) from None
     except web.HTTPException as exc:
-        if exc.status in (404, 500) and _wants_html(request):
-            return _render_error(request, exc.status)
+        if exc.status >= 400 and _wants_html(request):
+            return _render_error(request, exc.status, _own_text(exc), headers=exc.headers)
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -241,12 +241,40 @@ def _wants_html(request: web.Request) -> bool:
     return request.path != "/wechat" and "text/html" in request.headers.get("Accept", "")
 
 
-def _render_error(request: web.Request, status: int, text: str = "") -> web.Response:
-    text = text or {404: "页面不存在，或您没有权限查看。", 500: "系统繁忙，请稍后再试。"}.get(
-        status, "请求有误。"
-    )
-    response = aiohttp_jinja2.render_template("error.html", request, {"status": status, "text": text})
+#: what each error page tells a person, in plain Chinese (the number stays small on the page)
+ERROR_TEXT = {
+    400: ("请求有误", "网址或填写的内容不完整，请返回上一页重新操作。"),
+    401: ("请先登录", "请先登录后再打开这个页面。"),
+    403: ("无法打开这个页面", "链接已失效，或您没有权限查看。居民请在公众号里发送“查询进度”重新获取链接。"),
+    404: ("页面不存在", "页面不存在，或您没有权限查看。"),
+    405: ("请从页面上的按钮操作", "这个地址不能直接打开或刷新。请返回上一页，再点页面上的按钮。"),
+    413: ("内容太大", "上传的文件或填写的内容太大，请缩小后再试。"),
+    429: ("操作太频繁", "操作太频繁，请稍等一分钟再试。"),
+    500: ("系统繁忙", "系统繁忙，请稍后再试。"),
+    502: ("系统繁忙", "系统繁忙，请稍后再试。"),
+    503: ("系统维护中", "系统正在维护，请稍后再试。"),
+}
+
+
+def _own_text(exc: web.HTTPException) -> str:
+    """A view's own message (``HTTPForbidden(text="链接已失效…")``), never aiohttp's English default."""
+    text = exc.text or ""
+    if not text or text == f"{exc.status}: {exc.reason}" or text.isascii():
+        return ""
+    return text
+
+
+def _render_error(
+    request: web.Request, status: int, text: str = "", *, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    title, default = ERROR_TEXT.get(status, ERROR_TEXT[500] if status >= 500 else ERROR_TEXT[400])
+    staff_side = request.path.startswith("/staff")
+    ctx = {"status": status, "title": title, "text": text or default, "staff_side": staff_side}
+    response = aiohttp_jinja2.render_template("error.html", request, ctx)
     response.set_status(status)
+    for name in ("Allow", "Retry-After", "WWW-Authenticate"):  # what the status promises the client
+        if headers and name in headers:
+            response.headers[name] = headers[name]
     return response
 
 

@@ -56,4 +56,15 @@ if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! fc
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
+# --- axe-core for the accessibility tests (the npm package, injected by Playwright; never a CDN)
+want=$(hash_of package.json package-lock.json)
+if [ ! -f node_modules/axe-core/axe.min.js ] || [ "$(cat "$stamp_dir/npm" 2>/dev/null)" != "$want" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "setup: installing axe-core (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$want" > "$stamp_dir/npm"
+  else
+    echo "setup: npm not found; the accessibility tests will be skipped (apt-get install nodejs npm)" >&2
+  fi
+fi
 echo "setup: ready"

@@ -1,0 +1,69 @@
+"""axe-core (the npm package, injected by Playwright; no CDN) on every page of the site at 375 px and 1280 px.
+
+WCAG 2.0/2.1 A and AA rules; any serious or critical violation fails, naming the rule and the elements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.browser.conftest import Site, needs_chromium, require_axe, signed_in_state
+
+pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+WIDTHS = (375, 1280)
+
+
+async def axe_violations(page: Any) -> list[dict[str, Any]]:
+    await page.add_script_tag(path=str(require_axe()))
+    result = await page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", TAGS
+    )
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}, {len(v['nodes'])} elements): {v['help']}")
+        for node in v["nodes"][:8]:
+            summary = (node.get("failureSummary") or "").replace("\n", " ")[:160]
+            lines.append(f"    {' '.join(node['target'])}  {node['html'][:120]}  — {summary}")
+    return "\n".join(lines)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def states(site: Site, browser: Any) -> dict[str, Any]:
+    return {
+        "staff": await signed_in_state(browser, site, "hj-staff"),
+        "admin": await signed_in_state(browser, site, "city-admin"),
+    }
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_every_page_passes_axe(site: Site, browser: Any, states: dict[str, Any], width: int) -> None:
+    failures = []
+    counts = {}
+    size = {"width": width, "height": 740 if width < 800 else 900}
+    pages = {}
+    for role in (None, "staff", "admin"):
+        ctx = await browser.new_context(
+            viewport=size, storage_state=states[role] if role else None, bypass_csp=True
+        )
+        pages[role] = await ctx.new_page()
+    try:
+        for name, path, role in site.pages:
+            page = pages[role]
+            await page.goto(site.base + path)
+            assert "/staff/login" not in page.url or role is None, f"{name}: not signed in"
+            found = await axe_violations(page)
+            counts[name] = sum(len(v["nodes"]) for v in found)
+            if found:
+                failures.append(f"{name} {path} at {width}px:\n{describe(found)}")
+    finally:
+        for page in pages.values():
+            await page.context.close()
+    print(f"\naxe at {width}px, serious/critical elements per page: {counts}")
+    assert not failures, "\n\n".join(failures)
