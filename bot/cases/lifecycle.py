@@ -2,8 +2,10 @@
 
 Every change of status goes through `transition()`, which checks the table below and the actor's role,
 moves the case with a conditional UPDATE (two concurrent requests can never both succeed), writes the timeline
-event, calls the deadline hook (`bot.deadlines.sla.on_transition`) and queues the resident's progress message in the outbox,
-all in the caller's transaction.
+event, and then performs the move's side effects itself, explicitly and in the caller's transaction: the deadline
+clock restarts (`bot.deadlines.sla.restart_clock`), offers end when the case does (`withdraw_offers`: volunteers lose
+access on cancellation, rejection, merging, completion and closing), the survey starts on completion
+(`bot.cases.survey_send.start_survey`), and the resident's progress message goes into the outbox.
 
 Reopening: `reopen` moves a completed or closed case to `reopened`, a holding state that keeps its owner and
 shows up in the queue. From there `resume` sends it back to `in_progress` (the same unit or donor finishes the
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,8 +29,10 @@ from bot.cases.actors import ALL_STAFF, CITY_ROLES, SUPERVISORS, TOWN_WORKERS, A
 from bot.cases.actors import ROLE_LABEL as ROLE_LABEL  # re-exported for the views
 from bot.cases.actors import ROLES as ROLES  # re-exported for bot.cases.access
 from bot.cases.numbering import CHANNELS, KIND_LABEL, create_case
+from bot.cases.survey_send import start_survey
 from bot.cases.timeline import record_event
 from bot.deadlines import sla
+from bot.delivery.links import sign_link
 from bot.delivery.outbox import enqueue
 from bot.models import Case, CaseEvent, Offer, Resident, Staff
 from reference.towns import TOWNS
@@ -52,6 +56,12 @@ STATE_LABEL: dict[str, str] = {
     "merged": "已合并",
 }
 TERMINAL = frozenset({"rejected", "closed", "cancelled", "merged"})
+#: the case ended without the help being given: every open offer is withdrawn
+CASE_ENDED_UNDONE = frozenset({"rejected", "cancelled", "merged"})
+#: entering these ends the volunteers' part (offers withdrawn or finished)
+OFFERS_END = TERMINAL | {"completed"}
+#: offers through which a volunteer can still see or act on the case
+OFFER_OPEN = ("offered", "accepted", "delivered")
 OPEN_STATES = frozenset(STATE_LABEL) - TERMINAL - {"completed"}
 #: states in which a case has (or may have) an owner doing the work
 OWNED_STATES = frozenset({"claimed", "matching", "dispatched", "in_progress", "reopened"})
@@ -352,7 +362,12 @@ async def transition(
         await notify_resident(
             session, case=case, text=text, dedupe_key=f"case:{case.id}:ev:{request_key or event.id}"
         )
-    await sla.on_transition(session, case=case, from_status=from_status, to_status=rule.to, now=now)
+    # the side effects of the move, each called here explicitly (no lower module reaches up to the case)
+    await sla.restart_clock(session, case=case, from_status=from_status, to_status=rule.to, now=now)
+    if rule.to in OFFERS_END:
+        await withdraw_offers(session, case=case, to_status=rule.to, now=now)
+    if rule.to == "completed":
+        await start_survey(session, case=case, now=now)
     log.info("case %s: %s -> %s by %s %s", case.case_no, from_status, rule.to, actor.type, actor.id)
     return event
 
@@ -363,6 +378,36 @@ async def _donor_accepted(session: AsyncSession, *, case: Case) -> bool:
         select(Offer.id).where(Offer.case_id == case.id, col(Offer.status).in_(DONOR_SAID_YES)).limit(1)
     )
     return row.first() is not None
+
+
+async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, now: datetime) -> int:
+    """The case ended (or its work is done): volunteers lose access to it. Unanswered offers are withdrawn; on
+    cancellation, rejection or merging every open offer (also an accepted one) is withdrawn; on completion or
+    closing an accepted offer is finished (``done``: the help was given, the donor's rating still counts it).
+    One plain UPDATE, so no offer page or link can act on the case afterwards. Returns the offers changed."""
+    if case.id is None:
+        return 0
+    withdrawn = await session.exec(  # type: ignore[call-overload]
+        update(Offer)
+        .where(
+            col(Offer.case_id) == case.id,
+            col(Offer.status).in_(OFFER_OPEN if to_status in CASE_ENDED_UNDONE else ("offered",)),
+        )
+        .values(status="withdrawn", answered_at=func.coalesce(col(Offer.answered_at), now))
+        .execution_options(synchronize_session=False)
+    )
+    changed = int(withdrawn.rowcount or 0)
+    if to_status not in CASE_ENDED_UNDONE:
+        finished = await session.exec(  # type: ignore[call-overload]
+            update(Offer)
+            .where(col(Offer.case_id) == case.id, col(Offer.status).in_(("accepted", "delivered")))
+            .values(status="done", finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(finished.rowcount or 0)
+    if changed:
+        log.info("case %s: %d offer(s) ended on %s", case.case_no, changed, to_status)
+    return changed
 
 
 async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedupe_key: str) -> bool:
@@ -716,8 +761,6 @@ RESIDENT_LINK_KIND = "my_cases"
 
 def my_cases_url(*, base_url: str, link_secret: str, resident_id: int, ttl: int = 7 * 86400) -> str:
     """A signed link to the resident's own cases and timelines (`/my/cases?t=...`), e.g. for a progress reply."""
-    from bot.delivery.links import sign_link
-
     token = sign_link(link_secret, RESIDENT_LINK_KIND, resident_id, ttl=ttl)
     return f"{base_url.rstrip('/')}/my/cases?t={token}"
 

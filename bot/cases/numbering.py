@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
 from bot.cases.timeline import record_event
+from bot.deadlines.sla import restart_clock
 from bot.models import Case, CaseSeq, utcnow
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -102,7 +103,6 @@ async def create_case(
         from_status=None,
         to_status="submitted",
     )
-    from bot.deadlines.sla import on_transition  # the first stage's deadline (community verification)
-
-    await on_transition(session, case=case, from_status=None, to_status="submitted", now=now)
+    # the first stage's deadline (community verification)
+    await restart_clock(session, case=case, from_status=None, to_status="submitted", now=now)
     return case

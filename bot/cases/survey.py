@@ -1,13 +1,15 @@
 """The satisfaction survey (满意度评价): started when a case is completed, answered in chat or on a signed page.
 
-- ``start_survey`` (called by ``bot.deadlines.sla.on_transition`` when a case reaches ``completed``): one Survey row with its
-  deadline and the question in the outbox; residents who opted out, or have no WeChat, are not surveyed.
+- ``start_survey`` (in ``bot.cases.survey_send``; the lifecycle's ``transition()`` calls it when a case reaches
+  ``completed``): one Survey row with its deadline and the question in the outbox; residents who opted out, or have
+  no WeChat, are not surveyed.
 - ``answer_from_chat``: the dialogue calls it when a resident with an open survey writes; a score 1–5 by digit or by
   words (很满意 / 不满意 …, or the NLU's score), then an optional comment as the next message.
 - ``record_answer``: the one place an answer is stored (chat and page); it closes the case through the lifecycle,
   feeds the donor's rating, and on a score ≤ 2 or a comment saying the help never arrived alerts the town
   supervisor and flags the case ``low_score`` with a timeline event.
-- The reminder and the timeout are sweeps (``bot.deadlines.sweeps.survey_reminders`` / ``survey_timeouts``).
+- The reminder is a sweep (``bot.deadlines.sweeps.survey_reminders``); the timeout closes cases, so its sweep lives
+  with them (``bot.cases.sweeps.survey_timeouts``).
 
 Survey links in messages are written as a marker (``sign:survey:<id>``) and signed by the dispatcher, which holds
 the link secret (see ``bot.delivery.dispatcher.resolve_link``).
@@ -24,6 +26,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
+from bot.cases.lifecycle import LifecycleError, transition
+from bot.cases.survey_send import SURVEY_LINK_MARK as SURVEY_LINK_MARK  # re-exported
+from bot.cases.survey_send import question_text as question_text  # re-exported
+from bot.cases.survey_send import start_survey as start_survey  # re-exported
 from bot.cases.timeline import record_event
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Offer, Resident, Resource, Staff, Survey
@@ -47,7 +53,6 @@ NO_COMMENT = (
     "谢谢",
     "多谢",
 )
-SURVEY_LINK_MARK = "sign:survey:{id}"
 SCORE_WORDS: tuple[tuple[str, int], ...] = (
     ("非常不满意", 1),
     ("很不满意", 1),
@@ -101,53 +106,6 @@ def parse_score(text: str) -> int | None:
 
 def says_not_arrived(text: str | None) -> bool:
     return bool(text) and any(w in text for w in NOT_ARRIVED)  # type: ignore[operator]
-
-
-def question_text(case: Case) -> str:
-    return (
-        f"您的诉求（编号{case.case_no}）已办结。请为这次服务打个分：\n"
-        "回复数字 5 非常满意、4 满意、3 一般、2 不满意、1 非常不满意，也可以直接说“很满意”“不满意”。\n"
-        "或点这里填写：{link}"
-    )
-
-
-async def start_survey(session: AsyncSession, *, case: Case, now: datetime) -> Survey | None:
-    """Create (or restart, after a reopening) the case's survey and queue the question."""
-    if case.resident_id is None:
-        return None
-    resident = await session.get(Resident, case.resident_id)
-    if resident is None or resident.survey_opt_out or not resident.subscribed:
-        log.info("case %s: no survey (opted out, unsubscribed or no WeChat)", case.case_no)
-        return None
-    from bot.deadlines.sla import policy_for
-
-    policy = await policy_for(session, case.kind, "survey")
-    deadline = policy.deadline(now) if policy else now + timedelta(days=3)
-    survey = (await session.exec(select(Survey).where(Survey.case_id == case.id))).first()
-    if survey is None:
-        survey = Survey(case_id=case.id, resident_id=resident.id)  # type: ignore[arg-type]
-    survey.status = "sent"
-    survey.sent_at = now
-    survey.deadline = deadline
-    survey.reminded_at = None
-    survey.score = None
-    survey.comment = None
-    survey.answered_at = None
-    survey.via = None
-    session.add(survey)
-    await session.flush()
-    await enqueue(
-        session,
-        openid=resident.openid,
-        kind="survey",
-        text=question_text(case),
-        case_id=case.id,
-        template={"case_no": case.case_no[:20], "status": "请评价本次服务"},
-        link=SURVEY_LINK_MARK.format(id=survey.id),
-        dedupe_key=f"survey:{case.id}:{deadline.isoformat()}",
-        not_before=now,
-    )
-    return survey
 
 
 async def open_survey_for(session: AsyncSession, *, resident: Resident) -> Survey | None:
@@ -346,8 +304,6 @@ async def close_case(session: AsyncSession, *, case: Case, now: datetime, note: 
     """Close a completed case through the lifecycle (a no-op when staff already closed or reopened it)."""
     if case.status != "completed":
         return False
-    from bot.cases.lifecycle import LifecycleError, transition
-
     try:
         await transition(session, case=case, action="close", actor=Actor.system(), note=note, now=now)
     except LifecycleError as exc:

@@ -1,6 +1,7 @@
-"""Deadlines (working-day SLAs): the policy table, the stage clock, pausing, and the survey start.
+"""Deadlines (working-day SLAs): the policy table, the stage clock and pausing.
 
-The case lifecycle calls ``on_transition`` in the transaction of every transition. Each open stage gets an absolute
+The case lifecycle calls ``restart_clock`` in the transaction of every transition (and starts the survey itself:
+this module knows nothing of cases' side effects). Each open stage gets an absolute
 ``stage_deadline`` from the policy (SlaPolicy rows, editable by admins; ``DEFAULT_POLICIES`` seeds them and serves
 when a row is missing). The completion clock starts when a case first enters matching/dispatched/in_progress and
 is not restarted by moves between those three. Reminder/escalation marks are cleared whenever the deadline changes,
@@ -129,10 +130,11 @@ def _clear_marks(case: Case) -> None:
     case.resident_nudged_at = None
 
 
-async def on_transition(
+async def restart_clock(
     session: AsyncSession, *, case: Case, from_status: str | None, to_status: str, now: datetime
 ) -> None:
-    """Called in the transaction of every case transition: restart the stage clock, start surveys, ..."""
+    """Called in the transaction of every case transition: the new stage's deadline (the completion clock keeps
+    running between matching, dispatched and in progress)."""
     continuing = (
         from_status in COMPLETION_STATUSES and to_status in COMPLETION_STATUSES and case.stage_deadline
     )
@@ -148,10 +150,6 @@ async def on_transition(
     policy = await policy_for(session, case.kind, stage) if stage else None
     case.stage_deadline = policy.deadline(now) if policy else None
     session.add(case)
-    if to_status == "completed":
-        from bot.cases.survey import start_survey
-
-        await start_survey(session, case=case, now=now)
 
 
 async def pause_clock(session: AsyncSession, *, case: Case, now: datetime) -> None:

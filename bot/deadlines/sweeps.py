@@ -10,6 +10,11 @@ Order of the escalation ladder for one stage deadline:
   → escalate (deadline passed; the town supervisors)
   → escalate to the city (``CITY_AFTER_WORKING_DAYS`` working days later; the city supervisors)
 and the resident hears "仍在办理中" once when the stage runs past its deadline.
+
+These sweeps write only what this package owns: deadline marks on the rows and outbox messages. A sweep that must
+move a case (the survey timeout closes it) lives with the cases, in ``bot.cases.sweeps``, which also runs every
+minute's sweeps in ladder order (``run_sweeps``); this package never imports the case package. Offer timeouts hand
+the next step to the matching engine through an explicit ``hook`` argument the scheduler passes in.
 """
 
 from __future__ import annotations
@@ -192,7 +197,7 @@ def _staff_msg(
     }
 
 
-async def _sweep(what: str, sessions: Sessions, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+async def guarded_sweep(what: str, sessions: Sessions, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
     """Run one sweep's ``work`` in one transaction; an error rolls it back, is logged and counts as 0."""
     try:
         async with transaction(sessions) as session:
@@ -282,7 +287,7 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
         )
         return len(due)
 
-    return await _sweep("reminder sweep", sessions, work)
+    return await guarded_sweep("reminder sweep", sessions, work)
 
 
 async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) -> int:
@@ -320,7 +325,7 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
         )
         return len(rows)
 
-    return await _sweep("escalation sweep", sessions, work)
+    return await guarded_sweep("escalation sweep", sessions, work)
 
 
 async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2000) -> int:
@@ -358,7 +363,7 @@ async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2
         )
         return len(due)
 
-    return await _sweep("city escalation sweep", sessions, work)
+    return await guarded_sweep("city escalation sweep", sessions, work)
 
 
 async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 2000) -> int:
@@ -405,7 +410,7 @@ async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 200
         )
         return len(rows)
 
-    return await _sweep("resident nudge sweep", sessions, work)
+    return await guarded_sweep("resident nudge sweep", sessions, work)
 
 
 # ------------------------------------------------------------------------------------------ offers and surveys
@@ -438,7 +443,7 @@ async def _to_remind(
     return (await session.exec(_locked(stmt, session))).all()  # type: ignore[no-any-return]
 
 
-async def _timed_out(
+async def timed_out(
     session: AsyncSession, model: type[_Answerable], *, status: str, now: datetime, batch: int
 ) -> Sequence[_Answerable]:
     """Rows still ``status`` whose answer deadline has passed, earliest first; locked."""
@@ -489,7 +494,7 @@ async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500
         await queue_many(session, messages, now=now)
         return len(offers)
 
-    return await _sweep("offer reminder sweep", sessions, work)
+    return await guarded_sweep("offer reminder sweep", sessions, work)
 
 
 async def offer_timeouts(
@@ -499,7 +504,7 @@ async def offer_timeouts(
 
     async def work(session: AsyncSession) -> int:
         done = 0
-        for offer in await _timed_out(session, Offer, status="offered", now=now, batch=batch):
+        for offer in await timed_out(session, Offer, status="offered", now=now, batch=batch):
             result = await session.exec(  # type: ignore[call-overload]
                 sa.update(Offer)
                 .where(col(Offer.id) == offer.id, col(Offer.status) == "offered")
@@ -521,7 +526,7 @@ async def offer_timeouts(
             done += 1
         return done
 
-    return await _sweep("offer timeout sweep", sessions, work)
+    return await guarded_sweep("offer timeout sweep", sessions, work)
 
 
 async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 500) -> int:
@@ -562,24 +567,7 @@ async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 50
         await queue_many(session, messages, now=now)
         return len(surveys)
 
-    return await _sweep("survey reminder sweep", sessions, work)
-
-
-async def survey_timeouts(*, sessions: Sessions, now: datetime, batch: int = 500) -> int:
-    """Unanswered by the deadline: the survey expires and the case closes."""
-    from bot.cases.survey import close_case
-
-    async def work(session: AsyncSession) -> int:
-        surveys = await _timed_out(session, Survey, status="sent", now=now, batch=batch)
-        for sv in surveys:
-            sv.status = "expired"
-            session.add(sv)
-            case = await session.get(Case, sv.case_id)
-            if case is not None:
-                await close_case(session, case=case, now=now, note="满意度评价超时未答复，系统自动归档")
-        return len(surveys)
-
-    return await _sweep("survey timeout sweep", sessions, work)
+    return await guarded_sweep("survey reminder sweep", sessions, work)
 
 
 # ------------------------------------------------------------------------------------------ daily digest
@@ -638,21 +626,4 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
             )
         return await queue_many(session, messages, now=now)
 
-    return await _sweep("daily digest", sessions, work)
-
-
-# ------------------------------------------------------------------------------------------ all at once
-async def run_sweeps(
-    *, sessions: Sessions, now: datetime, offer_timeout_hook: OfferTimeoutHook | None = None
-) -> dict[str, int]:
-    """Every minute's sweeps, in ladder order (each logs and survives its own failure)."""
-    return {
-        "reminded": await remind_due(sessions=sessions, now=now),
-        "escalated": await escalate_due(sessions=sessions, now=now),
-        "escalated_city": await escalate_city_due(sessions=sessions, now=now),
-        "nudged": await nudge_residents(sessions=sessions, now=now),
-        "offer_reminders": await offer_reminders(sessions=sessions, now=now),
-        "offer_timeouts": await offer_timeouts(sessions=sessions, now=now, hook=offer_timeout_hook),
-        "survey_reminders": await survey_reminders(sessions=sessions, now=now),
-        "survey_timeouts": await survey_timeouts(sessions=sessions, now=now),
-    }
+    return await guarded_sweep("daily digest", sessions, work)

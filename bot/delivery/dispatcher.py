@@ -30,6 +30,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Sessions, transaction
+from bot.delivery.links import sign_link
+from bot.delivery.wechat_api import WeChatError
 from bot.models import Outbox, Resident
 
 log = logging.getLogger(__name__)
@@ -161,8 +163,6 @@ async def _finish(session: AsyncSession, row: Outbox, **values: Any) -> bool:
 async def _send_one(
     row: Outbox, *, sessions: Sessions, api: Any, now: datetime, config: DeliveryConfig, stats: DispatchStats
 ) -> None:
-    from bot.delivery.wechat_api import WeChatError
-
     async with sessions() as session:
         resident = (await session.exec(select(Resident).where(Resident.openid == row.openid))).first()
     use_custom = in_window(resident, now)
@@ -235,8 +235,6 @@ def resolve_link(link: str | None, *, config: DeliveryConfig, now: datetime) -> 
         return None
     if not config.base_url or not config.link_secret:
         return None
-    from bot.delivery.links import sign_link
-
     token = sign_link(config.link_secret, kind, subject, ttl=config.link_ttl, now=now.timestamp())
     return f"{config.base_url.rstrip('/')}/{kind}/{token}"
 
@@ -267,8 +265,6 @@ def _default_link(
         and resident.id is not None
         and config.link_secret
     ):
-        from bot.delivery.links import sign_link
-
         token = sign_link(
             config.link_secret, RESIDENT_LINK_KIND, resident.id, ttl=config.link_ttl, now=now.timestamp()
         )

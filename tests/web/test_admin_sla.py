@@ -276,7 +276,7 @@ async def test_a_case_after_the_edit_gets_the_new_deadline_earlier_ones_keep_the
         case = await create_case(
             db, kind="micro_wish", description="助听器", town=TOWN, resident_id=None, now=MONDAY_10
         )
-        await sla.on_transition(db, case=case, from_status=None, to_status="submitted", now=MONDAY_10)
+        await sla.restart_clock(db, case=case, from_status=None, to_status="submitted", now=MONDAY_10)
     async with sessions() as db:
         fresh = await db.get(Case, case.id)
         old = await db.get(Case, before.id)
@@ -304,7 +304,7 @@ async def test_a_per_kind_override_governs_only_that_kind_and_can_be_removed(adm
                 db, kind=kind, description="路灯坏了", town=TOWN, resident_id=None, now=MONDAY_10
             )
             case.status = "verified"
-            await sla.on_transition(
+            await sla.restart_clock(
                 db, case=case, from_status="submitted", to_status="verified", now=MONDAY_10
             )
             return case.stage_deadline

@@ -11,6 +11,7 @@ from sqlmodel import select
 from bot import db
 from bot.cases.lifecycle import Actor, transition
 from bot.cases.numbering import create_case
+from bot.cases.sweeps import run_sweeps
 from bot.deadlines import sla, sweeps
 from bot.deadlines.workdays import CHINA
 from bot.models import Case, Offer, Outbox, Resident, Resource, SlaPolicy, Staff
@@ -50,7 +51,7 @@ async def _new_case(sessions: Any, people: dict[str, Any], now: datetime, kind: 
         case = await create_case(
             s, kind=kind, description="轮椅", town="厚街镇", resident_id=people["resident"].id, now=now
         )
-        await sla.on_transition(s, case=case, from_status=None, to_status="submitted", now=now)
+        await sla.restart_clock(s, case=case, from_status=None, to_status="submitted", now=now)
     return case
 
 
@@ -139,7 +140,7 @@ async def test_remind_escalate_city_each_exactly_once(_d_sessions: Any, _d_peopl
 
     async def sweep(now: datetime) -> None:
         for _ in range(3):  # repeated sweeps change nothing
-            await sweeps.run_sweeps(sessions=_d_sessions, now=now)
+            await run_sweeps(sessions=_d_sessions, now=now)
 
     await sweep(_cn(2025, 6, 12, 9, 59))
     assert await _outbox(_d_sessions, "reminder") == []
@@ -193,13 +194,13 @@ async def test_offer_timeout_calls_the_hook_once(_d_sessions: Any, _d_people: An
         assert offer.status == "timeout" and at == now + timedelta(hours=4)
         calls.append(offer.id)  # type: ignore[arg-type]
 
-    await sweeps.run_sweeps(sessions=_d_sessions, now=now, offer_timeout_hook=hook)
+    await run_sweeps(sessions=_d_sessions, now=now, offer_timeout_hook=hook)
     assert [o.openid for o in await _outbox(_d_sessions, "offer")] == [
         "o-donor"
     ]  # reminder within the 4 h lead
     assert calls == []
     for _ in range(2):
-        await sweeps.run_sweeps(sessions=_d_sessions, now=now + timedelta(hours=4), offer_timeout_hook=hook)
+        await run_sweeps(sessions=_d_sessions, now=now + timedelta(hours=4), offer_timeout_hook=hook)
     assert len(calls) == 1
     async with _d_sessions() as s:
         statuses = sorted(o.status for o in (await s.exec(select(Offer))).all())

@@ -15,7 +15,7 @@ from bot import db
 from bot.cases.lifecycle import Actor, transition
 from bot.cases.numbering import create_case
 from bot.cases.survey import answer_from_chat, parse_score
-from bot.deadlines import sweeps
+from bot.cases.sweeps import run_sweeps
 from bot.deadlines.workdays import CHINA
 from bot.delivery.dispatcher import DeliveryConfig, message_text, resolve_link
 from bot.models import Case, CaseEvent, Offer, Outbox, Resident, Resource, Staff, Survey
@@ -188,12 +188,12 @@ async def test_new_request_after_score_is_not_taken_as_comment(sessions: Any) ->
 async def test_reminder_once_then_timeout_closes_the_case(sessions: Any) -> None:
     ctx = await _setup(sessions)
     for hours in (47, 49, 50, 60):  # the reminder is due 24 h before the 72 h deadline, once
-        await sweeps.run_sweeps(sessions=sessions, now=T0 + timedelta(hours=hours))
+        await run_sweeps(sessions=sessions, now=T0 + timedelta(hours=hours))
     msgs = await _outbox(sessions, "survey")
     assert len(msgs) == 2 and "还差您一个评价" in msgs[1].text
     assert (await _get(sessions, Case, ctx["case_id"])).status == "completed"
     for _ in range(2):
-        await sweeps.run_sweeps(sessions=sessions, now=T0 + timedelta(hours=72))
+        await run_sweeps(sessions=sessions, now=T0 + timedelta(hours=72))
     survey = await _survey(sessions, ctx["case_id"])
     assert survey and survey.status == "expired"
     case = await _get(sessions, Case, ctx["case_id"])
@@ -234,7 +234,7 @@ async def test_reopen_and_complete_again_surveys_again(sessions: Any) -> None:
 async def test_survey_page_get_and_post_with_csrf(aiohttp_client: Any, db_url: str, tmp_path: Path) -> None:
     from bot.app import create_app
     from bot.delivery.links import sign_link
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     settings = make_settings(db_url, tmp_path)
     app = create_app(settings, run_migrations=False, clock=lambda: T0 + timedelta(hours=3))

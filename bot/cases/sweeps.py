@@ -1,0 +1,61 @@
+"""The sweeps that act on cases, and every minute's sweeps in ladder order.
+
+The deadline sweeps (reminders, escalations, nudges, offer and survey reminders, offer timeouts) live in
+``bot.deadlines.sweeps`` and write only deadline marks and outbox rows. A sweep that moves a case through the
+lifecycle lives here, above both: the survey timeout expires the survey and closes the case. ``run_sweeps`` is what
+the scheduler (``bot.ops.scheduler``) runs every minute; each sweep logs and survives its own failure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.cases.survey import close_case
+from bot.db import Sessions
+from bot.deadlines.sweeps import (
+    OfferTimeoutHook,
+    escalate_city_due,
+    escalate_due,
+    guarded_sweep,
+    nudge_residents,
+    offer_reminders,
+    offer_timeouts,
+    remind_due,
+    survey_reminders,
+    timed_out,
+)
+from bot.models import Case, Survey
+
+
+async def survey_timeouts(*, sessions: Sessions, now: datetime, batch: int = 500) -> int:
+    """Unanswered by the deadline: the survey expires and the case closes."""
+
+    async def work(session: AsyncSession) -> int:
+        surveys = await timed_out(session, Survey, status="sent", now=now, batch=batch)
+        for sv in surveys:
+            sv.status = "expired"
+            session.add(sv)
+            case = await session.get(Case, sv.case_id)
+            if case is not None:
+                await close_case(session, case=case, now=now, note="满意度评价超时未答复，系统自动归档")
+        return len(surveys)
+
+    return await guarded_sweep("survey timeout sweep", sessions, work)
+
+
+async def run_sweeps(
+    *, sessions: Sessions, now: datetime, offer_timeout_hook: OfferTimeoutHook | None = None
+) -> dict[str, int]:
+    """Every minute's sweeps, in ladder order (each logs and survives its own failure)."""
+    return {
+        "reminded": await remind_due(sessions=sessions, now=now),
+        "escalated": await escalate_due(sessions=sessions, now=now),
+        "escalated_city": await escalate_city_due(sessions=sessions, now=now),
+        "nudged": await nudge_residents(sessions=sessions, now=now),
+        "offer_reminders": await offer_reminders(sessions=sessions, now=now),
+        "offer_timeouts": await offer_timeouts(sessions=sessions, now=now, hook=offer_timeout_hook),
+        "survey_reminders": await survey_reminders(sessions=sessions, now=now),
+        "survey_timeouts": await survey_timeouts(sessions=sessions, now=now),
+    }
