@@ -204,7 +204,7 @@ def _parse_filter(request: web.Request, caller: Caller) -> CaseFilter:
     statuses = tuple(s for s in q.get("status", "").split(",") if s)
     if any(s not in STATE_LABEL for s in statuses):
         raise Problem(400, "Bad Request", "status 取值无效")
-    kind = q.get("kind") or None
+    kind = q.get("kind")
     if kind is not None and kind not in KIND_LABEL:
         raise Problem(400, "Bad Request", "kind 取值无效")
     town = q.get("town") or None
@@ -215,7 +215,7 @@ def _parse_filter(request: web.Request, caller: Caller) -> CaseFilter:
     if not 1 <= limit <= service.PAGE_MAX:
         raise Problem(400, "Bad Request", f"limit 应为 1–{service.PAGE_MAX}")
     since = None
-    if raw := q.get("updated_since"):
+    if (raw := q.get("updated_since")) is not None:
         try:
             since = datetime.fromisoformat(raw.replace("Z", "+00:00")) if len(raw) <= 40 else None
         except ValueError:

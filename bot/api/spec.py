@@ -49,11 +49,11 @@ NEW_CASE = {
         "kind": {"type": "string", "enum": list(KIND_LABEL)},
         "town": {"type": "string", "enum": [t.name for t in TOWNS]},
         "description": {"type": "string", "minLength": 1, "maxLength": 2000},
-        "category": {"type": "string", "maxLength": 32},
-        "item": {"type": "string", "maxLength": 64},
-        "community": {"type": "string", "maxLength": 64},
-        "address": {"type": "string", "maxLength": 128},
-        "contact_phone": {"type": "string", "maxLength": 32},
+        "category": {"type": ["string", "null"], "maxLength": 32},
+        "item": {"type": ["string", "null"], "maxLength": 64},
+        "community": {"type": ["string", "null"], "maxLength": 64},
+        "address": {"type": ["string", "null"], "maxLength": 128},
+        "contact_phone": {"type": ["string", "null"], "maxLength": 32},
     },
 }
 EVENT = {
@@ -76,7 +76,7 @@ NOTE = {
     "properties": {
         "text": {"type": "string", "minLength": 1, "maxLength": 500},
         "external_status": {
-            "type": "string",
+            "type": ["string", "null"],
             "maxLength": 32,
             "description": "调用方自己的办理状态，如 已转办",
         },
