@@ -17,7 +17,7 @@ from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS, LifecycleError
 from bot.cases.numbering import CHINA
 from bot.db import transaction
 from bot.models import Resource, Staff
-from bot.pool.core import (
+from bot.pool import (
     EDITABLE,
     OFFER_LABEL,
     Mode,
