@@ -24,7 +24,19 @@ from bot.models import utcnow
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.web.params import ParamError
-from bot.web.views import admin, health, pool, public, resident, site, staff, stats, survey, volunteer
+from bot.web.views import (
+    admin,
+    callbacks,
+    health,
+    pool,
+    public,
+    resident,
+    site,
+    staff,
+    stats,
+    survey,
+    volunteer,
+)
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
 
@@ -73,7 +85,7 @@ def create_app(
     app.cleanup_ctx.append(_background_tasks)
 
     app.router.add_routes(webhooks.routes)
-    for module in (health, site, staff, resident, admin, pool, volunteer, survey, public, stats):
+    for module in (health, site, staff, callbacks, resident, admin, pool, volunteer, survey, public, stats):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
     app.add_subapp("/api", create_api_app(calls_per_minute=settings.api_calls_per_minute))

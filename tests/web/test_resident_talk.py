@@ -222,3 +222,44 @@ async def test_the_bare_binding_code_binds_with_one_confirmation(keyword_system:
     assert await rows(keyword_system, Outbox, Outbox.openid == user.openid) == []  # no second confirmation
     [case] = await rows(keyword_system, Case, Case.case_no == case_no)
     assert case.resident_id is not None and case.bind_code is None
+
+
+# ------------------------------------------------------------------ the call-back request in the staff view
+async def test_a_call_back_request_is_on_the_town_staff_queue_until_called(keyword_system: System) -> None:
+    import aiohttp
+
+    from bot.db import transaction
+    from tests.factories import PASSWORD, mk_staff
+    from tests.helpers import login
+
+    user = keyword_system.user()
+    await _to_phone_question(user)  # a draft in 厚街
+    await user.send_text("13812345678")
+    await user.send_text("确认")
+    r = await user.send_text("打电话给我")
+    assert "前会打给您" in r.text
+    async with transaction(keyword_system.app[keys.SESSIONS]) as db:
+        await mk_staff(db, "cb-houjie", town="厚街镇")
+        await mk_staff(db, "cb-humen", town="虎门镇")
+
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=keyword_system.bot_url, cookie_jar=jar) as other:
+        await login(other, "cb-humen", PASSWORD)
+        assert "回电请求" not in await (await other.get("/staff/cases")).text()  # another town's request
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=keyword_system.bot_url, cookie_jar=jar) as staff:
+        await login(staff, "cb-houjie", PASSWORD)
+        queue = await (await staff.get("/staff/cases")).text()
+        assert 'id="callbacks-due"' in queue and "回电请求 <b>1</b>" in queue, queue[:2000]
+        page = await (await staff.get("/staff/callbacks")).text()
+        assert "138****5678" in page and "13812345678" not in page
+        [callback] = await rows(keyword_system, CallBack)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        resp = await staff.post(f"/staff/callbacks/{callback.id}/phone", data={"csrf_token": token})
+        assert resp.status == 200 and "13812345678" in await resp.text()  # the audited reveal
+        resp = await staff.post(f"/staff/callbacks/{callback.id}/done", data={"csrf_token": token})
+        assert resp.status == 200 and "没有待回电的请求" in await resp.text()
+        queue = await (await staff.get("/staff/cases")).text()
+        assert 'id="callbacks-due"' not in queue
+    [callback] = await rows(keyword_system, CallBack)
+    assert callback.done_at is not None and callback.done_by_id is not None

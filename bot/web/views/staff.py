@@ -76,6 +76,7 @@ from bot.cases.queries import (
     flagged_page,
     outbox_row_for,
 )
+from bot.conversation.callbacks import open_callbacks
 from bot.db import transaction
 from bot.delivery.dispatcher import NotRetryable, retry
 from bot.models import Case, Staff
@@ -334,6 +335,7 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
             page = await list_queue(db, staff=staff, filters=filters, now=now)
         cats = await categories(db)
         counts = await flag_counts(db, staff=staff)
+        callbacks = await open_callbacks(db, town=None if staff.role in CITY_ROLES else staff.town)
     base = request.app.router["staff_queue"].url_for()
     extra = {"flag": flag} if flag else {}
     ctx = {
@@ -341,6 +343,8 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
         "f": filters,
         "flag": flag,
         "flag_counts": counts,
+        "callbacks_open": len(callbacks),
+        "callbacks_late": sum(1 for c in callbacks if c.due_at < now),
         "sorts": SORTS,
         "categories": cats,
         "fmt": _fmt,
