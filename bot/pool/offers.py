@@ -42,7 +42,15 @@ from bot.pool.config import (
     wish_what,
     wish_where,
 )
-from bot.pool.records import add_resource_counts, case_offers, lock_case, set_offer_status, volunteer_actor
+from bot.pool.records import (
+    CASE_OVER,
+    INACTIVE_TEXT,
+    add_resource_counts,
+    case_offers,
+    lock_case,
+    set_offer_status,
+    volunteer_actor,
+)
 from bot.pool.snapshot import Snapshot, load_pool, wish_for
 from matching.cascade import REPLY_TEXTS, Cascade, Exhausted, Matched, OfferSent, OfferWithdrawn
 from matching.model import ScoredCandidate
@@ -475,8 +483,11 @@ async def _answer(
     state = await _load_cascade(session, case=case, now=now, config=config)
     key = state.snap.keys.get(found.resource_id, "")
     offer_row = state.offers.get(key, found)
-    if case.status in ("cancelled", "closed", "rejected", "merged"):
+    if case.status in CASE_OVER:
         return Answer(False, "closed", REPLY_TEXTS["closed"], offer_row, case)
+    resource = await session.get(Resource, found.resource_id, populate_existing=True)
+    if accepting and (resource is None or not resource.active):
+        return Answer(False, "inactive", INACTIVE_TEXT, offer_row, case)
     reply = state.cascade.accept(key, now) if accepting else state.cascade.decline(key, now)
     if reply.ok and not accepting:
         await set_offer_status(session, offer_row, expect=("offered",), status="declined", answered_at=now)

@@ -1,5 +1,6 @@
 """Row-level steps shared by offers, volunteers and the case panel: lock a case, load its offers in order,
-change an offer's status only from an expected one, count a resource's history, the volunteer as an actor."""
+change an offer's status only from an expected one, count a resource's history, the volunteer as an actor; and
+the two rules every volunteer action and page applies (``volunteer_refusal``, ``contact_visible``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,29 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.cases.lifecycle import Actor
+from bot.cases.lifecycle import STATE_LABEL, TERMINAL, Actor
 from bot.models import Case, Offer, Resource
-from bot.pool.config import PoolError
+from bot.pool.config import OPEN_MATCH, PoolError
+
+#: case states in which a volunteer has nothing left to do (and sees no contact details)
+CASE_OVER = TERMINAL | {"completed"}
+INACTIVE_TEXT = "您的爱心资源已停用，不能再认领或报告进度。如有疑问请联系镇街工作人员。"
+
+
+def volunteer_refusal(*, case: Case, resource: Resource) -> str | None:
+    """Why a volunteer may not act on this case now (accept, report progress), or None when they may."""
+    if not resource.active:
+        return INACTIVE_TEXT
+    if case.status in CASE_OVER:
+        label = "已办结" if case.status in ("completed", "closed") else STATE_LABEL.get(case.status, "已结束")
+        return f"这个微心愿（编号{case.case_no}）{label}，无需再操作，感谢您的爱心。"
+    return None
+
+
+def contact_visible(*, offer: Offer, case: Case, resource: Resource) -> bool:
+    """The resident's phone and address are shown only while this volunteer's accepted offer is open, the case is
+    not over and the resource is active; never after completion, cancellation or deactivation."""
+    return offer.status in OPEN_MATCH and case.status not in CASE_OVER and resource.active
 
 
 async def lock_case(session: AsyncSession, case_id: int) -> Case:

@@ -27,7 +27,13 @@ from bot.pool.config import (
     wish_where,
 )
 from bot.pool.offers import accept, decline
-from bot.pool.records import add_resource_counts, lock_case, set_offer_status, volunteer_actor
+from bot.pool.records import (
+    add_resource_counts,
+    lock_case,
+    set_offer_status,
+    volunteer_actor,
+    volunteer_refusal,
+)
 from bot.pool.snapshot import POOL_CACHE
 from matching.cascade import REPLY_TEXTS
 
@@ -59,8 +65,12 @@ async def report_progress(
             select(Offer).where(Offer.id == offer.id).execution_options(populate_existing=True)
         )
     ).one()
-    resource = await session.get(Resource, fresh.resource_id)
-    assert resource is not None
+    resource = await session.get(Resource, fresh.resource_id, populate_existing=True)
+    if resource is None:
+        raise PoolError("找不到这位爱心人士")
+    refusal = volunteer_refusal(case=case, resource=resource)
+    if refusal:  # a cancelled or finished case, or a deactivated resource: nothing recorded, nobody told
+        raise PoolError(refusal)
     actor = volunteer_actor(resource)
     note = (note or "").strip()[:500]
     if stage == "delivered":

@@ -8,7 +8,7 @@ The resident's phone and address appear only once this volunteer's offer is acce
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp_jinja2
@@ -22,7 +22,8 @@ from bot.cases.numbering import CHINA
 from bot.db import transaction
 from bot.delivery.links import BadLink, sign_link, verify_link
 from bot.models import Case, Offer, Resource
-from bot.pool.core import MATCHED, OFFER_LABEL, PoolConfig, accept, decline, report_progress
+from bot.pool import MATCHED, OFFER_LABEL, PoolConfig, accept, decline, report_progress
+from bot.pool.records import CASE_OVER, contact_visible, volunteer_refusal
 from bot.web.websec import check_csrf
 from reference.privacy import mask_phone
 
@@ -56,6 +57,19 @@ def _fmt(dt: datetime | None) -> str:
 
 def offer_token(request: web.Request, offer_id: int) -> str:
     return sign_link(_secret(request), OFFER_KIND, offer_id, now=_now(request).timestamp())
+
+
+#: links on the tasks page: the same link all day, valid until the end of the next day (China time)
+TASKS_LINK_DAYS = 2
+
+
+def stable_offer_token(request: web.Request, offer_id: int, now: datetime) -> str:
+    """An offer link that does not change between visits on the same day and expires within two days, so the
+    tasks page does not hand out a fresh month-long link on every visit."""
+    local = now.astimezone(CHINA)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    expires = day_start + timedelta(days=TASKS_LINK_DAYS)
+    return sign_link(_secret(request), OFFER_KIND, offer_id, ttl=0, now=expires.timestamp())
 
 
 async def _render(
@@ -106,7 +120,8 @@ async def offer_page(request: web.Request) -> web.Response:
         ).first() is not None
     if case is None or resource is None:
         raise web.HTTPNotFound()
-    mine = offer.status in MATCHED
+    refusal = volunteer_refusal(case=case, resource=resource)
+    mine = contact_visible(offer=offer, case=case, resource=resource)
     ctx = {
         "o": offer,
         "c": case,
@@ -114,8 +129,10 @@ async def offer_page(request: web.Request) -> web.Response:
         "token": token,
         "mine": mine,
         "taken": taken,
+        "over": refusal,
         "phone": (case.contact_phone or "") if mine else mask_phone(case.contact_phone or ""),
         "pending": offer.status == "offered"
+        and refusal is None
         and not taken
         and (offer.deadline is None or offer.deadline > _now(request)),
     }
@@ -197,21 +214,28 @@ async def tasks_page(request: web.Request) -> web.Response:
                 .limit(50)
             )
         ).all()
-    groups: dict[str, list[dict[str, Any]]] = {"offered": [], "active": [], "finished": []}
+    now = _now(request)
+    groups: dict[str, list[dict[str, Any]]] = {"offered": [], "active": [], "finished": [], "ended": []}
     for offer, case in rows:
-        mine = offer.status in MATCHED
+        visible = contact_visible(offer=offer, case=case, resource=resource)
+        open_ = resource.active and case.status not in CASE_OVER
         item = {
             "o": offer,
             "c": case,
-            "url": _offer_url(request, offer_token(request, offer.id or 0)),
-            "phone": (case.contact_phone or "") if mine else "",
+            # links only where there is something to do, and stable for the day (see stable_offer_token)
+            "url": _offer_url(request, stable_offer_token(request, offer.id or 0, now)) if open_ else None,
+            "phone": (case.contact_phone or "") if visible else "",
+            "address": (case.address or "") if visible else "",
+            "state": STATE_LABEL.get(case.status, case.status),
         }
-        if offer.status == "offered":
+        if offer.status == "offered" and open_:
             groups["offered"].append(item)
-        elif offer.status in ("accepted", "delivered"):
+        elif offer.status in ("accepted", "delivered") and open_:
             groups["active"].append(item)
-        elif offer.status == "done":
+        elif offer.status == "done" or (offer.status in MATCHED and case.status in ("completed", "closed")):
             groups["finished"].append(item)
+        elif offer.status in MATCHED or case.status in ("cancelled", "rejected", "merged"):
+            groups["ended"].append(item)  # the case ended without this volunteer's help being needed
     return await _render(request, "volunteer/tasks.html", {"r": resource, "g": groups})
 
 
