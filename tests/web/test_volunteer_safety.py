@@ -161,3 +161,18 @@ async def test_a_cancelled_case_shows_as_ended_on_the_tasks_page(client):
     assert re.search(r'id="tasks-ended">.*已撤销', page, re.S)
     page = await (await client.get(f"/v/offer/{_token(offer_id)}")).text()
     assert PHONE not in page and ADDRESS not in page and "已撤销" in page
+
+
+async def test_the_volunteer_hears_that_a_case_they_help_with_was_cancelled(client):
+    offer_id, case_id = await _offered(client, accepted=True)
+    async with transaction(_sessions(client)) as db:
+        staff = (await db.exec(select(Staff).where(Staff.username == "hj"))).one()
+        case = await db.get(Case, case_id)
+        await transition(
+            db, case=case, action="cancel", actor=Actor.of_staff(staff), note="居民已自行解决", now=NOW
+        )
+    async with _sessions(client)() as db:
+        told = (await db.exec(select(Outbox).where(Outbox.openid == "o-v1", Outbox.case_id == case_id))).all()
+    ended = [m for m in told if "已撤销" in m.text]
+    assert len(ended) == 1 and "无需再送达" in ended[0].text
+    assert PHONE not in ended[0].text
