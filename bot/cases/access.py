@@ -495,33 +495,6 @@ async def audit(
     await session.flush()
 
 
-@dataclass(slots=True)
-class AuditRow:
-    log: AuditLog
-    staff: str
-    case_no: str | None
-
-
-async def list_audit(
-    session: AsyncSession, *, viewer: Staff, page: int = 1, per_page: int = 50
-) -> list[AuditRow]:
-    """Supervisors read the audit log: a town supervisor sees the actions of their town's staff."""
-    if viewer.role not in SUPERVISORS:
-        raise StaffError("只有负责人可以查看操作日志")
-    q = (
-        select(AuditLog, Staff.display_name, Staff.username, Case.case_no)
-        .join(Staff, col(Staff.id) == col(AuditLog.staff_id), isouter=True)
-        .join(Case, col(Case.id) == col(AuditLog.case_id), isouter=True)
-        .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    if viewer.role not in CITY_ROLES:
-        q = q.where(Staff.town == viewer.town)
-    rows = await session.exec(q)  # type: ignore[call-overload]
-    return [AuditRow(log, name or user or "—", case_no) for log, name, user, case_no in rows]
-
-
 async def count_cases(session: AsyncSession, *, staff: Staff) -> int:
     q = cases_query(staff).where(col(Case.status).in_(sorted(OPEN_STATES)))
     return int((await session.exec(select(func.count()).select_from(q.subquery()))).one())

@@ -17,6 +17,7 @@ from bot.cases.numbering import CHINA
 from bot.reporting.notices import get_public_notice, public_notices
 from bot.reporting.public import public_figures, public_projects, public_wishes
 from bot.reporting.scope import TOWN_NAMES
+from bot.web.params import ParamError, parse_choice, parse_int_id, parse_page
 from bot.web.views.common import now_of as _now
 
 routes = web.RouteTableDef()
@@ -24,13 +25,14 @@ PER_PAGE = 30
 
 
 def _town(request: web.Request) -> str | None:
-    town = request.query.get("town", "").strip()
-    return town if town in TOWN_NAMES else None
+    """`?town=`: empty for the whole city, else one of the 33 towns; anything else is a 400 page (ParamError)."""
+    town = parse_choice(request.query.get("town"), ("", *TOWN_NAMES), default="", field="镇街")
+    return town or None
 
 
 def _page(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return max(1, min(int(raw), 10_000)) if raw.isdigit() and len(raw) < 6 else 1
+    """`?page=` through the web edge's one parser: ASCII digits only (`²` is no page number), 1..MAX_PAGE."""
+    return parse_page(request.query)
 
 
 def _day(dt: datetime) -> str:
@@ -91,11 +93,12 @@ async def notices(request: web.Request) -> web.Response:
 
 @routes.get("/public/notices/{notice_id}", name="public_notice")
 async def notice(request: web.Request) -> web.Response:
-    raw = request.match_info["notice_id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise web.HTTPNotFound()
+    try:
+        notice_id = parse_int_id(request.match_info["notice_id"], field="公告编号")
+    except ParamError:  # a path that names no notice (²、abc、a 30-digit number): not found, never a 500
+        raise web.HTTPNotFound() from None
     async with request.app[keys.SESSIONS]() as db:
-        n = await get_public_notice(db, notice_id=int(raw), now=_now(request))
+        n = await get_public_notice(db, notice_id=notice_id, now=_now(request))
     if n is None:
         raise web.HTTPNotFound()
     return _render(request, "public/notice.html", {"n": n})

@@ -33,7 +33,6 @@ from bot.cases.access import (
     categories,
     category_names,
     get_case_for,
-    list_audit,
     list_queue,
     mask_phone,
     new_bind_code,
@@ -682,13 +681,3 @@ async def outbox_retry(request: web.Request, staff: Staff) -> web.Response:
         await flash_redirect(request, back, f"这条消息{label}，不需要重新发送", "error")
     _dispatch_soon(request.app)
     await flash_redirect(request, back, "已重新排队发送，稍后刷新查看结果")
-
-
-# ------------------------------------------------------------------ audit log
-@routes.get("/staff/audit", name="staff_audit")
-@require_staff(SUPERVISORS)
-async def audit_page(request: web.Request, staff: Staff) -> web.Response:
-    page = page_param(request)
-    async with request.app[keys.SESSIONS]() as db:
-        rows = await list_audit(db, viewer=staff, page=page)
-    return await render(request, "staff/audit.html", {"rows": rows, "page": page, "fmt": _fmt})

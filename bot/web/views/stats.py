@@ -1,4 +1,4 @@
-"""数据统计 and 档案留存 for staff, and the notices editor (信息发布).
+"""数据统计 and 档案留存 for staff, the notices editor (信息发布) and the audit log (操作日志).
 
 The jurisdiction comes from the signed-in staff member (`bot.reporting.scope.scope_for`): a town's staff get their town's
 figures whatever `?town=` says; city roles choose any town or the whole city. Exports are audit-logged."""
@@ -19,6 +19,7 @@ from bot.cases.numbering import CHANNELS, CHINA
 from bot.db import transaction
 from bot.models import Staff
 from bot.reporting.archive import archive_workbook
+from bot.reporting.audit import ACTION_GROUPS, ACTION_LABELS, AuditFilter, audit_log, audit_staff
 from bot.reporting.figures import dashboard
 from bot.reporting.notices import (
     NoticeError,
@@ -30,7 +31,15 @@ from bot.reporting.notices import (
 from bot.reporting.scope import TOWN_NAMES, Scope, scope_for
 from bot.reporting.workbook import stats_workbook
 from bot.web.auth import require_staff
-from bot.web.params import ParamError
+from bot.web.params import (
+    MAX_ID,
+    ParamError,
+    optional_int,
+    parse_choice,
+    parse_date,
+    parse_int_id,
+    parse_page,
+)
 from bot.web.views.common import client_ip, csrf_form, flash_redirect
 from bot.web.views.common import now_of as _now
 from bot.web.views.staff import render
@@ -44,25 +53,29 @@ MAX_RANGE_DAYS = 3 * 366
 
 
 # ------------------------------------------------------------------ filters
-def _parse_day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat((value or "").strip()[:10]) if value else None
-    except ValueError:
-        return None
-
-
 def date_range(query: Any, *, now: datetime) -> tuple[date, date, datetime, datetime]:
-    """`from`/`to` as China-time dates (both inclusive; default: this month so far) → UTC [start, end)."""
+    """`from`/`to` as China-time dates (both inclusive; default: this month so far) → UTC [start, end).
+
+    Parsed strictly (`bot.web.params.parse_date`): a malformed or out-of-range date, `from` after `to`, or a range
+    longer than three years is a `ParamError` — a 400 page that says which — never a guess and never a 500."""
     today = now.astimezone(CHINA).date()
-    first = _parse_day(query.get("from")) or today.replace(day=1)
-    last = _parse_day(query.get("to")) or today
+    given_first = parse_date(query.get("from"), field="开始日期")
+    given_last = parse_date(query.get("to"), field="结束日期")
+    last = given_last or today
+    first = given_first or last.replace(day=1)  # only `to` given: from the first of that month
     if last < first:
-        first, last = last, first
+        raise ParamError("开始日期不能晚于结束日期", field="开始日期")
     if (last - first).days > MAX_RANGE_DAYS:
-        first = last - timedelta(days=MAX_RANGE_DAYS)
+        raise ParamError("查询的时间范围最长三年，请缩短时间范围", field="开始日期")
     start = datetime(first.year, first.month, first.day, tzinfo=CHINA)
     end = datetime(last.year, last.month, last.day, tzinfo=CHINA) + timedelta(days=1)
     return first, last, start, end
+
+
+def town_param(query: Any) -> str | None:
+    """`?town=`: empty for all, else one of the 33 towns (an unknown name is a 400, never silently the city)."""
+    town = parse_choice(query.get("town"), ("", *TOWN_NAMES), default="", field="镇街")
+    return town or None
 
 
 def _scope(staff: Staff, query: Any) -> Scope:
@@ -70,7 +83,7 @@ def _scope(staff: Staff, query: Any) -> Scope:
         role=staff.role,
         own_town=staff.town,
         own_community=staff.community,
-        requested_town=(query.get("town") or "").strip() or None,
+        requested_town=town_param(query),
     )
 
 
@@ -234,10 +247,10 @@ async def notice_create(request: web.Request, staff: Staff) -> web.Response:
 
 
 def _notice_id(request: web.Request) -> int:
-    raw = request.match_info["notice_id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise web.HTTPNotFound()
-    return int(raw)
+    try:
+        return parse_int_id(request.match_info["notice_id"], field="公告编号")
+    except ParamError:  # a path that names no notice: not found, never a 500
+        raise web.HTTPNotFound() from None
 
 
 @routes.get("/staff/notices/{notice_id}/edit", name="staff_notice_edit")
@@ -297,3 +310,44 @@ async def notice_update(request: web.Request, staff: Staff) -> web.Response:
         ctx = _notices_ctx(rows, data, error=str(exc), editing=editing)
         return await render(request, "stats/notices.html", ctx, status=400)
     await flash_redirect(request, request.app.router["staff_notices"].url_for(), message)
+
+
+# ------------------------------------------------------------------ the audit log (操作日志)
+def audit_filter(query: Any, *, staff: Staff, now: datetime, choices: list[tuple[int, str]]) -> AuditFilter:
+    """The audit page's filters, each parsed strictly (a bad value is a 400 page, never a guess)."""
+    action = parse_choice(query.get("action"), ("", *ACTION_LABELS), default="", field="操作类型") or None
+    staff_id = optional_int(query.get("staff"), field="工作人员", lo=1, hi=MAX_ID)
+    if staff_id is not None and staff_id not in {i for i, _ in choices}:
+        raise ParamError("没有这位工作人员，或不在您的管辖范围内", field="工作人员")
+    town = town_param(query) if staff.role in CITY_ROLES else None
+    start = end = None
+    if query.get("from") or query.get("to"):
+        _, _, start, end = date_range(query, now=now)
+    return AuditFilter(action=action, staff_id=staff_id, town=town, start=start, end=end)
+
+
+@routes.get("/staff/audit", name="staff_audit")
+@require_staff(SUPERVISORS)
+async def audit_page(request: web.Request, staff: Staff) -> web.Response:
+    """Supervisors read who did what: Chinese labels, filters by action, staff member, town and dates."""
+    now = _now(request)
+    page = parse_page(request.query)
+    async with request.app[keys.SESSIONS]() as db:
+        choices = await audit_staff(db, viewer=staff)
+        filters = audit_filter(request.query, staff=staff, now=now, choices=choices)
+        result = await audit_log(db, viewer=staff, filters=filters, page=page)
+    kept = {k: request.query[k] for k in ("action", "staff", "town", "from", "to") if request.query.get(k)}
+    base = request.app.router["staff_audit"].url_for()
+    ctx = {
+        "rows": result.rows,
+        "page": page,
+        "prev_url": str(base.with_query({**kept, "page": str(page - 1)})) if page > 1 else None,
+        "next_url": str(base.with_query({**kept, "page": str(page + 1)})) if result.has_next else None,
+        "form": kept,
+        "groups": ACTION_GROUPS,
+        "staff_choices": choices,
+        "city": staff.role in CITY_ROLES,
+        "towns": TOWN_NAMES,
+        "fmt": lambda dt: dt.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+    }
+    return await render(request, "staff/audit.html", ctx)
