@@ -30,6 +30,7 @@ from bot.web.views import (
     health,
     pool,
     public,
+    query,
     resident,
     site,
     staff,
@@ -59,6 +60,7 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.TASKS] = set()
     app[keys.METRICS] = Metrics()
+    app[keys.LIMITERS] = {}
 
     setup_session(app, _session_storage(settings))
     env = aiohttp_jinja2.setup(
@@ -76,6 +78,7 @@ def create_app(
         app.cleanup_ctx.append(_managed_rasa)
     app.cleanup_ctx.append(_nlu)
     app.cleanup_ctx.append(_wechat)
+    app.cleanup_ctx.append(_sms)
     app.cleanup_ctx.append(_webhook)
     app.cleanup_ctx.append(webhooks.webhook_tasks_ctx)
     if settings.scheduler_enabled if with_scheduler is None else with_scheduler:
@@ -85,7 +88,20 @@ def create_app(
     app.cleanup_ctx.append(_background_tasks)
 
     app.router.add_routes(webhooks.routes)
-    for module in (health, site, staff, callbacks, resident, admin, pool, volunteer, survey, public, stats):
+    for module in (
+        health,
+        site,
+        staff,
+        callbacks,
+        resident,
+        query,
+        admin,
+        pool,
+        volunteer,
+        survey,
+        public,
+        stats,
+    ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
     app.add_subapp("/api", create_api_app(calls_per_minute=settings.api_calls_per_minute))
@@ -191,6 +207,13 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
         redis=app[keys.REDIS],
         clock=app[keys.CLOCK],
     )
+    yield
+
+
+async def _sms(app: web.Application) -> AsyncIterator[None]:
+    from bot.delivery.sms import make_provider
+
+    app[keys.SMS] = make_provider(app[keys.SETTINGS], session=app[keys.HTTP], clock=app[keys.CLOCK])
     yield
 
 

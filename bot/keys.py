@@ -26,3 +26,6 @@ RASA_PROCESS: web.AppKey[Any] = web.AppKey("rasa_process")  # bot.ops.rasa_servi
 TASKS = web.AppKey("tasks", set[asyncio.Task[Any]])
 CLOCK: web.AppKey[Any] = web.AppKey("clock")  # Callable[[], datetime]; injectable in tests
 METRICS = web.AppKey("metrics", Metrics)
+SMS: web.AppKey[Any] = web.AppKey("sms")  # bot.delivery.sms.SmsProvider | None
+#: rate limiters made on first use (Redis is connected after the app is built), by name
+LIMITERS: web.AppKey[dict[str, Any]] = web.AppKey("limiters")

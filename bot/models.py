@@ -424,3 +424,18 @@ class ApiCallback(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=256)
     created_at: datetime = ts(default_now=True, nullable=False)
     sent_at: datetime | None = ts()
+
+
+class QueryCode(SQLModel, table=True):
+    """A web query of one case: the SMS code sent to the phone it was registered with (stored hashed).
+
+    A row is written whether or not the case number and phone match, so the page answers the same either way."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True, max_length=48)
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="CASCADE")
+    code_hash: str = Field(max_length=64)
+    attempts: int = 0
+    expires_at: datetime = ts(nullable=False)
+    used_at: datetime | None = ts()
+    created_at: datetime = ts(default_now=True, nullable=False, index=True)

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     auto_offer_towns: list[str] = []  # towns whose claimed wishes are offered automatically ("全市" = all)
     auto_offer_k: int = 3
 
+    # SMS for residents without WeChat (bot/delivery/sms.py); the defaults talk to the simulator
+    sms_provider: str = "tencent"  # tencent | aliyun | off
+    sms_api_base: str = ""  # empty: the simulator while WeChat is simulated, else the provider's endpoint
+    sms_key_id: str = "AKIDsimulator"  # Tencent SecretId / Aliyun AccessKeyId
+    sms_key_secret: str = "simulator-tencent-key"  # Tencent SecretKey / Aliyun AccessKeySecret
+    sms_app_id: str = "1400000000"  # Tencent SmsSdkAppId
+    sms_sign_name: str = "大莞家"
+    sms_templates: dict[str, str] = {}  # our template name (progress, survey, code, question) -> approved id
+    sms_per_number_per_hour: int = 5
+
     # the open API (bot/api)
     api_calls_per_minute: int = 120  # per API key; beyond it 429 with Retry-After
 
@@ -119,6 +129,16 @@ class Settings(BaseSettings):
         if self.wechat_appid.endswith("simulator"):
             return f"http://{self.simulator_host}:{self.simulator_port}"
         return "https://api.weixin.qq.com"
+
+    @property
+    def sms_base(self) -> str:
+        if self.sms_api_base:
+            return self.sms_api_base.rstrip("/")
+        if self.wechat_appid.endswith("simulator"):  # the simulator serves WeChat and both SMS providers
+            return f"{self.api_base}/sms/{self.sms_provider}"
+        return {"aliyun": "https://dysmsapi.aliyuncs.com"}.get(
+            self.sms_provider, "https://sms.tencentcloudapi.com"
+        )
 
     @property
     def rasa_base(self) -> str:

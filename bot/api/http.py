@@ -31,7 +31,7 @@ from bot.models import ApiSubscription, AuditLog
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-LIMITS: web.AppKey[dict[str, Any]] = web.AppKey("api_limits")
+PER_MINUTE = web.AppKey("api_calls_per_minute", int)
 MAX_BODY = 64 * 1024
 PROBLEM = "application/problem+json"
 
@@ -107,12 +107,10 @@ async def _caller(request: web.Request, scope: str) -> Caller:
         caller = await authenticate(session, key=header[7:].strip(), now=_now(request))
     if caller is None:
         raise Problem(401, "Unauthorized", "密钥无效或已吊销")
-    limits = request.app[LIMITS]
-    if (
-        "limiter" not in limits
-    ):  # Redis is connected after the app is built, so the limiter is made on first use
-        limits["limiter"] = RateLimiter(limit=limits["per_minute"], redis=request.config_dict[keys.REDIS])
-    limiter = limits["limiter"]
+    made = request.config_dict[keys.LIMITERS]
+    if "api" not in made:  # Redis is connected after the app is built, so the limiter is made on first use
+        made["api"] = RateLimiter(limit=request.app[PER_MINUTE], redis=request.config_dict[keys.REDIS])
+    limiter = made["api"]
     if not await limiter.allow(f"api:{caller.id}", now=_now(request).timestamp()):
         raise Problem(429, "Too Many Requests", "调用过于频繁，请稍后再试")
     if not caller.may(scope):
@@ -410,7 +408,7 @@ async def docs(request: web.Request) -> web.Response:
 
 def create_api_app(*, calls_per_minute: int) -> web.Application:
     app = web.Application(middlewares=[problems])
-    app[LIMITS] = {"per_minute": calls_per_minute}
+    app[PER_MINUTE] = calls_per_minute
     app.add_routes(routes)
     return app
 

@@ -210,3 +210,29 @@ class AliyunSms:
         code = str(body.get("Code", "unknown")) if isinstance(body, dict) else "unknown"
         outcome = _classify(code, "OK", _ALIYUN_RETRY, _ALIYUN_UNREACHABLE)
         return SmsResult(outcome, code, message_id=body.get("BizId"), detail=str(body.get("Message", "")))
+
+
+def make_provider(settings: Any, *, session: aiohttp.ClientSession, clock: Any = None) -> SmsProvider | None:
+    """The configured provider (None when SMS is off)."""
+    if settings.sms_provider == "tencent":
+        return TencentSms(
+            session=session,
+            secret_id=settings.sms_key_id,
+            secret_key=settings.sms_key_secret,
+            app_id=settings.sms_app_id,
+            sign_name=settings.sms_sign_name,
+            template_ids=settings.sms_templates,
+            base_url=settings.sms_base,
+            clock=clock,
+        )
+    if settings.sms_provider == "aliyun":
+        return AliyunSms(
+            session=session,
+            access_key_id=settings.sms_key_id,
+            access_key_secret=settings.sms_key_secret,
+            sign_name=settings.sms_sign_name,
+            template_ids=settings.sms_templates,
+            base_url=settings.sms_base,
+            clock=clock,
+        )
+    return None
