@@ -276,7 +276,7 @@ def summary(draft: dict[str, Any]) -> str:
     lines.append(f"电话：{mask_phone(draft['phone']) if draft.get('phone') else '未留'}")
     if draft.get("images"):
         lines.append(f"照片：{len(draft['images'])}张")
-    lines.append("没问题请回复“确认”；要修改直接告诉我，比如“不对，是虎门”；回复“算了”取消。")
+    lines.append("没问题请回复“确认”；要修改直接告诉我（打字或发语音都行），比如“不对，是虎门”；回复“算了”取消。")
     return "\n".join(lines)
 
 

@@ -218,12 +218,12 @@ async def on_location(turn: Turn) -> str:
     try:
         town = towns.nearest(float(media["lat"]), float(media["lon"]))
     except (KeyError, TypeError, ValueError):
-        return "没能读出这个位置，请直接告诉我您所在的镇街。"
+        return "没能读出这个位置，请直接告诉我您所在的镇街，打字或发语音都行。"
     label = str(media.get("label") or "")
     if turn.conv.state in drafts.DRAFT_STATES:
         return await drafts.set_location(turn, town=town.name, address=label)
     turn.update(last_town=town.name, last_address=label)
-    return f"收到您的位置，在{town.name}附近。请说说需要什么帮助，我来帮您登记。"
+    return f"收到您的位置，在{town.name}附近。请说说需要什么帮助（打字或发语音都行），我来帮您登记。"
 
 
 async def on_image(turn: Turn) -> str:
