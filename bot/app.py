@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.web.params import ParamError
 from bot.web.views import (
     admin,
+    api_admin,
     callbacks,
     health,
     pool,
@@ -96,6 +97,7 @@ def create_app(
         resident,
         query,
         admin,
+        api_admin,
         pool,
         volunteer,
         survey,

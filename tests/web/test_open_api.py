@@ -19,7 +19,7 @@ from bot.api.clients import create_client, revoke
 from bot.cases.lifecycle import Actor, transition
 from bot.cases.numbering import create_case
 from bot.db import make_engine, make_sessions, transaction
-from bot.models import ApiCallback, AuditLog, Case
+from bot.models import ApiCallback, ApiClient, AuditLog, Case
 from tests.helpers import app_client
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # Monday 10:00 China time
@@ -50,7 +50,12 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-NEW = {"external_id": "12345-0001", "kind": "micro_project", "town": HOUJIE, "description": "路灯坏了三天，晚上很黑"}
+NEW = {
+    "external_id": "12345-0001",
+    "kind": "micro_project",
+    "town": HOUJIE,
+    "description": "路灯坏了三天，晚上很黑",
+}
 
 
 @pytest.fixture
@@ -63,7 +68,11 @@ async def test_create_is_idempotent_on_the_external_id(api: Any, db_url: str) ->
     first = await api.post("/api/v1/cases", json=NEW, headers=_auth(key))
     assert first.status == 201, await first.text()
     body = await first.json()
-    assert body["case_no"].startswith("MS") and body["external_id"] == "12345-0001" and body["status"] == "submitted"
+    assert (
+        body["case_no"].startswith("MS")
+        and body["external_id"] == "12345-0001"
+        and body["status"] == "submitted"
+    )
     assert first.headers["Location"] == f"/api/v1/cases/{body['case_no']}"
     again = await api.post("/api/v1/cases", json={**NEW, "description": "重复提交"}, headers=_auth(key))
     assert again.status == 200 and (await again.json())["case_no"] == body["case_no"]
@@ -77,7 +86,9 @@ async def test_a_town_key_sees_and_creates_only_its_town(api: Any, db_url: str) 
     key, _ = await _key(db_url, "厚街一网统管", ["cases:read", "cases:write"], town=HOUJIE)
 
     async def other(s: Any) -> str:
-        c = await create_case(s, kind="micro_wish", description="想要轮椅", town=HUMEN, resident_id=None, now=NOW)
+        c = await create_case(
+            s, kind="micro_wish", description="想要轮椅", town=HUMEN, resident_id=None, now=NOW
+        )
         return c.case_no
 
     humen_no = await _db(db_url, other)
@@ -96,7 +107,12 @@ async def test_scopes_revocation_and_bad_keys(api: Any, db_url: str) -> None:
     reader, reader_id = await _key(db_url, "只读", ["cases:read"])
     assert (await api.post("/api/v1/cases", json=NEW, headers=_auth(reader))).status == 403
     assert (await api.get("/api/v1/cases", headers=_auth(reader))).status == 200
-    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": reader}, _auth(reader[:-1] + ("x" if reader[-1] != "x" else "y"))):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": reader},
+        _auth(reader[:-1] + ("x" if reader[-1] != "x" else "y")),
+    ):
         resp = await api.get("/api/v1/cases", headers=headers)
         assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await resp.json())["status"] == 401
@@ -107,7 +123,11 @@ async def test_scopes_revocation_and_bad_keys(api: Any, db_url: str) -> None:
 async def test_resident_data_masked_unless_the_key_may_read_it(api: Any, db_url: str) -> None:
     writer, _ = await _key(db_url, "热线", ["cases:read", "cases:write"])
     pii, _ = await _key(db_url, "热线回访", ["cases:read", "cases:pii"])
-    body = {**NEW, "description": "我电话13826951234 身份证441900199001011234", "contact_phone": "13826951234"}
+    body = {
+        **NEW,
+        "description": "我电话13826951234 身份证441900199001011234",
+        "contact_phone": "13826951234",
+    }
     case_no = (await (await api.post("/api/v1/cases", json=body, headers=_auth(writer))).json())["case_no"]
     masked = await (await api.get(f"/api/v1/cases/{case_no}", headers=_auth(writer))).json()
     assert "13826951234" not in json.dumps(masked) and "199001011234" not in json.dumps(masked)
@@ -151,7 +171,9 @@ async def test_cursor_pagination_visits_every_case_once(api: Any, db_url: str) -
 )
 async def test_hostile_parameters_get_a_problem_never_a_500(api: Any, db_url: str, path: str) -> None:
     key, _ = await _key(db_url, "模糊", ["cases:read", "cases:write", "webhooks"])
-    resp = await (api.delete(path, headers=_auth(key)) if "subscriptions" in path else api.get(path, headers=_auth(key)))
+    resp = await (
+        api.delete(path, headers=_auth(key)) if "subscriptions" in path else api.get(path, headers=_auth(key))
+    )
     assert resp.status in (400, 404), await resp.text()
     assert resp.content_type == "application/problem+json"
 
@@ -170,7 +192,9 @@ async def test_hostile_parameters_get_a_problem_never_a_500(api: Any, db_url: st
         (b"{" + b" " * 70_000 + b"}", 413),
     ],
 )
-async def test_bad_bodies_are_refused_and_write_nothing(api: Any, db_url: str, body: bytes, status: int) -> None:
+async def test_bad_bodies_are_refused_and_write_nothing(
+    api: Any, db_url: str, body: bytes, status: int
+) -> None:
     key, _ = await _key(db_url, "写入", ["cases:write"])
     resp = await api.post(
         "/api/v1/cases", data=body, headers={**_auth(key), "Content-Type": "application/json"}
@@ -184,7 +208,9 @@ async def test_notes_reach_the_timeline_and_every_call_is_audited(api: Any, db_u
     key, _ = await _key(db_url, "12345平台", ["cases:read", "cases:write"])
     case_no = (await (await api.post("/api/v1/cases", json=NEW, headers=_auth(key))).json())["case_no"]
     note = await api.post(
-        f"/api/v1/cases/{case_no}/notes", json={"text": "热线已回访", "external_status": "已转办"}, headers=_auth(key)
+        f"/api/v1/cases/{case_no}/notes",
+        json={"text": "热线已回访", "external_status": "已转办"},
+        headers=_auth(key),
     )
     assert note.status == 201
     events = (await (await api.get(f"/api/v1/cases/{case_no}/timeline", headers=_auth(key))).json())["events"]
@@ -226,13 +252,23 @@ async def test_callbacks_are_signed_retried_parked_and_replayed(
     receiver.router.add_post("/hook", hook)
     server = await aiohttp_server(receiver)
     key, _ = await _key(db_url, "回调", ["cases:read", "cases:write", "webhooks"])
-    sub = await (await api.post("/api/v1/subscriptions", json={"url": str(server.make_url("/hook"))}, headers=_auth(key))).json()
+    sub = await (
+        await api.post(
+            "/api/v1/subscriptions", json={"url": str(server.make_url("/hook"))}, headers=_auth(key)
+        )
+    ).json()
     case_no = (await (await api.post("/api/v1/cases", json=NEW, headers=_auth(key))).json())["case_no"]
 
     async def verify(s: Any) -> None:
         case = (await s.exec(select(Case).where(Case.case_no == case_no))).one()
-        await transition(s, case=case, action="verify", actor=Actor("staff", 1, "镇街", "town_staff", HOUJIE),
-                         note=None, now=NOW)
+        await transition(
+            s,
+            case=case,
+            action="verify",
+            actor=Actor("staff", 1, "镇街", "town_staff", HOUJIE),
+            note=None,
+            now=NOW,
+        )
 
     await _db(db_url, verify)
     engine = make_engine(db_url)
@@ -277,3 +313,49 @@ async def test_callbacks_are_signed_retried_parked_and_replayed(
 async def _reopen_first(s: Any, now: datetime) -> None:
     row = (await s.exec(select(ApiCallback).order_by(col(ApiCallback.id)))).first()
     row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+
+
+async def test_admins_create_and_revoke_keys_and_replay_dead_callbacks_on_a_page(
+    db_url: str, tmp_path: Any, aiohttp_client: Any
+) -> None:
+    from bot.cases.access import create_staff
+    from tests.helpers import csrf, login
+
+    client = await app_client(db_url, tmp_path, aiohttp_client, now=NOW)
+
+    async def staff(s: Any) -> None:
+        await create_staff(s, username="admin1", password="Passw0rd!x", role="admin", town=None)
+        await create_staff(s, username="houjie1", password="Passw0rd!x", role="town_staff", town=HOUJIE)
+
+    await _db(db_url, staff)
+    await login(client, "houjie1", "Passw0rd!x")
+    assert (await client.get("/staff/admin/api-keys", allow_redirects=False)).status in (403, 404)
+    await client.post("/staff/logout", data={"csrf_token": await csrf(client, "/staff/cases")})
+    client.session.cookie_jar.clear()
+    await login(client, "admin1", "Passw0rd!x")
+    token = await csrf(client, "/staff/admin/api-keys")
+    page = await client.post(
+        "/staff/admin/api-keys",
+        data={
+            "csrf_token": token,
+            "op": "create",
+            "name": "12345热线",
+            "scope": ["cases:read", "cases:write"],
+            "town": "",
+        },
+    )
+    html = await page.text()
+    key = html.split('id="new-key"')[1].split("<code>")[1].split("</code>")[0]
+    assert (await client.get("/api/v1/cases", headers=_auth(key))).status == 200
+    client_id = (
+        await _db(db_url, lambda s: s.exec(select(ApiClient.id).where(ApiClient.name == "12345热线")))
+    ).one()
+    done = await client.post(
+        "/staff/admin/api-keys", data={"csrf_token": token, "op": "revoke", "id": str(client_id)}
+    )
+    assert done.status == 200 and "已吊销" in await done.text()
+    assert (await client.get("/api/v1/cases", headers=_auth(key))).status == 401
+    bad = await client.post("/staff/admin/api-keys", data={"csrf_token": token, "op": "replay", "id": "²"})
+    assert bad.status == 400
+    actions = [r.action for r in (await _db(db_url, lambda s: s.exec(select(AuditLog)))).all()]
+    assert "api_key_create" in actions and "api_key_revoke" in actions
