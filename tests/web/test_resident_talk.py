@@ -263,3 +263,17 @@ async def test_a_call_back_request_is_on_the_town_staff_queue_until_called(keywo
         assert 'id="callbacks-due"' not in queue
     [callback] = await rows(keyword_system, CallBack)
     assert callback.done_at is not None and callback.done_by_id is not None
+
+
+async def test_withdrawing_before_consent_keeps_none_of_the_words(keyword_system: System) -> None:
+    from bot.models import InboundMessage
+
+    user = keyword_system.user()
+    r = await user.send_text("我老公截肢了想申请一辆轮椅 住在长安")
+    assert "同意" in r.text
+    r = await user.send_text("算了")
+    assert "已经取消" in r.text, r.text
+    kept = [
+        m.text or "" for m in await rows(keyword_system, InboundMessage, InboundMessage.openid == user.openid)
+    ]
+    assert not any("截肢" in t for t in kept), kept

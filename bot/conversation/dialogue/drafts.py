@@ -100,7 +100,11 @@ async def continue_draft(turn: Turn) -> str:
         return _next_question(turn, draft)
 
     elif CANCEL_WORDS.match(text) or (turn.intent == "cancel_request" and CANCEL_IN_TEXT.search(text)):
-        if state == "consent" or not (draft.get("description") or draft.get("item")):
+        if state == "consent":  # withdrawn before agreeing: like a refusal, nothing of it is kept
+            await _erase_draft_words(turn)
+            turn.set_state("idle")
+            return texts.DRAFT_CANCELLED
+        if not (draft.get("description") or draft.get("item")):
             turn.set_state("idle")
             return texts.DRAFT_CANCELLED
         turn.update(
@@ -115,11 +119,7 @@ async def continue_draft(turn: Turn) -> str:
             turn.set_state("draft")
             return "谢谢您的信任。" + _next_question(turn, draft, first=True)
         if DENY_WORDS.match(text) or turn.intent == "deny" or "不同意" in text:
-            # PIPL: without consent nothing of this draft is kept — the messages' words are erased
-            ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
-            await turn.session.exec(  # type: ignore[call-overload]
-                update(InboundMessage).where(col(InboundMessage.id).in_(ids)).values(text=ERASED, media={})
-            )
+            await _erase_draft_words(turn)
             turn.set_state("idle")
             return texts.PRIVACY_REFUSED
         return texts.PRIVACY_AGAIN
@@ -156,6 +156,14 @@ async def continue_draft(turn: Turn) -> str:
         return texts.ASK_TOWN_AGAIN
     turn.update(draft=draft)
     return _next_question(turn, draft)
+
+
+async def _erase_draft_words(turn: Turn) -> None:
+    """PIPL: without consent nothing of this draft is kept — the messages' words are erased."""
+    ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
+    await turn.session.exec(  # type: ignore[call-overload]
+        update(InboundMessage).where(col(InboundMessage.id).in_(ids)).values(text=ERASED, media={})
+    )
 
 
 async def set_location(turn: Turn, *, town: str, address: str) -> str:
@@ -276,7 +284,9 @@ def summary(draft: dict[str, Any]) -> str:
     lines.append(f"电话：{mask_phone(draft['phone']) if draft.get('phone') else '未留'}")
     if draft.get("images"):
         lines.append(f"照片：{len(draft['images'])}张")
-    lines.append("没问题请回复“确认”；要修改直接告诉我（打字或发语音都行），比如“不对，是虎门”；回复“算了”取消。")
+    lines.append(
+        "没问题请回复“确认”；要修改直接告诉我（打字或发语音都行），比如“不对，是虎门”；回复“算了”取消。"
+    )
     return "\n".join(lines)
 
 
