@@ -26,11 +26,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
-from bot.cases.lifecycle import LifecycleError, transition
 from bot.cases.survey_send import SURVEY_LINK_MARK as SURVEY_LINK_MARK  # re-exported
 from bot.cases.survey_send import question_text as question_text  # re-exported
 from bot.cases.survey_send import start_survey as start_survey  # re-exported
+from bot.cases.table import LifecycleError
 from bot.cases.timeline import record_event
+from bot.cases.transition import transition
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Offer, Resident, Resource, Staff, Survey
 

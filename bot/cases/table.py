@@ -1,0 +1,237 @@
+"""The lifecycle table: the states with their labels, the actions, the allowed transitions (who may do what,
+from which state, for which kind) and the rules that read it (``allowed_actions``, ``in_jurisdiction``,
+``refusal_for``), and the domain errors. Data and pure functions only: nothing here touches the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.cases.actors import CITY_ROLES, SUPERVISORS, TOWN_WORKERS, Actor
+from bot.cases.numbering import KIND_LABEL
+from bot.models import Case
+
+# ------------------------------------------------------------------ states
+STATE_LABEL: dict[str, str] = {
+    "submitted": "已提交",
+    "verified": "社区已核实",
+    "accepted": "已受理",
+    "rejected": "不予受理",
+    "claimed": "已认领",
+    "matching": "对接爱心资源中",
+    "dispatched": "已派单",
+    "in_progress": "办理中",
+    "completed": "已办结",
+    "closed": "已归档",
+    "cancelled": "已撤销",
+    "reopened": "已重新打开",
+    "merged": "已合并",
+}
+TERMINAL = frozenset({"rejected", "closed", "cancelled", "merged"})
+#: the case ended without the help being given: every open offer is withdrawn
+CASE_ENDED_UNDONE = frozenset({"rejected", "cancelled", "merged"})
+#: entering these ends the volunteers' part (offers withdrawn or finished)
+OFFERS_END = TERMINAL | {"completed"}
+#: offers through which a volunteer can still see or act on the case
+OFFER_OPEN = ("offered", "accepted", "delivered")
+OPEN_STATES = frozenset(STATE_LABEL) - TERMINAL - {"completed"}
+#: states in which a case has (or may have) an owner doing the work
+OWNED_STATES = frozenset({"claimed", "matching", "dispatched", "in_progress", "reopened"})
+
+ACTION_LABEL: dict[str, str] = {
+    "verify": "核实",
+    "accept": "受理",
+    "reject": "不予受理",
+    "claim": "认领",
+    "assign": "指派",
+    "release": "释放",
+    "match": "对接爱心资源",
+    "dispatch": "派单",
+    "start": "开始办理",
+    "complete": "办结",
+    "close": "归档",
+    "cancel": "撤销",
+    "reopen": "重新打开",
+    "resume": "继续办理",
+    "merge": "合并",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    to: str
+    roles: frozenset[str]  # staff roles; "resident", "system", "volunteer" for the other actor types
+    reason: bool = False  # a human decides: a reason is required
+    message: str | None = None  # what the resident hears ({case_no}, {note}, {kind}); None = internal step
+    kinds: frozenset[str] = frozenset({"micro_wish", "micro_project"})
+    owner_only: bool = False  # only the owner (or a supervisor) may do it on a claimed case
+
+
+_STAFF_WORK = TOWN_WORKERS | CITY_ROLES
+_MSG_CLAIMED = "您的{kind}诉求（编号{case_no}）已有工作人员专门负责跟进，请耐心等待。"
+MSG_STARTED_BY_TOWN = "您的微心愿（编号{case_no}）由镇街工作人员安排办理，正在办理中。"
+#: offer statuses that mean a donor said yes
+DONOR_SAID_YES = ("accepted", "delivered", "done")
+
+TRANSITIONS: dict[tuple[str, str], Rule] = {
+    ("submitted", "verify"): Rule(
+        "verified",
+        frozenset({"community_worker"}) | TOWN_WORKERS,
+        message="您的{kind}诉求（编号{case_no}）已经社区核实，正在等待镇街审核。",
+    ),
+    ("verified", "accept"): Rule(
+        "accepted", TOWN_WORKERS, message="您的{kind}诉求（编号{case_no}）已受理，我们会尽快安排。"
+    ),
+    ("submitted", "reject"): Rule(
+        "rejected",
+        TOWN_WORKERS,
+        reason=True,
+        message="很抱歉，您的{kind}诉求（编号{case_no}）暂不能受理，原因：{note}。如有疑问可拨打12345咨询。",
+    ),
+    ("verified", "reject"): Rule(
+        "rejected",
+        TOWN_WORKERS,
+        reason=True,
+        message="很抱歉，您的{kind}诉求（编号{case_no}）暂不能受理，原因：{note}。如有疑问可拨打12345咨询。",
+    ),
+    ("accepted", "claim"): Rule("claimed", TOWN_WORKERS, message=_MSG_CLAIMED),
+    ("accepted", "assign"): Rule("claimed", SUPERVISORS, message=_MSG_CLAIMED),
+    ("claimed", "release"): Rule("accepted", TOWN_WORKERS | CITY_ROLES, owner_only=True),
+    ("reopened", "release"): Rule("accepted", TOWN_WORKERS | CITY_ROLES, owner_only=True),
+    ("claimed", "match"): Rule(
+        "matching",
+        _STAFF_WORK | {"system"},
+        owner_only=True,
+        kinds=frozenset({"micro_wish"}),
+        message="您的微心愿（编号{case_no}）正在为您联系爱心企业和志愿者，有进展会第一时间告诉您。",
+    ),
+    ("claimed", "dispatch"): Rule(
+        "dispatched",
+        _STAFF_WORK,
+        owner_only=True,
+        kinds=frozenset({"micro_project"}),
+        message="您反映的微实事（编号{case_no}）已派给责任单位处理。",
+    ),
+    ("matching", "start"): Rule(
+        "in_progress",
+        _STAFF_WORK | {"system", "volunteer"},
+        owner_only=True,
+        message="好消息！您的微心愿（编号{case_no}）已有爱心人士认领，正在办理中。",
+    ),
+    ("dispatched", "start"): Rule(
+        "in_progress",
+        _STAFF_WORK | {"system"},
+        owner_only=True,
+        message="您反映的微实事（编号{case_no}）责任单位已开始办理。",
+    ),
+    ("in_progress", "complete"): Rule(
+        "completed",
+        _STAFF_WORK | {"volunteer"},
+        reason=True,
+        owner_only=True,
+        message="您的{kind}诉求（编号{case_no}）已办结：{note}。稍后请您为这次服务打个分。",
+    ),
+    ("completed", "close"): Rule("closed", SUPERVISORS | {"town_staff", "system"}),
+    ("completed", "reopen"): Rule(
+        "reopened",
+        _STAFF_WORK | {"system"},
+        reason=True,
+        message="您的{kind}诉求（编号{case_no}）已重新打开继续处理，原因：{note}。",
+    ),
+    ("closed", "reopen"): Rule(
+        "reopened",
+        SUPERVISORS | {"system"},
+        reason=True,
+        message="您的{kind}诉求（编号{case_no}）已重新打开继续处理，原因：{note}。",
+    ),
+    ("reopened", "resume"): Rule("in_progress", _STAFF_WORK, owner_only=True),
+}
+_CANCELLABLE = (
+    "submitted",
+    "verified",
+    "accepted",
+    "claimed",
+    "matching",
+    "dispatched",
+    "in_progress",
+    "reopened",
+)
+for _state in _CANCELLABLE:
+    TRANSITIONS[(_state, "cancel")] = Rule(
+        "cancelled",
+        TOWN_WORKERS | {"resident"},
+        reason=True,
+        message="您的{kind}诉求（编号{case_no}）已撤销。{note_line}",
+    )
+    TRANSITIONS[(_state, "merge")] = Rule(
+        "merged",
+        TOWN_WORKERS | CITY_ROLES,
+        reason=True,
+        message="您的{kind}诉求（编号{case_no}）与同类诉求合并处理，{note}。",
+    )
+
+#: actions that `transition()` refuses because they need their own function (extra data)
+SPECIAL_ACTIONS = frozenset({"merge", "assign"})
+
+
+# ------------------------------------------------------------------ errors
+class LifecycleError(Exception):
+    """A domain error with a message staff or residents can read."""
+
+
+class TransitionError(LifecycleError):
+    pass
+
+
+class ClaimConflict(LifecycleError):
+    def __init__(self, owner_id: int | None, owner_name: str) -> None:
+        super().__init__(f"该诉求已由{owner_name}认领")
+        self.owner_id = owner_id
+        self.owner_name = owner_name
+
+
+class BindError(LifecycleError):
+    pass
+
+
+# ------------------------------------------------------------------ queries about the table
+def allowed_actions(case: Case, actor: Actor) -> list[str]:
+    """The transitions this actor may perform on this case now (for the buttons on the case page)."""
+    out: list[str] = []
+    for (state, action), rule in TRANSITIONS.items():
+        if state != case.status:
+            continue
+        if refusal_for(case, actor, action, rule) is None:
+            out.append(action)
+    return out
+
+
+def in_jurisdiction(case: Case, actor: Actor) -> bool:
+    if actor.type in ("system", "volunteer"):
+        return True
+    if actor.type == "resident":
+        return case.resident_id is not None and case.resident_id == actor.id
+    if actor.role in CITY_ROLES:
+        return True
+    if actor.town != case.town:
+        return False
+    if actor.role == "community_worker":
+        return bool(actor.community) and actor.community == case.community
+    return True
+
+
+def refusal_for(case: Case, actor: Actor, action: str, rule: Rule) -> str | None:
+    if actor.role_key not in rule.roles:
+        return f"您的身份不能对诉求执行「{ACTION_LABEL.get(action, action)}」"
+    if case.kind not in rule.kinds:
+        return f"{KIND_LABEL.get(case.kind, case.kind)}不能执行「{ACTION_LABEL.get(action, action)}」"
+    if not in_jurisdiction(case, actor):
+        return "这不是您辖区的诉求"
+    if (
+        rule.owner_only
+        and actor.type == "staff"
+        and case.claimed_by_id is not None
+        and case.claimed_by_id != actor.id
+        and actor.role not in SUPERVISORS
+    ):
+        return "该诉求由其他工作人员负责，只有负责人或镇街负责人可以操作"
+    return None
