@@ -25,7 +25,7 @@ from bot.conversation.nlu.conversations import (
     render,
     run_conversations,
 )
-from tests.conftest import RASA_TOKEN
+from tests.helpers import RASA_TOKEN
 
 SET = load_set()
 PROJECT_WORDS = ("路灯", "下水道", "扶手", "减速带", "长椅", "井盖")
@@ -134,6 +134,7 @@ def _turns(*items: str | tuple[str, str]) -> tuple[Turn, ...]:
         ("confirm", (), True, ("确认", False)),
         ("cancel", (), True, ("不", False)),
         ("cancel", (), False, ("确定", False)),
+        ("confirm", (), False, None),  # who cancelled does not confirm the summary
         ("town", (), True, None),
         (None, (), True, None),
     ],

@@ -15,8 +15,10 @@ The runner's rules (the resident's side of the questions the bot may ask in betw
    ``{when: Q, say: …}`` is said when the bot asks question Q (``phone``, ``town``, ``confirm``, ``cancel``).
    While such a turn waits: a phone question, with no phone left in the script, is answered ``不用``; any other
    question gets the waiting turn (the resident says it anyway).
-3. When the script is done: a phone question → ``不用``; the confirmation (the summary) → ``确认``; a question
-   whether to cancel → ``确定`` if the conversation allows a cancellation, else ``不``; anything else ends it.
+3. When the script is done: a phone question → ``不用``; the confirmation (the summary) → ``确认``, except in a
+   conversation where the resident cancels (``cancel: allowed|required``): who cancelled never confirms, it ends;
+   a question whether to cancel → ``确定`` if the conversation allows a cancellation, else ``不``; anything else
+   ends it.
 
 At most ``len(turns) + 8`` messages are sent per conversation. Questions are recognised in the bot's reply by
 loose patterns (``classify``), so rewording a prompt does not change the measurement.
@@ -58,6 +60,7 @@ KINDS = {
     "micro_project": "micro_project",
 }
 QUESTIONS = ("consent", "confirm", "cancel", "phone", "town")
+CANCEL_RULES = ("forbidden", "allowed", "required")
 TARGET_RATE = 0.95
 
 #: greetings and fillers a resident opens with; a conversation starting with one is "greeting-first"
@@ -101,8 +104,12 @@ class Conversation:
     theme: str
     turns: tuple[Turn, ...]
     case: ExpectedCase | None
-    no_cancel: bool = True
+    cancel: str = "forbidden"  # forbidden | allowed | required (the resident really cancels)
     via: str = "voice"  # voice (WeChat's Recognition) | text
+
+    @property
+    def no_cancel(self) -> bool:
+        return self.cancel == "forbidden"
 
     @property
     def greeting_first(self) -> bool:
@@ -155,7 +162,12 @@ def load_file(path: Path) -> list[Conversation]:
         via = str(raw.get("via") or default_via)
         if via not in ("voice", "text"):
             raise ValueError(f"{where}: via must be voice or text")
-        out.append(Conversation(cid, theme, turns, case, bool(raw.get("no_cancel", True)), via))
+        cancel = str(raw.get("cancel") or "forbidden")
+        if cancel not in CANCEL_RULES:
+            raise ValueError(f"{where}: cancel must be one of {CANCEL_RULES}")
+        if cancel == "required" and case is not None:
+            raise ValueError(f"{where}: a conversation that cancels expects no case")
+        out.append(Conversation(cid, theme, turns, case, cancel, via))
     return out
 
 
@@ -211,7 +223,7 @@ def next_message(
     if question == "phone":
         return "不用", False
     if question == "confirm":
-        return "确认", False
+        return ("确认", False) if no_cancel else None  # who has just cancelled does not confirm a summary
     if question == "cancel":
         return ("不" if no_cancel else "确定"), False
     return None
@@ -265,6 +277,8 @@ def check(outcome: Outcome) -> list[str]:
             reasons.append("case cancelled")
     if conv.no_cancel and outcome.cancelled:
         reasons.append("cancelled without an unambiguous cancel")
+    if conv.cancel == "required" and not outcome.cancelled:
+        reasons.append("the resident's cancel was not taken")
     return reasons
 
 
@@ -278,6 +292,8 @@ def classify_failure(outcome: Outcome) -> str:
         return "runner error"
     if "cancelled without" in r:
         return "draft cancelled by a phrase that is not a cancel"
+    if "开了小差" in bot_said or "系统出错" in bot_said:
+        return "the bot answered with its internal-error apology"
     if "no case" in r:
         first_reply = next((text for who, text in outcome.transcript if who == "助手"), "")
         if NOT_UNDERSTOOD.search(first_reply):
@@ -287,8 +303,12 @@ def classify_failure(outcome: Outcome) -> str:
         if "不在大莞家的办理范围" in bot_said:
             return "request answered as out of scope"
         return "no case (other)"
+    if "cancel was not taken" in r:
+        return "an unambiguous cancel not understood"
     if "unexpected case" in r:
         return "case created where none was wanted"
+    if "cases instead of one" in r:
+        return "one request split into several cases (the 'also mentioned' queue)"
     if "kind" in r:
         return "wrong kind"
     if "town" in r:
@@ -297,8 +317,6 @@ def classify_failure(outcome: Outcome) -> str:
         return "phone number said in words/with noise dropped"
     if "item" in r:
         return "item not taken"
-    if "cases instead of one" in r:
-        return "several cases for one request"
     return "other"
 
 
@@ -420,7 +438,7 @@ async def play(bench: Bench, conv: Conversation) -> Outcome:
                 raise RuntimeError(f"webhook answered HTTP {reply.status}")
             answers = [reply.text] if reply.text else []
             if not answers:  # no passive reply: the answer follows as a customer-service message
-                for _ in range(40):
+                for _ in range(80):
                     answers = await _pushed_since(bench, openid, seen)
                     if answers:
                         break
@@ -591,6 +609,24 @@ def render(report: Report, *, transcripts: bool = True) -> str:
     return "\n".join(out)
 
 
+async def served_model(rasa_url: str, token: str) -> str | None:
+    """The model file the Rasa server says it serves (its name carries the hash of the training inputs)."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(
+                f"{rasa_url.rstrip('/')}/status",
+                params={"token": token} if token else {},
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as resp:
+                status = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    model = str(status.get("model_file") or "") if isinstance(status, dict) else ""
+    return Path(model).name.removesuffix(".tar.gz") or None
+
+
 async def run_conversations(
     conversations: list[Conversation],
     *,
@@ -601,6 +637,7 @@ async def run_conversations(
     fingerprint: str = "",
 ) -> Report:
     started = time.perf_counter()
+    fingerprint = fingerprint or await served_model(rasa_url, rasa_token) or inputs_hash(DEFAULT_PROJECT_DIR)
     with tempfile.TemporaryDirectory(prefix="dgj-conv-") as tmp:
         async with running_bot(
             rasa_url=rasa_url, rasa_token=rasa_token, workdir=Path(workdir or tmp)
@@ -612,13 +649,11 @@ async def run_conversations(
                     return await play(bench, conv)
 
             outcomes = await asyncio.gather(*(one(c) for c in conversations))
-    return Report(
-        list(outcomes), fingerprint or inputs_hash(DEFAULT_PROJECT_DIR), time.perf_counter() - started
-    )
+    return Report(list(outcomes), fingerprint, time.perf_counter() - started)
 
 
 async def _run(args: argparse.Namespace, conversations: list[Conversation]) -> Report:
-    fingerprint = inputs_hash(args.project_dir)
+    fingerprint = ""  # the model the Rasa server reports
     if args.rasa_url:
         return await run_conversations(
             conversations,
