@@ -157,6 +157,6 @@ async def client_address(
     trusted = settings.trusted_proxies if settings is not None else []
     if trusted:
         real = forwarded_client(request.remote, request.headers.get("X-Forwarded-For", ""), trusted)
-        if real != request.remote:
+        if real is not None and real != request.remote:
             request = request.clone(remote=real)
     return await handler(request)

@@ -97,8 +97,8 @@ async def metrics(request: web.Request) -> web.Response:
     finished = ("completed", "closed", "cancelled", "rejected", "merged")
     async with request.app[keys.SESSIONS]() as s:
         for status, n in (
-            await s.exec(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))
-        ).all():  # type: ignore[call-overload]
+            await s.exec(select(col(Outbox.status), func.count()).group_by(col(Outbox.status)))  # type: ignore[call-overload]
+        ).all():
             m.outbox.labels(status).set(n)
         for kind, status, n in (
             await s.exec(  # type: ignore[call-overload]
