@@ -19,10 +19,39 @@ from bot.cases.lifecycle import STATE_LABEL
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
 from bot.models import Case, CaseEvent, Resident, Survey
 from bot.reporting.scope import Scope, where
-from bot.reporting.xlsx import append_row
+from bot.reporting.xlsx import append_row, streamed_sheet
 from reference.privacy import mask_phone, mask_text
 
 ARCHIVE_MAX = 20_000
+#: (header, width in characters) of the two sheets
+CASE_COLUMNS = (
+    ("编号", 16),
+    ("类型", 8),
+    ("状态", 8),
+    ("类别", 10),
+    ("物品/事项", 16),
+    ("诉求内容", 60),
+    ("镇街", 10),
+    ("村（社区）", 14),
+    ("地址", 30),
+    ("受助人", 10),
+    ("联系电话", 14),
+    ("渠道", 10),
+    ("提交时间", 16),
+    ("办结时间", 16),
+    ("归档时间", 16),
+    ("满意度", 8),
+)
+EVENT_COLUMNS = (
+    ("编号", 16),
+    ("时间", 16),
+    ("操作人类型", 10),
+    ("操作人", 10),
+    ("事件", 12),
+    ("原状态", 8),
+    ("新状态", 8),
+    ("说明", 60),
+)
 
 
 async def archive_workbook(
@@ -49,30 +78,9 @@ async def archive_workbook(
     local = lambda dt: dt.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if dt else ""  # noqa: E731
 
     wb = Workbook(write_only=True)
-    cases_ws = wb.create_sheet("诉求")
-    events_ws = wb.create_sheet("时间线")
-    append_row(
-        cases_ws,
-        [
-            "编号",
-            "类型",
-            "状态",
-            "类别",
-            "物品/事项",
-            "诉求内容",
-            "镇街",
-            "村（社区）",
-            "地址",
-            "受助人",
-            "联系电话",
-            "渠道",
-            "提交时间",
-            "办结时间",
-            "归档时间",
-            "满意度",
-        ],
-    )
-    append_row(events_ws, ["编号", "时间", "操作人类型", "操作人", "事件", "原状态", "新状态", "说明"])
+    # rows are streamed, so each column's width (in characters) is chosen here from what it holds
+    cases_ws = streamed_sheet(wb, "诉求", [h for h, _ in CASE_COLUMNS], [w for _, w in CASE_COLUMNS])
+    events_ws = streamed_sheet(wb, "时间线", [h for h, _ in EVENT_COLUMNS], [w for _, w in EVENT_COLUMNS])
     last_id = 0
     while True:
         rows = list(

@@ -20,7 +20,7 @@ from bot.cases.lifecycle import OPEN_STATES
 from bot.cases.numbering import CHINA
 from bot.models import Case
 from bot.reporting.scope import dialect, grouped, where
-from bot.reporting.words import top_words
+from bot.reporting.words import Description, top_words
 
 
 # ------------------------------------------------------------------ 需求分析 (demand analysis)
@@ -155,12 +155,16 @@ async def description_words(
     sample: int = 5000,
 ) -> list[tuple[str, int]]:
     """Frequent words of the descriptions of cases created in [start, end): the newest `sample` descriptions are
-    read (a bounded query) and segmented off the event loop."""
+    read (a bounded query), with each case's beneficiary and address so that neither can become a frequent word,
+    and segmented off the event loop."""
     conds = where(town=town, community=community, start=start, end=end)
     rows = await session.exec(  # type: ignore[call-overload]
-        sa_select(col(Case.description)).where(*conds).order_by(col(Case.id).desc()).limit(sample)
+        sa_select(col(Case.description), col(Case.beneficiary), col(Case.address))
+        .where(*conds)
+        .order_by(col(Case.id).desc())
+        .limit(sample)
     )
-    texts = [d for (d,) in rows if d]
+    texts = [Description(d, beneficiary, address) for d, beneficiary, address in rows if d]
     if not texts:
         return []
     return await asyncio.to_thread(top_words, texts, n=n)

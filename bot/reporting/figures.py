@@ -29,6 +29,7 @@ from bot.reporting.scope import Scope, dialect, grouped, rate, where
 
 ACCEPTED_OFFERS = ("accepted", "delivered", "done")
 ANSWERED_OFFERS = (*ACCEPTED_OFFERS, "declined", "timeout")
+PENDING_OFFER = "offered"
 LOW_SCORE = 2
 
 
@@ -262,11 +263,13 @@ class PoolUsage:
     offers: int = 0
     by_status: list[tuple[str, int]] = field(default_factory=list)
     accepted: int = 0
-    answered: int = 0
+    answered: int = 0  # accepted (and later delivered or done), declined or timed out
+    pending: int = 0  # still waiting for an answer: not part of the accept rate either way
     top: list[tuple[str, int]] = field(default_factory=list)  # resource name, completed cases
 
     @property
     def accept_rate(self) -> float | None:
+        """Accepted of answered invitations; pending and withdrawn ones count neither way."""
         return rate(self.accepted, self.answered)
 
 
@@ -295,6 +298,7 @@ async def pool_usage(
     out.offers = sum(c for _, c in out.by_status)
     out.accepted = sum(c for s, c in out.by_status if s in ACCEPTED_OFFERS)
     out.answered = sum(c for s, c in out.by_status if s in ANSWERED_OFFERS)
+    out.pending = sum(c for s, c in out.by_status if s == PENDING_OFFER)
     done = [
         *where(town=town, community=community, start=start, end=end, column=col(Case.completed_at)),
         col(Offer.status).in_(ACCEPTED_OFFERS),

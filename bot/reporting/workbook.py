@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from bot.cases.lifecycle import STATE_LABEL
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
 from bot.reporting.figures import Dashboard
-from bot.reporting.xlsx import append_row
+from bot.reporting.xlsx import table_sheet
 
 
 def _pct(value: float | None) -> str:
@@ -22,29 +22,32 @@ def _pct(value: float | None) -> str:
 def stats_workbook(d: Dashboard) -> bytes:
     """The dashboard's figures as an .xlsx file (one sheet per section)."""
     wb = Workbook()
-    ws = wb.active
-    ws.title = "概况"
     day = lambda dt: dt.astimezone(CHINA).strftime("%Y-%m-%d")  # noqa: E731
-    append_row(ws, ["范围", d.scope.town or "全市", d.scope.community or ""])
-    append_row(ws, ["起始日期", day(d.start)])
-    append_row(ws, ["截止日期", day(d.end - timedelta(seconds=1))])
-    append_row(ws, ["诉求总数", d.counts.total])
-    append_row(ws, ["期间办结", d.counts.completed])
-    append_row(ws, ["当前超时", d.timeliness.overdue_now])
-    append_row(ws, ["评价发出", d.satisfaction.sent])
-    append_row(ws, ["评价回复", d.satisfaction.answered])
-    append_row(ws, ["回复率", _pct(d.satisfaction.response_rate)])
-    append_row(ws, ["平均满意度", d.satisfaction.average if d.satisfaction.average is not None else "—"])
-    append_row(ws, ["低分（≤2）", d.satisfaction.low])
-    append_row(ws, ["资源邀请", d.pool.offers])
-    append_row(ws, ["资源接受率", _pct(d.pool.accept_rate)])
+    p = d.pool
+    summary = [
+        ("范围", d.scope.town or "全市", d.scope.community or ""),
+        ("起始日期", day(d.start)),
+        ("截止日期", day(d.end - timedelta(seconds=1))),
+        ("诉求总数", d.counts.total),
+        ("期间办结", d.counts.completed),
+        ("当前超时", d.timeliness.overdue_now),
+        ("评价发出", d.satisfaction.sent),
+        ("评价回复", d.satisfaction.answered),
+        ("回复率", _pct(d.satisfaction.response_rate)),
+        ("平均满意度", d.satisfaction.average if d.satisfaction.average is not None else "—"),
+        ("低分（≤2）", d.satisfaction.low),
+        ("资源邀请", p.offers),
+        ("邀请已答复", p.answered),
+        ("其中接受", p.accepted),
+        ("邀请待答复", p.pending),
+        ("资源接受率（接受÷已答复）", _pct(p.accept_rate)),
+    ]
+    wb.remove(wb.active)  # every sheet is made by table_sheet: a bold, frozen header and fitted columns
 
     def sheet(title: str, header: list[str], rows: Iterable[Sequence[Any]]) -> None:
-        s = wb.create_sheet(title)
-        append_row(s, header)
-        for row in rows:
-            append_row(s, row)
+        table_sheet(wb, title, header, rows)
 
+    sheet("概况", ["项目", "数值", "备注"], summary)
     c = d.counts
     sheet("按状态", ["状态", "数量"], [(STATE_LABEL.get(k, k), n) for k, n in c.by_status])
     sheet("按类型", ["类型", "数量"], [(KIND_LABEL.get(k, k), n) for k, n in c.by_kind])
