@@ -8,7 +8,9 @@ those above it in this list):
 - ``config``: the pool's error, the matching configuration from Settings, offer statuses and labels, wording;
 - ``snapshot``: the pool as the engine sees it (cached per process), ranking the helpers for one wish;
 - ``records``: row steps shared below (lock a case, its offers, conditional status change, counters);
-- ``offers``: the offer cascade (offer, accept, decline, timeouts, automatic offers, withdrawal);
+- ``offers``: the offer cascade (offer, accept, decline, answers staff record for donors without WeChat,
+  withdrawal);
+- ``sweeps``: what the scheduler's sweeps do (offer timeouts, the automatic offer rule);
 - ``volunteers``: WeChat binding, progress reports, the chat hook, the volunteer's signed tasks link;
 - ``admin``: jurisdiction, the staff list, a resource's history, editing and (de)activating;
 - ``transfer``: CSV/XLSX import (bounded, all or nothing) and export (masked for most roles);
@@ -49,14 +51,11 @@ from bot.pool.offers import (
     Answer,
     OfferOutcome,
     accept,
-    auto_offer_due,
     cancel_offers,
     decline,
-    handle_offer_timeout,
-    make_offer_timeout_hook,
-    maybe_auto_offer,
     offer,
-    on_offer_timeout,
+    record_answer,
+    withdraw_offer,
 )
 from bot.pool.panel import candidates_panel
 from bot.pool.snapshot import (
@@ -68,6 +67,13 @@ from bot.pool.snapshot import (
     rank_for_case,
     to_engine,
     wish_for,
+)
+from bot.pool.sweeps import (
+    auto_offer_due,
+    handle_offer_timeout,
+    make_offer_timeout_hook,
+    maybe_auto_offer,
+    on_offer_timeout,
 )
 from bot.pool.transfer import (
     FULL_PHONE_EXPORT_ROLES,
@@ -139,6 +145,7 @@ __all__ = [
     "open_wishes",
     "propose_batch",
     "rank_for_case",
+    "record_answer",
     "report_progress",
     "resource_history",
     "send_batch",
@@ -149,5 +156,6 @@ __all__ = [
     "update_resource",
     "volunteer_by_openid",
     "volunteer_chat",
+    "withdraw_offer",
     "wish_for",
 ]

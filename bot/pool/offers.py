@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +33,7 @@ from bot.pool.config import (
     DEFAULT_CONFIG,
     EXHAUSTED_FLAG,
     MATCHED,
+    OFFER_LABEL,
     OPEN_WISH_STATES,
     Mode,
     PoolConfig,
@@ -100,7 +100,7 @@ class CascadeState:
     scored: dict[str, ScoredCandidate] = field(default_factory=dict)
 
 
-async def _load_cascade(
+async def load_cascade(
     session: AsyncSession,
     *,
     case: Case,
@@ -152,7 +152,7 @@ async def _load_cascade(
     return CascadeState(case=case, cascade=Cascade.from_dict(data), offers=offers, snap=snap, scored=scored)
 
 
-async def _apply(
+async def apply_actions(
     session: AsyncSession, state: CascadeState, actions: Iterable[Any], *, now: datetime, config: PoolConfig
 ) -> list[Offer]:
     """Write the engine's actions: offer rows + messages, withdrawals, the match, exhaustion."""
@@ -381,9 +381,7 @@ async def offer(
     if case.status not in OPEN_WISH_STATES:
         raise PoolError(f"诉求当前状态为「{STATE_LABEL.get(case.status, case.status)}」，不能对接爱心资源")
     k = max(1, min(int(k), 10)) if mode == "top_k" else 1
-    state = await _load_cascade(
-        session, case=case, now=now, config=config, mode=mode, k=k, rank_more=not keys
-    )
+    state = await load_cascade(session, case=case, now=now, config=config, mode=mode, k=k, rank_more=not keys)
     if keys:
         wish = wish_for(case)
         assert wish is not None
@@ -423,7 +421,7 @@ async def offer(
     if case.status == "claimed":
         await transition(session, case=case, action="match", actor=actor, note=None, now=now)
     actions = state.cascade.add_candidates([], now)
-    sent = await _apply(session, state, actions, now=now, config=config)
+    sent = await apply_actions(session, state, actions, now=now, config=config)
     if case.flag == EXHAUSTED_FLAG:
         case.flag = None
         session.add(case)
@@ -480,7 +478,7 @@ async def _answer(
     if found is None:
         return Answer(False, "not_offered", REPLY_TEXTS["not_offered"])
     case = await lock_case(session, found.case_id)  # serialises answers to the same wish
-    state = await _load_cascade(session, case=case, now=now, config=config)
+    state = await load_cascade(session, case=case, now=now, config=config)
     key = state.snap.keys.get(found.resource_id, "")
     offer_row = state.offers.get(key, found)
     if case.status in CASE_OVER:
@@ -501,7 +499,7 @@ async def _answer(
             note=f"{state.snap.rows[key].name}婉拒了邀请",
             data={"offer_id": offer_row.id},
         )
-    await _apply(session, state, reply.actions, now=now, config=config)
+    await apply_actions(session, state, reply.actions, now=now, config=config)
     await session.flush()
     return Answer(reply.ok, reply.code, reply.message, offer_row, case)
 
@@ -549,83 +547,90 @@ async def decline(
     )
 
 
-async def handle_offer_timeout(
-    session: AsyncSession, offer: Offer, now: datetime, *, config: PoolConfig = DEFAULT_CONFIG
-) -> None:
-    """After the sweep marked ``offer`` as timed out: offer the next candidate, or flag the case when exhausted."""
-    case = await lock_case(session, offer.case_id)
-    if case.status != "matching":
-        return
-    state = await _load_cascade(session, case=case, now=now, config=config)
-    if state.cascade.status != "offering":
-        return
-    actions: list[Any] = list(state.cascade.tick(now))
-    if state.cascade.status == "offering":
-        actions += state.cascade.add_candidates([], now)
-    await _apply(session, state, actions, now=now, config=config)
-    await session.flush()
-
-
-async def on_offer_timeout(session: AsyncSession, offer: Offer, now: datetime) -> None:
-    """``bot.deadlines.sweeps.OfferTimeoutHook`` with the default weights (see ``make_offer_timeout_hook``)."""
-    await handle_offer_timeout(session, offer, now)
-
-
-def make_offer_timeout_hook(config: PoolConfig) -> Any:
-    """The sweeps' ``OfferTimeoutHook`` bound to the configured weights and rules."""
-
-    async def hook(session: AsyncSession, offer: Offer, now: datetime) -> None:
-        await handle_offer_timeout(session, offer, now, config=config)
-
-    return hook
-
-
 async def cancel_offers(session: AsyncSession, *, case: Case, now: datetime) -> int:
     """Withdraw every outstanding offer of a case (e.g. it was cancelled or staff handle it otherwise)."""
-    state = await _load_cascade(session, case=case, now=now, config=DEFAULT_CONFIG, rank_more=False)
+    state = await load_cascade(session, case=case, now=now, config=DEFAULT_CONFIG, rank_more=False)
     actions = state.cascade.cancel(now)
-    await _apply(session, state, actions, now=now, config=DEFAULT_CONFIG)
+    await apply_actions(session, state, actions, now=now, config=DEFAULT_CONFIG)
     return len(actions)
 
 
-async def maybe_auto_offer(
-    session: AsyncSession, *, case: Case, now: datetime, config: PoolConfig = DEFAULT_CONFIG
-) -> OfferOutcome | None:
-    """The automatic rule per town: a claimed wish of a town in ``auto_offer_towns`` is offered at once to the top
-    ``auto_k`` (the system actor may only start matching on a claimed case). Returns None when the rule is off."""
-    if (
-        not config.auto_offers(case.town)
-        or case.kind != "micro_wish"
-        or case.status != "claimed"
-        or wish_for(case) is None
-    ):
-        return None
-    try:
-        async with session.begin_nested():
-            return await offer(
-                session,
-                case=case,
-                actor=Actor.system("自动对接"),
-                now=now,
-                config=config,
-                mode="top_k" if config.auto_k > 1 else "single",
-                k=config.auto_k,
-            )
-    except PoolError as exc:
-        log.info("case %s: no automatic offer (%s)", case.case_no, exc)
-        return None
+async def _staff_offer(session: AsyncSession, *, case: Case, offer_id: int) -> Offer:
+    """The pending offer ``offer_id`` of ``case`` (staff act on a donor's behalf), or a readable error."""
+    found = await session.get(Offer, offer_id, populate_existing=True)
+    if found is None or found.case_id != case.id:
+        raise PoolError("找不到这个邀请")
+    if found.status != "offered":
+        raise PoolError(f"这个邀请{OFFER_LABEL.get(found.status, found.status)}，不能再操作")
+    if case.status in CASE_OVER:
+        raise PoolError("诉求已结束，不能再操作邀请")
+    return found
 
 
-async def auto_offer_due(
-    session: AsyncSession, *, now: datetime, config: PoolConfig = DEFAULT_CONFIG, batch: int = 100
-) -> int:
-    """A sweep for the automatic rule: claimed wishes of auto towns that were never offered."""
-    if not config.auto_offer_towns:
-        return 0
-    never = ~sa.exists().where(col(Offer.case_id) == col(Case.id))
-    stmt = select(Case).where(Case.kind == "micro_wish", Case.status == "claimed", never).limit(batch)
-    n = 0
-    for case in (await session.exec(stmt)).all():
-        if await maybe_auto_offer(session, case=case, now=now, config=config):
-            n += 1
-    return n
+async def record_answer(
+    session: AsyncSession,
+    *,
+    case: Case,
+    offer_id: int,
+    accepted: bool,
+    actor: Actor,
+    now: datetime,
+    config: PoolConfig = DEFAULT_CONFIG,
+) -> Answer:
+    """Staff record the answer a donor without WeChat gave on the phone; the cascade goes on as if the donor had
+    answered (accept → the match, decline → the next candidate), and the timeline says who recorded it."""
+    found = await _staff_offer(session, case=case, offer_id=offer_id)
+    answer = await _answer(
+        session,
+        accepting=accepted,
+        offer_id=found.id,
+        resource_id=None,
+        case_id=None,
+        now=now,
+        config=config,
+    )
+    if answer.ok:
+        resource = await session.get(Resource, found.resource_id)
+        record_event(
+            session,
+            case=case,
+            kind="note",
+            actor=actor,
+            at=now,
+            note=f"电话联系{resource.name if resource else ''}后代为记录：{'接受' if accepted else '婉拒'}邀请",
+            data={"offer_id": found.id, "recorded_by_staff": True},
+        )
+        await session.flush()
+    return answer
+
+
+async def withdraw_offer(
+    session: AsyncSession, *, case: Case, offer_id: int, actor: Actor, now: datetime
+) -> None:
+    """Staff withdraw one pending invitation (the donor is told when bound to WeChat); nobody else is invited."""
+    await lock_case(session, case.id or 0)
+    found = await _staff_offer(session, case=case, offer_id=offer_id)
+    if not await set_offer_status(session, found, expect=("offered",), status="withdrawn", answered_at=now):
+        raise PoolError("这个邀请已经答复或结束")
+    resource = await session.get(Resource, found.resource_id)
+    if resource is not None and resource.openid:
+        await enqueue(
+            session,
+            openid=resource.openid,
+            recipient_type="volunteer",
+            kind="offer",
+            text=f"【{case.case_no}】这个心愿的邀请已取消，感谢您的热心。",
+            case_id=case.id,
+            template={"case_no": case.case_no[:20], "status": "邀请已结束"},
+            dedupe_key=f"offer-withdrawn:{found.id}",
+        )
+    record_event(
+        session,
+        case=case,
+        kind="note",
+        actor=actor,
+        at=now,
+        note=f"撤回了对{resource.name if resource else ''}的邀请",
+        data={"offer_id": found.id},
+    )
+    await session.flush()

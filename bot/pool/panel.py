@@ -11,9 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.lifecycle import CITY_ROLES, STATE_LABEL, TOWN_WORKERS
 from bot.models import Case, Staff, utcnow
 from bot.pool.config import DEFAULT_CONFIG, MATCHED, OFFER_LABEL, OPEN_WISH_STATES, PoolConfig
-from bot.pool.records import case_offers
+from bot.pool.records import CASE_OVER, case_offers
 from bot.pool.snapshot import load_pool, wish_for
 from matching.model import COMPONENT_LABELS, KIND_LABELS
+from reference.privacy import mask_phone
 
 
 async def candidates_panel(
@@ -34,6 +35,7 @@ async def candidates_panel(
         "candidates": [],
         "offers": [],
         "can_offer": False,
+        "can_invite": False,
         "reason": "",
         "flag": case.flag,
         "labels": COMPONENT_LABELS,
@@ -41,24 +43,35 @@ async def candidates_panel(
     }
     if case.kind != "micro_wish":
         return panel
+    may = staff.role in TOWN_WORKERS | CITY_ROLES
+    over = case.status in CASE_OVER
     wish = wish_for(case)
     snap = await load_pool(session, now=now, config=config)
     rows = await case_offers(session, case.id or 0)
     for o in rows:
         key = snap.keys.get(o.resource_id)
         res = snap.rows.get(key or "")
+        ended = (
+            over and o.status == "offered"
+        )  # an invitation left over from before offers ended with the case
         panel["offers"].append(
             {
                 "id": o.id,
                 "name": res.name if res else "?",
                 "key": key,
-                "status": o.status,
-                "status_label": OFFER_LABEL.get(o.status, o.status),
+                "status": "ended" if ended else o.status,
+                "status_label": "已结束" if ended else OFFER_LABEL.get(o.status, o.status),
                 "deadline": o.deadline,
                 "percent": round((o.score or 0) * 100),
                 "bound": bool(res and res.openid),
+                # donors without WeChat are phoned: the number masked here, in full only through the audited reveal
+                "phone": mask_phone(res.phone) if res and not res.openid else "",
+                "actionable": may and not over and o.status == "offered",
             }
         )
+    if over:
+        panel["reason"] = f"诉求{STATE_LABEL.get(case.status, case.status)}，不再邀请爱心资源"
+        return panel
     matched = any(o.status in MATCHED for o in rows)
     pending = any(o.status == "offered" for o in rows)
     if wish is None:
@@ -88,17 +101,18 @@ async def candidates_panel(
         )
     if not ranked:
         panel["exclusions"] = snap.pool.exclusion_summary(wish).most_common(3)
-    may = staff.role in TOWN_WORKERS | CITY_ROLES
+    # one person may be invited while another invitation waits; a new cascade only when none waits
+    panel["can_invite"] = may and not matched and case.status in OPEN_WISH_STATES and bool(ranked)
     if not may:
         panel["reason"] = "您的身份不能派单"
     elif matched:
         panel["reason"] = "已有爱心人士认领"
-    elif pending:
-        panel["reason"] = "邀请等待答复中"
     elif case.status not in OPEN_WISH_STATES:
         panel["reason"] = f"诉求当前状态为「{STATE_LABEL.get(case.status, case.status)}」"
     elif not ranked:
         panel["reason"] = "没有符合条件的爱心资源"
+    elif pending:
+        panel["reason"] = "邀请等待答复中；也可以单独邀请下面的人选"
     else:
         panel["can_offer"] = True
     return panel

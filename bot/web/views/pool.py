@@ -7,6 +7,7 @@ Every POST checks the CSRF token first; domain errors (``LifecycleError``) becom
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +17,7 @@ from bot.cases.access import actor_for, audit
 from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS, LifecycleError
 from bot.cases.numbering import CHINA
 from bot.db import transaction
-from bot.models import Resource, Staff
+from bot.models import Offer, Resource, Staff
 from bot.pool import (
     EDITABLE,
     OFFER_LABEL,
@@ -33,10 +34,12 @@ from bot.pool import (
     new_volunteer_bind_code,
     offer,
     propose_batch,
+    record_answer,
     resource_history,
     send_batch,
     set_active,
     update_resource,
+    withdraw_offer,
 )
 from bot.web.auth import require_staff
 from bot.web.views.common import case_or_404, csrf_form, flash_redirect
@@ -253,6 +256,104 @@ async def case_offer(request: web.Request, staff: Staff) -> web.Response:
     await flash_redirect(
         request, case_url + "#pool", outcome.message, "error" if outcome.exhausted else "info"
     )
+
+
+# ------------------------------------------------------------------ an invitation, for a donor without WeChat
+def _offer_id(request: web.Request) -> int:
+    raw = request.match_info["offer_id"]
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+@routes.post("/staff/cases/{case_no}/offers/{offer_id}/phone", name="staff_offer_phone")
+@require_staff(POOL_ROLES)
+async def offer_phone(request: web.Request, staff: Staff) -> web.Response:
+    """The audited reveal of a donor's full number (shown once, in the next page's message)."""
+    await csrf_form(request)
+    case_no, offer_id = request.match_info["case_no"], _offer_id(request)
+    case_url = str(request.app.router["staff_case"].url_for(case_no=case_no)) + "#pool"
+    now = _now(request)
+    async with transaction(request.app[keys.SESSIONS]) as db:
+        case = await case_or_404(db, staff=staff, case_no=case_no)
+        found = await db.get(Offer, offer_id)
+        resource = await db.get(Resource, found.resource_id) if found and found.case_id == case.id else None
+        if resource is None:
+            raise web.HTTPNotFound()
+        await audit(
+            db,
+            staff=staff,
+            action="reveal_donor_phone",
+            case=case,
+            now=now,
+            ip=request.remote,
+            detail=f"查看爱心资源{resource.key}的完整电话",
+        )
+    await flash_redirect(
+        request, case_url, f"{resource.name}的电话：{resource.phone or '未登记'}（已记入操作日志）"
+    )
+
+
+@routes.post("/staff/cases/{case_no}/offers/{offer_id}/answer", name="staff_offer_answer")
+@require_staff(POOL_ROLES)
+async def offer_answer_by_staff(request: web.Request, staff: Staff) -> web.Response:
+    """Staff record the answer a donor gave on the phone."""
+    form = await csrf_form(request)
+    choice = str(form.get("answer", ""))
+    case_no, offer_id = request.match_info["case_no"], _offer_id(request)
+    case_url = str(request.app.router["staff_case"].url_for(case_no=case_no)) + "#pool"
+    if choice not in ("accept", "decline"):
+        await flash_redirect(request, case_url, "请选择接受或婉拒", "error")
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await case_or_404(db, staff=staff, case_no=case_no)
+            answer = await record_answer(
+                db,
+                case=case,
+                offer_id=offer_id,
+                accepted=choice == "accept",
+                actor=actor_for(staff),
+                now=now,
+                config=_config(request),
+            )
+            await audit(
+                db,
+                staff=staff,
+                action="offer_answer_recorded",
+                case=case,
+                now=now,
+                ip=request.remote,
+                detail=f"代为记录爱心人士答复：{'接受' if choice == 'accept' else '婉拒'}",
+            )
+    except LifecycleError as exc:
+        await flash_redirect(request, case_url, str(exc), "error")
+    await flash_redirect(request, case_url, answer.message, "info" if answer.ok else "error")
+
+
+@routes.post("/staff/cases/{case_no}/offers/{offer_id}/withdraw", name="staff_offer_withdraw")
+@require_staff(POOL_ROLES)
+async def offer_withdraw(request: web.Request, staff: Staff) -> web.Response:
+    await csrf_form(request)
+    case_no, offer_id = request.match_info["case_no"], _offer_id(request)
+    case_url = str(request.app.router["staff_case"].url_for(case_no=case_no)) + "#pool"
+    now = _now(request)
+    try:
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            case = await case_or_404(db, staff=staff, case_no=case_no)
+            await withdraw_offer(db, case=case, offer_id=offer_id, actor=actor_for(staff), now=now)
+            await audit(
+                db,
+                staff=staff,
+                action="offer_withdraw",
+                case=case,
+                now=now,
+                ip=request.remote,
+                detail="撤回邀请",
+            )
+    except LifecycleError as exc:
+        await flash_redirect(request, case_url, str(exc), "error")
+    await flash_redirect(request, case_url, "已撤回邀请")
 
 
 # ------------------------------------------------------------------ one resource
