@@ -58,6 +58,8 @@ async def test_every_page_passes_axe(site: Site, browser: Any, states: dict[str,
             page = pages[role]
             await page.goto(site.base + path)
             assert "/staff/login" not in page.url or role is None, f"{name}: not signed in"
+            if not name.startswith("error"):
+                assert "错误代码" not in await page.content(), f"{name}: an error page instead of the page"
             found = await axe_violations(page)
             counts[name] = sum(len(v["nodes"]) for v in found)
             if found:
