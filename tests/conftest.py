@@ -5,45 +5,91 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.settings import ROOT, Settings
+from bot.settings import ROOT
+from tests.helpers import (
+    CHROMIUM,
+    CI_STRICT,
+    RASA_BIN,
+    RASA_TOKEN,
+    TEST_PG_URL,
+    TEST_REDIS_URL,
+    System,
+    build_app,
+    free_port,
+    pg_dsn,
+    pg_url,
+    postgres_reachable,
+    redis_reachable,
+    running_system,
+)
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-PG_ADMIN = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-RASA_TOKEN = "test-rasa-token"
-SIM_TOKEN, SIM_APPID, SIM_SECRET = "test-token", "wxtest0000simulator", "test-secret"
-SIM_AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# ---------------------------------------------------------------------------- services: skip, or fail under CI
+def _missing(what: str) -> None:
+    """A service the test needs is not there: a skip on a developer's machine, a failure under CI (CI_STRICT=1,
+    set by .ci/run), so CI cannot go quietly green."""
+    if CI_STRICT:
+        pytest.fail(f"CI_STRICT: {what}", pytrace=False)
+    pytest.skip(what)
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+def require_postgres() -> None:
+    if not postgres_reachable():
+        _missing(f"PostgreSQL is not reachable at TEST_PG_URL={TEST_PG_URL}")
 
 
-PG_AVAILABLE = _reachable("127.0.0.1", 5432)
-REDIS_AVAILABLE = _reachable("127.0.0.1", 6379)
+def require_redis() -> None:
+    if not redis_reachable():
+        _missing(f"Redis is not reachable at TEST_REDIS_URL={TEST_REDIS_URL}")
+
+
+def require_rasa() -> None:
+    if not RASA_BIN.exists():
+        _missing(f"the Rasa environment is not installed ({RASA_BIN}; run scripts/setup.sh)")
+
+
+def require_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        _missing(f"Chromium is not installed at {CHROMIUM} (scripts/setup.sh --browser)")
+
+
+REQUIRE = {
+    "postgres": require_postgres,
+    "redis": require_redis,
+    "rasa": require_rasa,
+    "browser": require_chromium,
+}
+#: fixtures that start the real Rasa: a test using one is a `rasa` test, marked or not
+RASA_FIXTURES = {"rasa_model", "rasa_url", "system", "chat"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by what a test needs, so `-m "not rasa and not browser"` (make test-fast) leaves out exactly those."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & RASA_FIXTURES:
+            item.add_marker(pytest.mark.rasa)
+        if "tests/browser/" in item.nodeid or "/browser/" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+        for folder in ("unit", "web", "e2e", "browser"):
+            if f"/tests/{folder}/" in str(item.path):
+                item.add_marker(getattr(pytest.mark, folder))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every skip for a missing service goes through the one function for that service."""
+    for name, require in REQUIRE.items():
+        if item.get_closest_marker(name) is not None:
+            require()
 
 
 # ---------------------------------------------------------------------------- databases
@@ -57,7 +103,7 @@ class PgTemplate:
     async def _admin(self) -> Any:
         import asyncpg
 
-        return await asyncpg.connect(PG_ADMIN)
+        return await asyncpg.connect(pg_dsn())
 
     async def create(self) -> None:
         from bot.db import migrate
@@ -89,12 +135,12 @@ class PgTemplate:
 
     @staticmethod
     def url(name: str) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        return pg_url(name)
 
 
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[PgTemplate | None]:
-    if not PG_AVAILABLE:
+    if not postgres_reachable():
         yield None
         return
     tpl = PgTemplate()
@@ -124,7 +170,8 @@ async def db_url(
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
     if pg_template is None:
-        pytest.skip("PostgreSQL is not reachable")
+        require_postgres()
+    assert pg_template is not None
     return await pg_template.copy()
 
 
@@ -151,10 +198,11 @@ async def sessions(db_url: str) -> AsyncIterator[Any]:
 def rasa_model() -> Path:
     from bot.ops.rasa_service import train_if_needed
 
+    require_rasa()
     return train_if_needed(
         project_dir=ROOT / "nlu_data",
         models_dir=ROOT / "nlu_data" / "models",
-        rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa",
+        rasa_bin=RASA_BIN,
     )
 
 
@@ -167,9 +215,9 @@ def rasa_url(rasa_model: Path) -> Iterator[str]:
     from bot.ops.rasa_service import RasaProcess
 
     proc = RasaProcess(
-        rasa_bin=ROOT / ".venv-rasa" / "bin" / "rasa",
+        rasa_bin=RASA_BIN,
         model=rasa_model,
-        port=free_port(),
+        port=free_port(),  # a child process binds it (see helpers.free_port)
         token=RASA_TOKEN,
         startup_timeout=240,
     )
@@ -184,145 +232,20 @@ def rasa_url(rasa_model: Path) -> Iterator[str]:
     loop.close()
 
 
-# ---------------------------------------------------------------------------- the system on real ports
-class Clock:
-    """Real time shifted by an offset the test controls (the app's injectable `now`)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **kw: float) -> None:
-        self.offset += timedelta(**kw)
+# ---------------------------------------------------------------------------- the app and the system
+@pytest.fixture
+async def web_client(sqlite_url: str, aiohttp_client: Any) -> Any:
+    """A test client of the whole app, built by ``bot.app.create_app`` (through ``helpers.build_app``), on a fresh
+    migrated SQLite database, the clock fixed at ``factories.NOW``."""
+    return await aiohttp_client(build_app(sqlite_url))
 
 
-@dataclass
-class System:
-    settings: Settings
-    app: web.Application
-    sim_app: web.Application
-    bot_url: str
-    sim_url: str
-    http: aiohttp.ClientSession
-    clock: Clock = field(default_factory=Clock)
+@pytest.fixture
+def web_sessions(web_client: Any) -> Any:
+    """The session factory of ``web_client``'s app."""
+    from bot import keys
 
-    @property
-    def sim(self) -> Any:
-        from wechat_sim.server import SIM_STATE
-
-        return self.sim_app[SIM_STATE]
-
-    def user(self, openid: str | None = None, **kw: Any) -> Any:
-        from wechat_sim.client import SimulatedUser
-
-        return SimulatedUser(
-            self.http,
-            webhook_url=f"{self.bot_url}/wechat",
-            token=self.settings.wechat_token,
-            appid=self.settings.wechat_appid,
-            aes_key=self.settings.wechat_encoding_aes_key or None,
-            mode=kw.pop("mode", "safe" if self.settings.wechat_encoding_aes_key else "plain"),
-            openid=openid or f"o{uuid.uuid4().hex[:20]}",
-            sim_url=self.sim_url,
-            **kw,
-        )
-
-    async def sent_to(self, openid: str) -> list[Any]:
-        return [m for m in self.sim.sent if m.openid == openid]
-
-
-def make_settings(
-    db_url: str, data_dir: Path, *, rasa_url: str = "http://127.0.0.1:9", sim_port: int = 9, **over: Any
-) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": db_url,
-        "data_dir": data_dir,
-        "rasa_url": rasa_url,
-        "rasa_token": RASA_TOKEN,
-        "wechat_token": SIM_TOKEN,
-        "wechat_appid": SIM_APPID,
-        "wechat_secret": SIM_SECRET,
-        "wechat_encoding_aes_key": SIM_AES,
-        "wechat_api_base": f"http://127.0.0.1:{sim_port}",
-        "scheduler_enabled": False,
-        "session_secret": "s" * 40,
-        "link_secret": "l" * 40,
-    }
-    values.update(over)
-    return Settings(**values)
-
-
-async def start_system(settings: Settings, *, sim_port: int, bot_port: int, **app_kw: Any) -> System:
-    from bot.app import create_app
-    from wechat_sim.server import create_sim_app
-
-    sim_app = create_sim_app(
-        token=settings.wechat_token,
-        appid=settings.wechat_appid,
-        aes_key=settings.wechat_encoding_aes_key or None,
-        mode="safe" if settings.wechat_encoding_aes_key else "plain",
-        webhook_url=f"http://127.0.0.1:{bot_port}/wechat",
-        secret=settings.wechat_secret,
-    )
-    sim_runner = web.AppRunner(sim_app)
-    await sim_runner.setup()
-    await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
-    clock = Clock()
-    app = create_app(settings, run_migrations=False, clock=clock, **app_kw)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", bot_port).start()
-    http = aiohttp.ClientSession()
-    system = System(
-        settings, app, sim_app, f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{sim_port}", http, clock
-    )
-    system._runners = [runner, sim_runner]  # type: ignore[attr-defined]
-    return system
-
-
-async def restart_bot(system: System, **app_kw: Any) -> None:
-    """Stop the bot process's app and start a fresh one on the same database and port (a restart)."""
-    from bot.app import create_app
-
-    runner = system._runners[0]  # type: ignore[attr-defined]
-    await runner.cleanup()
-    app = create_app(system.settings, run_migrations=False, clock=system.clock, **app_kw)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = int(system.bot_url.rsplit(":", 1)[1])
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    system.app = app
-    system._runners[0] = runner  # type: ignore[attr-defined]
-
-
-async def stop_system(system: System) -> None:
-    await system.http.close()
-    for runner in system._runners:  # type: ignore[attr-defined]
-        await runner.cleanup()
-
-
-@asynccontextmanager
-async def running_system(
-    db_url: str, data_dir: Path, *, rasa_url: str | None = None, **overrides: Any
-) -> AsyncIterator[System]:
-    """The simulator and the bot on two free ports over `db_url`; without `rasa_url`, Rasa is unreachable and the
-    bot runs on its keyword fallback."""
-    sim_port, bot_port = free_port(), free_port()
-    settings = make_settings(
-        db_url,
-        data_dir,
-        rasa_url=rasa_url or f"http://127.0.0.1:{free_port()}",
-        sim_port=sim_port,
-        **{"base_url": f"http://127.0.0.1:{bot_port}", **overrides},
-    )
-    s = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
-    try:
-        yield s
-    finally:
-        await stop_system(s)
+    return web_client.app[keys.SESSIONS]
 
 
 @pytest.fixture
@@ -344,15 +267,3 @@ async def keyword_system(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Syste
     """The same, with Rasa unreachable: the bot runs on its keyword fallback."""
     async with running_system(sqlite_url, tmp_path) as s:
         yield s
-
-
-#: how the browser tests start Debian's Chromium (never a downloaded browser); flags as this machine needs them
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]

@@ -1,17 +1,20 @@
-"""Test data built in each test: staff, resources, wishes, and hostile spreadsheet files.
+"""Test data built in each test: staff, residents, cases, resources, offers, and hostile spreadsheet files.
 
 Append new factories; never import from a test module."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.cases.access import create_staff
 from bot.cases.numbering import create_case
-from bot.models import Case, Resident, Resource, Staff
+from bot.db import transaction
+from bot.models import Case, Offer, Resident, Resource, Staff
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Dongguan
 PASSWORD = "Passw0rd!x"
@@ -111,6 +114,116 @@ async def mk_staff(
         s.openid = openid
         await db.flush()
     return s
+
+
+# ---------------------------------------------------------------------------------------------- through a session factory
+# (each opens and commits its own transaction: for tests that hold the app's ``sessions``, not a ``db``)
+async def add_staff(
+    sessions: Any, username: str, role: str, town: str | None = TOWN, community: str | None = None
+) -> Staff:
+    """A staff account with password ``PASSWORD``; community workers get 新围社区 unless told otherwise."""
+    async with transaction(sessions) as db:
+        return await create_staff(
+            db,
+            username=username,
+            password=PASSWORD,
+            role=role,
+            town=town,
+            community=community or ("新围社区" if role == "community_worker" else None),
+            display_name=username,
+        )
+
+
+async def add_resident(sessions: Any, *, openid: str | None = None, phone: str = "13812345678") -> Resident:
+    async with transaction(sessions) as db:
+        r = Resident(openid=openid or f"o-{os.urandom(4).hex()}", phone=phone)
+        db.add(r)
+        await db.flush()
+        return r
+
+
+async def add_case(
+    sessions: Any,
+    *,
+    town: str = TOWN,
+    status: str = "submitted",
+    owner: int | None = None,
+    community: str = "新围社区",
+    desc: str = "家里老人需要轮椅",
+    deadline: datetime | None = None,
+    kind: str = "micro_wish",
+    now: datetime = NOW,
+) -> Case:
+    """A case numbered by the real ``create_case``, filed by a new resident, put straight into ``status``."""
+    async with transaction(sessions) as db:
+        r = Resident(openid=f"o-{os.urandom(4).hex()}", phone="13812345678")
+        db.add(r)
+        await db.flush()
+        c = await create_case(
+            db, kind=kind, description=desc, town=town, resident_id=r.id, community=community, now=now
+        )
+        c.status = status
+        c.claimed_by_id = owner
+        c.stage_deadline = deadline
+        await db.flush()
+        return c
+
+
+async def add_offer(
+    sessions: Any, *, case_id: int, resource_id: int, status: str = "offered", **fields: Any
+) -> Offer:
+    """An offer of a resource for a case, offered at ``NOW`` unless told otherwise."""
+    async with transaction(sessions) as db:
+        o = Offer(case_id=case_id, resource_id=resource_id, status=status, **{"offered_at": NOW, **fields})
+        db.add(o)
+        await db.flush()
+        return o
+
+
+async def add_rows(sessions: Any, *objs: Any) -> tuple[Any, ...]:
+    """Add model rows as they are (for seeded figures) in one transaction."""
+    async with transaction(sessions) as db:
+        for o in objs:
+            db.add(o)
+        await db.flush()
+    return objs
+
+
+# ---------------------------------------------------------------------------------------------- bare rows (figures)
+STATS_NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)  # Wednesday 12:00 China time
+_seq = itertools.count(1)
+
+
+def case_row(
+    *,
+    town: str = TOWN,
+    kind: str = "micro_wish",
+    status: str = "submitted",
+    created: datetime = STATS_NOW - timedelta(days=2),
+    completed: datetime | None = None,
+    category: str | None = "助老",
+    item: str | None = None,
+    channel: str = "wechat",
+    community: str | None = "新围社区",
+    deadline: datetime | None = None,
+    description: str = "",
+) -> Case:
+    """A bare ``Case`` row (not through ``create_case``) with a unique test number, for seeded figures."""
+    return Case(
+        case_no=f"MS-T{next(_seq):06d}",
+        kind=kind,
+        status=status,
+        town=town,
+        category=category,
+        item=item,
+        channel=channel,
+        community=community,
+        created_at=created,
+        updated_at=created,
+        completed_at=completed,
+        stage_deadline=deadline,
+        description=description,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- hostile files

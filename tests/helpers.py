@@ -1,13 +1,183 @@
-"""Helpers shared by web tests: CSRF tokens and staff sign-in over real HTTP.
+"""Helpers shared by the tests (never a test module; no test module imports another):
+
+- the services the suite uses and where to find them (one ``TEST_PG_URL``, one ``TEST_REDIS_URL``, Chromium where
+  setup installs it, the Rasa environment), read once from the environment;
+- listening sockets on port 0 handed to the server (no port race when tests run in parallel);
+- the app built by ``bot.app.create_app`` itself (never a copy of it), CSRF tokens, sign-in, wait-until, signed
+  WeChat requests;
+- the whole system (the WeChat simulator and the bot) on real sockets.
 
 Append new helpers; never import from a test module."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
 import re
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp import web
 
+from bot.app import create_app
+from bot.db import migrate
+from bot.settings import ROOT, Settings
+from tests.factories import NOW, PASSWORD, add_staff
+
+# ---------------------------------------------------------------------------- the services the suite uses
+#: the one PostgreSQL the suite uses (SQLAlchemy form); the admin connection and per-test databases derive from it
+TEST_PG_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+#: the one Redis database the suite uses (database 15, so a developer's data in 0 is never touched)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+#: set by .ci/run: a missing service is a failure, not a skip
+CI_STRICT = os.environ.get("CI_STRICT", "") not in ("", "0", "false")
+#: how the browser tests start Debian's Chromium (never a downloaded browser), as scripts/setup.sh installs it
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_TOKEN = "test-rasa-token"
+SIM_TOKEN, SIM_APPID, SIM_SECRET = "test-token", "wxtest0000simulator", "test-secret"
+SIM_AES = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+#: an address where nothing listens (the discard port): Rasa "down" without taking a port
+NOWHERE = "http://127.0.0.1:9"
+
+
+def pg_dsn(database: str | None = None) -> str:
+    """``TEST_PG_URL`` as asyncpg wants it (no ``+asyncpg``), optionally for another database on that server."""
+    url = TEST_PG_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return url if database is None else url.rsplit("/", 1)[0] + f"/{database}"
+
+
+def pg_url(database: str) -> str:
+    """The SQLAlchemy URL of ``database`` on the test server."""
+    return "postgresql+asyncpg://" + pg_dsn(database).split("://", 1)[1]
+
+
+def _host_port(url: str, default: int) -> tuple[str, int]:
+    netloc = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = netloc.partition(":")
+    return host or "127.0.0.1", int(port or default)
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_reachable() -> bool:
+    return reachable(*_host_port(TEST_PG_URL, 5432))
+
+
+def redis_reachable() -> bool:
+    return reachable(*_host_port(TEST_REDIS_URL, 6379))
+
+
+# ---------------------------------------------------------------------------- sockets without a port race
+def bound_socket() -> socket.socket:
+    """A listening TCP socket on 127.0.0.1, port chosen by the kernel; hand it to ``web.SockSite`` so nobody can
+    take the port between choosing and serving."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    """A port free right now, for a *child process* that must bind it itself (Rasa, ``python -m bot run``).
+
+    In-process servers use :func:`bound_socket` instead. The short window between closing and the child's bind is
+    the one race left; the kernel hands out ephemeral ports in sequence, so two workers do not get the same one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def serve(app: web.Application, sock: socket.socket | None = None) -> tuple[web.AppRunner, str]:
+    """Run ``app`` on ``sock`` (a new :func:`bound_socket` when omitted); returns the runner and the base URL."""
+    sock = sock or bound_socket()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://127.0.0.1:{port_of(sock)}"
+
+
+# ---------------------------------------------------------------------------- waiting
+async def wait_until(
+    predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02
+) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def settle(app: web.Application) -> None:
+    """Wait for the app's background tasks (``bot.app.spawn``: e.g. the send a retry starts at once)."""
+    from bot import keys
+
+    while tasks := set(app.get(keys.TASKS, ())):
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# ---------------------------------------------------------------------------- signed WeChat requests
+def wechat_signature(token: str, timestamp: str, nonce: str, *extra: str) -> str:
+    """WeChat's callback signature, written here from WeChat's documentation (SHA-1 of the sorted parts), not
+    taken from the code under test."""
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce, *extra))).encode()).hexdigest()
+
+
+def signed_query(token: str, *, timestamp: int | None = None, nonce: str | None = None, **extra: str) -> dict:
+    """The query string WeChat sends with a plain-mode callback."""
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce or uuid.uuid4().hex[:10]
+    return {"timestamp": ts, "nonce": nonce, "signature": wechat_signature(token, ts, nonce), **extra}
+
+
+def wechat_sender(
+    token: str = SIM_TOKEN, appid: str = SIM_APPID, aes_key: str | None = None, mode: str = "plain"
+):
+    """WeChat's side of the webhook (``webhooks.testing.WeChatSender``: encrypts and signs with wechatpy, an
+    implementation independent of the edge's own crypto)."""
+    from webhooks.testing import (
+        WeChatSender,  # test-only module of the webhook edge, not needed by most tests
+    )
+
+    return WeChatSender(token=token, appid=appid, aes_key=aes_key, mode=mode)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- the app, CSRF, sign-in
 async def csrf(client: Any, path: str) -> str:
     """The CSRF token of the form on the page at ``path``."""
     body = await (await client.get(path)).text()
@@ -28,23 +198,204 @@ async def login(client: Any, username: str, password: str) -> str:
     return token
 
 
-async def app_client(db_url: str, tmp_path: Any, aiohttp_client: Any, *, now: Any, **overrides: Any) -> Any:
-    """A test client of the real app factory on a migrated database, with the clock fixed at ``now``."""
-    from bot.app import create_app
-    from bot.db import migrate
-    from bot.settings import Settings
+async def sign_in(client: Any, username: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
+    """Post the login form (with its CSRF token); returns the response (302 on success) for the test to judge."""
+    token = await csrf(client, "/staff/login")
+    return await client.post(
+        "/staff/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        allow_redirects=False,
+    )
 
-    await migrate(db_url)
+
+def test_settings(db_url: str, *, data_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Settings of a test app on ``db_url``: no scheduler, Rasa unreachable, fixed secrets."""
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": db_url,
         "session_secret": "s" * 40,
         "link_secret": "l" * 40,
         "scheduler_enabled": False,
-        "rasa_url": "http://127.0.0.1:9",
-        "data_dir": tmp_path,
+        "rasa_url": NOWHERE,
         "base_url": "http://bot.test",
     }
+    if data_dir is not None:
+        values["data_dir"] = data_dir
     values.update(overrides)
-    app = create_app(Settings(**values), clock=lambda: now, run_migrations=False, with_scheduler=False)
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def build_app(
+    db_url: str, *, clock: Callable[[], datetime] = lambda: NOW, api_base: str = "", **overrides: Any
+) -> web.Application:
+    """The whole app as ``bot.app.create_app`` builds it, on an already migrated ``db_url``, clock fixed."""
+    # WeChat's API at a closed port unless a test brings its fake; links to the site under the old test base URL
+    values: dict[str, Any] = {"wechat_api_base": api_base or NOWHERE, "base_url": "http://127.0.0.1:1"}
+    settings = test_settings(db_url, **{**values, **overrides})
+    return create_app(settings, clock=clock, run_migrations=False, with_scheduler=False)
+
+
+async def app_client(db_url: str, tmp_path: Any, aiohttp_client: Any, *, now: Any, **overrides: Any) -> Any:
+    """A test client of the real app factory on a migrated database, with the clock fixed at ``now``."""
+    await migrate(db_url)
+    settings = test_settings(db_url, data_dir=tmp_path, **overrides)
+    app = create_app(settings, clock=lambda: now, run_migrations=False, with_scheduler=False)
     return await aiohttp_client(app)
+
+
+async def staff_client(tmp_path: Path, aiohttp_client: Any, db_name: str = "staff.sqlite3") -> Any:
+    """A test client of the whole app on a new migrated SQLite file ``tmp_path / db_name``."""
+    url = f"sqlite+aiosqlite:///{tmp_path / db_name}"
+    await migrate(url)
+    return await aiohttp_client(build_app(url))
+
+
+async def stats_app(tmp_path: Path, now: datetime) -> web.Application:
+    """The whole app on a new migrated SQLite file ``tmp_path / "stats.sqlite3"``, the clock fixed at ``now``."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'stats.sqlite3'}"
+    await migrate(url)
+    return build_app(url, clock=lambda: now)
+
+
+async def signed_in_admin(client: Any, sessions: Any) -> Any:
+    """Create the admin account ``adm`` and sign ``client`` in with it."""
+    await add_staff(sessions, "adm", "admin", town=None)
+    assert (await sign_in(client, "adm")).status == 302
+    return client
+
+
+# ---------------------------------------------------------------------------- the system on real sockets
+class Clock:
+    """Real time shifted by an offset the test controls (the app's injectable `now`)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **kw: float) -> None:
+        self.offset += timedelta(**kw)
+
+
+@dataclass
+class System:
+    settings: Settings
+    app: web.Application
+    sim_app: web.Application
+    bot_url: str
+    sim_url: str
+    http: aiohttp.ClientSession
+    clock: Clock = field(default_factory=Clock)
+    runners: list[web.AppRunner] = field(default_factory=list)
+
+    @property
+    def sim(self) -> Any:
+        from wechat_sim.server import SIM_STATE
+
+        return self.sim_app[SIM_STATE]
+
+    def user(self, openid: str | None = None, **kw: Any) -> Any:
+        from wechat_sim.client import SimulatedUser
+
+        return SimulatedUser(
+            self.http,
+            webhook_url=f"{self.bot_url}/wechat",
+            token=self.settings.wechat_token,
+            appid=self.settings.wechat_appid,
+            aes_key=self.settings.wechat_encoding_aes_key or None,
+            mode=kw.pop("mode", "safe" if self.settings.wechat_encoding_aes_key else "plain"),
+            openid=openid or f"o{uuid.uuid4().hex[:20]}",
+            sim_url=self.sim_url,
+            **kw,
+        )
+
+    async def sent_to(self, openid: str) -> list[Any]:
+        return [m for m in self.sim.sent if m.openid == openid]
+
+
+def make_settings(
+    db_url: str, data_dir: Path, *, rasa_url: str = NOWHERE, sim_port: int = 9, **over: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": db_url,
+        "data_dir": data_dir,
+        "rasa_url": rasa_url,
+        "rasa_token": RASA_TOKEN,
+        "wechat_token": SIM_TOKEN,
+        "wechat_appid": SIM_APPID,
+        "wechat_secret": SIM_SECRET,
+        "wechat_encoding_aes_key": SIM_AES,
+        "wechat_api_base": f"http://127.0.0.1:{sim_port}",
+        "scheduler_enabled": False,
+        "session_secret": "s" * 40,
+        "link_secret": "l" * 40,
+    }
+    values.update(over)
+    return Settings(**values)
+
+
+async def start_system(
+    settings: Settings, *, sim_sock: socket.socket, bot_sock: socket.socket, **app_kw: Any
+) -> System:
+    """The simulator on ``sim_sock`` and the bot (``create_app``) on ``bot_sock``, both already bound."""
+    from wechat_sim.server import create_sim_app
+
+    sim_app = create_sim_app(
+        token=settings.wechat_token,
+        appid=settings.wechat_appid,
+        aes_key=settings.wechat_encoding_aes_key or None,
+        mode="safe" if settings.wechat_encoding_aes_key else "plain",
+        webhook_url=f"http://127.0.0.1:{port_of(bot_sock)}/wechat",
+        secret=settings.wechat_secret,
+    )
+    sim_runner, sim_url = await serve(sim_app, sim_sock)
+    clock = Clock()
+    app = create_app(settings, run_migrations=False, clock=clock, **app_kw)
+    runner, bot_url = await serve(app, bot_sock)
+    http = aiohttp.ClientSession()
+    return System(settings, app, sim_app, bot_url, sim_url, http, clock, [runner, sim_runner])
+
+
+async def restart_bot(system: System, **app_kw: Any) -> None:
+    """Stop the bot's app and start a fresh one on the same database and port (a restart)."""
+    await system.runners[0].cleanup()
+    app = create_app(system.settings, run_migrations=False, clock=system.clock, **app_kw)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = int(system.bot_url.rsplit(":", 1)[1])
+    # the port was ours a moment ago; rebinding it is what a restarted process does (SO_REUSEADDR)
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
+    system.app = app
+    system.runners[0] = runner
+
+
+async def stop_system(system: System) -> None:
+    await system.http.close()
+    for runner in system.runners:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def running_system(
+    db_url: str, data_dir: Path, *, rasa_url: str | None = None, **overrides: Any
+) -> AsyncIterator[System]:
+    """The simulator and the bot on two sockets of their own over `db_url`; without `rasa_url`, Rasa is
+    unreachable and the bot runs on its keyword fallback."""
+    sim_sock, bot_sock = bound_socket(), bound_socket()
+    settings = make_settings(
+        db_url,
+        data_dir,
+        rasa_url=rasa_url or NOWHERE,
+        sim_port=port_of(sim_sock),
+        **{"base_url": f"http://127.0.0.1:{port_of(bot_sock)}", **overrides},
+    )
+    s = await start_system(settings, sim_sock=sim_sock, bot_sock=bot_sock)
+    try:
+        yield s
+    finally:
+        await stop_system(s)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, System
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, System
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -3,13 +3,11 @@ with every score component) and sending an offer from it, and the volunteer's of
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from sqlmodel import select
-from tests.factories import NOW, PASSWORD, mk_resource, mk_staff, mk_wish
 
 import bot.pool as pool
 from bot import keys
@@ -18,13 +16,13 @@ from bot.db import migrate, transaction
 from bot.delivery.links import sign_link
 from bot.models import Offer
 from bot.settings import Settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.factories import NOW, PASSWORD, mk_resource, mk_staff, mk_wish
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
 ]
 
 

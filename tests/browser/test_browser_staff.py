@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from bot.cases.numbering import create_case
 from bot.db import migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident
 from bot.settings import Settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -25,7 +24,6 @@ PASSWORD = "Passw0rd!x"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
 ]
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.models import InboundMessage, Resident
-from tests.conftest import PG_ADMIN, System, free_port, running_system
+from tests.helpers import NOWHERE, System, pg_dsn, running_system
 
 
 async def _inbound_rows(system: System) -> int:
@@ -27,8 +27,6 @@ async def test_ready_and_not_degraded_with_rasa_up(chat: System) -> None:
 
 @pytest.mark.postgres
 async def test_readyz_is_503_when_the_database_is_gone(pg_template, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    if pg_template is None:
-        pytest.skip("PostgreSQL is not reachable")
     import asyncpg
 
     url = await pg_template.copy()
@@ -37,7 +35,7 @@ async def test_readyz_is_503_when_the_database_is_gone(pg_template, tmp_path) ->
         async with system.http.get(f"{system.bot_url}/readyz") as resp:
             assert resp.status == 200
             assert (await resp.json())["degraded"] is True  # Rasa is not running in this test
-        conn = await asyncpg.connect(PG_ADMIN)
+        conn = await asyncpg.connect(pg_dsn())
         await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await conn.close()
         async with system.http.get(f"{system.bot_url}/readyz") as resp:
@@ -171,9 +169,7 @@ async def test_readyz_reports_a_wechat_outage_without_leaving_rotation(sqlite_ur
     import webhooks
 
     # WeChat's API is unreachable (a closed port); a late reply must go out through it and fails
-    async with running_system(
-        sqlite_url, tmp_path, wechat_api_base=f"http://127.0.0.1:{free_port()}"
-    ) as system:
+    async with running_system(sqlite_url, tmp_path, wechat_api_base=NOWHERE) as system:
         object.__setattr__(system.app[webhooks.WEBHOOK_CONFIG], "reply_budget", 0.0)
         user = system.user()
         await user.send_text("你好")

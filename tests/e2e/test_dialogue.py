@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.models import Case, CaseEvent, Feedback, InboundMessage, Lead, Resident
-from tests.conftest import System, restart_bot
+from tests.helpers import System, restart_bot
 
 pytestmark = pytest.mark.rasa
 CASE_NO = re.compile(r"MS\d{8}-\d{4}")

@@ -8,7 +8,7 @@ from bot import keys
 from bot.cases.lifecycle import Actor, StaffCaseInput, create_staff_case
 from bot.db import transaction
 from bot.models import Case, Resident, Staff, utcnow
-from tests.conftest import System
+from tests.helpers import System
 
 
 async def test_hotline_case_bound_with_its_code_then_listed(keyword_system: System) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import System
+from tests.helpers import System
 
 
 async def test_menu_choice_without_a_message_asks_what_is_needed(keyword_system: System) -> None:

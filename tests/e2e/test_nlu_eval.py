@@ -22,7 +22,7 @@ from bot.conversation.nlu.types import INTENTS
 from bot.ops.rasa_service import DEFAULT_PROJECT_DIR
 
 # The session-trained model served by the real Rasa process (tests/conftest.py: `rasa_url`, RASA_TOKEN).
-from tests.conftest import RASA_TOKEN as TOKEN  # noqa: E402
+from tests.helpers import RASA_TOKEN as TOKEN  # noqa: E402
 
 
 def test_heldout_set_is_separate_and_large_enough() -> None:

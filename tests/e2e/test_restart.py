@@ -19,7 +19,7 @@ from bot import db
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Resident, Staff
 from bot.settings import ROOT
-from tests.conftest import free_port
+from tests.helpers import free_port
 from wechat_sim.server import SIM_STATE, create_sim_app
 
 APPID, SECRET = "wxrestart00simulator", "restart-secret"

@@ -18,21 +18,31 @@ from bot import keys
 from bot.cases.access import create_staff
 from bot.db import migrate, transaction
 from bot.models import AuditLog, Staff
-from tests.conftest import free_port, make_settings, start_system, stop_system
-from tests.web.test_staff_views import PASSWORD, TOWN, _csrf, _login, build_app
+from tests.factories import PASSWORD, TOWN
+from tests.helpers import (
+    NOWHERE,
+    bound_socket,
+    build_app,
+    csrf,
+    make_settings,
+    port_of,
+    sign_in,
+    start_system,
+    stop_system,
+)
 
 
 @pytest.fixture
 async def live(db_url: str, tmp_path: Path) -> AsyncIterator:
-    sim_port, bot_port = free_port(), free_port()
+    sim_sock, bot_sock = bound_socket(), bound_socket()
     settings = make_settings(
         db_url,
         tmp_path,
-        rasa_url=f"http://127.0.0.1:{free_port()}",
-        sim_port=sim_port,
-        base_url=f"http://127.0.0.1:{bot_port}",
+        rasa_url=NOWHERE,
+        sim_port=port_of(sim_sock),
+        base_url=f"http://127.0.0.1:{port_of(bot_sock)}",
     )
-    system = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
+    system = await start_system(settings, sim_sock=sim_sock, bot_sock=bot_sock)
     yield system
     await stop_system(system)
 
@@ -107,8 +117,8 @@ async def test_unbound_openid_binds_with_a_one_time_code(live):
     staff_id = await _staff(live, "hj1")
     desktop = aiohttp.ClientSession(base_url=live.bot_url, cookie_jar=aiohttp.CookieJar(unsafe=True))
     async with desktop as desk:  # on the desktop: password sign-in, then the binding code
-        assert (await _login(desk, "hj1")).status == 302
-        token = await _csrf(desk, "/staff/account")
+        assert (await sign_in(desk, "hj1")).status == 302
+        token = await csrf(desk, "/staff/account")
         page = await (await desk.post("/staff/account/bind-code", data={"csrf_token": token})).text()
         code = re.search(r'id="bind-code">(\d{8})<', page).group(1)
 
@@ -155,7 +165,7 @@ async def test_unbound_openid_binds_with_a_one_time_code(live):
         assert resp.headers["Location"] == "/staff/cases"
 
 
-async def test_bind_page_without_oauth_goes_to_login(live):
+async def test_bind_page_without_oauth_goes_tosign_in(live):
     async with browser(live) as web:
         resp = await web.get(f"{live.bot_url}/staff/oauth/bind", allow_redirects=False)
         assert resp.status == 302 and resp.headers["Location"] == "/staff/login"

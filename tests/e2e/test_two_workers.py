@@ -10,34 +10,38 @@ from sqlalchemy import func, select
 
 from bot import keys
 from bot.models import Case, InboundMessage
-from tests.conftest import REDIS_AVAILABLE, free_port, make_settings, start_system, stop_system
+from tests.helpers import (
+    NOWHERE,
+    TEST_REDIS_URL,
+    bound_socket,
+    make_settings,
+    port_of,
+    start_system,
+    stop_system,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture
 async def pg_url(pg_template):  # type: ignore[no-untyped-def]
-    if pg_template is None:
-        pytest.skip("PostgreSQL is not reachable")
     return await pg_template.copy()
 
 
 async def test_a_retry_on_the_other_worker_has_one_effect(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    if not REDIS_AVAILABLE:
-        pytest.skip("Redis is not reachable")
     import redis.asyncio as aioredis
 
-    from tests.conftest import REDIS_URL
-
-    r = aioredis.from_url(REDIS_URL)
+    r = aioredis.from_url(TEST_REDIS_URL)
     await r.flushdb()
     await r.aclose()
-    sim_port, port_a, port_b = free_port(), free_port(), free_port()
-    closed = f"http://127.0.0.1:{free_port()}"  # keyword NLU: this test is about the workers, not the model
-    settings = make_settings(pg_url, tmp_path, rasa_url=closed, sim_port=sim_port, redis_url=REDIS_URL)
-    a = await start_system(settings, sim_port=sim_port, bot_port=port_a)
+    sim_sock = bound_socket()
+    # keyword NLU (Rasa unreachable): this test is about the workers, not the model
+    settings = make_settings(
+        pg_url, tmp_path, rasa_url=NOWHERE, sim_port=port_of(sim_sock), redis_url=TEST_REDIS_URL
+    )
+    a = await start_system(settings, sim_sock=sim_sock, bot_sock=bound_socket())
     # worker B: a second app process on the same database and Redis (its own simulator instance is unused)
-    b = await start_system(settings, sim_port=free_port(), bot_port=port_b)
+    b = await start_system(settings, sim_sock=bound_socket(), bot_sock=bound_socket())
     try:
         user_a = a.user(openid="oTwoWorkers000000000001")
         await user_a.send_text("我想要一辆轮椅，住在厚街")

@@ -8,7 +8,6 @@ import re
 
 import pytest
 from sqlmodel import col, select
-from tests.factories import NOW, mk_resource, mk_staff, mk_wish
 
 import bot.pool as pool
 from bot import keys
@@ -17,6 +16,7 @@ from bot.db import transaction
 from bot.delivery.dispatcher import dispatch_all
 from bot.models import Case, Offer, Outbox
 from bot.ops.scheduler import delivery_config
+from tests.factories import NOW, mk_resource, mk_staff, mk_wish
 
 pytestmark = pytest.mark.rasa
 

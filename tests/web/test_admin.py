@@ -12,8 +12,8 @@ from sqlmodel import select
 from bot import keys
 from bot.db import transaction
 from bot.models import AuditLog, Case, Category, Resource, Staff
-from tests.staff_helpers import signed_in_admin, staff_client
-from tests.web.test_staff_views import OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
+from tests.factories import OTHER, PASSWORD, TOWN, add_case, add_staff
+from tests.helpers import csrf, sign_in, signed_in_admin, staff_client
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def admin(client, sessions):
 
 
 async def _logout(client) -> None:
-    await client.post("/staff/logout", data={"csrf_token": await _csrf(client, "/staff/account")})
+    await client.post("/staff/logout", data={"csrf_token": await csrf(client, "/staff/account")})
 
 
 async def _staff(sessions, username: str) -> Staff:
@@ -46,7 +46,7 @@ async def _category(sessions, kind: str, name: str) -> Category | None:
 
 
 async def _add_category(client, kind: str, name: str):
-    token = await _csrf(client, "/staff/admin/categories")
+    token = await csrf(client, "/staff/admin/categories")
     return await client.post(
         "/staff/admin/categories", data={"csrf_token": token, "op": "add", "kind": kind, "name": name}
     )
@@ -61,14 +61,14 @@ ADMIN_POSTS = [
 
 @pytest.mark.parametrize("role", ["community_worker", "town_staff", "town_supervisor", "city_supervisor"])
 async def test_only_admins_reach_the_admin_pages(client, sessions, role):
-    await _mk_staff(sessions, "u1", role, town=None if role == "city_supervisor" else TOWN)
-    victim = await _mk_staff(sessions, "victim", "town_staff")
-    await _login(client, "u1")
+    await add_staff(sessions, "u1", role, town=None if role == "city_supervisor" else TOWN)
+    victim = await add_staff(sessions, "victim", "town_staff")
+    await sign_in(client, "u1")
     for path in ("/staff/admin/staff", "/staff/admin/categories"):
         assert (await client.get(path)).status == 403
     page = await (await client.get("/staff/cases")).text()
     assert "/staff/admin/staff" not in page  # no "管理" link either
-    token = await _csrf(client, "/staff/cases")
+    token = await csrf(client, "/staff/cases")
     for path, data in [*ADMIN_POSTS, (f"/staff/admin/staff/{victim.id}", {"op": "toggle"})]:
         resp = await client.post(path, data={"csrf_token": token, **data}, allow_redirects=False)
         assert resp.status == 403, path
@@ -78,7 +78,7 @@ async def test_only_admins_reach_the_admin_pages(client, sessions, role):
     assert await _category(sessions, "micro_wish", "助浴") is None
 
 
-async def test_signed_out_admin_pages_go_to_login(client, sessions):
+async def test_signed_out_admin_pages_go_tosign_in(client, sessions):
     resp = await client.get("/staff/admin/staff", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].startswith("/staff/login")
     resp = await client.post(
@@ -91,8 +91,8 @@ async def test_signed_out_admin_pages_go_to_login(client, sessions):
 
 
 @pytest.mark.parametrize("token", [None, "forged-token"])
-async def test_admin_forms_need_csrf(admin, sessions, token):
-    other = await _mk_staff(sessions, "ts", "town_staff")
+async def test_admin_forms_needcsrf(admin, sessions, token):
+    other = await add_staff(sessions, "ts", "town_staff")
     async with transaction(sessions) as db:
         db.add(Category(kind="micro_wish", name="助学"))
     cat = await _category(sessions, "micro_wish", "助学")
@@ -118,7 +118,7 @@ async def test_admin_forms_need_csrf(admin, sessions, token):
 
 # ------------------------------------------------------------------ accounts
 async def test_create_account_and_sign_in_with_it(admin, sessions):
-    token = await _csrf(admin, "/staff/admin/staff")
+    token = await csrf(admin, "/staff/admin/staff")
     resp = await admin.post(
         "/staff/admin/staff",
         data={
@@ -138,8 +138,8 @@ async def test_create_account_and_sign_in_with_it(admin, sessions):
     async with sessions() as db:
         log = (await db.exec(select(AuditLog).where(AuditLog.action == "admin_create_staff"))).one()
         assert "cw1" in log.detail
-    await admin.post("/staff/logout", data={"csrf_token": await _csrf(admin, "/staff/account")})
-    assert (await _login(admin, "cw1", "abc12345")).status == 302
+    await admin.post("/staff/logout", data={"csrf_token": await csrf(admin, "/staff/account")})
+    assert (await sign_in(admin, "cw1", "abc12345")).status == 302
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ async def test_create_account_and_sign_in_with_it(admin, sessions):
     ],
 )
 async def test_create_account_errors_go_back_into_the_form(admin, sessions, form, error):
-    token = await _csrf(admin, "/staff/admin/staff")
+    token = await csrf(admin, "/staff/admin/staff")
     resp = await admin.post(
         "/staff/admin/staff", data={"csrf_token": token, "display_name": "表单里的名字", **form}
     )
@@ -172,8 +172,8 @@ async def test_create_account_errors_go_back_into_the_form(admin, sessions, form
 
 
 async def test_change_role_takes_effect_at_once(admin, client, sessions):
-    ts = await _mk_staff(sessions, "ts", "town_staff")
-    token = await _csrf(admin, "/staff/admin/staff")
+    ts = await add_staff(sessions, "ts", "town_staff")
+    token = await csrf(admin, "/staff/admin/staff")
     resp = await admin.post(
         f"/staff/admin/staff/{ts.id}",
         data={
@@ -189,19 +189,19 @@ async def test_change_role_takes_effect_at_once(admin, client, sessions):
         log = (await db.exec(select(AuditLog).where(AuditLog.action == "admin_staff_role"))).one()
         assert "ts" in log.detail and "→" in log.detail
     await _logout(client)
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     assert (await client.get("/staff/audit")).status == 200  # supervisors read the audit log
     await _logout(client)
     # moved to another town: sees that town's cases, no longer the old one's
-    await _login(client, "adm")
-    token = await _csrf(client, "/staff/admin/staff")
+    await sign_in(client, "adm")
+    token = await csrf(client, "/staff/admin/staff")
     await client.post(
         f"/staff/admin/staff/{ts.id}",
         data={"csrf_token": token, "op": "role", "role": "town_staff", "town": OTHER},
     )
-    here, there = await _mk_case(sessions), await _mk_case(sessions, town=OTHER)
+    here, there = await add_case(sessions), await add_case(sessions, town=OTHER)
     await _logout(client)
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     assert (await client.get("/staff/audit")).status == 403
     page = await (await client.get("/staff/cases")).text()
     assert there.case_no in page and here.case_no not in page
@@ -218,8 +218,8 @@ async def test_change_role_takes_effect_at_once(admin, client, sessions):
     ],
 )
 async def test_change_role_validation(admin, sessions, form, error, expect_role):
-    ts = await _mk_staff(sessions, "ts", "town_staff")
-    token = await _csrf(admin, "/staff/admin/staff")
+    ts = await add_staff(sessions, "ts", "town_staff")
+    token = await csrf(admin, "/staff/admin/staff")
     page = await (
         await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "role", **form})
     ).text()
@@ -233,7 +233,7 @@ async def test_change_role_validation(admin, sessions, form, error, expect_role)
 
 async def test_admin_cannot_change_or_deactivate_self(admin, sessions):
     me = await _staff(sessions, "adm")
-    token = await _csrf(admin, "/staff/admin/staff")
+    token = await csrf(admin, "/staff/admin/staff")
     page = await (
         await admin.post(f"/staff/admin/staff/{me.id}", data={"csrf_token": token, "op": "toggle"})
     ).text()
@@ -250,7 +250,7 @@ async def test_admin_cannot_change_or_deactivate_self(admin, sessions):
 
 
 async def test_deactivate_ends_sessions_and_sign_in(admin, client, sessions):
-    ts = await _mk_staff(sessions, "ts", "town_staff")
+    ts = await add_staff(sessions, "ts", "town_staff")
     # the staff member's own phone, already signed in (its own cookies)
     other = aiohttp.ClientSession(
         base_url=str(client.make_url("/")), cookie_jar=aiohttp.CookieJar(unsafe=True)
@@ -260,9 +260,9 @@ async def test_deactivate_ends_sessions_and_sign_in(admin, client, sessions):
 
 
 async def _deactivate_while_signed_in(admin, other, sessions, ts) -> None:
-    await _login(other, "ts")
+    await sign_in(other, "ts")
     assert (await other.get("/staff/cases")).status == 200
-    token = await _csrf(admin, "/staff/admin/staff")
+    token = await csrf(admin, "/staff/admin/staff")
     page = await (
         await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "toggle"})
     ).text()
@@ -270,11 +270,11 @@ async def _deactivate_while_signed_in(admin, other, sessions, ts) -> None:
     assert not (await _staff(sessions, "ts")).active
     resp = await other.get("/staff/cases", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].startswith("/staff/login")
-    assert (await _login(other, "ts")).status == 401
+    assert (await sign_in(other, "ts")).status == 401
     # and back again
     await admin.post(f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "toggle"})
     assert (await _staff(sessions, "ts")).active
-    assert (await _login(other, "ts")).status == 302
+    assert (await sign_in(other, "ts")).status == 302
     async with sessions() as db:
         details = [
             a.detail for a in await db.exec(select(AuditLog).where(AuditLog.action == "admin_staff_toggle"))
@@ -283,14 +283,14 @@ async def _deactivate_while_signed_in(admin, other, sessions, ts) -> None:
 
 
 async def test_reset_password(admin, client, sessions):
-    ts = await _mk_staff(sessions, "ts", "town_staff")
-    token = await _csrf(admin, "/staff/admin/staff")
+    ts = await add_staff(sessions, "ts", "town_staff")
+    token = await csrf(admin, "/staff/admin/staff")
     await admin.post(
         f"/staff/admin/staff/{ts.id}", data={"csrf_token": token, "op": "password", "password": "newpass123"}
     )
     await _logout(client)
-    assert (await _login(client, "ts", PASSWORD)).status == 401
-    assert (await _login(client, "ts", "newpass123")).status == 302
+    assert (await sign_in(client, "ts", PASSWORD)).status == 401
+    assert (await sign_in(client, "ts", "newpass123")).status == 302
 
 
 # ------------------------------------------------------------------ categories
@@ -299,7 +299,7 @@ async def test_add_category_offered_to_staff(admin, sessions):
     assert "已添加类别 助浴" in page
     cat = await _category(sessions, "micro_wish", "助浴")
     assert cat is not None and cat.active
-    case = await _mk_case(sessions, status="accepted")
+    case = await add_case(sessions, status="accepted")
     page = await (await admin.get(f"/staff/cases/{case.case_no}")).text()
     assert '<option value="助浴"' in page
     # the same name twice, an empty name or an unknown kind: refused
@@ -314,8 +314,8 @@ async def test_rename_category_everywhere(admin, sessions):
     await _add_category(admin, "micro_wish", "助老")
     await _add_category(admin, "micro_project", "助老")  # same name, other kind: untouched
     cat = await _category(sessions, "micro_wish", "助老")
-    wish = await _mk_case(sessions)
-    project = await _mk_case(sessions, kind="micro_project")
+    wish = await add_case(sessions)
+    project = await add_case(sessions, kind="micro_project")
     async with transaction(sessions) as db:
         for c in (wish, project):
             row = await db.get(Case, c.id)
@@ -325,7 +325,7 @@ async def test_rename_category_everywhere(admin, sessions):
                 key="r1", kind="organisation", name="长者服务社", home_town=TOWN, categories=["助老", "助残"]
             )
         )
-    token = await _csrf(admin, "/staff/admin/categories")
+    token = await csrf(admin, "/staff/admin/categories")
     page = await (
         await admin.post(
             "/staff/admin/categories",
@@ -358,10 +358,10 @@ async def test_rename_category_everywhere(admin, sessions):
 async def test_deactivate_category_hides_it_from_new_choices(admin, sessions):
     await _add_category(admin, "micro_wish", "助学")
     cat = await _category(sessions, "micro_wish", "助学")
-    case = await _mk_case(sessions, status="accepted")
+    case = await add_case(sessions, status="accepted")
     async with transaction(sessions) as db:
         (await db.get(Case, case.id)).category = "助学"
-    token = await _csrf(admin, "/staff/admin/categories")
+    token = await csrf(admin, "/staff/admin/categories")
     page = await (
         await admin.post(
             "/staff/admin/categories", data={"csrf_token": token, "op": "toggle", "id": str(cat.id)}

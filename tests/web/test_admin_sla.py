@@ -17,8 +17,8 @@ from bot.db import transaction
 from bot.deadlines import sla
 from bot.deadlines.workdays import CHINA
 from bot.models import AuditLog, Case, SlaPolicy
-from tests.staff_helpers import signed_in_admin, staff_client
-from tests.web.test_staff_views import TOWN, _csrf, _login, _mk_staff
+from tests.factories import TOWN, add_staff
+from tests.helpers import csrf, sign_in, signed_in_admin, staff_client
 
 PAGE = "/staff/admin/deadlines"
 MONDAY_10 = datetime(2024, 6, 3, 10, 0, tzinfo=CHINA)  # an ordinary working week (端午 is the week after)
@@ -60,7 +60,7 @@ async def _audits(sessions) -> list[AuditLog]:
 
 
 async def _save(client, *, token: str | None = None, **fields: str):
-    token = token or await _csrf(client, PAGE)
+    token = token or await csrf(client, PAGE)
     data = {"csrf_token": token, "op": "save", **fields}
     return await client.post(PAGE, data=data, allow_redirects=False)
 
@@ -189,15 +189,15 @@ async def test_every_wrong_field_is_reported_at_once(admin, sessions):
 # ------------------------------------------------------------------ who may do what
 @pytest.mark.parametrize("role", ["community_worker", "town_staff", "town_supervisor", "city_supervisor"])
 async def test_other_roles_read_the_table_but_cannot_change_it(client, sessions, role):
-    await _mk_staff(sessions, "u1", role, town=None if role == "city_supervisor" else TOWN)
-    await _login(client, "u1")
+    await add_staff(sessions, "u1", role, town=None if role == "city_supervisor" else TOWN)
+    await sign_in(client, "u1")
     resp = await client.get(PAGE)
     assert resp.status == 200
     page = await resp.text()
     assert "社区已核实" in page and "时限由系统管理员设置" in page
     assert 'value="save"' not in page and 'value="restore"' not in page and "/staff/admin/staff" not in page
     before = await _policies(sessions)
-    token = await _csrf(client, "/staff/cases")
+    token = await csrf(client, "/staff/cases")
     for data in (
         {
             "op": "save",
@@ -316,7 +316,7 @@ async def test_a_per_kind_override_governs_only_that_kind_and_can_be_removed(adm
         2024, 6, 6, 18, 0, tzinfo=CHINA
     )  # the general 3 wd
 
-    token = await _csrf(admin, PAGE)
+    token = await csrf(admin, PAGE)
     resp = await admin.post(
         PAGE,
         data={"csrf_token": token, "op": "delete", "kind": "micro_project", "stage": "verified"},
@@ -338,7 +338,7 @@ async def test_restore_defaults_undoes_edits_and_overrides_and_audits_each(admin
     )
     assert len(await _audits(sessions)) == 3
 
-    token = await _csrf(admin, PAGE)
+    token = await csrf(admin, PAGE)
     resp = await admin.post(PAGE, data={"csrf_token": token, "op": "restore"}, allow_redirects=False)
     assert resp.status == 302
     page = _text(await (await admin.get(PAGE)).text())
@@ -355,7 +355,7 @@ async def test_restore_defaults_undoes_edits_and_overrides_and_audits_each(admin
     assert any("仅微心愿" in d and "按两类通用的时限" in d for d in restored)
 
     # nothing left to restore: no change, no audit entry
-    token = await _csrf(admin, PAGE)
+    token = await csrf(admin, PAGE)
     await admin.post(PAGE, data={"csrf_token": token, "op": "restore"}, allow_redirects=False)
     assert "没有改动" in _text(await (await admin.get(PAGE)).text())
     assert len(await _audits(sessions)) == 6

@@ -36,6 +36,7 @@ from bot.cases.lifecycle import (
 from bot.cases.numbering import create_case
 from bot.db import make_engine, make_sessions, migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident, Staff
+from tests.helpers import pg_dsn, pg_url
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 TOWN = "厚街镇"
@@ -445,30 +446,25 @@ async def test_concurrent_claims_sqlite_file(tmp_path):
     await _claim_race(f"sqlite+aiosqlite:///{tmp_path / 'race.sqlite3'}")
 
 
-async def _pg_url() -> str | None:
+async def _pg_url() -> str:
+    """A new empty database on the suite's one PostgreSQL (TEST_PG_URL); a login error is an error, not a skip."""
     import asyncpg
 
-    base = os.environ.get("TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        conn = await asyncpg.connect(base, timeout=2)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return None
+    conn = await asyncpg.connect(pg_dsn(), timeout=5)
     name = f"lc_{os.urandom(4).hex()}"
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    return pg_url(name)
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres  # tests/conftest.py require_postgres: a skip, or a failure under CI_STRICT
 async def test_concurrent_claims_postgres():
     url = await _pg_url()
-    if url is None:
-        pytest.skip("PostgreSQL not reachable")
     try:
         await _claim_race(url)
     finally:
         import asyncpg
 
-        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        conn = await asyncpg.connect(pg_dsn())
         await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
         await conn.close()

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import col, select
-from tests.factories import NOW, OTHER, TOWN, mk_resource, mk_staff, mk_wish
 
 import bot.pool as pool
 from bot.cases.lifecycle import Actor
@@ -16,6 +15,7 @@ from bot.db import transaction
 from bot.deadlines.sweeps import offer_timeouts
 from bot.models import Case, CaseEvent, Offer, Outbox, Resource
 from matching.scoring import Rules
+from tests.factories import NOW, OTHER, TOWN, mk_resource, mk_staff, mk_wish
 
 
 @pytest.fixture(autouse=True)

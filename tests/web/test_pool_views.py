@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
-from tests.factories import NOW, OTHER, PASSWORD, TOWN, mk_resource, mk_staff, mk_wish
 
 import bot.pool as pool
 from bot import keys
@@ -20,6 +19,7 @@ from bot.db import migrate, transaction
 from bot.delivery.links import sign_link
 from bot.models import Case, Offer, Outbox, Resource, Staff
 from bot.settings import Settings
+from tests.factories import NOW, OTHER, PASSWORD, TOWN, mk_resource, mk_staff, mk_wish
 
 HEADER = "编号,类型,名称,电话,服务类别,物品服务,所在镇街,服务镇街\n"
 

@@ -10,8 +10,10 @@ import pytest
 from bot import keys
 from bot.db import transaction
 from bot.models import Resident
-from tests.web.test_stats import B, add, mk
-from tests.web.test_stats_views import stats_app
+from tests.factories import OTHER as B
+from tests.factories import add_rows as add
+from tests.factories import case_row as mk
+from tests.helpers import stats_app
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)
 DONE = datetime(2026, 2, 20, 4, 0, tzinfo=UTC)
@@ -19,7 +21,7 @@ DONE = datetime(2026, 2, 20, 4, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def client(tmp_path, aiohttp_client):
-    return await aiohttp_client(await stats_app(tmp_path))
+    return await aiohttp_client(await stats_app(tmp_path, NOW))
 
 
 @pytest.fixture
@@ -95,12 +97,19 @@ async def test_public_page_per_town(client, sessions):
     html = await (await client.get("/public", params={"town": B})).text()
     assert re.search(r'id="wishes-done">1<', html) and re.search(r'id="projects-done">0<', html)
     assert "新围村口路灯维修" not in html
-    html = await (await client.get("/public", params={"town": "<script>"})).text()  # unknown town: city-wide
-    assert re.search(r'id="wishes-done">2<', html) and "<script>" not in html
+    resp = await client.get("/public", params={"town": "<script>"})  # unknown town: a 400, not the whole city
+    assert resp.status == 400 and "<script>" not in await resp.text()
 
 
 @pytest.mark.parametrize(
-    "path", ["/public/notices/abc", "/public/notices/999", "/public/notices/99999999999999"]
+    "path",
+    [
+        "/public/notices/abc",
+        "/public/notices/999",
+        "/public/notices/99999999999999",
+        "/public/notices/²",
+        "/public/notices/" + "9" * 30,
+    ],
 )
 async def test_unknown_notice_is_404(client, path):
     assert (await client.get(path)).status == 404

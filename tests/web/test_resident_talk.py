@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.models import CallBack, Case, Resident
-from tests.conftest import System
+from tests.helpers import System
 
 CASE_NO = re.compile(r"MS\d{8}-\d{4}")
 

@@ -13,7 +13,7 @@ from bot.cases.lifecycle import Actor, transition
 from bot.db import transaction
 from bot.models import Case, Offer, Resource, Staff, utcnow
 from bot.ops.scheduler import dispatch_now
-from tests.conftest import System
+from tests.helpers import System
 
 CASE_NO = re.compile(r"MS\d{8}-\d{4}")
 

@@ -20,9 +20,19 @@ from sqlmodel import select
 from bot import keys
 from bot.db import transaction
 from bot.models import AuditLog, Case, CaseEvent, Outbox, Resident, Resource
-from tests.conftest import free_port, make_settings, start_system, stop_system
-from tests.staff_helpers import staff_client
-from tests.web.test_staff_views import NOW, OTHER, PASSWORD, TOWN, _csrf, _login, _mk_case, _mk_staff
+from tests.factories import NOW, OTHER, PASSWORD, TOWN, add_case, add_staff
+from tests.helpers import (
+    NOWHERE,
+    bound_socket,
+    csrf,
+    make_settings,
+    port_of,
+    settle,
+    sign_in,
+    staff_client,
+    start_system,
+    stop_system,
+)
 
 
 @pytest.fixture
@@ -69,7 +79,7 @@ async def _outbox(
 
 
 async def _logout(client) -> None:
-    await client.post("/staff/logout", data={"csrf_token": await _csrf(client, "/staff/account")})
+    await client.post("/staff/logout", data={"csrf_token": await csrf(client, "/staff/account")})
 
 
 def _section(page: str, ident: str) -> str:
@@ -84,8 +94,8 @@ def _outbox_ids(page: str) -> set[int]:
 
 # ------------------------------------------------------------------ the case page lists its messages
 async def test_case_page_lists_messages_and_explains_failures(client, sessions):
-    me = await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions)
+    me = await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions)
     async with transaction(sessions) as db:
         db.add(
             Resource(key="r1", kind="enterprise", name="厚街爱心米行", home_town=TOWN, openid="o-volunteer-1")
@@ -106,10 +116,10 @@ async def test_case_page_lists_messages_and_explains_failures(client, sessions):
     offer = await _outbox(
         sessions, case, status="pending", recipient="volunteer", openid="o-volunteer-1", kind="offer"
     )
-    other_case = await _mk_case(sessions)
+    other_case = await add_case(sessions)
     elsewhere = await _outbox(sessions, other_case, status="failed", error="-1 system error")
 
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     page = await (await client.get(f"/staff/cases/{case.case_no}")).text()
     panel = _section(page, "deliveries")
     assert _outbox_ids(panel) == {sent.id, gone.id, busy.id, offer.id}  # only this case's messages
@@ -130,32 +140,34 @@ async def test_case_page_lists_messages_and_explains_failures(client, sessions):
 
 
 async def test_retry_requeues_and_is_audited(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions)
+    await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions)
     row = await _outbox(sessions, case, status="failed", error="-1 system error")
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     path = f"/staff/cases/{case.case_no}"
-    token = await _csrf(client, path)
+    token = await csrf(client, path)
     resp = await client.post(
         f"/staff/outbox/{row.id}/retry", data={"csrf_token": token, "next": path}, allow_redirects=False
     )
     assert resp.status == 302 and resp.headers["Location"] == path
+    await settle(client.app)  # the retry also sends at once; WeChat is unreachable here
     page = await (await client.get(path)).text()
     assert "已重新排队发送" in page
     assert f'id="retry-{row.id}"' not in page and "待发送" in _section(page, "deliveries")
     async with sessions() as db:
         again = await db.get(Outbox, row.id)
-        assert (again.status, again.attempts, again.next_attempt_at) == ("pending", 0, NOW)
+        # requeued (attempts from 0), then the immediate send failed once against the closed port: pending again
+        assert (again.status, again.attempts) == ("pending", 1) and again.next_attempt_at >= NOW
         log = (await db.exec(select(AuditLog).where(AuditLog.action == "outbox_retry"))).one()
         assert log.case_id == case.id and "发送失败" in log.detail
 
 
 @pytest.mark.parametrize("token", [None, "forged"])
 async def test_retry_without_csrf_changes_nothing(client, sessions, token):
-    await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions)
+    await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions)
     row = await _outbox(sessions, case, status="unreachable", error="43004 require subscribe")
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     data = {"csrf_token": token} if token else {}
     resp = await client.post(f"/staff/outbox/{row.id}/retry", data=data, allow_redirects=False)
     assert resp.status == 403
@@ -164,11 +176,11 @@ async def test_retry_without_csrf_changes_nothing(client, sessions, token):
 
 
 async def test_retry_of_another_towns_message_is_404(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    far = await _mk_case(sessions, town=OTHER)
+    await add_staff(sessions, "ts", "town_staff")
+    far = await add_case(sessions, town=OTHER)
     row = await _outbox(sessions, far, status="failed", error="-1 system error")
-    await _login(client, "ts")
-    token = await _csrf(client, "/staff/outbox")
+    await sign_in(client, "ts")
+    token = await csrf(client, "/staff/outbox")
     resp = await client.post(
         f"/staff/outbox/{row.id}/retry", data={"csrf_token": token}, allow_redirects=False
     )
@@ -179,11 +191,11 @@ async def test_retry_of_another_towns_message_is_404(client, sessions):
 
 
 async def test_retry_of_a_sent_message_is_refused(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions)
+    await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions)
     row = await _outbox(sessions, case, status="sent", channel="template")
-    await _login(client, "ts")
-    token = await _csrf(client, "/staff/outbox")
+    await sign_in(client, "ts")
+    token = await csrf(client, "/staff/outbox")
     resp = await client.post(f"/staff/outbox/{row.id}/retry", data={"csrf_token": token})
     assert "这条消息已发送，不需要重新发送" in await resp.text()
     async with sessions() as db:
@@ -192,18 +204,18 @@ async def test_retry_of_a_sent_message_is_refused(client, sessions):
 
 # ------------------------------------------------------------------ /staff/outbox: who sees which failures
 async def test_outbox_page_scope_by_role(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    await _mk_staff(sessions, "cw", "community_worker")
-    sup = await _mk_staff(sessions, "sup", "town_supervisor")
-    await _mk_staff(sessions, "city", "city_supervisor", town=None)
-    far_staff = await _mk_staff(sessions, "hm", "town_staff", town=OTHER)
+    await add_staff(sessions, "ts", "town_staff")
+    await add_staff(sessions, "cw", "community_worker")
+    sup = await add_staff(sessions, "sup", "town_supervisor")
+    await add_staff(sessions, "city", "city_supervisor", town=None)
+    far_staff = await add_staff(sessions, "hm", "town_staff", town=OTHER)
     async with transaction(sessions) as db:
         for s, openid in ((sup, "o-sup-000001"), (far_staff, "o-hm-0000001")):
             row = await db.get(type(s), s.id)
             row.openid = openid
-    own = await _mk_case(sessions)
-    other_comm = await _mk_case(sessions, community="河田社区")
-    far = await _mk_case(sessions, town=OTHER)
+    own = await add_case(sessions)
+    other_comm = await add_case(sessions, community="河田社区")
+    far = await add_case(sessions, town=OTHER)
     f_own = await _outbox(sessions, own, status="failed", error="-1 system error")
     f_comm = await _outbox(sessions, other_comm, status="unreachable", error="43004 require subscribe")
     f_far = await _outbox(sessions, far, status="failed", error="-1 system error")
@@ -233,28 +245,29 @@ async def test_outbox_page_scope_by_role(client, sessions):
         "city": {f_own.id, f_comm.id, f_far.id, digest_own.id, digest_far.id},
     }
     for user, ids in expected.items():
-        await _login(client, user)
+        await sign_in(client, user)
         page = await (await client.get("/staff/outbox")).text()
         assert _outbox_ids(page) == ids, user
         assert ok_own.id not in _outbox_ids(page)
         assert set(map(int, re.findall(r'id="retry-(\d+)"', page))) == ids
         await _logout(client)
     # the supervisor may retry the town's digest; the town's other staff may not even see it
-    await _login(client, "ts")
-    token = await _csrf(client, "/staff/outbox")
+    await sign_in(client, "ts")
+    token = await csrf(client, "/staff/outbox")
     resp = await client.post(
         f"/staff/outbox/{digest_own.id}/retry", data={"csrf_token": token}, allow_redirects=False
     )
     assert resp.status == 404
     await _logout(client)
-    await _login(client, "sup")
+    await sign_in(client, "sup")
     page = await (await client.get("/staff/outbox")).text()
     assert "每日待办" in page and "客服消息已超过微信的条数限制" in page and own.case_no in page
-    token = await _csrf(client, "/staff/outbox")
+    token = await csrf(client, "/staff/outbox")
     resp = await client.post(
         f"/staff/outbox/{digest_own.id}/retry", data={"csrf_token": token}, allow_redirects=False
     )
     assert resp.status == 302
+    await settle(client.app)
     async with sessions() as db:
         assert (await db.get(Outbox, digest_own.id)).status == "pending"
 
@@ -274,17 +287,17 @@ async def _flag(sessions, case: Case, flag: str, status: str | None = None) -> N
 
 
 async def test_queue_flag_badges_and_filter(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    phone = await _mk_case(sessions, desc="要打电话的")
-    low = await _mk_case(sessions, desc="评价很低的")
-    none_left = await _mk_case(sessions, desc="没人认领的")
-    plain = await _mk_case(sessions, desc="普通的")
-    far = await _mk_case(sessions, town=OTHER, desc="虎门的")
+    await add_staff(sessions, "ts", "town_staff")
+    phone = await add_case(sessions, desc="要打电话的")
+    low = await add_case(sessions, desc="评价很低的")
+    none_left = await add_case(sessions, desc="没人认领的")
+    plain = await add_case(sessions, desc="普通的")
+    far = await add_case(sessions, town=OTHER, desc="虎门的")
     await _flag(sessions, phone, "phone_needed")
     await _flag(sessions, low, "low_score", status="closed")  # a low score comes after the case is finished
     await _flag(sessions, none_left, "match_exhausted", status="matching")
     await _flag(sessions, far, "phone_needed")
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     page = await (await client.get("/staff/cases")).text()
     chips = dict(re.findall(r'data-flag="(\w+)">[^<]*<b>(\d+)</b>', page))
     assert chips == {"phone_needed": "1", "low_score": "1", "match_exhausted": "1"}  # not the other town's
@@ -306,14 +319,14 @@ async def test_queue_flag_badges_and_filter(client, sessions):
 
 
 async def test_clear_flag_with_note_writes_the_timeline(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions)
+    await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions)
     await _flag(sessions, case, "phone_needed")
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     path = f"/staff/cases/{case.case_no}"
     page = await (await client.get(path)).text()
     assert 'id="flag"' in page and "请电话联系居民" in page
-    token = await _csrf(client, path)
+    token = await csrf(client, path)
     # a note is required
     resp = await client.post(f"{path}/flag", data={"csrf_token": token, "flag": "phone_needed", "note": "  "})
     assert "请写明处理情况" in await resp.text()
@@ -338,14 +351,14 @@ async def test_clear_flag_with_note_writes_the_timeline(client, sessions):
     assert "没有待处理的标记" in await resp.text()
 
 
-async def test_clear_flag_refused_by_url_for_another_town_and_without_csrf(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    far = await _mk_case(sessions, town=OTHER)
-    own = await _mk_case(sessions)
+async def test_clear_flag_refused_by_url_for_another_town_and_withoutcsrf(client, sessions):
+    await add_staff(sessions, "ts", "town_staff")
+    far = await add_case(sessions, town=OTHER)
+    own = await add_case(sessions)
     await _flag(sessions, far, "low_score")
     await _flag(sessions, own, "low_score")
-    await _login(client, "ts")
-    token = await _csrf(client, "/staff/cases")
+    await sign_in(client, "ts")
+    token = await csrf(client, "/staff/cases")
     resp = await client.post(
         f"/staff/cases/{far.case_no}/flag", data={"csrf_token": token, "note": "x"}, allow_redirects=False
     )
@@ -358,12 +371,12 @@ async def test_clear_flag_refused_by_url_for_another_town_and_without_csrf(clien
 
 
 async def test_clear_flag_refused_when_the_flag_changed_meanwhile(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions)
+    await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions)
     await _flag(sessions, case, "low_score")
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     path = f"/staff/cases/{case.case_no}"
-    token = await _csrf(client, path)
+    token = await csrf(client, path)
     await _flag(sessions, case, "phone_needed")  # the page was opened before the new flag arrived
     resp = await client.post(
         f"{path}/flag", data={"csrf_token": token, "flag": "low_score", "note": "已回访"}
@@ -408,8 +421,8 @@ async def test_clear_flag_refused_when_the_flag_changed_meanwhile(client, sessio
     ],
 )
 async def test_case_page_shows_stage_deadline(client, sessions, status, offset, paused, state, shown, absent):
-    me = await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(
+    me = await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(
         sessions, status=status, owner=me.id if status == "claimed" else None, deadline=NOW + offset
     )
     if paused:
@@ -417,7 +430,7 @@ async def test_case_page_shows_stage_deadline(client, sessions, status, offset, 
             c = await db.get(Case, case.id)
             c.awaiting_resident = True
             c.paused_at = NOW  # 10:00 China time
-    await _login(client, "ts")
+    await sign_in(client, "ts")
     page = await (await client.get(f"/staff/cases/{case.case_no}")).text()
     block = re.search(r'<p class="deadline dl-(\w+)" id="deadline">(.*?)</p>', page, re.S)
     assert block, "no deadline shown"
@@ -429,9 +442,9 @@ async def test_case_page_shows_stage_deadline(client, sessions, status, offset, 
 
 
 async def test_finished_case_shows_no_deadline(client, sessions):
-    await _mk_staff(sessions, "ts", "town_staff")
-    case = await _mk_case(sessions, status="closed", deadline=NOW - timedelta(days=1))
-    await _login(client, "ts")
+    await add_staff(sessions, "ts", "town_staff")
+    case = await add_case(sessions, status="closed", deadline=NOW - timedelta(days=1))
+    await sign_in(client, "ts")
     page = await (await client.get(f"/staff/cases/{case.case_no}")).text()
     assert 'id="deadline"' not in page and "已超时" not in page
 
@@ -439,15 +452,15 @@ async def test_finished_case_shows_no_deadline(client, sessions):
 # ------------------------------------------------------------------ end to end with the WeChat simulator
 @pytest.fixture
 async def live(db_url: str, tmp_path: Path) -> AsyncIterator:
-    sim_port, bot_port = free_port(), free_port()
+    sim_sock, bot_sock = bound_socket(), bound_socket()
     settings = make_settings(
         db_url,
         tmp_path,
-        rasa_url=f"http://127.0.0.1:{free_port()}",
-        sim_port=sim_port,
-        base_url=f"http://127.0.0.1:{bot_port}",
+        rasa_url=NOWHERE,
+        sim_port=port_of(sim_sock),
+        base_url=f"http://127.0.0.1:{port_of(bot_sock)}",
     )
-    system = await start_system(settings, sim_port=sim_port, bot_port=bot_port)
+    system = await start_system(settings, sim_sock=sim_sock, bot_sock=bot_sock)
     yield system
     await stop_system(system)
 
@@ -497,7 +510,7 @@ async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(
     assert await live.sent_to(openid) == []
 
     async with aiohttp.ClientSession(base_url=live.bot_url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as web:
-        assert (await _login(web, "ts")).status == 302
+        assert (await sign_in(web, "ts")).status == 302
         page = await (await web.get("/staff/cases", params={"flag": "phone_needed"})).text()
         assert f'data-case="{case.case_no}"' in page
         path = f"/staff/cases/{case.case_no}"
@@ -508,7 +521,7 @@ async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(
         assert _outbox_ids(page) == {row.id}
 
         live.sim.set_subscribed(openid, True)  # the resident follows the account again
-        token = await _csrf(web, path)
+        token = await csrf(web, path)
         resp = await web.post(f"/staff/outbox/{row.id}/retry", data={"csrf_token": token, "next": path})
         assert "已重新排队发送" in await resp.text()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,51 +20,14 @@ from bot.reporting.figures import (
 )
 from bot.reporting.scope import Scope, scope_for
 from bot.reporting.words import top_words
+from tests.factories import OTHER as B
+from tests.factories import TOWN as A
+from tests.factories import add_rows as add
+from tests.factories import case_row as mk
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)  # Wednesday 12:00 China time
 START = datetime(2026, 2, 28, 16, 0, tzinfo=UTC)  # 2026-03-01 00:00 China time
 END = datetime(2026, 3, 31, 16, 0, tzinfo=UTC)
-A, B = "厚街镇", "虎门镇"
-_seq = itertools.count(1)
-
-
-def mk(
-    *,
-    town: str = A,
-    kind: str = "micro_wish",
-    status: str = "submitted",
-    created: datetime = NOW - timedelta(days=2),
-    completed: datetime | None = None,
-    category: str | None = "助老",
-    item: str | None = None,
-    channel: str = "wechat",
-    community: str | None = "新围社区",
-    deadline: datetime | None = None,
-    description: str = "",
-) -> Case:
-    return Case(
-        case_no=f"MS-T{next(_seq):06d}",
-        kind=kind,
-        status=status,
-        town=town,
-        category=category,
-        item=item,
-        channel=channel,
-        community=community,
-        created_at=created,
-        updated_at=created,
-        completed_at=completed,
-        stage_deadline=deadline,
-        description=description,
-    )
-
-
-async def add(sessions, *objs):
-    async with transaction(sessions) as db:
-        for o in objs:
-            db.add(o)
-        await db.flush()
-    return objs
 
 
 # ------------------------------------------------------------------ counts

@@ -5,36 +5,28 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import openpyxl
 import pytest
-from aiohttp import web
 from sqlmodel import select
 
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.models import AuditLog, CaseEvent, Notice, Resident
-from bot.web.views import public, stats
-from tests.web.test_staff_views import PASSWORD, _csrf, _login, _mk_staff, build_app
-from tests.web.test_stats import A, B, add, mk
+from bot.web.views import stats
+from tests.factories import OTHER as B
+from tests.factories import PASSWORD, add_staff
+from tests.factories import TOWN as A
+from tests.factories import add_rows as add
+from tests.factories import case_row as mk
+from tests.helpers import csrf, sign_in, stats_app
 
 NOW = datetime(2026, 3, 18, 4, 0, tzinfo=UTC)
 RANGE = {"from": "2026-03-01", "to": "2026-03-31"}
 
 
-async def stats_app(tmp_path: Path) -> web.Application:
-    """The staff, resident and admin routes (as in test_staff_views) plus the statistics and public ones."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'stats.sqlite3'}"
-    await migrate(url)
-    app = build_app(url, clock=lambda: NOW)
-    for module in (stats, public):
-        app.router.add_routes(module.routes)
-    return app
-
-
 @pytest.fixture
 async def client(tmp_path, aiohttp_client):
-    return await aiohttp_client(await stats_app(tmp_path))
+    return await aiohttp_client(await stats_app(tmp_path, NOW))
 
 
 @pytest.fixture
@@ -103,8 +95,8 @@ def fig(html: str, ident: str) -> str:
 # ------------------------------------------------------------------ dashboard and jurisdiction
 async def test_town_staff_sees_own_town_even_when_asking_for_another(client, sessions):
     await seed(sessions)
-    await _mk_staff(sessions, "ht1", "town_staff", town=A)
-    await _login(client, "ht1")
+    await add_staff(sessions, "ht1", "town_staff", town=A)
+    await sign_in(client, "ht1")
     for query in (RANGE, {**RANGE, "town": B}):
         resp = await client.get("/staff/stats", params=query)
         html = await resp.text()
@@ -117,8 +109,8 @@ async def test_town_staff_sees_own_town_even_when_asking_for_another(client, ses
 
 async def test_city_supervisor_chooses_a_town_or_the_city(client, sessions):
     await seed(sessions)
-    await _mk_staff(sessions, "city1", "city_supervisor", town=None)
-    await _login(client, "city1")
+    await add_staff(sessions, "city1", "city_supervisor", town=None)
+    await sign_in(client, "city1")
     html = await (await client.get("/staff/stats", params=RANGE)).text()
     assert fig(html, "scope") == "全市" and fig(html, "fig-total") == "5"
     assert 'id="by-town"' in html
@@ -142,13 +134,13 @@ def workbook(body: bytes) -> openpyxl.Workbook:
 
 async def post_export(client, path: str, params: dict[str, str]):
     """Exports are POST forms with the statistics page's CSRF token (they write an audit row)."""
-    return await client.post(path, data={**params, "csrf_token": await _csrf(client, "/staff/stats")})
+    return await client.post(path, data={**params, "csrf_token": await csrf(client, "/staff/stats")})
 
 
 async def test_stats_export_opens_and_holds_the_figures(client, sessions):
     await seed(sessions)
-    await _mk_staff(sessions, "ht2", "town_staff", town=A)
-    await _login(client, "ht2")
+    await add_staff(sessions, "ht2", "town_staff", town=A)
+    await sign_in(client, "ht2")
     resp = await post_export(client, "/staff/stats/export.xlsx", {**RANGE, "town": B})
     assert resp.status == 200
     assert resp.content_type == stats.XLSX
@@ -165,8 +157,8 @@ async def test_stats_export_opens_and_holds_the_figures(client, sessions):
 @pytest.mark.parametrize(("role", "town", "masked"), [("town_supervisor", A, True), ("admin", None, False)])
 async def test_archive_export_has_cases_timelines_and_masks_phones(client, sessions, role, town, masked):
     a1, a2, a3, _, _ = await seed(sessions)
-    await _mk_staff(sessions, "arch", role, town=town)
-    await _login(client, "arch")
+    await add_staff(sessions, "arch", role, town=town)
+    await sign_in(client, "arch")
     resp = await post_export(client, "/staff/archive.xlsx", {**RANGE, "town": A})
     assert resp.status == 200
     wb = workbook(await resp.read())
@@ -193,8 +185,8 @@ async def test_archive_export_has_cases_timelines_and_masks_phones(client, sessi
 
 async def test_town_supervisor_archive_never_holds_another_town(client, sessions):
     await seed(sessions)
-    await _mk_staff(sessions, "sup", "town_supervisor", town=B)
-    await _login(client, "sup")
+    await add_staff(sessions, "sup", "town_supervisor", town=B)
+    await sign_in(client, "sup")
     wb = workbook(await (await post_export(client, "/staff/archive.xlsx", {**RANGE, "town": A})).read())
     towns = {r[6] for r in list(wb["诉求"].iter_rows(values_only=True))[1:]}
     assert towns == {B}
@@ -203,8 +195,8 @@ async def test_town_supervisor_archive_never_holds_another_town(client, sessions
 @pytest.mark.parametrize("role", ["town_staff", "community_worker"])
 async def test_archive_refused_to_non_supervisors(client, sessions, role):
     await seed(sessions)
-    await _mk_staff(sessions, "nosup", role, town=A)
-    await _login(client, "nosup")
+    await add_staff(sessions, "nosup", role, town=A)
+    await sign_in(client, "nosup")
     resp = await client.post("/staff/archive.xlsx", data=RANGE)
     assert resp.status == 403
     async with sessions() as db:
@@ -213,13 +205,13 @@ async def test_archive_refused_to_non_supervisors(client, sessions, role):
 
 # ------------------------------------------------------------------ notices
 async def post_notice(client, path: str, **data):
-    token = await _csrf(client, "/staff/notices")
+    token = await csrf(client, "/staff/notices")
     return await client.post(path, data={"csrf_token": token, **data}, allow_redirects=False)
 
 
 async def test_supervisor_publishes_a_notice_the_public_reads(client, sessions):
-    await _mk_staff(sessions, "tsup", "town_supervisor", town=A)
-    await _login(client, "tsup")
+    await add_staff(sessions, "tsup", "town_supervisor", town=A)
+    await sign_in(client, "tsup")
     resp = await post_notice(
         client, "/staff/notices", title="2026年微实事征集", body="欢迎提出建议\n第二行", town=B
     )
@@ -242,9 +234,9 @@ async def test_supervisor_publishes_a_notice_the_public_reads(client, sessions):
 async def test_notice_rules(client, sessions):
     async with transaction(sessions) as db:
         db.add(Notice(title="虎门公告", body="x", town=B, published_at=NOW))
-    await _mk_staff(sessions, "tsup2", "town_supervisor", town=A)
-    await _mk_staff(sessions, "tstaff", "town_staff", town=A)
-    await _login(client, "tsup2")
+    await add_staff(sessions, "tsup2", "town_supervisor", town=A)
+    await add_staff(sessions, "tstaff", "town_staff", town=A)
+    await sign_in(client, "tsup2")
     async with sessions() as db:
         other = (await db.exec(select(Notice))).one()
     # another town's notice: not found, unchanged
@@ -261,9 +253,9 @@ async def test_notice_rules(client, sessions):
         rows = list(await db.exec(select(Notice)))
     assert [(n.title, n.town) for n in rows] == [("虎门公告", B)]
     # town staff may not publish at all
-    await client.post("/staff/logout", data={"csrf_token": await _csrf(client, "/staff/notices")})
+    await client.post("/staff/logout", data={"csrf_token": await csrf(client, "/staff/notices")})
     client.session.cookie_jar.clear()
-    await _login(client, "tstaff", PASSWORD)
+    await sign_in(client, "tstaff", PASSWORD)
     assert (await client.get("/staff/notices")).status == 403
 
 

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import select
-from tests.factories import NOW, mk_resource, mk_staff, mk_wish
 
 import bot.pool as pool
 from bot.cases.lifecycle import Actor
 from bot.db import transaction
 from bot.models import Case, Offer, Resource
+from tests.factories import NOW, mk_resource, mk_staff, mk_wish
 
 
 @pytest.fixture(autouse=True)

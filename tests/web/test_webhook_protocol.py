@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.helpers import TEST_REDIS_URL
 from webhooks import (
     Delivery,
     MemoryNonceStore,
@@ -617,13 +618,10 @@ async def test_memory_nonce_store_expires_and_stays_bounded() -> None:
 
 @pytest.fixture
 async def redis_client() -> Any:
-    redis_asyncio = pytest.importorskip("redis.asyncio")
-    client = redis_asyncio.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        await client.ping()
-    except Exception:
-        await client.aclose()
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    import redis.asyncio as redis_asyncio
+
+    # reachability is checked by tests/conftest.py require_redis (the test's `redis` marker)
+    client = redis_asyncio.Redis.from_url(TEST_REDIS_URL)
     yield client
     await client.aclose()
 
@@ -685,7 +683,8 @@ def test_delivery_is_frozen() -> None:
 async def test_simulator_requests_are_accepted_and_replies_open(
     make_client: ClientFactory, sim_mode: str, mode: str
 ) -> None:
-    protocol = pytest.importorskip("wechat_sim.protocol")
+    from wechat_sim import protocol
+
     client, handler, _ = await make_client(mode, RecordingHandler(reply=lambda d: "已收到]]>您的消息"))
     now = int(time.time())
     xml = protocol.text_message(
