@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS
 from bot.models import Case, Category, Offer, Resource, Staff
 from bot.pool.config import DEFAULT_CONFIG, PoolConfig, PoolError
+from bot.pool.offers import withdraw_inactive
 from bot.pool.snapshot import POOL_CACHE, load_pool
 from matching.model import CATEGORIES, CITY_WIDE, KIND_LABELS
 from matching.model import Resource as EngineResource
@@ -250,3 +251,6 @@ async def set_active(
     session.add(resource)
     await session.flush()
     POOL_CACHE.clear()
+    if not active and resource.id is not None:  # its pending invitations pass to the next candidate
+        await withdraw_inactive(session, resource_id=resource.id, now=now)
+        POOL_CACHE.clear()

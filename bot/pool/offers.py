@@ -547,6 +547,32 @@ async def decline(
     )
 
 
+async def withdraw_inactive(
+    session: AsyncSession, *, resource_id: int, now: datetime, config: PoolConfig = DEFAULT_CONFIG
+) -> int:
+    """A resource was deactivated: its unanswered invitations are withdrawn (it can no longer accept them) and each
+    wish passes to the next candidate, as after a decline. Returns the invitations withdrawn."""
+    pending = (
+        await session.exec(select(Offer).where(Offer.resource_id == resource_id, Offer.status == "offered"))
+    ).all()
+    n = 0
+    for row in pending:
+        case = await lock_case(session, row.case_id)
+        state = await load_cascade(session, case=case, now=now, config=config)
+        key = state.snap.keys.get(resource_id, "")
+        offer_row = state.offers.get(key, row)
+        reply = state.cascade.decline(key, now)
+        if not await set_offer_status(
+            session, offer_row, expect=("offered",), status="withdrawn", answered_at=now
+        ):
+            continue
+        n += 1
+        if reply.ok and case.status not in CASE_OVER:
+            await apply_actions(session, state, reply.actions, now=now, config=config)
+    await session.flush()
+    return n
+
+
 async def cancel_offers(session: AsyncSession, *, case: Case, now: datetime) -> int:
     """Withdraw every outstanding offer of a case (e.g. it was cancelled or staff handle it otherwise)."""
     state = await load_cascade(session, case=case, now=now, config=DEFAULT_CONFIG, rank_more=False)

@@ -17,8 +17,8 @@ from bot.cases.lifecycle import transition
 from bot.db import migrate, transaction
 from bot.delivery.links import sign_link
 from bot.models import Case, CaseEvent, Offer, Outbox, Resource, Staff
-from tests.factories import NOW, mk_resource, mk_staff, mk_wish
-from tests.helpers import build_app, csrf
+from tests.factories import NOW, PASSWORD, mk_resource, mk_staff, mk_wish
+from tests.helpers import build_app, csrf, login
 
 PHONE, ADDRESS = "13912345678", "新围村三巷8号"
 
@@ -176,3 +176,18 @@ async def test_the_volunteer_hears_that_a_case_they_help_with_was_cancelled(clie
     ended = [m for m in told if "已撤销" in m.text]
     assert len(ended) == 1 and "无需再送达" in ended[0].text
     assert PHONE not in ended[0].text
+
+
+async def test_deactivating_a_resource_passes_its_pending_invitation_on(client):
+    async with transaction(_sessions(client)) as db:
+        await mk_resource(db, "V2", openid="o-v2")
+    offer_id, case_id = await _offered(client)  # offered to V1 only
+    await login(client, "hj", PASSWORD)
+    token = await csrf(client, "/staff/pool/V1")
+    resp = await client.post("/staff/pool/V1/active", data={"csrf_token": token, "active": "0"})
+    assert resp.status == 200
+    async with _sessions(client)() as db:
+        stmt = select(Resource.key, Offer.status).join(Offer, col(Offer.resource_id) == Resource.id)
+        offers = dict((await db.exec(stmt)).all())
+    assert offers == {"V1": "withdrawn", "V2": "offered"}
+    assert await _state(client, offer_id, case_id) == ("withdrawn", "matching")
