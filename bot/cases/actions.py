@@ -36,6 +36,7 @@ from bot.cases.transition import event_for_request, notify_resident, staff_name,
 from bot.deadlines import sla
 from bot.delivery.links import sign_link
 from bot.models import Case, CaseEvent, Resident, Staff, utcnow
+from bot.states import ActorType, CaseChannel, CaseStatus, EventKind, Role
 from reference.towns import TOWNS
 
 
@@ -53,7 +54,7 @@ def _event(
 
 
 def _require_staff(case: Case, actor: Actor, roles: frozenset[str], what: str) -> None:
-    if actor.type != "staff" or actor.role not in roles:
+    if actor.type != ActorType.STAFF or actor.role not in roles:
         raise TransitionError(f"您的身份不能{what}")
     if not in_jurisdiction(case, actor):
         raise TransitionError("这不是您辖区的诉求")
@@ -64,7 +65,7 @@ async def claim(
     session: AsyncSession, *, case: Case, actor: Actor, now: datetime, request_key: str | None = None
 ) -> CaseEvent:
     """Atomic: of two concurrent claims exactly one wins; the other raises ClaimConflict naming the owner."""
-    if case.status == "claimed" and case.claimed_by_id is not None:
+    if case.status == CaseStatus.CLAIMED and case.claimed_by_id is not None:
         if case.claimed_by_id == actor.id:
             raise TransitionError("您已经认领了这件诉求")
         raise ClaimConflict(case.claimed_by_id, await staff_name(session, case.claimed_by_id))
@@ -102,7 +103,7 @@ async def reassign(
     if not to_staff.active or to_staff.role not in TOWN_WORKERS or to_staff.town != case.town:
         raise TransitionError("只能指派给本镇街在岗的工作人员")
     name = to_staff.display_name or to_staff.username
-    if case.status == "accepted":
+    if case.status == CaseStatus.ACCEPTED:
         return await transition(
             session,
             case=case,
@@ -136,7 +137,7 @@ async def reassign(
         session,
         case,
         actor,
-        kind="reassign",
+        kind=EventKind.REASSIGN,
         now=now,
         note=note or f"改派给{name}",
         from_staff_id=old,
@@ -184,7 +185,7 @@ async def edit_case(
             session,
             case,
             actor,
-            kind="edit",
+            kind=EventKind.EDIT,
             now=now,
             note=f"{labels[name]}：{old or '未填'} → {new or '未填'}",
             field=name,
@@ -206,7 +207,7 @@ async def add_note(session: AsyncSession, *, case: Case, actor: Actor, note: str
         raise TransitionError("备注不能为空")
     if not in_jurisdiction(case, actor):
         raise TransitionError("这不是您辖区的诉求")
-    event = _event(session, case, actor, kind="note", now=now, note=note.strip())
+    event = _event(session, case, actor, kind=EventKind.NOTE, now=now, note=note.strip())
     await session.flush()
     return event
 
@@ -234,7 +235,7 @@ async def ask_resident(
     ):
         return earlier
     extra = {"request_key": request_key} if request_key else {}
-    event = _event(session, case, actor, kind="question", now=now, note=question, **extra)
+    event = _event(session, case, actor, kind=EventKind.QUESTION, now=now, note=question, **extra)
     case.awaiting_resident = True
     await sla.pause_clock(
         session, case=case, now=now
@@ -254,8 +255,8 @@ async def record_resident_answer(session: AsyncSession, *, case: Case, text: str
     event = record_event(
         session,
         case=case,
-        kind="answer",
-        actor=Actor("resident", resident.id if resident else None, "居民"),
+        kind=EventKind.ANSWER,
+        actor=Actor(ActorType.RESIDENT, resident.id if resident else None, "居民"),
         at=now,
         note=text.strip(),
     )
@@ -327,7 +328,13 @@ async def merge_case(
         _set={"merged_into_id": into.id},
     )
     _event(
-        session, into, actor, kind="note", now=now, note=f"合并了重复诉求{case.case_no}", merged=case.case_no
+        session,
+        into,
+        actor,
+        kind=EventKind.NOTE,
+        now=now,
+        note=f"合并了重复诉求{case.case_no}",
+        merged=case.case_no,
     )
     await session.flush()
     return event
@@ -338,7 +345,7 @@ async def cancel_by_resident(
 ) -> CaseEvent:
     if case.resident_id != resident_id:
         raise TransitionError("只能撤销您本人提交的诉求")
-    actor = Actor("resident", resident_id, "居民")
+    actor = Actor(ActorType.RESIDENT, resident_id, "居民")
     return await transition(
         session,
         case=case,
@@ -360,8 +367,10 @@ def my_cases_url(*, base_url: str, link_secret: str, resident_id: int, ttl: int 
 
 
 #: timeline events a resident sees (internal notes, edits and reassignments stay with staff)
-RESIDENT_VISIBLE_EVENTS = frozenset({"transition", "question", "answer"})
-RESIDENT_VISIBLE_NOTES = frozenset({"rejected", "completed", "cancelled", "reopened", "merged"})
+RESIDENT_VISIBLE_EVENTS = frozenset({EventKind.TRANSITION, EventKind.QUESTION, EventKind.ANSWER})
+RESIDENT_VISIBLE_NOTES = frozenset(
+    {CaseStatus.REJECTED, CaseStatus.COMPLETED, CaseStatus.CANCELLED, CaseStatus.REOPENED, CaseStatus.MERGED}
+)
 
 
 # ------------------------------------------------------------------ cases from the hotline and windows
@@ -370,7 +379,7 @@ class StaffCaseInput:
     kind: str
     description: str
     town: str
-    channel: str = "hotline_12345"
+    channel: str = CaseChannel.HOTLINE_12345
     community: str | None = None
     address: str | None = None
     beneficiary: str | None = None
@@ -385,11 +394,11 @@ async def create_staff_case(
 ) -> Case:
     """A case a staff member records for a 12345-hotline or service-window resident. The case carries a short
     bind code the resident can send in WeChat to follow it there."""
-    if actor.type != "staff" or actor.role not in TOWN_WORKERS | {"community_worker"} | CITY_ROLES:
+    if actor.type != ActorType.STAFF or actor.role not in TOWN_WORKERS | {Role.COMMUNITY_WORKER} | CITY_ROLES:
         raise TransitionError("您的身份不能代录诉求")
     if data.kind not in KIND_LABEL:
         raise TransitionError("请选择诉求类型")
-    if data.channel not in CHANNELS or data.channel == "wechat":
+    if data.channel not in CHANNELS or data.channel == CaseChannel.WECHAT:
         raise TransitionError("请选择来源渠道")
     if not data.description.strip():
         raise TransitionError("请填写诉求内容")
@@ -398,7 +407,7 @@ async def create_staff_case(
     if not actor.city_wide and data.town != actor.town:
         raise TransitionError("只能为本镇街的居民代录诉求")
     community = data.community
-    if actor.role == "community_worker":
+    if actor.role == Role.COMMUNITY_WORKER:
         community = actor.community
     return await create_case(
         session,
@@ -413,7 +422,7 @@ async def create_staff_case(
         contact_phone=data.contact_phone or None,
         category=data.category or None,
         item=data.item or None,
-        actor_type="staff",
+        actor_type=ActorType.STAFF,
         actor_id=actor.id,
         actor_name=actor.name,
         now=now,
@@ -456,8 +465,8 @@ async def bind_case(
     _event(
         session,
         case,
-        Actor("resident", resident.id, "居民"),
-        kind="note",
+        Actor(ActorType.RESIDENT, resident.id, "居民"),
+        kind=EventKind.NOTE,
         now=now,
         note="居民在微信中绑定了诉求",
     )

@@ -6,19 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.models import Staff
+from bot.states import ROLE_LABEL as ROLE_LABEL  # re-exported: the roles' labels live with the enum
+from bot.states import ActorType, Role
 
-ROLE_LABEL: dict[str, str] = {
-    "community_worker": "村（社区）干部",
-    "town_staff": "镇街工作人员",
-    "town_supervisor": "镇街负责人",
-    "city_supervisor": "市级督办",
-    "admin": "系统管理员",
-}
-ROLES = tuple(ROLE_LABEL)
-CITY_ROLES = frozenset({"city_supervisor", "admin"})
-SUPERVISORS = frozenset({"town_supervisor", "city_supervisor", "admin"})
-TOWN_WORKERS = frozenset({"town_staff", "town_supervisor"})
-ALL_STAFF = frozenset(ROLES)
+ROLES = tuple(Role)
+CITY_ROLES = frozenset({Role.CITY_SUPERVISOR, Role.ADMIN})
+SUPERVISORS = frozenset({Role.TOWN_SUPERVISOR, Role.CITY_SUPERVISOR, Role.ADMIN})
+TOWN_WORKERS = frozenset({Role.TOWN_STAFF, Role.TOWN_SUPERVISOR})
+ALL_STAFF: frozenset[str] = frozenset(ROLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +28,22 @@ class Actor:
     @classmethod
     def of_staff(cls, staff: Staff) -> Actor:
         return cls(
-            "staff", staff.id, staff.display_name or staff.username, staff.role, staff.town, staff.community
+            ActorType.STAFF,
+            staff.id,
+            staff.display_name or staff.username,
+            staff.role,
+            staff.town,
+            staff.community,
         )
 
     @classmethod
     def system(cls, name: str = "系统") -> Actor:
-        return cls("system", None, name)
+        return cls(ActorType.SYSTEM, None, name)
 
     @property
     def role_key(self) -> str:
-        return (self.role or "") if self.type == "staff" else self.type
+        return (self.role or "") if self.type == ActorType.STAFF else self.type
 
     @property
     def city_wide(self) -> bool:
-        return self.type == "system" or (self.type == "staff" and self.role in CITY_ROLES)
+        return self.type == ActorType.SYSTEM or (self.type == ActorType.STAFF and self.role in CITY_ROLES)

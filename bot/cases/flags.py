@@ -15,15 +15,12 @@ from bot.cases.access import StaffError
 from bot.cases.actors import Actor
 from bot.cases.timeline import record_event
 from bot.models import Case, CaseEvent
+from bot.states import CASE_FLAG_LABEL, CaseFlag, EventKind
 
-PHONE_FLAG = "phone_needed"
+PHONE_FLAG = CaseFlag.PHONE_NEEDED
 PHONE_NOTE = "微信消息无法送达（对方已取消关注公众号），请电话联系"
 #: what a case's flag asks of staff, in their words
-FLAG_LABEL = {
-    "phone_needed": "请电话联系居民",
-    "low_score": "低分回访",
-    "match_exhausted": "无人认领，需人工处理",
-}
+FLAG_LABEL: dict[str, str] = dict(CASE_FLAG_LABEL)
 
 
 class FlagError(StaffError):
@@ -42,7 +39,7 @@ async def flag_unreachable(session: AsyncSession, case_id: int, now: datetime) -
     record_event(
         session,
         case=case,
-        kind="note",
+        kind=EventKind.NOTE,
         actor=Actor.system(),
         at=now,
         note=PHONE_NOTE,
@@ -66,7 +63,7 @@ async def clear_flag(
     event = record_event(
         session,
         case=case,
-        kind="note",
+        kind=EventKind.NOTE,
         actor=actor,
         at=now,
         note=f"已处理“{FLAG_LABEL.get(flag, flag)}”：{note}",

@@ -12,15 +12,11 @@ from bot.cases.actors import Actor
 from bot.cases.timeline import record_event
 from bot.deadlines.sla import restart_clock
 from bot.models import Case, CaseSeq, utcnow
+from bot.states import CASE_CHANNEL_LABEL, CASE_KIND_LABEL, CaseStatus, EventKind
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
-KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
-CHANNELS = {
-    "wechat": "微信公众号",
-    "hotline_12345": "12345热线",
-    "window": "服务窗口",
-    "staff": "工作人员代录",
-}
+KIND_LABEL: dict[str, str] = dict(CASE_KIND_LABEL)
+CHANNELS: dict[str, str] = dict(CASE_CHANNEL_LABEL)
 
 
 async def next_case_no(session: AsyncSession, *, now: datetime | None = None) -> str:
@@ -72,7 +68,7 @@ async def create_case(
     case = Case(
         case_no=await next_case_no(session, now=now),
         kind=kind,
-        status="submitted",
+        status=CaseStatus.SUBMITTED,
         description=description,
         town=town,
         resident_id=resident_id,
@@ -96,13 +92,13 @@ async def create_case(
     record_event(
         session,
         case=case,
-        kind="transition",
+        kind=EventKind.TRANSITION,
         actor=Actor(actor_type, actor_id, actor_name),
         at=now,
         note=f"通过{CHANNELS.get(channel, channel)}提交",
         from_status=None,
-        to_status="submitted",
+        to_status=CaseStatus.SUBMITTED,
     )
     # the first stage's deadline (community verification)
-    await restart_clock(session, case=case, from_status=None, to_status="submitted", now=now)
+    await restart_clock(session, case=case, from_status=None, to_status=CaseStatus.SUBMITTED, now=now)
     return case

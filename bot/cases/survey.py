@@ -34,6 +34,16 @@ from bot.cases.timeline import record_event
 from bot.cases.transition import transition
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Offer, Resident, Resource, Staff, Survey
+from bot.states import (
+    ActorType,
+    CaseFlag,
+    CaseStatus,
+    EventKind,
+    MessageKind,
+    OfferStatus,
+    Role,
+    SurveyStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +124,7 @@ async def open_survey_for(session: AsyncSession, *, resident: Resident) -> Surve
     return (
         await session.exec(
             select(Survey)
-            .where(Survey.resident_id == resident.id, Survey.status == "sent")
+            .where(Survey.resident_id == resident.id, Survey.status == SurveyStatus.SENT)
             .order_by(col(Survey.sent_at).desc())
             .limit(1)
         )
@@ -155,7 +165,7 @@ async def answer_from_chat(
             select(Survey)
             .where(
                 Survey.resident_id == resident.id,
-                Survey.status == "answered",
+                Survey.status == SurveyStatus.ANSWERED,
                 Survey.via == "chat",
                 col(Survey.comment).is_(None),
                 col(Survey.answered_at) >= now - COMMENT_WINDOW,
@@ -183,7 +193,7 @@ def _resident_note(
     record_event(
         session,
         case=case,
-        kind="note",
+        kind=EventKind.NOTE,
         actor=Actor("resident", survey.resident_id, "居民"),
         at=now,
         note=note,
@@ -197,9 +207,9 @@ async def record_answer(
     """Store a score (and comment), close the case, feed the donor's rating, alert on a bad outcome."""
     if not 1 <= score <= 5:
         raise ValueError("score must be 1..5")
-    if survey.status != "sent":
+    if survey.status != SurveyStatus.SENT:
         raise ValueError("survey already answered or expired")
-    survey.status = "answered"
+    survey.status = SurveyStatus.ANSWERED
     survey.score = score
     survey.comment = (comment or "").strip()[:500] or None
     survey.answered_at = now
@@ -245,7 +255,10 @@ async def _rate_resource(session: AsyncSession, *, case: Case, score: int) -> No
     offer = (
         await session.exec(
             select(Offer)
-            .where(Offer.case_id == case.id, col(Offer.status).in_(("accepted", "delivered", "done")))
+            .where(
+                Offer.case_id == case.id,
+                col(Offer.status).in_((OfferStatus.ACCEPTED, OfferStatus.DELIVERED, OfferStatus.DONE)),
+            )
             .order_by(col(Offer.answered_at).desc())
             .limit(1)
         )
@@ -262,24 +275,24 @@ async def _rate_resource(session: AsyncSession, *, case: Case, score: int) -> No
 async def alert_supervisor(session: AsyncSession, *, case: Case, survey: Survey, now: datetime) -> int:
     """Flag the case for a follow-up and tell the town supervisors (each once per survey). Returns messages queued."""
     reason = "居民反映帮助未送到" if says_not_arrived(survey.comment) else f"满意度低（{survey.score}分）"
-    if case.flag != "low_score":
-        case.flag = "low_score"
+    if case.flag != CaseFlag.LOW_SCORE:
+        case.flag = CaseFlag.LOW_SCORE
         case.updated_at = now
         session.add(case)
         record_event(
             session,
             case=case,
-            kind="note",
+            kind=EventKind.NOTE,
             actor=Actor.system(),
             at=now,
             note=f"{reason}，请回访，必要时重新打开诉求。",
-            data={"flag": "low_score", "survey": survey.id},
+            data={"flag": CaseFlag.LOW_SCORE, "survey": survey.id},
         )
     supervisors = (
         await session.exec(
             select(Staff).where(
                 Staff.town == case.town,
-                Staff.role == "town_supervisor",
+                Staff.role == Role.TOWN_SUPERVISOR,
                 Staff.active == True,  # noqa: E712
                 col(Staff.openid).is_not(None),
             )
@@ -290,8 +303,8 @@ async def alert_supervisor(session: AsyncSession, *, case: Case, survey: Survey,
         queued += await enqueue(
             session,
             openid=staff.openid,  # type: ignore[arg-type]
-            recipient_type="staff",
-            kind="alert",
+            recipient_type=ActorType.STAFF,
+            kind=MessageKind.ALERT,
             text=f"【回访提醒】诉求{case.case_no}：{reason}。请尽快联系居民核实，必要时重新打开。",
             case_id=case.id,
             template={"case_no": case.case_no[:20], "status": reason[:20]},
@@ -303,7 +316,7 @@ async def alert_supervisor(session: AsyncSession, *, case: Case, survey: Survey,
 
 async def close_case(session: AsyncSession, *, case: Case, now: datetime, note: str) -> bool:
     """Close a completed case through the lifecycle (a no-op when staff already closed or reopened it)."""
-    if case.status != "completed":
+    if case.status != CaseStatus.COMPLETED:
         return False
     try:
         await transition(session, case=case, action="close", actor=Actor.system(), note=note, now=now)

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.deadlines.sla import policy_for
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Resident, Survey
+from bot.states import MessageKind, SurveyStatus
 
 log = logging.getLogger(__name__)
 SURVEY_LINK_MARK = "sign:survey:{id}"
@@ -39,7 +40,7 @@ async def start_survey(session: AsyncSession, *, case: Case, now: datetime) -> S
     survey = (await session.exec(select(Survey).where(Survey.case_id == case.id))).first()
     if survey is None:
         survey = Survey(case_id=case.id, resident_id=resident.id)  # type: ignore[arg-type]
-    survey.status = "sent"
+    survey.status = SurveyStatus.SENT
     survey.sent_at = now
     survey.deadline = deadline
     survey.reminded_at = None
@@ -52,7 +53,7 @@ async def start_survey(session: AsyncSession, *, case: Case, now: datetime) -> S
     await enqueue(
         session,
         openid=resident.openid,
-        kind="survey",
+        kind=MessageKind.SURVEY,
         text=question_text(case),
         case_id=case.id,
         template={"case_no": case.case_no[:20], "status": "请评价本次服务"},

@@ -27,15 +27,16 @@ from bot.deadlines.sweeps import (
     timed_out,
 )
 from bot.models import Case, Survey
+from bot.states import SurveyStatus
 
 
 async def survey_timeouts(*, sessions: Sessions, now: datetime, batch: int = 500) -> int:
     """Unanswered by the deadline: the survey expires and the case closes."""
 
     async def work(session: AsyncSession) -> int:
-        surveys = await timed_out(session, Survey, status="sent", now=now, batch=batch)
+        surveys = await timed_out(session, Survey, status=SurveyStatus.SENT, now=now, batch=batch)
         for sv in surveys:
-            sv.status = "expired"
+            sv.status = SurveyStatus.EXPIRED
             session.add(sv)
             case = await session.get(Case, sv.case_id)
             if case is not None:

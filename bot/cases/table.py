@@ -9,33 +9,28 @@ from dataclasses import dataclass
 from bot.cases.actors import CITY_ROLES, SUPERVISORS, TOWN_WORKERS, Actor
 from bot.cases.numbering import KIND_LABEL
 from bot.models import Case
+from bot.states import CASE_STATUS_LABEL, ActorType, CaseKind, CaseStatus, OfferStatus, Role
 
 # ------------------------------------------------------------------ states
-STATE_LABEL: dict[str, str] = {
-    "submitted": "已提交",
-    "verified": "社区已核实",
-    "accepted": "已受理",
-    "rejected": "不予受理",
-    "claimed": "已认领",
-    "matching": "对接爱心资源中",
-    "dispatched": "已派单",
-    "in_progress": "办理中",
-    "completed": "已办结",
-    "closed": "已归档",
-    "cancelled": "已撤销",
-    "reopened": "已重新打开",
-    "merged": "已合并",
-}
-TERMINAL = frozenset({"rejected", "closed", "cancelled", "merged"})
+STATE_LABEL: dict[str, str] = dict(CASE_STATUS_LABEL)
+TERMINAL = frozenset({CaseStatus.REJECTED, CaseStatus.CLOSED, CaseStatus.CANCELLED, CaseStatus.MERGED})
 #: the case ended without the help being given: every open offer is withdrawn
-CASE_ENDED_UNDONE = frozenset({"rejected", "cancelled", "merged"})
+CASE_ENDED_UNDONE = frozenset({CaseStatus.REJECTED, CaseStatus.CANCELLED, CaseStatus.MERGED})
 #: entering these ends the volunteers' part (offers withdrawn or finished)
-OFFERS_END = TERMINAL | {"completed"}
+OFFERS_END = TERMINAL | {CaseStatus.COMPLETED}
 #: offers through which a volunteer can still see or act on the case
-OFFER_OPEN = ("offered", "accepted", "delivered")
-OPEN_STATES = frozenset(STATE_LABEL) - TERMINAL - {"completed"}
+OFFER_OPEN = (OfferStatus.OFFERED, OfferStatus.ACCEPTED, OfferStatus.DELIVERED)
+OPEN_STATES = frozenset(STATE_LABEL) - TERMINAL - {CaseStatus.COMPLETED}
 #: states in which a case has (or may have) an owner doing the work
-OWNED_STATES = frozenset({"claimed", "matching", "dispatched", "in_progress", "reopened"})
+OWNED_STATES = frozenset(
+    {
+        CaseStatus.CLAIMED,
+        CaseStatus.MATCHING,
+        CaseStatus.DISPATCHED,
+        CaseStatus.IN_PROGRESS,
+        CaseStatus.REOPENED,
+    }
+)
 
 ACTION_LABEL: dict[str, str] = {
     "verify": "核实",
@@ -58,11 +53,11 @@ ACTION_LABEL: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    to: str
+    to: CaseStatus
     roles: frozenset[str]  # staff roles; "resident", "system", "volunteer" for the other actor types
     reason: bool = False  # a human decides: a reason is required
     message: str | None = None  # what the resident hears ({case_no}, {note}, {kind}); None = internal step
-    kinds: frozenset[str] = frozenset({"micro_wish", "micro_project"})
+    kinds: frozenset[str] = frozenset({CaseKind.MICRO_WISH, CaseKind.MICRO_PROJECT})
     owner_only: bool = False  # only the owner (or a supervisor) may do it on a claimed case
 
 
@@ -70,100 +65,102 @@ _STAFF_WORK = TOWN_WORKERS | CITY_ROLES
 _MSG_CLAIMED = "您的{kind}诉求（编号{case_no}）已有工作人员专门负责跟进，请耐心等待。"
 MSG_STARTED_BY_TOWN = "您的微心愿（编号{case_no}）由镇街工作人员安排办理，正在办理中。"
 #: offer statuses that mean a donor said yes
-DONOR_SAID_YES = ("accepted", "delivered", "done")
+DONOR_SAID_YES = (OfferStatus.ACCEPTED, OfferStatus.DELIVERED, OfferStatus.DONE)
 
 TRANSITIONS: dict[tuple[str, str], Rule] = {
-    ("submitted", "verify"): Rule(
-        "verified",
-        frozenset({"community_worker"}) | TOWN_WORKERS,
+    (CaseStatus.SUBMITTED, "verify"): Rule(
+        CaseStatus.VERIFIED,
+        frozenset({Role.COMMUNITY_WORKER}) | TOWN_WORKERS,
         message="您的{kind}诉求（编号{case_no}）已经社区核实，正在等待镇街审核。",
     ),
-    ("verified", "accept"): Rule(
-        "accepted", TOWN_WORKERS, message="您的{kind}诉求（编号{case_no}）已受理，我们会尽快安排。"
+    (CaseStatus.VERIFIED, "accept"): Rule(
+        CaseStatus.ACCEPTED, TOWN_WORKERS, message="您的{kind}诉求（编号{case_no}）已受理，我们会尽快安排。"
     ),
-    ("submitted", "reject"): Rule(
-        "rejected",
+    (CaseStatus.SUBMITTED, "reject"): Rule(
+        CaseStatus.REJECTED,
         TOWN_WORKERS,
         reason=True,
         message="很抱歉，您的{kind}诉求（编号{case_no}）暂不能受理，原因：{note}。如有疑问可拨打12345咨询。",
     ),
-    ("verified", "reject"): Rule(
-        "rejected",
+    (CaseStatus.VERIFIED, "reject"): Rule(
+        CaseStatus.REJECTED,
         TOWN_WORKERS,
         reason=True,
         message="很抱歉，您的{kind}诉求（编号{case_no}）暂不能受理，原因：{note}。如有疑问可拨打12345咨询。",
     ),
-    ("accepted", "claim"): Rule("claimed", TOWN_WORKERS, message=_MSG_CLAIMED),
-    ("accepted", "assign"): Rule("claimed", SUPERVISORS, message=_MSG_CLAIMED),
-    ("claimed", "release"): Rule("accepted", TOWN_WORKERS | CITY_ROLES, owner_only=True),
-    ("reopened", "release"): Rule("accepted", TOWN_WORKERS | CITY_ROLES, owner_only=True),
-    ("claimed", "match"): Rule(
-        "matching",
-        _STAFF_WORK | {"system"},
+    (CaseStatus.ACCEPTED, "claim"): Rule(CaseStatus.CLAIMED, TOWN_WORKERS, message=_MSG_CLAIMED),
+    (CaseStatus.ACCEPTED, "assign"): Rule(CaseStatus.CLAIMED, SUPERVISORS, message=_MSG_CLAIMED),
+    (CaseStatus.CLAIMED, "release"): Rule(CaseStatus.ACCEPTED, TOWN_WORKERS | CITY_ROLES, owner_only=True),
+    (CaseStatus.REOPENED, "release"): Rule(CaseStatus.ACCEPTED, TOWN_WORKERS | CITY_ROLES, owner_only=True),
+    (CaseStatus.CLAIMED, "match"): Rule(
+        CaseStatus.MATCHING,
+        _STAFF_WORK | {ActorType.SYSTEM},
         owner_only=True,
-        kinds=frozenset({"micro_wish"}),
+        kinds=frozenset({CaseKind.MICRO_WISH}),
         message="您的微心愿（编号{case_no}）正在为您联系爱心企业和志愿者，有进展会第一时间告诉您。",
     ),
-    ("claimed", "dispatch"): Rule(
-        "dispatched",
+    (CaseStatus.CLAIMED, "dispatch"): Rule(
+        CaseStatus.DISPATCHED,
         _STAFF_WORK,
         owner_only=True,
-        kinds=frozenset({"micro_project"}),
+        kinds=frozenset({CaseKind.MICRO_PROJECT}),
         message="您反映的微实事（编号{case_no}）已派给责任单位处理。",
     ),
-    ("matching", "start"): Rule(
-        "in_progress",
-        _STAFF_WORK | {"system", "volunteer"},
+    (CaseStatus.MATCHING, "start"): Rule(
+        CaseStatus.IN_PROGRESS,
+        _STAFF_WORK | {ActorType.SYSTEM, ActorType.VOLUNTEER},
         owner_only=True,
         message="好消息！您的微心愿（编号{case_no}）已有爱心人士认领，正在办理中。",
     ),
-    ("dispatched", "start"): Rule(
-        "in_progress",
-        _STAFF_WORK | {"system"},
+    (CaseStatus.DISPATCHED, "start"): Rule(
+        CaseStatus.IN_PROGRESS,
+        _STAFF_WORK | {ActorType.SYSTEM},
         owner_only=True,
         message="您反映的微实事（编号{case_no}）责任单位已开始办理。",
     ),
-    ("in_progress", "complete"): Rule(
-        "completed",
-        _STAFF_WORK | {"volunteer"},
+    (CaseStatus.IN_PROGRESS, "complete"): Rule(
+        CaseStatus.COMPLETED,
+        _STAFF_WORK | {ActorType.VOLUNTEER},
         reason=True,
         owner_only=True,
         message="您的{kind}诉求（编号{case_no}）已办结：{note}。稍后请您为这次服务打个分。",
     ),
-    ("completed", "close"): Rule("closed", SUPERVISORS | {"town_staff", "system"}),
-    ("completed", "reopen"): Rule(
-        "reopened",
-        _STAFF_WORK | {"system"},
+    (CaseStatus.COMPLETED, "close"): Rule(
+        CaseStatus.CLOSED, SUPERVISORS | {Role.TOWN_STAFF, ActorType.SYSTEM}
+    ),
+    (CaseStatus.COMPLETED, "reopen"): Rule(
+        CaseStatus.REOPENED,
+        _STAFF_WORK | {ActorType.SYSTEM},
         reason=True,
         message="您的{kind}诉求（编号{case_no}）已重新打开继续处理，原因：{note}。",
     ),
-    ("closed", "reopen"): Rule(
-        "reopened",
-        SUPERVISORS | {"system"},
+    (CaseStatus.CLOSED, "reopen"): Rule(
+        CaseStatus.REOPENED,
+        SUPERVISORS | {ActorType.SYSTEM},
         reason=True,
         message="您的{kind}诉求（编号{case_no}）已重新打开继续处理，原因：{note}。",
     ),
-    ("reopened", "resume"): Rule("in_progress", _STAFF_WORK, owner_only=True),
+    (CaseStatus.REOPENED, "resume"): Rule(CaseStatus.IN_PROGRESS, _STAFF_WORK, owner_only=True),
 }
 _CANCELLABLE = (
-    "submitted",
-    "verified",
-    "accepted",
-    "claimed",
-    "matching",
-    "dispatched",
-    "in_progress",
-    "reopened",
+    CaseStatus.SUBMITTED,
+    CaseStatus.VERIFIED,
+    CaseStatus.ACCEPTED,
+    CaseStatus.CLAIMED,
+    CaseStatus.MATCHING,
+    CaseStatus.DISPATCHED,
+    CaseStatus.IN_PROGRESS,
+    CaseStatus.REOPENED,
 )
 for _state in _CANCELLABLE:
     TRANSITIONS[(_state, "cancel")] = Rule(
-        "cancelled",
-        TOWN_WORKERS | {"resident"},
+        CaseStatus.CANCELLED,
+        TOWN_WORKERS | {ActorType.RESIDENT},
         reason=True,
         message="您的{kind}诉求（编号{case_no}）已撤销。{note_line}",
     )
     TRANSITIONS[(_state, "merge")] = Rule(
-        "merged",
+        CaseStatus.MERGED,
         TOWN_WORKERS | CITY_ROLES,
         reason=True,
         message="您的{kind}诉求（编号{case_no}）与同类诉求合并处理，{note}。",
@@ -206,15 +203,15 @@ def allowed_actions(case: Case, actor: Actor) -> list[str]:
 
 
 def in_jurisdiction(case: Case, actor: Actor) -> bool:
-    if actor.type in ("system", "volunteer"):
+    if actor.type in (ActorType.SYSTEM, ActorType.VOLUNTEER):
         return True
-    if actor.type == "resident":
+    if actor.type == ActorType.RESIDENT:
         return case.resident_id is not None and case.resident_id == actor.id
     if actor.role in CITY_ROLES:
         return True
     if actor.town != case.town:
         return False
-    if actor.role == "community_worker":
+    if actor.role == Role.COMMUNITY_WORKER:
         return bool(actor.community) and actor.community == case.community
     return True
 
@@ -228,7 +225,7 @@ def refusal_for(case: Case, actor: Actor, action: str, rule: Rule) -> str | None
         return "这不是您辖区的诉求"
     if (
         rule.owner_only
-        and actor.type == "staff"
+        and actor.type == ActorType.STAFF
         and case.claimed_by_id is not None
         and case.claimed_by_id != actor.id
         and actor.role not in SUPERVISORS

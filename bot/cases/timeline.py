@@ -16,15 +16,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
 from bot.models import Case, CaseEvent
+from bot.states import ActorType, EventKind
 
-TRANSITION = "transition"
+TRANSITION = EventKind.TRANSITION
 
 
 def record_event(
     session: AsyncSession,
     *,
     case: Case,
-    kind: str,
+    kind: EventKind | str,
     actor: Actor,
     at: datetime,
     note: str = "",
@@ -38,6 +39,7 @@ def record_event(
     kind both default to the case's current status."""
     if case.id is None:
         raise ValueError("a timeline event needs a case that has been flushed")
+    kind = EventKind(kind)  # an unknown kind is a programming error, refused before it reaches the archive
     if kind == TRANSITION:
         if to_status is None:
             raise ValueError("a transition event needs to_status")
@@ -47,7 +49,7 @@ def record_event(
     event = CaseEvent(
         case_id=case.id,
         at=at,
-        actor_type=actor.type,
+        actor_type=ActorType(actor.type),
         actor_id=actor.id,
         actor_name=(actor.name or None) and actor.name[:64],
         kind=kind,

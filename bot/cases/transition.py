@@ -40,6 +40,7 @@ from bot.cases.timeline import record_event
 from bot.deadlines import sla
 from bot.delivery.outbox import enqueue
 from bot.models import Case, CaseEvent, Offer, Resident, Staff
+from bot.states import ActorType, CaseStatus, EventKind, MessageKind, OfferStatus
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,14 @@ async def transition(
         conditions.append(col(Case.claimed_by_id).is_(None))
     elif action == "release":
         values["claimed_by_id"] = None
-    if rule.to == "completed":
+    if rule.to == CaseStatus.COMPLETED:
         values["completed_at"] = now
-    if rule.to in ("closed", "cancelled", "rejected", "merged"):
+    if rule.to in TERMINAL:
         values["closed_at"] = now
-    if rule.to == "reopened":
+    if rule.to == CaseStatus.REOPENED:
         values["completed_at"] = None
         values["closed_at"] = None
-    if rule.to in TERMINAL or rule.to == "completed":
+    if rule.to in OFFERS_END:
         values["awaiting_resident"] = False
     values.update(_set or {})
     result = await session.exec(  # type: ignore[call-overload]
@@ -116,7 +117,7 @@ async def transition(
     event = record_event(
         session,
         case=case,
-        kind="transition",
+        kind=EventKind.TRANSITION,
         actor=actor,
         at=now,
         note=note,
@@ -129,13 +130,17 @@ async def transition(
     # dispatcher sends one person's messages in the order they were queued
     if rule.message:
         template = rule.message
-        if (from_status, action) == ("matching", "start") and not await _donor_accepted(session, case=case):
+        if (from_status, action) == (CaseStatus.MATCHING, "start") and not await _donor_accepted(
+            session, case=case
+        ):
             template = MSG_STARTED_BY_TOWN  # no donor said yes: the town does it, and says so
         text = template.format(
             case_no=case.case_no,
             kind=KIND_LABEL.get(case.kind, ""),
             note=note.rstrip("。"),
-            note_line=f"说明：{note}" if note and actor.type != "resident" else "如需帮助可随时再找我们。",
+            note_line=f"说明：{note}"
+            if note and actor.type != ActorType.RESIDENT
+            else "如需帮助可随时再找我们。",
         )
         await notify_resident(
             session, case=case, text=text, dedupe_key=f"case:{case.id}:ev:{request_key or event.id}"
@@ -144,7 +149,7 @@ async def transition(
     await sla.restart_clock(session, case=case, from_status=from_status, to_status=rule.to, now=now)
     if rule.to in OFFERS_END:
         await withdraw_offers(session, case=case, to_status=rule.to, now=now)
-    if rule.to == "completed":
+    if rule.to == CaseStatus.COMPLETED:
         await start_survey(session, case=case, now=now)
     log.info("case %s: %s -> %s by %s %s", case.case_no, from_status, rule.to, actor.type, actor.id)
     return event
@@ -169,17 +174,20 @@ async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, 
         update(Offer)
         .where(
             col(Offer.case_id) == case.id,
-            col(Offer.status).in_(OFFER_OPEN if to_status in CASE_ENDED_UNDONE else ("offered",)),
+            col(Offer.status).in_(OFFER_OPEN if to_status in CASE_ENDED_UNDONE else (OfferStatus.OFFERED,)),
         )
-        .values(status="withdrawn", answered_at=func.coalesce(col(Offer.answered_at), now))
+        .values(status=OfferStatus.WITHDRAWN, answered_at=func.coalesce(col(Offer.answered_at), now))
         .execution_options(synchronize_session=False)
     )
     changed = int(withdrawn.rowcount or 0)
     if to_status not in CASE_ENDED_UNDONE:
         finished = await session.exec(  # type: ignore[call-overload]
             update(Offer)
-            .where(col(Offer.case_id) == case.id, col(Offer.status).in_(("accepted", "delivered")))
-            .values(status="done", finished_at=now)
+            .where(
+                col(Offer.case_id) == case.id,
+                col(Offer.status).in_((OfferStatus.ACCEPTED, OfferStatus.DELIVERED)),
+            )
+            .values(status=OfferStatus.DONE, finished_at=now)
             .execution_options(synchronize_session=False)
         )
         changed += int(finished.rowcount or 0)
@@ -198,7 +206,7 @@ async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedup
     return await enqueue(
         session,
         openid=resident.openid,
-        kind="progress",
+        kind=MessageKind.PROGRESS,
         text=text,
         case_id=case.id,
         dedupe_key=dedupe_key,

@@ -19,19 +19,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines.workdays import add_working_days, add_working_hours
 from bot.models import Case, SlaPolicy
+from bot.states import CaseStatus
 
 log = logging.getLogger(__name__)
 
 # case status -> the policy stage that governs how long it may stay there
-STAGE_OF_STATUS = {
-    "submitted": "submitted",  # community verification
-    "verified": "verified",  # town review
-    "accepted": "accepted",  # someone claims it
-    "claimed": "claimed",  # matching or dispatch starts
-    "reopened": "reopened",
-    "matching": "completion",
-    "dispatched": "completion",
-    "in_progress": "completion",
+STAGE_OF_STATUS: dict[str, str] = {
+    CaseStatus.SUBMITTED: "submitted",  # community verification
+    CaseStatus.VERIFIED: "verified",  # town review
+    CaseStatus.ACCEPTED: "accepted",  # someone claims it
+    CaseStatus.CLAIMED: "claimed",  # matching or dispatch starts
+    CaseStatus.REOPENED: "reopened",
+    CaseStatus.MATCHING: "completion",
+    CaseStatus.DISPATCHED: "completion",
+    CaseStatus.IN_PROGRESS: "completion",
 }
 COMPLETION_STATUSES = frozenset(s for s, stage in STAGE_OF_STATUS.items() if stage == "completion")
 STAGE_LABEL = {

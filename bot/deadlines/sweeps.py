@@ -42,15 +42,31 @@ from bot.deadlines.sla import (
 )
 from bot.deadlines.workdays import add_working_days
 from bot.models import Case, Offer, Outbox, Resident, Resource, SlaPolicy, Staff, Survey
+from bot.states import (
+    CASE_KIND_LABEL,
+    ActorType,
+    CaseStatus,
+    MessageKind,
+    OfferStatus,
+    OutboxStatus,
+    Role,
+    SurveyStatus,
+)
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 OPEN_STATUSES = tuple(STAGE_OF_STATUS)
-KIND_LABEL = {"micro_wish": "微心愿", "micro_project": "微实事"}
+KIND_LABEL: dict[str, str] = dict(CASE_KIND_LABEL)
 
 # Statuses without a stage clock. The sweeps filter with NOT IN so that the database walks the deadline index
 # (SQLite would otherwise pick the status index, which covers nearly every open row).
-NO_CLOCK_STATUSES = ("completed", "closed", "cancelled", "rejected", "merged")
+NO_CLOCK_STATUSES = (
+    CaseStatus.COMPLETED,
+    CaseStatus.CLOSED,
+    CaseStatus.CANCELLED,
+    CaseStatus.REJECTED,
+    CaseStatus.MERGED,
+)
 
 
 def _still_open() -> Any:
@@ -90,11 +106,11 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
         return 0
     insert = postgresql.insert if _pg(session) else sqlite.insert
     defaults: dict[str, Any] = {
-        "recipient_type": "resident",
+        "recipient_type": ActorType.RESIDENT,
         "case_id": None,
         "template": {},
         "link": None,
-        "status": "pending",
+        "status": OutboxStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -121,7 +137,7 @@ class _StaffIndex:
 
     @classmethod
     async def load(cls, session: AsyncSession, towns: set[str], *, claimers: set[int]) -> _StaffIndex:
-        conds = [col(Staff.role).in_(("city_supervisor",))]
+        conds = [col(Staff.role).in_((Role.CITY_SUPERVISOR,))]
         if towns:
             conds.append(col(Staff.town).in_(sorted(towns)))
         if claimers:
@@ -145,7 +161,7 @@ class _StaffIndex:
         return found
 
     def city(self) -> list[Staff]:
-        return [s for lst in self.by_town.values() for s in lst if s.role == "city_supervisor"]
+        return [s for lst in self.by_town.values() for s in lst if s.role == Role.CITY_SUPERVISOR]
 
     def responsible(self, case: Any, stage: str) -> list[Staff]:
         """The claimer; unclaimed: the community's workers for verification, else the town's staff."""
@@ -153,11 +169,11 @@ class _StaffIndex:
             return [self.by_id[case.claimed_by_id]]
         if stage == "submitted":
             workers = [
-                s for s in self.town(case.town, ("community_worker",)) if s.community == case.community
+                s for s in self.town(case.town, (Role.COMMUNITY_WORKER,)) if s.community == case.community
             ]
             if workers:
                 return workers
-        return self.town(case.town, ("town_staff", "town_supervisor"))
+        return self.town(case.town, (Role.TOWN_STAFF, Role.TOWN_SUPERVISOR))
 
 
 async def _policies(session: AsyncSession) -> dict[tuple[str, str], Policy]:
@@ -186,7 +202,7 @@ def _staff_msg(
 ) -> dict[str, Any]:
     return {
         "openid": staff.openid,
-        "recipient_type": "staff",
+        "recipient_type": ActorType.STAFF,
         "kind": kind,
         "text": text,
         "case_id": case.id,
@@ -279,7 +295,13 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
             for s in staff.responsible(c, stage):
                 messages.append(
                     _staff_msg(
-                        staff=s, case=c, kind="reminder", key=key, text=text, status=f"{when}到期", now=now
+                        staff=s,
+                        case=c,
+                        kind=MessageKind.REMINDER,
+                        key=key,
+                        text=text,
+                        status=f"{when}到期",
+                        now=now,
                     )
                 )
         await _queue_and_mark(
@@ -314,10 +336,16 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
                 f"{'，负责人：' + (owner.display_name or owner.username) if owner else '，尚无人认领'}。请督促办理。"
             )
             key = _deadline_key("escalate", c, stage)
-            for s in staff.town(c.town, ("town_supervisor",)):
+            for s in staff.town(c.town, (Role.TOWN_SUPERVISOR,)):
                 messages.append(
                     _staff_msg(
-                        staff=s, case=c, kind="escalation", key=key, text=text, status="已超时", now=now
+                        staff=s,
+                        case=c,
+                        kind=MessageKind.ESCALATION,
+                        key=key,
+                        text=text,
+                        status="已超时",
+                        now=now,
                     )
                 )
         await _queue_and_mark(
@@ -355,7 +383,13 @@ async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2
             for s in staff.city():
                 messages.append(
                     _staff_msg(
-                        staff=s, case=c, kind="escalation", key=key, text=text, status="超时待督办", now=now
+                        staff=s,
+                        case=c,
+                        kind=MessageKind.ESCALATION,
+                        key=key,
+                        text=text,
+                        status="超时待督办",
+                        now=now,
                     )
                 )
         await _queue_and_mark(
@@ -395,7 +429,7 @@ async def nudge_residents(*, sessions: Sessions, now: datetime, batch: int = 200
             messages.append(
                 {
                     "openid": r.openid,
-                    "kind": "progress",
+                    "kind": MessageKind.PROGRESS,
                     "text": (
                         f"您的{KIND_LABEL.get(c.kind, '')}诉求（编号{c.case_no}）仍在办理中，"
                         "工作人员正在跟进，请您耐心等待。如有新情况可直接回复告诉我们。"
@@ -463,7 +497,7 @@ async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500
         offers = await _to_remind(
             session,
             Offer,
-            status="offered",
+            status=OfferStatus.OFFERED,
             stage="offer",
             default_lead=timedelta(hours=4),
             now=now,
@@ -480,8 +514,8 @@ async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500
             messages.append(
                 {
                     "openid": resource.openid,
-                    "recipient_type": "volunteer",
-                    "kind": "offer",
+                    "recipient_type": ActorType.VOLUNTEER,
+                    "kind": MessageKind.OFFER,
                     "text": (
                         f"您好！{case.town}的{KIND_LABEL.get(case.kind, '')}（编号{case.case_no}）正等您答复是否认领，"
                         f"将于{_local(offer.deadline)}截止。"  # type: ignore[arg-type]
@@ -504,16 +538,16 @@ async def offer_timeouts(
 
     async def work(session: AsyncSession) -> int:
         done = 0
-        for offer in await timed_out(session, Offer, status="offered", now=now, batch=batch):
+        for offer in await timed_out(session, Offer, status=OfferStatus.OFFERED, now=now, batch=batch):
             result = await session.exec(  # type: ignore[call-overload]
                 sa.update(Offer)
-                .where(col(Offer.id) == offer.id, col(Offer.status) == "offered")
-                .values(status="timeout", answered_at=now)
+                .where(col(Offer.id) == offer.id, col(Offer.status) == OfferStatus.OFFERED)
+                .values(status=OfferStatus.TIMEOUT, answered_at=now)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:
                 continue
-            offer.status = "timeout"
+            offer.status = OfferStatus.TIMEOUT
             offer.answered_at = now
             await session.exec(  # type: ignore[call-overload]
                 sa.update(Resource)
@@ -536,7 +570,7 @@ async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 50
         surveys = await _to_remind(
             session,
             Survey,
-            status="sent",
+            status=SurveyStatus.SENT,
             stage="survey",
             default_lead=timedelta(hours=24),
             now=now,
@@ -553,7 +587,7 @@ async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 50
             messages.append(
                 {
                     "openid": resident.openid,
-                    "kind": "survey",
+                    "kind": MessageKind.SURVEY,
                     "text": (
                         f"温馨提醒：您的诉求（编号{case.case_no}）已办结，还差您一个评价。"
                         "回复数字 1–5 即可（5 非常满意，1 非常不满意），或点这里：{link}"
@@ -600,7 +634,7 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
         day = now.astimezone(CHINA).strftime("%Y-%m-%d")
         messages = []
         for s in staff:
-            if s.role in ("city_supervisor", "admin"):
+            if s.role in (Role.CITY_SUPERVISOR, Role.ADMIN):
                 o = sum(v[0] for v in by_town.values())
                 n = sum(v[1] for v in by_town.values())
                 scope = "全市"
@@ -611,13 +645,13 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
             if o == 0 and n == 0:
                 continue
             text = f"【每日待办】{scope}：已超时 {o} 件，24小时内到期 {n} 件"
-            if s.role not in ("city_supervisor", "admin"):
+            if s.role not in (Role.CITY_SUPERVISOR, Role.ADMIN):
                 text += f"；其中您负责的：已超时 {my_o} 件，即将到期 {my_n} 件"
             messages.append(
                 {
                     "openid": s.openid,
-                    "recipient_type": "staff",
-                    "kind": "digest",
+                    "recipient_type": ActorType.STAFF,
+                    "kind": MessageKind.DIGEST,
                     "text": text + "。",
                     "template": {"status": f"超时{o}件 将到期{n}件"[:20]},
                     "link": "/staff/cases",

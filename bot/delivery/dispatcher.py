@@ -33,24 +33,16 @@ from bot.db import Sessions, transaction
 from bot.delivery.links import sign_link
 from bot.delivery.wechat_api import WeChatError
 from bot.models import Outbox, Resident
+from bot.states import MESSAGE_KIND_LABEL, ActorType, CaseFlag, DeliveryChannel, OutboxStatus
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 WINDOW = timedelta(hours=48)
 CS_QUOTA = 5
 TEMPLATE_FIELD_MAX = 20
-PHONE_FLAG = "phone_needed"  # the case flag staff see (set by the case package through on_unreachable)
+PHONE_FLAG = CaseFlag.PHONE_NEEDED  # the case flag staff see (set by the case package through on_unreachable)
 RESIDENT_LINK_KIND = "my_cases"  # bot.cases.lifecycle's signed link to /my/cases
-KIND_TITLE = {
-    "reply": "咨询回复",
-    "progress": "办理进度",
-    "reminder": "办理提醒",
-    "escalation": "超时督办",
-    "offer": "认领邀请",
-    "survey": "满意度评价",
-    "digest": "每日待办",
-    "alert": "重要提醒",
-}
+KIND_TITLE: dict[str, str] = dict(MESSAGE_KIND_LABEL)  # the template message's title per kind
 
 
 #: (session, case id, now): the case side of an undeliverable message, run in the dispatcher's transaction
@@ -128,7 +120,10 @@ async def claim_due(session: AsyncSession, *, now: datetime, batch: int, lease: 
     """Move up to ``batch`` due rows (pending, or sending with an expired lease) to ``sending``."""
     due = (
         select(Outbox.id)
-        .where(col(Outbox.status).in_(("pending", "sending")), col(Outbox.next_attempt_at) <= now)
+        .where(
+            col(Outbox.status).in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+            col(Outbox.next_attempt_at) <= now,
+        )
         .order_by(col(Outbox.next_attempt_at))
         .limit(batch)
     )
@@ -137,7 +132,7 @@ async def claim_due(session: AsyncSession, *, now: datetime, batch: int, lease: 
     stmt = (
         sa.update(Outbox)
         .where(col(Outbox.id).in_(due.scalar_subquery()))
-        .values(status="sending", next_attempt_at=now + lease, attempts=Outbox.attempts + 1)
+        .values(status=OutboxStatus.SENDING, next_attempt_at=now + lease, attempts=Outbox.attempts + 1)
         .returning(Outbox)
         .execution_options(synchronize_session=False)
     )
@@ -151,7 +146,9 @@ async def _finish(session: AsyncSession, row: Outbox, **values: Any) -> bool:
     stmt = (
         sa.update(Outbox)
         .where(
-            col(Outbox.id) == row.id, col(Outbox.status) == "sending", col(Outbox.attempts) == row.attempts
+            col(Outbox.id) == row.id,
+            col(Outbox.status) == OutboxStatus.SENDING,
+            col(Outbox.attempts) == row.attempts,
         )
         .values(**values)
     )
@@ -166,7 +163,7 @@ async def _send_one(
     async with sessions() as session:
         resident = (await session.exec(select(Resident).where(Resident.openid == row.openid))).first()
     use_custom = in_window(resident, now)
-    channel = "custom" if use_custom else "template"
+    channel = DeliveryChannel.CUSTOM if use_custom else DeliveryChannel.TEMPLATE
     try:
         try:
             if use_custom:
@@ -177,7 +174,7 @@ async def _send_one(
             if not (use_custom and exc.window_closed):
                 raise
             # outside the window or quota used: the template channel, and no more custom tries this window
-            channel = "template"
+            channel = DeliveryChannel.TEMPLATE
             async with transaction(sessions) as session:
                 await session.exec(  # type: ignore[call-overload]
                     sa.update(Resident)
@@ -200,15 +197,15 @@ async def _send_one(
         )
         return
     async with transaction(sessions) as session:
-        await _finish(session, row, status="sent", sent_at=now, channel=channel, last_error=None)
-        if channel == "custom":
+        await _finish(session, row, status=OutboxStatus.SENT, sent_at=now, channel=channel, last_error=None)
+        if channel == DeliveryChannel.CUSTOM:
             await session.exec(  # type: ignore[call-overload]
                 sa.update(Resident)
                 .where(col(Resident.openid) == row.openid)
                 .values(cs_sent_since_interaction=Resident.cs_sent_since_interaction + 1)
             )
     stats.sent += 1
-    if channel == "custom":
+    if channel == DeliveryChannel.CUSTOM:
         stats.via_custom += 1
     else:
         stats.via_template += 1
@@ -257,10 +254,10 @@ def _default_link(
     if not config.base_url:
         return None
     base = config.base_url.rstrip("/")
-    if row.recipient_type == "staff":
+    if row.recipient_type == ActorType.STAFF:
         return f"{base}/staff/cases"
     if (
-        row.recipient_type == "resident"
+        row.recipient_type == ActorType.RESIDENT
         and resident is not None
         and resident.id is not None
         and config.link_secret
@@ -278,7 +275,7 @@ async def _failed_attempt(
     reason = exc.short()[:500]
     async with transaction(sessions) as session:
         if exc.unsubscribed:
-            if await _finish(session, row, status="unreachable", last_error=reason):
+            if await _finish(session, row, status=OutboxStatus.UNREACHABLE, last_error=reason):
                 await mark_unreachable(session, openid=row.openid, now=now)
                 if row.case_id is not None and config.on_unreachable is not None:
                     await config.on_unreachable(session, row.case_id, now)
@@ -287,14 +284,14 @@ async def _failed_attempt(
         elif row.attempts >= config.max_attempts or not (
             exc.retryable or exc.token_invalid or exc.window_closed
         ):
-            await _finish(session, row, status="failed", last_error=reason)
+            await _finish(session, row, status=OutboxStatus.FAILED, last_error=reason)
             stats.failed += 1
             log.warning("outbox %s: parked as failed after %d attempts: %s", row.id, row.attempts, reason)
         else:
             await _finish(
                 session,
                 row,
-                status="pending",
+                status=OutboxStatus.PENDING,
                 last_error=reason,
                 next_attempt_at=now + config.backoff(row.attempts),
             )
@@ -376,9 +373,9 @@ async def retry(session: AsyncSession, *, outbox_id: int, now: datetime) -> Outb
     row = await session.get(Outbox, outbox_id, with_for_update=True)
     if row is None:
         raise LookupError(outbox_id)
-    if row.status not in ("failed", "unreachable"):
+    if row.status not in (OutboxStatus.FAILED, OutboxStatus.UNREACHABLE):
         raise NotRetryable(row.status)
-    row.status = "pending"
+    row.status = OutboxStatus.PENDING
     row.attempts = 0
     row.next_attempt_at = now
     session.add(row)

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import Outbox, utcnow
+from bot.states import ActorType, OutboxStatus
 
 
 async def enqueue(
@@ -17,7 +18,7 @@ async def enqueue(
     openid: str,
     kind: str,
     text: str,
-    recipient_type: str = "resident",
+    recipient_type: str = ActorType.RESIDENT,
     case_id: int | None = None,
     template: dict[str, Any] | None = None,
     link: str | None = None,
@@ -35,7 +36,7 @@ async def enqueue(
         "template": template or {},
         "link": link,
         "dedupe_key": dedupe_key,
-        "status": "pending",
+        "status": OutboxStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": not_before or utcnow(),
         "created_at": utcnow(),
