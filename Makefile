@@ -1,14 +1,35 @@
-# Two commands: `make run` (the whole system locally) and `make test` (the whole suite). Both set everything up.
-.PHONY: run test setup setup-test lint bench audit
+# `make run` (the whole system locally) and `make test` (the whole suite, the one CI command). Both set everything up.
+#   make test-fast   no Rasa training, no browser: the loop while editing (docs/testing.md)
+#   make lint        ruff check + ruff format --check + mypy
+#   make lock        re-resolve requirements.lock (exact versions and hashes for Python 3.11) from pyproject.toml
+#   make mutation    mutation testing of the modules that carry guarantees (slow; not in CI)
+.PHONY: run test test-fast lint lock mutation setup setup-test bench
+
+PY = .venv/bin/python
+PYTEST = $(PY) -m pytest -p no:cacheprovider
+# two workers: this machine has two cores (pytest-xdist; docs/testing.md has the timings)
+XDIST = -n 2
 
 run: setup
-	.venv/bin/python -m bot run
+	$(PY) -m bot run
 
-test: setup-test
-	.venv/bin/python -m ruff check .
-	.venv/bin/python -m mypy
-	.venv/bin/python -m pytest -p no:cacheprovider
-	.venv/bin/python scripts/pip_audit.py
+test: setup-test lint
+	$(PYTEST)
+
+test-fast: setup
+	$(PYTEST) $(XDIST) -q -m "not rasa and not browser"
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+lock:
+	$(PY) -m uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --no-header --quiet -o requirements.lock
+
+mutation: setup
+	bash scripts/mutation.sh
 
 setup:
 	bash scripts/setup.sh
@@ -17,11 +38,7 @@ setup-test:
 	bash scripts/setup.sh --browser
 
 bench: setup
-	.venv/bin/python -m benchmarks.webhook
-	.venv/bin/python -m benchmarks.matching
-	.venv/bin/python -m benchmarks.staff_pages
-	.venv/bin/python -m benchmarks.sweep
-
-# known vulnerabilities in both environments (fails in CI when the vulnerability service is unreachable)
-audit: setup
-	.venv/bin/python scripts/pip_audit.py
+	$(PY) -m benchmarks.webhook
+	$(PY) -m benchmarks.matching
+	$(PY) -m benchmarks.staff_pages
+	$(PY) -m benchmarks.sweep

@@ -27,12 +27,16 @@ BOT_PY=$(find_python 11 13 python3.11 python3.12 python3.13 python3 "$pyenv_root
 RASA_PY=$(find_python 10 10 python3.10 "$pyenv_root"/versions/3.10*/bin/python /usr/bin/python3.10) || {
   echo "error: Rasa 3.6 needs Python 3.10: install it (e.g. 'pyenv install 3.10.13') and run again" >&2; exit 1; }
 
-# --- the bot's environment
-want=$(hash_of pyproject.toml)
+# --- the bot's environment: exactly the versions in requirements.lock (hashes checked), then the project itself
+# without resolving anything again. `make lock` re-resolves the lock after pyproject.toml changes.
+want=$(hash_of pyproject.toml requirements.lock)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp_dir/bot" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing the bot's environment (.venv, $("$BOT_PY" --version))"
+  echo "setup: installing the bot's environment (.venv, $("$BOT_PY" --version)) from requirements.lock"
   [ -x .venv/bin/python ] || "$BOT_PY" -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v 'is ignored' || true
+  log="$stamp_dir/bot.log"
+  { .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock \
+    && .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .; } >"$log" 2>&1 \
+    || { grep -v 'is ignored' "$log" >&2; echo "error: installing from requirements.lock failed" >&2; exit 1; }
   .venv/bin/python -c 'import aiohttp, sqlmodel, wechatpy, bot'
   echo "$want" > "$stamp_dir/bot"
 fi
