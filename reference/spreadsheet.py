@@ -174,7 +174,7 @@ def _check_zip(data: bytes, limits: ReadLimits, clock: Clock) -> None:
             if declared > limits.max_uncompressed or (
                 info.file_size > 1024 * 1024 and ratio > limits.max_ratio
             ):
-                raise SpreadsheetRefused("文件解压后过大（疑似压缩炸弹），已拒绝；请分批导入")
+                raise SpreadsheetRefused("文件解压后过大（超过上限或疑似压缩炸弹），已拒绝；请分批导入")
         actual = 0
         try:
             for info in members:
@@ -183,7 +183,7 @@ def _check_zip(data: bytes, limits: ReadLimits, clock: Clock) -> None:
                         actual += len(chunk)
                         clock.check()
                         if actual > limits.max_uncompressed:
-                            raise SpreadsheetRefused("文件解压后过大（疑似压缩炸弹），已拒绝；请分批导入")
+                            raise SpreadsheetRefused("文件解压后过大（超过上限或疑似压缩炸弹），已拒绝；请分批导入")
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             if isinstance(exc, SpreadsheetRefused):
                 raise
