@@ -42,4 +42,3 @@ bench: setup
 	$(PY) -m benchmarks.matching
 	$(PY) -m benchmarks.staff_pages
 	$(PY) -m benchmarks.sweep
-	$(PY) -m bot nlu eval  # accuracy and Rasa's parse p95 over HTTP (the wall-clock target lives here, not in tests)

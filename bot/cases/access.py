@@ -101,7 +101,7 @@ async def authenticate(
     ok = await asyncio.to_thread(verify_password, password, stored)
     if staff is None or not usable or not ok:
         if staff is not None:
-            await session.exec(  # type: ignore[call-overload]
+            await session.exec(
                 update(Staff)
                 .where(col(Staff.id) == staff.id)
                 .values(failed_logins=col(Staff.failed_logins) + 1)
@@ -109,7 +109,7 @@ async def authenticate(
             )
         raise LoginFailed(WRONG_PASSWORD)
     await throttle.succeeded(session, pair_row, addr_row, forget=(throttle.PASSWORD_PAIR, pair))
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(Staff)
         .where(col(Staff.id) == staff.id)
         .values(failed_logins=0, locked_until=None)
@@ -120,7 +120,7 @@ async def authenticate(
 
 async def revoke_sessions(session: AsyncSession, *, staff: Staff) -> None:
     """Every session cookie issued to ``staff`` so far stops working (the epoch is bumped in SQL)."""
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(Staff)
         .where(col(Staff.id) == staff.id)
         .values(session_epoch=col(Staff.session_epoch) + 1)
@@ -211,7 +211,7 @@ async def bind_openid(
     if staff is None or staff.bind_code_expires is None or staff.bind_code_expires < now:
         raise StaffError("绑定码不正确或已过期，请在电脑上重新生成")
     await throttle.succeeded(session, row1, row2, forget=(throttle.STAFF_BIND, by_openid))
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(Staff).where(col(Staff.openid) == openid, col(Staff.id) != staff.id).values(openid=None)
     )
     staff.openid = openid

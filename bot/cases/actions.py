@@ -122,7 +122,7 @@ async def reassign(
     ):
         return earlier
     old = case.claimed_by_id
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Case)
         .where(col(Case.id) == case.id, col(Case.status) == case.status)
         .values(claimed_by_id=to_staff.id, updated_at=now)
@@ -452,7 +452,7 @@ async def bind_case(
     if case.created_at + HOTLINE_BIND_TTL < now:
         raise BindError("绑定码已过期，请致电12345或联系工作人员重新登记")
     await throttle.succeeded(session, row, forget=(throttle.CASE_BIND, by_resident))
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Case)
         .where(col(Case.id) == case.id, col(Case.resident_id).is_(None))
         .values(resident_id=resident.id, bind_code=None, updated_at=now)

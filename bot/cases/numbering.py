@@ -28,10 +28,10 @@ async def next_case_no(session: AsyncSession, *, now: datetime | None = None) ->
     stmt = (
         insert(CaseSeq)
         .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseSeq.last + 1})  # type: ignore[arg-type]
+        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseSeq.last + 1})
         .returning(CaseSeq.last)  # type: ignore[call-overload]
     )
-    n = (await session.exec(stmt)).scalar_one()  # type: ignore[call-overload]
+    n = (await session.exec(stmt)).scalar_one()
     return f"MS{day}-{n:04d}"
 
 

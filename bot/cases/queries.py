@@ -188,7 +188,7 @@ async def outbox_row_for(session: AsyncSession, *, staff: Staff, outbox_id: int)
 async def flag_counts(session: AsyncSession, *, staff: Staff) -> dict[str, int]:
     """How many cases in the staff member's jurisdiction carry each flag (the queue's badges)."""
     base = cases_query(staff).where(col(Case.flag).is_not(None)).subquery()
-    rows = await session.exec(select(base.c.flag, func.count()).group_by(base.c.flag))  # type: ignore[call-overload]
+    rows = await session.exec(select(base.c.flag, func.count()).group_by(base.c.flag))
     return {str(flag): int(n) for flag, n in rows}
 
 

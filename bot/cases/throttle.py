@@ -88,7 +88,7 @@ async def succeeded(
         session.add(row)
     if forget is not None:
         limit, key = forget
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             delete(SignInAttempt).where(
                 col(SignInAttempt.scope) == limit.scope, col(SignInAttempt.key) == key
             )
@@ -98,7 +98,5 @@ async def succeeded(
 
 async def prune(session: AsyncSession, *, now: datetime, older_than: timedelta = timedelta(days=1)) -> int:
     """Drop attempts older than any window (a housekeeping sweep may call this)."""
-    result = await session.exec(  # type: ignore[call-overload]
-        delete(SignInAttempt).where(col(SignInAttempt.at) < now - older_than)
-    )
+    result = await session.exec(delete(SignInAttempt).where(col(SignInAttempt.at) < now - older_than))
     return int(result.rowcount or 0)

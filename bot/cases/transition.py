@@ -97,7 +97,7 @@ async def transition(
     if rule.to in OFFERS_END:
         values["awaiting_resident"] = False
     values.update(_set or {})
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         update(Case).where(*conditions).values(**values).execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -170,7 +170,7 @@ async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, 
     One plain UPDATE, so no offer page or link can act on the case afterwards. Returns the offers changed."""
     if case.id is None:
         return 0
-    withdrawn = await session.exec(  # type: ignore[call-overload]
+    withdrawn = await session.exec(
         update(Offer)
         .where(
             col(Offer.case_id) == case.id,
@@ -181,7 +181,7 @@ async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, 
     )
     changed = int(withdrawn.rowcount or 0)
     if to_status not in CASE_ENDED_UNDONE:
-        finished = await session.exec(  # type: ignore[call-overload]
+        finished = await session.exec(
             update(Offer)
             .where(
                 col(Offer.case_id) == case.id,

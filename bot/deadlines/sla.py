@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines.workdays import add_working_days, add_working_hours
@@ -115,8 +115,8 @@ async def policy_for(session: AsyncSession, kind: str, stage: str) -> Policy | N
     """The policy for a case kind and stage: the table's row for this kind, else its "any" row, else the default."""
     rows = (
         await session.exec(
-            select(SlaPolicy).where(SlaPolicy.stage == stage, SlaPolicy.kind.in_((kind, "any")))
-        )  # type: ignore[attr-defined]
+            select(SlaPolicy).where(SlaPolicy.stage == stage, col(SlaPolicy.kind).in_((kind, "any")))
+        )
     ).all()
     row = next((r for r in rows if r.kind == kind), None) or next((r for r in rows if r.kind == "any"), None)
     if row is not None:

@@ -118,7 +118,7 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
     params = [{**defaults, **r} for r in rows]
     # one compiled statement, executed for many parameter sets (SQLAlchemy batches them as "insertmanyvalues")
     table: Any = Outbox.__table__  # type: ignore[attr-defined]  # Core, not the ORM bulk path: an order of magnitude less Python per row
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)  # type: ignore[arg-type]
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
     conn = await session.connection()
     result = await conn.execute(stmt, params)
     inserted = len(result.all())
@@ -224,7 +224,8 @@ async def guarded_sweep(what: str, sessions: Sessions, work: Callable[[AsyncSess
 
 
 def _stage(case: Any) -> str:
-    return STAGE_OF_STATUS.get(case.status, case.status)
+    status: str = case.status
+    return STAGE_OF_STATUS.get(status, status)
 
 
 def _deadline_key(prefix: str, case: Any, stage: str) -> str:
@@ -240,7 +241,8 @@ async def _due_cases(session: AsyncSession, deadline: Any, *where: Any, batch: i
         .order_by(col(Case.stage_deadline))
         .limit(batch)
     )
-    return (await session.exec(_locked(stmt, session))).all()  # type: ignore[call-overload,no-any-return]
+    rows: Sequence[Any] = (await session.exec(_locked(stmt, session))).all()
+    return rows
 
 
 async def _queue_and_mark(
@@ -253,9 +255,7 @@ async def _queue_and_mark(
 ) -> None:
     """Queue the sweep's messages and stamp ``mark`` on its cases, in the sweep's transaction."""
     await queue_many(session, messages, now=now)
-    await session.exec(  # type: ignore[call-overload]
-        sa.update(Case).where(col(Case.id).in_(case_ids)).values({mark: now})
-    )
+    await session.exec(sa.update(Case).where(col(Case.id).in_(case_ids)).values({mark: now}))
 
 
 # ------------------------------------------------------------------------------------------ case deadlines
@@ -539,7 +539,7 @@ async def offer_timeouts(
     async def work(session: AsyncSession) -> int:
         done = 0
         for offer in await timed_out(session, Offer, status=OfferStatus.OFFERED, now=now, batch=batch):
-            result = await session.exec(  # type: ignore[call-overload]
+            result = await session.exec(
                 sa.update(Offer)
                 .where(col(Offer.id) == offer.id, col(Offer.status) == OfferStatus.OFFERED)
                 .values(status=OfferStatus.TIMEOUT, answered_at=now)
@@ -549,7 +549,7 @@ async def offer_timeouts(
                 continue
             offer.status = OfferStatus.TIMEOUT
             offer.answered_at = now
-            await session.exec(  # type: ignore[call-overload]
+            await session.exec(
                 sa.update(Resource)
                 .where(col(Resource.id) == offer.resource_id)
                 .values(timeouts=Resource.timeouts + 1)
@@ -616,7 +616,7 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
         )
         by_town = {
             t: (int(o or 0), int(s or 0)) for t, o, s in (await session.exec(base.group_by(Case.town))).all()
-        }  # type: ignore[call-overload]
+        }
         mine_q = sa.select(Case.claimed_by_id, overdue, soon_due).where(  # type: ignore[call-overload]
             col(Case.stage_deadline) <= now + soon,
             _still_open(),
@@ -624,7 +624,7 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
         )
         mine = {
             sid: (int(o or 0), int(s or 0))
-            for sid, o, s in (await session.exec(mine_q.group_by(Case.claimed_by_id))).all()  # type: ignore[call-overload]
+            for sid, o, s in (await session.exec(mine_q.group_by(Case.claimed_by_id))).all()
         }
         staff = (
             await session.exec(

@@ -80,7 +80,7 @@ class DispatchStats:
     unreachable: int = 0
 
     def add(self, other: DispatchStats) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -136,7 +136,7 @@ async def claim_due(session: AsyncSession, *, now: datetime, batch: int, lease: 
         .returning(Outbox)
         .execution_options(synchronize_session=False)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
+    result = await session.exec(stmt)
     rows = [r[0] if not isinstance(r, Outbox) else r for r in result.all()]
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.id or 0))
 
@@ -152,7 +152,7 @@ async def _finish(session: AsyncSession, row: Outbox, **values: Any) -> bool:
         )
         .values(**values)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
+    result = await session.exec(stmt)
     return bool(result.rowcount)
 
 
@@ -176,7 +176,7 @@ async def _send_one(
             # outside the window or quota used: the template channel, and no more custom tries this window
             channel = DeliveryChannel.TEMPLATE
             async with transaction(sessions) as session:
-                await session.exec(  # type: ignore[call-overload]
+                await session.exec(
                     sa.update(Resident)
                     .where(col(Resident.openid) == row.openid)
                     .values(cs_sent_since_interaction=CS_QUOTA)
@@ -199,7 +199,7 @@ async def _send_one(
     async with transaction(sessions) as session:
         await _finish(session, row, status=OutboxStatus.SENT, sent_at=now, channel=channel, last_error=None)
         if channel == DeliveryChannel.CUSTOM:
-            await session.exec(  # type: ignore[call-overload]
+            await session.exec(
                 sa.update(Resident)
                 .where(col(Resident.openid) == row.openid)
                 .values(cs_sent_since_interaction=Resident.cs_sent_since_interaction + 1)
