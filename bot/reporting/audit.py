@@ -51,6 +51,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "case_offer": "邀请爱心资源",
         "batch_offer": "批量对接爱心资源",
         "outbox_retry": "重新发送消息",
+        "web_query": "居民网页查询（短信验证码）",
         **{f"case_{op}": f"诉求：{label}" for op, label in _CASE_OPS.items()},
     },
     "爱心资源库": {
@@ -59,6 +60,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "pool_edit": "修改爱心资源",
         "pool_active": "启用/停用爱心资源",
         "pool_bind_code": "生成资源绑定码",
+        "reveal_donor_phone": "查看爱心资源完整电话",
+        "offer_answer_recorded": "代为记录爱心人士答复",
+        "offer_withdraw": "撤回对接邀请",
     },
     "统计与公告": {
         "stats_export": "导出统计表",
@@ -74,6 +78,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "admin_sla_policy": "修改办理时限",
         "admin_sla_restore": "恢复默认时限",
         "api_call": "开放接口调用",
+        "api_key_create": "新建开放接口密钥",
+        "api_key_revoke": "吊销开放接口密钥",
+        "api_callback_replay": "重发开放接口回调",
     },
 }
 ACTION_LABELS: dict[str, str] = {
