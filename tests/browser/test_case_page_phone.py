@@ -55,3 +55,19 @@ async def test_latest_message_and_actions_in_the_first_screen(site: Site, browse
         )
     finally:
         await ctx.close()
+
+
+async def test_desktop_keeps_the_pool_beside_the_actions(site: Site, browser: Any) -> None:
+    state = await signed_in_state(browser, site, "hj-staff")
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, storage_state=state)
+    try:
+        page = await ctx.new_page()
+        await page.goto(f"{site.base}/staff/cases/{site.wish_no}")
+        await page.screenshot(path=str(ARTIFACTS / "staff-case-desktop.png"))
+        actions = await page.locator("#actions").bounding_box()
+        pool = await page.locator("#pool").bounding_box()
+        assert actions and pool
+        assert pool["x"] > actions["x"] + actions["width"] - 1, (actions, pool)  # a second column
+        assert pool["y"] < SCREEN["height"], pool  # and in the first screen
+    finally:
+        await ctx.close()
