@@ -214,3 +214,6 @@ def test_real_cancels_end_without_a_case(report: Report) -> None:
     assert cancels and all(not o.cases for o in cancels), Counter(
         o.conversation.id for o in cancels if o.cases
     )
+    required = [o for o in cancels if o.conversation.cancel == "required"]
+    not_taken = [o.conversation.id for o in required if not o.cancelled]
+    assert len(required) >= 5 and not not_taken, f"cancel not taken: {not_taken}"
