@@ -183,7 +183,9 @@ def _check_zip(data: bytes, limits: ReadLimits, clock: Clock) -> None:
                         actual += len(chunk)
                         clock.check()
                         if actual > limits.max_uncompressed:
-                            raise SpreadsheetRefused("文件解压后过大（超过上限或疑似压缩炸弹），已拒绝；请分批导入")
+                            raise SpreadsheetRefused(
+                                "文件解压后过大（超过上限或疑似压缩炸弹），已拒绝；请分批导入"
+                            )
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             if isinstance(exc, SpreadsheetRefused):
                 raise
