@@ -172,6 +172,10 @@ def _allowed(role: str, action: str, own_town: bool, owner_is_me: bool) -> bool:
 @pytest.mark.parametrize("role", list(ROLE_USERS))
 @pytest.mark.parametrize("own_town", [True, False])
 async def test_authorisation_matrix(_l_client, _l_sessions, role, own_town):
+    from bot.ops.seed import seed_categories
+
+    async with transaction(_l_sessions) as db:  # "edit" picks a category from the editable table
+        await seed_categories(db)
     me = await add_staff(
         _l_sessions, ROLE_USERS[role], role, town=None if role in ("city_supervisor", "admin") else TOWN
     )
