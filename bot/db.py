@@ -41,7 +41,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             # BEGIN IMMEDIATE: writers queue on the lock instead of failing on upgrade (SQLite's deadlock)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        engine.sync_engine.dialect._json_serializer = _json_dumps  # type: ignore[attr-defined]
+        engine.sync_engine.dialect._json_serializer = _json_dumps
         return engine
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -52,7 +52,7 @@ class MemoryNonceStore:
 class RedisNonceStore:
     """Nonces shared by every worker: ``SET key fingerprint NX EX ttl``, then ``GET`` when it existed."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "wechat:nonce:") -> None:
+    def __init__(self, redis: Redis[Any], *, prefix: str = "wechat:nonce:") -> None:
         self._redis = redis
         self._prefix = prefix
 

@@ -134,7 +134,7 @@ async def _claim(sessions: Sessions, now: datetime) -> list[tuple[ApiCallback, A
         ).all()
         claimed: list[tuple[ApiCallback, ApiSubscription]] = []
         for cid in due:
-            result = await session.exec(  # type: ignore[call-overload]
+            result = await session.exec(
                 update(ApiCallback)
                 .where(
                     col(ApiCallback.id) == cid,

@@ -95,7 +95,7 @@ async def problems(
 
 
 def _now(request: web.Request) -> datetime:
-    return request.config_dict[keys.CLOCK]()  # type: ignore[no-any-return]
+    return request.config_dict[keys.CLOCK]()
 
 
 async def _caller(request: web.Request, scope: str) -> Caller:

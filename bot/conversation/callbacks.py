@@ -69,5 +69,5 @@ async def mark_called(
     q = update(CallBack).where(col(CallBack.id) == callback_id, col(CallBack.done_at).is_(None))
     if town is not None:
         q = q.where(col(CallBack.town) == town)
-    result = await session.exec(q.values(done_at=now, done_by_id=staff_id))  # type: ignore[call-overload]
+    result = await session.exec(q.values(done_at=now, done_by_id=staff_id))
     return bool(result.rowcount == 1)

@@ -82,7 +82,7 @@ class Inbound:
         ):
             # flooding: the message is kept (staff can read it) but neither parsed nor acted on
             async with transaction(sessions) as session:
-                await session.exec(  # type: ignore[call-overload]
+                await session.exec(
                     update(InboundMessage)
                     .where(col(InboundMessage.id) == row_id)
                     .values(reply=TOO_FAST, reply_mode="limited")
@@ -100,7 +100,7 @@ class Inbound:
             )
             app[keys.METRICS].replies.labels("failed").inc()
             async with transaction(sessions) as session:
-                await session.exec(  # type: ignore[call-overload]
+                await session.exec(
                     update(InboundMessage)
                     .where(col(InboundMessage.id) == row_id)
                     .values(reply=SORRY, reply_mode="failed")
@@ -165,7 +165,7 @@ class Inbound:
     async def deliver_late(self, delivery: Delivery, reply: str) -> None:
         """The dialogue took longer than the reply budget: the answer goes out as a customer-service message."""
         async with transaction(self.app[keys.SESSIONS]) as session:
-            await session.exec(  # type: ignore[call-overload]
+            await session.exec(
                 update(InboundMessage)
                 .where(col(InboundMessage.delivery_key) == delivery.key)
                 .values(reply_mode="outbox")
@@ -194,7 +194,7 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
         )
         .on_conflict_do_nothing(index_elements=["openid"])
     )
-    return (await session.exec(select(Resident).where(col(Resident.openid) == openid))).scalar_one()  # type: ignore[no-any-return]
+    return (await session.exec(select(Resident).where(col(Resident.openid) == openid))).scalar_one()
 
 
 def _jsonable(media: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def find_offer_timeout_hook(settings: Any = None) -> OfferTimeoutHook:
     """The matching engine's hook: a timed-out offer goes to the next candidate (or flags the case)."""
     from bot.pool import PoolConfig, make_offer_timeout_hook
 
-    return make_offer_timeout_hook(PoolConfig.from_settings(settings))  # type: ignore[no-any-return]
+    return make_offer_timeout_hook(PoolConfig.from_settings(settings))
 
 
 async def dispatch_job(
@@ -200,7 +200,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.delivery.wechat_api import WeChatAPI
     from bot.settings import Settings
 
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     if args.migrate:
         await migrate(settings.db_url)
     engine = make_engine(settings.db_url)

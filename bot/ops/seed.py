@@ -84,7 +84,7 @@ async def seed_staff(session: object) -> list[str]:
                     username=username,
                     display_name=username,
                     role=role,
-                    town=town,  # type: ignore[attr-defined]
+                    town=town,
                     password_hash=hash_password(password),
                 )
             )

@@ -34,7 +34,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.models import Staff
     from bot.settings import Settings
 
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
     try:

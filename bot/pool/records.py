@@ -63,7 +63,7 @@ async def add_resource_counts(session: AsyncSession, resource_id: int, now: date
     values["updated_at"] = now
     await session.exec(
         sa.update(Resource)
-        .where(col(Resource.id) == resource_id)  # type: ignore[call-overload]
+        .where(col(Resource.id) == resource_id)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -72,7 +72,7 @@ async def add_resource_counts(session: AsyncSession, resource_id: int, now: date
 async def set_offer_status(
     session: AsyncSession, offer: Offer, *, expect: Sequence[str], **values: Any
 ) -> bool:
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.update(Offer)
         .where(col(Offer.id) == offer.id, col(Offer.status).in_(expect))
         .values(**values)

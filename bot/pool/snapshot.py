@@ -94,7 +94,7 @@ async def _version(session: AsyncSession, now: datetime) -> tuple[Any, ...]:
     ).one()
     o = (
         await session.exec(
-            select(  # type: ignore[call-overload]
+            select(
                 func.count(col(Offer.id)),
                 func.max(Offer.id),
                 func.max(Offer.answered_at),

@@ -58,9 +58,7 @@ async def counts(
     out.by_town = await grouped(session, col(Case.town), conds)
     out.by_channel = await grouped(session, col(Case.channel), conds)
     done = where(town=town, community=community, start=start, end=end, column=col(Case.completed_at))
-    out.completed = int(
-        (await session.exec(select(func.count()).select_from(Case).where(*done))).one()  # type: ignore[arg-type]
-    )
+    out.completed = int((await session.exec(select(func.count()).select_from(Case).where(*done))).one())
     return out
 
 
@@ -101,7 +99,7 @@ async def stage_on_time(
 ) -> list[StageRate]:
     """Per stage: how many stage exits in [start, end) happened before the stage's deadline. A stage ends when
     the case leaves it; moves between matching / dispatched / in_progress continue the completion stage."""
-    late = CaseEvent.data["late"].as_boolean()  # type: ignore[index]
+    late = CaseEvent.data["late"].as_boolean()
     conds = [
         col(CaseEvent.kind) == "transition",
         col(CaseEvent.from_status).is_not(None),

@@ -66,7 +66,7 @@ async def sign_out(request: web.Request) -> None:
 async def current_staff(request: web.Request) -> Staff | None:
     """The signed-in, active staff member, loaded once per request."""
     if _REQUEST_STAFF in request:
-        return request[_REQUEST_STAFF]  # type: ignore[no-any-return]
+        return request[_REQUEST_STAFF]
     session = await get_session(request)
     staff_id = session.get(STAFF_KEY)
     staff = None

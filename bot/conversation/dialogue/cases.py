@@ -52,8 +52,8 @@ def _label(status: str) -> str:
 async def _my_cases(turn: Turn, *, statuses: tuple[str, ...] | None = None, limit: int = 5) -> list[Case]:
     q = select(Case).where(col(Case.resident_id) == turn.resident.id)
     if statuses:
-        q = q.where(col(Case.status).in_(statuses))  # type: ignore[attr-defined]
-    q = q.order_by(col(Case.created_at).desc()).limit(limit)  # type: ignore[attr-defined]
+        q = q.where(col(Case.status).in_(statuses))
+    q = q.order_by(col(Case.created_at).desc()).limit(limit)
     return list((await turn.session.exec(q)).scalars())  # type: ignore[call-overload]
 
 
@@ -149,8 +149,8 @@ async def answer_staff_question(turn: Turn) -> str | None:
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(col(Case.resident_id) == turn.resident.id, col(Case.awaiting_resident).is_(True))  # type: ignore[attr-defined]
-            .order_by(col(Case.updated_at).desc())  # type: ignore[attr-defined]
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.awaiting_resident).is_(True))
+            .order_by(col(Case.updated_at).desc())
             .limit(1)
         )
     ).scalar_one_or_none()

@@ -161,7 +161,7 @@ async def continue_draft(turn: Turn) -> str:
 async def _erase_draft_words(turn: Turn) -> None:
     """PIPL: without consent nothing of this draft is kept — the messages' words are erased."""
     ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
-    await turn.session.exec(  # type: ignore[call-overload]
+    await turn.session.exec(
         update(InboundMessage).where(col(InboundMessage.id).in_(ids)).values(text=ERASED, media={})
     )
 
@@ -313,7 +313,7 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
     if draft.get("phone") and not turn.resident.phone:
         turn.resident.phone = draft["phone"]
     msg_ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(InboundMessage).where(InboundMessage.id.in_(msg_ids)).values(case_id=case.id)  # type: ignore[union-attr]
     )
     reply = (

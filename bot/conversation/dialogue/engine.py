@@ -236,8 +236,8 @@ async def on_image(turn: Turn) -> str:
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).notin_(case_router.FINISHED))  # type: ignore[attr-defined]
-            .order_by(col(Case.created_at).desc())  # type: ignore[attr-defined]
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).notin_(case_router.FINISHED))
+            .order_by(col(Case.created_at).desc())
             .limit(1)
         )
     ).scalar_one_or_none()

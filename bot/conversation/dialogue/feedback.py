@@ -27,8 +27,8 @@ async def rate_outside_survey(turn: Turn) -> str:
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).in_(("completed", "closed")))  # type: ignore[attr-defined]
-            .order_by(col(Case.updated_at).desc())  # type: ignore[attr-defined]
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).in_(("completed", "closed")))
+            .order_by(col(Case.updated_at).desc())
             .limit(1)
         )
     ).scalar_one_or_none()

@@ -76,13 +76,13 @@ async def rename_category(session: AsyncSession, *, category: Category, name: st
         raise StaffError(f"已有同名类别“{name}”")
     old = category.name
     category.name = name
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         sa.update(Case)
         .where(col(Case.kind) == category.kind, col(Case.category) == old)
         .values(category=name)
     )
     changed = int(result.rowcount or 0)
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         sa.update(Case)
         .where(col(Case.kind) == category.kind, col(Case.suggested_category) == old)
         .values(suggested_category=name)

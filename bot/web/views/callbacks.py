@@ -54,7 +54,7 @@ async def _own(db: Any, staff: Staff, callback_id: int) -> CallBack:
     town = _town_of(staff)
     if row is None or row.done_at is not None or (town is not None and row.town != town):
         raise web.HTTPNotFound(text="没有这条回电请求")
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 @routes.post("/staff/callbacks/{callback_id}/phone", name="staff_callback_phone")

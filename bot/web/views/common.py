@@ -32,7 +32,7 @@ __all__ = [
 
 def now_of(request: web.Request) -> datetime:
     """The app's clock (tests inject a fixed one)."""
-    now: datetime = request.app[keys.CLOCK]()  # type: ignore[operator]
+    now: datetime = request.app[keys.CLOCK]()
     return now
 
 

@@ -20,7 +20,7 @@ LINK_KIND = "survey"
 
 def _survey_id(request: web.Request) -> int:
     settings = request.app[keys.SETTINGS]
-    now = request.app[keys.CLOCK]().timestamp()  # type: ignore[operator]
+    now = request.app[keys.CLOCK]().timestamp()
     try:
         subject = verify_link(settings.link_secret, LINK_KIND, request.match_info["token"], now=now)
     except BadLink:
@@ -69,7 +69,7 @@ async def survey_answer(request: web.Request) -> web.Response:
         error = None if score is not None else "请先选择一个分数（1–5）"
     except ParamError as exc:
         error = exc.message
-    now = request.app[keys.CLOCK]()  # type: ignore[operator]
+    now = request.app[keys.CLOCK]()
     async with transaction(request.app[keys.SESSIONS]) as session:
         survey, case = await _load(request, session, survey_id)
         if survey.status != "sent":

@@ -183,7 +183,7 @@ async def offer_progress(request: web.Request) -> web.Response:
                 db,
                 offer=offer,
                 stage=stage,
-                photo_url=str(form.get("photo_url", ""))[:500],  # type: ignore[arg-type]
+                photo_url=str(form.get("photo_url", ""))[:500],
                 note=str(form.get("note", ""))[:500],
                 now=_now(request),
             )
