@@ -17,13 +17,11 @@ The runner's rules (the resident's side of the questions the bot may ask in betw
    question gets the waiting turn (the resident says it anyway).
 3. When the script is done: a phone question → ``不用``; the confirmation (the summary) → ``确认``, except in a
    conversation where the resident cancels (``cancel: allowed|required``): who cancelled never confirms, it ends;
-   a question whether to cancel → ``确定`` if the conversation allows a cancellation, else ``不``; anything else
-   ends it.
+   a question whether to cancel → ``确定`` if the conversation allows a cancellation, else ``不``; else it ends.
 
-At most ``len(turns) + 8`` messages are sent per conversation. Questions are recognised in the bot's reply by
-loose patterns (``classify``), so rewording a prompt does not change the measurement.
-
-Written apart from the training data and never used to choose training sentences.
+At most ``len(turns) + 8`` messages per conversation. Questions are recognised by loose patterns (``classify``), so
+rewording a prompt does not change the measurement. The set is written apart from the training data and never used
+to choose training sentences.
 """
 
 from __future__ import annotations
@@ -46,11 +44,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlmodel import col
 
-from bot.ops.rasa_service import DEFAULT_MODELS_DIR, DEFAULT_PROJECT_DIR, DEFAULT_RASA_BIN, inputs_hash
-from bot.settings import ROOT
+from bot import keys
+from bot.models import Case, InboundMessage, Resident
+from bot.ops.rasa_service import (
+    DEFAULT_MODELS_DIR,
+    DEFAULT_PROJECT_DIR,
+    DEFAULT_RASA_BIN,
+    inputs_hash,
+    managed_rasa,
+)
+from bot.settings import ROOT, Settings
 from reference import towns
+from wechat_sim.client import SimulatedUser
+from wechat_sim.server import SIM_STATE, create_sim_app
 
 DEFAULT_DIR = ROOT / "tests" / "conversations"
 KINDS = {
@@ -320,8 +332,7 @@ def classify_failure(outcome: Outcome) -> str:
     return "other"
 
 
-def _case_label(case: dict[str, Any]) -> str:
-    return f"{case['kind']}/{case['town']}/{case['item']}"
+_case_label = "{0[kind]}/{0[town]}/{0[item]}".format  # kind/town/item of a case row
 
 
 @dataclass
@@ -343,12 +354,7 @@ def _free_port() -> int:
 
 @asynccontextmanager
 async def running_bot(*, rasa_url: str, rasa_token: str, workdir: Path) -> AsyncIterator[Bench]:
-    import aiohttp
-    from aiohttp import web
-
-    from bot.app import create_app
-    from bot.settings import Settings
-    from wechat_sim.server import create_sim_app
+    from bot.app import create_app  # the whole app, loaded only when a run starts (bot.app sits above here)
 
     sim_port, bot_port = _free_port(), _free_port()
     settings = Settings(
@@ -378,16 +384,11 @@ async def running_bot(*, rasa_url: str, rasa_token: str, workdir: Path) -> Async
         webhook_url=f"http://127.0.0.1:{bot_port}/wechat",
         secret=settings.wechat_secret,
     )
-    runners = []
-    sim_runner = web.AppRunner(sim_app, access_log=None)
-    await sim_runner.setup()
-    runners.append(sim_runner)
-    await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
     app = create_app(settings, run_migrations=True, with_scheduler=False)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    runners.append(runner)
-    await web.TCPSite(runner, "127.0.0.1", bot_port).start()
+    runners = [web.AppRunner(sim_app, access_log=None), web.AppRunner(app, access_log=None)]
+    for r, port in zip(runners, (sim_port, bot_port), strict=True):
+        await r.setup()
+        await web.TCPSite(r, "127.0.0.1", port).start()
     http = aiohttp.ClientSession()
     try:
         yield Bench(app, sim_app, f"http://127.0.0.1:{bot_port}", settings, http)
@@ -398,17 +399,12 @@ async def running_bot(*, rasa_url: str, rasa_token: str, workdir: Path) -> Async
 
 
 async def _pushed_since(bench: Bench, openid: str, seen: int) -> list[str]:
-    from wechat_sim.server import SIM_STATE
-
     sent = [m for m in bench.sim_app[SIM_STATE].sent if m.openid == openid]
     return [m.display() for m in sent[seen:]]
 
 
 async def play(bench: Bench, conv: Conversation) -> Outcome:
     """One conversation as a fresh resident; the outcome read from the database."""
-    from wechat_sim.client import SimulatedUser
-    from wechat_sim.server import SIM_STATE
-
     openid = f"oconv{uuid.uuid4().hex[:22]}"
     user = SimulatedUser(
         bench.http,
@@ -462,12 +458,6 @@ async def play(bench: Bench, conv: Conversation) -> Outcome:
 
 
 async def _read_outcome(bench: Bench, openid: str, outcome: Outcome) -> None:
-    from sqlalchemy import func, select
-    from sqlmodel import col
-
-    from bot import keys
-    from bot.models import Case, InboundMessage, Resident
-
     async with bench.app[keys.SESSIONS]() as session:
         resident = (
             await session.exec(select(Resident).where(col(Resident.openid) == openid))  # type: ignore[call-overload]
@@ -482,17 +472,8 @@ async def _read_outcome(bench: Bench, openid: str, outcome: Outcome) -> None:
                 .scalars()
                 .all()
             )
-            outcome.cases = [
-                {
-                    "case_no": c.case_no,
-                    "kind": c.kind,
-                    "town": c.town,
-                    "item": c.item,
-                    "contact_phone": c.contact_phone,
-                    "status": c.status,
-                }
-                for c in rows
-            ]
+            fields = ("case_no", "kind", "town", "item", "contact_phone", "status")
+            outcome.cases = [{f: getattr(c, f) for f in fields} for c in rows]
             if any(c.status == "cancelled" for c in rows):
                 outcome.cancelled = True
         outcome.degraded_turns = (
@@ -611,8 +592,6 @@ def render(report: Report, *, transcripts: bool = True) -> str:
 
 async def served_model(rasa_url: str, token: str) -> str | None:
     """The model file the Rasa server says it serves (its name carries the hash of the training inputs)."""
-    import aiohttp
-
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(
@@ -662,7 +641,6 @@ async def _run(args: argparse.Namespace, conversations: list[Conversation]) -> R
             concurrency=args.concurrency,
             fingerprint=fingerprint,
         )
-    from bot.ops.rasa_service import managed_rasa
 
     token = secrets.token_urlsafe(16)
     async with managed_rasa(
@@ -708,25 +686,12 @@ def main(argv: list[str] | None = None) -> int:
     print(render(report, transcripts=not args.quiet))
     print(json.dumps(report.summary(), ensure_ascii=False))
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                [
-                    {
-                        "id": o.conversation.id,
-                        "theme": o.conversation.theme,
-                        "passed": o.passed,
-                        "reasons": o.reasons,
-                        "class": o.failure_class,
-                        "transcript": o.transcript,
-                        "cases": o.cases,
-                    }
-                    for o in report.outcomes
-                ],
-                ensure_ascii=False,
-                indent=1,
-            ),
-            encoding="utf-8",
-        )
+        fields = ("passed", "reasons", "failure_class", "transcript", "cases")
+        rows = [
+            {"id": o.conversation.id, "theme": o.conversation.theme} | {f: getattr(o, f) for f in fields}
+            for o in report.outcomes
+        ]
+        args.json.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     sys.stdout.flush()
     return 1 if report.rate < args.min else 0
 
