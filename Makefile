@@ -2,8 +2,9 @@
 #   make test-fast   no Rasa training, no browser: the loop while editing (docs/testing.md)
 #   make lint        ruff check + ruff format --check + mypy
 #   make lock        re-resolve requirements.lock (exact versions and hashes for Python 3.11) from pyproject.toml
+#   make audit       pip-audit over .venv and .venv-rasa (docs/security.md; fails in CI when it cannot audit)
 #   make mutation    mutation testing of the modules that carry guarantees (slow; not in CI)
-.PHONY: run test test-fast lint lock mutation setup setup-test bench
+.PHONY: run test test-fast lint lock mutation setup setup-test bench audit
 
 PY = .venv/bin/python
 PYTEST = $(PY) -m pytest -p no:cacheprovider
@@ -15,6 +16,7 @@ run: setup
 
 test: setup-test lint
 	$(PYTEST)
+	$(PY) scripts/pip_audit.py
 
 test-fast: setup
 	$(PYTEST) $(XDIST) -q -m "not rasa and not browser"
@@ -42,3 +44,7 @@ bench: setup
 	$(PY) -m benchmarks.matching
 	$(PY) -m benchmarks.staff_pages
 	$(PY) -m benchmarks.sweep
+	$(PY) -m bot nlu eval  # accuracy and Rasa's parse p95 over HTTP (the wall-clock target lives here, not in tests)
+
+audit: setup
+	$(PY) scripts/pip_audit.py

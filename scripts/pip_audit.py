@@ -9,7 +9,7 @@ security/pip-audit-exceptions.txt.
 
 pip-audit asks a vulnerability service (PyPI's JSON API, or OSV) about every pinned version. When that service
 cannot be reached — every package comes back "could not be audited" — the audit has not happened: in CI
-(CI=true) that is a failure; elsewhere the script says so clearly and exits 0, so an offline laptop can still run
+(CI=true, or CI_STRICT=1 as .ci/run sets) that is a failure; elsewhere the script says so clearly and exits 0, so an offline laptop can still run
 the test command."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main() -> int:
 
     ignore = exceptions()
     exe = tools()
-    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    in_ci = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("CI", "CI_STRICT"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, env in ENVIRONMENTS.items():
