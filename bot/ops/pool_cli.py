@@ -28,8 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace, url: str) -> int:
     # the database and the pool load SQLAlchemy and the models: only when a command runs, so --help stays fast
     from bot.db import make_engine, make_sessions, migrate
-    from bot.models import utcnow
-    from bot.pool.transfer import export_pool, import_pool
+    from bot.models import utcnow  # as above
+    from bot.pool.transfer import export_pool, import_pool  # as above
 
     await migrate(url)
     engine = make_engine(url)
