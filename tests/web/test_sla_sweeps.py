@@ -83,20 +83,16 @@ async def test_stage_deadlines_follow_the_policy_through_the_lifecycle(
     assert case.stage_deadline == _cn(2025, 10, 11, 18)  # 3 working days over the holiday
     case = await _act(_d_sessions, case, "accept", worker, _cn(2025, 10, 9, 9))
     case = await _act(_d_sessions, case, "claim", worker, _cn(2025, 10, 9, 10))
-    assert case.stage_deadline == add_wd(_cn(2025, 10, 9, 10), 7)
+    # 7 working days after Thursday 9 October: 10, the make-up Saturday 11, 13–17 (hand-counted)
+    assert case.stage_deadline == _cn(2025, 10, 17, 18)
     case = await _act(_d_sessions, case, "match", worker, _cn(2025, 10, 10, 10))
     completion = case.stage_deadline
-    assert completion == add_wd(_cn(2025, 10, 10, 10), 15)
+    # 15 working days after Friday 10 October: 11, 13–17, 20–24, 27–30 (hand-counted)
+    assert completion == _cn(2025, 10, 30, 18)
     case = await _act(_d_sessions, case, "start", worker, _cn(2025, 10, 15, 10))
     assert case.stage_deadline == completion  # the completion clock keeps running
     case = await _act(_d_sessions, case, "complete", worker, _cn(2025, 10, 16, 10), note="轮椅已送到")
     assert case.stage_deadline is None
-
-
-def add_wd(start: datetime, n: int) -> datetime:
-    from bot.deadlines.workdays import add_working_days
-
-    return add_working_days(start, n)
 
 
 async def test_admin_edited_policy_wins(_d_sessions: Any, _d_people: Any) -> None:
