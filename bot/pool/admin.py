@@ -221,14 +221,15 @@ async def update_resource(
         new["towns_served"] = sorted({town_name(t) for t in served} or {new["home_town"]})
     for name_ in ("capacity_open", "capacity_month"):
         raw = values.get(name_, "").strip()
-        if not raw.isdigit() or int(raw) > 1000:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or int(raw) > 1000:
             errors[name_] = "应为0至1000的整数"
         else:
             new[name_] = int(raw)
     fund = values.get("max_fund", "").strip()
-    if fund and not fund.isdigit():
-        errors["max_fund"] = "应为整数（元）"
-    new["max_fund"] = int(fund) if fund.isdigit() else None
+    fund_ok = fund.isascii() and fund.isdigit() and len(fund) <= 9  # ASCII digits only: "²".isdigit() is True
+    if fund and not fund_ok:
+        errors["max_fund"] = "应为不超过9位的整数（元）"
+    new["max_fund"] = int(fund) if fund and fund_ok else None
     new["available"] = values.get("available") in ("1", "on", "true")
     if errors:
         return errors

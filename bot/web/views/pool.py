@@ -42,6 +42,7 @@ from bot.pool import (
     withdraw_offer,
 )
 from bot.web.auth import require_staff
+from bot.web.params import optional_int
 from bot.web.views.common import case_or_404, csrf_form, flash_redirect
 from bot.web.views.common import fmt_time as _fmt
 from bot.web.views.common import now_of as _now
@@ -224,8 +225,7 @@ async def case_offer(request: web.Request, staff: Staff) -> web.Response:
     form = await csrf_form(request)
     case_no = request.match_info["case_no"]
     mode: Mode = "top_k" if form.get("mode") == "top_k" else "single"
-    k_raw = str(form.get("k", "3"))
-    k = int(k_raw) if k_raw.isdigit() else 3
+    k = optional_int(form.get("k"), field="人数", lo=1, hi=10) or 3
     key = str(form.get("key", "")).strip()[:32]
     now = _now(request)
     case_url = str(request.app.router["staff_case"].url_for(case_no=case_no))
