@@ -211,6 +211,10 @@ class CaseEvent(SQLModel, table=True):
     to_status: str | None = Field(default=None, max_length=16)
     note: str = ""
     data: dict[str, Any] = json_field({})
+    # the tamper-evident chain (bot/cases/chain.py): this event's hash, chained to the previous event of the case;
+    # the digest of the personal part once it has been erased (deletion request, retention sweep)
+    chain_hash: str | None = Field(default=None, max_length=64)
+    erased_digest: str | None = Field(default=None, max_length=64)
 
 
 class CaseSeq(SQLModel, table=True):
@@ -293,13 +297,69 @@ class Offer(SQLModel, table=True):
 
 
 class Lead(SQLModel, table=True):
-    """Someone who offered help in chat; staff follow up and add them to the pool."""
+    """Someone who offered help (in chat, or through the sign-up page): staff follow up before ``due_at`` and
+    add them to the pool (bot/pool/leads.py)."""
 
+    __table_args__ = (sa.Index("ix_lead_open_due", "state", "due_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    openid: str = Field(max_length=64, index=True)
+    openid: str = Field(max_length=64, index=True)  # "" for a sign-up without WeChat
     text: str = ""
     handled: bool = False
     created_at: datetime = ts(default_now=True, nullable=False)
+    source: str = Field(default="chat", max_length=16, sa_column_kwargs={"server_default": "chat"})
+    state: str = Field(default="new", max_length=16, sa_column_kwargs={"server_default": "new"})
+    # new | contacted | joined | declined
+    town: str | None = Field(default=None, max_length=16, index=True)  # None: not known yet
+    resource_id: int | None = Field(default=None, foreign_key="resource.id", ondelete="SET NULL")  # a sign-up
+    assigned_to_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    note: str = Field(default="", sa_column_kwargs={"server_default": ""})  # the reason when declined
+    due_at: datetime | None = ts()
+    reminded_at: datetime | None = ts()
+    updated_at: datetime | None = ts()
+
+
+# ---------------------------------------------------------------- 圆梦墙 (the wish wall, bot/pool/wall.py)
+class WallWish(SQLModel, table=True):
+    """A verified micro-wish published on the public wall under a public id, with wording staff approved.
+
+    ``status``: open | reserved | confirmed | fulfilled | withdrawn | matched_offer (a pushed offer won)."""
+
+    __table_args__ = (
+        sa.Index("ix_wallwish_status_town", "status", "town"),
+        sa.Index("ix_wallwish_reserved", "status", "reserved_until"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(unique=True, max_length=16)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", unique=True)
+    town: str = Field(max_length=16)
+    community: str | None = Field(default=None, max_length=64)
+    category: str = Field(default="", max_length=32)
+    public_text: str = Field(max_length=200)
+    handover: str = Field(default="community_centre", max_length=24)  # community_centre | door_with_staff
+    status: str = Field(default="open", max_length=16)
+    claim_id: int | None = None  # the claim that holds it (reserved / confirmed / fulfilled)
+    reserved_until: datetime | None = ts()
+    published_at: datetime = ts(default_now=True, nullable=False)
+    published_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+class WallClaim(SQLModel, table=True):
+    """A donor's claim of a wall wish: reserved until staff confirm it (or the reservation expires)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    wish_id: int = Field(foreign_key="wallwish.id", ondelete="CASCADE", index=True)
+    token: str = Field(unique=True, max_length=48)  # the donor's own page /wall/claims/<token>
+    donor_name: str = Field(max_length=64)
+    donor_type: str = Field(max_length=16)  # individual | enterprise | organisation | party_branch
+    phone: str = Field(max_length=32)
+    message: str = Field(default="", max_length=200)  # 寄语 to the resident, shown when fulfilled
+    status: str = Field(default="reserved", max_length=16)  # reserved | confirmed | fulfilled | expired | declined
+    created_at: datetime = ts(default_now=True, nullable=False)
+    reserved_until: datetime | None = ts()
+    confirmed_at: datetime | None = ts()
+    confirmed_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    finished_at: datetime | None = ts()
 
 
 class CallBack(SQLModel, table=True):
@@ -439,3 +499,39 @@ class QueryCode(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
     used_at: datetime | None = ts()
     created_at: datetime = ts(default_now=True, nullable=False, index=True)
+
+
+# ---------------------------------------------------------------- the government's side (bot/cases/policies, funds, supervision)
+class WelfarePolicy(SQLModel, table=True):
+    """A livelihood policy of the catalogue (最低生活保障, 临时救助, …) that may cover a wish; admins edit it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=32)
+    name: str = Field(max_length=64)
+    department: str = Field(max_length=64)
+    qualifies: str = ""  # who qualifies
+    gives: str = ""  # what it gives
+    how_to_apply: str = ""
+    documents: str = ""
+    categories: list[str] = json_field([])  # wish categories it may cover
+    keywords: list[str] = json_field([])  # words in a wish that suggest it
+    active: bool = True
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+class PolicyReferral(SQLModel, table=True):
+    """A case routed to a policy: the department, what was applied for, its deadline and the outcome."""
+
+    __table_args__ = (sa.Index("ix_policyreferral_open", "outcome", "deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    policy_id: int | None = Field(default=None, foreign_key="welfarepolicy.id", ondelete="SET NULL")
+    policy_name: str = Field(max_length=64)  # as it was called when applied for
+    department: str = Field(max_length=64)
+    applied_for: str = Field(max_length=256)
+    deadline: datetime | None = ts()
+    outcome: str = Field(default="pending", max_length=16)  # pending | granted | refused
+    outcome_note: str | None = Field(default=None, max_length=256)
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    created_at: datetime = ts(default_now=True, nullable=False)
+    decided_at: datetime | None = ts()

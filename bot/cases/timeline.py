@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases import chain  # noqa: F401  # registers the hook that chains every inserted CaseEvent
 from bot.cases.actors import Actor
 from bot.models import Case, CaseEvent
 from bot.states import ActorType, EventKind

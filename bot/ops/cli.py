@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     sub.add_parser("pool", help="resource pool import/export", add_help=False)
+    sub.add_parser("archive", help="`archive verify`: check every case timeline's hash chain", add_help=False)
     sub.add_parser(
         "api-key",
         help="open API keys: `api-key create --name N --scopes cases:read,cases:write [--town T]`, list, revoke",
@@ -80,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.ops.pool_cli import main as pool_main
 
         return pool_main(rest)
+    if command == "archive":
+        from bot.ops.archive_cli import main as archive_main
+
+        return archive_main(rest)
     if command == "nlu":
         if rest and rest[0] == "conversations":
             from bot.conversation.nlu.conversations import main as conversations_main

@@ -1,4 +1,6 @@
-"""档案留存: every case created in a range with its whole timeline, as an .xlsx file (sheets 诉求 and 时间线).
+"""档案留存: every case created in a range with its whole timeline, as an .xlsx file (sheets 诉求 and 时间线);
+each case row carries the head of its timeline's hash chain (bot/cases/chain.py), so a printed or filed copy can
+be checked against the database later.
 
 Phone numbers, also inside descriptions and notes, are masked unless the caller asks for full numbers (admins);
 the cases are read in batches, so the export never holds all rows of the table at once.
@@ -15,6 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.chain import chain_heads
 from bot.cases.lifecycle import STATE_LABEL
 from bot.cases.numbering import CHANNELS, CHINA, KIND_LABEL
 from bot.models import Case, CaseEvent, Resident, Survey
@@ -41,6 +44,7 @@ CASE_COLUMNS = (
     ("办结时间", 16),
     ("归档时间", 16),
     ("满意度", 8),
+    ("时间线链头", 66),
 )
 EVENT_COLUMNS = (
     ("编号", 16),
@@ -68,9 +72,7 @@ async def archive_workbook(
     also inside descriptions and notes, are masked unless `full_phone`. Returns (file, number of cases); raises
     ValueError when the range holds more than `limit` cases (the caller asks for a shorter range)."""
     conds = where(town=scope.town, community=scope.community, start=start, end=end)
-    total = int(
-        (await session.exec(select(func.count()).select_from(Case).where(*conds))).one()  # type: ignore[arg-type]
-    )
+    total = int((await session.exec(select(func.count()).select_from(Case).where(*conds))).one())
     if total > limit:
         raise ValueError(f"该时间段共有{total}件诉求，超过单次导出上限{limit}件，请缩短时间范围")
     clean = (lambda s: s or "") if full_phone else mask_text
@@ -102,6 +104,7 @@ async def archive_workbook(
             .order_by(col(CaseEvent.case_id), col(CaseEvent.at), col(CaseEvent.id))
         )
         numbers = {c.id: c.case_no for c, _, _ in rows}
+        heads = await chain_heads(session, ids)
         for c, resident_phone, score in rows:
             append_row(
                 cases_ws,
@@ -122,6 +125,7 @@ async def archive_workbook(
                     local(c.completed_at),
                     local(c.closed_at),
                     score if score is not None else "",
+                    heads.get(c.id, ""),
                 ],
             )
         for e in events:
@@ -138,7 +142,7 @@ async def archive_workbook(
                     clean(e.note),
                 ],
             )
-        last_id = ids[-1]  # type: ignore[assignment]
+        last_id = ids[-1]
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue(), total
