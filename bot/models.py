@@ -354,7 +354,9 @@ class WallClaim(SQLModel, table=True):
     donor_type: str = Field(max_length=16)  # individual | enterprise | organisation | party_branch
     phone: str = Field(max_length=32)
     message: str = Field(default="", max_length=200)  # 寄语 to the resident, shown when fulfilled
-    status: str = Field(default="reserved", max_length=16)  # reserved | confirmed | fulfilled | expired | declined
+    status: str = Field(
+        default="reserved", max_length=16
+    )  # reserved | confirmed | fulfilled | expired | declined
     created_at: datetime = ts(default_now=True, nullable=False)
     reserved_until: datetime | None = ts()
     confirmed_at: datetime | None = ts()

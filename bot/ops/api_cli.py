@@ -39,7 +39,9 @@ async def _run(args: argparse.Namespace) -> int:
             if args.command == "create":
                 scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
                 client, key = await create_client(db, name=args.name, scopes=scopes, town=args.town or None)
-                print(f"created API client {client.name} ({', '.join(client.scopes)}; {client.town or '全市'})")
+                print(
+                    f"created API client {client.name} ({', '.join(client.scopes)}; {client.town or '全市'})"
+                )
                 print(key)
             elif args.command == "revoke":
                 found = (await db.exec(select(ApiClient).where(ApiClient.name == args.name))).first()

@@ -43,7 +43,8 @@ def _hash(token: str, code: str) -> str:
 
 def _limiters(request: web.Request) -> dict[str, RateLimiter]:
     made = request.app[keys.LIMITERS]
-    if "query:ip" not in made:  # Redis is connected after the app is built: made on first use, shared when set
+    # Redis is connected after the app is built: the limiters are made on first use, shared when Redis is set
+    if "query:ip" not in made:
         redis = request.app[keys.REDIS]
         for name, limit in (("ip", 10), ("case", 5), ("phone", 5), ("verify", 20)):
             made[f"query:{name}"] = RateLimiter(limit=limit, window=3600, redis=redis)
