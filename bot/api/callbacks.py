@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -122,10 +122,8 @@ async def _claim(sessions: Sessions, now: datetime) -> list[tuple[ApiCallback, A
             await session.exec(
                 select(ApiCallback.id)
                 .where(
-                    or_(
-                        ApiCallback.status == "pending",
-                        ApiCallback.status == "sending",  # a lease that ran out: the sender died
-                    ),
+                    # "sending" whose lease ran out: the sender died
+                    col(ApiCallback.status).in_(("pending", "sending")),
                     col(ApiCallback.next_attempt_at) <= now,
                 )
                 .order_by(col(ApiCallback.next_attempt_at))

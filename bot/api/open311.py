@@ -127,7 +127,7 @@ def _check_jurisdiction(request: web.Request, params: Any = None) -> None:
 @routes.get(r"/discovery.{fmt:(json|xml)}", name="o311_discovery")
 async def discovery(request: web.Request) -> web.Response:
     base = request.config_dict[keys.SETTINGS].base_url.rstrip("/")
-    doc = {
+    doc: dict[str, Any] = {
         "changeset": "2026-12-05T00:00:00Z",
         "contact": "东莞市 民生大莞家 — 12345",
         "key_service": f"{base}/staff/admin/api-keys",

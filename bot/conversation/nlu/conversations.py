@@ -460,12 +460,12 @@ async def play(bench: Bench, conv: Conversation) -> Outcome:
 async def _read_outcome(bench: Bench, openid: str, outcome: Outcome) -> None:
     async with bench.app[keys.SESSIONS]() as session:
         resident = (
-            await session.exec(select(Resident).where(col(Resident.openid) == openid))  # type: ignore[call-overload]
+            await session.exec(select(Resident).where(col(Resident.openid) == openid))
         ).scalar_one_or_none()
         if resident is not None:
             rows = (
                 (
-                    await session.exec(  # type: ignore[call-overload]
+                    await session.exec(
                         select(Case).where(col(Case.resident_id) == resident.id).order_by(col(Case.id))
                     )
                 )
@@ -477,7 +477,7 @@ async def _read_outcome(bench: Bench, openid: str, outcome: Outcome) -> None:
             if any(c.status == "cancelled" for c in rows):
                 outcome.cancelled = True
         outcome.degraded_turns = (
-            await session.exec(  # type: ignore[call-overload]
+            await session.exec(
                 select(func.count())
                 .select_from(InboundMessage)
                 .where(

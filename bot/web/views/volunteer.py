@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -171,9 +171,10 @@ async def offer_progress(request: web.Request) -> web.Response:
     await check_csrf(request, form)
     token = request.match_info["token"]
     offer_id = _verify(request, OFFER_KIND, token)
-    stage = str(form.get("stage", ""))
-    if stage not in ("delivered", "done"):
+    raw_stage = str(form.get("stage", ""))
+    if raw_stage not in ("delivered", "done"):
         raise web.HTTPBadRequest(text="请选择进度")
+    stage: Literal["delivered", "done"] = "delivered" if raw_stage == "delivered" else "done"
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
             offer = await db.get(Offer, offer_id)
