@@ -8,13 +8,16 @@ import io
 import itertools
 import os
 import zipfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot import keys
 from bot.cases.access import create_staff
 from bot.cases.numbering import create_case
 from bot.db import transaction
-from bot.models import Case, Offer, Resident, Resource, Staff
+from bot.delivery.links import sign_link
+from bot.models import Case, CaseEvent, InboundMessage, Notice, Offer, Resident, Resource, Staff, Survey
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Dongguan
 PASSWORD = "Passw0rd!x"
@@ -332,3 +335,203 @@ def long_field_csv(chars: int = 200_000) -> bytes:
     """A pool CSV with one quoted field of ``chars`` characters (over the csv module's 128 KB field limit)."""
     header = "编号,类型,名称,电话,服务类别,所在镇街\n"
     return (header + f'R1,热心市民,"{"长" * chars}",13800001111,助残,厚街\n').encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------- every page, seeded
+#: the link secret the browser tests' app signs with; the resident's latest message on the seeded wish
+PAGE_LINK_SECRET = "l" * 40
+LATEST_MESSAGE = "门口有两级台阶，轮椅推不进来，能不能顺便帮忙看看"
+
+
+@dataclass
+class Site:
+    app: Any  # the aiohttp application, served at `base`
+    base: str
+    wish_no: str = ""
+    project_no: str = ""
+    resident_token: str = ""
+    survey_token: str = ""
+    offer_pending: str = ""
+    offer_mine: str = ""
+    tasks_token: str = ""
+    notice_id: int = 0
+    resource_key: str = "R001"
+    #: (name, path, role) — role is None (anyone), "staff" (town staff) or "admin" (city admin)
+    pages: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+def _page_token(kind: str, subject: int) -> str:
+    # a long life: the resident view checks expiry against the real clock, the others against the app clock
+    return sign_link(PAGE_LINK_SECRET, kind, subject, ttl=3650 * 86400, now=NOW.timestamp())
+
+
+async def seed_every_page(site: Site) -> None:
+    """One case in every state a page family shows, and `site.pages`: every page a person can open, by role."""
+    async with transaction(site.app[keys.SESSIONS]) as db:
+        worker = await create_staff(
+            db, username="hj-staff", password=PASSWORD, role="town_staff", town=TOWN, display_name="厚街小陈"
+        )
+        await create_staff(db, username="city-admin", password=PASSWORD, role="admin", town=None)
+        resident = Resident(openid="o-a11y-resident", phone="13812345678")
+        db.add(resident)
+        await db.flush()
+        assert resident.id
+        wish = await create_case(
+            db,
+            kind="micro_wish",
+            description="奶奶中风后走不了路，想申请一辆轮椅，家住二楼",
+            town=TOWN,
+            resident_id=resident.id,
+            item="轮椅",
+            category="助残",
+            community="新围社区",
+            address="新围村三巷8号",
+            beneficiary="陈奶奶",
+            now=NOW - timedelta(days=2),
+        )
+        wish.status = "claimed"
+        wish.claimed_by_id = worker.id
+        project = await create_case(
+            db,
+            kind="micro_project",
+            description="巷口路灯坏了，晚上老人出门看不清路",
+            town=TOWN,
+            resident_id=resident.id,
+            community="新围社区",
+            now=NOW - timedelta(days=1),
+        )
+        project.status = "completed"
+        await db.flush()
+        assert wish.id and project.id
+        db.add(
+            CaseEvent(
+                case_id=wish.id,
+                at=NOW - timedelta(hours=5),
+                actor_type="staff",
+                kind="question",
+                note="请问家门口的门宽大约多少厘米？",
+            )
+        )
+        db.add(
+            CaseEvent(
+                case_id=wish.id,
+                at=NOW - timedelta(hours=4),
+                actor_type="resident",
+                kind="answer",
+                note="大概八十厘米",
+            )
+        )
+        for i, text in enumerate(["喂 你好 我奶奶走不了路 想要个轮椅", "大概八十厘米", LATEST_MESSAGE]):
+            db.add(
+                InboundMessage(
+                    delivery_key=f"a11y-{i}",
+                    openid=resident.openid,
+                    resident_id=resident.id,
+                    msg_type="text",
+                    text=text,
+                    case_id=wish.id,
+                    reply_mode="none",
+                    received_at=NOW - timedelta(hours=6 - i),
+                )
+            )
+        resources = []
+        for n in range(5):
+            r = Resource(
+                key=f"R00{n + 1}",
+                kind="individual",
+                name=f"爱心人士{n + 1}",
+                contact=f"联系人{n + 1}",
+                phone=f"1380000111{n}",
+                openid=f"o-a11y-vol-{n}" if n % 2 == 0 else None,
+                categories=["助残"],
+                items=["轮椅"],
+                home_town=TOWN,
+                towns_served=[TOWN],
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            db.add(r)
+            resources.append(r)
+        await db.flush()
+        pending = Offer(
+            case_id=wish.id,
+            resource_id=resources[0].id or 0,
+            status="offered",
+            offered_at=NOW - timedelta(hours=1),
+            deadline=NOW + timedelta(hours=20),
+        )
+        # the accepted offer belongs to another wish so the first wish still shows its candidates
+        other = await create_case(
+            db,
+            kind="micro_wish",
+            description="想要一台助听器",
+            town=TOWN,
+            resident_id=resident.id,
+            item="助听器",
+            category="助残",
+            now=NOW,
+        )
+        other.status = "dispatched"
+        await db.flush()
+        mine = Offer(
+            case_id=other.id or 0,
+            resource_id=resources[0].id or 0,
+            status="accepted",
+            offered_at=NOW - timedelta(hours=3),
+            answered_at=NOW - timedelta(hours=2),
+        )
+        db.add_all([pending, mine])
+        survey = Survey(
+            case_id=project.id,
+            resident_id=resident.id,
+            status="sent",
+            sent_at=NOW,
+            deadline=NOW + timedelta(days=3),
+        )
+        db.add(survey)
+        notice = Notice(
+            title="厚街镇助残微心愿征集",
+            body="本月征集轮椅、助听器等助残物品。\n欢迎报名。",
+            town=TOWN,
+            published_at=NOW,
+        )
+        db.add(notice)
+        await db.flush()
+        site.wish_no, site.project_no = wish.case_no, project.case_no
+        site.resident_token = _page_token("my_cases", resident.id)
+        site.survey_token = _page_token("survey", survey.id or 0)
+        site.offer_pending = _page_token("offer", pending.id or 0)
+        site.offer_mine = _page_token("offer", mine.id or 0)
+        site.tasks_token = _page_token("tasks", resources[0].id or 0)
+        site.notice_id = notice.id or 0
+    site.pages = [
+        ("public-home", "/public", None),
+        ("public-notices", "/public/notices", None),
+        ("public-notice", f"/public/notices/{site.notice_id}", None),
+        ("resident-cases", f"/my/cases?t={site.resident_token}", None),
+        ("resident-case", f"/my/cases/{site.wish_no}?t={site.resident_token}", None),
+        ("survey", f"/survey/{site.survey_token}", None),
+        ("volunteer-offer", f"/v/offer/{site.offer_pending}", None),
+        ("volunteer-offer-accepted", f"/v/offer/{site.offer_mine}", None),
+        ("volunteer-tasks", f"/v/tasks?t={site.tasks_token}", None),
+        ("staff-login", "/staff/login", None),
+        ("staff-queue", "/staff/cases", "staff"),
+        ("staff-case", f"/staff/cases/{site.wish_no}", "staff"),
+        ("staff-case-done", f"/staff/cases/{site.project_no}", "staff"),
+        ("staff-new", "/staff/cases/new", "staff"),
+        ("staff-account", "/staff/account", "staff"),
+        ("staff-outbox", "/staff/outbox", "staff"),
+        ("staff-pool", "/staff/pool", "staff"),
+        ("staff-pool-resource", f"/staff/pool/{site.resource_key}", "staff"),
+        ("staff-pool-import", "/staff/pool/import", "admin"),
+        ("staff-batch", "/staff/batch", "admin"),
+        ("staff-stats", "/staff/stats", "admin"),
+        ("staff-notices", "/staff/notices", "admin"),
+        ("staff-audit", "/staff/audit", "admin"),
+        ("admin-staff", "/staff/admin/staff", "admin"),
+        ("admin-categories", "/staff/admin/categories", "admin"),
+        ("admin-deadlines", "/staff/admin/deadlines", "admin"),
+        ("error-404", "/no-such-page", None),
+        ("error-403", "/my/cases?t=forged", None),
+        ("error-405", f"/staff/cases/{site.wish_no}/phone", "staff"),
+    ]

@@ -399,3 +399,106 @@ async def running_system(
         yield s
     finally:
         await stop_system(s)
+
+
+# ---------------------------------------------------------------------------- Chromium: accessibility and layout
+#: axe-core from its npm package (package.json; `npm ci` in scripts/setup.sh), injected by Playwright
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def require_axe() -> Path:
+    """axe-core's script; a skip only where npm itself is missing, a failure where setup was not run."""
+    import shutil  # only the browser tests need it
+
+    import pytest  # helpers is imported by conftest too; pytest is always there when this runs
+
+    if not AXE_JS.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed, so axe-core cannot be (run scripts/setup.sh)")
+        raise AssertionError(f"{AXE_JS} is missing: run scripts/setup.sh (npm ci installs axe-core)")
+    return AXE_JS
+
+
+async def signed_in_state(browser: Any, base: str, username: str, password: str = PASSWORD) -> dict[str, Any]:
+    """The cookies of a session signed in through the real login form in Chromium."""
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(f"{base}/staff/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(lambda u: "/staff/login" not in u)
+    state: dict[str, Any] = await ctx.storage_state()
+    await ctx.close()
+    return state
+
+
+# ---------------------------------------------------------------------------- a database that goes away
+class TcpSwitch:
+    """A TCP forwarder on a real port in front of a server (PostgreSQL): ``down()`` cuts every open connection and
+    refuses new ones (accepted, then closed at once), ``up()`` forwards again. Point the app's URL at ``port``."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.is_up = True
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> TcpSwitch:
+        sock = bound_socket()
+        self.port = port_of(sock)
+        self._server = await asyncio.start_server(self._client, sock=sock)
+        return self
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.is_up:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def down(self) -> None:
+        self.is_up = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def up(self) -> None:
+        self.is_up = True
+
+    async def close(self) -> None:
+        self.down()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+def switched_pg_url(url: str, port: int) -> str:
+    """``url`` (a database on the test server) reached through a :class:`TcpSwitch` on ``port``."""
+    head, tail = url.split("://", 1)
+    creds, rest = tail.split("@", 1) if "@" in tail else ("", tail)
+    database = rest.split("/", 1)[1]
+    return f"{head}://{creds + '@' if creds else ''}127.0.0.1:{port}/{database}"
+
+
+def pg_host_port() -> tuple[str, int]:
+    return _host_port(TEST_PG_URL, 5432)

@@ -4,13 +4,19 @@ screenshots of each page in normal and large-text mode (test-artifacts/, for the
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, Site, needs_chromium
+from tests.factories import Site
+from tests.helpers import ARTIFACTS, CHROMIUM
 
-pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 PHONE = {"width": 375, "height": 740}
 RESIDENT_PAGES = (
     "resident-cases",

@@ -3,18 +3,24 @@ screen, the donor cards are folded (<details>, only the best one open), and "对
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, LATEST, Site, needs_chromium, signed_in_state
+from tests.factories import LATEST_MESSAGE, Site
+from tests.helpers import ARTIFACTS, CHROMIUM, signed_in_state
 
-pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 SCREEN = {"width": 375, "height": 740}
 
 
 async def test_latest_message_and_actions_in_the_first_screen(site: Site, browser: Any) -> None:
-    state = await signed_in_state(browser, site, "hj-staff")
+    state = await signed_in_state(browser, site.base, "hj-staff")
     ctx = await browser.new_context(viewport=SCREEN, storage_state=state)
     try:
         page = await ctx.new_page()
@@ -23,7 +29,7 @@ async def test_latest_message_and_actions_in_the_first_screen(site: Site, browse
         await page.screenshot(path=str(ARTIFACTS / "staff-case-first-screen.png"))
         await page.screenshot(path=str(ARTIFACTS / "staff-case-phone-full.png"), full_page=True)
 
-        latest = page.get_by_text(LATEST, exact=True)
+        latest = page.get_by_text(LATEST_MESSAGE, exact=True)
         assert await latest.count() >= 1
         box = await latest.first.bounding_box()
         assert box and box["y"] + box["height"] <= SCREEN["height"], f"latest message at {box}"
@@ -58,7 +64,7 @@ async def test_latest_message_and_actions_in_the_first_screen(site: Site, browse
 
 
 async def test_desktop_keeps_the_pool_beside_the_actions(site: Site, browser: Any) -> None:
-    state = await signed_in_state(browser, site, "hj-staff")
+    state = await signed_in_state(browser, site.base, "hj-staff")
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, storage_state=state)
     try:
         page = await ctx.new_page()

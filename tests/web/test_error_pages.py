@@ -34,7 +34,7 @@ async def client(sqlite_url, tmp_path, aiohttp_client):
         ("PUT", "/public", 405, "请从页面上的按钮操作"),
         ("GET", "/my/cases/not-a-case-number?t=forged", 403, "链接已失效"),
         ("GET", "/public?town=nowhere", 400, "镇街"),
-        ("GET", "/public/notices/x1", 400, "公告编号"),
+        ("GET", "/public/notices/x1", 404, "页面不存在"),
     ],
 )
 async def test_error_pages_are_chinese_and_styled(client, method, path, status, words) -> None:
