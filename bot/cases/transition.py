@@ -39,7 +39,7 @@ from bot.cases.table import (
 from bot.cases.timeline import record_event
 from bot.deadlines import sla
 from bot.delivery.outbox import enqueue
-from bot.models import Case, CaseEvent, Offer, Resident, Staff
+from bot.models import Case, CaseEvent, Offer, Resident, Resource, Staff
 from bot.states import ActorType, CaseStatus, EventKind, MessageKind, OfferStatus
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,17 @@ async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, 
     One plain UPDATE, so no offer page or link can act on the case afterwards. Returns the offers changed."""
     if case.id is None:
         return 0
+    to_tell = (
+        await session.exec(
+            select(Offer.id, Offer.status, Resource.openid)
+            .join(Resource, col(Resource.id) == col(Offer.resource_id))
+            .where(
+                col(Offer.case_id) == case.id,
+                col(Offer.status).in_(OFFER_OPEN),
+                col(Resource.openid).is_not(None),
+            )
+        )
+    ).all()
     withdrawn = await session.exec(
         update(Offer)
         .where(
@@ -193,7 +204,32 @@ async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, 
         changed += int(finished.rowcount or 0)
     if changed:
         log.info("case %s: %d offer(s) ended on %s", case.case_no, changed, to_status)
+    for offer_id, status, openid in to_tell:  # volunteers hear that the case ended (issue 11)
+        text, label = _offer_end_text(
+            case, to_status, helping=status in (OfferStatus.ACCEPTED, OfferStatus.DELIVERED)
+        )
+        await enqueue(
+            session,
+            openid=str(openid),  # never None: the query keeps bound volunteers only
+            recipient_type=ActorType.VOLUNTEER,
+            kind=MessageKind.OFFER,
+            case_id=case.id,
+            text=text,
+            template={"case_no": case.case_no[:20], "status": label},
+            dedupe_key=f"offer-ended:{offer_id}:{to_status}",
+        )
     return changed
+
+
+def _offer_end_text(case: Case, to_status: str, *, helping: bool) -> tuple[str, str]:
+    """What a volunteer hears when a case they were invited to or helping with ends: (text, short status)."""
+    if not helping:
+        return f"微心愿{case.case_no}的邀请已结束，无需再答复，感谢您的关注。", "邀请已结束"
+    if to_status in (CaseStatus.COMPLETED, CaseStatus.CLOSED):
+        return f"微心愿{case.case_no}已办结，无需再跟进。感谢您的帮助！", "已办结"
+    if to_status == CaseStatus.MERGED:
+        return f"微心愿{case.case_no}已与其他诉求合并处理，无需再送达或联系居民，感谢您的热心。", "已合并处理"
+    return f"微心愿{case.case_no}已撤销，无需再送达或联系居民，感谢您的热心。", "已撤销"
 
 
 async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedupe_key: str) -> bool:
