@@ -233,8 +233,12 @@ async def _webhook(app: web.Application) -> AsyncIterator[None]:
     )
     redis = app[keys.REDIS]
     app[webhooks.WEBHOOK_NONCES] = webhooks.RedisNonceStore(redis) if redis else webhooks.MemoryNonceStore()
-    app[webhooks.WEBHOOK_HANDLER] = Inbound(app)
+    inbound = Inbound(app)
+    app[webhooks.WEBHOOK_HANDLER] = inbound
+    if inbound.journal.pending:  # deliveries journalled while the database was away, before a restart
+        inbound.start()
     yield
+    await inbound.stop()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:

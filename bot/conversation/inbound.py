@@ -1,11 +1,17 @@
 """From a verified WeChat delivery to a reply: record it once, understand it, let the dialogue decide.
 
 Implements webhooks.InboundHandler. Each delivery is recorded under its unique key before anything else happens,
-so a retry (also a concurrent one) has exactly one effect and gets the same answer, or "success"."""
+so a retry (also a concurrent one) has exactly one effect and gets the same answer, or "success".
+
+When the database is unavailable, a delivery goes to the local journal (``spool.Journal``, fsync'd) instead, the
+resident is told it is kept, and a background task replays the journal in order once the database answers again;
+the answer then follows as a customer-service message. While the journal holds entries, new deliveries queue
+behind them, so a resident's messages are acted on in the order they were sent."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from collections import defaultdict
@@ -15,13 +21,15 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import col
 
 from bot import keys
 from bot.conversation.dialogue import Turn, respond
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
+from bot.conversation.spool import Entry, Journal, describe
 from bot.db import transaction
 from bot.delivery.outbox import enqueue
 from bot.models import InboundMessage, Resident
@@ -31,6 +39,28 @@ from webhooks import Delivery
 log = logging.getLogger(__name__)
 TOO_FAST = "您发得有点快，我先记下了。请稍等一分钟再接着说，我会一条条帮您处理。"
 SORRY = "不好意思，系统刚才开了小差。您的消息我们已经记下，工作人员会尽快跟进；您也可以稍后再发一次。"
+KEPT = "您的消息已经收到并记下了。系统正在维护，处理好后会在这里回复您，不用重复发送。"
+NOT_KEPT = "不好意思，系统正在维护，这条消息暂时没能记下。请过几分钟再发一次，给您添麻烦了。"
+#: how often the journal is retried while the database is away (seconds)
+REPLAY_INTERVAL = 0.5
+
+
+class DatabaseAway(Exception):
+    """The database did not answer (refused, unreachable, read-only, pool exhausted): not a fault of the message."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the database is away" rather than "this statement is wrong"."""
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, OperationalError | PoolTimeout | OSError | ConnectionError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        name = type(exc.orig).__name__ if exc.orig is not None else ""
+        return any(w in name for w in ("Connection", "CannotConnect", "InterfaceError", "Shutdown"))
+    return False
 
 
 class Inbound:
@@ -39,18 +69,112 @@ class Inbound:
         # one message at a time per resident in this process, so two quick messages don't race on the draft
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limiter = RateLimiter(limit=app[keys.SETTINGS].messages_per_minute, redis=app[keys.REDIS])
+        self.journal = Journal(app[keys.SETTINGS].data_dir / "journal")
+        self._replayer: asyncio.Task[None] | None = None
+        self.spooled = 0
+        self.replayed = 0
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
         lock = self._locks[delivery.openid]
         try:
             async with lock:
-                return await self._handle(delivery, now)
+                if self.journal.pending:  # the order of a resident's messages: behind what is journalled
+                    return self._spool(delivery, now)
+                try:
+                    return await self._handle(delivery, now)
+                except DatabaseAway as exc:
+                    log.warning("database unavailable (%s): delivery goes to the journal", exc)
+                    return self._spool(delivery, now)
         finally:
             if not lock.locked():
                 self._locks.pop(delivery.openid, None)
 
-    async def _handle(self, delivery: Delivery, now: datetime) -> str | None:
+    # ------------------------------------------------------------------ the journal
+    def _spool(self, delivery: Delivery, now: datetime) -> str:
+        try:
+            self.journal.append(delivery, now)
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            log.error(
+                "journal: cannot keep delivery %s (%s%s) at %s; the resident was asked to send it again",
+                privacy.pseudonym(delivery.key),
+                "disk full: " if full else "",
+                describe(exc),
+                self.journal.directory,
+            )
+            self.app[keys.METRICS].replies.labels("not_kept").inc()
+            return NOT_KEPT
+        self.spooled += 1
+        self.app[keys.METRICS].replies.labels("journalled").inc()
+        self.start()
+        return KEPT
+
+    def start(self) -> None:
+        """Start the replayer (idempotent); called at startup and whenever something is journalled."""
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.get_running_loop().create_task(
+                self._replay_loop(), name="journal-replay"
+            )
+
+    async def stop(self) -> None:
+        if self._replayer is not None:
+            self._replayer.cancel()
+            try:
+                await self._replayer
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.journal.close()
+
+    async def _replay_loop(self) -> None:
+        while self.journal.pending:
+            try:
+                await self.replay()
+            except DatabaseAway:
+                pass
+            except Exception:
+                log.exception("journal: replay failed; retrying")
+            if self.journal.pending:
+                await asyncio.sleep(REPLAY_INTERVAL)
+
+    async def replay(self) -> int:
+        """Replay the journal in order until it is empty or the database fails again; returns how many."""
+        count = 0
+        for path, offset, entry in self.journal.entries():
+            if entry is not None:
+                await self._replay_one(entry)
+                count += 1
+            self.journal.done(path, offset)
+        self.journal.finish_files()
+        if count:
+            log.info("journal: %d deliveries replayed", count)
+        return count
+
+    async def _replay_one(self, entry: Entry) -> None:
+        delivery = entry.delivery
+        lock = self._locks[delivery.openid]
+        try:
+            async with lock:
+                reply = await self._handle(delivery, entry.received_at, replaying=True)
+        finally:
+            if not lock.locked():
+                self._locks.pop(delivery.openid, None)
+        self.replayed += 1
+        if reply:  # the resident was told the message is kept: the answer follows as a message
+            await self.deliver_late(delivery, reply)
+
+    # ------------------------------------------------------------------ one delivery
+    async def _handle(self, delivery: Delivery, now: datetime, *, replaying: bool = False) -> str | None:
+        try:
+            return await self._handle_once(delivery, now, replaying)
+        except DatabaseAway:
+            raise
+        except Exception as exc:
+            if unavailable(exc):
+                raise DatabaseAway(describe(exc)) from exc
+            raise
+
+    async def _handle_once(self, delivery: Delivery, now: datetime, replaying: bool) -> str | None:
         app = self.app
         sessions = app[keys.SESSIONS]
         try:
@@ -73,6 +197,8 @@ class Inbound:
                     resident.cs_sent_since_interaction = 0
                 row_id = row.id
         except IntegrityError:
+            if replaying:  # in the database already: finish it if the database went away mid-way
+                return await self._finish_recorded(delivery, now)
             app[keys.METRICS].duplicates.inc()
             return await self._duplicate(delivery)
         app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
@@ -92,7 +218,9 @@ class Inbound:
 
         try:
             return await self._understand_and_reply(delivery, row_id, now)
-        except Exception:
+        except Exception as exc:
+            if unavailable(exc):  # recorded, not yet acted on: the journal replay finishes it
+                raise DatabaseAway(describe(exc)) from exc
             # never an error to the resident, never a lost message: it stays recorded, marked for staff
             log.exception(
                 "the dialogue failed on delivery %s; the message is kept as failed",
@@ -145,6 +273,18 @@ class Inbound:
             row.reply_mode = "passive" if reply else "none"
         app[keys.METRICS].replies.labels("passive" if reply else "none").inc()
         return reply
+
+    async def _finish_recorded(self, delivery: Delivery, now: datetime) -> str | None:
+        """A replayed delivery already recorded: act on it only if it never got an answer."""
+        async with self.app[keys.SESSIONS]() as session:
+            row = (
+                await session.exec(
+                    select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key)
+                )  # type: ignore[call-overload]
+            ).scalar_one_or_none()
+        if row is None or row.reply_mode not in (None, "pending"):
+            return None
+        return await self._understand_and_reply(delivery, row.id, now)
 
     async def _duplicate(self, delivery: Delivery) -> str | None:
         async with self.app[keys.SESSIONS]() as session:

@@ -1,0 +1,184 @@
+"""Nothing lost when the database goes away: deliveries go to the local journal (fsync'd) and are replayed in
+order, exactly once, when the database returns, also across a restart; a full disk gives a kind answer.
+
+The app runs on a real port; its PostgreSQL is reached through a TCP switch that cuts and refuses connections.
+The audit reads the database directly (not through the switch): every delivery sent is there exactly once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+import webhooks
+from bot.app import create_app
+from bot.conversation.inbound import KEPT, NOT_KEPT
+from tests.helpers import (
+    SIM_TOKEN,
+    TcpSwitch,
+    make_settings,
+    pg_dsn,
+    pg_host_port,
+    serve,
+    switched_pg_url,
+    wait_until,
+    wechat_sender,
+)
+from webhooks.testing import message_xml
+
+pytestmark = pytest.mark.postgres
+
+ACCOUNT = "gh_journal0001"
+
+
+class Phone:
+    """Residents' messages over HTTP to the running app, in plain mode, with distinct MsgIds."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.sender = wechat_sender(SIM_TOKEN, mode="plain")
+        self.sent: list[tuple[str, str, str]] = []  # (delivery key, openid, text)
+        self._msgid = int(time.time() * 1000)
+
+    async def say(
+        self, http: aiohttp.ClientSession, openid: str, text: str, *, msgid: int | None = None
+    ) -> str:
+        if msgid is None:
+            self._msgid += 1
+            msgid = self._msgid
+            self.sent.append((f"msg:{msgid}", openid, text))
+        xml = message_xml(
+            {
+                "ToUserName": ACCOUNT,
+                "FromUserName": openid,
+                "CreateTime": int(time.time()),
+                "MsgType": "text",
+                "Content": text,
+                "MsgId": msgid,
+            }
+        )
+        req = self.sender.build(xml)
+        async with http.post(f"{self.base}/wechat", params=req.params, data=req.body) as resp:
+            assert resp.status == 200
+            fields = self.sender.open_reply(await resp.text())
+        return fields["Content"] if fields else ""
+
+
+async def start(url: str, data_dir: Path) -> tuple[Any, str, Any]:
+    settings = make_settings(url, data_dir, wechat_encoding_aes_key="")
+    app = create_app(settings, run_migrations=False, with_scheduler=False)
+    runner, base = await serve(app)
+    return runner, base, app
+
+
+async def audit(db: str, phone: Phone) -> list[Any]:
+    conn = await asyncpg.connect(pg_dsn(db))
+    try:
+        rows = await conn.fetch(
+            "SELECT id, delivery_key, openid, text, reply_mode FROM inboundmessage ORDER BY id"
+        )
+        outbox = await conn.fetch("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'reply:%'")
+    finally:
+        await conn.close()
+    keys = [r["delivery_key"] for r in rows]
+    sent = [k for k, _, _ in phone.sent]
+    lost = set(sent) - set(keys)
+    duplicated = {k for k in keys if keys.count(k) > 1}
+    assert not lost, f"lost deliveries: {sorted(lost)}"
+    assert not duplicated, f"duplicated deliveries: {sorted(duplicated)}"
+    assert len(rows) == len(sent)
+    assert all(r["reply_mode"] != "pending" for r in rows), [r["reply_mode"] for r in rows]
+    return [rows, [o["dedupe_key"] for o in outbox]]
+
+
+@pytest.fixture
+async def switched_db(pg_template: Any) -> Any:
+    if pg_template is None:
+        pytest.skip("PostgreSQL not reachable")
+    url = await pg_template.copy()
+    switch = await TcpSwitch(*pg_host_port()).start()
+    yield url.rsplit("/", 1)[1], switched_pg_url(url, switch.port), switch
+    await switch.close()
+
+
+async def test_deliveries_survive_the_database_going_away_and_a_restart(
+    switched_db: Any, tmp_path: Path
+) -> None:
+    db, url, switch = switched_db
+    runner, base, app = await start(url, tmp_path)
+    journal_dir = tmp_path / "journal"
+    phone = Phone(base)
+    try:
+        async with aiohttp.ClientSession() as http:
+            before = await phone.say(http, "oRes-A", "你好")
+            assert before and before not in (KEPT, NOT_KEPT)
+
+            switch.down()
+            kept = [
+                await phone.say(http, "oRes-A", "查询进度"),
+                await phone.say(http, "oRes-B", "你好"),
+                await phone.say(http, "oRes-A", "1"),
+                await phone.say(http, "oRes-C", "确认"),
+            ]
+            assert kept == [KEPT] * 4  # told kindly that the message is kept, never an error
+            # WeChat retries one of them: still one entry's effect
+            retry_key = phone.sent[2][0]
+            assert await phone.say(http, "oRes-A", "查询进度", msgid=int(retry_key.split(":")[1])) == KEPT
+            lines = b"".join(p.read_bytes() for p in journal_dir.glob("inbound-*"))
+            assert lines.count(b"\n") == 5  # fsync'd on disk before the answer
+    finally:
+        await runner.cleanup()  # a restart while the database is still away
+
+    runner, base, app = await start(url, tmp_path)
+    phone.base = base
+    try:
+        async with aiohttp.ClientSession() as http:
+            # still away: a new message queues behind the journalled ones
+            assert await phone.say(http, "oRes-B", "查询进度") == KEPT
+            switch.up()
+            await wait_until(lambda: not list(journal_dir.glob("inbound-*")), timeout=20)
+            after = await phone.say(http, "oRes-C", "你好")
+            assert after and after not in (KEPT, NOT_KEPT)
+        handler = app[webhooks.WEBHOOK_HANDLER]
+        assert handler.replayed == 6  # 4 + the retry (a duplicate, no effect) + 1 after the restart
+    finally:
+        await runner.cleanup()
+
+    rows, outbox = await audit(db, phone)
+    # replayed in the order they were sent
+    replayed = [r["delivery_key"] for r in rows][1:-1]
+    assert replayed == [k for k, _, _ in phone.sent][1:-1]
+    # the answers of the replayed messages follow as customer-service messages, once each
+    answered = {r["delivery_key"] for r in rows[1:-1] if r["reply_mode"] == "outbox"}
+    assert answered and {f"reply:{k}" for k in answered} <= set(outbox)
+
+
+async def test_a_full_disk_under_the_journal_gives_a_kind_answer_and_a_clear_log_line(
+    switched_db: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, url, switch = switched_db
+    runner, base, app = await start(url, tmp_path)
+    phone = Phone(base)
+    journal = app[webhooks.WEBHOOK_HANDLER].journal
+    journal.directory.mkdir(parents=True, exist_ok=True)
+    os.symlink("/dev/full", journal.own)  # every write to the journal: ENOSPC
+    try:
+        async with aiohttp.ClientSession() as http:
+            switch.down()
+            with caplog.at_level(logging.ERROR, logger="bot.conversation.inbound"):
+                assert await phone.say(http, "oRes-D", "你好") == NOT_KEPT
+            assert any("disk full" in r.getMessage() for r in caplog.records)
+            assert not journal.pending  # nothing claimed kept that is not
+            switch.up()
+            phone.sent.clear()  # that one was lost and the resident was told so
+            reply = await phone.say(http, "oRes-D", "你好")
+            assert reply and reply not in (KEPT, NOT_KEPT)
+    finally:
+        await runner.cleanup()
+    await audit(db, phone)
