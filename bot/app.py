@@ -28,7 +28,10 @@ from bot.web.views import (
     admin,
     api_admin,
     callbacks,
+    donors,
+    gov,
     health,
+    leads,
     pool,
     public,
     query,
@@ -38,6 +41,7 @@ from bot.web.views import (
     stats,
     survey,
     volunteer,
+    wall,
 )
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
@@ -103,6 +107,10 @@ def create_app(
         survey,
         public,
         stats,
+        gov,
+        wall,
+        donors,
+        leads,
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
@@ -185,6 +193,7 @@ async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
 
 async def _nlu(app: web.Application) -> AsyncIterator[None]:
     from bot.conversation.nlu import FallbackNLU, KeywordNLU, RasaNLU
+    from bot.conversation.nlu.cache import CachedNLU
 
     settings = app[keys.SETTINGS]
     rasa = RasaNLU(
@@ -193,7 +202,9 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
         session=app[keys.HTTP],
         timeout=settings.rasa_timeout,
     )
-    app[keys.NLU_CLIENT] = FallbackNLU(primary=rasa, fallback=KeywordNLU())
+    # repeated short texts (menu digits, 查询进度, 确认, greetings) are answered from a cache of this model's parses
+    cached = CachedNLU(rasa, max_entries=settings.nlu_cache_size, refresh=settings.nlu_cache_refresh)
+    app[keys.NLU_CLIENT] = FallbackNLU(primary=cached, fallback=KeywordNLU())
     yield
 
 

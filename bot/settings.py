@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     rasa_token: str = "daguanjia-local-rasa"
     rasa_port: int = 5005
     rasa_timeout: float = 2.0
+    nlu_cache_size: int = 4096  # short texts' parses kept per model (0: no cache)
+    nlu_cache_refresh: float = 10.0  # seconds between checks of the model's fingerprint
     rasa_bin: Path = ROOT / ".venv-rasa" / "bin" / "rasa"
     nlu_project_dir: Path = ROOT / "nlu_data"
     nlu_fallback_threshold: float = 0.55
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
     matching_max_unfinished: int = 5  # anti-hoarding: no new offers while this many matches are unfinished
     auto_offer_towns: list[str] = []  # towns whose claimed wishes are offered automatically ("全市" = all)
     auto_offer_k: int = 3
+    wall_reserve_hours: float = 48.0  # 圆梦墙: how long a donor's claim holds a wish until staff confirm it
 
     # SMS for residents without WeChat (bot/delivery/sms.py); the defaults talk to the simulator
     sms_provider: str = "tencent"  # tencent | aliyun | off

@@ -48,14 +48,27 @@ class RasaNLU:
         return payload
 
     async def parse(self, text: str) -> Parse:
-        return to_parse(text, await self.parse_raw(text))
+        payload = await self.parse_raw(text)
+        try:
+            return to_parse(text, payload)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # JSON, but not Rasa's shape
+            raise NLUUnavailable(
+                f"Rasa /model/parse sent a malformed answer: {exc.__class__.__name__}"
+            ) from exc
+
+    async def status(self) -> dict[str, Any]:
+        """Rasa's ``GET /status`` (the loaded model's file and fingerprint)."""
+        status = await self._request("GET", "/status")
+        if not isinstance(status, dict):
+            raise NLUUnavailable("Rasa /status sent no object")
+        return status
 
     async def ready(self) -> bool:
         try:
-            status = await self._request("GET", "/status")
+            status = await self.status()
         except NLUUnavailable:
             return False
-        return bool(isinstance(status, dict) and status.get("model_file"))
+        return bool(status.get("model_file"))
 
 
 def to_parse(text: str, payload: dict[str, Any]) -> Parse:
