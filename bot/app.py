@@ -28,10 +28,7 @@ from bot.web.views import (
     admin,
     api_admin,
     callbacks,
-    donors,
-    gov,
     health,
-    leads,
     pool,
     public,
     query,
@@ -41,7 +38,6 @@ from bot.web.views import (
     stats,
     survey,
     volunteer,
-    wall,
 )
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
@@ -107,10 +103,6 @@ def create_app(
         survey,
         public,
         stats,
-        gov,
-        wall,
-        donors,
-        leads,
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
