@@ -10,6 +10,10 @@ import argparse
 import asyncio
 import sys
 
+from bot.cases.chain import verify_chains
+from bot.db import make_engine, make_sessions, migrate
+from bot.settings import Settings
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot archive", description="档案留存：时间线哈希链")
@@ -19,11 +23,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _verify() -> int:
-    # imported here: the command line parses its arguments before the database layer loads
-    from bot.cases.chain import verify_chains
-    from bot.db import make_engine, make_sessions, migrate
-    from bot.settings import Settings
-
     settings = Settings()  # type: ignore[call-arg]
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)

@@ -15,7 +15,7 @@ from sqlmodel import col
 from bot.cases.actors import Actor
 from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
-from bot.conversation.dialogue import drafts, feedback, texts
+from bot.conversation.dialogue import drafts, feedback, mydata, texts
 from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
@@ -72,6 +72,10 @@ async def _dispatch(turn: Turn) -> str | None:
 async def on_text(turn: Turn) -> str:
     state = turn.conv.state
     text = turn.text
+
+    about_my_data = await mydata.route(turn)  # "我的信息" / "删除我的信息" and its confirmation, in any state
+    if about_my_data is not None:
+        return about_my_data
 
     if state == "idle":
         # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
