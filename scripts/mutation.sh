@@ -25,7 +25,7 @@ for target in $targets; do
     *) echo "unknown target $target (privacy workdays crypto webhooks filters)" >&2; exit 2 ;;
   esac
   work=$(mktemp -d /tmp/mutation-XXXX)
-  git ls-files -z | xargs -0 -I{} cp --parents {} "$work/" 2>/dev/null || true
+  git ls-files -z -co --exclude-standard | xargs -0 -I{} cp --parents {} "$work/" 2>/dev/null || true
   # the tests' own files as they are in the work tree (new ones may not be committed yet)
   cp -r tests "$work/"
   {
