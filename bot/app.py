@@ -28,6 +28,7 @@ from bot.web.views import (
     admin,
     api_admin,
     callbacks,
+    gov,
     health,
     pool,
     public,
@@ -103,6 +104,7 @@ def create_app(
         survey,
         public,
         stats,
+        gov,
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")

@@ -537,3 +537,86 @@ class PolicyReferral(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
     created_at: datetime = ts(default_now=True, nullable=False)
     decided_at: datetime | None = ts()
+
+
+# ---------------------------------------------------------------- the government's side (bot/cases/policies, funds, supervision)
+class WelfarePolicy(SQLModel, table=True):
+    """A livelihood policy of the catalogue (最低生活保障, 临时救助, …) that may cover a wish; admins edit it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=32)
+    name: str = Field(max_length=64)
+    department: str = Field(max_length=64)
+    qualifies: str = ""  # who qualifies
+    gives: str = ""  # what it gives
+    how_to_apply: str = ""
+    documents: str = ""
+    categories: list[str] = json_field([])  # wish categories it may cover
+    keywords: list[str] = json_field([])  # words in a wish that suggest it
+    active: bool = True
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+class PolicyReferral(SQLModel, table=True):
+    """A case routed to a policy: the department, what was applied for, its deadline and the outcome."""
+
+    __table_args__ = (sa.Index("ix_policyreferral_open", "outcome", "deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    policy_id: int | None = Field(default=None, foreign_key="welfarepolicy.id", ondelete="SET NULL")
+    policy_name: str = Field(max_length=64)  # as it was called when applied for
+    department: str = Field(max_length=64)
+    applied_for: str = Field(max_length=256)
+    deadline: datetime | None = ts()
+    outcome: str = Field(default="pending", max_length=16)  # pending | granted | refused
+    outcome_note: str | None = Field(default=None, max_length=256)
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    created_at: datetime = ts(default_now=True, nullable=False)
+    decided_at: datetime | None = ts()
+
+
+class FundAccount(SQLModel, table=True):
+    """The money a town can spend on wishes from one source (the town's own budget, or the 慈善会 fund), in fen.
+
+    The balance moves only by a conditional UPDATE in the same transaction as its ledger entry."""
+
+    __table_args__ = (sa.UniqueConstraint("town", "source"),)
+    id: int | None = Field(default=None, primary_key=True)
+    town: str = Field(max_length=16)
+    source: str = Field(max_length=16)  # town | charity
+    balance_fen: int = 0
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+class FundEntry(SQLModel, table=True):
+    """One line of a town's fund ledger: an allocation (money in) or a spending (a wish paid for)."""
+
+    __table_args__ = (sa.Index("ix_fundentry_town_at", "town", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    town: str = Field(max_length=16)
+    source: str = Field(max_length=16)
+    kind: str = Field(max_length=16)  # allocation | spending
+    amount_fen: int
+    balance_after_fen: int
+    case_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL", index=True)
+    note: str = Field(default="", max_length=256)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    approved_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")  # overdraft
+    at: datetime = ts(default_now=True, nullable=False)
+
+
+class Supervision(SQLModel, table=True):
+    """督办: the city presses a case; the town answers by its own deadline, or it is escalated."""
+
+    __table_args__ = (sa.Index("ix_supervision_due", "answered_at", "escalated_at", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    town: str = Field(max_length=16)
+    request: str = Field(max_length=512)
+    pressed_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    due_at: datetime = ts(nullable=False)
+    escalated_at: datetime | None = ts()
+    answer: str | None = Field(default=None, max_length=1000)
+    answered_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    answered_at: datetime | None = ts()
+    created_at: datetime = ts(default_now=True, nullable=False)

@@ -26,6 +26,7 @@ class CaseStatus(StrEnum):
     CANCELLED = "cancelled"
     REOPENED = "reopened"
     MERGED = "merged"
+    POLICY = "policy"  # routed to a government policy: the department decides
 
     @property
     def label(self) -> str:
@@ -46,6 +47,7 @@ CASE_STATUS_LABEL: dict[str, str] = {
     CaseStatus.CANCELLED: "已撤销",
     CaseStatus.REOPENED: "已重新打开",
     CaseStatus.MERGED: "已合并",
+    CaseStatus.POLICY: "政策办理中",
 }
 
 
@@ -138,6 +140,7 @@ class EventKind(StrEnum):
     PHOTO = "photo"
     OFFER = "offer"
     REASSIGN = "reassign"
+    SUPERVISION = "supervision"  # 督办: the city presses a case, and the town's answer
 
     @property
     def label(self) -> str:
@@ -154,6 +157,7 @@ EVENT_KIND_LABEL: dict[str, str] = {
     EventKind.PHOTO: "照片",
     EventKind.OFFER: "邀请认领",
     EventKind.REASSIGN: "改派",
+    EventKind.SUPERVISION: "督办",
 }
 
 

@@ -33,6 +33,7 @@ STAGE_OF_STATUS: dict[str, str] = {
     CaseStatus.MATCHING: "completion",
     CaseStatus.DISPATCHED: "completion",
     CaseStatus.IN_PROGRESS: "completion",
+    CaseStatus.POLICY: "policy",  # the department's decision on a policy application
 }
 COMPLETION_STATUSES = frozenset(s for s, stage in STAGE_OF_STATUS.items() if stage == "completion")
 STAGE_LABEL = {
@@ -42,6 +43,7 @@ STAGE_LABEL = {
     "claimed": "对接/派单",
     "reopened": "重新办理",
     "completion": "办结",
+    "policy": "政策办理",
     "offer": "认领答复",
     "survey": "满意度评价",
 }
@@ -80,6 +82,7 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
     Policy("any", "reopened", 3, "working_days", 8),
     Policy("micro_wish", "completion", 15, "working_days", 48),
     Policy("micro_project", "completion", 30, "working_days", 72),
+    Policy("any", "policy", 20, "working_days", 48),
     Policy("any", "offer", 24, "hours", 4),
     Policy("any", "survey", 3, "days", 24),
 )

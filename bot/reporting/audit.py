@@ -52,6 +52,10 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "batch_offer": "批量对接爱心资源",
         "outbox_retry": "重新发送消息",
         "web_query": "居民网页查询（短信验证码）",
+        "case_supervise": "诉求：市级督办",
+        "case_supervision_answer": "诉求：答复督办",
+        "policy_edit": "修改政策目录",
+        "fund_allocate": "登记帮扶资金拨款",
         **{f"case_{op}": f"诉求：{label}" for op, label in _CASE_OPS.items()},
     },
     "爱心资源库": {

@@ -41,6 +41,7 @@ from bot.cases.access import (
     verify_password,
 )
 from bot.cases.flags import FLAG_LABEL, clear_flag
+from bot.cases.govpanel import case_panel
 from bot.cases.lifecycle import (
     ACTION_LABEL,
     CITY_ROLES,
@@ -381,6 +382,7 @@ async def _case_page(
             now=_now(request),
             config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
         )
+        gov = await case_panel(db, case=case)
     actor = actor_for(staff)
     now = _now(request)
     actions = allowed_actions(case, actor)
@@ -400,6 +402,7 @@ async def _case_page(
         "deliveries": deliveries,
         "deadline_state": deadline_state(case, now),
         "pool_panel": pool_panel,
+        "gov": gov,
         **(extra or {}),
     }
     return await render(request, "staff/case.html", ctx, status=status)

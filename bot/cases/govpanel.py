@@ -1,0 +1,42 @@
+"""What the case page shows of the government's side, in one call: the policies that may cover the wish, the
+policy applications and their answers, the money the town or the 慈善会 fund spent, and the city's 督办."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.cases.funds import SOURCES
+from bot.cases.policies import Suggestion, list_policies, referrals_of, suggest
+from bot.cases.supervision import supervisions_of
+from bot.models import Case, FundEntry, PolicyReferral, Supervision, WelfarePolicy
+from bot.states import CaseKind
+
+
+@dataclass(slots=True)
+class GovPanel:
+    suggestions: list[Suggestion] = field(default_factory=list)
+    policies: list[WelfarePolicy] = field(default_factory=list)
+    referrals: list[PolicyReferral] = field(default_factory=list)
+    spending: list[FundEntry] = field(default_factory=list)
+    supervisions: list[Supervision] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=lambda: dict(SOURCES))
+
+
+async def case_panel(session: AsyncSession, *, case: Case) -> GovPanel:
+    panel = GovPanel(supervisions=await supervisions_of(session, case_id=case.id))
+    if case.kind != CaseKind.MICRO_WISH:
+        return panel
+    panel.policies = await list_policies(session, active_only=True)
+    panel.suggestions = suggest(case, panel.policies)
+    panel.referrals = await referrals_of(session, case_id=case.id)
+    panel.spending = list(
+        (
+            await session.exec(
+                select(FundEntry).where(FundEntry.case_id == case.id).order_by(col(FundEntry.id))
+            )
+        ).all()
+    )
+    return panel
