@@ -157,10 +157,14 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         return
     import redis.asyncio as aioredis
 
+    from bot.sharedstate import DegradableRedis
+
     client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    app[keys.REDIS] = client
+    # Redis away: per-process rate limits, nonces and token lock (said in /readyz) until it answers again
+    shared = DegradableRedis(client)
+    app[keys.REDIS] = shared
     yield
-    await client.aclose()  # type: ignore[attr-defined]
+    await shared.aclose()
 
 
 async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:

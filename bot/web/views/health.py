@@ -9,6 +9,7 @@ import hmac
 
 from aiohttp import web
 
+import webhooks
 from bot import keys
 from bot.db import ping
 
@@ -44,9 +45,16 @@ async def readyz(request: web.Request) -> web.Response:
     else:
         try:
             await asyncio.wait_for(redis.ping(), timeout=2)
-            checks["redis"] = {"ok": True, "configured": True}
+            checks["redis"] = {"ok": True, "configured": True, "mode": getattr(redis, "mode", "shared")}
         except Exception as exc:  # noqa: BLE001
-            checks["redis"] = {"ok": False, "configured": True, "error": type(exc).__name__}
+            # rate limits, nonces and the token lock are per process until Redis answers (bot.sharedstate)
+            error = type(exc).__name__
+            checks["redis"] = {"ok": False, "configured": True, "error": error, "mode": "per-process"}
+
+    inbound = app.get(webhooks.WEBHOOK_HANDLER)
+    journal = getattr(inbound, "journal", None)
+    if journal is not None:  # deliveries kept on local disk while the database was away, not yet replayed
+        checks["journal"] = {"ok": not journal.pending, "pending": journal.pending}
 
     wechat = app[keys.WECHAT]
     checks["wechat_api"] = {
