@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make mutation [TARGETS="privacy workdays crypto webhooks filters"]: mutation testing with mutmut of the modules
 # that carry guarantees. Slow, so not part of `make test`/CI. Each target runs in a throw-away copy of the tracked
-# files (the work tree gets no mutants/ folder) against the tests that guard that module; the survivors are
+# files of HEAD (the work tree gets no mutants/ folder) against the tests that guard that module; the survivors are
 # printed and written to data/mutation/<target>.txt. docs/testing.md lists them with a verdict each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,8 @@ for target in $targets; do
     *) echo "unknown target $target (privacy workdays crypto webhooks filters)" >&2; exit 2 ;;
   esac
   work=$(mktemp -d /tmp/mutation-XXXX)
-  git ls-files -z -co --exclude-standard | xargs -0 -I{} cp --parents {} "$work/" 2>/dev/null || true
-  # the tests' own files as they are in the work tree (new ones may not be committed yet)
-  cp -r tests "$work/"
+  # the committed tree (HEAD), so half-done edits in the work tree cannot break the run; REV=... picks another
+  git archive "${REV:-HEAD}" | tar -x -C "$work"
   {
     echo
     echo "[tool.mutmut]"
