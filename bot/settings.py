@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     town_office_phones: dict[str, str] = {}
     office_hours: str = "工作日 8:30–12:00、14:00–17:30"
     callback_working_days: int = 1  # a call-back request is due by 18:00 of this many working days later
+    # personal data of finished cases is anonymised this many years after they finished (PIPL; 0 = kept)
+    retention_years: int = 3
 
     # web views
     session_secret: str = ""  # 32+ chars; generated for development when empty

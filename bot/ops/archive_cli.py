@@ -1,4 +1,6 @@
-"""`python -m bot archive verify`: check the hash chain of every case's timeline.
+"""`python -m bot archive verify`: check the hash chain of every case's timeline; `archive erase`: a resident's
+written request to delete their data, carried out by a named staff member and audited; `archive retention`:
+the retention sweep by hand (the scheduler runs it every night).
 
 Exit status 0 when every chain holds, 1 when one is broken (each broken case named with its first broken event),
 so a cron job or a monitoring check can alarm on it.
@@ -9,9 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 
+from sqlmodel import select
+
+from bot.cases.actors import Actor
 from bot.cases.chain import verify_chains
-from bot.db import make_engine, make_sessions, migrate
+from bot.cases.rights import anonymise_case, erase_resident
+from bot.db import make_engine, make_sessions, migrate, transaction
+from bot.models import AuditLog, Case, Resident, Staff
+from bot.ops.scheduler import retention_job
 from bot.settings import Settings
 
 
@@ -19,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot archive", description="档案留存：时间线哈希链")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("verify", help="逐案核对时间线哈希链，指出第一处断链")
+    erase = sub.add_parser("erase", help="按居民书面申请删除其个人信息（撤销在办诉求，记审计日志）")
+    erase.add_argument("--case", required=True, help="该居民任一诉求的编号")
+    erase.add_argument("--by", required=True, help="经办工作人员的用户名")
+    erase.add_argument("--ground", required=True, help="书面申请的编号或说明（写入审计日志）")
+    retention = sub.add_parser("retention", help="按保存期限匿名化已办结诉求的个人信息")
+    retention.add_argument("--years", type=int, default=None, help="保存年限（默认取 RETENTION_YEARS）")
     return parser
 
 
@@ -38,10 +53,64 @@ async def _verify() -> int:
     return 1 if report.broken else 0
 
 
+async def _erase(case_no: str, username: str, ground: str) -> int:
+    settings = Settings()  # type: ignore[call-arg]
+    await migrate(settings.db_url)
+    engine = make_engine(settings.db_url)
+    try:
+        async with transaction(make_sessions(engine)) as db:
+            staff = (await db.exec(select(Staff).where(Staff.username == username))).first()
+            case = (await db.exec(select(Case).where(Case.case_no == case_no.strip().upper()))).first()
+            if staff is None or case is None:
+                print("没有这个工作人员或诉求编号", file=sys.stderr)
+                return 1
+            if not ground.strip():
+                print("请写明书面申请", file=sys.stderr)
+                return 1
+            resident = await db.get(Resident, case.resident_id) if case.resident_id else None
+            actor = Actor.of_staff(staff)
+            if resident is None:  # a hotline or window case without a WeChat resident: that case only
+                await anonymise_case(db, case=case)
+                db.add(AuditLog(staff_id=staff.id, action="erase_case", case_id=case.id, detail=ground[:200]))
+                print(f"已删除诉求 {case.case_no} 的个人信息")
+                return 0
+            done = await erase_resident(
+                db,
+                resident=resident,
+                now=datetime.now(UTC),
+                requested_by=actor,
+                ground=f"书面申请：{ground[:200]}",
+            )
+    finally:
+        await engine.dispose()
+    print(f"已删除该居民的个人信息：诉求 {done.cases} 件，撤销 {len(done.cancelled)} 件")
+    return 0
+
+
+async def _retention(years: int | None) -> int:
+    settings = Settings()  # type: ignore[call-arg]
+    await migrate(settings.db_url)
+    engine = make_engine(settings.db_url)
+    try:
+        n = await retention_job(
+            sessions=make_sessions(engine),
+            clock=lambda: datetime.now(UTC),
+            years=settings.retention_years if years is None else years,
+        )
+    finally:
+        await engine.dispose()
+    print(f"匿名化诉求 {n} 件")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "verify":
         return asyncio.run(_verify())
+    if args.command == "erase":
+        return asyncio.run(_erase(args.case, args.by, args.ground))
+    if args.command == "retention":
+        return asyncio.run(_retention(args.years))
     return 2  # pragma: no cover - argparse refuses other commands
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from bot import keys
 from bot.api.callbacks import callbacks_job
 from bot.cases.flags import flag_unreachable
+from bot.cases.rights import retention_sweep
 from bot.cases.sweeps import run_sweeps
-from bot.db import Sessions
+from bot.db import Sessions, transaction
 from bot.deadlines.sweeps import OfferTimeoutHook, staff_digest
 from bot.deadlines.workdays import CHINA
 from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
@@ -96,6 +97,23 @@ async def digest_job(*, sessions: Sessions, clock: Callable[[], datetime]) -> No
         log.exception("the daily digest failed")
 
 
+async def retention_job(*, sessions: Sessions, clock: Callable[[], datetime], years: int) -> int:
+    """Anonymise the cases finished longer ago than the retention period, a batch per transaction."""
+    total = 0
+    try:
+        while years > 0:
+            async with transaction(sessions) as db:
+                n = await retention_sweep(db, now=clock(), years=years)
+            total += n
+            if n == 0:
+                break
+        if total:
+            log.info("retention: %d cases anonymised", total)
+    except Exception:
+        log.exception("the retention sweep failed")
+    return total
+
+
 def build_scheduler(
     *,
     sessions: Sessions,
@@ -145,6 +163,16 @@ def build_scheduler(
         timezone=CHINA,
         id="digest",
         kwargs={"sessions": sessions, "clock": clock},
+        **common,
+    )
+    scheduler.add_job(
+        retention_job,
+        "cron",
+        hour=3,
+        minute=30,
+        timezone=CHINA,
+        id="retention",
+        kwargs={"sessions": sessions, "clock": clock, "years": getattr(settings, "retention_years", 3)},
         **common,
     )
     if http is not None:  # the open API's status-change callbacks

@@ -5,7 +5,10 @@ any table holds the phone, the name or the words, the statistics are what they w
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ from bot.cases.rights import retention_sweep
 from bot.cases.timeline import record_event
 from bot.db import transaction
 from bot.models import AuditLog, Case, Outbox, Resident, Staff, Survey
+from bot.ops.scheduler import retention_job
 from tests.factories import add_staff
 from tests.helpers import System, running_system
 
@@ -186,8 +190,8 @@ async def test_the_retention_sweep_anonymises_only_cases_closed_longer_ago(syste
             case = (await s.exec(select(Case).where(Case.case_no == case_no))).one()
             case.status, case.completed_at, case.closed_at = "closed", closed, closed
     before = await _figures(system)
-    async with transaction(sessions) as s:
-        assert await retention_sweep(s, now=now, years=3) == 1
+    # the nightly job of the scheduler, on an injected clock
+    assert await retention_job(sessions=sessions, clock=lambda: now, years=3) == 1
     async with transaction(sessions) as s:
         assert await retention_sweep(s, now=now, years=3) == 0  # idempotent
         old, young = [(await s.exec(select(Case).where(Case.case_no == n))).one() for n in numbers]
@@ -196,3 +200,36 @@ async def test_the_retention_sweep_anonymises_only_cases_closed_longer_ago(syste
     assert NAME in young.description
     assert report.broken == []
     assert await _figures(system) == before
+
+
+async def test_staff_erase_on_a_written_request_audited(system: System, db_url: str) -> None:
+    case_no = await _file_case(system.user())
+    sessions = system.app[keys.SESSIONS]
+    await add_staff(sessions, "clerk", "town_staff", town="厚街镇")
+
+    async def erase(*args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "archive",
+            "erase",
+            *args,
+            env={**os.environ, "DATABASE_URL": db_url, "ENVIRONMENT": "development"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out.decode()
+
+    code, out = await erase("--case", "MS20000101-0001", "--by", "clerk", "--ground", "书面申请 2026-07")
+    assert code == 1, out
+    code, out = await erase("--case", case_no, "--by", "clerk", "--ground", "书面申请 2026-07")
+    assert code == 0 and "撤销 1 件" in out, out
+    async with sessions() as s:
+        case = (await s.exec(select(Case).where(Case.case_no == case_no))).one()
+        staff = (await s.exec(select(Staff).where(Staff.username == "clerk"))).one()
+        audit = (await s.exec(select(AuditLog).where(AuditLog.action == "erase_resident"))).one()
+    assert case.status == "cancelled" and NAME not in case.description
+    assert audit.staff_id == staff.id and "书面申请 2026-07" in audit.detail
+    assert not [v for _, _, v in await _every_text_cell(system) if PHONE in v or NAME in v]
