@@ -28,8 +28,12 @@ from bot.web.views import (
     admin,
     api_admin,
     callbacks,
+    calltasks,
+    donors,
     gov,
     health,
+    leads,
+    league,
     pool,
     public,
     query,
@@ -40,6 +44,7 @@ from bot.web.views import (
     survey,
     volunteer,
 )
+    wall,
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
 
@@ -108,6 +113,10 @@ def create_app(
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
+        league,
+        wall,
+        donors,
+        leads,
     app.add_subapp("/api", create_api_app(calls_per_minute=settings.api_calls_per_minute))
     app.add_subapp("/open311/v2", create_open311_app())
     return app

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     matching_max_unfinished: int = 5  # anti-hoarding: no new offers while this many matches are unfinished
     auto_offer_towns: list[str] = []  # towns whose claimed wishes are offered automatically ("全市" = all)
     auto_offer_k: int = 3
+    wall_reserve_hours: float = 48.0  # 圆梦墙: how long a donor's claim holds a wish until staff confirm it
 
     # SMS for residents without WeChat (bot/delivery/sms.py); the defaults talk to the simulator
     sms_provider: str = "tencent"  # tencent | aliyun | off

@@ -157,3 +157,30 @@ def mask_openid(openid: str | None) -> str:
     if not openid:
         return ""
     return openid[:3] + "***" + openid[-4:] if len(openid) > 8 else "***"
+
+
+# An address in free text: a number (ASCII, full-width or Chinese) followed by a house, building, room, floor, lane
+# or unit word ("8号", "三巷", "2栋1单元", "501室"), or a 门牌/房号 mention.
+_ADDRESS_RE = re.compile(
+    r"[0-9０-９零〇一二三四五六七八九十百两]+\s*(?:号楼|号|栋|幢|座|室|层|巷|弄|单元|坊)"
+    r"|[0-9]+\s*楼|门牌|房号|门号"
+)
+# A person named by surname and a form of address ("陈伯", "王阿姨", "李奶奶", "张先生", "刘同学").
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_NAMED_RE = re.compile(
+    rf"[{_SURNAMES}](?:伯伯|伯|叔叔|叔|婆婆|婆|阿姨|姨|奶奶|爷爷|大爷|大妈|大叔|先生|女士|小姐|同学|老师|师傅|某)"
+    rf"|(?:阿|老|小)[{_SURNAMES}](?![{_SURNAMES}]?(?:年|岁|人|区|镇|村))"
+)
+
+
+def contains_address(text: str | None) -> bool:
+    """True when the text holds something that looks like a street address (house, building, room, lane number)."""
+    return bool(text) and _ADDRESS_RE.search(unicodedata.normalize("NFKC", text or "")) is not None
+
+
+def contains_named_person(text: str | None) -> bool:
+    """True when the text names someone by surname and a form of address ("陈伯", "王阿姨", "阿陈")."""
+    return bool(text) and _NAMED_RE.search(text or "") is not None

@@ -22,6 +22,7 @@ from bot.db import Sessions, transaction
 from bot.deadlines.sweeps import OfferTimeoutHook, staff_digest
 from bot.deadlines.workdays import CHINA
 from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
+from bot.pool.donor_sweeps import donor_sweeps
 
 log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 2.0
@@ -78,6 +79,7 @@ async def sweep_job(
         if settings is not None and settings.auto_offer_towns:
             from bot.db import transaction
             from bot.pool import PoolConfig, auto_offer_due
+        counts.update(await donor_sweeps(sessions=sessions, now=clock()))
 
             async with transaction(sessions) as session:
                 counts["auto_offers"] = await auto_offer_due(

@@ -52,6 +52,7 @@ from bot.pool.records import (
     volunteer_actor,
 )
 from bot.pool.snapshot import Snapshot, load_pool, wish_for
+from bot.pool.wallrows import take_for_offer
 from matching.cascade import REPLY_TEXTS, Cascade, Exhausted, Matched, OfferSent, OfferWithdrawn
 from matching.model import ScoredCandidate
 from matching.scoring import eligible, score
@@ -211,6 +212,9 @@ async def apply_actions(
         elif isinstance(action, Matched):
             offer = state.offers[action.key]
             row = state.snap.rows[action.key]
+            # one match per wish: a donor who claimed it on the wall (bot.pool.wall) holds it
+            if not await take_for_offer(session, case_id=case.id or 0, now=now):
+                raise PoolError(REPLY_TEXTS["already_matched"])
             if not await set_offer_status(
                 session, offer, expect=("offered",), status="accepted", answered_at=now
             ):

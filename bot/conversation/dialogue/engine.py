@@ -19,8 +19,8 @@ from bot.conversation.dialogue import drafts, feedback, mydata, texts
 from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
-from bot.models import Case, Conversation, Lead
-from bot.pool import volunteer_chat
+from bot.models import Case, Conversation
+from bot.pool import leads, volunteer_chat
 from reference import towns
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
     if intent == "rate_service":
         return await feedback.rate_outside_survey(turn)
     if intent == "offer_help":
-        turn.session.add(Lead(openid=turn.resident.openid, text=turn.raw_text[:500], created_at=turn.now))
+        await leads.record_chat_lead(turn.session, openid=turn.resident.openid, text=turn.raw_text, now=turn.now)
         return texts.OFFER_HELP
     if intent == "greet":
         return texts.GREETING
