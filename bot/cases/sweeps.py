@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.supervision import escalate_due as escalate_supervisions
 from bot.cases.survey import close_case
 from bot.db import Sessions
 from bot.deadlines.sweeps import (
@@ -59,4 +60,7 @@ async def run_sweeps(
         "offer_timeouts": await offer_timeouts(sessions=sessions, now=now, hook=offer_timeout_hook),
         "survey_reminders": await survey_reminders(sessions=sessions, now=now),
         "survey_timeouts": await survey_timeouts(sessions=sessions, now=now),
+        "supervision_escalated": await guarded_sweep(
+            "supervision escalation sweep", sessions, lambda session: escalate_supervisions(session, now=now)
+        ),
     }
