@@ -244,9 +244,13 @@ class Outbox(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = ts(default_now=True, nullable=False)
     last_error: str | None = None
-    channel: str | None = Field(default=None, max_length=16)  # custom | template
+    channel: str | None = Field(default=None, max_length=16)  # custom | template | sms
     created_at: datetime = ts(default_now=True, nullable=False)
     sent_at: datetime | None = ts()
+    # SMS: a row with a phone goes out as a text message (a resident without WeChat, or WeChat said 43004)
+    phone: str | None = Field(default=None, max_length=32)
+    sms_id: str | None = Field(default=None, max_length=64, index=True)  # the provider's message id
+    receipt: str | None = Field(default=None, max_length=64)  # the provider's delivery receipt
 
 
 # ---------------------------------------------------------------- resource pool and matching
@@ -379,6 +383,25 @@ class CallBack(SQLModel, table=True):
     due_at: datetime = ts(nullable=False)
     done_at: datetime | None = ts()
     done_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+
+
+class CallTask(SQLModel, table=True):
+    """回访: neither WeChat nor SMS reached the resident, so staff of the town phone them before `due_at` and record
+    the answer (a score 1-5, or that nobody could be reached), which closes the loop as a chat answer would."""
+
+    __table_args__ = (sa.Index("ix_calltask_open", "town", "done_at", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
+    town: str = Field(max_length=16)
+    phone: str | None = Field(default=None, max_length=32)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime = ts(default_now=True, nullable=False)
+    due_at: datetime = ts(nullable=False)
+    done_at: datetime | None = ts()
+    done_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
+    outcome: str | None = Field(default=None, max_length=16)  # answered | unreachable
+    score: int | None = None
+    note: str | None = None
 
 
 # ---------------------------------------------------------------- deadlines and surveys

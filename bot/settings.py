@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     sms_sign_name: str = "大莞家"
     sms_templates: dict[str, str] = {}  # our template name (progress, survey, code, question) -> approved id
     sms_per_number_per_hour: int = 5
+    # the secret path segment of the providers' receipt and reply callbacks (/sms/callback/{provider}/{token});
+    # empty: the callbacks are off (404)
+    sms_callback_token: str = ""
 
     # the open API (bot/api)
     api_calls_per_minute: int = 120  # per API key; beyond it 429 with Retry-After

@@ -14,6 +14,7 @@ from bot.deadlines.sla import policy_for
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Resident, Survey
 from bot.states import MessageKind, SurveyStatus
+from reference.privacy import normalize_phone
 
 log = logging.getLogger(__name__)
 SURVEY_LINK_MARK = "sign:survey:{id}"
@@ -28,18 +29,23 @@ def question_text(case: Case) -> str:
 
 
 async def start_survey(session: AsyncSession, *, case: Case, now: datetime) -> Survey | None:
-    """Create (or restart, after a reopening) the case's survey and queue the question."""
-    if case.resident_id is None:
+    """Create (or restart, after a reopening) the case's survey and queue the question: by WeChat, or by SMS to
+    the case's contact phone when the resident has no (subscribed) WeChat; answered there by a reply digit."""
+    resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+    if resident is not None and resident.survey_opt_out:
+        log.info("case %s: no survey (opted out)", case.case_no)
         return None
-    resident = await session.get(Resident, case.resident_id)
-    if resident is None or resident.survey_opt_out or not resident.subscribed:
-        log.info("case %s: no survey (opted out, unsubscribed or no WeChat)", case.case_no)
-        return None
+    phone = None
+    if resident is None or not resident.subscribed:
+        phone = normalize_phone(case.contact_phone)
+        if phone is None:
+            log.info("case %s: no survey (no WeChat and no phone)", case.case_no)
+            return None
     policy = await policy_for(session, case.kind, "survey")
     deadline = policy.deadline(now) if policy else now + timedelta(days=3)
     survey = (await session.exec(select(Survey).where(Survey.case_id == case.id))).first()
     if survey is None:
-        survey = Survey(case_id=case.id, resident_id=resident.id)  # type: ignore[arg-type]
+        survey = Survey(case_id=case.id, resident_id=resident.id if resident else None)  # type: ignore[arg-type]
     survey.status = SurveyStatus.SENT
     survey.sent_at = now
     survey.deadline = deadline
@@ -52,7 +58,8 @@ async def start_survey(session: AsyncSession, *, case: Case, now: datetime) -> S
     await session.flush()
     await enqueue(
         session,
-        openid=resident.openid,
+        openid=resident.openid if phone is None and resident is not None else "",
+        phone=phone,
         kind=MessageKind.SURVEY,
         text=question_text(case),
         case_id=case.id,

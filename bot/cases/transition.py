@@ -41,6 +41,7 @@ from bot.deadlines import sla
 from bot.delivery.outbox import enqueue
 from bot.models import Case, CaseEvent, Offer, Resident, Resource, Staff
 from bot.states import ActorType, CaseStatus, EventKind, MessageKind, OfferStatus
+from reference.privacy import normalize_phone
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +234,24 @@ def _offer_end_text(case: Case, to_status: str, *, helping: bool) -> tuple[str, 
 
 
 async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedupe_key: str) -> bool:
-    """Queue a progress message to the case's resident (nothing when no WeChat user is bound)."""
-    if case.resident_id is None:
-        return False
-    resident = await session.get(Resident, case.resident_id)
+    """Queue a progress message to the case's resident: by WeChat when one is bound and subscribed, else by SMS
+    to the case's contact phone (a hotline or window case), else nothing."""
+    resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
+    fields = {"case_no": case.case_no[:20], "status": STATE_LABEL.get(case.status, case.status)[:20]}
     if resident is None or not resident.subscribed:
-        return False
+        phone = normalize_phone(case.contact_phone)
+        if phone is None:
+            return False
+        return await enqueue(
+            session,
+            openid="",
+            phone=phone,
+            kind=MessageKind.PROGRESS,
+            text=text,
+            case_id=case.id,
+            dedupe_key=dedupe_key,
+            template=fields,
+        )
     return await enqueue(
         session,
         openid=resident.openid,
@@ -246,7 +259,7 @@ async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedup
         text=text,
         case_id=case.id,
         dedupe_key=dedupe_key,
-        template={"case_no": case.case_no[:20], "status": STATE_LABEL.get(case.status, case.status)[:20]},
+        template=fields,
     )
 
 

@@ -12,6 +12,13 @@ marked ``sent`` (a few milliseconds) sends it again after the lease. WeChat offe
 Channel choice: a customer-service message inside the 48-hour window (``Resident.last_interaction_at``) while the
 window's quota lasts (``Resident.cs_sent_since_interaction`` < 5); otherwise a template message whose fields are at
 most 20 characters, without newlines and without ``first``/``remark``, with a link to the page holding the details.
+
+SMS: a row with a ``phone`` (a resident without WeChat) goes out through ``DeliveryConfig.sms`` with our template
+``survey`` (kind survey) or ``progress`` (everything else), filled from the row's ``case_no``/``status`` fields.
+When WeChat says 43004 (unsubscribed) and the row's case has a contact phone, the same row falls back to SMS at once.
+Outcomes: sent → sent; retry → backoff as for WeChat errors; unreachable/failed (or no SMS configured, or the
+retries used up) → parked, and only then is the case told (``on_unreachable``: flag, call task). At most
+``sms_per_hour`` texts go to one number per hour; more wait (without using an attempt).
 """
 
 from __future__ import annotations
@@ -32,14 +39,25 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.db import Sessions, transaction
 from bot.delivery.links import sign_link
 from bot.delivery.wechat_api import WeChatError
-from bot.models import Outbox, Resident
-from bot.states import MESSAGE_KIND_LABEL, ActorType, CaseFlag, DeliveryChannel, OutboxStatus
+from bot.models import Case, Outbox, Resident
+from bot.states import (
+    CASE_STATUS_LABEL,
+    MESSAGE_KIND_LABEL,
+    ActorType,
+    CaseFlag,
+    DeliveryChannel,
+    MessageKind,
+    OutboxStatus,
+)
+from reference.privacy import normalize_phone
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 WINDOW = timedelta(hours=48)
 CS_QUOTA = 5
 TEMPLATE_FIELD_MAX = 20
+SMS_CHANNEL = "sms"  # Outbox.channel of a row sent as a text message
+SMS_WINDOW = timedelta(hours=1)
 PHONE_FLAG = CaseFlag.PHONE_NEEDED  # the case flag staff see (set by the case package through on_unreachable)
 RESIDENT_LINK_KIND = "my_cases"  # bot.cases.lifecycle's signed link to /my/cases
 KIND_TITLE: dict[str, str] = dict(MESSAGE_KIND_LABEL)  # the template message's title per kind
@@ -63,6 +81,9 @@ class DeliveryConfig:
     #: what the case must learn when its resident turned out unreachable (the scheduler passes
     #: ``bot.cases.flags.flag_unreachable``: the case package is above this one, so it is handed in, not imported)
     on_unreachable: UnreachableHook | None = None
+    #: the SMS provider (``bot.delivery.sms.SmsProvider``; the app's ``keys.SMS``), None when SMS is off
+    sms: Any = None
+    sms_per_hour: int = 5
 
     def backoff(self, attempts: int) -> timedelta:
         delay = min(self.backoff_base * 2 ** max(0, attempts - 1), self.backoff_cap)
@@ -78,6 +99,8 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     unreachable: int = 0
+    via_sms: int = 0
+    deferred: int = 0  # SMS over the per-number limit, waiting
 
     def add(self, other: DispatchStats) -> None:
         for name in self.__slots__:
@@ -160,6 +183,9 @@ async def _finish(session: AsyncSession, row: Outbox, **values: Any) -> bool:
 async def _send_one(
     row: Outbox, *, sessions: Sessions, api: Any, now: datetime, config: DeliveryConfig, stats: DispatchStats
 ) -> None:
+    if row.phone:
+        await _send_sms(row, row.phone, sessions=sessions, now=now, config=config, stats=stats)
+        return
     async with sessions() as session:
         resident = (await session.exec(select(Resident).where(Resident.openid == row.openid))).first()
     use_custom = in_window(resident, now)
@@ -273,6 +299,13 @@ async def _failed_attempt(
     row: Outbox, exc: Any, *, sessions: Sessions, now: datetime, config: DeliveryConfig, stats: DispatchStats
 ) -> None:
     reason = exc.short()[:500]
+    if exc.unsubscribed and config.sms is not None and (phone := await _fallback_phone(sessions, row)):
+        # 43004 and the case has a phone: the same message by SMS (the case is told only if that fails too)
+        async with transaction(sessions) as session:
+            await mark_unreachable(session, openid=row.openid, now=now)
+        log.info("outbox %s: recipient unsubscribed; falling back to SMS", row.id)
+        await _send_sms(row, phone, sessions=sessions, now=now, config=config, stats=stats)
+        return
     async with transaction(sessions) as session:
         if exc.unsubscribed:
             if await _finish(session, row, status=OutboxStatus.UNREACHABLE, last_error=reason):
@@ -296,6 +329,126 @@ async def _failed_attempt(
                 next_attempt_at=now + config.backoff(row.attempts),
             )
             stats.retried += 1
+
+
+# ---------------------------------------------------------------------------- SMS
+def sms_message(row: Outbox, case: Case | None = None) -> tuple[str, list[str]]:
+    """Our SMS template and its values for a row (``bot.delivery.sms.TEMPLATES``)."""
+    fields = row.template or {}
+    case_no = str(fields.get("case_no") or (case.case_no if case else "") or "")
+    if row.kind == MessageKind.SURVEY:
+        return "survey", [case_no]
+    status = str(
+        fields.get("status") or (dict(CASE_STATUS_LABEL).get(case.status, "") if case else "") or "有新进展"
+    )
+    return "progress", [case_no, status]
+
+
+async def _fallback_phone(sessions: Sessions, row: Outbox) -> str | None:
+    """The case's contact phone, for a resident's message about a case (43004 fallback)."""
+    if row.case_id is None or row.recipient_type != ActorType.RESIDENT:
+        return None
+    async with sessions() as session:
+        case = await session.get(Case, row.case_id)
+    return normalize_phone(case.contact_phone) if case is not None else None
+
+
+async def _sent_within(session: AsyncSession, *, phone: str, since: datetime) -> list[datetime]:
+    rows = await session.exec(
+        select(Outbox.sent_at).where(
+            col(Outbox.phone) == phone,
+            col(Outbox.channel) == SMS_CHANNEL,
+            col(Outbox.status) == OutboxStatus.SENT,
+            col(Outbox.sent_at) > since,
+        )
+    )
+    return sorted(t for t in rows.all() if t is not None)
+
+
+async def _send_sms(
+    row: Outbox,
+    phone: str,
+    *,
+    sessions: Sessions,
+    now: datetime,
+    config: DeliveryConfig,
+    stats: DispatchStats,
+) -> None:
+    async with sessions() as session:
+        case = await session.get(Case, row.case_id) if row.case_id is not None else None
+        recent = await _sent_within(session, phone=phone, since=now - SMS_WINDOW)
+    if config.sms is not None and len(recent) >= max(1, config.sms_per_hour):
+        # over the per-number limit: wait until the oldest text of the hour ages out (no attempt used)
+        async with transaction(sessions) as session:
+            await _finish(
+                session,
+                row,
+                status=OutboxStatus.PENDING,
+                phone=phone,
+                attempts=max(0, row.attempts - 1),
+                next_attempt_at=recent[0] + SMS_WINDOW + timedelta(seconds=1),
+                last_error="sms: per-number limit",
+            )
+        stats.deferred += 1
+        return
+    if config.sms is None:
+        outcome, code, message_id = "failed", "sms off", None
+    else:
+        template, params = sms_message(row, case)
+        try:
+            result = await config.sms.send(
+                phone=phone, template=template, params=params, ref=f"outbox-{row.id}"
+            )
+            outcome, code, message_id = result.outcome, result.code, result.message_id
+        except Exception as exc:  # a bug must not stop the other messages
+            log.exception("outbox %s: unexpected error while sending an SMS", row.id)
+            outcome, code, message_id = "retry", f"internal: {type(exc).__name__}", None
+    reason = f"sms: {code}"[:500]
+    async with transaction(sessions) as session:
+        if outcome == "sent":
+            await _finish(
+                session,
+                row,
+                status=OutboxStatus.SENT,
+                sent_at=now,
+                channel=SMS_CHANNEL,
+                phone=phone,
+                sms_id=message_id,
+                last_error=None,
+            )
+            stats.sent += 1
+            stats.via_sms += 1
+            return
+        if outcome == "retry" and row.attempts < config.max_attempts:
+            await _finish(
+                session,
+                row,
+                status=OutboxStatus.PENDING,
+                phone=phone,
+                last_error=reason,
+                next_attempt_at=now + config.backoff(row.attempts),
+            )
+            stats.retried += 1
+            return
+        status = OutboxStatus.UNREACHABLE if outcome == "unreachable" else OutboxStatus.FAILED
+        if await _finish(session, row, status=status, phone=phone, channel=SMS_CHANNEL, last_error=reason):
+            if row.case_id is not None and config.on_unreachable is not None:
+                await config.on_unreachable(session, row.case_id, now)
+        if status == OutboxStatus.UNREACHABLE:
+            stats.unreachable += 1
+        else:
+            stats.failed += 1
+        log.warning("outbox %s: SMS parked as %s: %s", row.id, status, code)
+
+
+async def record_receipt(session: AsyncSession, *, message_id: str, delivered: bool, code: str) -> bool:
+    """A provider's delivery receipt for a text message we sent (by the provider's message id)."""
+    row = (await session.exec(select(Outbox).where(col(Outbox.sms_id) == message_id))).first()
+    if row is None:
+        return False
+    row.receipt = (("delivered" if delivered else "undelivered") + (f": {code}" if code else ""))[:64]
+    session.add(row)
+    return True
 
 
 async def mark_unreachable(session: AsyncSession, *, openid: str, now: datetime) -> None:
@@ -330,7 +483,7 @@ async def dispatch_due(
     # survey it starts); different people's messages go out side by side
     by_recipient: dict[str, list[Outbox]] = {}
     for row in sorted(rows, key=lambda r: r.id or 0):
-        by_recipient.setdefault(row.openid, []).append(row)
+        by_recipient.setdefault(row.openid or f"sms:{row.phone}", []).append(row)
 
     async def in_order(queue: list[Outbox]) -> None:
         for row in queue:

@@ -24,11 +24,16 @@ async def enqueue(
     link: str | None = None,
     dedupe_key: str | None = None,
     not_before: datetime | None = None,
+    phone: str | None = None,
 ) -> bool:
     """Queue one message. With a dedupe_key the same message is queued at most once (retried requests,
-    restarted sweeps). Returns False when it was already queued."""
+    restarted sweeps). Returns False when it was already queued.
+
+    With ``phone`` (and an empty ``openid``) the message goes out as a text message (SMS) to a resident without
+    WeChat; its template fields ``case_no`` and ``status`` fill the SMS template (see the dispatcher)."""
     values = {
         "openid": openid,
+        "phone": phone,
         "kind": kind,
         "text": text,
         "recipient_type": recipient_type,

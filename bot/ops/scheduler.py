@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import keys
 from bot.api.callbacks import callbacks_job
-from bot.cases.flags import flag_unreachable
+from bot.cases.calltasks import on_unreachable
 from bot.cases.rights import retention_sweep
 from bot.cases.sweeps import run_sweeps
 from bot.db import Sessions, transaction
@@ -31,12 +31,15 @@ CALLBACK_SECONDS = 5.0
 DIGEST_AT = (8, 30)  # China time
 
 
-def delivery_config(settings: Any, *, lease: timedelta | None = None) -> DeliveryConfig:
+def delivery_config(settings: Any, *, lease: timedelta | None = None, sms: Any = None) -> DeliveryConfig:
     cfg = DeliveryConfig(
         template_id=settings.wechat_template_id,
         base_url=settings.base_url,
         link_secret=settings.link_secret,
-        on_unreachable=flag_unreachable,  # the case side of an unsubscribed resident (bot.cases.flags)
+        # the case side of a resident neither WeChat nor SMS reached: flag and call task (bot.cases.calltasks)
+        on_unreachable=on_unreachable,
+        sms=sms,  # the SMS provider (keys.SMS) for residents without WeChat and the 43004 fallback
+        sms_per_hour=settings.sms_per_number_per_hour,
     )
     if lease is not None:
         cfg.lease = lease
@@ -198,7 +201,7 @@ async def scheduler_ctx(app: Any) -> AsyncIterator[None]:
         api=app[keys.WECHAT],
         clock=app[keys.CLOCK],
         concurrency=settings.outbox_concurrency,
-        config=delivery_config(settings),
+        config=delivery_config(settings, sms=app.get(keys.SMS)),
         settings=settings,
         http=app[keys.HTTP],
     )
@@ -218,7 +221,7 @@ async def dispatch_now(app: Any) -> None:
         api=app[keys.WECHAT],
         clock=app[keys.CLOCK],
         concurrency=settings.outbox_concurrency,
-        config=delivery_config(settings),
+        config=delivery_config(settings, sms=app.get(keys.SMS)),
     )
 
 
@@ -257,7 +260,11 @@ async def _run(args: argparse.Namespace) -> int:
             redis=redis,
             clock=clock,
         )
-        config = delivery_config(settings, lease=timedelta(seconds=args.lease_seconds))
+        from bot.delivery.sms import make_provider
+
+        config = delivery_config(
+            settings, lease=timedelta(seconds=args.lease_seconds), sms=make_provider(settings, session=http)
+        )
         concurrency = args.concurrency or settings.outbox_concurrency
         if args.once:
             await sweep_job(
