@@ -80,6 +80,7 @@ def _signup_page(request: web.Request, *, error: str | None = None, form: object
     ctx = {
         "error": error,
         "form": form or {},
+        "chosen": [str(c) for c in form.getall("categories", [])] if hasattr(form, "getall") else [],
         "kinds": SIGNUP_KINDS,
         "categories": WISH_CATEGORIES,
         "towns": TOWN_NAMES,
