@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,20 @@ async def _complete(system: Any, case: Case, staff: Staff) -> None:
     async with transaction(system.app[keys.SESSIONS]) as db:
         fresh = await db.get(Case, case.id)
         await transition(
-            db, case=fresh, action="complete", actor=Actor.of_staff(staff), note="轮椅已送到", now=system.clock()
+            db,
+            case=fresh,
+            action="complete",
+            actor=Actor.of_staff(staff),
+            note="轮椅已送到",
+            now=system.clock(),
         )
 
 
 async def _rows(system: Any, case: Case) -> list[Outbox]:
     async with system.app[keys.SESSIONS]() as db:
-        return list((await db.exec(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id))).all())
+        return list(
+            (await db.exec(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id))).all()
+        )
 
 
 async def _survey(system: Any, case: Case) -> Survey:
@@ -85,11 +93,25 @@ def _texts(system: Any, phone: str = PHONE) -> list[tuple[str, list[str]]]:
     return [(s.template_id, s.params) for s in system.sim_app[SIM_SMS].sent if s.phone == phone]
 
 
+#: each provider with the simulator's keys
+PROVIDERS = {
+    "tencent": {"sms_provider": "tencent"},
+    "aliyun": {
+        "sms_provider": "aliyun",
+        "sms_key_id": "LTAIsimulator",
+        "sms_key_secret": "simulator-aliyun-secret",
+    },
+}
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
 async def test_a_hotline_resident_gets_progress_and_survey_by_sms_and_answers_by_reply(
-    sqlite_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path, provider: str
 ) -> None:
-    async with running_system(sqlite_url, tmp_path, sms_callback_token=TOKEN) as system:
-        callback = f"{system.bot_url}/sms/callback/tencent/{TOKEN}"
+    async with running_system(
+        sqlite_url, tmp_path, sms_callback_token=TOKEN, **PROVIDERS[provider]
+    ) as system:
+        callback = f"{system.bot_url}/sms/callback/{provider}/{TOKEN}"
         system.sim_app[SIM_SMS].receipt_url = callback
         system.sim_app[SIM_SMS].reply_url = callback
         case, staff = await _case_in_progress(system, resident_id=None, phone="138 2695 1234")
@@ -113,13 +135,13 @@ async def test_a_hotline_resident_gets_progress_and_survey_by_sms_and_answers_by
 
         # a wrong token is no callback at all
         async with system.http.post(
-            f"{system.bot_url}/sms/callback/tencent/wrong", json={"mobile": PHONE, "text": "1"}
+            f"{system.bot_url}/sms/callback/{provider}/wrong", json={"mobile": PHONE, "text": "1"}
         ) as resp:
             assert resp.status == 404
         assert (await _survey(system, case)).status == "sent"
 
         async with system.http.post(
-            f"{system.sim_url}/_sim/sms/reply", json={"provider": "tencent", "phone": PHONE, "text": "5"}
+            f"{system.sim_url}/_sim/sms/reply", json={"provider": provider, "phone": PHONE, "text": "5"}
         ) as resp:
             answer = await resp.json()
         assert answer["status"] == 200, answer
@@ -128,7 +150,27 @@ async def test_a_hotline_resident_gets_progress_and_survey_by_sms_and_answers_by
         assert await _status(system, case) == "closed"
 
 
-async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(sqlite_url: str, tmp_path: Path) -> None:
+async def test_texts_to_one_number_wait_beyond_the_hourly_limit(sqlite_url: str, tmp_path: Path) -> None:
+    async with running_system(sqlite_url, tmp_path, sms_per_number_per_hour=2) as system:
+        case, _ = await _case_in_progress(system, resident_id=None, phone=PHONE)
+        async with transaction(system.app[keys.SESSIONS]) as db:
+            fresh = await db.get(Case, case.id)
+            for i in range(3):
+                await notify_resident(db, case=fresh, text=f"进展{i}", dedupe_key=f"t:limit:{i}")
+        await dispatch_now(system.app)
+        assert len(_texts(system)) == 2
+        rows = await _rows(system, case)
+        assert [r.status for r in rows] == ["sent", "sent", "pending"]
+        waiting = rows[2]
+        assert waiting.attempts == 0  # waiting is no failed attempt
+        assert waiting.next_attempt_at >= rows[0].sent_at + timedelta(hours=1)
+        await dispatch_now(system.app)  # still within the hour: nothing more goes out
+        assert len(_texts(system)) == 2
+
+
+async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     async with running_system(sqlite_url, tmp_path) as system:
         openid = "o-sms-fallback-0001"
         async with transaction(system.app[keys.SESSIONS]) as db:
@@ -151,7 +193,9 @@ async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(sqlite_url
             assert (await db.exec(select(CallTask))).all() == []
 
 
-@pytest.mark.parametrize(("choice", "score", "survey_status"), [("4", 4, "answered"), ("unreachable", None, "expired")])
+@pytest.mark.parametrize(
+    ("choice", "score", "survey_status"), [("4", 4, "answered"), ("unreachable", None, "expired")]
+)
 async def test_a_resident_nobody_reaches_becomes_a_call_task_whose_answer_closes_the_case(
     sqlite_url: str, tmp_path: Path, choice: str, score: int | None, survey_status: str
 ) -> None:
