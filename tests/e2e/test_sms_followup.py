@@ -227,6 +227,8 @@ async def test_a_resident_nobody_reaches_becomes_a_call_task_whose_answer_closes
             base_url=system.bot_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
         ) as web:
             assert (await sign_in(web, "ts", PASSWORD)).status == 302
+            queue = await (await web.get("/staff/cases")).text()
+            assert 'id="calltasks-due"' in queue and "电话回访 <b>1</b>" in queue
             page = await (await web.get("/staff/calltasks")).text()
             assert case.case_no in page and "138****1234" in page and PHONE not in page
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

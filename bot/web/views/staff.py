@@ -40,6 +40,7 @@ from bot.cases.access import (
     staff_by_openid,
     verify_password,
 )
+from bot.cases.calltasks import open_call_tasks
 from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.govpanel import case_panel
 from bot.cases.lifecycle import (
@@ -336,6 +337,7 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
         cats = await categories(db)
         counts = await flag_counts(db, staff=staff)
         callbacks = await open_callbacks(db, town=None if staff.role in CITY_ROLES else staff.town)
+        calls = await open_call_tasks(db, town=None if staff.role in CITY_ROLES else staff.town)
     base = request.app.router["staff_queue"].url_for()
     extra = {"flag": flag} if flag else {}
     ctx = {
@@ -345,6 +347,8 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
         "flag_counts": counts,
         "callbacks_open": len(callbacks),
         "callbacks_late": sum(1 for c in callbacks if c.due_at < now),
+        "calltasks_open": len(calls),
+        "calltasks_late": sum(1 for c in calls if c.due_at < now),
         "sorts": SORTS,
         "categories": cats,
         "fmt": _fmt,
