@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlmodel import select
+
 from bot import keys
 from bot.cases.access import create_staff
 from bot.cases.numbering import create_case
 from bot.db import transaction
 from bot.delivery.links import sign_link
 from bot.models import Case, CaseEvent, InboundMessage, Notice, Offer, Resident, Resource, Staff, Survey
+from bot.pool.leads import check_signup, record_chat_lead, sign_up
+from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, publish
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Dongguan
 PASSWORD = "Passw0rd!x"
@@ -356,6 +360,8 @@ class Site:
     tasks_token: str = ""
     notice_id: int = 0
     resource_key: str = "R001"
+    wall_id: str = ""  # 圆梦墙: a published wish's public id
+    wall_claim: str = ""  # the donor's page token of a confirmed claim
     #: (name, path, role) — role is None (anyone), "staff" (town staff) or "admin" (city admin)
     pages: list[tuple[str, str, str | None]] = field(default_factory=list)
 
@@ -504,6 +510,7 @@ async def seed_every_page(site: Site) -> None:
         site.offer_mine = _page_token("offer", mine.id or 0)
         site.tasks_token = _page_token("tasks", resources[0].id or 0)
         site.notice_id = notice.id or 0
+    await _seed_wall(site)
     site.pages = [
         ("public-home", "/public", None),
         ("public-notices", "/public/notices", None),
@@ -514,6 +521,10 @@ async def seed_every_page(site: Site) -> None:
         ("volunteer-offer", f"/v/offer/{site.offer_pending}", None),
         ("volunteer-offer-accepted", f"/v/offer/{site.offer_mine}", None),
         ("volunteer-tasks", f"/v/tasks?t={site.tasks_token}", None),
+        ("wall", "/wall", None),
+        ("wall-wish", f"/wall/{site.wall_id}", None),
+        ("wall-donor", f"/wall/claims/{site.wall_claim}", None),
+        ("donor-signup", "/donate", None),
         ("staff-login", "/staff/login", None),
         ("staff-queue", "/staff/cases", "staff"),
         ("staff-case", f"/staff/cases/{site.wish_no}", "staff"),
@@ -530,8 +541,55 @@ async def seed_every_page(site: Site) -> None:
         ("staff-audit", "/staff/audit", "admin"),
         ("admin-staff", "/staff/admin/staff", "admin"),
         ("admin-categories", "/staff/admin/categories", "admin"),
+        ("staff-wall-publish", f"/staff/cases/{site.wish_no}/wall", "staff"),
+        ("staff-wall", "/staff/wall", "staff"),
+        ("staff-leads", "/staff/leads", "staff"),
         ("admin-deadlines", "/staff/admin/deadlines", "admin"),
         ("error-404", "/no-such-page", None),
         ("error-403", "/my/cases?t=forged", None),
         ("error-405", f"/staff/cases/{site.wish_no}/phone", "staff"),
     ]
+
+
+async def _seed_wall(site: Site) -> None:
+    """圆梦墙 for the page list: two published wishes of the town, one claimed and confirmed (the donor's page), a
+    chat lead and a sign-up in the leads inbox."""
+    async with transaction(site.app[keys.SESSIONS]) as db:
+        worker = (await db.exec(select(Staff).where(Staff.username == "hj-staff"))).one()
+        open_wish = await mk_wish(db, owner=worker.id, now=NOW - timedelta(days=3))
+        w = await publish(
+            db,
+            case=open_wish,
+            staff=worker,
+            text="一位行动不便的老人需要一辆轮椅",
+            handover="community_centre",
+            now=NOW - timedelta(days=3),
+        )
+        claimed = await mk_wish(db, owner=worker.id, item="书包", category="助学")
+        w2 = await publish(
+            db,
+            case=claimed,
+            staff=worker,
+            text="一名三年级女生需要一个新书包",
+            handover="door_with_staff",
+            now=NOW,
+        )
+        form = check_claim_form(
+            donor_name="厚街爱心党支部", donor_type="party_branch", phone="13600001111", message="好好学习"
+        )
+        c = await claim_wish(db, public_id=w2.public_id, form=form, now=NOW, hold=timedelta(days=3650))
+        await confirm_claim(db, claim_id=c.id or 0, staff=worker, now=NOW)
+        await record_chat_lead(db, openid="o-a11y-lead", text="我想献爱心，可以捐大米", now=NOW)
+        signup = check_signup(
+            name="厚街爱心粮油店",
+            kind="enterprise",
+            contact="林经理",
+            phone="13700001234",
+            town=TOWN,
+            categories=["生活物资"],
+            items="大米, 食用油",
+            capacity="3",
+            max_fund="",
+        )
+        await sign_up(db, form=signup, now=NOW)
+        site.wall_id, site.wall_claim = w.public_id, c.token
