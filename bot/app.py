@@ -29,6 +29,7 @@ from bot.web.views import (
     api_admin,
     callbacks,
     calltasks,
+    charts,
     donors,
     gov,
     health,
@@ -44,8 +45,8 @@ from bot.web.views import (
     stats,
     survey,
     volunteer,
-)
     wall,
+)
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
 
@@ -112,14 +113,15 @@ def create_app(
         survey,
         public,
         stats,
+        charts,
         gov,
-    ):
-        app.router.add_routes(module.routes)
-    app.router.add_static("/static", HERE / "web" / "static", name="static")
         league,
         wall,
         donors,
         leads,
+    ):
+        app.router.add_routes(module.routes)
+    app.router.add_static("/static", HERE / "web" / "static", name="static")
     app.add_subapp("/api", create_api_app(calls_per_minute=settings.api_calls_per_minute))
     app.add_subapp("/open311/v2", create_open311_app())
     return app

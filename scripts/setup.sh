@@ -60,11 +60,12 @@ if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! fc
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
-# --- axe-core for the accessibility tests (the npm package, injected by Playwright; never a CDN)
+# --- echarts (served by the app for the staff charts) and axe-core for the accessibility tests (npm packages;
+#     never a CDN). npm ci runs again whenever package.json or package-lock.json change.
 want=$(hash_of package.json package-lock.json)
-if [ ! -f node_modules/axe-core/axe.min.js ] || [ "$(cat "$stamp_dir/npm" 2>/dev/null)" != "$want" ]; then
+if [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -f node_modules/echarts/dist/echarts.min.js ] || [ "$(cat "$stamp_dir/npm" 2>/dev/null)" != "$want" ]; then
   if command -v npm >/dev/null 2>&1; then
-    echo "setup: installing axe-core (npm ci)"
+    echo "setup: installing echarts and axe-core (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error >/dev/null
     echo "$want" > "$stamp_dir/npm"
   else

@@ -537,6 +537,8 @@ async def seed_every_page(site: Site) -> None:
         ("staff-pool-import", "/staff/pool/import", "admin"),
         ("staff-batch", "/staff/batch", "admin"),
         ("staff-stats", "/staff/stats", "admin"),
+        ("staff-charts", "/staff/stats/charts", "admin"),
+        ("staff-charts-town", "/staff/stats/charts", "staff"),
         ("staff-notices", "/staff/notices", "admin"),
         ("staff-audit", "/staff/audit", "admin"),
         ("admin-staff", "/staff/admin/staff", "admin"),
