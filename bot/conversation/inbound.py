@@ -14,8 +14,8 @@ import asyncio
 import errno
 import logging
 import time
-from collections import defaultdict
-from datetime import datetime
+from collections import OrderedDict, defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from sqlmodel import col
 
 from bot import keys
 from bot.conversation.dialogue import Turn, respond
+from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.spool import Entry, Journal, describe
@@ -43,6 +44,8 @@ KEPT = "您的消息已经收到并记下了。系统正在维护，处理好后
 NOT_KEPT = "不好意思，系统正在维护，这条消息暂时没能记下。请过几分钟再发一次，给您添麻烦了。"
 #: how often the journal is retried while the database is away (seconds)
 REPLAY_INTERVAL = 0.5
+#: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
+RECENT_KEYS = 10_000
 
 
 class DatabaseAway(Exception):
@@ -73,6 +76,8 @@ class Inbound:
         self._replayer: asyncio.Task[None] | None = None
         self.spooled = 0
         self.replayed = 0
+        # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
+        self._recent: OrderedDict[str, None] = OrderedDict()
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
@@ -175,116 +180,116 @@ class Inbound:
             raise
 
     async def _handle_once(self, delivery: Delivery, now: datetime, replaying: bool) -> str | None:
+        """One transaction per message: the resident, the record under the unique key, the dialogue, the reply.
+
+        What needs no database comes first and outside it: the flood check and the NLU (a slow Rasa never holds a
+        database lock). A duplicate fails on the unique key before the dialogue acts; a dialogue failure rolls the
+        transaction back and the message is then recorded alone, marked failed, for staff."""
         app = self.app
         sessions = app[keys.SESSIONS]
+        is_message = delivery.msg_type != "event"
+        if delivery.key in self._recent and not replaying:
+            app[keys.METRICS].duplicates.inc()
+            return await self._duplicate(delivery)
+        # the window is read on the app's clock (tests pin the minute)
+        limited = is_message and not await self._limiter.allow(delivery.openid, now=now.timestamp())
+        parse = None if limited else await self._parse(delivery)
         try:
             async with transaction(sessions) as session:
-                resident = await _resident(session, delivery.openid, now)
-                row = InboundMessage(
-                    delivery_key=delivery.key,
-                    openid=delivery.openid,
-                    resident_id=resident.id,
-                    msg_type=delivery.msg_type,
-                    event=delivery.event,
-                    text=delivery.text,
-                    media=_jsonable(delivery.media),
-                    received_at=now,
-                )
-                session.add(row)
-                await session.flush()
-                if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
-                    resident.last_interaction_at = now  # opens WeChat's 48-hour window
-                    resident.cs_sent_since_interaction = 0
-                row_id = row.id
+                row, resident = await _record(session, delivery, now)
+                if limited:
+                    # flooding: the message is kept (staff can read it) but neither parsed nor acted on
+                    row.reply, row.reply_mode = TOO_FAST, "limited"
+                    reply: str | None = TOO_FAST
+                else:
+                    reply = await self._act(session, row, resident, delivery, parse, now)
         except IntegrityError:
-            if replaying:  # in the database already: finish it if the database went away mid-way
+            if replaying:  # in the database already: finish it if it was never answered
                 return await self._finish_recorded(delivery, now)
             app[keys.METRICS].duplicates.inc()
             return await self._duplicate(delivery)
-        app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
-        # the window is read on the app's clock (tests pin the minute)
-        if delivery.msg_type != "event" and not await self._limiter.allow(
-            delivery.openid, now=now.timestamp()
-        ):
-            # flooding: the message is kept (staff can read it) but neither parsed nor acted on
-            async with transaction(sessions) as session:
-                await session.exec(
-                    update(InboundMessage)
-                    .where(col(InboundMessage.id) == row_id)
-                    .values(reply=TOO_FAST, reply_mode="limited")
-                )
-            app[keys.METRICS].replies.labels("limited").inc()
-            return TOO_FAST
-
-        try:
-            return await self._understand_and_reply(delivery, row_id, now)
         except Exception as exc:
-            if unavailable(exc):  # recorded, not yet acted on: the journal replay finishes it
+            if unavailable(exc):
                 raise DatabaseAway(describe(exc)) from exc
-            # never an error to the resident, never a lost message: it stays recorded, marked for staff
+            # never an error to the resident, never a lost message: it is recorded alone, marked for staff
             log.exception(
                 "the dialogue failed on delivery %s; the message is kept as failed",
                 privacy.pseudonym(delivery.key),
             )
+            try:
+                async with transaction(sessions) as session:
+                    row, _ = await _record(session, delivery, now)
+                    row.reply, row.reply_mode = SORRY, "failed"
+            except IntegrityError:
+                return await self._duplicate(delivery)
+            app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
             app[keys.METRICS].replies.labels("failed").inc()
-            async with transaction(sessions) as session:
-                await session.exec(
-                    update(InboundMessage)
-                    .where(col(InboundMessage.id) == row_id)
-                    .values(reply=SORRY, reply_mode="failed")
-                )
             return SORRY
+        self._remember(delivery.key)
+        app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
+        app[keys.METRICS].replies.labels("limited" if limited else "passive" if reply else "none").inc()
+        return reply
 
-    async def _understand_and_reply(
-        self, delivery: Delivery, row_id: int | None, now: datetime
-    ) -> str | None:
-        app = self.app
-        sessions = app[keys.SESSIONS]
-        # the NLU is asked outside any transaction, so a slow Rasa never holds a database lock
-        parse = None
+    def _remember(self, key: str) -> None:
+        self._recent[key] = None
+        while len(self._recent) > RECENT_KEYS:
+            self._recent.popitem(last=False)
+
+    async def _parse(self, delivery: Delivery) -> Parse | None:
         text = (delivery.text or "").strip()
-        if delivery.msg_type in {"text", "voice"} and text:
-            started = time.perf_counter()
-            # greetings and fillers ("喂 你好 …", "… 谢谢") never hide a request: the NLU sees what lies between
-            parse = await app[keys.NLU_CLIENT].parse((strip_fillers(text) or text)[:500])
-            app[keys.METRICS].nlu.labels(parse.source).observe(time.perf_counter() - started)
+        if delivery.msg_type not in {"text", "voice"} or not text:
+            return None
+        started = time.perf_counter()
+        # greetings and fillers ("喂 你好 …", "… 谢谢") never hide a request: the NLU sees what lies between
+        parse: Parse = await self.app[keys.NLU_CLIENT].parse((strip_fillers(text) or text)[:500])
+        self.app[keys.METRICS].nlu.labels(parse.source).observe(time.perf_counter() - started)
+        return parse
 
-        async with transaction(sessions) as session:
-            stored = await session.get(InboundMessage, row_id)
-            assert stored is not None and stored.resident_id is not None
-            row = stored
-            who = await session.get(Resident, stored.resident_id)
-            assert who is not None
-            resident = who
-            reply = await respond(
-                Turn(
-                    session=session,
-                    resident=resident,
-                    delivery=delivery,
-                    parse=parse,
-                    inbound=row,
-                    now=now,
-                    settings=app[keys.SETTINGS],
-                )
+    async def _act(
+        self,
+        session: Any,
+        row: InboundMessage,
+        resident: Resident,
+        delivery: Delivery,
+        parse: Parse | None,
+        now: datetime,
+    ) -> str | None:
+        reply = await respond(
+            Turn(
+                session=session,
+                resident=resident,
+                delivery=delivery,
+                parse=parse,
+                inbound=row,
+                now=now,
+                settings=self.app[keys.SETTINGS],
             )
-            if parse is not None:
-                row.intent, row.confidence, row.nlu_source = parse.intent, parse.confidence, parse.source
-            row.reply = reply
-            row.reply_mode = "passive" if reply else "none"
-        app[keys.METRICS].replies.labels("passive" if reply else "none").inc()
+        )
+        if parse is not None:
+            row.intent, row.confidence, row.nlu_source = parse.intent, parse.confidence, parse.source
+        row.reply = reply
+        row.reply_mode = "passive" if reply else "none"
         return reply
 
     async def _finish_recorded(self, delivery: Delivery, now: datetime) -> str | None:
-        """A replayed delivery already recorded: act on it only if it never got an answer."""
+        """A replayed delivery already recorded: act on it only if it never got an answer (a row left by a
+        process that recorded first and acted in a second transaction)."""
         async with self.app[keys.SESSIONS]() as session:
-            row = (
+            found = (
                 await session.exec(
-                    select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key)
+                    select(InboundMessage.id, InboundMessage.reply_mode).where(
+                        col(InboundMessage.delivery_key) == delivery.key
+                    )
                 )  # type: ignore[call-overload]
-            ).scalar_one_or_none()
-        if row is None or row.reply_mode not in (None, "pending"):
+            ).first()
+        if found is None or found[1] not in (None, "pending"):
             return None
-        return await self._understand_and_reply(delivery, row.id, now)
+        parse = await self._parse(delivery)
+        async with transaction(self.app[keys.SESSIONS]) as session:
+            row = await session.get(InboundMessage, found[0])
+            resident = await session.get(Resident, row.resident_id) if row is not None else None
+            assert row is not None and resident is not None
+            return await self._act(session, row, resident, delivery, parse, now)
 
     async def _duplicate(self, delivery: Delivery) -> str | None:
         async with self.app[keys.SESSIONS]() as session:
@@ -325,6 +330,12 @@ class Inbound:
 
 
 async def _resident(session: Any, openid: str, now: Any) -> Resident:
+    """The resident of ``openid``: one SELECT for a known resident; INSERT … ON CONFLICT DO NOTHING and a second
+    SELECT only the first time (or when two first messages race)."""
+    query = select(Resident).where(col(Resident.openid) == openid)
+    found = (await session.exec(query)).scalar_one_or_none()
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
@@ -334,7 +345,43 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
         )
         .on_conflict_do_nothing(index_elements=["openid"])
     )
-    return (await session.exec(select(Resident).where(col(Resident.openid) == openid))).scalar_one()
+    return (await session.exec(query)).scalar_one()  # type: ignore[no-any-return]
+
+
+#: the 48-hour window is opened again by a message; within this many seconds of the last opening it is not written
+#: again (the window then ends at most this much earlier than WeChat's, never later)
+WINDOW_WRITE_SLACK = 60
+
+
+async def _record(session: Any, delivery: Delivery, now: datetime) -> tuple[InboundMessage, Resident]:
+    """The resident and the delivery's record (flushed: a duplicate fails here, before anything acts)."""
+    resident = await _resident(session, delivery.openid, now)
+    row = InboundMessage(
+        delivery_key=delivery.key,
+        openid=delivery.openid,
+        resident_id=resident.id,
+        msg_type=delivery.msg_type,
+        event=delivery.event,
+        text=delivery.text,
+        media=_jsonable(delivery.media),
+        received_at=now,
+    )
+    session.add(row)
+    if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
+        last = resident.last_interaction_at
+        if (
+            last is None
+            or resident.cs_sent_since_interaction
+            or abs((_aware(now) - _aware(last)).total_seconds()) > WINDOW_WRITE_SLACK
+        ):
+            resident.last_interaction_at = now  # opens WeChat's 48-hour window
+            resident.cs_sent_since_interaction = 0
+    await session.flush()
+    return row, resident
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _jsonable(media: dict[str, Any]) -> dict[str, Any]:
