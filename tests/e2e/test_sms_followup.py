@@ -106,11 +106,9 @@ PROVIDERS = {
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 async def test_a_hotline_resident_gets_progress_and_survey_by_sms_and_answers_by_reply(
-    sqlite_url: str, tmp_path: Path, provider: str
+    db_url: str, tmp_path: Path, provider: str
 ) -> None:
-    async with running_system(
-        sqlite_url, tmp_path, sms_callback_token=TOKEN, **PROVIDERS[provider]
-    ) as system:
+    async with running_system(db_url, tmp_path, sms_callback_token=TOKEN, **PROVIDERS[provider]) as system:
         callback = f"{system.bot_url}/sms/callback/{provider}/{TOKEN}"
         system.sim_app[SIM_SMS].receipt_url = callback
         system.sim_app[SIM_SMS].reply_url = callback
@@ -150,8 +148,8 @@ async def test_a_hotline_resident_gets_progress_and_survey_by_sms_and_answers_by
         assert await _status(system, case) == "closed"
 
 
-async def test_texts_to_one_number_wait_beyond_the_hourly_limit(sqlite_url: str, tmp_path: Path) -> None:
-    async with running_system(sqlite_url, tmp_path, sms_per_number_per_hour=2) as system:
+async def test_texts_to_one_number_wait_beyond_the_hourly_limit(db_url: str, tmp_path: Path) -> None:
+    async with running_system(db_url, tmp_path, sms_per_number_per_hour=2) as system:
         case, _ = await _case_in_progress(system, resident_id=None, phone=PHONE)
         async with transaction(system.app[keys.SESSIONS]) as db:
             fresh = await db.get(Case, case.id)
@@ -168,10 +166,8 @@ async def test_texts_to_one_number_wait_beyond_the_hourly_limit(sqlite_url: str,
         assert len(_texts(system)) == 2
 
 
-async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(
-    sqlite_url: str, tmp_path: Path
-) -> None:
-    async with running_system(sqlite_url, tmp_path) as system:
+async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(db_url: str, tmp_path: Path) -> None:
+    async with running_system(db_url, tmp_path) as system:
         openid = "o-sms-fallback-0001"
         async with transaction(system.app[keys.SESSIONS]) as db:
             resident = Resident(openid=openid, phone=PHONE)
@@ -197,9 +193,9 @@ async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(
     ("choice", "score", "survey_status"), [("4", 4, "answered"), ("unreachable", None, "expired")]
 )
 async def test_a_resident_nobody_reaches_becomes_a_call_task_whose_answer_closes_the_case(
-    sqlite_url: str, tmp_path: Path, choice: str, score: int | None, survey_status: str
+    db_url: str, tmp_path: Path, choice: str, score: int | None, survey_status: str
 ) -> None:
-    async with running_system(sqlite_url, tmp_path) as system:
+    async with running_system(db_url, tmp_path) as system:
         openid = "o-sms-unreachable-0001"
         async with transaction(system.app[keys.SESSIONS]) as db:
             resident = Resident(openid=openid, phone=PHONE)
