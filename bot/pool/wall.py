@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -379,8 +380,6 @@ async def _claim_for_staff(
 
 
 async def _set_claim(session: AsyncSession, c: WallClaim, *, expect: str, **values: Any) -> bool:
-    import sqlalchemy as sa
-
     result = await session.exec(
         sa.update(WallClaim)
         .where(col(WallClaim.id) == c.id, col(WallClaim.status) == expect)

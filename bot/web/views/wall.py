@@ -6,6 +6,7 @@ long the wish has waited — never the case number or anything of the resident."
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -82,8 +83,6 @@ async def wall_json(request: web.Request) -> web.Response:
 
 
 def _dumps(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False)
 
 
