@@ -370,3 +370,15 @@ async def test_staff_outbox_hears_of_a_claim(sessions) -> None:
     async with sessions() as db:
         texts = (await db.exec(select(Outbox.text).where(Outbox.openid == "o-staff-o"))).all()
     assert any("圆梦墙" in t and "确认" in t for t in texts), texts
+
+
+async def test_the_case_page_leads_to_the_publish_step(sqlite_url, tmp_path, aiohttp_client) -> None:
+    client = await app_client(sqlite_url, tmp_path, aiohttp_client, now=NOW)
+    sessions = client.app[keys.SESSIONS]
+    await add_staff(sessions, "hj-link", "town_staff")
+    case = await _accepted_wish(sessions)
+    await login(client, "hj-link", PASSWORD)
+    page = await (await client.get(f"/staff/cases/{case.case_no}")).text()
+    assert f'href="/staff/cases/{case.case_no}/wall"' in page
+    publish_page = await (await client.get(f"/staff/cases/{case.case_no}/wall")).text()
+    assert "公众将看到" in publish_page and "陈伯" not in publish_page.split('id="publish-form"')[0]
