@@ -605,8 +605,16 @@ async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 50
 
 
 # ------------------------------------------------------------------------------------------ daily digest
-async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = timedelta(hours=24)) -> int:
-    """Each reachable staff member gets their overdue and soon-due counts once a day (nothing when both are 0)."""
+async def staff_digest(
+    *,
+    sessions: Sessions,
+    now: datetime,
+    soon: timedelta = timedelta(hours=24),
+    notes: dict[str | None, list[str]] | None = None,
+) -> int:
+    """Each reachable staff member gets their overdue and soon-due counts once a day (nothing when both are 0 and
+    there is no note). `notes`: extra lines by town (None: the city-wide digest), e.g. the early warnings."""
+    notes = notes or {}
 
     async def work(session: AsyncSession) -> int:
         overdue = sa.func.sum(sa.case((col(Case.stage_deadline) <= now, 1), else_=0))
@@ -642,7 +650,8 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
                 o, n = by_town.get(s.town or "", (0, 0))
                 scope = s.town or ""
             my_o, my_n = mine.get(s.id, (0, 0))
-            if o == 0 and n == 0:
+            extra = notes.get(None if s.role in (Role.CITY_SUPERVISOR, Role.ADMIN) else (s.town or ""), [])
+            if o == 0 and n == 0 and not extra:
                 continue
             text = f"【每日待办】{scope}：已超时 {o} 件，24小时内到期 {n} 件"
             if s.role not in (Role.CITY_SUPERVISOR, Role.ADMIN):
@@ -652,7 +661,7 @@ async def staff_digest(*, sessions: Sessions, now: datetime, soon: timedelta = t
                     "openid": s.openid,
                     "recipient_type": ActorType.STAFF,
                     "kind": MessageKind.DIGEST,
-                    "text": text + "。",
+                    "text": text + "。" + "".join("\n" + line for line in extra[:10]),
                     "template": {"status": f"超时{o}件 将到期{n}件"[:20]},
                     "link": "/staff/cases",
                     "dedupe_key": f"digest:{s.id}:{day}",

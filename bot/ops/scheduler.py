@@ -23,6 +23,7 @@ from bot.deadlines.sweeps import OfferTimeoutHook, staff_digest
 from bot.deadlines.workdays import CHINA
 from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
 from bot.pool.donor_sweeps import donor_sweeps
+from bot.reporting.warnings import digest_lines, early_warnings
 
 log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 2.0
@@ -96,7 +97,14 @@ async def sweep_job(
 
 async def digest_job(*, sessions: Sessions, clock: Callable[[], datetime]) -> None:
     try:
-        n = await staff_digest(sessions=sessions, now=clock())
+        now = clock()
+        notes: dict[str | None, list[str]] = {}
+        try:
+            async with sessions() as db:
+                notes = digest_lines(await early_warnings(db, now=now))
+        except Exception:  # the digest goes out without its warnings rather than not at all
+            log.exception("the early warnings failed")
+        n = await staff_digest(sessions=sessions, now=now, notes=notes)
         log.info("daily digest: %d staff", n)
     except Exception:
         log.exception("the daily digest failed")
