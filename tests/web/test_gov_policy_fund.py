@@ -210,3 +210,50 @@ async def test_wish_fulfilled_by_the_town_updates_the_ledger_and_names_the_town(
     assert last.approved_by_id == lead.id and last.source == "charity"
     told = await _messages(sessions, other.id)
     assert any(f"由{TOWN}慈善会帮您解决" in t for t in told), told
+
+
+async def test_admins_edit_the_catalogue_and_others_cannot(client, sessions):
+    await add_staff(sessions, "adm", "admin", town=None)
+    await add_staff(sessions, "hj-staff", "town_staff")
+    fuju = await _policy_id(sessions, "残疾人辅助器具适配")
+    form = {
+        "id": str(fuju),
+        "name": "残疾人辅助器具适配",
+        "department": "市残联康复部",
+        "qualifies": "持证残疾人",
+        "gives": "免费适配基本型辅助器具",
+        "how_to_apply": "向村（社区）或镇街残联申请",
+        "documents": "残疾人证、身份证",
+        "categories": "助残",
+        "keywords": "轮椅，拐杖, 助听器",
+        "active": "1",
+    }
+    assert (await sign_in(client, "hj-staff")).status == 302
+    page = await (await client.get("/staff/policies")).text()
+    assert "最低生活保障" in page and "修改" not in page  # staff read the catalogue; only admins edit it
+    token = await csrf(client, "/staff/policies")
+    resp = await client.post("/staff/policies", data={**form, "csrf_token": token}, allow_redirects=False)
+    assert resp.status == 403
+    assert (await sign_in(client, "adm")).status == 302
+    token = await csrf(client, "/staff/policies")
+    page = await (
+        await client.post("/staff/policies", data={**form, "department": "", "csrf_token": token})
+    ).text()
+    assert "请填写主管部门" in page
+    page = await (await client.post("/staff/policies", data={**form, "csrf_token": token})).text()
+    assert "已保存「残疾人辅助器具适配」" in page and "市残联康复部" in page
+    async with sessions() as db:
+        row = await db.get(WelfarePolicy, fuju)
+    assert (row.department, row.keywords, row.categories) == (
+        "市残联康复部",
+        ["轮椅", "拐杖", "助听器"],
+        ["助残"],
+    )
+    page = await (
+        await client.post("/staff/policies", data={**form, "id": "999999", "csrf_token": token})
+    ).text()
+    assert "没有这项政策" in page
+    resp = await client.post(
+        "/staff/policies", data={**form, "id": "x", "csrf_token": token}, allow_redirects=False
+    )
+    assert resp.status == 302  # a malformed id is a message on the page, never a 500
