@@ -632,3 +632,12 @@ async def wall_figures(session: AsyncSession, *, town: str | None = None) -> dic
         "wall_matched": int((await session.exec(wall)).one()),
         "offer_matched": int((await session.exec(pushed)).one()),
     }
+
+
+async def chat_wall_lines(session: AsyncSession, *, base_url: str, now: datetime, limit: int = 3) -> str:
+    """For someone who offers help in chat: a few open wishes with their links, the wall and the sign-up page."""
+    wishes, _ = await open_wishes(session, now=now, per_page=limit)
+    base = base_url.rstrip("/")
+    lines = [f"· {w.text}（{w.town}）{base}/wall/{w.public_id}" for w in wishes]
+    head = "现在等待认领的心愿：\n" + "\n".join(lines) + "\n" if lines else ""
+    return f"{head}更多心愿请看圆梦墙：{base}/wall\n想加入爱心资源库，可以在这里报名：{base}/donate"

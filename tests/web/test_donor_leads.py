@@ -14,7 +14,8 @@ from bot import keys
 from bot.db import transaction
 from bot.models import Lead, Outbox, Resource
 from bot.pool.donor_sweeps import donor_sweeps
-from tests.factories import NOW, PASSWORD, add_staff
+from bot.pool.wall import publish
+from tests.factories import NOW, PASSWORD, add_staff, mk_wish
 from tests.helpers import System, app_client, csrf, login
 
 SIGNUP = {
@@ -103,9 +104,24 @@ async def test_a_chat_offer_of_help_reaches_the_inbox_and_reminds_staff(keyword_
         s = await db.get(type(staff), staff.id)
         assert s is not None
         s.openid = "o-staff-chat"
+    async with transaction(sessions) as db:
+        s = await db.get(type(staff), staff.id)
+        assert s is not None
+        wish = await mk_wish(db, owner=s.id)
+        w = await publish(
+            db,
+            case=wish,
+            staff=s,
+            text="一位行动不便的老人需要一辆轮椅",
+            handover="community_centre",
+            now=NOW,
+        )
     user = system.user()
     reply = await user.send_text("我想献爱心，我的电话13812345678")
-    assert reply.text
+    assert (
+        f"一位行动不便的老人需要一辆轮椅（厚街镇）{system.settings.base_url}/wall/{w.public_id}" in reply.text
+    )
+    assert f"{system.settings.base_url}/donate" in reply.text
     async with sessions() as db:
         lead = (await db.exec(select(Lead).where(Lead.openid == user.openid))).one()
     assert lead.source == "chat" and lead.state == "new" and lead.due_at is not None

@@ -20,7 +20,7 @@ from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
 from bot.models import Case, Conversation
-from bot.pool import leads, volunteer_chat
+from bot.pool import leads, volunteer_chat, wall
 from reference import towns
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,8 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
         return await feedback.rate_outside_survey(turn)
     if intent == "offer_help":
         await leads.record_chat_lead(turn.session, openid=turn.resident.openid, text=turn.raw_text, now=turn.now)
-        return texts.OFFER_HELP
+        wall_lines = await wall.chat_wall_lines(turn.session, base_url=turn.settings.base_url, now=turn.now)
+        return f"{texts.OFFER_HELP}\n{wall_lines}"
     if intent == "greet":
         return texts.GREETING
     if intent == "ask_help":
