@@ -277,7 +277,7 @@ class Inbound:
         async with self.app[keys.SESSIONS]() as session:
             found = (
                 await session.exec(
-                    select(InboundMessage.id, InboundMessage.reply_mode).where(
+                    select(col(InboundMessage.id), col(InboundMessage.reply_mode)).where(
                         col(InboundMessage.delivery_key) == delivery.key
                     )
                 )  # type: ignore[call-overload]
@@ -335,7 +335,7 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
     query = select(Resident).where(col(Resident.openid) == openid)
     found = (await session.exec(query)).scalar_one_or_none()
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
@@ -345,7 +345,7 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
         )
         .on_conflict_do_nothing(index_elements=["openid"])
     )
-    return (await session.exec(query)).scalar_one()  # type: ignore[no-any-return]
+    return (await session.exec(query)).scalar_one()
 
 
 #: the 48-hour window is opened again by a message; within this many seconds of the last opening it is not written
