@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import keys
-from bot.db import migrate
 from bot.models import Case, CaseEvent, PolicyReferral, Survey
 from tests.factories import OTHER, TOWN, add_rows, add_staff
 from tests.helpers import build_app, sign_in
@@ -224,10 +223,9 @@ async def _seed(sessions) -> None:
 
 
 @pytest.fixture
-async def client(tmp_path, aiohttp_client):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'league.sqlite3'}"
-    await migrate(url)
-    return await aiohttp_client(build_app(url, clock=lambda: NOW))
+async def client(db_url, aiohttp_client):
+    """The whole app on a fresh migrated database: SQLite, and PostgreSQL when it runs."""
+    return await aiohttp_client(build_app(db_url, clock=lambda: NOW))
 
 
 def _cells(page: str) -> dict[str, dict[str, str]]:

@@ -8,17 +8,16 @@ import pytest
 from sqlmodel import col, select
 
 from bot import keys
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.models import Case, CaseEvent, FundAccount, FundEntry, Outbox, PolicyReferral, WelfarePolicy
 from tests.factories import NOW, TOWN, add_case, add_staff
 from tests.helpers import build_app, csrf, sign_in
 
 
 @pytest.fixture
-async def client(tmp_path, aiohttp_client):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gov.sqlite3'}"
-    await migrate(url)
-    return await aiohttp_client(build_app(url))
+async def client(db_url, aiohttp_client):
+    """The whole app on a fresh migrated database: SQLite, and PostgreSQL when it runs."""
+    return await aiohttp_client(build_app(db_url))
 
 
 @pytest.fixture

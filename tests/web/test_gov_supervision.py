@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from bot import keys
 from bot.cases.sweeps import run_sweeps
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.deadlines.workdays import add_working_days
 from bot.models import CaseEvent, Outbox, Staff, Supervision
 from tests.factories import NOW, OTHER, add_case, add_staff
@@ -19,10 +19,9 @@ from tests.helpers import build_app, csrf, sign_in
 
 
 @pytest.fixture
-async def client(tmp_path, aiohttp_client):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'supervision.sqlite3'}"
-    await migrate(url)
-    return await aiohttp_client(build_app(url))
+async def client(db_url, aiohttp_client):
+    """The whole app on a fresh migrated database: SQLite, and PostgreSQL when it runs."""
+    return await aiohttp_client(build_app(db_url))
 
 
 async def _with_openid(sessions, *names: str) -> None:
