@@ -627,11 +627,36 @@ async def wall_figures(session: AsyncSession, *, town: str | None = None) -> dic
         wall = wall.where(WallWish.town == town)
         pushed = pushed.where(Case.town == town)
         published = published.where(WallWish.town == town)
+    waits = select(WallWish.published_at, WallClaim.created_at).join(
+        WallClaim, col(WallClaim.wish_id) == col(WallWish.id)
+    )
+    waits = waits.where(col(WallClaim.status).in_(("confirmed", "fulfilled")))
+    if town:
+        waits = waits.where(WallWish.town == town)
+    hours = sorted((c - p).total_seconds() / 3600 for p, c in (await session.exec(waits)).all())
+    median = (
+        hours[len(hours) // 2]
+        if len(hours) % 2
+        else sum(hours[len(hours) // 2 - 1 : len(hours) // 2 + 1]) / 2
+    )
     return {
         "published": int((await session.exec(published)).one()),
         "wall_matched": int((await session.exec(wall)).one()),
         "offer_matched": int((await session.exec(pushed)).one()),
+        "median_hours_to_claim": round(median, 1) if hours else 0,
     }
+
+
+async def wall_by_town(session: AsyncSession) -> list[tuple[str, int, int]]:
+    """圆梦率 per town: wishes published on the wall and how many of them were fulfilled, by town."""
+    fulfilled = func.sum(sa.case((col(WallWish.status) == "fulfilled", 1), else_=0))
+    stmt = (
+        select(WallWish.town, func.count(), fulfilled)
+        .where(WallWish.status != "withdrawn")
+        .group_by(WallWish.town)
+        .order_by(WallWish.town)
+    )
+    return [(t, int(n), int(f or 0)) for t, n, f in (await session.exec(stmt)).all()]
 
 
 async def chat_wall_lines(session: AsyncSession, *, base_url: str, now: datetime, limit: int = 3) -> str:

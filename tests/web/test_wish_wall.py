@@ -20,7 +20,7 @@ from bot.db import transaction
 from bot.models import Case, Offer, Outbox, Resident, WallClaim, WallWish
 from bot.pool.config import PoolError
 from bot.pool.donor_sweeps import donor_sweeps
-from bot.pool.wall import WallError, check_claim_form, claim_wish, publish
+from bot.pool.wall import WallError, check_claim_form, claim_wish, confirm_claim, fulfil_claim, publish
 from tests.factories import NOW, PASSWORD, add_staff, mk_resource, mk_staff, mk_wish
 from tests.helpers import System, app_client, csrf, login
 
@@ -382,3 +382,38 @@ async def test_the_case_page_leads_to_the_publish_step(sqlite_url, tmp_path, aio
     assert f'href="/staff/cases/{case.case_no}/wall"' in page
     publish_page = await (await client.get(f"/staff/cases/{case.case_no}/wall")).text()
     assert "公众将看到" in publish_page and "陈伯" not in publish_page.split('id="publish-form"')[0]
+
+
+async def test_the_staff_figures_count_wall_claims_against_pushed_offers(
+    sqlite_url, tmp_path, aiohttp_client
+) -> None:
+    client = await app_client(sqlite_url, tmp_path, aiohttp_client, now=NOW)
+    sessions = client.app[keys.SESSIONS]
+    staff = await add_staff(sessions, "hj-f", "town_staff")
+    form = check_claim_form(donor_name="爱心人士", donor_type="individual", phone="13600001111", message="")
+    async with transaction(
+        sessions
+    ) as db:  # seeded: 2 published (1 claimed 6 h later, fulfilled), 1 pushed match
+        s = await db.get(type(staff), staff.id)
+        done, waiting, pushed = [await mk_wish(db, owner=staff.id) for _ in range(3)]
+        w1 = await publish(db, case=done, staff=s, text=GOOD_TEXT, handover="community_centre", now=NOW)
+        await publish(
+            db,
+            case=waiting,
+            staff=s,
+            text="一户困难家庭需要一台冰箱",
+            handover="community_centre",
+            now=NOW,
+        )
+        res = await mk_resource(db, "F1")
+        db.add(Offer(case_id=pushed.id, resource_id=res.id, status="accepted", offered_at=NOW))
+        c = await claim_wish(
+            db, public_id=w1.public_id, form=form, now=NOW + timedelta(hours=6), hold=timedelta(days=2)
+        )
+        await confirm_claim(db, claim_id=c.id, staff=s, now=NOW + timedelta(hours=7))
+        await fulfil_claim(db, claim_id=c.id, staff=s, note="已送达", now=NOW + timedelta(hours=30))
+    await login(client, "hj-f", PASSWORD)
+    page = await (await client.get("/staff/wall")).text()
+    figures = re.sub(r"\s+", " ", re.search(r'id="wall-figures">(.*?)</p>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert figures == "已发布 2 个心愿 · 圆梦墙认领 1 个 · 邀请对接 1 个 · 发布到认领中位 6.0 小时", figures
+    assert "<td>厚街镇</td><td>2</td><td>1</td><td>50%</td>" in page

@@ -24,6 +24,7 @@ from bot.pool.wall import (
     fulfil_claim,
     publish,
     suggest_wording,
+    wall_by_town,
     wall_entry,
     wall_figures,
     withdraw,
@@ -123,7 +124,15 @@ async def claims_page(request: web.Request, staff: Staff) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         rows = await claims_for_staff(db, staff=staff)
         figures = await wall_figures(db, town=town)
-    ctx = {"rows": rows, "figures": figures, "types": DONOR_TYPES, "fmt": fmt_time, "mask_phone": mask_phone}
+        by_town = [row for row in await wall_by_town(db) if town is None or row[0] == town]
+    ctx = {
+        "rows": rows,
+        "figures": figures,
+        "by_town": by_town,
+        "types": DONOR_TYPES,
+        "fmt": fmt_time,
+        "mask_phone": mask_phone,
+    }
     return await render(request, "wall/staff_claims.html", ctx)
 
 
