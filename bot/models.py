@@ -562,42 +562,6 @@ class PolicyReferral(SQLModel, table=True):
     decided_at: datetime | None = ts()
 
 
-# ---------------------------------------------------------------- the government's side (bot/cases/policies, funds, supervision)
-class WelfarePolicy(SQLModel, table=True):
-    """A livelihood policy of the catalogue (最低生活保障, 临时救助, …) that may cover a wish; admins edit it."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(unique=True, max_length=32)
-    name: str = Field(max_length=64)
-    department: str = Field(max_length=64)
-    qualifies: str = ""  # who qualifies
-    gives: str = ""  # what it gives
-    how_to_apply: str = ""
-    documents: str = ""
-    categories: list[str] = json_field([])  # wish categories it may cover
-    keywords: list[str] = json_field([])  # words in a wish that suggest it
-    active: bool = True
-    updated_at: datetime = ts(default_now=True, nullable=False)
-
-
-class PolicyReferral(SQLModel, table=True):
-    """A case routed to a policy: the department, what was applied for, its deadline and the outcome."""
-
-    __table_args__ = (sa.Index("ix_policyreferral_open", "outcome", "deadline"),)
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case.id", ondelete="CASCADE", index=True)
-    policy_id: int | None = Field(default=None, foreign_key="welfarepolicy.id", ondelete="SET NULL")
-    policy_name: str = Field(max_length=64)  # as it was called when applied for
-    department: str = Field(max_length=64)
-    applied_for: str = Field(max_length=256)
-    deadline: datetime | None = ts()
-    outcome: str = Field(default="pending", max_length=16)  # pending | granted | refused
-    outcome_note: str | None = Field(default=None, max_length=256)
-    created_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
-    created_at: datetime = ts(default_now=True, nullable=False)
-    decided_at: datetime | None = ts()
-
-
 class FundAccount(SQLModel, table=True):
     """The money a town can spend on wishes from one source (the town's own budget, or the 慈善会 fund), in fen.
 
