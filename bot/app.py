@@ -19,9 +19,11 @@ import webhooks
 from bot import keys
 from bot.api.http import create_api_app
 from bot.api.open311 import create_open311_app
+from bot.background import spawn
 from bot.db import make_engine, make_sessions, migrate
 from bot.models import utcnow
 from bot.ops.metrics import Metrics
+from bot.ops.scheduler import dispatch_now, scheduler_ctx
 from bot.settings import Settings
 from bot.web.params import ParamError
 from bot.web.views import (
@@ -70,6 +72,7 @@ def create_app(
     app[keys.TASKS] = set()
     app[keys.METRICS] = Metrics()
     app[keys.LIMITERS] = {}
+    app[keys.DISPATCH_NOW] = dispatch_now  # lower packages send a late message at once through this
 
     setup_session(app, _session_storage(settings))
     env = aiohttp_jinja2.setup(
@@ -91,8 +94,6 @@ def create_app(
     app.cleanup_ctx.append(_webhook)
     app.cleanup_ctx.append(webhooks.webhook_tasks_ctx)
     if settings.scheduler_enabled if with_scheduler is None else with_scheduler:
-        from bot.ops.scheduler import scheduler_ctx
-
         app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(_background_tasks)
 
@@ -128,6 +129,7 @@ def create_app(
 
 
 def _session_storage(settings: Settings) -> EncryptedCookieStorage:
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     import hashlib
 
     key = hashlib.sha256(settings.session_secret.encode()).digest()  # 32 bytes; the storage base64-encodes it
@@ -169,8 +171,10 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         app[keys.REDIS] = None
         yield
         return
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     import redis.asyncio as aioredis
 
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.sharedstate import DegradableRedis
 
     client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
@@ -182,6 +186,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.ops.rasa_service import RasaProcess, train_if_needed
 
     settings = app[keys.SETTINGS]
@@ -204,8 +209,9 @@ async def _managed_rasa(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _nlu(app: web.Application) -> AsyncIterator[None]:
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.conversation.nlu import FallbackNLU, KeywordNLU, RasaNLU
-    from bot.conversation.nlu.cache import CachedNLU
+    from bot.conversation.nlu.cache import CachedNLU  # lazy: as above
 
     settings = app[keys.SETTINGS]
     rasa = RasaNLU(
@@ -221,6 +227,7 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _wechat(app: web.Application) -> AsyncIterator[None]:
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.delivery.wechat_api import WeChatAPI
 
     settings = app[keys.SETTINGS]
@@ -236,6 +243,7 @@ async def _wechat(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sms(app: web.Application) -> AsyncIterator[None]:
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.delivery.sms import make_provider
 
     app[keys.SMS] = make_provider(app[keys.SETTINGS], session=app[keys.HTTP], clock=app[keys.CLOCK])
@@ -243,6 +251,7 @@ async def _sms(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _webhook(app: web.Application) -> AsyncIterator[None]:
+    # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.conversation.inbound import Inbound
 
     settings = app[keys.SETTINGS]
@@ -269,14 +278,6 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
     tasks = app[keys.TASKS]
     if tasks:
         await asyncio.wait(tasks, timeout=10)
-
-
-def spawn(app: web.Application, coro: Awaitable[object]) -> asyncio.Task[object]:
-    """A background task whose reference is kept until it finishes (and awaited on shutdown)."""
-    task: asyncio.Task[object] = asyncio.ensure_future(coro)
-    app[keys.TASKS].add(task)
-    task.add_done_callback(app[keys.TASKS].discard)
-    return task
 
 
 # ------------------------------------------------------------------ error pages

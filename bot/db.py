@@ -50,6 +50,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
 
 
 def _json_dumps(value: Any) -> str:
+    # lazy: loaded only on the path that needs it (migrations, the JSON serializer, the ping)
     import json
 
     return json.dumps(value, ensure_ascii=False)
@@ -83,6 +84,7 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
 
 
 def alembic_config(url: str) -> Any:
+    # lazy: loaded only on the path that needs it (migrations, the JSON serializer, the ping)
     from alembic.config import Config
 
     cfg = Config()
@@ -93,6 +95,7 @@ def alembic_config(url: str) -> Any:
 
 
 def _upgrade(url: str) -> None:
+    # lazy: loaded only on the path that needs it (migrations, the JSON serializer, the ping)
     from alembic import command
 
     command.upgrade(alembic_config(url), "head")
@@ -104,6 +107,7 @@ async def migrate(url: str) -> None:
 
 
 async def ping(engine: AsyncEngine) -> None:
+    # lazy: loaded only on the path that needs it (migrations, the JSON serializer, the ping)
     from sqlalchemy import text
 
     async with engine.connect() as conn:

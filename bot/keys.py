@@ -27,5 +27,7 @@ TASKS = web.AppKey("tasks", set[asyncio.Task[Any]])
 CLOCK: web.AppKey[Any] = web.AppKey("clock")  # Callable[[], datetime]; injectable in tests
 METRICS = web.AppKey("metrics", Metrics)
 SMS: web.AppKey[Any] = web.AppKey("sms")  # bot.delivery.sms.SmsProvider | None
+#: sends what the outbox holds now (bot.ops.scheduler.dispatch_now), for packages below the process layer
+DISPATCH_NOW: web.AppKey[Any] = web.AppKey("dispatch_now")
 #: rate limiters made on first use (Redis is connected after the app is built), by name
 LIMITERS: web.AppKey[dict[str, Any]] = web.AppKey("limiters")

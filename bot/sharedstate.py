@@ -24,8 +24,9 @@ RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 
 def _unavailable(exc: BaseException) -> bool:
     try:
+        # lazy: redis is optional: imported only when a Redis URL is configured
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeout
+        from redis.exceptions import TimeoutError as RedisTimeout  # lazy: as above
     except ImportError:  # pragma: no cover - redis is a dependency
         return isinstance(exc, OSError | asyncio.TimeoutError)
     return isinstance(exc, RedisConnectionError | RedisTimeout | OSError | asyncio.TimeoutError)

@@ -145,6 +145,7 @@ def contains_personal_number(text: str | None) -> bool:
 def pseudonym(value: str | None) -> str:
     """A short, stable, non-reversible handle for log lines (openids, delivery keys that contain an openid):
     the same value gives the same handle, so lines can be correlated without the identifier itself."""
+    # lazy: only pseudonyms need it
     import hashlib
 
     if not value:

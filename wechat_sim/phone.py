@@ -29,6 +29,7 @@ SAMPLE_IMAGES: tuple[tuple[str, str], ...] = (
 
 def _town_choices() -> list[tuple[str, float, float]]:
     try:
+        # lazy: the simulator also runs without the bot's reference package
         from reference.towns import TOWNS
     except ImportError:  # the simulator also runs without the bot package
         return [("厚街镇", 22.94, 113.67), ("虎门镇", 22.82, 113.67), ("莞城街道", 23.043, 113.752)]

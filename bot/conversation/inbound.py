@@ -320,11 +320,9 @@ class Inbound:
             )
         self.app[keys.METRICS].replies.labels("outbox").inc()
         try:
-            # the immediate dispatch belongs to the process layer (bot.ops), above this package: looked up only
-            # when a reply is late, so the conversation package does not depend on the scheduler at import time
-            from bot.ops.scheduler import dispatch_now
-
-            await dispatch_now(self.app)
+            # the immediate dispatch belongs to the process layer (bot.ops), above this package: the app
+            # factory hands it down as app[keys.DISPATCH_NOW]
+            await self.app[keys.DISPATCH_NOW](self.app)
         except Exception:  # the periodic dispatcher will pick it up
             log.exception("immediate dispatch of a late reply failed; it stays queued")
 

@@ -24,12 +24,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # lazy: a command loads only what it runs, so `python -m bot --help` starts fast
     from sqlmodel import select
 
+    # lazy: a command loads only what it runs, so `python -m bot --help` starts fast
     from bot.api.clients import ClientError, create_client, list_clients, revoke
-    from bot.db import make_engine, make_sessions, migrate, transaction
-    from bot.models import ApiClient
-    from bot.settings import Settings
+    from bot.db import make_engine, make_sessions, migrate, transaction  # lazy: as above
+    from bot.models import ApiClient  # lazy: as above
+    from bot.settings import Settings  # lazy: as above
 
     settings = Settings()
     await migrate(settings.db_url)

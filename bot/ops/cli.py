@@ -59,34 +59,41 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     # subcommands with their own parsers
     if command == "simulator":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from wechat_sim.server import main as sim_main
 
         _configure_logging()
         sim_main(rest)
         return 0
     if command == "scheduler":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.scheduler import main as sched_main
 
         _configure_logging()
         return sched_main(rest)
     if command == "staff":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.staff_cli import main as staff_main
 
         return staff_main(rest)
     if command == "api-key":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.api_cli import main as api_main
 
         return api_main(rest)
     if command == "pool":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.pool_cli import main as pool_main
 
         return pool_main(rest)
     if command == "archive":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.archive_cli import main as archive_main
 
         return archive_main(rest)
     if command == "nlu":
         if rest and rest[0] == "conversations":
+            # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
             from bot.conversation.nlu.conversations import main as conversations_main
 
             return conversations_main(rest[1:])
@@ -96,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.conversation.nlu.evaluate import main as eval_main
 
         return eval_main(rest[1:])
@@ -104,24 +112,29 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     settings = Settings()  # from the environment
     if args.command == "serve":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from aiohttp import web
 
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.app import create_app
 
         app = create_app(settings, with_scheduler=False if args.no_scheduler else None)
         web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
         return 0
     if args.command == "run":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.launcher import run_all
 
         return asyncio.run(run_all(settings, host=args.host, port=args.port))
     if args.command == "migrate":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.db import migrate
 
         asyncio.run(migrate(settings.db_url))
         print("database is up to date:", _safe_url(settings.db_url))
         return 0
     if args.command == "train":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.rasa_service import train_if_needed
 
         model = train_if_needed(
@@ -132,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         print("model:", model)
         return 0
     if args.command == "seed":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.seed import seed
 
         summary = asyncio.run(seed(settings, pool_size=args.pool_size))
@@ -154,6 +168,7 @@ def _configure_logging() -> None:
 
 
 def _safe_url(url: str) -> str:
+    # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
     import re
 
     return re.sub(r"//([^:/@]+):[^@]+@", r"//\1:***@", url)

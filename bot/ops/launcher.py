@@ -20,6 +20,7 @@ DEMO_AES_KEY = "daguanjiaDemoEncodingAesKey0123456789abcdEF"
 
 
 async def run_all(settings: Settings, *, host: str, port: int) -> int:
+    # lazy: the simulator is loaded only by `python -m bot run`
     from wechat_sim.server import PathOnlyAccessLogger, create_sim_app
 
     if settings.is_simulated and not settings.wechat_encoding_aes_key:

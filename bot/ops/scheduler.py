@@ -48,8 +48,9 @@ def delivery_config(settings: Any, *, lease: timedelta | None = None, sms: Any =
 
 
 def find_offer_timeout_hook(settings: Any = None) -> OfferTimeoutHook:
+    # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
     """The matching engine's hook: a timed-out offer goes to the next candidate (or flags the case)."""
-    from bot.pool import PoolConfig, make_offer_timeout_hook
+    from bot.pool import PoolConfig, make_offer_timeout_hook  # lazy: as above
 
     return make_offer_timeout_hook(PoolConfig.from_settings(settings))
 
@@ -80,10 +81,11 @@ async def sweep_job(
 ) -> None:
     try:
         counts = await run_sweeps(sessions=sessions, now=clock(), offer_timeout_hook=hook)
-        if settings is not None and settings.auto_offer_towns:
-            from bot.db import transaction
-            from bot.pool import PoolConfig, auto_offer_due
         counts.update(await donor_sweeps(sessions=sessions, now=clock()))
+        # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
+        if settings is not None and settings.auto_offer_towns:
+            from bot.db import transaction  # lazy: as above
+            from bot.pool import PoolConfig, auto_offer_due  # lazy: as above
 
             async with transaction(sessions) as session:
                 counts["auto_offers"] = await auto_offer_due(
@@ -131,6 +133,7 @@ def build_scheduler(
     *,
     sessions: Sessions,
     api: Any,
+    # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
     clock: Callable[[], datetime],
     concurrency: int,
     config: DeliveryConfig,
@@ -139,7 +142,7 @@ def build_scheduler(
     settings: Any = None,
     http: Any = None,
 ) -> Any:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler  # lazy: as above
 
     scheduler = AsyncIOScheduler(timezone=CHINA)
     hook = find_offer_timeout_hook(settings)
@@ -227,19 +230,22 @@ async def dispatch_now(app: Any) -> None:
     await dispatch_job(
         sessions=app[keys.SESSIONS],
         api=app[keys.WECHAT],
+        # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
         clock=app[keys.CLOCK],
         concurrency=settings.outbox_concurrency,
+        # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
         config=delivery_config(settings, sms=app.get(keys.SMS)),
     )
 
 
 # ---------------------------------------------------------------------------------------- the process
 async def _run(args: argparse.Namespace) -> int:
-    import aiohttp
+    import aiohttp  # lazy: as above
 
-    from bot.db import make_engine, make_sessions, migrate
-    from bot.delivery.wechat_api import WeChatAPI
-    from bot.settings import Settings
+    from bot.db import make_engine, make_sessions, migrate  # lazy: as above
+    from bot.delivery.wechat_api import WeChatAPI  # lazy: as above
+    from bot.settings import Settings  # lazy: as above
+    # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
 
     settings = Settings()
     if args.migrate:
@@ -248,7 +254,7 @@ async def _run(args: argparse.Namespace) -> int:
     sessions = make_sessions(engine)
     redis = None
     if settings.redis_url:
-        import redis.asyncio as redis_asyncio
+        import redis.asyncio as redis_asyncio  # lazy: as above
 
         redis = redis_asyncio.from_url(settings.redis_url)
 
@@ -260,6 +266,7 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with aiohttp.ClientSession() as http:
+        # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
         api = WeChatAPI(
             session=http,
             base_url=settings.api_base,
@@ -268,7 +275,7 @@ async def _run(args: argparse.Namespace) -> int:
             redis=redis,
             clock=clock,
         )
-        from bot.delivery.sms import make_provider
+        from bot.delivery.sms import make_provider  # lazy: as above
 
         config = delivery_config(
             settings, lease=timedelta(seconds=args.lease_seconds), sms=make_provider(settings, session=http)

@@ -38,6 +38,7 @@ async def seed_categories(session: object) -> int:
 
 
 async def seed_pool(session: object, *, size: int) -> int:
+    # lazy: demo data only: the generator and hashing load when seeding
     from matching.generator import generate_pool
 
     have = (await session.exec(select(func.count()).select_from(Resource))).scalar_one()  # type: ignore[attr-defined]
@@ -73,6 +74,7 @@ async def seed_pool(session: object, *, size: int) -> int:
 
 
 async def seed_staff(session: object) -> list[str]:
+    # lazy: demo data only: the generator and hashing load when seeding
     from bot.cases.access import hash_password
 
     made = []
@@ -100,6 +102,7 @@ async def seed(settings: Settings, *, pool_size: int = 1900, demo_staff: bool | 
         async with transaction(sessions) as session:
             cats = await seed_categories(session)
             try:
+                # lazy: demo data only: the generator and hashing load when seeding
                 from bot.deadlines.sla import seed_policies
             except ImportError:  # deadlines not installed in this build
                 policies = 0

@@ -27,12 +27,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    # lazy: a command loads only what it runs, so `python -m bot --help` starts fast
     from sqlmodel import col, select
 
+    # lazy: a command loads only what it runs, so `python -m bot --help` starts fast
     from bot.cases.access import StaffError, create_staff, set_password
-    from bot.db import make_engine, make_sessions, migrate, transaction
-    from bot.models import Staff
-    from bot.settings import Settings
+    from bot.db import make_engine, make_sessions, migrate, transaction  # lazy: as above
+    from bot.models import Staff  # lazy: as above
+    from bot.settings import Settings  # lazy: as above
 
     settings = Settings()
     await migrate(settings.db_url)

@@ -46,10 +46,12 @@ _NUMERAL_START = re.compile(r"^[一二两三四五六七八九十百千万几半
 def _tagger() -> Any:
     """jieba's POS tokenizer with the town names kept whole (樟木头镇, not 樟木/头镇). Built once, on first use
     (jieba is imported here: loading its dictionary costs about a second, only the statistics need it)."""
+    # lazy: jieba loads its dictionary on import (about a second): only when the word list is built
     import logging
 
+    # lazy: jieba loads its dictionary on import (about a second): only when the word list is built
     import jieba
-    import jieba.posseg
+    import jieba.posseg  # lazy: as above
 
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()

@@ -213,8 +213,10 @@ def baseline(train: list[Example], test: list[Example]) -> dict[str, Any]:
     """TF-IDF character n-grams (1–3) + a linear SVM, trained on the same training data."""
     # scikit-learn is heavy and needed only by the evaluation command, not by the bot: imported on use
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    # lazy: scikit-learn is heavy; only the baseline comparison of `nlu eval` needs it
     from sklearn.pipeline import make_pipeline
-    from sklearn.svm import LinearSVC
+    from sklearn.svm import LinearSVC  # lazy: as above
 
     model = make_pipeline(
         TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True), LinearSVC(C=1.0)

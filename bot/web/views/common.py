@@ -44,6 +44,7 @@ def client_ip(request: web.Request) -> str | None:
 
 def fmt_time(dt: datetime | None) -> str:
     """China time, month-day hour:minute; empty for no time."""
+    # lazy: bot.cases.numbering imports the web views' helpers' callers; loaded on first use
     from bot.cases.numbering import CHINA
 
     return dt.astimezone(CHINA).strftime("%m-%d %H:%M") if dt else ""

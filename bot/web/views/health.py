@@ -86,10 +86,12 @@ def _insider(request: web.Request) -> bool:
 @routes.get("/metrics", name="metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format. With METRICS_TOKEN set a bearer token is required; otherwise loopback callers only."""
+    # lazy: only /metrics and /readyz details need these
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-    from sqlalchemy import func, select
-    from sqlmodel import col
+    from sqlalchemy import func, select  # lazy: as above
+    from sqlmodel import col  # lazy: as above
 
+    # lazy: only /metrics and /readyz details need these
     from bot.models import Case, Outbox
 
     token = request.app[keys.SETTINGS].metrics_token

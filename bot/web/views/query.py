@@ -5,7 +5,6 @@ after five minutes and allow five tries; a successful query is audited and opens
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -19,6 +18,7 @@ from aiohttp_session import get_session
 from sqlmodel import col, select
 
 from bot import keys
+from bot.background import spawn
 from bot.cases.lifecycle import RESIDENT_VISIBLE_EVENTS, RESIDENT_VISIBLE_NOTES, STATE_LABEL
 from bot.cases.numbering import CHINA, KIND_LABEL
 from bot.cases.titles import resident_labels
@@ -63,9 +63,7 @@ def _send_later(app: web.Application, *, phone: str, template: str, params: list
         if result.outcome != "sent":
             log.warning("web query code to %s not sent: %s", mask_phone(phone), result.code)
 
-    task = asyncio.ensure_future(run())
-    app[keys.TASKS].add(task)
-    task.add_done_callback(app[keys.TASKS].discard)
+    spawn(app, run())
 
 
 def _page(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:

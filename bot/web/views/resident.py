@@ -36,6 +36,7 @@ def _resident_id(request: web.Request) -> int:
 
 
 def _fmt(dt: object) -> str:
+    # lazy: only the date formatter needs it
     from datetime import datetime
 
     return dt.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if isinstance(dt, datetime) else ""

@@ -19,6 +19,7 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from bot import keys
+from bot.background import spawn
 from bot.cases.access import (
     SORTS,
     BindLimited,
@@ -651,12 +652,9 @@ async def outbox_page(request: web.Request, staff: Staff) -> web.Response:
 
 def _dispatch_soon(app: web.Application) -> None:
     """Send the retried message now rather than at the scheduler's next tick (when this process sends)."""
-    if keys.WECHAT not in app or keys.TASKS not in app:
+    if keys.WECHAT not in app or keys.TASKS not in app or keys.DISPATCH_NOW not in app:
         return
-    from bot.app import spawn
-    from bot.ops.scheduler import dispatch_now
-
-    spawn(app, dispatch_now(app))
+    spawn(app, app[keys.DISPATCH_NOW](app))
 
 
 @routes.post("/staff/outbox/{outbox_id:\\d+}/retry", name="staff_outbox_retry")
