@@ -357,9 +357,10 @@ async def test_staff_case_and_bind_code(_l_db):
                 data=StaffCaseInput(kind="micro_wish", description="x", town=OTHER, channel="window"),
                 now=NOW,
             )
-        # no resident yet: no outbox row on a transition
+        # no WeChat yet: the hotline resident hears of the transition by SMS, at the phone given
         await transition(db, case=case, action="verify", actor=Actor.of_staff(st), note=None, now=NOW)
-        assert await _count(db, Outbox) == 0
+        [sms] = (await db.exec(select(Outbox))).all()
+        assert (sms.phone, sms.openid, sms.kind) == ("13900001111", "", "progress")
         resident = Resident(openid="o-bind")
         db.add(resident)
         await db.flush()
@@ -367,7 +368,7 @@ async def test_staff_case_and_bind_code(_l_db):
         assert bound.resident_id == resident.id and bound.bind_code is None
         with pytest.raises(BindError):
             await bind_case(db, code=data.description, resident=resident, now=NOW)
-        assert "已为您绑定" in (await db.exec(select(Outbox))).one().text
+        assert "已为您绑定" in (await db.exec(select(Outbox).where(Outbox.openid == "o-bind"))).one().text
 
 
 async def test_cancel_by_resident_only_own_case(_l_db):
