@@ -29,6 +29,7 @@ from bot.delivery.outbox import enqueue
 from bot.models import (
     AuditLog,
     CallBack,
+    CallTask,
     Case,
     CaseEvent,
     Conversation,
@@ -36,9 +37,11 @@ from bot.models import (
     InboundMessage,
     Lead,
     Outbox,
+    PolicyReferral,
     Resident,
     Staff,
     Survey,
+    WallWish,
 )
 from bot.states import ActorType
 from reference.privacy import mask_phone
@@ -99,7 +102,20 @@ async def anonymise_case(session: AsyncSession, *, case: Case) -> None:
         .values(text=None, media={}, reply=None)
     )  # type: ignore[call-overload]
     await session.exec(
-        update(Outbox).where(col(Outbox.case_id) == case.id).values(text=ERASED_NOTE, template={})
+        update(Outbox).where(col(Outbox.case_id) == case.id).values(text=ERASED_NOTE, template={}, phone=None)
+    )  # type: ignore[call-overload]
+    await session.exec(update(CallTask).where(col(CallTask.case_id) == case.id).values(phone=None, note=None))  # type: ignore[call-overload]
+    await session.exec(
+        update(PolicyReferral).where(col(PolicyReferral.case_id) == case.id).values(outcome_note=None)
+    )  # type: ignore[call-overload]
+    # the public wall's wording was written from the case: erased too, and an open wish taken off the wall
+    await session.exec(
+        update(WallWish).where(col(WallWish.case_id) == case.id).values(public_text=ERASED_NOTE)
+    )  # type: ignore[call-overload]
+    await session.exec(
+        update(WallWish)
+        .where(col(WallWish.case_id) == case.id, col(WallWish.status) == "open")
+        .values(status="withdrawn")
     )  # type: ignore[call-overload]
 
 
