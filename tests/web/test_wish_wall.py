@@ -417,3 +417,23 @@ async def test_the_staff_figures_count_wall_claims_against_pushed_offers(
     figures = re.sub(r"\s+", " ", re.search(r'id="wall-figures">(.*?)</p>', page, re.S).group(1))  # type: ignore[union-attr]
     assert figures == "已发布 2 个心愿 · 圆梦墙认领 1 个 · 邀请对接 1 个 · 发布到认领中位 6.0 小时", figures
     assert "<td>厚街镇</td><td>2</td><td>1</td><td>50%</td>" in page
+
+
+async def test_another_towns_staff_cannot_confirm_a_claim(sqlite_url, tmp_path, aiohttp_client) -> None:
+    client = await app_client(sqlite_url, tmp_path, aiohttp_client, now=NOW)
+    sessions = client.app[keys.SESSIONS]
+    staff = await add_staff(sessions, "hj-j", "town_staff")
+    await add_staff(sessions, "hm-j", "town_staff", town="虎门镇")
+    form = check_claim_form(donor_name="爱心人士", donor_type="individual", phone="13600001111", message="")
+    async with transaction(sessions) as db:
+        s = await db.get(type(staff), staff.id)
+        case = await mk_wish(db, owner=staff.id)
+        w = await publish(db, case=case, staff=s, text=GOOD_TEXT, handover="community_centre", now=NOW)
+        c = await claim_wish(db, public_id=w.public_id, form=form, now=NOW, hold=timedelta(days=2))
+    await login(client, "hm-j", PASSWORD)
+    assert "爱心人士" not in await (await client.get("/staff/wall")).text()
+    token = await csrf(client, "/staff/wall")
+    await client.post(f"/staff/wall/claims/{c.id}/confirm", data={"csrf_token": token}, allow_redirects=False)
+    assert (await client.get(f"/staff/cases/{case.case_no}/wall")).status == 404
+    async with sessions() as db:
+        assert (await db.get(WallClaim, c.id)).status == "reserved"  # type: ignore[union-attr]
