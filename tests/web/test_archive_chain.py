@@ -168,3 +168,65 @@ async def test_the_export_carries_the_chain_head(db_url: str, sessions: Any) -> 
 
         rows = [SimpleNamespace(**{**r._asdict(), "at": aware(r.at)}) for r in rows]
         assert got[case_no] == _independent_chain(rows)
+
+
+async def test_the_migration_chains_the_events_already_there(tmp_path: Any) -> None:
+    """Rows written before the chain existed get their hashes in migration 0006, in id order per case."""
+    import sqlite3
+
+    from alembic import command
+
+    from bot.cases.chain import verify_chains
+    from bot.db import alembic_config, make_engine, make_sessions
+
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0005")
+    con = sqlite3.connect(path)
+
+    def insert(table: str, values: dict[str, Any]) -> int:
+        # every NOT NULL column without a default gets a plain value; the test gives the ones that matter
+        for _, name, kind, notnull, default, pk in con.execute(f'PRAGMA table_info("{table}")'):
+            if notnull and default is None and not pk and name not in values:
+                kind = kind.upper()
+                values[name] = (
+                    0
+                    if "INT" in kind or "BOOL" in kind
+                    else "2026-03-01 02:00:00.000000"
+                    if "DATE" in kind or "TIME" in kind
+                    else "{}"
+                    if "JSON" in kind
+                    else f"x{name}"
+                )
+        cols = ", ".join(f'"{k}"' for k in values)
+        cur = con.execute(
+            f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(values))})', list(values.values())
+        )
+        return int(cur.lastrowid or 0)
+
+    cases = [insert("case", {"case_no": f"MS20260301-000{i}", "town": TOWN}) for i in (1, 2)]
+    for i, note in enumerate(["提交", "核实", "备注：老人行动不便", "办结"]):
+        insert(
+            "caseevent",
+            {
+                "case_id": cases[i % 2],
+                "at": f"2026-03-0{i + 1} 02:00:00.000000",
+                "actor_type": "staff",
+                "kind": "note",
+                "note": note,
+                "data": json.dumps({"n": i}, ensure_ascii=False),
+            },
+        )
+    con.commit()
+    con.close()
+
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    engine = make_engine(url)
+    try:
+        async with make_sessions(engine)() as db:
+            report = await verify_chains(db)
+            hashes = (await db.exec(text("SELECT chain_hash FROM caseevent"))).all()
+    finally:
+        await engine.dispose()
+    assert (report.cases, report.events, report.broken) == (2, 4, [])
+    assert all(h[0] and len(h[0]) == 64 for h in hashes)
