@@ -28,6 +28,7 @@ from bot.pool.config import (
 )
 from bot.pool.offers import accept, decline
 from bot.pool.records import (
+    CASE_OVER,
     add_resource_counts,
     lock_case,
     set_offer_status,
@@ -362,6 +363,9 @@ async def _tasks_text(session: AsyncSession, resource: Resource, link: str | Non
     for o in offers:
         case = await session.get(Case, o.case_id)
         if case is None:
+            continue
+        if case.status in CASE_OVER:  # ended without the offer being closed (older rows): say so, no action
+            lines.append(f"· {case.case_no} {wish_what(case)}（{wish_where(case)}）已结束，无需再跟进")
             continue
         status = OFFER_LABEL.get(o.status, o.status)
         due = f"，{local_time(o.deadline)}前答复" if o.status == "offered" and o.deadline else ""

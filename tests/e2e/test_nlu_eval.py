@@ -105,6 +105,8 @@ def test_evaluation_meets_the_targets(heldout_result: dict) -> None:  # type: ig
     """Issue 3's targets on the held-out set, through the real Rasa server (the session-trained model)."""
     figures, report = heldout_result["summary"], render(heldout_result)
     for key, (op, bound) in TARGETS.items():
+        if key.endswith("_ms"):
+            continue  # wall-clock targets (parse p95) are measured by `make bench` (python -m bot nlu eval)
         if op == ">=":
             assert figures[key] >= bound, f"{key}={figures[key]}\n{report}"
         else:

@@ -1,4 +1,7 @@
-"""Working days on the statutory calendar: weekends, Golden Week 2025 with its make-up days, unknown years."""
+"""Working days on the statutory calendar: weekends, Golden Week 2025 with its make-up days, unknown years.
+
+What the calendar "does not know" is injected (a calendar that raises for chosen years, as chinese-calendar does
+past its tables), so these tests do not depend on which years the installed release covers."""
 
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ def _cn(y: int, m: int, d: int, h: int = 10, mi: int = 0) -> datetime:
         (_cn(2025, 6, 4), 3, _cn(2025, 6, 9, 18)),  # Wed + 3 → Mon
         (_cn(2025, 6, 7), 0, _cn(2025, 6, 9, 18)),  # 0 on a weekend → next working day
         (_cn(2025, 6, 4), 0, _cn(2025, 6, 4, 18)),
+        # 00:00-08:00 China time is still the previous day in UTC: the China date counts
+        (_cn(2025, 6, 9, 7, 30), 1, _cn(2025, 6, 10, 18)),  # Monday 07:30 (Sunday 23:30 UTC) + 1 → Tuesday
+        (_cn(2025, 6, 9, 0, 0), 0, _cn(2025, 6, 9, 18)),  # Monday 00:00 (Sunday UTC), 0 → Monday itself
+        (_cn(2025, 10, 9, 3, 0), 1, _cn(2025, 10, 10, 18)),  # first day after Golden Week, 03:00
         # Golden Week 2025: 10-01..10-08 off; Sunday 09-28 and Saturday 10-11 are working days
         (_cn(2025, 9, 26), 1, _cn(2025, 9, 28, 18)),  # Friday + 1 → the make-up Sunday
         (_cn(2025, 9, 28), 1, _cn(2025, 9, 29, 18)),
@@ -50,24 +57,49 @@ def test_golden_week_days() -> None:
     assert not any(is_workday(date(2025, 10, d)) for d in range(1, 9))
 
 
-def test_unknown_year_uses_weekends_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    workdays._warned_years.discard(2031)
+@pytest.fixture
+def calendar_until(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Make the statutory calendar know years up to ``last`` only (the real tables below that)."""
+
+    def install(last: int) -> None:
+        real = workdays.chinese_calendar.is_workday
+
+        def is_workday(day: date) -> bool:
+            if day.year > last:
+                raise NotImplementedError(f"no holiday data for {day.year}")
+            return bool(real(day))
+
+        monkeypatch.setattr(workdays.chinese_calendar, "is_workday", is_workday)
+        monkeypatch.setattr(workdays, "_warned_years", set())
+
+    return install
+
+
+def test_unknown_year_uses_weekends_and_warns_once(calendar_until, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    calendar_until(2025)
     with caplog.at_level(logging.WARNING, logger="bot.deadlines.workdays"):
-        # 2031-01-01 (Wednesday) is a holiday in reality, but the calendar does not know 2031
-        assert add_working_days(_cn(2030, 12, 31), 1) == _cn(2031, 1, 1, 18)
-        assert add_working_days(_cn(2031, 1, 3), 1) == _cn(2031, 1, 6, 18)  # Fri → Mon
-        assert add_working_days(_cn(2031, 1, 3), 2) == _cn(2031, 1, 7, 18)
-    warnings = [r for r in caplog.records if "2031" in r.getMessage()]
+        # 2026-01-01 (Thursday) is a holiday in reality, but this calendar does not know 2026
+        assert add_working_days(_cn(2025, 12, 31), 1) == _cn(2026, 1, 1, 18)
+        assert add_working_days(_cn(2026, 1, 2), 1) == _cn(2026, 1, 5, 18)  # Fri → Mon
+        assert add_working_days(_cn(2026, 1, 2), 2) == _cn(2026, 1, 6, 18)
+    warnings = [r for r in caplog.records if "2026" in r.getMessage()]
     assert len(warnings) == 1
 
 
-def test_year_boundary_known_to_unknown(caplog: pytest.LogCaptureFixture) -> None:
+def test_year_boundary_known_to_unknown(calendar_until, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     """The last known year's calendar still holds; the next year is counted by weekends."""
-    workdays._warned_years.discard(2027)
+    calendar_until(2025)
     with caplog.at_level(logging.WARNING, logger="bot.deadlines.workdays"):
-        # Thursday 2026-12-31 + 2 working days: Friday 2027-01-01 (a weekday in the fallback), Monday 01-04
-        assert add_working_days(_cn(2026, 12, 31), 2) == _cn(2027, 1, 4, 18)
-    assert any("2027" in r.getMessage() for r in caplog.records)
+        # Tuesday 2025-09-30 + 1 is 10-09 (Golden Week, known); Wednesday 2025-12-31 + 2 working days: Thursday
+        # 2026-01-01 (a weekday in the fallback, a holiday in reality), Friday 01-02
+        assert add_working_days(_cn(2025, 9, 30), 1) == _cn(2025, 10, 9, 18)
+        assert add_working_days(_cn(2025, 12, 31), 2) == _cn(2026, 1, 2, 18)
+    assert any("2026" in r.getMessage() for r in caplog.records)
+
+
+def test_the_real_calendar_knows_new_year_2026_as_a_holiday() -> None:
+    """The pinned chinese-calendar (pyproject.toml) has 2026: the fallback above is not what runs today."""
+    assert not is_workday(date(2026, 1, 1)) and is_workday(date(2025, 12, 31))
 
 
 def test_add_working_hours() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
@@ -65,14 +64,11 @@ async def _seed(sessions) -> None:
                 await db.exec(insert(table), params=rows[k : k + 5000])  # type: ignore[call-overload]
 
 
-async def test_dashboard_on_100k_cases_is_fast(sessions):
+async def test_dashboard_on_100k_cases_counts_in_every_scope(sessions):
     await _seed(sessions)
     start, end = NOW - timedelta(days=90), NOW
     for scope in (Scope(None), Scope(TOWNS[0].name)):
-        t0 = time.perf_counter()
         async with sessions() as db:
             d = await dashboard(db, scope=scope, start=start, end=end, now=NOW)
-        elapsed = time.perf_counter() - t0
-        print(f"dashboard {scope.town or 'city'}: {elapsed:.2f}s, {d.counts.total} cases in range")
         assert d.counts.total > 0 and d.satisfaction.answered > 0
         # speed is measured in benchmarks/, not asserted here (a loaded machine is not a failure)

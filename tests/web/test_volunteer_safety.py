@@ -191,3 +191,13 @@ async def test_deactivating_a_resource_passes_its_pending_invitation_on(client):
         offers = dict((await db.exec(stmt)).all())
     assert offers == {"V1": "withdrawn", "V2": "offered"}
     assert await _state(client, offer_id, case_id) == ("withdrawn", "matching")
+
+
+async def test_my_tasks_in_chat_shows_an_ended_case_as_ended(client):
+    offer_id, case_id = await _offered(client, accepted=True)
+    await _set(
+        client, Case, case_id, status="cancelled"
+    )  # ended while the offer stayed accepted (older rows)
+    async with transaction(_sessions(client)) as db:
+        reply = await pool.volunteer_chat(db, openid="o-v1", text="我的任务", now=NOW)
+    assert reply is not None and "已结束" in reply and "已接受" not in reply
