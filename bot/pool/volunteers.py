@@ -151,7 +151,7 @@ async def bind_volunteer(session: AsyncSession, *, code: str, openid: str, now: 
     await session.exec(
         sa.update(Resource)
         .where(
-            col(Resource.openid) == openid,  # type: ignore[call-overload]
+            col(Resource.openid) == openid,
             col(Resource.id) != row.id,
         )
         .values(openid=None)
@@ -179,7 +179,7 @@ async def _bind_attempts(session: AsyncSession, *, openid: str, since: datetime)
             col(InboundMessage.text).like(f"{BIND_PREFIX}%"),
         )
     )
-    return int((await session.exec(stmt)).one())  # type: ignore[call-overload]
+    return int((await session.exec(stmt)).one())
 
 
 def bind_code_of(resource: Resource) -> str | None:

@@ -160,7 +160,9 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
     if intent == "rate_service":
         return await feedback.rate_outside_survey(turn)
     if intent == "offer_help":
-        await leads.record_chat_lead(turn.session, openid=turn.resident.openid, text=turn.raw_text, now=turn.now)
+        await leads.record_chat_lead(
+            turn.session, openid=turn.resident.openid, text=turn.raw_text, now=turn.now
+        )
         wall_lines = await wall.chat_wall_lines(turn.session, base_url=turn.settings.base_url, now=turn.now)
         return f"{texts.OFFER_HELP}\n{wall_lines}"
     if intent == "greet":
