@@ -7,6 +7,9 @@
   close, reopen, resume, merge) but neither review, claim nor cancel a case for a town;
 - a volunteer starts a wish they said yes to and reports it done;
 - a resident only cancels their own request;
+- a wish may be routed to a livelihood policy by those who work on it (the department's answer is recorded by
+  them too: granted, or refused and back to matching); only the town's own staff pay for one from the town's
+  or the 慈善会 fund;
 - the system matches, starts, closes after the survey and reopens on a bad outcome.
 """
 
@@ -54,6 +57,14 @@ EXPECTED: dict[tuple[str, str, str], set[str]] = {
     ("reopened", "resume", "*"): WORK,
     **{(state, "cancel", "*"): {TS, SUP, RES} for state in OPEN},
     **{(state, "merge", "*"): WORK for state in OPEN},
+    ("claimed", "route_policy", "micro_wish"): WORK,
+    ("matching", "route_policy", "micro_wish"): WORK,
+    ("policy", "policy_grant", "micro_wish"): WORK,
+    ("policy", "policy_refuse", "micro_wish"): WORK,
+    ("claimed", "fund", "micro_wish"): {TS, SUP},
+    ("matching", "fund", "micro_wish"): {TS, SUP},
+    ("policy", "cancel", "*"): {TS, SUP, RES},
+    ("policy", "merge", "*"): WORK,
 }
 KINDS = ("micro_wish", "micro_project")
 
