@@ -250,45 +250,6 @@ ACTION_LABEL.update(
 )
 for _state in (CaseStatus.CLAIMED, CaseStatus.MATCHING):
     TRANSITIONS[(_state, "route_policy")] = Rule(CaseStatus.POLICY, _STAFF_WORK, owner_only=True, kinds=_WISH)
-    TRANSITIONS[(_state, "fund")] = Rule(CaseStatus.IN_PROGRESS, _STAFF_WORK, owner_only=True, kinds=_WISH)
-TRANSITIONS[(CaseStatus.POLICY, "policy_grant")] = Rule(
-    CaseStatus.COMPLETED,
-    _STAFF_WORK,
-    reason=True,
-    owner_only=True,
-    kinds=_WISH,
-    message="好消息！您的微心愿（编号{case_no}）已通过政府政策帮您解决：{note}。稍后请您为这次服务打个分。",
-)
-TRANSITIONS[(CaseStatus.POLICY, "policy_refuse")] = Rule(
-    CaseStatus.MATCHING,
-    _STAFF_WORK,
-    reason=True,
-    owner_only=True,
-    kinds=_WISH,
-    message="您的微心愿（编号{case_no}）申请的政策这次没有获批（{note}）。我们继续为您联系爱心企业和志愿者。",
-)
-TRANSITIONS[(CaseStatus.POLICY, "cancel")] = TRANSITIONS[(CaseStatus.CLAIMED, "cancel")]
-TRANSITIONS[(CaseStatus.POLICY, "merge")] = TRANSITIONS[(CaseStatus.CLAIMED, "merge")]
-OWNED_STATES = OWNED_STATES | {CaseStatus.POLICY}
-SPECIAL_ACTIONS = SPECIAL_ACTIONS | {"route_policy", "fund"}
-
-
-# ------------------------------------------------------------------ the government's side
-# Policy first (bot.cases.policies): a wish is routed to a livelihood policy; the department grants it (the case is
-# done) or refuses it (back to matching donors). Help given directly (bot.cases.funds): the town or the charity fund
-# pays for the wish. Routing and direct help need their data (the policy, the amount), so they are special actions;
-# their functions tell the resident in their own words what was done and by whom.
-_WISH = frozenset({CaseKind.MICRO_WISH})
-ACTION_LABEL.update(
-    {
-        "route_policy": "转政策办理",
-        "policy_grant": "政策已落实",
-        "policy_refuse": "政策未获批",
-        "fund": "镇街/慈善会直接帮扶",
-    }
-)
-for _state in (CaseStatus.CLAIMED, CaseStatus.MATCHING):
-    TRANSITIONS[(_state, "route_policy")] = Rule(CaseStatus.POLICY, _STAFF_WORK, owner_only=True, kinds=_WISH)
     # the town's money is the town's decision: the city presses (督办) but does not spend it
     TRANSITIONS[(_state, "fund")] = Rule(CaseStatus.IN_PROGRESS, TOWN_WORKERS, owner_only=True, kinds=_WISH)
 TRANSITIONS[(CaseStatus.POLICY, "policy_grant")] = Rule(
