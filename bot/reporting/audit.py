@@ -56,6 +56,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "case_supervision_answer": "诉求：答复督办",
         "policy_edit": "修改政策目录",
         "fund_allocate": "登记帮扶资金拨款",
+        "erase_case": "按书面申请删除个人信息",
+        "erase_resident": "居民要求删除个人信息",
+        "retention_sweep": "到期个人信息匿名化",
         **{f"case_{op}": f"诉求：{label}" for op, label in _CASE_OPS.items()},
     },
     "爱心资源库": {
