@@ -85,9 +85,11 @@ def _chain_on_insert(_mapper: Any, connection: sa.Connection, target: CaseEvent)
     prev = heads.get(target.case_id)
     if prev is None:
         if connection.dialect.name == "postgresql":
-            connection.execute(sa.select(Case.id).where(col(Case.id) == target.case_id).with_for_update())
+            connection.execute(
+                sa.select(col(Case.id)).where(col(Case.id) == target.case_id).with_for_update()
+            )
         prev = connection.execute(
-            sa.select(CaseEvent.chain_hash)
+            sa.select(col(CaseEvent.chain_hash))
             .where(col(CaseEvent.case_id) == target.case_id)
             .order_by(col(CaseEvent.id).desc())
             .limit(1)
@@ -150,7 +152,7 @@ async def verify_chains(session: AsyncSession, *, batch: int = 500) -> ChainRepo
         )
         if not rows:
             break
-        last = rows[-1][0]
+        last = int(rows[-1][0] or 0)
         ids = [r[0] for r in rows]
         found = list(
             (
@@ -164,7 +166,8 @@ async def verify_chains(session: AsyncSession, *, batch: int = 500) -> ChainRepo
         by_case: dict[int, list[CaseEvent]] = {}
         for e in found:
             by_case.setdefault(e.case_id, []).append(e)
-        for case_id, case_no in rows:
+        for raw_id, case_no in rows:
+            case_id = int(raw_id or 0)
             cases += 1
             chain = by_case.get(case_id, [])
             events += len(chain)

@@ -196,7 +196,9 @@ async def save_policy(
             raise PolicyError(f"{label}太长（最多{limit}字）")
         clean[name] = value
     if policy_id is None:
-        row = WelfarePolicy(code=f"p{int(now.timestamp())}", **clean)
+        row = WelfarePolicy(code=f"p{int(now.timestamp())}", name="", department="")
+        for name, value in clean.items():
+            setattr(row, name, value)
         session.add(row)
         await session.flush()
         row.code = f"p{row.id}"

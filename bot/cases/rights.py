@@ -93,30 +93,30 @@ async def anonymise_case(session: AsyncSession, *, case: Case) -> None:
     events = (await session.exec(select(CaseEvent).where(col(CaseEvent.case_id) == case.id))).all()
     for e in events:
         erase_event(e)
-    await session.exec(update(Survey).where(col(Survey.case_id) == case.id).values(comment=None))  # type: ignore[call-overload]
-    await session.exec(update(Feedback).where(col(Feedback.case_id) == case.id).values(text=""))  # type: ignore[call-overload]
-    await session.exec(update(CallBack).where(col(CallBack.case_id) == case.id).values(phone="", note=""))  # type: ignore[call-overload]
+    await session.exec(update(Survey).where(col(Survey.case_id) == case.id).values(comment=None))
+    await session.exec(update(Feedback).where(col(Feedback.case_id) == case.id).values(text=""))
+    await session.exec(update(CallBack).where(col(CallBack.case_id) == case.id).values(phone="", note=""))
     await session.exec(
         update(InboundMessage)
         .where(col(InboundMessage.case_id) == case.id)
         .values(text=None, media={}, reply=None)
-    )  # type: ignore[call-overload]
+    )
     await session.exec(
         update(Outbox).where(col(Outbox.case_id) == case.id).values(text=ERASED_NOTE, template={}, phone=None)
-    )  # type: ignore[call-overload]
-    await session.exec(update(CallTask).where(col(CallTask.case_id) == case.id).values(phone=None, note=None))  # type: ignore[call-overload]
+    )
+    await session.exec(update(CallTask).where(col(CallTask.case_id) == case.id).values(phone=None, note=None))
     await session.exec(
         update(PolicyReferral).where(col(PolicyReferral.case_id) == case.id).values(outcome_note=None)
-    )  # type: ignore[call-overload]
+    )
     # the public wall's wording was written from the case: erased too, and an open wish taken off the wall
     await session.exec(
         update(WallWish).where(col(WallWish.case_id) == case.id).values(public_text=ERASED_NOTE)
-    )  # type: ignore[call-overload]
+    )
     await session.exec(
         update(WallWish)
         .where(col(WallWish.case_id) == case.id, col(WallWish.status) == "open")
         .values(status="withdrawn")
-    )  # type: ignore[call-overload]
+    )
 
 
 async def erase_resident(
@@ -144,21 +144,19 @@ async def erase_resident(
     out.cases = len(cases)
 
     openid = resident.openid
-    await session.exec(delete(Outbox).where(col(Outbox.openid) == openid))  # type: ignore[call-overload]
-    await session.exec(delete(Lead).where(col(Lead.openid) == openid))  # type: ignore[call-overload]
+    await session.exec(delete(Outbox).where(col(Outbox.openid) == openid))
+    await session.exec(delete(Lead).where(col(Lead.openid) == openid))
     await session.exec(
-        update(Conversation)  # type: ignore[call-overload]
-        .where(col(Conversation.resident_id) == resident.id)
-        .values(state="idle", data={})
+        update(Conversation).where(col(Conversation.resident_id) == resident.id).values(state="idle", data={})
     )
-    await session.exec(update(Feedback).where(col(Feedback.resident_id) == resident.id).values(text=""))  # type: ignore[call-overload]
+    await session.exec(update(Feedback).where(col(Feedback.resident_id) == resident.id).values(text=""))
     await session.exec(
         update(CallBack).where(col(CallBack.resident_id) == resident.id).values(phone="", note="")
-    )  # type: ignore[call-overload]
-    await session.exec(update(Survey).where(col(Survey.resident_id) == resident.id).values(comment=None))  # type: ignore[call-overload]
+    )
+    await session.exec(update(Survey).where(col(Survey.resident_id) == resident.id).values(comment=None))
     pseudonym = ERASED_OPENID + hashlib.sha256(openid.encode()).hexdigest()[:40]
     await session.exec(
-        update(InboundMessage)  # type: ignore[call-overload]
+        update(InboundMessage)
         .where((col(InboundMessage.openid) == openid) | (col(InboundMessage.resident_id) == resident.id))
         .values(text=None, media={}, reply=None, openid=pseudonym)
     )

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _verify() -> int:
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
@@ -54,7 +54,7 @@ async def _verify() -> int:
 
 
 async def _erase(case_no: str, username: str, ground: str) -> int:
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
@@ -88,7 +88,7 @@ async def _erase(case_no: str, username: str, ground: str) -> int:
 
 
 async def _retention(years: int | None) -> int:
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
     try:

@@ -81,7 +81,7 @@ async def seed_staff(session: object) -> list[str]:
     for username, role, town, password in DEMO_STAFF:
         exists = (await session.exec(select(Staff).where(col(Staff.username) == username))).first()  # type: ignore[attr-defined]
         if exists is None:
-            session.add(
+            session.add(  # type: ignore[attr-defined]
                 Staff(
                     username=username,
                     display_name=username,

@@ -611,7 +611,7 @@ async def claims_for_staff(session: AsyncSession, *, staff: Staff, limit: int = 
     ]
 
 
-async def wall_figures(session: AsyncSession, *, town: str | None = None) -> dict[str, int]:
+async def wall_figures(session: AsyncSession, *, town: str | None = None) -> dict[str, float]:
     """Wishes matched from the wall vs by pushed offers (cases of ``town`` or the whole city)."""
     wall = (
         select(func.count()).select_from(WallClaim).join(WallWish, col(WallWish.id) == col(WallClaim.wish_id))

@@ -186,6 +186,8 @@ async def league(
         )
     ).all()
     for town, created_at, completed_at, score in done:
+        if completed_at is None:
+            continue
         for a in accs(town):
             a.durations.append((completed_at - created_at).total_seconds() / 86400)
             if score is not None:

@@ -59,9 +59,13 @@ async def demand_supply(session: AsyncSession, *, scope: Scope, now: datetime, d
     scoped = where(town=scope.town, community=scope.community, start=None, end=None)
     rows = (
         await session.exec(
-            select(Case.town, Case.category, Case.status, Case.created_at, Case.completed_at).where(
-                col(Case.kind) == "micro_wish", col(Case.category).is_not(None), *scoped
-            )
+            select(  # type: ignore[call-overload]  # five columns: sqlmodel's select is typed up to four
+                col(Case.town),
+                col(Case.category),
+                col(Case.status),
+                col(Case.created_at),
+                col(Case.completed_at),
+            ).where(col(Case.kind) == "micro_wish", col(Case.category).is_not(None), *scoped)
         )
     ).all()
     cells: dict[tuple[str, str], dict[str, list[float] | int]] = {}
@@ -84,7 +88,7 @@ async def demand_supply(session: AsyncSession, *, scope: Scope, now: datetime, d
             r.capacity_month for r in pool if category in (r.categories or []) and r.capacity_month > 0
         ]
         unit = statistics.median(same_kind) if same_kind else DEFAULT_MONTHLY
-        need = int(c["waiting"]) + math.ceil(int(c["received"]) * per_month)  # type: ignore[call-overload]
+        need = int(c["waiting"]) + math.ceil(int(c["received"]) * per_month)  # type: ignore[arg-type]
         shortfall = max(need - capacity, 0)
         waits = c["waits"]
         assert isinstance(waits, list)
@@ -92,9 +96,9 @@ async def demand_supply(session: AsyncSession, *, scope: Scope, now: datetime, d
             Gap(
                 town=town,
                 category=category,
-                received=int(c["received"]),  # type: ignore[call-overload]
-                fulfilled=int(c["fulfilled"]),  # type: ignore[call-overload]
-                waiting=int(c["waiting"]),  # type: ignore[call-overload]
+                received=int(c["received"]),  # type: ignore[arg-type]
+                fulfilled=int(c["fulfilled"]),  # type: ignore[arg-type]
+                waiting=int(c["waiting"]),  # type: ignore[arg-type]
                 median_wait_days=round(statistics.median(waits), 1) if waits else None,
                 resources=len(offering),
                 monthly_capacity=capacity,

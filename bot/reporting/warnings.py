@@ -43,8 +43,8 @@ async def early_warnings(session: AsyncSession, *, now: datetime) -> list[EarlyW
             )
         )
     ).all()
-    recent: Counter[tuple[str, str]] = Counter()
-    before: Counter[tuple[str, str]] = Counter()
+    recent: Counter[tuple[str, str | None]] = Counter()
+    before: Counter[tuple[str, str | None]] = Counter()
     for town, category, created in rows:
         (recent if created >= week else before)[(town, category)] += 1
     out: list[EarlyWarning] = []
