@@ -194,21 +194,9 @@ async def apply_actions(
                 session, offer, expect=("offered",), status="withdrawn", answered_at=now
             ):
                 text = (
-                    REPLY_TEXTS["already_matched"]
-                    if action.reason == "matched_elsewhere"
-                    else "这个心愿的邀请已取消，感谢您的热心。"
+                    REPLY_TEXTS["already_matched"] if action.reason == "matched_elsewhere" else WITHDRAWN_TEXT
                 )
-                if row.openid:
-                    await enqueue(
-                        session,
-                        openid=row.openid,
-                        recipient_type="volunteer",
-                        kind="offer",
-                        text=f"【{case.case_no}】{text}",
-                        case_id=case.id,
-                        template={"case_no": case.case_no[:20], "status": "邀请已结束"},
-                        dedupe_key=f"offer-withdrawn:{offer.id}",
-                    )
+                await _tell_withdrawn(session, openid=row.openid, case=case, offer_id=offer.id, text=text)
         elif isinstance(action, Matched):
             offer = state.offers[action.key]
             row = state.snap.rows[action.key]
@@ -634,6 +622,27 @@ async def record_answer(
     return answer
 
 
+WITHDRAWN_TEXT = "这个心愿的邀请已取消，感谢您的热心。"
+
+
+async def _tell_withdrawn(
+    session: AsyncSession, *, openid: str | None, case: Case, offer_id: int | None, text: str
+) -> None:
+    """A volunteer bound to WeChat hears that an invitation ended (once per offer)."""
+    if not openid:
+        return
+    await enqueue(
+        session,
+        openid=openid,
+        recipient_type="volunteer",
+        kind="offer",
+        text=f"【{case.case_no}】{text}",
+        case_id=case.id,
+        template={"case_no": case.case_no[:20], "status": "邀请已结束"},
+        dedupe_key=f"offer-withdrawn:{offer_id}",
+    )
+
+
 async def withdraw_offer(
     session: AsyncSession, *, case: Case, offer_id: int, actor: Actor, now: datetime
 ) -> None:
@@ -643,17 +652,13 @@ async def withdraw_offer(
     if not await set_offer_status(session, found, expect=("offered",), status="withdrawn", answered_at=now):
         raise PoolError("这个邀请已经答复或结束")
     resource = await session.get(Resource, found.resource_id)
-    if resource is not None and resource.openid:
-        await enqueue(
-            session,
-            openid=resource.openid,
-            recipient_type="volunteer",
-            kind="offer",
-            text=f"【{case.case_no}】这个心愿的邀请已取消，感谢您的热心。",
-            case_id=case.id,
-            template={"case_no": case.case_no[:20], "status": "邀请已结束"},
-            dedupe_key=f"offer-withdrawn:{found.id}",
-        )
+    await _tell_withdrawn(
+        session,
+        openid=resource.openid if resource else None,
+        case=case,
+        offer_id=found.id,
+        text=WITHDRAWN_TEXT,
+    )
     record_event(
         session,
         case=case,
