@@ -6,18 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from sqlmodel import select
 
 import bot.pool as pool
 from bot import keys
-from bot.app import create_app
 from bot.db import migrate, transaction
 from bot.delivery.links import sign_link
 from bot.models import Offer
-from bot.settings import Settings
 from tests.factories import NOW, PASSWORD, mk_resource, mk_staff, mk_wish
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, build_app, serve
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -30,23 +27,11 @@ pytestmark = [
 async def _l_server(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'browser.sqlite3'}"
     await migrate(url)
-    settings = Settings(
-        environment="test",
-        database_url=url,
-        session_secret="s" * 40,
-        link_secret="l" * 40,
-        scheduler_enabled=False,
-        rasa_url="http://127.0.0.1:9",
-        data_dir=tmp_path,
-    )
-    app = create_app(settings, clock=lambda: NOW, run_migrations=False, with_scheduler=False)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    # the settings the page tests always had: the development base URL, WeChat unreachable
+    app = build_app(url, clock=lambda: NOW, data_dir=tmp_path, base_url="http://127.0.0.1:8080")
+    runner, base = await serve(app)
     pool.POOL_CACHE.clear()
-    yield app, f"http://127.0.0.1:{port}"
+    yield app, base
     await runner.cleanup()
     pool.POOL_CACHE.clear()
 

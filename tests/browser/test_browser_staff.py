@@ -10,13 +10,11 @@ from aiohttp import web
 from sqlmodel import col, select
 
 from bot import keys
-from bot.app import create_app
 from bot.cases.access import create_staff
 from bot.cases.numbering import create_case
 from bot.db import migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident
-from bot.settings import Settings
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, build_app, serve
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -31,22 +29,10 @@ pytestmark = [
 async def _l_server(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'browser.sqlite3'}"
     await migrate(url)
-    settings = Settings(
-        environment="test",
-        database_url=url,
-        session_secret="s" * 40,
-        link_secret="l" * 40,
-        scheduler_enabled=False,
-        rasa_url="http://127.0.0.1:9",
-        data_dir=tmp_path,
-    )
-    app = create_app(settings, clock=lambda: NOW, run_migrations=False, with_scheduler=False)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield app, f"http://127.0.0.1:{port}"
+    # the settings the page tests always had: the development base URL, WeChat unreachable
+    app = build_app(url, clock=lambda: NOW, data_dir=tmp_path, base_url="http://127.0.0.1:8080")
+    runner, base = await serve(app)
+    yield app, base
     await runner.cleanup()
 
 
