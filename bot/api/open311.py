@@ -5,9 +5,8 @@ tools expect it (http://wiki.open311.org/GeoReport_v2).
   ``services/{code}`` (the wish services take an ``item`` attribute), ``requests`` (GET: the standard filters,
   public; POST: ``api_key`` with ``cases:write``), ``requests/{id}``, ``tokens/{token}``.
 - Statuses are ``open`` / ``closed`` with the programme's label in ``status_notes``.
-- Privacy: the public listing carries no resident data. A 微心愿 shows only its service and town; a 微实事 its
-  description with phone and ID numbers masked; the location is the town's centre and its community, never an
-  address. Errors use the spec's format: ``[{"code": 400, "description": "…"}]`` or ``<errors><error>…``.
+- Privacy: the public listing carries no resident data: a request shows its service, town and community, never
+  the resident's words (they may name people or houses); the location is the town's centre, never an address. Errors use the spec's format: ``[{"code": 400, "description": "…"}]`` or ``<errors><error>…``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from bot.conversation.nlu.normalize import find_town
 from bot.db import transaction
 from bot.models import ApiCaseRef, AuditLog, Case, Category
 from reference import towns
-from reference.privacy import mask_text
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -253,7 +251,8 @@ def _public(case: Case, code: str, name: str) -> dict[str, Any]:
         "status_notes": STATE_LABEL.get(case.status, case.status),
         "service_name": name,
         "service_code": code,
-        "description": mask_text(case.description)[:500] if case.kind == "micro_project" else name,
+        # never the resident's own words: masking catches numbers, not names or house addresses
+        "description": f"{KIND_LABEL.get(case.kind, '')}：{name}（{case.town}{case.community or ''}）",
         "agency_responsible": f"{case.town}社会事务局",
         "service_notice": "",
         "requested_datetime": iso(case.created_at),
