@@ -34,8 +34,24 @@ from reference.towns import TOWNS
 
 PASSWORD = "bench-Passw0rd"
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
-STATUSES = list(STATE_LABEL)
-WEIGHTS = [8, 6, 10, 2, 10, 6, 6, 10, 10, 25, 4, 1, 2]
+# the mix of a city's case table by status (a status added later counts like a rare one)
+_MIX = {
+    "submitted": 8,
+    "verified": 6,
+    "accepted": 10,
+    "rejected": 2,
+    "claimed": 10,
+    "matching": 6,
+    "dispatched": 6,
+    "in_progress": 10,
+    "completed": 10,
+    "closed": 25,
+    "cancelled": 4,
+    "reopened": 1,
+    "merged": 2,
+}
+STATUSES = [str(s) for s in STATE_LABEL]
+WEIGHTS = [_MIX.get(s, 1) for s in STATUSES]
 CATEGORIES = {
     "micro_wish": ["助学", "助医", "助老", "助残", "生活物资", "就业帮扶", "心理关爱", "其他"],
     "micro_project": ["道路交通", "照明", "公共设施", "环境卫生", "文体设施", "安全隐患", "其他"],
