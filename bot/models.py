@@ -282,6 +282,10 @@ class Resource(SQLModel, table=True):
     rating_count: int = 0
     created_at: datetime = ts(default_now=True, nullable=False)
     updated_at: datetime = ts(default_now=True, nullable=False)
+    # 圆梦墙: staff mark a donor trusted (a town that allows it confirms their claims at once; audited)
+    trusted: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # when the donor agreed to be named on the public list of donors (None: not listed)
+    listed_at: datetime | None = ts()
 
 
 class Offer(SQLModel, table=True):
@@ -351,6 +355,7 @@ class WallWish(SQLModel, table=True):
 class WallClaim(SQLModel, table=True):
     """A donor's claim of a wall wish: reserved until staff confirm it (or the reservation expires)."""
 
+    __table_args__ = (sa.Index("ix_wallclaim_status_thanks", "status", "thanks_at"),)
     id: int | None = Field(default=None, primary_key=True)
     wish_id: int = Field(foreign_key="wallwish.id", ondelete="CASCADE", index=True)
     token: str = Field(unique=True, max_length=48)  # the donor's own page /wall/claims/<token>
@@ -366,6 +371,22 @@ class WallClaim(SQLModel, table=True):
     confirmed_at: datetime | None = ts()
     confirmed_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
     finished_at: datetime | None = ts()
+    # the pool's resource when the claim came from a bound volunteer (chat) or a donor's signed link
+    resource_id: int | None = Field(default=None, foreign_key="resource.id", ondelete="SET NULL", index=True)
+    group_token: str | None = Field(default=None, max_length=48, index=True)  # one group claim of several wishes
+    auto_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    listed_at: datetime | None = ts()  # the donor agreed to be named on the public list (with the date)
+    thanks: str | None = Field(default=None, max_length=300)  # the resident's thanks, relayed to the donor
+    thanks_at: datetime | None = ts()
+
+
+class TownWallSetting(SQLModel, table=True):
+    """圆梦墙 settings of one town: whether claims by trusted donors are confirmed at once (changes audited)."""
+
+    town: str = Field(primary_key=True, max_length=16)
+    auto_confirm_trusted: bool = False
+    updated_at: datetime = ts(default_now=True, nullable=False)
+    updated_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
 
 
 class CallBack(SQLModel, table=True):
