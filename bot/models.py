@@ -58,6 +58,9 @@ class Resident(SQLModel, table=True):
     survey_opt_out: bool = False
     last_interaction_at: datetime | None = ts()  # opens WeChat's 48-hour customer-service window
     cs_sent_since_interaction: int = 0  # quota used in the current window
+    # the community of the last community QR code scanned: the resident's next case belongs to it
+    scan_community_id: int | None = Field(default=None, foreign_key="community.id", ondelete="SET NULL")
+    scanned_at: datetime | None = ts()
     created_at: datetime = ts(default_now=True, nullable=False)
 
 
@@ -91,6 +94,27 @@ class InboundMessage(SQLModel, table=True):
     received_at: datetime = ts(default_now=True, nullable=False)
 
 
+# ---------------------------------------------------------------- the registry of communities (村/社区)
+class Community(SQLModel, table=True):
+    """One village or community of a town (bot/cases/communities.py). Cases, staff and resources refer to it by
+    id; ``qr_ticket``/``qr_url`` hold its permanent WeChat QR code (scene ``c:<id>``) once created."""
+
+    __table_args__ = (sa.UniqueConstraint("town", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    town: str = Field(max_length=16, index=True)
+    name: str = Field(max_length=32)
+    kind: str = Field(default="社区", max_length=4)  # 社区 | 村
+    active: bool = True
+    qr_ticket: str | None = Field(default=None, max_length=128)
+    qr_url: str | None = Field(default=None, max_length=256)
+    created_at: datetime = ts(default_now=True, nullable=False)
+    updated_at: datetime = ts(default_now=True, nullable=False)
+
+
+def community_fk() -> Any:
+    return Field(default=None, foreign_key="community.id", ondelete="SET NULL", index=True)
+
+
 # ---------------------------------------------------------------- staff
 class Staff(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
@@ -101,7 +125,8 @@ class Staff(SQLModel, table=True):
         max_length=32
     )  # community_worker | town_staff | town_supervisor | city_supervisor | admin
     town: str | None = Field(default=None, max_length=16, index=True)
-    community: str | None = Field(default=None, max_length=64)
+    community: str | None = Field(default=None, max_length=64)  # the name, for display; filters use the id
+    community_id: int | None = community_fk()
     openid: str | None = Field(default=None, unique=True, max_length=64)
     bind_code: str | None = Field(default=None, max_length=16)
     bind_code_expires: datetime | None = ts()
@@ -164,12 +189,13 @@ class Case(SQLModel, table=True):
     item: str | None = Field(default=None, max_length=64)
     quantity: int | None = None
     town: str = Field(max_length=16)
-    community: str | None = Field(default=None, max_length=64)
+    community: str | None = Field(default=None, max_length=64)  # the name, for display; filters use the id
+    community_id: int | None = community_fk()
     address: str | None = Field(default=None, max_length=128)
     beneficiary: str | None = Field(default=None, max_length=32)
     contact_phone: str | None = Field(default=None, max_length=32)
     resident_id: int | None = Field(default=None, foreign_key="resident.id", ondelete="SET NULL", index=True)
-    channel: str = Field(default="wechat", max_length=16)  # wechat | hotline_12345 | window | staff
+    channel: str = Field(default="wechat", max_length=16)  # wechat | qrcode | hotline_12345 | window | staff
     bind_code: str | None = Field(default=None, max_length=16, index=True)
     claimed_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL", index=True)
     merged_into_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
@@ -267,6 +293,7 @@ class Resource(SQLModel, table=True):
     categories: list[str] = json_field([])
     items: list[str] = json_field([])
     home_town: str = Field(max_length=16)
+    community_id: int | None = community_fk()  # where the donor is based, when known
     towns_served: list[str] = json_field([])  # empty = city-wide
     capacity_open: int = 2
     capacity_month: int = 4
