@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from bot.cases.titles import case_title
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC, returns aware UTC datetimes on SQLite and PostgreSQL alike."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def ts(*, index: bool = False, nullable: bool = True, default_now: bool = False) -> Any:
-    kw: dict[str, Any] = {"default_factory": utcnow} if default_now else {"default": None}
-    return Field(sa_column_kwargs={}, sa_type=UTCDateTime, index=index, nullable=nullable, **kw)
-
-
-def json_field(default: Any) -> Any:
-    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: dict(default))
-    return Field(default_factory=factory, sa_type=sa.JSON)
+# re-exported: the migrations and many callers name these as bot.models.*
+from bot.coltypes import UTCDateTime as UTCDateTime
+from bot.coltypes import json_field as json_field
+from bot.coltypes import ts as ts
+from bot.coltypes import utcnow as utcnow
 
 
 # ---------------------------------------------------------------- residents and conversations
@@ -199,6 +170,7 @@ class Case(SQLModel, table=True):
     bind_code: str | None = Field(default=None, max_length=16, index=True)
     claimed_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL", index=True)
     merged_into_id: int | None = Field(default=None, foreign_key="case.id", ondelete="SET NULL")
+    unit: str | None = Field(default=None, max_length=64)  # the responsible unit (权责清单) when dispatched
     needs_triage: bool = False  # created while the NLU was degraded: staff check kind and category
     flag: str | None = Field(default=None, max_length=32, index=True)  # e.g. match_exhausted, low_score
     awaiting_resident: bool = False  # staff asked a question; the clock is paused
@@ -666,3 +638,17 @@ class Supervision(SQLModel, table=True):
     answered_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
     answered_at: datetime | None = ts()
     created_at: datetime = ts(default_now=True, nullable=False)
+
+
+# ---------------------------------------------------------------- micro-projects, 权责清单, 督办 of a town
+# registered in the same metadata; defined beside their package (bot/projects/) to keep this module small
+from bot.projects.tables import (  # noqa: E402, F401
+    Project,
+    ProjectFunding,
+    ProjectObjection,
+    ProjectRound,
+    ProjectStage,
+    ProjectVote,
+    Responsibility,
+    TownSupervision,
+)
