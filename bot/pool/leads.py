@@ -21,6 +21,7 @@ from bot.deadlines.workdays import add_working_days
 from bot.delivery.outbox import enqueue
 from bot.models import Lead, Resource, Staff
 from bot.pool.config import PoolError
+from bot.pool.volunteers import new_volunteer_bind_code
 from reference.privacy import contains_personal_number, mask_text, parse_phone_field
 from reference.towns import TOWN_NAMES
 
@@ -74,6 +75,7 @@ class SignUp:
     items: list[str]
     capacity: int
     max_fund: int | None
+    listed: bool = False  # agreed to be named on the public list of donors
 
 
 def check_signup(
@@ -87,6 +89,7 @@ def check_signup(
     items: str,
     capacity: str,
     max_fund: str,
+    listed: bool = False,
 ) -> SignUp:
     """The sign-up form, strictly; a LeadError says what to fix."""
     name, contact = (name or "").strip(), (contact or "").strip()
@@ -116,11 +119,12 @@ def check_signup(
         if not raw.isascii() or not raw.isdigit() or int(raw) > 10_000_000:
             raise LeadError("资助上限请填整数金额（元）")
         fund = int(raw)
-    return SignUp(name, kind, contact or name, canonical, town, cats, things, int(cap), fund)
+    return SignUp(name, kind, contact or name, canonical, town, cats, things, int(cap), fund, listed)
 
 
-async def sign_up(session: AsyncSession, *, form: SignUp, now: datetime) -> Lead:
-    """A donor signs up: a pending (inactive) resource and a lead for the town's staff to review."""
+async def sign_up(session: AsyncSession, *, form: SignUp, now: datetime) -> tuple[Lead, str]:
+    """A donor signs up: a pending (inactive) resource and a lead for the town's staff to review; and the one-time
+    code the donor sends to the official account (``志愿者绑定 123456``) to bind their WeChat in the same flow."""
     res = Resource(
         key=f"S{secrets.token_hex(5).upper()}",
         kind=form.kind,
@@ -135,11 +139,13 @@ async def sign_up(session: AsyncSession, *, form: SignUp, now: datetime) -> Lead
         capacity_month=form.capacity,
         max_fund=form.max_fund,
         active=False,
+        listed_at=now if form.listed else None,
         created_at=now,
         updated_at=now,
     )
     session.add(res)
     await session.flush()
+    code = await new_volunteer_bind_code(session, resource=res, now=now)
     what = "、".join(form.items or form.categories)
     lead = Lead(
         openid="",
@@ -154,7 +160,7 @@ async def sign_up(session: AsyncSession, *, form: SignUp, now: datetime) -> Lead
     )
     session.add(lead)
     await session.flush()
-    return lead
+    return lead, code
 
 
 # ------------------------------------------------------------------ the inbox

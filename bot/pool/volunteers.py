@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.lifecycle import LifecycleError, complete, notify_resident, transition
 from bot.cases.timeline import record_event
 from bot.delivery.links import sign_link
-from bot.models import Case, InboundMessage, Offer, Resource
+from bot.models import Case, InboundMessage, Lead, Offer, Resource
 from bot.pool.config import (
     DEFAULT_CONFIG,
     OFFER_LABEL,
@@ -141,9 +141,16 @@ async def bind_volunteer(session: AsyncSession, *, code: str, openid: str, now: 
     code = code.strip()
     if not re.fullmatch(r"\d{6}", code):
         raise PoolError("绑定码应为6位数字")
+    # an active resource, or one that signed itself up and waits for review (it binds in the sign-up flow)
+    pending = select(Lead.resource_id).where(
+        col(Lead.resource_id).is_not(None), col(Lead.state).in_(("new", "contacted"))
+    )
     row = (
         await session.exec(
-            select(Resource).where(col(Resource.bind_code).like(f"{code}:%"), col(Resource.active))
+            select(Resource).where(
+                col(Resource.bind_code).like(f"{code}:%"),
+                sa.or_(col(Resource.active), col(Resource.id).in_(pending)),
+            )
         )
     ).first()
     if row is None or int((row.bind_code or ":0").split(":", 1)[1] or 0) * 3600 < now.timestamp():

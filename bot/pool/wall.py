@@ -21,11 +21,12 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.access import audit
 from bot.cases.lifecycle import Actor, claim, transition
 from bot.cases.table import in_jurisdiction
 from bot.cases.timeline import record_event
 from bot.delivery.outbox import enqueue
-from bot.models import Case, Offer, Resident, Staff, WallClaim, WallWish
+from bot.models import Case, Offer, Resident, Resource, Staff, TownWallSetting, WallClaim, WallWish
 from bot.pool.config import OPEN_WISH_STATES, PoolError
 from bot.pool.offers import cancel_offers
 from bot.pool.records import lock_case
@@ -138,7 +139,7 @@ class PublicWish:
         }
 
 
-def _public(w: WallWish, now: datetime) -> PublicWish:
+def public_of(w: WallWish, now: datetime) -> PublicWish:
     return PublicWish(
         public_id=w.public_id,
         text=w.public_text,
@@ -173,7 +174,7 @@ async def open_wishes(
         stmt = stmt.where(WallWish.category == category)
     stmt = stmt.order_by(col(WallWish.published_at), col(WallWish.id)).offset((page - 1) * per_page)
     rows = list((await session.exec(stmt.limit(per_page + 1))).all())
-    return [_public(w, now) for w in rows[:per_page]], len(rows) > per_page
+    return [public_of(w, now) for w in rows[:per_page]], len(rows) > per_page
 
 
 async def wall_categories(session: AsyncSession) -> list[str]:
@@ -188,7 +189,7 @@ async def public_wish(session: AsyncSession, *, public_id: str, now: datetime) -
     case = await session.get(Case, w.case_id)
     if case is None or (w.status == "open" and case.status not in WALL_CASE_STATES):
         return None
-    return _public(w, now)
+    return public_of(w, now)
 
 
 # ------------------------------------------------------------------ staff: publish
@@ -304,10 +305,22 @@ def _bad(text: str) -> ClaimForm:
 
 
 async def claim_wish(
-    session: AsyncSession, *, public_id: str, form: ClaimForm, now: datetime, hold: timedelta
+    session: AsyncSession,
+    *,
+    public_id: str,
+    form: ClaimForm,
+    now: datetime,
+    hold: timedelta,
+    resource_id: int | None = None,
+    group_token: str | None = None,
+    listed: bool = False,
 ) -> WallClaim:
     """A donor claims an open wish: it is reserved for ``hold`` until staff confirm. Of two claims (or a claim and
-    a volunteer accepting a pushed offer) exactly one wins; the other raises ``WishTaken``."""
+    a volunteer accepting a pushed offer) exactly one wins; the other raises ``WishTaken``.
+
+    ``resource_id``: the claim comes from a known pool resource (a bound volunteer in chat, a donor's signed link);
+    when staff marked it trusted and the wish's town confirms trusted donors at once, the claim is confirmed here
+    (audited). ``listed``: the donor agreed to be named on the public list of donors (the date is kept)."""
     w = (await session.exec(select(WallWish).where(WallWish.public_id == public_id))).first()
     if w is None or w.id is None:
         raise WallError("找不到这个心愿")
@@ -327,11 +340,38 @@ async def claim_wish(
         status="reserved",
         created_at=now,
         reserved_until=now + hold,
+        resource_id=resource_id,
+        group_token=group_token,
+        listed_at=now if listed else None,
     )
     session.add(c)
     await session.flush()
     await set_wish_status(session, wish_id=w.id, expect=("reserved",), now=now, claim_id=c.id)
     label = DONOR_TYPES[form.donor_type]
+    if await auto_confirms(session, resource_id=resource_id, town=w.town):
+        await _confirm(session, c=c, w=w, case=case, actor=Actor.system("圆梦墙"), staff_id=None, now=now)
+        c.auto_confirmed = True
+        session.add(c)
+        await audit(
+            session,
+            staff=None,
+            action="wall_auto_confirm",
+            case=case,
+            now=now,
+            detail=f"可信爱心资源#{resource_id}的认领按{w.town}设置自动确认",
+        )
+        for s in await _town_staff(session, case):
+            await enqueue(
+                session,
+                openid=s.openid or "",
+                recipient_type="staff",
+                kind="alert",
+                case_id=case.id,
+                text=f"圆梦墙上的心愿（{case.case_no}）由可信{label}「{form.donor_name}」认领，已按本镇设置自动确认。",
+                template={"case_no": case.case_no[:20], "status": "可信爱心资源认领"},
+                dedupe_key=f"wall-claim:{c.id}:{s.id}",
+            )
+        return c
     record_event(
         session,
         case=case,
@@ -396,8 +436,22 @@ async def _set_claim(session: AsyncSession, c: WallClaim, *, expect: str, **valu
 async def confirm_claim(session: AsyncSession, *, claim_id: int, staff: Staff, now: datetime) -> WallClaim:
     """Staff confirm a reserved claim: the donor now sees what to deliver and where; the case starts."""
     c, w, case = await _claim_for_staff(session, claim_id=claim_id, staff=staff)
+    await _confirm(session, c=c, w=w, case=case, actor=Actor.of_staff(staff), staff_id=staff.id, now=now)
+    return c
+
+
+async def _confirm(
+    session: AsyncSession,
+    *,
+    c: WallClaim,
+    w: WallWish,
+    case: Case,
+    actor: Actor,
+    staff_id: int | None,
+    now: datetime,
+) -> None:
     if c.status != "reserved" or not await _set_claim(
-        session, c, expect="reserved", status="confirmed", confirmed_at=now, confirmed_by_id=staff.id
+        session, c, expect="reserved", status="confirmed", confirmed_at=now, confirmed_by_id=staff_id
     ):
         raise WallError("这次认领已过期或已处理")
     if not await set_wish_status(
@@ -410,12 +464,21 @@ async def confirm_claim(session: AsyncSession, *, claim_id: int, staff: Staff, n
         session,
         case=case,
         action="start",
-        actor=Actor.of_staff(staff),
+        actor=actor,
         now=now,
         note=f"圆梦墙认领已确认：{label}「{c.donor_name}」",
         data={"wall_claim": c.id},
     )
-    return c
+
+
+async def auto_confirms(session: AsyncSession, *, resource_id: int | None, town: str) -> bool:
+    """A claim by this resource in this town is confirmed at once: the resource is active and trusted (staff set
+    it) and the town chose to confirm trusted donors' claims without waiting."""
+    if resource_id is None:
+        return False
+    res = await session.get(Resource, resource_id)
+    setting = await session.get(TownWallSetting, town)
+    return bool(res and res.active and res.trusted and setting and setting.auto_confirm_trusted)
 
 
 async def decline_claim(
@@ -541,122 +604,6 @@ async def settle_completed(session: AsyncSession, *, now: datetime, batch: int =
     for c, w, case in rows:
         await _settle(session, c=c, w=w, case=case, now=now)
     return len(rows)
-
-
-# ------------------------------------------------------------------ the donor's own page
-@dataclass(frozen=True, slots=True)
-class DonorView:
-    claim: WallClaim
-    wish: PublicWish
-    status_label: str
-    donor_label: str
-    what: str | None  # only once confirmed
-    where: str | None
-    contact: str | None
-
-
-async def donor_view(session: AsyncSession, *, token: str, now: datetime) -> DonorView | None:
-    c = (await session.exec(select(WallClaim).where(WallClaim.token == token))).first()
-    if c is None:
-        return None
-    w = await session.get(WallWish, c.wish_id)
-    case = await session.get(Case, w.case_id) if w else None
-    if w is None or case is None:
-        return None
-    what = where = contact = None
-    if c.status in ("confirmed", "fulfilled"):
-        qty = f" × {case.quantity}" if case.quantity else ""
-        what = f"{case.item or w.category}{qty}"
-        where = f"{w.town}{w.community or ''}：{HANDOVER.get(w.handover, '')}"
-        staff = await session.get(Staff, c.confirmed_by_id) if c.confirmed_by_id else None
-        contact = (
-            f"{w.town}工作人员{(staff.display_name or '') if staff else ''}，会用您留下的电话与您约定时间"
-        )
-    return DonorView(
-        claim=c,
-        wish=_public(w, now),
-        status_label=CLAIM_STATUS_LABEL.get(c.status, c.status),
-        donor_label=DONOR_TYPES.get(c.donor_type, ""),
-        what=what,
-        where=where,
-        contact=contact,
-    )
-
-
-# ------------------------------------------------------------------ staff's list
-@dataclass(frozen=True, slots=True)
-class StaffClaimRow:
-    claim: WallClaim
-    wish: WallWish
-    case_no: str
-    case_status: str
-
-
-async def claims_for_staff(session: AsyncSession, *, staff: Staff, limit: int = 100) -> list[StaffClaimRow]:
-    """Reserved and confirmed claims in the staff member's jurisdiction, oldest first."""
-    stmt = (
-        select(WallClaim, WallWish, Case)
-        .join(WallWish, col(WallWish.id) == col(WallClaim.wish_id))
-        .join(Case, col(Case.id) == col(WallWish.case_id))
-        .where(col(WallClaim.status).in_(("reserved", "confirmed")))
-        .order_by(col(WallClaim.created_at))
-        .limit(limit)
-    )
-    actor = Actor.of_staff(staff)
-    if staff.town and staff.role not in ("city_supervisor", "admin"):
-        stmt = stmt.where(Case.town == staff.town)
-    rows = (await session.exec(stmt)).all()
-    return [
-        StaffClaimRow(c, w, case.case_no, case.status) for c, w, case in rows if in_jurisdiction(case, actor)
-    ]
-
-
-async def wall_figures(session: AsyncSession, *, town: str | None = None) -> dict[str, float]:
-    """Wishes matched from the wall vs by pushed offers (cases of ``town`` or the whole city)."""
-    wall = (
-        select(func.count()).select_from(WallClaim).join(WallWish, col(WallWish.id) == col(WallClaim.wish_id))
-    )
-    wall = wall.where(col(WallClaim.status).in_(("confirmed", "fulfilled")))
-    pushed = (
-        select(func.count(func.distinct(Offer.case_id)))
-        .join(Case, col(Case.id) == col(Offer.case_id))
-        .where(col(Offer.status).in_(("accepted", "delivered", "done")))
-    )
-    published = select(func.count()).select_from(WallWish).where(WallWish.status != "withdrawn")
-    if town:
-        wall = wall.where(WallWish.town == town)
-        pushed = pushed.where(Case.town == town)
-        published = published.where(WallWish.town == town)
-    waits = select(WallWish.published_at, WallClaim.created_at).join(
-        WallClaim, col(WallClaim.wish_id) == col(WallWish.id)
-    )
-    waits = waits.where(col(WallClaim.status).in_(("confirmed", "fulfilled")))
-    if town:
-        waits = waits.where(WallWish.town == town)
-    hours = sorted((c - p).total_seconds() / 3600 for p, c in (await session.exec(waits)).all())
-    median = (
-        hours[len(hours) // 2]
-        if len(hours) % 2
-        else sum(hours[len(hours) // 2 - 1 : len(hours) // 2 + 1]) / 2
-    )
-    return {
-        "published": int((await session.exec(published)).one()),
-        "wall_matched": int((await session.exec(wall)).one()),
-        "offer_matched": int((await session.exec(pushed)).one()),
-        "median_hours_to_claim": round(median, 1) if hours else 0,
-    }
-
-
-async def wall_by_town(session: AsyncSession) -> list[tuple[str, int, int]]:
-    """圆梦率 per town: wishes published on the wall and how many of them were fulfilled, by town."""
-    fulfilled = func.sum(sa.case((col(WallWish.status) == "fulfilled", 1), else_=0))
-    stmt = (
-        select(WallWish.town, func.count(), fulfilled)
-        .where(WallWish.status != "withdrawn")
-        .group_by(WallWish.town)
-        .order_by(WallWish.town)
-    )
-    return [(t, int(n), int(f or 0)) for t, n, f in (await session.exec(stmt)).all()]
 
 
 async def chat_wall_lines(session: AsyncSession, *, base_url: str, now: datetime, limit: int = 3) -> str:

@@ -70,6 +70,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "reveal_donor_phone": "查看爱心资源完整电话",
         "offer_answer_recorded": "代为记录爱心人士答复",
         "offer_withdraw": "撤回对接邀请",
+        "pool_trusted": "设置可信爱心资源（圆梦墙）",
+        "wall_town_setting": "圆梦墙：可信爱心资源自动确认的镇街设置",
+        "wall_auto_confirm": "圆梦墙：可信爱心资源的认领自动确认",
     },
     "统计与公告": {
         "stats_export": "导出统计表",

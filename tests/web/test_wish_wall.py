@@ -280,6 +280,7 @@ async def test_an_unconfirmed_reservation_expires_and_the_wish_returns(
     assert await donor_sweeps(sessions=sessions, now=NOW + timedelta(hours=23)) == {
         "wall_expired": 0,
         "wall_settled": 0,
+        "wall_thanks": 0,
         "lead_reminders": 0,
     }
     assert await _public_ids(client) == []

@@ -21,6 +21,7 @@ from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
 from bot.models import Case, Conversation
 from bot.pool import leads, volunteer_chat, wall
+from bot.pool.wallchat import wall_chat
 from reference import towns
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,12 @@ async def on_text(turn: Turn) -> str:
         )
         if volunteer_reply is not None:
             return volunteer_reply
+        # 圆梦墙: "看看心愿" lists open wishes near the sender; a bound volunteer claims one with "认领 <编号>"
+        wall_reply = await wall_chat(
+            turn.session, openid=turn.resident.openid, text=text, now=turn.now, settings=turn.settings
+        )
+        if wall_reply is not None:
+            return wall_reply
 
     # a few needs are answered the same way whatever the state: a person to talk to, "I can't type"
     if state not in help_router.STATES:

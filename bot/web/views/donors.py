@@ -7,34 +7,35 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from sqlmodel import select
 
 from bot import keys
 from bot.cases.lifecycle import CITY_ROLES, LifecycleError
 from bot.db import transaction
-from bot.models import Staff
+from bot.models import Resource, Staff
 from bot.pool.wall import (
     DONOR_TYPES,
     HANDOVER,
     PUBLIC_TEXT_MAX,
     WISH_STATUS_LABEL,
     PublicWish,
-    claims_for_staff,
     confirm_claim,
     decline_claim,
     fulfil_claim,
     publish,
     suggest_wording,
-    wall_by_town,
     wall_entry,
-    wall_figures,
     withdraw,
     wording_refusal,
 )
+from bot.pool.walldonor import claims_for_staff, wall_by_town, wall_figures
+from bot.pool.wallgroup import set_town_auto_confirm, set_trusted, town_setting
 from bot.web.auth import require_staff
 from bot.web.params import ParamError, form_text, parse_choice, parse_int_id
-from bot.web.views.common import case_or_404, csrf_form, flash_redirect, fmt_time, now_of
+from bot.web.views.common import case_or_404, client_ip, csrf_form, flash_redirect, fmt_time, now_of
 from bot.web.views.staff import render
 from reference.privacy import mask_phone
+from reference.towns import TOWN_NAMES
 
 routes = web.RouteTableDef()
 
@@ -125,6 +126,7 @@ async def claims_page(request: web.Request, staff: Staff) -> web.Response:
         rows = await claims_for_staff(db, staff=staff)
         figures = await wall_figures(db, town=town)
         by_town = [row for row in await wall_by_town(db) if town is None or row[0] == town]
+        setting = await town_setting(db, town=town) if town else None
     ctx = {
         "rows": rows,
         "figures": figures,
@@ -132,6 +134,9 @@ async def claims_page(request: web.Request, staff: Staff) -> web.Response:
         "types": DONOR_TYPES,
         "fmt": fmt_time,
         "mask_phone": mask_phone,
+        "auto_confirm": bool(setting and setting.auto_confirm_trusted),
+        "can_set": staff.role in CITY_ROLES or staff.role == "town_supervisor",
+        "towns": TOWN_NAMES,
     }
     return await render(request, "wall/staff_claims.html", ctx)
 
@@ -163,3 +168,49 @@ async def claim_action(request: web.Request, staff: Staff) -> web.Response:
         "fulfil": "已圆梦",
     }
     await flash_redirect(request, target, done[action])
+
+
+# ------------------------------------------------------------------ trusted donors, the town's auto-confirm
+@routes.post("/staff/pool/{key}/trusted", name="staff_pool_trusted")
+@require_staff()
+async def resource_trusted(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    key = request.match_info["key"][:32]
+    target = request.app.router["staff_pool_resource"].url_for(key=key)
+    try:
+        on = parse_choice(form.get("trusted"), ("0", "1"), field="可信") == "1"
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            res = (await db.exec(select(Resource).where(Resource.key == key))).first()
+            if res is None:
+                raise web.HTTPNotFound()
+            await set_trusted(
+                db, resource=res, trusted=on, staff=staff, now=now_of(request), ip=client_ip(request)
+            )
+    except (LifecycleError, ParamError) as exc:
+        await flash_redirect(request, target, str(exc), "error")
+    await flash_redirect(request, target, "已设为可信爱心资源" if on else "已取消可信")
+
+
+@routes.post("/staff/wall/settings", name="staff_wall_settings")
+@require_staff()
+async def wall_settings(request: web.Request, staff: Staff) -> web.Response:
+    form = await csrf_form(request)
+    target = request.app.router["staff_wall"].url_for()
+    try:
+        on = parse_choice(form.get("auto_confirm"), ("0", "1"), field="自动确认") == "1"
+        town = (
+            staff.town
+            if staff.role not in CITY_ROLES
+            else parse_choice(form.get("town"), TOWN_NAMES, field="镇街")
+        )
+        if not town:
+            raise ParamError("请选择镇街")
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            await set_town_auto_confirm(
+                db, town=town, on=on, staff=staff, now=now_of(request), ip=client_ip(request)
+            )
+    except (LifecycleError, ParamError) as exc:
+        await flash_redirect(request, target, str(exc), "error")
+    await flash_redirect(
+        request, target, "已开启：可信爱心资源的认领自动确认" if on else "已关闭：认领都由工作人员确认"
+    )

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.cases.lifecycle import LifecycleError
+from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
 from bot.models import Staff
 from bot.pool.leads import (
@@ -20,9 +21,10 @@ from bot.pool.leads import (
     sign_up,
     update_lead,
 )
+from bot.pool.volunteers import BIND_PREFIX
 from bot.web.auth import require_staff
 from bot.web.params import ParamError, form_text, parse_choice, parse_int_id
-from bot.web.views.common import csrf_form, flash_redirect, fmt_time, now_of
+from bot.web.views.common import client_ip, csrf_form, flash_redirect, fmt_time, now_of
 from bot.web.views.staff import render
 from reference.privacy import mask_phone
 from reference.towns import TOWN_NAMES
@@ -93,9 +95,25 @@ async def signup_page(request: web.Request) -> web.Response:
     return _signup_page(request)
 
 
+#: sign-ups per hour: per address, per phone
+SIGNUP_LIMITS = {"ip": 5, "phone": 3}
+LIMITED = "提交太频繁了，请一小时后再试。如需帮助，请拨打 12345 或联系镇街工作人员。"
+
+
+async def _allowed(request: web.Request, *, key: str, value: str) -> bool:
+    made = request.app[keys.LIMITERS]
+    # Redis is connected after the app is built: the limiters are made on first use, shared when Redis is set
+    if "donate:ip" not in made:
+        for name, limit in SIGNUP_LIMITS.items():
+            made[f"donate:{name}"] = RateLimiter(limit=limit, window=3600, redis=request.app[keys.REDIS])
+    return await made[f"donate:{key}"].allow(f"donate:{key}:{value}", now=now_of(request).timestamp())
+
+
 @routes.post("/donate", name="donor_signup_post")
 async def signup_post(request: web.Request) -> web.Response:
     form = await csrf_form(request)
+    if not await _allowed(request, key="ip", value=str(client_ip(request))):
+        return _signup_page(request, error=LIMITED, form=form, status=429)
     try:
         checked = check_signup(
             name=form_text(form, "name", max_len=64, field="名称"),
@@ -107,9 +125,15 @@ async def signup_post(request: web.Request) -> web.Response:
             items=form_text(form, "items", max_len=400, field="能提供的"),
             capacity=form_text(form, "capacity", max_len=4, field="每月能帮助的心愿数"),
             max_fund=form_text(form, "max_fund", max_len=10, field="资助上限"),
+            listed=form.get("listed") == "1",
         )
+        if not await _allowed(request, key="phone", value=checked.phone):
+            return _signup_page(request, error=LIMITED, form=form, status=429)
         async with transaction(request.app[keys.SESSIONS]) as db:
-            await sign_up(db, form=checked, now=now_of(request))
+            _, code = await sign_up(db, form=checked, now=now_of(request))
     except (LifecycleError, ParamError) as exc:
         return _signup_page(request, error=str(exc), form=form, status=400)
-    return aiohttp_jinja2.render_template("leads/thanks.html", request, {"name": checked.name})
+    ctx = {"name": checked.name, "code": code, "prefix": BIND_PREFIX}
+    resp = aiohttp_jinja2.render_template("leads/thanks.html", request, ctx)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.cases.numbering import CHINA
+from bot.pool.walldonor import listed_donors
 from bot.reporting.notices import get_public_notice, public_notices
 from bot.reporting.public import public_figures, public_projects, public_wishes
 from bot.reporting.scope import TOWN_NAMES
@@ -64,7 +65,9 @@ async def disclosure(request: web.Request) -> web.Response:
         projects, more_projects = await public_projects(db, town=town, page=page, per_page=PER_PAGE)
         wishes, more_wishes = await public_wishes(db, town=town, page=page, per_page=PER_PAGE)
         notices, _ = await public_notices(db, town=town, per_page=3, now=now)
+        donors = await listed_donors(db, town=town, now=now)
     ctx = {
+        "donors": donors,
         "town": town,
         "f": figures,
         "projects": projects,

@@ -18,6 +18,7 @@ from bot.cases.lifecycle import CITY_ROLES, SUPERVISORS
 from bot.cases.numbering import CHANNELS, CHINA
 from bot.db import transaction
 from bot.models import Staff
+from bot.pool.walldonor import wall_by_town, wall_figures
 from bot.reporting.archive import archive_workbook
 from bot.reporting.audit import ACTION_GROUPS, ACTION_LABELS, AuditFilter, audit_log, audit_staff
 from bot.reporting.figures import dashboard
@@ -120,6 +121,8 @@ async def stats_page(request: web.Request, staff: Staff) -> web.Response:
     scope = _scope(staff, request.query)
     async with request.app[keys.SESSIONS]() as db:
         d = await dashboard(db, scope=scope, start=start, end=end, now=now)
+        wall = await wall_figures(db, town=scope.town)
+        wall_towns = [row for row in await wall_by_town(db) if scope.town is None or row[0] == scope.town]
     query = {
         "from": first.isoformat(),
         "to": last.isoformat(),
@@ -127,6 +130,8 @@ async def stats_page(request: web.Request, staff: Staff) -> web.Response:
     }
     ctx = {
         "d": d,
+        "wall": wall,
+        "wall_towns": wall_towns,
         "first": first,
         "last": last,
         "scope_label": _scope_label(scope),
