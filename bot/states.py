@@ -67,6 +67,7 @@ class CaseChannel(StrEnum):
     """Where a case came in."""
 
     WECHAT = "wechat"
+    QRCODE = "qrcode"  # WeChat, after scanning a community's QR code
     HOTLINE_12345 = "hotline_12345"
     WINDOW = "window"
     STAFF = "staff"
@@ -78,6 +79,7 @@ class CaseChannel(StrEnum):
 
 CASE_CHANNEL_LABEL: dict[str, str] = {
     CaseChannel.WECHAT: "微信公众号",
+    CaseChannel.QRCODE: "社区二维码",
     CaseChannel.HOTLINE_12345: "12345热线",
     CaseChannel.WINDOW: "服务窗口",
     CaseChannel.STAFF: "工作人员代录",

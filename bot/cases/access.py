@@ -18,8 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.cases import throttle
+from bot.cases.communities import CommunityError, community_row
 from bot.cases.lifecycle import CITY_ROLES, OPEN_STATES, ROLES, SUPERVISORS, TOWN_WORKERS, Actor
-from bot.models import AuditLog, Case, CaseEvent, Category, InboundMessage, Resident, Staff
+from bot.models import AuditLog, Case, CaseEvent, Category, Community, InboundMessage, Resident, Staff
 from reference import privacy
 from reference.towns import TOWNS
 
@@ -130,6 +131,24 @@ async def revoke_sessions(session: AsyncSession, *, staff: Staff) -> None:
 
 
 # ------------------------------------------------------------------ accounts
+async def worker_community(
+    session: AsyncSession, *, role: str, town: str, community_id: int | None, name: str | None
+) -> Community | None:
+    """The registry community of a community worker's account (required, active, of their town); None for the
+    other roles, which have no community."""
+    if role != "community_worker":
+        return None
+    if community_id is None and not (name or "").strip():
+        raise StaffError("村（社区）干部需填写所在村（社区）")
+    try:
+        row = await community_row(session, town=town, community_id=community_id, name=name)
+    except CommunityError as exc:
+        raise StaffError(str(exc)) from exc
+    if row is None or not row.active:
+        raise StaffError(f"请从{town}的村（社区）名单中选择（名单中没有“{(name or '').strip()[:32]}”）")
+    return row
+
+
 async def create_staff(
     session: AsyncSession,
     *,
@@ -139,6 +158,7 @@ async def create_staff(
     town: str | None,
     community: str | None = None,
     display_name: str | None = None,
+    community_id: int | None = None,
 ) -> Staff:
     username = username.strip()
     if not username or len(username) > 64:
@@ -150,8 +170,9 @@ async def create_staff(
         town = town or None
     elif town not in TOWN_NAMES:
         raise StaffError("请选择正确的镇街")
-    if role == "community_worker" and not (community or "").strip():
-        raise StaffError("村（社区）干部需填写所在村（社区）")
+    registry = await worker_community(
+        session, role=role, town=town or "", community_id=community_id, name=community
+    )
     check_password_policy(password)
     if (await session.exec(select(Staff.id).where(Staff.username == username))).first() is not None:
         raise StaffError("用户名已存在")
@@ -161,7 +182,8 @@ async def create_staff(
         password_hash=await asyncio.to_thread(hash_password, password),
         role=role,
         town=town,
-        community=(community or "").strip() or None,
+        community=registry.name if registry else None,
+        community_id=registry.id if registry else None,
     )
     session.add(staff)
     await session.flush()
@@ -233,7 +255,7 @@ def cases_query(staff: Staff) -> SelectOfScalar[Case]:
         return q
     q = q.where(Case.town == (staff.town or "\x00"))
     if staff.role == "community_worker":
-        q = q.where(Case.community == (staff.community or "\x00"))
+        q = q.where(Case.community_id == (staff.community_id or -1))
     return q
 
 
@@ -340,8 +362,8 @@ async def list_queue(
         q = q.where(Case.category == f.category)
     if f.town and staff.role in CITY_ROLES:
         q = q.where(Case.town == f.town)
-    if f.community:
-        q = q.where(Case.community == f.community)
+    if f.community.isascii() and f.community.isdigit() and len(f.community) < 10:
+        q = q.where(Case.community_id == int(f.community))
     if f.due == "overdue":
         q = q.where(col(Case.stage_deadline) < now, col(Case.status).in_(sorted(OPEN_STATES)))
     elif f.due == "soon":

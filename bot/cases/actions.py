@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases import throttle
 from bot.cases.actors import ALL_STAFF, CITY_ROLES, SUPERVISORS, TOWN_WORKERS, Actor
+from bot.cases.communities import resolve
 from bot.cases.numbering import CHANNELS, KIND_LABEL, create_case
 from bot.cases.table import (
     OWNED_STATES,
@@ -35,7 +36,7 @@ from bot.cases.timeline import record_event
 from bot.cases.transition import event_for_request, notify_resident, staff_name, transition
 from bot.deadlines import sla
 from bot.delivery.links import sign_link
-from bot.models import Case, CaseEvent, Resident, Staff, utcnow
+from bot.models import Case, CaseEvent, Community, Resident, Staff, utcnow
 from bot.states import ActorType, CaseChannel, CaseStatus, EventKind, Role
 from reference.towns import TOWNS
 
@@ -168,8 +169,10 @@ async def edit_case(
     changes: list[tuple[str, str | None]] = []
     if category is not None and category.strip() and category.strip() != case.category:
         changes.append(("category", category.strip()))
-    if community is not None and (community.strip() or None) != case.community:
-        changes.append(("community", community.strip() or None))
+    new_community = await _registry_community(session, town=(town or "").strip() or case.town, name=community)
+    if community is not None and (new_community.id if new_community else None) != case.community_id:
+        changes.append(("community", new_community.name if new_community else None))
+        case.community_id = new_community.id if new_community else None
     if town is not None and town.strip() and town.strip() != case.town:
         town = town.strip()
         if town not in {t.name for t in TOWNS}:
@@ -373,6 +376,16 @@ RESIDENT_VISIBLE_NOTES = frozenset(
 )
 
 
+async def _registry_community(session: AsyncSession, *, town: str, name: str | None) -> Community | None:
+    """The registry row staff picked by name from the town's list; "" or None: none; anything else is refused."""
+    if not (name or "").strip():
+        return None
+    row = await resolve(session, town=town, name=name)
+    if row is None or not row.active:
+        raise TransitionError(f"请从{town}的村（社区）名单中选择（名单中没有“{(name or '').strip()[:32]}”）")
+    return row
+
+
 # ------------------------------------------------------------------ cases from the hotline and windows
 @dataclass(slots=True)
 class StaffCaseInput:
@@ -398,7 +411,7 @@ async def create_staff_case(
         raise TransitionError("您的身份不能代录诉求")
     if data.kind not in KIND_LABEL:
         raise TransitionError("请选择诉求类型")
-    if data.channel not in CHANNELS or data.channel == CaseChannel.WECHAT:
+    if data.channel not in CHANNELS or data.channel in (CaseChannel.WECHAT, CaseChannel.QRCODE):
         raise TransitionError("请选择来源渠道")
     if not data.description.strip():
         raise TransitionError("请填写诉求内容")
@@ -409,6 +422,8 @@ async def create_staff_case(
     community = data.community
     if actor.role == Role.COMMUNITY_WORKER:
         community = actor.community
+    else:
+        await _registry_community(session, town=data.town, name=community)  # refuses a name not on the list
     return await create_case(
         session,
         kind=data.kind,

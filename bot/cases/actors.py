@@ -24,6 +24,7 @@ class Actor:
     role: str | None = None  # staff role
     town: str | None = None
     community: str | None = None
+    community_id: int | None = None
 
     @classmethod
     def of_staff(cls, staff: Staff) -> Actor:
@@ -34,6 +35,7 @@ class Actor:
             staff.role,
             staff.town,
             staff.community,
+            staff.community_id,
         )
 
     @classmethod

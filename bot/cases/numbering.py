@@ -9,10 +9,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
+from bot.cases.communities import community_row, take_scan
 from bot.cases.timeline import record_event
 from bot.deadlines.sla import restart_clock
 from bot.models import Case, CaseSeq, utcnow
-from bot.states import CASE_CHANNEL_LABEL, CASE_KIND_LABEL, CaseStatus, EventKind
+from bot.states import CASE_CHANNEL_LABEL, CASE_KIND_LABEL, CaseChannel, CaseStatus, EventKind
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 KIND_LABEL: dict[str, str] = dict(CASE_KIND_LABEL)
@@ -53,6 +54,7 @@ async def create_case(
     category: str | None = None,
     suggested_category: str | None = None,
     community: str | None = None,
+    community_id: int | None = None,
     address: str | None = None,
     beneficiary: str | None = None,
     contact_phone: str | None = None,
@@ -65,6 +67,12 @@ async def create_case(
     if kind not in KIND_LABEL:
         raise ValueError(f"unknown kind {kind!r}")
     now = now or utcnow()
+    if channel == CaseChannel.WECHAT:  # a resident who scanned a community's QR code just before
+        by_qr, scanned = await take_scan(session, resident_id=resident_id, town=town, now=now)
+        if by_qr:
+            channel = CaseChannel.QRCODE
+            community_id = scanned.id if scanned is not None else community_id
+    registry = await community_row(session, town=town, community_id=community_id, name=community)
     case = Case(
         case_no=await next_case_no(session, now=now),
         kind=kind,
@@ -77,7 +85,8 @@ async def create_case(
         quantity=quantity,
         category=category,
         suggested_category=suggested_category,
-        community=community,
+        community=registry.name if registry is not None else community,
+        community_id=registry.id if registry is not None else None,
         address=address,
         beneficiary=beneficiary,
         contact_phone=contact_phone,

@@ -212,7 +212,7 @@ def in_jurisdiction(case: Case, actor: Actor) -> bool:
     if actor.town != case.town:
         return False
     if actor.role == Role.COMMUNITY_WORKER:
-        return bool(actor.community) and actor.community == case.community
+        return actor.community_id is not None and actor.community_id == case.community_id
     return True
 
 

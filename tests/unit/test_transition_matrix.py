@@ -75,14 +75,17 @@ def _actor(role: str) -> Actor:
     if role == RES:
         return Actor(RES, 42, "居民")
     city = role in (CITY, ADMIN)
-    return Actor("staff", 7, role, role, None if city else TOWN, COMMUNITY if role == CW else None)
+    worker = role == CW  # the registry's community 5, the case's community too
+    return Actor(
+        "staff", 7, role, role, None if city else TOWN, COMMUNITY if worker else None, 5 if worker else None
+    )
 
 
 def _case(state: str, kind: str) -> Case:
     # the actor owns it (staff id 7) and the resident (id 42) filed it, in the actor's town and community
     return Case(
         id=1, case_no="MS20261102-0001", kind=kind, status=state, town=TOWN, community=COMMUNITY,
-        resident_id=42, claimed_by_id=7,
+        community_id=5, resident_id=42, claimed_by_id=7,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.cases.communities import resolve
 from bot.cases.lifecycle import (
     OWNED_STATES,
     ROLES,
@@ -57,12 +58,14 @@ async def _l_db(tmp_path):
 async def _staff(
     db, *, role: str, town: str | None = TOWN, community: str | None = "新围社区", name: str = ""
 ):
+    registry = await resolve(db, town=town, name=community) if town and community else None
     s = Staff(
         username=name or f"{role}-{town}-{os.urandom(3).hex()}",
         display_name=name or f"{role}员",
         role=role,
         town=town,
         community=community,
+        community_id=registry.id if registry else None,  # jurisdiction goes by the registry's id
     )
     db.add(s)
     await db.flush()
