@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     sub.add_parser("pool", help="resource pool import/export", add_help=False)
+    sub.add_parser(
+        "communities", help="村（社区）名单: `communities import FILE`, unmapped, map, list", add_help=False
+    )
     sub.add_parser("archive", help="`archive verify`: check every case timeline's hash chain", add_help=False)
     sub.add_parser(
         "api-key",
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.ops.pool_cli import main as pool_main
 
         return pool_main(rest)
+    if command == "communities":
+        # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
+        from bot.ops.communities_cli import main as communities_main
+
+        return communities_main(rest)
     if command == "archive":
         # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.archive_cli import main as archive_main
