@@ -192,3 +192,26 @@ async def test_a_key_gone_for_good_after_the_second_set_answers_an_empty_fingerp
     )
     store = RedisNonceStore(raced, prefix=prefix)  # type: ignore[arg-type]
     assert await store.claim(nonce, "1", "fp-mine", ttl=30) == ""
+
+
+async def test_the_race_path_keeps_the_one_second_floor(client: Any, nonce: str, cleanup: list[str]) -> None:
+    prefix = f"test:{nonce}:"
+    key = f"{prefix}1:{nonce}"
+    cleanup.append(key)
+    await client.set(key, "fp-old", ex=30)
+    raced = Interleaved(client, {("get", 1): lambda: client.delete(key)})
+    store = RedisNonceStore(raced, prefix=prefix)  # type: ignore[arg-type]
+    assert await store.claim(nonce, "1", "fp-new", ttl=0) is None
+    assert await client.ttl(key) == 1
+
+
+async def test_a_stored_value_that_is_not_utf8_is_answered_not_raised(
+    client: Any, nonce: str, cleanup: list[str]
+) -> None:
+    # whatever another writer left under the key, the claim answers a fingerprint (which then matches no message)
+    prefix = f"test:{nonce}:"
+    key = f"{prefix}1:{nonce}"
+    cleanup.append(key)
+    await client.set(key, b"fp\xff\xfe", ex=30)
+    store = RedisNonceStore(client, prefix=prefix)
+    assert await store.claim(nonce, "1", "fp", ttl=30) == "fp\ufffd\ufffd"
