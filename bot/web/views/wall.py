@@ -324,9 +324,12 @@ async def group_post(request: web.Request) -> web.Response:
     if not result.taken:
         raise web.HTTPFound(target)
     # partial success: this answer names the wishes that could not be claimed; the group's page keeps the rest
-    texts = {w.public_id: w.text for w in wishes}
+    texts: dict[str, str] = {}
     async with request.app[keys.SESSIONS]() as db:
         views = await group_view(db, group_token=result.token, now=now_of(request))
+        for pid, _ in result.taken:
+            known = await public_wish(db, public_id=pid, now=now_of(request))
+            texts[pid] = known.text if known is not None else f"心愿 {pid}"
     ctx = {
         "views": views,
         "first": views[0],
