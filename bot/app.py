@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
@@ -21,6 +22,7 @@ from bot.api.http import create_api_app
 from bot.api.open311 import create_open311_app
 from bot.background import spawn
 from bot.db import make_engine, make_sessions, migrate
+from bot.media import MediaDeps, make_storage, sweep_forever
 from bot.models import utcnow
 from bot.ops.metrics import Metrics
 from bot.ops.scheduler import dispatch_now, scheduler_ctx
@@ -37,6 +39,7 @@ from bot.web.views import (
     health,
     leads,
     league,
+    media,
     pool,
     projects,
     public,
@@ -92,6 +95,7 @@ def create_app(
         app.cleanup_ctx.append(_managed_rasa)
     app.cleanup_ctx.append(_nlu)
     app.cleanup_ctx.append(_wechat)
+    app.cleanup_ctx.append(_media)
     app.cleanup_ctx.append(_sms)
     app.cleanup_ctx.append(_webhook)
     app.cleanup_ctx.append(webhooks.webhook_tasks_ctx)
@@ -124,6 +128,7 @@ def create_app(
         wall,
         donors,
         leads,
+        media,
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
@@ -228,6 +233,26 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
     cached = CachedNLU(rasa, max_entries=settings.nlu_cache_size, refresh=settings.nlu_cache_refresh)
     app[keys.NLU_CLIENT] = FallbackNLU(primary=cached, fallback=KeywordNLU())
     yield
+
+
+async def _media(app: web.Application) -> AsyncIterator[None]:
+    """The media store (a folder, or an S3-compatible bucket) and what downloading from WeChat needs."""
+    settings = app[keys.SETTINGS]
+    app[keys.MEDIA] = MediaDeps(
+        sessions=app[keys.SESSIONS],
+        storage=make_storage(settings),
+        wechat=app[keys.WECHAT],
+        settings=settings,
+        clock=app[keys.CLOCK],
+        tasks=app[keys.TASKS],
+    )
+    # the periodic download sweep runs wherever the other sweeps run (rows are claimed: several workers are safe)
+    sweeper = asyncio.create_task(sweep_forever(app[keys.MEDIA])) if settings.scheduler_enabled else None
+    yield
+    if sweeper is not None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
 
 async def _wechat(app: web.Application) -> AsyncIterator[None]:

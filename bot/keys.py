@@ -31,3 +31,5 @@ SMS: web.AppKey[Any] = web.AppKey("sms")  # bot.delivery.sms.SmsProvider | None
 DISPATCH_NOW: web.AppKey[Any] = web.AppKey("dispatch_now")
 #: rate limiters made on first use (Redis is connected after the app is built), by name
 LIMITERS: web.AppKey[dict[str, Any]] = web.AppKey("limiters")
+#: the media store and what downloading from WeChat needs (bot.media.MediaDeps)
+MEDIA: web.AppKey[Any] = web.AppKey("media")

@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite in data_dir
     redis_url: str = ""
 
+    # media residents and volunteers send (images, voice): kept in the project's own storage (bot/media)
+    media_backend: str = "local"  # local (a folder, media_dir) | s3 (an S3-compatible store such as MinIO)
+    media_dir: Path | None = None  # the local folder; empty: data_dir / "media"
+    media_s3_endpoint: str = ""  # e.g. http://minio:9000
+    media_s3_bucket: str = "daguanjia-media"
+    media_s3_access_key: str = ""
+    media_s3_secret_key: str = ""
+    media_s3_region: str = "us-east-1"
+    media_max_image_bytes: int = 10 * 1024 * 1024  # WeChat's own limit for an image
+    media_max_voice_bytes: int = 2 * 1024 * 1024  # WeChat's own limit for a voice message
+
     # NLU
     rasa_url: str = ""  # empty: the managed local Rasa server
     rasa_token: str = "daguanjia-local-rasa"
@@ -58,6 +69,8 @@ class Settings(BaseSettings):
     town_office_phones: dict[str, str] = {}
     office_hours: str = "工作日 8:30–12:00、14:00–17:30"
     callback_working_days: int = 1  # a call-back request is due by 18:00 of this many working days later
+    # deadlines a person must act on (offers, call tasks) and reminders to people land in this window (China time)
+    waking_hours: str = "08:00-21:00"
     # personal data of finished cases is anonymised this many years after they finished (PIPL; 0 = kept)
     retention_years: int = 3
 

@@ -10,6 +10,7 @@ from yarl import URL
 
 from wechat_sim import protocol
 from wechat_sim.keys import SIM_HTTP, SIM_JINJA, control_json, state_of
+from wechat_sim.media import sample_media
 from wechat_sim.push import deliver
 from wechat_sim.state import DEMO_OPENID, DEMO_USERS, SimState
 
@@ -104,7 +105,10 @@ def _user_message(state: SimState, request: web.Request, body: dict[str, Any], o
         pic = str(body.get("pic_url", ""))
         if pic and not URL(pic).is_absolute():
             pic = str(request.url.origin().join(URL(pic)))
-        return kind, protocol.image_message(**common, pic_url=pic, msg_id=msg_id), "🖼 [图片]"
+        media_id = f"sim-image-{msg_id}"
+        sample_media(state, pic, media_id)  # WeChat keeps the picture for media/get (three days)
+        xml = protocol.image_message(**common, pic_url=pic, msg_id=msg_id, media_id=media_id)
+        return kind, xml, "🖼 [图片]"
     if kind == "link":
         xml = protocol.link_message(
             **common,

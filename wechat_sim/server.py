@@ -20,7 +20,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from wechat_sim import api, controls, phone, protocol, sms
+from wechat_sim import api, controls, media, phone, protocol, qrcodes, sms
 from wechat_sim.keys import SIM_HTTP, SIM_JINJA, SIM_STATE, SIM_TASKS
 from wechat_sim.phone import UNAVAILABLE
 from wechat_sim.push import deliver
@@ -86,8 +86,11 @@ def create_sim_app(
     app.cleanup_ctx.append(_http_session)
     app.add_routes(api.routes)
     app.add_routes(controls.routes)
+    app.add_routes(media.routes)
     app.add_routes(phone.routes)
     app.add_routes(sms.routes)
+    app.add_routes(qrcodes.routes)
+    app[qrcodes.SIM_QRCODES] = {}
     app[sms.SIM_SMS] = sms.SmsState(clock=clock)
     app.router.add_static("/static/", os.path.join(os.path.dirname(__file__), "static"), name="static")
     return app

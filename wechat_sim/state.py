@@ -15,7 +15,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-ENDPOINTS: tuple[str, ...] = ("token", "custom", "template", "subscribe", "oauth", "userinfo", "menu", "*")
+ENDPOINTS: tuple[str, ...] = (
+    "token",
+    "custom",
+    "template",
+    "subscribe",
+    "oauth",
+    "userinfo",
+    "menu",
+    "media",
+    "*",
+)
+#: WeChat keeps a temporary media file (what a user sends: image, voice, video) for three days
+MEDIA_TTL = 3 * 24 * 3600
 
 ERRMSG: dict[int, str] = {
     -1: "system error",
@@ -23,6 +35,7 @@ ERRMSG: dict[int, str] = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40007: "invalid media_id",
     40008: "invalid message type",
     40013: "invalid appid",
     40029: "invalid code",
@@ -32,6 +45,7 @@ ERRMSG: dict[int, str] = {
     41001: "access_token missing",
     41002: "appid missing",
     41004: "appsecret missing",
+    41006: "media_id missing",
     41008: "missing code",
     42001: "access_token expired",
     43004: "require subscribe",
@@ -150,6 +164,17 @@ class User:
 
 
 @dataclass(slots=True)
+class SimMedia:
+    """A temporary media file a user sent, as WeChat keeps it for ``media/get`` (three days)."""
+
+    media_id: str
+    data: bytes
+    content_type: str
+    created_at: float
+    deleted: bool = False
+
+
+@dataclass(slots=True)
 class OAuthCode:
     openid: str
     scope: str
@@ -188,6 +213,7 @@ class SimState:
     calls: Counter[str] = field(default_factory=Counter)
     menu: list[dict[str, Any]] | None = None
     webhook_log: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, SimMedia] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._seq = itertools.count(1)
@@ -334,6 +360,31 @@ class SimState:
 
     def chat_after(self, openid: str, after: int = 0) -> list[ChatEntry]:
         return [e for e in self.chats.get(openid, []) if e.id > after]
+
+    # ------------------------------------------------------------------ temporary media (media/get)
+
+    def add_media(self, data: bytes, content_type: str, media_id: str | None = None) -> SimMedia:
+        """Keep ``data`` under ``media_id`` (a new one when not given), as WeChat does with what a user sends."""
+        media_id = media_id or f"sim-media-{secrets.token_hex(12)}"
+        item = SimMedia(media_id=media_id, data=data, content_type=content_type, created_at=self.now())
+        self.media[media_id] = item
+        return item
+
+    def get_media(self, media_id: str) -> SimMedia | None:
+        """The media still held: neither deleted nor older than WeChat's three days on this clock."""
+        item = self.media.get(media_id)
+        if item is None or item.deleted or self.now() - item.created_at > MEDIA_TTL:
+            return None
+        return item
+
+    def expire_media(self, media_id: str | None = None) -> int:
+        """WeChat's three days are over: delete one media file, or all of them. Returns how many."""
+        count = 0
+        for item in self.media.values():
+            if (media_id is None or item.media_id == media_id) and not item.deleted:
+                item.deleted, item.data = True, b""
+                count += 1
+        return count
 
     # ------------------------------------------------------------------ OAuth
 

@@ -33,6 +33,7 @@ from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.spool import Entry, Journal, describe
 from bot.db import transaction
 from bot.delivery.outbox import enqueue
+from bot.media import keep as keep_media
 from bot.models import InboundMessage, Resident
 from reference import privacy
 from webhooks import Delivery
@@ -197,6 +198,8 @@ class Inbound:
         try:
             async with transaction(sessions) as session:
                 row, resident = await _record(session, delivery, now)
+                # an image or voice is downloaded into the project's storage after the commit (WeChat keeps it 3 days)
+                await keep_media(session, row, now=now, deps=app.get(keys.MEDIA))
                 if limited:
                     # flooding: the message is kept (staff can read it) but neither parsed nor acted on
                     row.reply, row.reply_mode = TOO_FAST, "limited"

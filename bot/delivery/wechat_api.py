@@ -72,6 +72,14 @@ class WeChatUnavailable(WeChatError):
         return True
 
 
+class MediaTooLarge(Exception):
+    """A media file beyond the size limit (it is not read further)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
 @dataclass(slots=True)
 class _Token:
     value: str
@@ -306,6 +314,58 @@ class WeChatAPI:
         if page:
             body["page"] = page
         return await self._call("/cgi-bin/message/subscribe/bizsend", body)
+
+    # ------------------------------------------------------------------ parametric QR codes
+    async def create_qrcode(self, scene: str) -> dict[str, Any]:
+        """A permanent parametric QR code (``qrcode/create``, QR_LIMIT_STR_SCENE): WeChat answers with the
+        ``ticket`` (for ``showqrcode``) and the ``url`` the code encodes. A scan sends the subscribe event with
+        EventKey ``qrscene_<scene>``, or SCAN with ``<scene>`` from a follower. ``scene``: 1 to 64 characters."""
+        if not 1 <= len(scene) <= 64:
+            raise ValueError("a QR scene string has 1 to 64 characters")
+        body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+        return await self._call("/cgi-bin/qrcode/create", body)
+
+    # ------------------------------------------------------------------ temporary media
+    async def get_media(self, media_id: str, *, max_bytes: int) -> tuple[bytes, str]:
+        """A user's temporary media file (``/cgi-bin/media/get``): (bytes, the Content-Type WeChat declared).
+
+        WeChat answers an error as JSON (40007 when the media id is unknown or its three days are over); a file
+        larger than ``max_bytes`` is not read beyond that and raises ``MediaTooLarge``. The access token is
+        refreshed once on 40001/42001, as for messages."""
+        token = await self.access_token()
+        try:
+            return await self._get_media_once(media_id, token, max_bytes)
+        except WeChatError as exc:
+            if not exc.token_invalid:
+                raise
+            token = await self.access_token(stale=token)
+            return await self._get_media_once(media_id, token, max_bytes)
+
+    async def _get_media_once(self, media_id: str, token: str, max_bytes: int) -> tuple[bytes, str]:
+        url = f"{self.base_url}/cgi-bin/media/get"
+        params = {"access_token": token, "media_id": media_id}
+        try:
+            async with self.session.get(url, params=params, timeout=self.timeout) as resp:
+                if resp.status >= 500 or resp.status == 404:
+                    raise WeChatUnavailable(f"HTTP {resp.status}")
+                declared = resp.content_type or ""
+                length = resp.content_length
+                if length is not None and length > max_bytes:
+                    raise MediaTooLarge(length)
+                raw = await resp.content.read(max_bytes + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise WeChatUnavailable(f"network: {type(exc).__name__}") from exc
+        if len(raw) > max_bytes:
+            raise MediaTooLarge(len(raw))
+        if declared in ("application/json", "text/plain") and raw[:1] == b"{":
+            try:
+                answer = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                answer = None
+            if isinstance(answer, dict) and int(answer.get("errcode") or 0):
+                raise WeChatError(int(answer["errcode"]), str(answer.get("errmsg", "")))
+        self.last_error = None
+        return raw, declared
 
     async def oauth_openid(self, code: str) -> str:
         """Exchange a web-authorisation code (snsapi_base) for the user's openid."""

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import bot.media.tables  # noqa: F401  (registers the media table)
 import bot.models  # noqa: F401  (registers the tables)
 from bot.db import make_engine
 

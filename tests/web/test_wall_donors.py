@@ -532,3 +532,71 @@ def pool_actor(staff: Staff) -> Any:
     from bot.cases.lifecycle import Actor  # the staff actor for a pushed offer in the statistics test
 
     return Actor.of_staff(staff)
+
+
+# ------------------------------------------------------------------ WeChat: binding in the sign-up, claiming in chat
+async def test_a_donor_binds_wechat_when_signing_up_and_claims_from_chat(keyword_system: Any) -> None:
+    system = keyword_system
+    sessions = system.app[keys.SESSIONS]
+    await add_staff(sessions, "hj-chat-w", "town_staff")
+    ids = await _published(sessions, 2)
+    far = await _published(sessions, 1, town="凤岗镇", staff_name="fg-g")  # 55 km from 厚街
+    donor, stranger = system.user(), system.user()
+    async with aiohttp.ClientSession(
+        base_url=system.bot_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as web:
+        token = await csrf(web, "/donate")
+        form = {
+            "kind": "enterprise",
+            "name": "厚街爱心粮油店",
+            "contact": "林经理",
+            "phone": "13700001234",
+            "town": "厚街镇",
+            "categories": "生活物资",
+            "items": "大米",
+            "capacity": "3",
+            "csrf_token": token,
+        }
+        thanks = await (await web.post("/donate", data=form)).text()
+        code = re.search(r"志愿者绑定 (\d{6})", thanks).group(1)  # type: ignore[union-attr]
+
+        reply = await donor.send_text(f"志愿者绑定 {code}")
+        assert "绑定成功" in reply.text
+        async with sessions() as db:
+            res = (await db.exec(select(Resource).where(Resource.name == "厚街爱心粮油店"))).one()
+        assert res.openid == donor.openid and res.active is False  # bound while staff review the sign-up
+
+        # before review the donor browses like anyone: links, no claiming in chat
+        browse = (await donor.send_text("看看心愿")).text
+        assert "全市等待认领的心愿" in browse and f"/wall/{ids[0]}" in browse and "认领 编号" not in browse
+        refused = (await donor.send_text(f"认领 {ids[0]}")).text
+        assert "先加入爱心资源库" in refused
+
+        await login(web, "hj-chat-w", PASSWORD)
+        async with sessions() as db:
+            from bot.models import Lead  # the sign-up's lead, to activate it as staff do
+
+            lead = (await db.exec(select(Lead).where(Lead.resource_id == res.id))).one()
+        token = await csrf(web, "/staff/leads")
+        await web.post(f"/staff/leads/{lead.id}/activate", data={"csrf_token": token})
+
+    # active and bound: the list is near the donor (厚街 first) and says how to claim
+    listing = (await donor.send_text("我想认领")).text
+    assert listing.startswith("厚街镇附近等待认领的心愿") and "认领 编号" in listing
+    assert listing.index(ids[0]) < listing.index(ids[1]) and far[0] not in listing
+    for secret in RESIDENT:
+        assert secret not in listing
+    claimed = (await donor.send_text(f"认领 {ids[1].upper()}")).text
+    assert "已为您保留这个心愿" in claimed and "/wall/claims/" in claimed
+    async with sessions() as db:
+        c = (await db.exec(select(WallClaim))).one()
+    assert c.resource_id == res.id and c.donor_name == "厚街爱心粮油店" and c.status == "reserved"
+    again = (await donor.send_text(f"认领 {ids[1]}")).text
+    assert "不在圆梦墙上" in again or "刚刚被其他爱心人士认领" in again
+    # someone not in the pool: "认领 <编号>" points to the sign-up, "我想认领" is an offer of help (a lead)
+    assert "/donate" in (await stranger.send_text(f"认领 {ids[0]}")).text
+    await stranger.send_text("我想认领")
+    async with sessions() as db:
+        from bot.models import Lead  # the chat lead of the stranger's offer of help
+
+        assert (await db.exec(select(Lead).where(Lead.openid == stranger.openid))).first() is not None

@@ -81,6 +81,7 @@ from bot.cases.queries import (
 from bot.conversation.callbacks import open_callbacks
 from bot.db import transaction
 from bot.delivery.dispatcher import NotRetryable, retry
+from bot.media import case_media
 from bot.models import Case, Staff
 from bot.pool import PoolConfig, candidates_panel
 from bot.web.auth import (
@@ -388,6 +389,7 @@ async def _case_page(
             config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
         )
         gov = await case_panel(db, case=case)
+        stored_media = await case_media(db, case_id=case.id or 0)
     actor = actor_for(staff)
     now = _now(request)
     actions = allowed_actions(case, actor)
@@ -407,6 +409,7 @@ async def _case_page(
         "deliveries": deliveries,
         "deadline_state": deadline_state(case, now),
         "pool_panel": pool_panel,
+        "stored_media": stored_media,
         "gov": gov,
         **(extra or {}),
     }
