@@ -362,6 +362,9 @@ class Site:
     resource_key: str = "R001"
     wall_id: str = ""  # 圆梦墙: a published wish's public id
     wall_claim: str = ""  # the donor's page token of a confirmed claim
+    micro_project: int = 0  # 微实事: an approved project under way, its round, and a vote page's token
+    project_round: int = 0
+    vote_token: str = ""
     #: (name, path, role) — role is None (anyone), "staff" (town staff) or "admin" (city admin)
     pages: list[tuple[str, str, str | None]] = field(default_factory=list)
 
@@ -511,6 +514,7 @@ async def seed_every_page(site: Site) -> None:
         site.tasks_token = _page_token("tasks", resources[0].id or 0)
         site.notice_id = notice.id or 0
     await _seed_wall(site)
+    await _seed_projects(site)
     site.pages = [
         ("public-home", "/public", None),
         ("public-notices", "/public/notices", None),
@@ -550,6 +554,12 @@ async def seed_every_page(site: Site) -> None:
         ("staff-policies", "/staff/policies", "admin"),
         ("staff-funds", "/staff/funds", "staff"),
         ("staff-league", "/staff/league", "admin"),
+        ("staff-projects", "/staff/projects", "staff"),
+        ("staff-project", f"/staff/projects/{site.micro_project}", "staff"),
+        ("staff-project-round", f"/staff/projects/rounds/{site.project_round}", "staff"),
+        ("public-projects", "/public/projects", None),
+        ("public-project", f"/public/projects/{site.micro_project}", None),
+        ("project-vote", f"/vote/{site.vote_token}", None),
         ("error-404", "/no-such-page", None),
         ("error-403", "/my/cases?t=forged", None),
         ("error-405", f"/staff/cases/{site.wish_no}/phone", "staff"),
@@ -598,3 +608,116 @@ async def _seed_wall(site: Site) -> None:
         )
         await sign_up(db, form=signup, now=NOW)
         site.wall_id, site.wall_claim = w.public_id, c.token
+
+
+async def _seed_projects(site: Site) -> None:
+    """微实事 for the page list: a round whose 联席会议 chose one of two visited proposals, approved with city and
+    sponsor money, under way with an answered objection; a second round with the residents' vote open."""
+    # lazy: only the page list needs the project domain
+    from bot.cases.actors import Actor
+    from bot.projects import service as svc
+    from bot.projects.votes import open_vote
+
+    async with transaction(site.app[keys.SESSIONS]) as db:
+        lead = await create_staff(
+            db,
+            username="hj-lead",
+            password=PASSWORD,
+            role="town_supervisor",
+            town=TOWN,
+            display_name="厚街负责人",
+        )
+        actor = Actor.of_staff(lead)
+        case = (await db.exec(select(Case).where(Case.case_no == site.project_no))).one()
+        start = NOW - timedelta(days=30)
+        r1 = await svc.create_round(
+            db, town=TOWN, name="2026年第一批", objection_days=5, actor=actor, now=start
+        )
+        a = await svc.propose(
+            db,
+            round_=r1,
+            title="新围村巷口修复路灯",
+            summary="巷口两盏路灯损坏，更换为LED路灯。",
+            community="新围社区",
+            category="照明",
+            source="chat",
+            case=case,
+            actor=actor,
+            now=start,
+        )
+        b = await svc.propose(
+            db,
+            round_=r1,
+            title="新围公园增设长椅",
+            summary="议事会提出增设长椅。",
+            community="新围社区",
+            category="文体设施",
+            source="consultation",
+            actor=actor,
+            now=start,
+        )
+        for p in (a, b):
+            await svc.visit(db, project=p, notes="已到现场查看", photos=[], actor=actor, now=start)
+        await svc.hold_meeting(
+            db,
+            round_=r1,
+            attendees="公共服务办、住建、城管",
+            minutes="研究了两个提案。",
+            decisions={a.id or 0: ("selected", ""), b.id or 0: ("rejected", "已列入年度计划")},
+            actor=actor,
+            now=start + timedelta(days=1),
+        )
+        await svc.approve(
+            db,
+            project=a,
+            funding=[
+                svc.FundingLine("city", 1_200_000),
+                svc.FundingLine("sponsor", 100_000, "厚街某照明公司", True),
+            ],
+            unit="厚街镇市政所",
+            due=(NOW + timedelta(days=60)).date(),
+            actor=actor,
+            now=start + timedelta(days=2),
+        )
+        o = await svc.raise_objection(
+            db, project=a, text="灯太亮", channel="public", now=start + timedelta(days=3)
+        )
+        await svc.answer_objection(
+            db,
+            project=a,
+            objection_id=o.id or 0,
+            answer="将加装遮光罩",
+            actor=actor,
+            now=start + timedelta(days=4),
+        )
+        await svc.add_stage(
+            db,
+            project=a,
+            name="开工",
+            note="施工队进场",
+            photos=[],
+            spent_fen=500_000,
+            actor=actor,
+            now=start + timedelta(days=12),
+        )
+        r2 = await svc.create_round(
+            db, town=TOWN, name="2026年第二批", objection_days=5, actor=actor, now=NOW
+        )
+        for title in ("学校门口增设减速带", "菜市场旁疏通排水沟"):
+            p = await svc.propose(
+                db,
+                round_=r2,
+                title=title,
+                summary=title,
+                community="新围社区",
+                category="道路交通",
+                source="staff",
+                actor=actor,
+                now=NOW,
+            )
+            await svc.visit(db, project=p, notes="已到现场查看", photos=[], actor=actor, now=NOW)
+        await open_vote(db, round_=r2, closes_at=NOW + timedelta(days=3650), actor=actor, now=NOW)
+        site.micro_project, site.project_round = a.id or 0, r1.id or 0
+        site.vote_token = sign_link(
+            PAGE_LINK_SECRET, "vote", f"{r2.id}-{case.resident_id}", ttl=3650 * 86400, now=NOW.timestamp()
+        )

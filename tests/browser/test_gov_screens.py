@@ -75,3 +75,30 @@ async def test_league_table_at_375(site: Site, browser: Any, states: dict[str, A
         assert await page.locator('th[data-key="received"]').get_attribute("aria-sort") == "descending"
     finally:
         await page.context.close()
+
+
+async def test_micro_project_pages_at_375(site: Site, browser: Any, states: dict[str, Any]) -> None:
+    """The staff's project page and its public 公示 fit a phone; screenshots of both."""
+    for name, state, path, must in (
+        ("gov-04-project-staff", states["staff"], f"/staff/projects/{site.micro_project}", "#stage-form"),
+        ("gov-05-project-public", None, f"/public/projects/{site.micro_project}", "#public-budget"),
+    ):
+        page = await _page(browser, state)
+        try:
+            await page.goto(f"{site.base}{path}")
+            assert await page.locator("#project-title").inner_text() == "新围村巷口修复路灯"
+            assert await page.locator(must).count() == 1
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} scrolls sideways: {width}px"
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        finally:
+            await page.context.close()
+    page = await _page(browser, None)
+    try:
+        await page.goto(f"{site.base}/public/projects/{site.micro_project}")
+        assert await page.locator("#public-budget").inner_text() == "13,000.00"
+        assert await page.locator("#public-spent").inner_text() == "5,000.00"
+        assert "将加装遮光罩" in await page.locator("#answers").inner_text()
+    finally:
+        await page.context.close()
