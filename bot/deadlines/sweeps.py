@@ -26,11 +26,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Sessions, transaction
+from bot.deadlines.bulk import id_in, insert_outbox
 from bot.deadlines.sla import (
     CITY_AFTER_WORKING_DAYS,
     DEFAULT_POLICIES,
@@ -41,7 +41,7 @@ from bot.deadlines.sla import (
     policy_for,
 )
 from bot.deadlines.workdays import add_working_days
-from bot.models import Case, Offer, Outbox, Resident, Resource, SlaPolicy, Staff, Survey
+from bot.models import Case, Offer, Resident, Resource, SlaPolicy, Staff, Survey
 from bot.states import (
     CASE_KIND_LABEL,
     ActorType,
@@ -104,7 +104,6 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
     """Insert outbox rows in bulk, skipping any whose dedupe_key is already queued. Returns rows inserted."""
     if not rows:
         return 0
-    insert = postgresql.insert if _pg(session) else sqlite.insert
     defaults: dict[str, Any] = {
         "recipient_type": ActorType.RESIDENT,
         "case_id": None,
@@ -115,14 +114,8 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
         "next_attempt_at": now,
         "created_at": now,
     }
-    params = [{**defaults, **r} for r in rows]
-    # one compiled statement, executed for many parameter sets (SQLAlchemy batches them as "insertmanyvalues")
-    table: Any = Outbox.__table__  # type: ignore[attr-defined]  # Core, not the ORM bulk path: an order of magnitude less Python per row
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    conn = await session.connection()
-    result = await conn.execute(stmt, params)
-    inserted = len(result.all())
-    return inserted
+    # Core, not the ORM bulk path; on PostgreSQL one statement of one array per column (bot.deadlines.bulk)
+    return await insert_outbox(session, [{**defaults, **r} for r in rows])
 
 
 class _StaffIndex:
@@ -255,7 +248,7 @@ async def _queue_and_mark(
 ) -> None:
     """Queue the sweep's messages and stamp ``mark`` on its cases, in the sweep's transaction."""
     await queue_many(session, messages, now=now)
-    await session.exec(sa.update(Case).where(col(Case.id).in_(case_ids)).values({mark: now}))
+    await session.exec(sa.update(Case).where(id_in(col(Case.id), case_ids, session)).values({mark: now}))
 
 
 # ------------------------------------------------------------------------------------------ case deadlines
