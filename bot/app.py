@@ -31,7 +31,6 @@ from bot.web.params import ParamError
 from bot.web.views import (
     admin,
     api_admin,
-    callbacks,
     calltasks,
     charts,
     donors,
@@ -108,7 +107,6 @@ def create_app(
         health,
         site,
         staff,
-        callbacks,
         calltasks,
         sms_callback,
         resident,

@@ -3,7 +3,9 @@ Alibaba Cloud ``dysmsapi`` ``SendSms`` (HMAC-SHA1) at ``/sms/aliyun/``, with the
 codes, signatures verified, every message recorded, errors injectable, delivery receipts and residents' replies
 (上行) pushed to the bot in each provider's callback format, and a page showing a number's text messages.
 
-Controls: ``GET/DELETE /_sim/sms`` (sent), ``POST /_sim/sms/faults`` ``{"provider", "code", "times"}``,
+Controls: ``GET/DELETE /_sim/sms`` (sent), ``POST /_sim/sms/faults`` ``{"provider", "code", "times"}`` (with
+``"stage": "receipt"`` the provider accepts the message and its delivery receipt then says undelivered, with that
+code),
 ``POST /_sim/sms/reply`` ``{"provider", "phone", "text"}``, ``POST /_sim/sms/config`` ``{"receipt_url", "reply_url"}``.
 """
 
@@ -57,9 +59,9 @@ class SmsState:
     replies: list[dict[str, Any]] = field(default_factory=list)
     clock: Any = time.time
 
-    def take_fault(self, provider: str) -> str | None:
+    def take_fault(self, provider: str, stage: str = "send") -> str | None:
         for fault in self.faults:
-            if fault["provider"] == provider:
+            if fault["provider"] == provider and fault.get("stage", "send") == stage:
                 fault["times"] -= 1
                 if fault["times"] <= 0:
                     self.faults.remove(fault)
@@ -162,14 +164,15 @@ async def tencent_send(request: web.Request) -> web.Response:
                 state.clock(),
             )
             state.sent.append(sms)
+            lost = state.take_fault("tencent", "receipt")
             receipt = [
                 {
                     "user_receive_time": _stamp(sms.at),
                     "nationcode": "86",
                     "mobile": national,
-                    "report_status": "SUCCESS",
-                    "errmsg": "DELIVRD",
-                    "description": "用户短信送达成功",
+                    "report_status": "FAIL" if lost else "SUCCESS",
+                    "errmsg": lost or "DELIVRD",
+                    "description": "用户短信未送达" if lost else "用户短信送达成功",
                     "sid": serial,
                 }
             ]
@@ -227,14 +230,15 @@ async def aliyun_send(request: web.Request) -> web.Response:
         state.clock(),
     )
     state.sent.append(sms)
+    lost = state.take_fault("aliyun", "receipt")
     receipt = [
         {
             "phone_number": phone,
             "send_time": _stamp(sms.at),
             "report_time": _stamp(sms.at),
-            "success": True,
-            "err_code": "DELIVERED",
-            "err_msg": "用户接收成功",
+            "success": not lost,
+            "err_code": lost or "DELIVERED",
+            "err_msg": "用户接收失败" if lost else "用户接收成功",
             "sms_size": "1",
             "biz_id": biz_id,
             "out_id": sms.ref,
@@ -267,8 +271,12 @@ async def sms_faults(request: web.Request) -> web.Response:
     times = body.get("times", 1)
     if not isinstance(times, int) or times < 1:
         raise web.HTTPBadRequest(text="times must be a positive integer")
-    request.app[SIM_SMS].faults.append({"provider": provider, "code": code, "times": times})
-    return web.json_response({"provider": provider, "code": code, "times": times}, status=201)
+    stage = body.get("stage", "send")
+    if stage not in ("send", "receipt"):
+        raise web.HTTPBadRequest(text="stage must be send or receipt")
+    fault = {"provider": provider, "code": code, "times": times, "stage": stage}
+    request.app[SIM_SMS].faults.append(fault)
+    return web.json_response(fault, status=201)
 
 
 @routes.post("/_sim/sms/config", name="sms_config")

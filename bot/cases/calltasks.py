@@ -1,8 +1,10 @@
 """Call tasks (回访) and answers that arrive outside WeChat.
 
 - ``on_unreachable``: what the outbox dispatcher calls (through ``DeliveryConfig.on_unreachable``, wired by the
-  scheduler) when neither WeChat nor SMS reached the resident: the case is flagged for a phone call and the town's
-  staff get one open call task per case, due by the end of the next working day.
+  scheduler) when neither WeChat nor SMS reached the resident — also when the SMS provider's receipt later says a
+  text was never delivered (``receipt_arrived``): the case is flagged for a phone call and the town's staff get
+  one open call task per case, due by the call queue's deadline (``bot.deadlines.calls.call_deadline``: the
+  ``call`` policy, in waking hours), reminded and escalated by the call queue's sweep.
 - ``record_call``: staff phoned and record the answer — a score 1–5 (stored as the survey's answer, which closes the
   case as a chat answer would) or "unreachable" (the survey expires and the case closes, as after the survey's
   deadline); the task is done and the phone flag cleared, with a timeline note.
@@ -23,13 +25,14 @@ from bot.cases.actors import Actor
 from bot.cases.flags import PHONE_FLAG, flag_unreachable
 from bot.cases.survey import SCORE_LABEL, close_case, parse_score, record_answer
 from bot.cases.timeline import record_event
-from bot.deadlines.workdays import add_working_days
+from bot.deadlines.calls import call_deadline
+from bot.deadlines.waking import DEFAULT_WAKING, WakingHours
+from bot.delivery.texts import record_receipt
 from bot.models import CallTask, Case, Outbox, Resident, Staff, Survey
 from bot.states import EventKind, MessageKind, SurveyStatus
 from reference.privacy import normalize_phone
 
 log = logging.getLogger(__name__)
-CALL_WORKING_DAYS = 1
 UNREACHABLE = "unreachable"
 ANSWERED = "answered"
 
@@ -38,7 +41,9 @@ class CallTaskError(StaffError):
     pass
 
 
-async def open_call_task(session: AsyncSession, *, case: Case, reason: str, now: datetime) -> CallTask:
+async def open_call_task(
+    session: AsyncSession, *, case: Case, reason: str, now: datetime, waking: WakingHours = DEFAULT_WAKING
+) -> CallTask:
     """One open call task per case: a second failure returns the open one."""
     existing = (
         await session.exec(
@@ -57,27 +62,53 @@ async def open_call_task(session: AsyncSession, *, case: Case, reason: str, now:
         phone=phone,
         reason=reason[:200],
         created_at=now,
-        due_at=add_working_days(now, CALL_WORKING_DAYS),
+        due_at=await call_deadline(session, now=now, waking=waking),
     )
     session.add(task)
     await session.flush()
     return task
 
 
-async def on_unreachable(session: AsyncSession, case_id: int, now: datetime) -> None:
+async def on_unreachable(
+    session: AsyncSession,
+    case_id: int,
+    now: datetime,
+    *,
+    waking: WakingHours = DEFAULT_WAKING,
+    reason: str = "微信和短信都无法送达，请电话回访",
+) -> None:
     """Neither WeChat nor SMS reached the resident: flag the case and give the town a call task."""
     await flag_unreachable(session, case_id, now)
     case = await session.get(Case, case_id)
     if case is not None:
-        await open_call_task(session, case=case, reason="微信和短信都无法送达，请电话回访", now=now)
+        await open_call_task(session, case=case, reason=reason, now=now, waking=waking)
 
 
-async def open_call_tasks(session: AsyncSession, *, town: str | None) -> list[CallTask]:
-    """Open tasks, earliest deadline first (one town's; every town's when ``town`` is None)."""
-    q = select(CallTask).where(col(CallTask.done_at).is_(None))
-    if town is not None:
-        q = q.where(col(CallTask.town) == town)
-    return list((await session.exec(q.order_by(col(CallTask.due_at), col(CallTask.id)))).all())
+async def receipt_arrived(
+    session: AsyncSession,
+    *,
+    message_id: str,
+    delivered: bool,
+    code: str,
+    now: datetime,
+    waking: WakingHours = DEFAULT_WAKING,
+) -> bool:
+    """A provider's delivery receipt. "Undelivered" parks the text (``bot.delivery.texts.record_receipt``)
+    and, for a resident's message about a case, the town gets a call task. False: no text of ours."""
+
+    async def undelivered(session: AsyncSession, case_id: int, now: datetime) -> None:
+        await on_unreachable(
+            session,
+            case_id,
+            now,
+            waking=waking,
+            reason=f"短信未送达（{code or '运营商回执'}），请电话联系"[:200],
+        )
+
+    row = await record_receipt(
+        session, message_id=message_id, delivered=delivered, code=code, now=now, on_unreachable=undelivered
+    )
+    return row is not None
 
 
 async def open_task(session: AsyncSession, *, task_id: int, town: str | None) -> CallTask:

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.supervision import escalate_due as escalate_supervisions
 from bot.cases.survey import close_case
 from bot.db import Sessions
+from bot.deadlines.calls import call_deadlines
 from bot.deadlines.sweeps import (
     OfferTimeoutHook,
     escalate_city_due,
@@ -27,6 +28,7 @@ from bot.deadlines.sweeps import (
     survey_reminders,
     timed_out,
 )
+from bot.deadlines.waking import DEFAULT_WAKING, WakingHours
 from bot.models import Case, Survey
 from bot.states import SurveyStatus
 
@@ -48,18 +50,24 @@ async def survey_timeouts(*, sessions: Sessions, now: datetime, batch: int = 500
 
 
 async def run_sweeps(
-    *, sessions: Sessions, now: datetime, offer_timeout_hook: OfferTimeoutHook | None = None
+    *,
+    sessions: Sessions,
+    now: datetime,
+    offer_timeout_hook: OfferTimeoutHook | None = None,
+    waking: WakingHours = DEFAULT_WAKING,
 ) -> dict[str, int]:
-    """Every minute's sweeps, in ladder order (each logs and survives its own failure)."""
+    """Every minute's sweeps, in ladder order (each logs and survives its own failure). Reminders to people wait
+    for ``waking`` hours."""
     return {
         "reminded": await remind_due(sessions=sessions, now=now),
         "escalated": await escalate_due(sessions=sessions, now=now),
         "escalated_city": await escalate_city_due(sessions=sessions, now=now),
         "nudged": await nudge_residents(sessions=sessions, now=now),
-        "offer_reminders": await offer_reminders(sessions=sessions, now=now),
+        "offer_reminders": await offer_reminders(sessions=sessions, now=now, waking=waking),
         "offer_timeouts": await offer_timeouts(sessions=sessions, now=now, hook=offer_timeout_hook),
-        "survey_reminders": await survey_reminders(sessions=sessions, now=now),
+        "survey_reminders": await survey_reminders(sessions=sessions, now=now, waking=waking),
         "survey_timeouts": await survey_timeouts(sessions=sessions, now=now),
+        "call_deadlines": await call_deadlines(sessions=sessions, now=now, waking=waking),
         "supervision_escalated": await guarded_sweep(
             "supervision escalation sweep", sessions, lambda session: escalate_supervisions(session, now=now)
         ),

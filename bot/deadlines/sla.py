@@ -46,6 +46,7 @@ STAGE_LABEL = {
     "policy": "政策办理",
     "offer": "认领答复",
     "survey": "满意度评价",
+    "call": "电话回访/回电",  # the staff call queue (bot.deadlines.calls)
 }
 CITY_AFTER_WORKING_DAYS = 2  # escalate to the city this many working days after the deadline passed
 
@@ -85,6 +86,7 @@ DEFAULT_POLICIES: tuple[Policy, ...] = (
     Policy("any", "policy", 20, "working_days", 48),
     Policy("any", "offer", 24, "hours", 4),
     Policy("any", "survey", 3, "days", 24),
+    Policy("any", "call", 1, "working_days", 4),
 )
 
 
@@ -183,7 +185,7 @@ MAX_AMOUNT = {"working_days": 60, "working_hours": 360, "hours": 720, "days": 90
 MAX_REMIND_BEFORE_HOURS = 720
 POLICY_KINDS = ("any", "micro_wish", "micro_project")
 #: every stage a policy can govern, in the order a case meets them
-POLICY_STAGES: tuple[str, ...] = (*dict.fromkeys(STAGE_OF_STATUS.values()), "offer", "survey")
+POLICY_STAGES: tuple[str, ...] = (*dict.fromkeys(STAGE_OF_STATUS.values()), "offer", "survey", "call")
 #: offers and surveys are swept with the "any" policy's reminder lead, so they take no per-kind override
 CASE_STAGES = frozenset(STAGE_OF_STATUS.values())
 _FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")

@@ -40,6 +40,7 @@ from bot.deadlines.sla import (
     default_policy,
     policy_for,
 )
+from bot.deadlines.waking import DEFAULT_WAKING, WakingHours
 from bot.deadlines.workdays import add_working_days
 from bot.models import Case, Offer, Resident, Resource, SlaPolicy, Staff, Survey
 from bot.states import (
@@ -52,6 +53,7 @@ from bot.states import (
     Role,
     SurveyStatus,
 )
+from reference.privacy import normalize_phone
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -105,6 +107,7 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
     if not rows:
         return 0
     defaults: dict[str, Any] = {
+        "phone": None,
         "recipient_type": ActorType.RESIDENT,
         "case_id": None,
         "template": {},
@@ -483,8 +486,10 @@ async def timed_out(
     return (await session.exec(_locked(stmt, session))).all()  # type: ignore[no-any-return]
 
 
-async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500) -> int:
-    """Remind a donor once before their offer's answer deadline."""
+async def offer_reminders(
+    *, sessions: Sessions, now: datetime, batch: int = 500, waking: WakingHours = DEFAULT_WAKING
+) -> int:
+    """Remind a donor once before their offer's answer deadline (in waking hours)."""
 
     async def work(session: AsyncSession) -> int:
         offers = await _to_remind(
@@ -516,6 +521,7 @@ async def offer_reminders(*, sessions: Sessions, now: datetime, batch: int = 500
                     "case_id": case.id,
                     "template": {"case_no": case.case_no[:20], "status": f"{_local(offer.deadline)}前答复"},  # type: ignore[arg-type]
                     "dedupe_key": f"offer-remind:{offer.id}",
+                    "next_attempt_at": waking.clamp(now),
                 }
             )
         await queue_many(session, messages, now=now)
@@ -556,8 +562,11 @@ async def offer_timeouts(
     return await guarded_sweep("offer timeout sweep", sessions, work)
 
 
-async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 500) -> int:
-    """One reminder for an unanswered survey, ``lead`` before its deadline."""
+async def survey_reminders(
+    *, sessions: Sessions, now: datetime, batch: int = 500, waking: WakingHours = DEFAULT_WAKING
+) -> int:
+    """One reminder for an unanswered survey, ``lead`` before its deadline, in waking hours: by WeChat, or by SMS
+    (template ``survey_reminder``, with the short link) to the case's phone when the resident has no WeChat."""
 
     async def work(session: AsyncSession) -> int:
         surveys = await _to_remind(
@@ -575,20 +584,27 @@ async def survey_reminders(*, sessions: Sessions, now: datetime, batch: int = 50
             session.add(sv)
             resident = await session.get(Resident, sv.resident_id) if sv.resident_id else None
             case = await session.get(Case, sv.case_id)
-            if resident is None or case is None or not resident.subscribed or resident.survey_opt_out:
+            if case is None or (resident is not None and resident.survey_opt_out):
                 continue
+            by_sms = resident is None or not resident.subscribed
+            phone = normalize_phone(case.contact_phone) if by_sms else None
+            if by_sms and phone is None:
+                continue
+            sms = {"sms_template": "survey_reminder"} if by_sms else {}
             messages.append(
                 {
-                    "openid": resident.openid,
+                    "openid": "" if by_sms or resident is None else resident.openid,
+                    "phone": phone,
                     "kind": MessageKind.SURVEY,
                     "text": (
                         f"温馨提醒：您的诉求（编号{case.case_no}）已办结，还差您一个评价。"
                         "回复数字 1–5 即可（5 非常满意，1 非常不满意），或点这里：{link}"
                     ),
                     "case_id": case.id,
-                    "template": {"case_no": case.case_no[:20], "status": "请评价本次服务"},
+                    "template": {"case_no": case.case_no[:20], "status": "请评价本次服务", **sms},
                     "link": f"sign:survey:{sv.id}",
                     "dedupe_key": f"survey-remind:{sv.id}:{sv.deadline.isoformat() if sv.deadline else ''}",
+                    "next_attempt_at": waking.clamp(now),
                 }
             )
         await queue_many(session, messages, now=now)

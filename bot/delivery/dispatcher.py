@@ -18,7 +18,12 @@ SMS: a row with a ``phone`` (a resident without WeChat) goes out through ``Deliv
 When WeChat says 43004 (unsubscribed) and the row's case has a contact phone, the same row falls back to SMS at once.
 Outcomes: sent → sent; retry → backoff as for WeChat errors; unreachable/failed (or no SMS configured, or the
 retries used up) → parked, and only then is the case told (``on_unreachable``: flag, call task). At most
-``sms_per_hour`` texts go to one number per hour; more wait (without using an attempt).
+``sms_per_hour`` texts go to one number per hour; more wait (without using an attempt). One-time codes (the web
+query) go out at once through ``bot.delivery.texts.send_sms_now``, counted against the same per-number limit.
+
+Nothing is dropped: a WeChat message that fails for good falls back to SMS when its case has a phone, else it is
+parked (``failed``, with the staff's retry button) and its case told, as is a text message whose provider later
+reports it undelivered (``bot.delivery.texts.record_receipt``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Sessions, transaction
-from bot.delivery.links import sign_link
+from bot.delivery.links import sign_link, sign_short
 from bot.delivery.wechat_api import WeChatError
 from bot.models import Case, Outbox, Resident
 from bot.states import (
@@ -386,11 +391,20 @@ async def _failed_attempt(
     row: Outbox, exc: Any, *, sessions: Sessions, now: datetime, config: DeliveryConfig, stats: DispatchStats
 ) -> None:
     reason = exc.short()[:500]
-    if exc.unsubscribed and config.sms is not None and (phone := await _fallback_phone(sessions, row)):
-        # 43004 and the case has a phone: the same message by SMS (the case is told only if that fails too)
-        async with transaction(sessions) as session:
-            await mark_unreachable(session, openid=row.openid, now=now)
-        log.info("outbox %s: recipient unsubscribed; falling back to SMS", row.id)
+    permanent = not exc.unsubscribed and (
+        row.attempts >= config.max_attempts or not (exc.retryable or exc.token_invalid or exc.window_closed)
+    )
+    if (
+        (exc.unsubscribed or permanent)
+        and config.sms is not None
+        and (phone := await _fallback_phone(sessions, row))
+    ):
+        # 43004, or WeChat failed for good, and the case has a phone: the same message by SMS (the case is told
+        # only if that fails too)
+        if exc.unsubscribed:
+            async with transaction(sessions) as session:
+                await mark_unreachable(session, openid=row.openid, now=now)
+        log.info("outbox %s: WeChat cannot deliver (%s); falling back to SMS", row.id, reason)
         await _send_sms(row, phone, sessions=sessions, now=now, config=config, stats=stats)
         return
     async with transaction(sessions) as session:
@@ -401,10 +415,9 @@ async def _failed_attempt(
                     await config.on_unreachable(session, row.case_id, now)
             stats.unreachable += 1
             log.info("outbox %s: recipient unsubscribed; staff must phone", row.id)
-        elif row.attempts >= config.max_attempts or not (
-            exc.retryable or exc.token_invalid or exc.window_closed
-        ):
-            await _finish(session, row, status=OutboxStatus.FAILED, last_error=reason)
+        elif permanent:
+            if await _finish(session, row, status=OutboxStatus.FAILED, last_error=reason):
+                await tell_case(session, row, hook=config.on_unreachable, now=now)
             stats.failed += 1
             log.warning("outbox %s: parked as failed after %d attempts: %s", row.id, row.attempts, reason)
         else:
@@ -418,13 +431,37 @@ async def _failed_attempt(
             stats.retried += 1
 
 
+async def tell_case(
+    session: AsyncSession, row: Outbox, *, hook: UnreachableHook | None, now: datetime
+) -> None:
+    """A resident's message about a case could not be delivered: the case side (flag, call task) must act."""
+    if row.case_id is not None and row.recipient_type == ActorType.RESIDENT and hook is not None:
+        await hook(session, row.case_id, now)
+
+
 # ---------------------------------------------------------------------------- SMS
-def sms_message(row: Outbox, case: Case | None = None) -> tuple[str, list[str]]:
-    """Our SMS template and its values for a row (``bot.delivery.sms.TEMPLATES``)."""
+SHORT_LINK_TTL = 7 * 86400
+
+
+def short_link(link: str | None, *, config: DeliveryConfig, now: datetime) -> str | None:
+    """``sign:<kind>:<id>`` as a short signed link for a text message (``/s/<token>``, survey pages only)."""
+    if not link or not link.startswith("sign:survey:") or not config.base_url or not config.link_secret:
+        return None
+    subject = link.removeprefix("sign:survey:")
+    if not subject.isdigit():
+        return None
+    token = sign_short(config.link_secret, "survey", int(subject), ttl=SHORT_LINK_TTL, now=now.timestamp())
+    return f"{config.base_url.rstrip('/')}/s/{token}"
+
+
+def sms_message(row: Outbox, case: Case | None = None, *, link: str | None = None) -> tuple[str, list[str]]:
+    """Our SMS template and its values for a row (``bot.delivery.sms.TEMPLATES``); a survey with a short
+    ``link`` takes the template that carries it."""
     fields = row.template or {}
     case_no = str(fields.get("case_no") or (case.case_no if case else "") or "")
     if row.kind == MessageKind.SURVEY:
-        return "survey", [case_no]
+        name = "survey_reminder" if fields.get("sms_template") == "survey_reminder" else "survey"
+        return (f"{name}_link", [case_no, link]) if link else (name, [case_no])
     status = str(
         fields.get("status") or (dict(CASE_STATUS_LABEL).get(case.status, "") if case else "") or "有新进展"
     )
@@ -440,7 +477,7 @@ async def _fallback_phone(sessions: Sessions, row: Outbox) -> str | None:
     return normalize_phone(case.contact_phone) if case is not None else None
 
 
-async def _sent_within(session: AsyncSession, *, phone: str, since: datetime) -> list[datetime]:
+async def sent_within(session: AsyncSession, *, phone: str, since: datetime) -> list[datetime]:
     rows = await session.exec(
         select(Outbox.sent_at).where(
             col(Outbox.phone) == phone,
@@ -463,7 +500,7 @@ async def _send_sms(
 ) -> None:
     async with sessions() as session:
         case = await session.get(Case, row.case_id) if row.case_id is not None else None
-        recent = await _sent_within(session, phone=phone, since=now - SMS_WINDOW)
+        recent = await sent_within(session, phone=phone, since=now - SMS_WINDOW)
     if config.sms is not None and len(recent) >= max(1, config.sms_per_hour):
         # over the per-number limit: wait until the oldest text of the hour ages out (no attempt used)
         async with transaction(sessions) as session:
@@ -481,7 +518,8 @@ async def _send_sms(
     if config.sms is None:
         outcome, code, message_id = "failed", "sms off", None
     else:
-        template, params = sms_message(row, case)
+        link = short_link(row.link, config=config, now=now) if row.kind == MessageKind.SURVEY else None
+        template, params = sms_message(row, case, link=link)
         try:
             result = await config.sms.send(
                 phone=phone, template=template, params=params, ref=f"outbox-{row.id}"
@@ -519,23 +557,12 @@ async def _send_sms(
             return
         status = OutboxStatus.UNREACHABLE if outcome == "unreachable" else OutboxStatus.FAILED
         if await _finish(session, row, status=status, phone=phone, channel=SMS_CHANNEL, last_error=reason):
-            if row.case_id is not None and config.on_unreachable is not None:
-                await config.on_unreachable(session, row.case_id, now)
+            await tell_case(session, row, hook=config.on_unreachable, now=now)
         if status == OutboxStatus.UNREACHABLE:
             stats.unreachable += 1
         else:
             stats.failed += 1
         log.warning("outbox %s: SMS parked as %s: %s", row.id, status, code)
-
-
-async def record_receipt(session: AsyncSession, *, message_id: str, delivered: bool, code: str) -> bool:
-    """A provider's delivery receipt for a text message we sent (by the provider's message id)."""
-    row = (await session.exec(select(Outbox).where(col(Outbox.sms_id) == message_id))).first()
-    if row is None:
-        return False
-    row.receipt = (("delivered" if delivered else "undelivered") + (f": {code}" if code else ""))[:64]
-    session.add(row)
-    return True
 
 
 async def mark_unreachable(session: AsyncSession, *, openid: str, now: datetime) -> None:

@@ -30,6 +30,15 @@ Outcome = Literal["sent", "retry", "unreachable", "failed"]
 TEMPLATES: dict[str, tuple[tuple[str, ...], str]] = {
     "progress": (("case_no", "status"), "您的诉求{1}有新进展：{2}。详情请拨12345或回复本短信。"),
     "survey": (("case_no",), "您的诉求{1}已办结，请回复1-5为办理打分（5为很满意），谢谢！"),
+    "survey_link": (
+        ("case_no", "link"),
+        "您的诉求{1}已办结，请回复1-5打分（5很满意，1很不满意），或打开 {2} 评价。",
+    ),
+    "survey_reminder": (("case_no",), "提醒：您的诉求{1}还差一个评价，回复1-5即可（5很满意，1很不满意）。"),
+    "survey_reminder_link": (
+        ("case_no", "link"),
+        "提醒：您的诉求{1}还差一个评价，回复1-5即可，或打开 {2} 评价。",
+    ),
     "code": (("code",), "您的查询验证码为{1}，5分钟内有效。如非本人操作请忽略。"),
     "question": (("case_no", "question"), "关于诉求{1}，工作人员想问：{2}。请直接回复本短信。"),
 }
@@ -59,9 +68,24 @@ def render(template: str, params: list[str]) -> str:
     return text
 
 
-def _clip(params: list[str]) -> list[str]:
+#: variables that are links: never cut (a cut link is a broken one); the templates that carry them are filed with
+#: the provider as link templates, and ``/s/<token>`` keeps them short (``bot.delivery.links.sign_short``)
+LINK_VARIABLES = frozenset({"link"})
+
+
+def _clip(params: list[str], names: tuple[str, ...] = ()) -> list[str]:
     # providers refuse variables over their limits (Tencent: 6 for codes, 35 otherwise since 2023; Aliyun: 35)
-    return [p.replace("\n", " ")[:35] for p in params]
+    return [
+        p.replace("\n", " ") if name in LINK_VARIABLES else p.replace("\n", " ")[:35]
+        for p, name in zip(params, (*names, *[""] * len(params)), strict=False)
+    ]
+
+
+def segments(text: str, sign_name: str) -> int:
+    """How many parts a text message is sent in: 70 characters (signature included) fit one, longer ones go in
+    parts of 67."""
+    length = len(text) + len(sign_name) + 2  # 【签名】
+    return 1 if length <= 70 else -(-length // 67)
 
 
 # Tencent's codes (https://cloud.tencent.com/document/api/382/52075): what each means for us
@@ -123,7 +147,7 @@ class TencentSms:
                 "SmsSdkAppId": self.app_id,
                 "SignName": self.sign_name,
                 "TemplateId": self.template_ids.get(template, template),
-                "TemplateParamSet": _clip(params),
+                "TemplateParamSet": _clip(params, TEMPLATES.get(template, ((), ""))[0]),
                 "SessionContext": ref,
             },
             ensure_ascii=False,
@@ -195,7 +219,9 @@ class AliyunSms:
             "SignatureNonce": secrets.token_hex(16),
             "SignatureVersion": "1.0",
             "TemplateCode": self.template_ids.get(template, template),
-            "TemplateParam": json.dumps(dict(zip(names, _clip(params), strict=True)), ensure_ascii=False),
+            "TemplateParam": json.dumps(
+                dict(zip(names, _clip(params, names), strict=True)), ensure_ascii=False
+            ),
             "Timestamp": self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": "2017-05-25",
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from bot.cases.rights import retention_sweep
 from bot.cases.sweeps import run_sweeps
 from bot.db import Sessions, transaction
 from bot.deadlines.sweeps import OfferTimeoutHook, staff_digest
+from bot.deadlines.waking import waking_of
 from bot.deadlines.workdays import CHINA
 from bot.delivery.dispatcher import DeliveryConfig, dispatch_all
 from bot.pool.donor_sweeps import donor_sweeps
@@ -38,7 +40,7 @@ def delivery_config(settings: Any, *, lease: timedelta | None = None, sms: Any =
         base_url=settings.base_url,
         link_secret=settings.link_secret,
         # the case side of a resident neither WeChat nor SMS reached: flag and call task (bot.cases.calltasks)
-        on_unreachable=on_unreachable,
+        on_unreachable=functools.partial(on_unreachable, waking=waking_of(settings)),
         sms=sms,  # the SMS provider (keys.SMS) for residents without WeChat and the 43004 fallback
         sms_per_hour=settings.sms_per_number_per_hour,
     )
@@ -80,7 +82,9 @@ async def sweep_job(
     *, sessions: Sessions, clock: Callable[[], datetime], hook: OfferTimeoutHook | None, settings: Any = None
 ) -> None:
     try:
-        counts = await run_sweeps(sessions=sessions, now=clock(), offer_timeout_hook=hook)
+        counts = await run_sweeps(
+            sessions=sessions, now=clock(), offer_timeout_hook=hook, waking=waking_of(settings)
+        )
         counts.update(await donor_sweeps(sessions=sessions, now=clock()))
         # lazy: loaded only by the job or the scheduler process that uses it (the web process imports this module)
         if settings is not None and settings.auto_offer_towns:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from bot.cases.lifecycle import LifecycleError
 from bot.cases.numbering import CHINA, KIND_LABEL
+from bot.deadlines.waking import DEFAULT_WAKING, WakingHours, waking_of
 from bot.models import Case
 from matching.model import CITY_WIDE, Weights
 from matching.scoring import Rules, town_name
@@ -58,6 +59,7 @@ class PoolConfig:
     auto_offer_towns: frozenset[str] = frozenset()
     auto_k: int = 3
     offer_hours: float = 24.0  # when bot.deadlines.sla has no "offer" policy
+    waking: WakingHours = DEFAULT_WAKING  # a donor's answer deadline lands in waking hours
 
     @classmethod
     def from_settings(cls, settings: Any) -> PoolConfig:
@@ -72,6 +74,7 @@ class PoolConfig:
             rules=rules,
             auto_offer_towns=towns,
             auto_k=max(1, int(getattr(settings, "auto_offer_k", 3) or 3)),
+            waking=waking_of(settings),
         )
 
     def auto_offers(self, town: str) -> bool:

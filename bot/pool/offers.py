@@ -86,10 +86,11 @@ async def _cascade_params(session: AsyncSession, case_id: int) -> tuple[Mode, in
 
 
 async def _offer_deadline(session: AsyncSession, case: Case, now: datetime, config: PoolConfig) -> timedelta:
+    """How long a donor has to answer: the "offer" policy, its end moved into waking hours (an invitation sent at
+    02:15 is not due at 02:15 the next night)."""
     policy = await sla.policy_for(session, case.kind, "offer")
-    if policy is None:
-        return timedelta(hours=config.offer_hours)
-    return max(timedelta(minutes=1), policy.deadline(now) - now)
+    due = now + timedelta(hours=config.offer_hours) if policy is None else policy.deadline(now)
+    return max(timedelta(minutes=1), config.waking.clamp(due) - now)
 
 
 @dataclass(slots=True)

@@ -116,10 +116,11 @@ async def test_a_hotline_resident_gets_progress_and_survey_by_sms_and_answers_by
         await _complete(system, case, staff)
         await dispatch_now(system.app)
 
-        assert _texts(system) == [
-            ("progress", [case.case_no, "已办结"]),
-            ("survey", [case.case_no]),
-        ]
+        [progress, survey_text] = _texts(system)
+        assert progress == ("progress", [case.case_no, "已办结"])
+        # the survey text carries a short signed link to the survey page
+        assert survey_text[0] == "survey_link" and survey_text[1][0] == case.case_no
+        assert re.fullmatch(re.escape(system.bot_url) + r"/s/[0-9a-z]{16,24}", survey_text[1][1])
         rows = await _rows(system, case)
         assert [(r.kind, r.status, r.channel, r.phone) for r in rows] == [
             ("progress", "sent", "sms", PHONE),
@@ -224,8 +225,8 @@ async def test_a_resident_nobody_reaches_becomes_a_call_task_whose_answer_closes
         ) as web:
             assert (await sign_in(web, "ts", PASSWORD)).status == 302
             queue = await (await web.get("/staff/cases")).text()
-            assert 'id="calltasks-due"' in queue and "电话回访 <b>1</b>" in queue
-            page = await (await web.get("/staff/calltasks")).text()
+            assert 'id="calls-due"' in queue and "电话待办 <b>1</b>" in queue and "联系不上需回访 1" in queue
+            page = await (await web.get("/staff/calls")).text()
             assert case.case_no in page and "138****1234" in page and PHONE not in page
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
             resp = await web.post(
@@ -234,7 +235,7 @@ async def test_a_resident_nobody_reaches_becomes_a_call_task_whose_answer_closes
             )
             assert resp.status == 200
             page = await resp.text()
-            assert "没有待回访的居民" in page
+            assert "没有待打的电话" in page
 
         survey = await _survey(system, case)
         assert (survey.status, survey.score) == (survey_status, score)

@@ -245,22 +245,25 @@ async def test_a_call_back_request_is_on_the_town_staff_queue_until_called(keywo
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(base_url=keyword_system.bot_url, cookie_jar=jar) as other:
         await login(other, "cb-humen", PASSWORD)
-        assert "回电请求" not in await (await other.get("/staff/cases")).text()  # another town's request
+        assert 'id="calls-due"' not in await (await other.get("/staff/cases")).text()  # another town's request
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(base_url=keyword_system.bot_url, cookie_jar=jar) as staff:
         await login(staff, "cb-houjie", PASSWORD)
         queue = await (await staff.get("/staff/cases")).text()
-        assert 'id="callbacks-due"' in queue and "回电请求 <b>1</b>" in queue, queue[:2000]
-        page = await (await staff.get("/staff/callbacks")).text()
+        assert 'id="calls-due"' in queue and "电话待办 <b>1</b>" in queue, queue[:2000]
+        assert "居民要求回电 1" in queue
+        page = await (await staff.get("/staff/calls")).text()
         assert "138****5678" in page and "13812345678" not in page
         [callback] = await rows(keyword_system, CallBack)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         resp = await staff.post(f"/staff/callbacks/{callback.id}/phone", data={"csrf_token": token})
         assert resp.status == 200 and "13812345678" in await resp.text()  # the audited reveal
+        assert str(resp.url).endswith("/staff/calls")  # back on the page: a reload shows nothing new
+        assert "13812345678" not in await (await staff.get("/staff/calls")).text()  # shown once
         resp = await staff.post(f"/staff/callbacks/{callback.id}/done", data={"csrf_token": token})
-        assert resp.status == 200 and "没有待回电的请求" in await resp.text()
+        assert resp.status == 200 and "没有待打的电话" in await resp.text()
         queue = await (await staff.get("/staff/cases")).text()
-        assert 'id="callbacks-due"' not in queue
+        assert 'id="calls-due"' not in queue
     [callback] = await rows(keyword_system, CallBack)
     assert callback.done_at is not None and callback.done_by_id is not None
 

@@ -378,6 +378,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "/staff/outbox": ALL_IN,
     "/staff/account": ALL_IN,
     "/staff/callbacks": ALL_IN,
+    "/staff/calls": ALL_IN,
     "/staff/admin/staff": ADMIN_ONLY,
     "/staff/admin/categories": ADMIN_ONLY,
     "/staff/admin/deadlines": ALL_IN,  # every staff member reads the deadlines they work to

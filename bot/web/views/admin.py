@@ -250,7 +250,12 @@ async def category_post(request: web.Request, me: Staff) -> web.Response:
 # ------------------------------------------------------------------ deadlines (the SLA policy table)
 POLICY_KIND_LABEL = {"any": "两类通用", **{k: f"仅{v}" for k, v in KIND_LABEL.items()}}
 #: what must be done before each stage's deadline
-STAGE_DUTY = {**sla.STAGE_LABEL, "offer": "爱心资源答复是否接受", "survey": "居民完成满意度评价"}
+STAGE_DUTY = {
+    **sla.STAGE_LABEL,
+    "offer": "爱心资源答复是否接受",
+    "survey": "居民完成满意度评价",
+    "call": "工作人员打电话给居民（回访或回电）",
+}
 
 
 def stage_label(stage: str) -> str:
@@ -260,7 +265,7 @@ def stage_label(stage: str) -> str:
     if stage == "survey":
         return "满意度回访"
     states = [STATE_LABEL.get(s, s) for s, st in sla.STAGE_OF_STATUS.items() if st == stage]
-    return " / ".join(states) or stage
+    return " / ".join(states) or sla.STAGE_LABEL.get(stage, stage)
 
 
 def _policy_row(policy: sla.Policy) -> dict[str, object]:

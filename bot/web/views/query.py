@@ -24,6 +24,8 @@ from bot.cases.numbering import CHINA, KIND_LABEL
 from bot.cases.titles import resident_labels
 from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
+from bot.delivery.dispatcher import DeliveryConfig
+from bot.delivery.texts import send_sms_now
 from bot.models import AuditLog, Case, CaseEvent, QueryCode
 from bot.web.params import ParamError, parse_case_no
 from bot.web.websec import check_csrf
@@ -34,6 +36,7 @@ routes = web.RouteTableDef()
 CODE_TTL = timedelta(minutes=5)
 OPEN_FOR = 30 * 60
 MAX_TRIES = 5
+CODE_KIND = "code"  # Outbox.kind of a one-time code
 SENT_TEXT = "如果诉求编号和手机号对得上，验证码已经用短信发到这个手机（5 分钟内有效）。没收到的话，请核对编号和手机号，或者拨打 12345。"
 
 
@@ -51,17 +54,29 @@ def _limiters(request: web.Request) -> dict[str, RateLimiter]:
     return {name.removeprefix("query:"): lim for name, lim in made.items() if name.startswith("query:")}
 
 
-def _send_later(app: web.Application, *, phone: str, template: str, params: list[str], ref: str) -> None:
-    """A one-time code goes out at once or not at all (no outbox: a late code is useless); failures are logged."""
+def _send_later(app: web.Application, *, phone: str, code: str, case_id: int | None) -> None:
+    """A one-time code goes out at once or not at all (a late code is useless), under the same per-number limit as
+    every other text (``send_sms_now``); what happened is logged, the page says the same either way."""
     provider = app[keys.SMS]
     if provider is None:
         log.warning("web query: SMS is off, no code sent")
         return
+    config = DeliveryConfig(sms=provider, sms_per_hour=app[keys.SETTINGS].sms_per_number_per_hour)
 
     async def run() -> None:
-        result = await provider.send(phone=phone, template=template, params=params, ref=ref)
-        if result.outcome != "sent":
-            log.warning("web query code to %s not sent: %s", mask_phone(phone), result.code)
+        outcome = await send_sms_now(
+            app[keys.SESSIONS],
+            phone=phone,
+            template="code",
+            params=[code],
+            kind=CODE_KIND,
+            text="网页查询验证码（验证码不保存）",
+            now=app[keys.CLOCK](),
+            config=config,
+            case_id=case_id,
+        )
+        if outcome != "sent":
+            log.warning("web query code to %s not sent: %s", mask_phone(phone), outcome)
 
     spawn(app, run())
 
@@ -129,7 +144,7 @@ async def query_send(request: web.Request) -> web.Response:
             )
         )
     if match:  # sent in the background, so a match takes no longer to answer than a miss
-        _send_later(request.app, phone=phone, template="code", params=[code], ref=f"query:{token[:12]}")
+        _send_later(request.app, phone=phone, code=code, case_id=case.id if case else None)
     return _page(request, "code", token=token, phone=mask_phone(phone), text=SENT_TEXT, error="")
 
 

@@ -1,6 +1,7 @@
 """The SMS providers' callbacks: delivery receipts and residents' replies (上行), in Tencent Cloud's or Alibaba
 Cloud's format, at ``POST /sms/callback/{provider}/{token}`` (the token is ``SMS_CALLBACK_TOKEN``; without it the
-route answers 404). A reply digit 1–5 answers the survey that went to that number by SMS."""
+route answers 404). A reply digit 1–5 answers the survey that went to that number by SMS; a receipt saying a text
+was not delivered parks it and gives the town a call task (``bot.cases.calltasks.receipt_arrived``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.cases.calltasks import answer_by_sms
+from bot.cases.calltasks import answer_by_sms, receipt_arrived
 from bot.db import transaction
-from bot.delivery.dispatcher import record_receipt
+from bot.deadlines.waking import waking_of
 from bot.web.views.common import now_of
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,14 @@ async def sms_callback(request: web.Request) -> web.Response:
         for item in _items(body):
             if (receipt := _receipt(provider, item)) is not None:
                 message_id, delivered, code = receipt
-                if await record_receipt(db, message_id=message_id, delivered=delivered, code=code):
+                if await receipt_arrived(
+                    db,
+                    message_id=message_id,
+                    delivered=delivered,
+                    code=code,
+                    now=now,
+                    waking=waking_of(request.app[keys.SETTINGS]),
+                ):
                     counts["receipts"] += 1
             elif (reply := _reply(provider, item)) is not None:
                 phone, text = reply

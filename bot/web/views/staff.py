@@ -41,7 +41,7 @@ from bot.cases.access import (
     staff_by_openid,
     verify_password,
 )
-from bot.cases.calltasks import open_call_tasks
+from bot.cases.callqueue import CALLBACK, CALLTASK, open_calls
 from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.govpanel import case_panel
 from bot.cases.lifecycle import (
@@ -78,7 +78,6 @@ from bot.cases.queries import (
     flagged_page,
     outbox_row_for,
 )
-from bot.conversation.callbacks import open_callbacks
 from bot.db import transaction
 from bot.delivery.dispatcher import NotRetryable, retry
 from bot.media import case_media
@@ -338,8 +337,7 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
             page = await list_queue(db, staff=staff, filters=filters, now=now)
         cats = await categories(db)
         counts = await flag_counts(db, staff=staff)
-        callbacks = await open_callbacks(db, town=None if staff.role in CITY_ROLES else staff.town)
-        calls = await open_call_tasks(db, town=None if staff.role in CITY_ROLES else staff.town)
+        calls = await open_calls(db, town=None if staff.role in CITY_ROLES else staff.town)
     base = request.app.router["staff_queue"].url_for()
     extra = {"flag": flag} if flag else {}
     ctx = {
@@ -347,10 +345,10 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
         "f": filters,
         "flag": flag,
         "flag_counts": counts,
-        "callbacks_open": len(callbacks),
-        "callbacks_late": sum(1 for c in callbacks if c.due_at < now),
-        "calltasks_open": len(calls),
-        "calltasks_late": sum(1 for c in calls if c.due_at < now),
+        "calls_open": len(calls),
+        "calls_late": sum(1 for c in calls if c.late(now)),
+        "callbacks_open": sum(1 for c in calls if c.source == CALLBACK),
+        "calltasks_open": sum(1 for c in calls if c.source == CALLTASK),
         "sorts": SORTS,
         "categories": cats,
         "fmt": _fmt,
