@@ -29,6 +29,7 @@ from bot.reporting.notices import (
     notices_for_staff,
     save_notice,
 )
+from bot.reporting.policycount import policy_count
 from bot.reporting.scope import TOWN_NAMES, Scope, scope_for
 from bot.reporting.workbook import stats_workbook
 from bot.web.auth import require_staff
@@ -122,6 +123,7 @@ async def stats_page(request: web.Request, staff: Staff) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         d = await dashboard(db, scope=scope, start=start, end=end, now=now)
         wall = await wall_figures(db, town=scope.town)
+        policies = await policy_count(db, town=scope.town, start=start, end=end)
         wall_towns = [row for row in await wall_by_town(db) if scope.town is None or row[0] == scope.town]
     query = {
         "from": first.isoformat(),
@@ -131,6 +133,7 @@ async def stats_page(request: web.Request, staff: Staff) -> web.Response:
     ctx = {
         "d": d,
         "wall": wall,
+        "policies": policies,
         "wall_towns": wall_towns,
         "first": first,
         "last": last,
