@@ -21,7 +21,8 @@ from bot.db import transaction
 from bot.delivery.links import sign_link
 from bot.models import Case, CaseEvent, InboundMessage, Notice, Offer, Resident, Resource, Staff, Survey
 from bot.pool.leads import check_signup, record_chat_lead, sign_up
-from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, publish
+from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, fulfil_claim, publish
+from bot.pool.wallgroup import claim_group
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Dongguan
 PASSWORD = "Passw0rd!x"
@@ -362,6 +363,8 @@ class Site:
     resource_key: str = "R001"
     wall_id: str = ""  # 圆梦墙: a published wish's public id
     wall_claim: str = ""  # the donor's page token of a confirmed claim
+    wall_done: str = ""  # the donor's page token of a fulfilled claim (thanks and the certificate)
+    wall_group: str = ""  # a group claim's page token
     micro_project: int = 0  # 微实事: an approved project under way, its round, and a vote page's token
     project_round: int = 0
     vote_token: str = ""
@@ -528,6 +531,10 @@ async def seed_every_page(site: Site) -> None:
         ("wall", "/wall", None),
         ("wall-wish", f"/wall/{site.wall_id}", None),
         ("wall-donor", f"/wall/claims/{site.wall_claim}", None),
+        ("wall-donor-fulfilled", f"/wall/claims/{site.wall_done}", None),
+        ("wall-group", "/wall/group", None),
+        ("wall-group-donor", f"/wall/groups/{site.wall_group}", None),
+        ("wall-near", "/wall?lat=22.95&lon=113.67", None),
         ("donor-signup", "/donate", None),
         ("staff-login", "/staff/login", None),
         ("staff-queue", "/staff/cases", "staff"),
@@ -608,6 +615,45 @@ async def _seed_wall(site: Site) -> None:
         )
         await sign_up(db, form=signup, now=NOW)
         site.wall_id, site.wall_claim = w.public_id, c.token
+        # a fulfilled claim whose resident said thanks, and a group claim of two wishes by a party branch
+        done = await mk_wish(db, owner=worker.id, item="助听器", category="助残")
+        w3 = await publish(
+            db,
+            case=done,
+            staff=worker,
+            text="一位听力不好的老人需要一台助听器",
+            handover="community_centre",
+            now=NOW,
+        )
+        form3 = check_claim_form(
+            donor_name="东莞爱心五金厂", donor_type="enterprise", phone="13600004444", message="祝您听得清楚"
+        )
+        c3 = await claim_wish(
+            db, public_id=w3.public_id, form=form3, now=NOW, hold=timedelta(days=3650), listed=True
+        )
+        await confirm_claim(db, claim_id=c3.id or 0, staff=worker, now=NOW)
+        await fulfil_claim(db, claim_id=c3.id or 0, staff=worker, note="已送到社区", now=NOW)
+        c3.thanks, c3.thanks_at = "助听器很好用，谢谢你们！", NOW
+        group_ids = []
+        for text in ("一户困难家庭需要一袋大米", "一位独居老人需要一床冬被"):
+            case = await mk_wish(db, owner=worker.id, item=None, category="生活物资")
+            group_ids.append(
+                (
+                    await publish(
+                        db, case=case, staff=worker, text=text, handover="community_centre", now=NOW
+                    )
+                ).public_id
+            )
+        group = await claim_group(
+            db,
+            public_ids=group_ids,
+            form=check_claim_form(
+                donor_name="厚街某社区党支部", donor_type="party_branch", phone="13600005555", message=""
+            ),
+            now=NOW,
+            hold=timedelta(days=3650),
+        )
+        site.wall_done, site.wall_group = c3.token, group.token
 
 
 async def _seed_projects(site: Site) -> None:

@@ -8,8 +8,13 @@ import os
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
-from tests.factories import Site
+from bot import keys
+from bot.db import transaction
+from bot.models import Staff
+from bot.pool.wall import publish
+from tests.factories import NOW, Site, mk_wish
 from tests.helpers import ARTIFACTS, CHROMIUM
 
 pytestmark = [
@@ -19,6 +24,7 @@ pytestmark = [
 ]
 SCREEN = {"width": 375, "height": 740}
 CONTROLS = "main button, main input:not([type=radio]):not([type=checkbox]):not([type=hidden]), main select, main textarea"
+RADIO = "一位独居老人想要一台收音机"
 RESIDENT_DETAILS = ("陈伯", "新围村三巷8号", "13912345678", "MS2026")
 
 
@@ -62,5 +68,52 @@ async def test_the_wall_a_wish_a_claim_and_the_donors_page_at_375(site: Site, br
         assert "书包" in text and "上门送达" in text
         await page.goto(f"{site.base}/wall")
         assert "一位行动不便的老人需要一辆轮椅" not in await page.locator("main").inner_text()  # reserved
+    finally:
+        await ctx.close()
+
+
+async def test_near_me_a_group_claim_and_the_certificate_at_375(site: Site, browser: Any) -> None:
+    async with transaction(
+        site.app[keys.SESSIONS]
+    ) as db:  # one more open wish in 厚街 (the first test took one)
+        worker = (await db.exec(select(Staff).where(Staff.username == "hj-staff"))).one()
+        case = await mk_wish(db, owner=worker.id, item="收音机", category="助老")
+        await publish(db, case=case, staff=worker, text=RADIO, handover="community_centre", now=NOW)
+    # the phone shares a location in 厚街 (Playwright's geolocation, permission granted): the nearest town's wishes
+    ctx = await browser.new_context(
+        viewport=SCREEN, geolocation={"latitude": 22.945, "longitude": 113.672}, permissions=["geolocation"]
+    )
+    try:
+        page = await ctx.new_page()
+        await page.goto(f"{site.base}/wall?town=虎门镇")
+        assert await page.locator("[data-wish]").count() == 0
+        await page.get_by_role("button", name="用我的位置找附近的心愿").click()
+        await page.wait_for_url("**/wall?lat=22.95&lon=113.67")
+        text = await _check(page, "wall-near")
+        assert "离您最近的是厚街镇" in text and "不会保存" in text
+        assert RADIO in text
+
+        # a party branch claims two wishes at once; one of them was taken a moment before by someone else
+        await page.get_by_role("link", name="一起认领多个心愿").click()
+        await _check(page, "wall-group")
+        await page.get_by_label(f"{RADIO}（厚街镇 · 助老）").check()
+        await page.get_by_label("党支部").check()
+        await page.get_by_label("单位名称", exact=True).fill("厚街某村党支部")
+        await page.get_by_label("联系电话（只给工作人员看）").fill("13600006666")
+        await page.get_by_role("button", name="认领所选心愿").click()
+        assert "/wall/groups/" in page.url
+        text = await _check(page, "wall-group-claimed")
+        assert "一共认领了 1 个心愿" in text and "等待工作人员确认" in text
+
+        # the donor's page of a fulfilled wish: the resident's thanks and the certificate to download
+        await page.goto(f"{site.base}/wall/claims/{site.wall_done}")
+        text = await _check(page, "wall-donor-fulfilled")
+        assert "助听器很好用，谢谢你们！" in text and "下载感谢信图片" in text
+        async with page.expect_download() as info:
+            await page.get_by_role("link", name="下载感谢信图片").click()
+        download = await info.value
+        path = ARTIFACTS / "wall-certificate.png"
+        await download.save_as(str(path))
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         await ctx.close()
