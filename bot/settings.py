@@ -71,8 +71,6 @@ class Settings(BaseSettings):
     callback_working_days: int = 1  # a call-back request is due by 18:00 of this many working days later
     # deadlines a person must act on (offers, call tasks) and reminders to people land in this window (China time)
     waking_hours: str = "08:00-21:00"
-    # deadlines a person must act on (offers, call tasks) and reminders to people land in this window (China time)
-    waking_hours: str = "08:00-21:00"
     # personal data of finished cases is anonymised this many years after they finished (PIPL; 0 = kept)
     retention_years: int = 3
 
