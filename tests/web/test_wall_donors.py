@@ -22,7 +22,7 @@ import bot.pool.certificate as certificate
 from bot import keys
 from bot.db import transaction
 from bot.delivery.links import sign_link
-from bot.models import AuditLog, Case, Outbox, Resource, Staff, Survey, WallClaim, WallWish
+from bot.models import AuditLog, Case, Feedback, Offer, Outbox, Resource, Staff, Survey, WallClaim, WallWish
 from bot.pool.donor_sweeps import donor_sweeps
 from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, fulfil_claim, publish
 from bot.pool.wallgroup import claim_group
@@ -600,3 +600,40 @@ async def test_a_donor_binds_wechat_when_signing_up_and_claims_from_chat(keyword
         from bot.models import Lead  # the chat lead of the stranger's offer of help
 
         assert (await db.exec(select(Lead).where(Lead.openid == stranger.openid))).first() is not None
+
+
+async def test_praise_in_chat_after_fulfilment_reaches_the_donor_but_a_complaint_does_not(sessions) -> None:
+    ids = await _published(sessions, 2)
+    praised = await _fulfilled(sessions, ids[0], listed=False, name="甲")
+    complained = await _fulfilled(sessions, ids[1], listed=False, name="乙")
+    async with transaction(sessions) as db:
+        for c, score, text in ((praised, 5, "太感谢了，孩子很喜欢"), (complained, 2, "东西不太合适")):
+            w = await db.get(WallWish, c.wish_id)
+            db.add(Feedback(case_id=w.case_id, score=score, text=text, created_at=NOW + timedelta(hours=1)))  # type: ignore[union-attr]
+    assert (await donor_sweeps(sessions=sessions, now=NOW + timedelta(hours=2)))["wall_thanks"] == 1
+    async with sessions() as db:
+        got = {c.donor_name: c.thanks for c in (await db.exec(select(WallClaim))).all()}
+    assert got == {"甲": "太感谢了，孩子很喜欢", "乙": None}
+
+
+async def test_a_pool_donor_who_opted_in_at_sign_up_is_listed_for_completed_offers(
+    sqlite_url, tmp_path, aiohttp_client
+) -> None:
+    client = await app_client(sqlite_url, tmp_path, aiohttp_client, now=NOW)
+    sessions = client.app[keys.SESSIONS]
+    async with transaction(sessions) as db:
+        staff = await mk_staff(db, "hj-offer")
+        for key, listed in (("L01", True), ("L02", False)):
+            res = await mk_resource(db, key, name=f"资源{key}")
+            res.listed_at = NOW - timedelta(days=40) if listed else None
+            case = await mk_wish(db, owner=staff.id, status="completed")
+            db.add(
+                Offer(
+                    case_id=case.id or 0,
+                    resource_id=res.id or 0,
+                    status="done",
+                    finished_at=NOW - timedelta(days=1),
+                )
+            )
+    board = (await (await client.get("/public")).text()).split('id="donor-list"')[1].split("</section>")[0]
+    assert "资源L01" in board and "资源L02" not in board and "2026年3月 · 厚街镇" in board
