@@ -169,10 +169,14 @@ async def edit_case(
     changes: list[tuple[str, str | None]] = []
     if category is not None and category.strip() and category.strip() != case.category:
         changes.append(("category", category.strip()))
-    new_community = await _registry_community(session, town=(town or "").strip() or case.town, name=community)
-    if community is not None and (new_community.id if new_community else None) != case.community_id:
-        changes.append(("community", new_community.name if new_community else None))
-        case.community_id = new_community.id if new_community else None
+    new_town = (town or "").strip() or case.town
+    if community is not None and (community.strip() != (case.community or "") or new_town != case.town):
+        # picked from the town's list; a transfer to another town without a new pick clears it
+        keep = community.strip() != (case.community or "")
+        row = await _registry_community(session, town=new_town, name=community) if keep else None
+        if (row.id if row else None) != case.community_id or (row is None and case.community):
+            changes.append(("community", row.name if row else None))
+            case.community_id = row.id if row else None
     if town is not None and town.strip() and town.strip() != case.town:
         town = town.strip()
         if town not in {t.name for t in TOWNS}:

@@ -276,3 +276,14 @@ async def take_scan(
     if community is None or not community.active or community.town != town:
         return True, None
     return True, community
+
+
+# ------------------------------------------------------------------ for the staff pages' forms
+#: the staff pages whose forms pick a community from a town's list (bot/web/views/staff.render adds the lists)
+COMMUNITY_PICKERS = frozenset({"staff/new.html", "staff/case.html", "staff/queue.html", "admin/staff.html"})
+
+
+async def communities_by_town(sessions: Any) -> dict[str, list[Community]]:
+    """The active communities of every town, for those forms (one query)."""
+    async with sessions() as db:
+        return await by_town(db)

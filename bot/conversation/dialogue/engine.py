@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bot.cases.actors import Actor
+from bot.cases.communities import record_scan
 from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
 from bot.conversation.dialogue import drafts, feedback, mydata, texts
@@ -200,6 +201,8 @@ async def on_event(turn: Turn) -> str | None:
     if event == "subscribe" or event == "scan":
         turn.resident.subscribed = True
         turn.resident.unsubscribed_at = None
+        if (by_qr := await on_community_scan(turn)) is not None:
+            return by_qr
         return texts.WELCOME if event == "subscribe" else "欢迎回来！" + texts.GUIDE
     if event == "unsubscribe":
         turn.resident.subscribed = False
@@ -225,6 +228,21 @@ async def on_event(turn: Turn) -> str | None:
         return None
     log.info("unhandled event %r", event)
     return None
+
+
+async def on_community_scan(turn: Turn) -> str | None:
+    """A community's QR code (scene ``c:<id>``, bot/cases/communities.py): the resident's next case belongs to
+    that community and town; the greeting names it. None for any other scene (the usual welcome follows)."""
+    scene = turn.delivery.media.get("scene")
+    community = await record_scan(turn.session, resident=turn.resident, scene=scene, now=turn.now)
+    if community is None:
+        return None
+    turn.update(last_town=community.town, last_address=None)
+    return (
+        f"您好，欢迎来到民生大莞家！您扫描的是{community.town}{community.name}的二维码。\n"
+        f"家里有困难、社区里有小问题，直接打字或发语音告诉我就行，我会登记到{community.name}，"
+        "由工作人员跟进。回复“查询进度”可以看办理情况。"
+    )
 
 
 async def on_location(turn: Turn) -> str:

@@ -10,7 +10,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
-from bot.cases.access import TOWN_NAMES, StaffError, audit, create_staff, revoke_sessions, set_password
+from bot.cases.access import (
+    TOWN_NAMES,
+    StaffError,
+    audit,
+    create_staff,
+    revoke_sessions,
+    set_password,
+    worker_community,
+)
 from bot.cases.lifecycle import ALL_STAFF, CITY_ROLES, ROLE_LABEL, ROLES, STATE_LABEL
 from bot.cases.numbering import KIND_LABEL
 from bot.db import transaction
@@ -37,7 +45,13 @@ FIELD_LABEL = {
 
 # ------------------------------------------------------------------ account and category rules (no aiohttp)
 async def change_role(
-    session: AsyncSession, *, staff: Staff, role: str, town: str | None, community: str | None
+    session: AsyncSession,
+    *,
+    staff: Staff,
+    role: str,
+    town: str | None,
+    community: str | None,
+    community_id: int | None = None,
 ) -> str:
     """Give an account another role and jurisdiction (the same rules as creating one); returns a summary."""
     if role not in ROLES:
@@ -48,13 +62,14 @@ async def change_role(
         town, community = town if town in TOWN_NAMES else None, None
     elif town not in TOWN_NAMES:
         raise StaffError("请选择正确的镇街")
-    if role == "community_worker" and not community:
-        raise StaffError("村（社区）干部需填写所在村（社区）")
-    if role not in ("community_worker",):
-        community = None
+    # a community worker's community comes from the town's list (bot/cases/communities.py), by id
+    registry = await worker_community(
+        session, role=role, town=town or "", community_id=community_id, name=community
+    )
+    community, new_id = (registry.name, registry.id) if registry else (None, None)
     before = f"{ROLE_LABEL.get(staff.role, staff.role)} {staff.town or '全市'}"
-    changed = (staff.role, staff.town, staff.community) != (role, town, community)
-    staff.role, staff.town, staff.community = role, town, community
+    changed = (staff.role, staff.town, staff.community_id) != (role, town, new_id)
+    staff.role, staff.town, staff.community, staff.community_id = role, town, community, new_id
     await session.flush()
     if changed:  # new powers or another town: sessions opened under the old ones end now
         await revoke_sessions(session, staff=staff)
@@ -122,6 +137,7 @@ async def staff_create(request: web.Request, me: Staff) -> web.Response:
                 role=values["role"],
                 town=values["town"] or None,
                 community=values["community"] or None,
+                community_id=optional_int(form.get("community_id"), field="村（社区）", lo=1),
                 display_name=values["display_name"] or None,
             )
             await audit(
@@ -171,6 +187,7 @@ async def staff_update(request: web.Request, me: Staff) -> web.Response:
                     role=form_text(form, "role", max_len=32, field="角色"),
                     town=form_text(form, "town", max_len=16, field="镇街") or None,
                     community=form_text(form, "community", max_len=64, field="村（社区）"),
+                    community_id=optional_int(form.get("community_id"), field="村（社区）", lo=1),
                 )
             elif op == "unbind":
                 staff.openid = None

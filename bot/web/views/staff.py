@@ -42,6 +42,7 @@ from bot.cases.access import (
     verify_password,
 )
 from bot.cases.callqueue import CALLBACK, CALLTASK, open_calls
+from bot.cases.communities import COMMUNITY_PICKERS, communities_by_town
 from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.govpanel import case_panel
 from bot.cases.lifecycle import (
@@ -148,6 +149,8 @@ async def render(
         "FLAG_LABEL": FLAG_LABEL,
         **context,
     }
+    if template in COMMUNITY_PICKERS:  # the forms that pick a community from the town's list
+        ctx["COMMUNITIES"] = await communities_by_town(request.app[keys.SESSIONS])
     response = aiohttp_jinja2.render_template(template, request, ctx)
     response.set_status(status)
     return response
