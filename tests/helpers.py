@@ -437,7 +437,9 @@ async def signed_in_state(browser: Any, base: str, username: str, password: str 
 # ---------------------------------------------------------------------------- a database that goes away
 class TcpSwitch:
     """A TCP forwarder on a real port in front of a server (PostgreSQL): ``down()`` cuts every open connection and
-    refuses new ones (accepted, then closed at once), ``up()`` forwards again. Point the app's URL at ``port``."""
+    refuses new ones (accepted, then closed at once), ``stall()`` keeps every connection open and accepts new ones
+    but forwards nothing either way (a server that hangs), ``up()`` forwards again. Point the app's URL at
+    ``port``."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -445,6 +447,8 @@ class TcpSwitch:
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> TcpSwitch:
         sock = bound_socket()
@@ -456,6 +460,7 @@ class TcpSwitch:
         if not self.is_up:
             writer.close()
             return
+        await self._flowing.wait()  # stalled: the connection is accepted and then left waiting
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -466,6 +471,7 @@ class TcpSwitch:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             except (OSError, asyncio.CancelledError):
@@ -482,11 +488,16 @@ class TcpSwitch:
             writer.transport.abort()
         self._writers.clear()
 
+    def stall(self) -> None:
+        self._flowing.clear()
+
     def up(self) -> None:
         self.is_up = True
+        self._flowing.set()
 
     async def close(self) -> None:
         self.down()
+        self._flowing.set()  # stalled pipes wake up, find their connections cut and end
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -46,6 +46,8 @@ NOT_KEPT = "不好意思，系统正在维护，这条消息暂时没能记下�
 #: how often the journal is retried while the database is away (seconds)
 REPLAY_INTERVAL = 0.5
 #: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
+#: a delivery's database work must end this many seconds before the reply budget, else the database counts as away
+DB_BUDGET_MARGIN = 0.5
 RECENT_KEYS = 10_000
 
 
@@ -75,6 +77,9 @@ class Inbound:
         self._limiter = RateLimiter(limit=app[keys.SETTINGS].messages_per_minute, redis=app[keys.REDIS])
         self.journal = Journal(app[keys.SETTINGS].data_dir / "journal")
         self._replayer: asyncio.Task[None] | None = None
+        self._abandoned: set[asyncio.Future[str | None]] = (
+            set()
+        )  # work past its budget, ending in the background
         self.spooled = 0
         self.replayed = 0
         # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
@@ -124,6 +129,8 @@ class Inbound:
             )
 
     async def stop(self) -> None:
+        for work in list(self._abandoned):
+            work.cancel()
         if self._replayer is not None:
             self._replayer.cancel()
             try:
@@ -171,8 +178,24 @@ class Inbound:
 
     # ------------------------------------------------------------------ one delivery
     async def _handle(self, delivery: Delivery, now: datetime, *, replaying: bool = False) -> str | None:
+        # a database that accepts the connection and never answers (a stalled proxy, a frozen server) is away
+        # too: past the budget the delivery goes to the journal, so the resident hears "kept" within WeChat's 5 s
+        # (the work runs as a task of its own: a cancelled transaction's rollback would wait on the same silent
+        # connection, so it is cancelled and left to end in the background rather than awaited)
+        budget = max(1.0, self.app[keys.SETTINGS].wechat_reply_budget - DB_BUDGET_MARGIN)
+        work = asyncio.ensure_future(self._handle_once(delivery, now, replaying))
         try:
-            return await self._handle_once(delivery, now, replaying)
+            await asyncio.wait({work}, timeout=budget)
+        except asyncio.CancelledError:
+            work.cancel()
+            raise
+        if not work.done():
+            work.cancel()
+            self._abandoned.add(work)
+            work.add_done_callback(_forget(self._abandoned))
+            raise DatabaseAway(f"no answer from the database within {budget:.1f} s")
+        try:
+            return work.result()
         except DatabaseAway:
             raise
         except Exception as exc:
@@ -276,15 +299,19 @@ class Inbound:
 
     async def _finish_recorded(self, delivery: Delivery, now: datetime) -> str | None:
         """A replayed delivery already recorded: act on it only if it never got an answer (a row left by a
-        process that recorded first and acted in a second transaction)."""
+        process that recorded first and acted in a second transaction). A row answered "passive" was committed
+        while the resident was told "kept" instead (the database answered past the budget): its answer never
+        reached the phone, so it is returned for the late delivery (the outbox key makes that once)."""
         async with self.app[keys.SESSIONS]() as session:
             found = (
                 await session.exec(
-                    select(col(InboundMessage.id), col(InboundMessage.reply_mode)).where(
-                        col(InboundMessage.delivery_key) == delivery.key
-                    )
+                    select(
+                        col(InboundMessage.id), col(InboundMessage.reply_mode), col(InboundMessage.reply)
+                    ).where(col(InboundMessage.delivery_key) == delivery.key)
                 )  # type: ignore[call-overload]
             ).first()
+        if found is not None and found[1] == "passive" and found[2]:
+            return str(found[2])
         if found is None or found[1] not in (None, "pending"):
             return None
         parse = await self._parse(delivery)
@@ -328,6 +355,15 @@ class Inbound:
             await self.app[keys.DISPATCH_NOW](self.app)
         except Exception:  # the periodic dispatcher will pick it up
             log.exception("immediate dispatch of a late reply failed; it stays queued")
+
+
+def _forget(pending: set[asyncio.Future[str | None]]) -> Any:
+    def done(work: asyncio.Future[str | None]) -> None:
+        pending.discard(work)
+        if not work.cancelled() and work.exception() is not None:
+            log.info("abandoned database work ended with %s", describe(work.exception()))  # type: ignore[arg-type]
+
+    return done
 
 
 async def _resident(session: Any, openid: str, now: Any) -> Resident:
