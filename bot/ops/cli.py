@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -127,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.app import create_app
 
         app = create_app(settings, with_scheduler=False if args.no_scheduler else None)
+        # the modules, mappers and templates loaded so far live as long as the process: out of the collector's
+        # reach, a full collection no longer walks them (30-90 ms of a 100,000-case sweep went to one, see
+        # benchmarks/README.md)
+        gc.collect()
+        gc.freeze()
         web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
         return 0
     if args.command == "run":
