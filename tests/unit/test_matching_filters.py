@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 
 from matching.model import Resource, Wish
-from matching.scoring import Pool, Rules, eligible, offers_item, resource_exclusion, town_name
+from matching.scoring import Pool, Rules, eligible, offers_item, resource_exclusion, score, town_name
 
 
 def resource(key: str = "R1", **changes: object) -> Resource:
@@ -289,3 +289,31 @@ def test_slots_are_capped_by_the_anti_hoarding_limit() -> None:
     assert Pool([big], rules=Rules(max_unfinished=20)).remaining("big") == 7  # then the open capacity
     monthly = resource("monthly", capacity_open=10, capacity_month=4, month_matches=3)
     assert Pool([monthly]).remaining("monthly") == 1
+
+
+# --- categories staff add, and the pool's totals ------------------------------------------------------------------
+
+
+def test_a_category_outside_the_catalogue_is_offered_in_general() -> None:
+    # staff may add categories (model.CATEGORIES); with no catalogue of items, a resource offering the category
+    # covers any item of it, and the pool agrees
+    farmer = resource("farmer", categories=frozenset({"助农"}), items=frozenset({"轮椅"}))
+    listed = resource("listed", categories=frozenset({"助农"}), items=frozenset({"荔枝"}))
+    other = resource("other", categories=frozenset({"助残"}), items=frozenset())
+    wish = Wish(case_id=4, category="助农", item="荔枝", town="虎门镇")
+    assert offers_item(farmer, "助农", "荔枝") is True
+    assert eligible(farmer, wish) is None
+    assert eligible(listed, wish) is None
+    assert eligible(other, wish) == "不提供助农类帮助"
+    assert {c.key for c in Pool([farmer, listed, other]).rank(wish, limit=None)} == {"farmer", "listed"}
+
+
+def test_the_pool_totals_are_the_weighted_means_score_gives() -> None:
+    pool = Pool(POOL)
+    for wish_key in EXPECTED:
+        category, item, town, amount = wish_key
+        wish = Wish(case_id=5, category=category, item=item, town=town, amount=amount)
+        idx, totals = pool.scores(wish)
+        for i, total in zip(idx, totals, strict=True):
+            assert 0.0 <= total <= 1.0
+            assert total == pytest.approx(score(pool.resources[i], wish).total, abs=1e-9)
