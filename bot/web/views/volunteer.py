@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.web_request import FileField
 from aiohttp_session import get_session
 from sqlmodel import col, select
 
@@ -21,9 +22,10 @@ from bot.cases.lifecycle import STATE_LABEL, LifecycleError
 from bot.cases.numbering import CHINA
 from bot.db import transaction
 from bot.delivery.links import BadLink, sign_link, verify_link
+from bot.media import MediaError, store_upload
 from bot.models import Case, Offer, Resource
 from bot.pool import MATCHED, OFFER_LABEL, PoolConfig, accept, decline, report_progress
-from bot.pool.records import CASE_OVER, contact_visible, volunteer_refusal
+from bot.pool.records import CASE_OVER, contact_visible, volunteer_actor, volunteer_refusal
 from bot.web.websec import check_csrf
 from reference.privacy import mask_phone
 
@@ -175,12 +177,13 @@ async def offer_progress(request: web.Request) -> web.Response:
     if raw_stage not in ("delivered", "done"):
         raise web.HTTPBadRequest(text="请选择进度")
     stage: Literal["delivered", "done"] = "delivered" if raw_stage == "delivered" else "done"
+    photo = _uploaded(form.get("photo"), request.app[keys.SETTINGS].media_max_image_bytes)
     try:
         async with transaction(request.app[keys.SESSIONS]) as db:
             offer = await db.get(Offer, offer_id)
             if offer is None:
                 raise web.HTTPNotFound()
-            await report_progress(
+            case = await report_progress(
                 db,
                 offer=offer,
                 stage=stage,
@@ -188,7 +191,20 @@ async def offer_progress(request: web.Request) -> web.Response:
                 note=str(form.get("note", ""))[:500],
                 now=_now(request),
             )
-    except LifecycleError as exc:
+            if photo:  # checked by its bytes and stored; the case's timeline points at the stored photo
+                resource = await db.get(Resource, offer.resource_id)
+                assert resource is not None  # report_progress refused a missing resource
+                await store_upload(
+                    db,
+                    storage=request.app[keys.MEDIA].storage,
+                    settings=request.app[keys.SETTINGS],
+                    case=case,
+                    data=photo,
+                    source="volunteer",
+                    actor=volunteer_actor(resource),
+                    now=_now(request),
+                )
+    except (LifecycleError, MediaError) as exc:
         await _flash(request, str(exc), "error")
         raise web.HTTPFound(_offer_url(request, token)) from None
     await _flash(
@@ -196,6 +212,13 @@ async def offer_progress(request: web.Request) -> web.Response:
         "已记录送达，谢谢您！" if stage == "delivered" else "已记录完成，居民会收到通知。感谢您的爱心！",
     )
     raise web.HTTPFound(_offer_url(request, token))
+
+
+def _uploaded(field: Any, limit: int) -> bytes:
+    """The bytes of an uploaded file (at most ``limit`` + 1 read, so an oversized one is refused, not stored)."""
+    if not isinstance(field, FileField):
+        return b""
+    return field.file.read(limit + 1)
 
 
 # ------------------------------------------------------------------ my tasks
