@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.supervision import escalate_due as escalate_supervisions
+from bot.cases.supervision_town import escalate_due as escalate_town_supervisions
 from bot.cases.survey import close_case
 from bot.db import Sessions
 from bot.deadlines.calls import call_deadlines
@@ -70,5 +71,10 @@ async def run_sweeps(
         "call_deadlines": await call_deadlines(sessions=sessions, now=now, waking=waking),
         "supervision_escalated": await guarded_sweep(
             "supervision escalation sweep", sessions, lambda session: escalate_supervisions(session, now=now)
+        ),
+        "town_supervision_escalated": await guarded_sweep(
+            "town supervision escalation sweep",
+            sessions,
+            lambda session: escalate_town_supervisions(session, now=now),
         ),
     }

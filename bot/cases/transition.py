@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
+from bot.cases.duty import apply_on_dispatch
 from bot.cases.numbering import KIND_LABEL
 from bot.cases.survey_send import start_survey
 from bot.cases.table import (
@@ -148,6 +149,8 @@ async def transition(
         )
     # the side effects of the move, each called here explicitly (no lower module reaches up to the case)
     await sla.restart_clock(session, case=case, from_status=from_status, to_status=rule.to, now=now)
+    if action == "dispatch":  # 权责清单: the responsible unit, and the deadline from the list
+        await apply_on_dispatch(session, case=case, actor=actor, now=now)
     if rule.to in OFFERS_END:
         await withdraw_offers(session, case=case, to_status=rule.to, now=now)
     if rule.to == CaseStatus.COMPLETED:

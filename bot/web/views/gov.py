@@ -217,7 +217,9 @@ async def case_supervise(request: web.Request, staff: Staff) -> web.Response:
                     case=case,
                     actor=actor,
                     request=form_text(form, "request", max_len=500, field="督办要求", required=True),
-                    days=parse_int(form.get("days") or DEFAULT_DAYS, field="答复时限", lo=1, hi=MAX_DAYS),
+                    days=parse_int(
+                        form.get("days") or str(DEFAULT_DAYS), field="答复时限", lo=1, hi=MAX_DAYS
+                    ),
                     now=now,
                 )
                 message = f"已督办，镇街须在 {fmt_time(row.due_at)} 前答复"

@@ -143,7 +143,7 @@ async def projects_post(request: web.Request, staff: Staff) -> web.Response:
                     db,
                     town=town,
                     name=form_text(form, "name", max_len=64, field="批次名称", required=True),
-                    objection_days=parse_int(form.get("objection_days") or 5, field="公示期", lo=1, hi=30),
+                    objection_days=parse_int(form.get("objection_days") or "5", field="公示期", lo=1, hi=30),
                     actor=actor,
                     now=now,
                 )
