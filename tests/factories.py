@@ -558,6 +558,8 @@ async def seed_every_page(site: Site) -> None:
         ("admin-staff", "/staff/admin/staff", "admin"),
         ("admin-categories", "/staff/admin/categories", "admin"),
         ("admin-deadlines", "/staff/admin/deadlines", "admin"),
+        ("staff-communities", "/staff/communities", "staff"),
+        ("admin-communities", "/staff/communities?town=厚街镇", "admin"),
         ("staff-policies", "/staff/policies", "admin"),
         ("staff-funds", "/staff/funds", "staff"),
         ("staff-league", "/staff/league", "admin"),

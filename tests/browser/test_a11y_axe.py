@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from tests.factories import Site
-from tests.helpers import CHROMIUM, require_axe, signed_in_state
+from tests.helpers import ARTIFACTS, CHROMIUM, require_axe, signed_in_state
 
 pytestmark = [
     pytest.mark.browser,
@@ -75,3 +75,25 @@ async def test_every_page_passes_axe(site: Site, browser: Any, states: dict[str,
             await page.context.close()
     print(f"\naxe at {width}px, serious/critical elements per page: {counts}")
     assert not failures, "\n\n".join(failures)
+
+
+async def test_the_community_page_at_phone_width(site: Site, browser: Any, states: dict[str, Any]) -> None:
+    """The registry page as an admin sees it on a phone (375 px): the town's communities with their poster links
+    and the admin forms, no sideways scrolling, axe clean; the screenshot is kept for review."""
+    ctx = await browser.new_context(
+        viewport={"width": 375, "height": 740}, storage_state=states["admin"], bypass_csp=True
+    )
+    page = await ctx.new_page()
+    try:
+        await page.goto(site.base + "/staff/communities?town=厚街镇")
+        assert await page.locator("h1").inner_text() == "村（社区）名单 厚街镇"
+        links = page.locator("a[href$='/poster.png']")
+        assert await links.count() >= 10  # the seeded communities of 厚街镇, each with its poster
+        assert "新围社区" in await page.locator("main").inner_text()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+        found = await axe_violations(page)
+        assert not found, describe(found)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "staff-communities-375.png"), full_page=False)
+    finally:
+        await ctx.close()
