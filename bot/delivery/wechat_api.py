@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class WeChatAPI:
         self.last_error: str | None = None  # the last failure to reach WeChat; cleared by the next answer
         self._redis_key = f"wechat:access_token:{appid}"
         self._redis_lock = f"wechat:access_token_lock:{appid}"
+        self.redis_away = False  # the last token refresh found Redis unavailable (and fetched its own)
 
     # ------------------------------------------------------------------ HTTP
     @property
@@ -181,11 +183,30 @@ class WeChatAPI:
             if self._fresh(tok) and tok is not None and tok.value != stale:
                 return tok.value
             if self.redis is not None:
-                tok = await self._token_via_redis(stale)
+                tok = await self._shared_or_own(stale)
             else:
                 tok = await self._fetch(force=stale is not None)
             self._token = tok
             return tok.value
+
+    async def _shared_or_own(self, stale: str | None) -> _Token:
+        """The token shared through Redis; with Redis away, this process fetches its own (messages keep going
+        out), and the next refresh tries Redis again."""
+        try:
+            tok = await self._token_via_redis(stale)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self.redis_away:
+                log.warning(
+                    "Redis unavailable (%s: %s): this process fetches its own WeChat token until Redis returns",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                )
+            self.redis_away = True
+            return await self._fetch(force=stale is not None)
+        if self.redis_away:
+            log.warning("Redis answers again: the WeChat token is shared again")
+            self.redis_away = False
+        return tok
 
     async def _token_via_redis(self, stale: str | None) -> _Token:
         shared = await self._redis_get()

@@ -260,7 +260,8 @@ async def _run(args: argparse.Namespace) -> int:
     if settings.redis_url:
         import redis.asyncio as redis_asyncio  # lazy: as above
 
-        redis = redis_asyncio.from_url(settings.redis_url)
+        # short timeouts: a Redis that hangs must not hold the jobs (the token falls back to this process's own)
+        redis = redis_asyncio.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     def clock() -> datetime:
         return datetime.now(UTC)
