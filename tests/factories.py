@@ -18,8 +18,20 @@ from bot import keys
 from bot.cases.access import create_staff
 from bot.cases.numbering import create_case
 from bot.db import transaction
-from bot.delivery.links import sign_link
-from bot.models import Case, CaseEvent, InboundMessage, Notice, Offer, Resident, Resource, Staff, Survey
+from bot.delivery.links import sign_link, sign_short
+from bot.models import (
+    CallBack,
+    CallTask,
+    Case,
+    CaseEvent,
+    InboundMessage,
+    Notice,
+    Offer,
+    Resident,
+    Resource,
+    Staff,
+    Survey,
+)
 from bot.pool.leads import check_signup, record_chat_lead, sign_up
 from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, fulfil_claim, publish
 from bot.pool.wallgroup import claim_group
@@ -356,6 +368,7 @@ class Site:
     project_no: str = ""
     resident_token: str = ""
     survey_token: str = ""
+    survey_short: str = ""  # the short survey link of a text message (/s/<token>)
     offer_pending: str = ""
     offer_mine: str = ""
     tasks_token: str = ""
@@ -512,6 +525,29 @@ async def seed_every_page(site: Site) -> None:
         site.wish_no, site.project_no = wish.case_no, project.case_no
         site.resident_token = _page_token("my_cases", resident.id)
         site.survey_token = _page_token("survey", survey.id or 0)
+        site.survey_short = sign_short(
+            PAGE_LINK_SECRET, "survey", survey.id or 0, ttl=3650 * 86400, now=NOW.timestamp()
+        )
+        # the staff call queue: one call task (nobody reached) and one call-back request (asked for a person)
+        db.add(
+            CallTask(
+                case_id=wish.id or 0,
+                town=TOWN,
+                phone="13912345678",
+                reason="微信和短信都无法送达，请电话回访",
+                created_at=NOW,
+                due_at=NOW + timedelta(days=1),
+            )
+        )
+        db.add(
+            CallBack(
+                town=TOWN,
+                phone="13712345678",
+                note="想找人问问轮椅的事",
+                created_at=NOW,
+                due_at=NOW + timedelta(hours=6),
+            )
+        )
         site.offer_pending = _page_token("offer", pending.id or 0)
         site.offer_mine = _page_token("offer", mine.id or 0)
         site.tasks_token = _page_token("tasks", resources[0].id or 0)
@@ -525,6 +561,7 @@ async def seed_every_page(site: Site) -> None:
         ("resident-cases", f"/my/cases?t={site.resident_token}", None),
         ("resident-case", f"/my/cases/{site.wish_no}?t={site.resident_token}", None),
         ("survey", f"/survey/{site.survey_token}", None),
+        ("survey-short", f"/s/{site.survey_short}", None),
         ("volunteer-offer", f"/v/offer/{site.offer_pending}", None),
         ("volunteer-offer-accepted", f"/v/offer/{site.offer_mine}", None),
         ("volunteer-tasks", f"/v/tasks?t={site.tasks_token}", None),
@@ -543,6 +580,7 @@ async def seed_every_page(site: Site) -> None:
         ("staff-new", "/staff/cases/new", "staff"),
         ("staff-account", "/staff/account", "staff"),
         ("staff-outbox", "/staff/outbox", "staff"),
+        ("staff-calls", "/staff/calls", "staff"),
         ("staff-pool", "/staff/pool", "staff"),
         ("staff-pool-resource", f"/staff/pool/{site.resource_key}", "staff"),
         ("staff-pool-import", "/staff/pool/import", "admin"),
