@@ -280,7 +280,9 @@ async def take_scan(
 
 # ------------------------------------------------------------------ for the staff pages' forms
 #: the staff pages whose forms pick a community from a town's list (bot/web/views/staff.render adds the lists)
-COMMUNITY_PICKERS = frozenset({"staff/new.html", "staff/case.html", "staff/queue.html", "admin/staff.html"})
+COMMUNITY_PICKERS = frozenset(
+    {"staff/new.html", "staff/case.html", "staff/queue.html", "admin/staff.html", "pool/resource.html"}
+)
 
 
 async def communities_by_town(sessions: Any) -> dict[str, list[Community]]:

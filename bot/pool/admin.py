@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.lifecycle import CITY_ROLES, TOWN_WORKERS
-from bot.models import Case, Category, Offer, Resource, Staff
+from bot.models import Case, Category, Community, Offer, Resource, Staff
 from bot.pool.config import DEFAULT_CONFIG, PoolConfig, PoolError
 from bot.pool.offers import withdraw_inactive
 from bot.pool.snapshot import POOL_CACHE, load_pool
@@ -160,6 +160,7 @@ EDITABLE = (
     "max_fund",
     "available",
     "kind",
+    "community_id",
 )
 
 
@@ -211,6 +212,13 @@ async def update_resource(
 
     if staff.role not in CITY_ROLES and new["home_town"] != staff.town:
         errors["home_town"] = "只能设为本镇街"
+    raw_id = values.get("community_id", "").strip()  # from the town's list (the registry), or none
+    community = None
+    if raw_id and raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 10:
+        community = await session.get(Community, int(raw_id))
+    if raw_id and (community is None or not community.active or community.town != new["home_town"]):
+        errors["community_id"] = f"请从{new['home_town'] or '所在镇街'}的村（社区）名单中选择"
+    new["community_id"] = community.id if community is not None else None
     served = [t for t in split.split(values.get("towns_served", "")) if t]
     if CITY_WIDE in served:
         new["towns_served"] = []

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from bot import keys
 from bot.models import AuditLog, Case, Community, Resident, Staff
 from tests.factories import PASSWORD, TOWN, add_staff
-from tests.helpers import ROOT, System, login
+from tests.helpers import ROOT, System, csrf, login
 
 CASE_NO = re.compile(r"MS\d{8}-\d{4}")
 
@@ -263,3 +263,51 @@ async def test_a_scan_of_a_community_code_files_the_case_in_that_community(keywo
     await asyncio.sleep(1.1)  # events are deduplicated by sender + CreateTime (seconds): a later second
     r = await user.send_event("SCAN", key="c:999999")
     assert "欢迎回来" in r.text
+
+
+async def test_a_resource_takes_its_community_from_its_town_list(web_client: Any, web_sessions: Any) -> None:
+    from tests.factories import mk_resource
+
+    await add_staff(web_sessions, "hj-pool", "town_staff", town=TOWN)
+    async with web_sessions() as db:
+        await mk_resource(db, "HJC1", town=TOWN)
+        await db.commit()
+        ids = {
+            (c.town, c.name): c.id
+            for c in (
+                await db.exec(select(Community).where(Community.name.in_(["新围社区", "太平社区"])))
+            ).scalars()
+        }
+    await login(web_client, "hj-pool", PASSWORD)
+    token = await csrf(web_client, "/staff/pool/HJC1")
+    form = {
+        "csrf_token": token,
+        "name": "厚街爱心商行",
+        "contact": "陈先生",
+        "phone": "13800001234",
+        "kind": "enterprise",
+        "categories": "助残",
+        "items": "轮椅",
+        "home_town": TOWN,
+        "towns_served": TOWN,
+        "capacity_open": "2",
+        "capacity_month": "4",
+        "max_fund": "",
+        "available": "1",
+    }
+    page = await (await web_client.get("/staff/pool/HJC1")).text()
+    assert (
+        f'<option value="{ids[(TOWN, "新围社区")]}"' in page and "太平社区" not in page
+    )  # the town's list only
+    for bad in (str(ids[("虎门镇", "太平社区")]), "999999", "x1", "-3"):  # another town's, none, malformed
+        resp = await web_client.post("/staff/pool/HJC1/edit", data={**form, "community_id": bad})
+        assert resp.status == 400 and "请从厚街镇的村（社区）名单中选择" in await resp.text(), bad
+    resp = await web_client.post(
+        "/staff/pool/HJC1/edit", data={**form, "community_id": str(ids[(TOWN, "新围社区")])}
+    )
+    assert resp.status == 200 and "已保存" in await resp.text()
+    async with web_sessions() as db:
+        from bot.models import Resource
+
+        row = (await db.exec(select(Resource).where(Resource.key == "HJC1"))).scalar_one()
+    assert row.community_id == ids[(TOWN, "新围社区")]

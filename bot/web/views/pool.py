@@ -392,6 +392,7 @@ async def _resource_page(
         "capacity_month": str(row.capacity_month),
         "max_fund": "" if row.max_fund is None else str(row.max_fund),
         "available": "1" if row.available else "",
+        "community_id": str(row.community_id or ""),
     }
     ctx = {
         "r": row,
