@@ -607,6 +607,10 @@ async def seed_every_page(site: Site) -> None:
         ("public-projects", "/public/projects", None),
         ("public-project", f"/public/projects/{site.micro_project}", None),
         ("project-vote", f"/vote/{site.vote_token}", None),
+        ("staff-duties", "/staff/duties", "admin"),
+        ("staff-duties-town", "/staff/duties", "staff"),
+        ("staff-town-supervision", "/staff/town-supervision", "admin"),
+        ("staff-town-supervision-town", "/staff/town-supervision", "staff"),
         ("error-404", "/no-such-page", None),
         ("error-403", "/my/cases?t=forged", None),
         ("error-405", f"/staff/cases/{site.wish_no}/phone", "staff"),
@@ -701,6 +705,7 @@ async def _seed_projects(site: Site) -> None:
     sponsor money, under way with an answered objection; a second round with the residents' vote open."""
     # lazy: only the page list needs the project domain
     from bot.cases.actors import Actor
+    from bot.cases.supervision_town import press_town
     from bot.projects import service as svc
     from bot.projects.votes import open_vote
 
@@ -803,6 +808,15 @@ async def _seed_projects(site: Site) -> None:
             )
             await svc.visit(db, project=p, notes="已到现场查看", photos=[], actor=actor, now=NOW)
         await open_vote(db, round_=r2, closes_at=NOW + timedelta(days=3650), actor=actor, now=NOW)
+        city = (await db.exec(select(Staff).where(Staff.username == "city-admin"))).one()
+        await press_town(
+            db,
+            town=TOWN,
+            actor=Actor.of_staff(city),
+            request="本月逾期未办结的微心愿较多，请说明原因",
+            days=5,
+            now=NOW,
+        )
         site.micro_project, site.project_round = a.id or 0, r1.id or 0
         site.vote_token = sign_link(
             PAGE_LINK_SECRET, "vote", f"{r2.id}-{case.resident_id}", ttl=3650 * 86400, now=NOW.timestamp()
