@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     sms_key_secret: str = "simulator-tencent-key"  # Tencent SecretKey / Aliyun AccessKeySecret
     sms_app_id: str = "1400000000"  # Tencent SmsSdkAppId
     sms_sign_name: str = "大莞家"
-    sms_templates: dict[str, str] = {}  # our template name (progress, survey, code, question) -> approved id
+    sms_templates: dict[str, str] = {}  # our template name (bot.delivery.sms.TEMPLATES) -> approved id
     sms_per_number_per_hour: int = 5
     # the secret path segment of the providers' receipt and reply callbacks (/sms/callback/{provider}/{token});
     # empty: the callbacks are off (404)
