@@ -190,12 +190,6 @@ def test_the_runner_fails_a_wrong_expectation_and_passes_a_right_one(rasa_url: s
 
 
 @pytest.mark.rasa
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.801 (153/191) on 2026-12-05 with the committed model: 26 requests split into several "
-    "cases by the 'you also mentioned' follow-up, 5 items not taken, 2 menus, 2 in-sentence corrections, "
-    "2 summary cancels, 1 lost after 人工 (tests/conversations/RESULTS.md); the target stays asserted",
-)
 def test_at_least_95_percent_of_conversations_reach_the_right_outcome(report: Report) -> None:
     assert report.rate >= 0.95, render(report)
 
@@ -214,11 +208,6 @@ def test_no_draft_is_cancelled_without_an_unambiguous_cancel(report: Report) -> 
 
 
 @pytest.mark.rasa
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 2026-12-05: 算了 不申请了 and 唔申请喇 唔该 at the summary are not carried out "
-    "(tests/conversations/RESULTS.md)",
-)
 def test_real_cancels_end_without_a_case(report: Report) -> None:
     """The other side of the cancel target: 算了 不申请了 / 取消 really ends the draft."""
     cancels = [o for o in report.outcomes if not o.conversation.no_cancel]

@@ -1,7 +1,8 @@
 """Creating a case: privacy consent, slots filled in any order, a summary, corrections, confirmation.
 
-Several needs in one message: the first need becomes this draft; the others wait in a queue and are offered one
-after another once this case is submitted (each becomes its own case, as staff handle them separately)."""
+One request is one case, however many things it names ("米和油" → item 米、油; `slots.read_items`). Only when
+the resident clearly says a second, separate matter follows ("另外还有个事 …") does that matter wait in a queue
+and get offered as its own case once this one is submitted."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from sqlmodel import col
 from bot.cases.numbering import create_case
 from bot.cases.titles import case_title
 from bot.conversation.dialogue import texts
+from bot.conversation.dialogue.slots import (
+    corrected_item,
+    is_cancel,
+    read_items,
+    read_town,
+    split_second_matter,
+)
 from bot.conversation.dialogue.turn import Turn
+from bot.conversation.nlu.keyword import parse_keywords
 from bot.conversation.nlu.normalize import (
     find_beneficiary,
-    find_items,
     find_town,
     parse_quantity,
     suggest_category,
@@ -64,11 +72,15 @@ async def start_draft(turn: Turn, *, kind: str, text: str) -> str:
     turn.set_state("draft", draft=draft, msg_ids=msg_ids, expect=None)
     if text:
         _absorb(turn, draft, text, describing=True)
-    items = [i for i in (turn.parse.all("item") if turn.parse else []) if i]
-    if len(dict.fromkeys(items)) >= 2:
-        unique = list(dict.fromkeys(items))
-        draft["item"] = unique[0]
-        turn.update(queue=unique[1:])
+        first, second = split_second_matter(text)
+        model_items = turn.parse.all("item") if turn.parse else []
+        later = read_items(second, model_items) if second else None
+        if second and later and later.items:
+            # the resident said plainly that a second matter follows: it becomes its own case afterwards
+            guess = parse_keywords(second).intent
+            other_kind = guess if guess in ("micro_wish", "micro_project") else kind
+            draft["description"] = first[:1000]
+            turn.update(queue=[{"text": second[:500], "kind": other_kind, "item": later.value}])
     turn.update(draft=draft)
     if turn.resident.consent_at is None:
         turn.set_state("consent")
@@ -92,14 +104,24 @@ async def continue_draft(turn: Turn) -> str:
             return texts.DRAFT_KEPT + _ask_again(turn, draft)
         # anything else: the resident carries on with the draft
 
-    elif expect == "phone" and state == "draft" and NO_PHONE.search(text) and not normalize_phone(text):
+    elif (
+        expect == "phone"
+        and state == "draft"
+        and NO_PHONE.search(text)
+        and not normalize_phone(text)
+        and not CANCEL_IN_TEXT.search(text)
+    ):
         # "不用了" / "不用留" / "不方便" / "没有" at the phone question: no phone, the draft goes on
         draft["phone"] = ""
         draft["phone_asked"] = True
         turn.update(draft=draft)
         return _next_question(turn, draft)
 
-    elif CANCEL_WORDS.match(text) or (turn.intent == "cancel_request" and CANCEL_IN_TEXT.search(text)):
+    elif (
+        CANCEL_WORDS.match(text)
+        or is_cancel(text)
+        or (turn.intent == "cancel_request" and CANCEL_IN_TEXT.search(text))
+    ):
         if state == "consent":  # withdrawn before agreeing: like a refusal, nothing of it is kept
             await _erase_draft_words(turn)
             turn.set_state("idle")
@@ -187,7 +209,7 @@ def _absorb(
     p = turn.parse
     # "不对，是厚街不是虎门": what follows 不是 is the wrong value, never the new one
     positive = NOT_X.sub("", text)
-    town = find_town(positive)
+    town = read_town(text)  # "在凤岗 哦不对 是清溪": the corrected town, never a negated one
     if town is None and p is not None and not correcting:
         town = p.first("town")
     if town:
@@ -196,23 +218,23 @@ def _absorb(
     if phone:
         draft["phone"] = phone
         draft["phone_asked"] = True
+    model_items = p.all("item") if p is not None else []
+    if correcting:
+        fixed = corrected_item(text, model_items, current=draft.get("item"))
+        if fixed:
+            draft["item"] = fixed
+    elif not draft.get("item"):
+        # one request, however many things it names; junk spans and synonyms of the first thing are dropped
+        found = read_items(text, model_items, wish=draft.get("kind") != "micro_project").value
+        if found and (describing or model_items):
+            draft["item"] = found
     if p is not None:
-        item = p.first("item")
-        if item and not (correcting and draft.get("item")):
-            draft.setdefault("item", item)
-            if correcting:
-                draft["item"] = item
         ben = p.first("beneficiary")
         if ben:
             draft["beneficiary"] = ben
         qty = p.first("quantity")
         if qty and qty.isdigit():
             draft["quantity"] = int(qty)
-    if not draft.get("item") and (describing or correcting):
-        # the model may miss a thing it has seen rarely (轮椅 after a long story): the item lexicon backs it up
-        found = find_items(positive)
-        if found:
-            draft["item"] = found[0]
     if draft.get("kind") == "micro_wish" and not draft.get("beneficiary") and describing:
         ben = find_beneficiary(positive)
         if ben:
@@ -320,12 +342,20 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
         f"已为您登记{texts.KIND_LABEL[kind]}，编号：{case.case_no}\n"
         "接下来社区工作人员会先核实情况，有进展会在这里通知您。回复“查询进度”可以随时查看。"
     )
-    queue = list(turn.conv.data.get("queue") or [])
+    queue = [q for q in (turn.conv.data.get("queue") or []) if isinstance(q, dict)]
     if queue:
-        nxt = {k: draft.get(k) for k in ("kind", "town", "address", "phone", "beneficiary", "degraded")}
-        nxt.update(item=queue[0], description=f"{draft['description'][:200]}（{queue[0]}）", phone_asked=True)
+        # a second matter the resident named as such ("另外还有个事 …"): offered as its own case
+        later = queue[0]
+        nxt = {k: draft.get(k) for k in ("town", "address", "phone", "degraded")}
+        nxt.update(
+            kind=later.get("kind") or kind,
+            item=later.get("item"),
+            description=str(later.get("text") or "")[:1000],
+            phone_asked=True,
+        )
         turn.set_state("idle")
         turn.set_state("confirm", draft=nxt, queue=queue[1:], msg_ids=[], expect=None)
-        return reply + f"\n\n您还提到了“{queue[0]}”，也帮您单独登记：\n" + summary(nxt)
+        what = later.get("item") or str(later.get("text") or "")[:12]
+        return reply + f"\n\n您还提到了另一件事“{what}”，也帮您单独登记：\n" + summary(nxt)
     turn.set_state("idle")
     return reply

@@ -12,7 +12,8 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.conversation.nlu.fillers import strip_fillers
-from bot.conversation.nlu.types import Parse
+from bot.conversation.nlu.normalize import find_items
+from bot.conversation.nlu.types import CASE_INTENTS, FALLBACK_INTENT, Parse
 from bot.models import Conversation, InboundMessage, Resident
 from bot.settings import Settings
 from webhooks import Delivery
@@ -45,8 +46,10 @@ class Turn:
     def intent(self) -> str | None:
         """The intent when the NLU is confident enough to act on it; None otherwise."""
         p = self.parse
-        if p is None or p.is_fallback or p.confidence < self.settings.nlu_fallback_threshold:
+        if p is None:
             return None
+        if p.is_fallback or p.confidence < self.settings.nlu_fallback_threshold:
+            return _case_named_by_a_thing(p, self.text)
         return p.intent
 
     @property
@@ -59,3 +62,22 @@ class Turn:
 
     def update(self, **data: Any) -> None:
         self.conv.data = {**self.conv.data, **data}
+
+
+#: an unsure request is taken when its best candidate leads by this much and the text names a known thing
+RESCUE_CONFIDENCE = 0.5
+RESCUE_MARGIN = 0.15
+
+
+def _case_named_by_a_thing(p: Parse, text: str) -> str | None:
+    """Below the threshold the NLU is unsure; a request that names a thing the programme gives or fixes
+    (轮椅, 路灯, 下水道 … the item lexicon) and whose best candidate is a case intent with a clear lead is still
+    a request: the dialogue confirms every slot at the summary, so taking it costs one "不对" at worst, while the
+    menu loses the request."""
+    ranked = [(name, conf) for name, conf in p.ranking if name != FALLBACK_INTENT]
+    if not ranked or ranked[0][0] not in CASE_INTENTS or ranked[0][1] < RESCUE_CONFIDENCE:
+        return None
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    if ranked[0][1] - runner_up < RESCUE_MARGIN or not find_items(text):
+        return None
+    return ranked[0][0]

@@ -19,7 +19,13 @@ _LEADING_ONLY = (
     r"我跟你说(?:一下)?|我和你说(?:一下)?|跟你说(?:一下)?|我同你讲|同你讲|我想问一下|我想问下|"
     r"麻烦问一下|麻烦问下|麻烦你|麻烦一下|请问一下|请问下|请问|问一下|问下|打扰一下|打扰了|打扰下|"
     r"那个|这个|就是说|就是|是这样的|是这样|这样的|哎呀|哎哟|哎|唉|诶|欸|呃|额|嗯+|啊|哦|噢|喔|"
-    r"同志|师傅|靓女|靓仔|小姑娘|小妹|领导|工作人员"
+    r"同志|师傅|靓女|靓仔|小姑娘|小妹|领导|工作人员|"
+    # Cantonese openers: "我想讲下 …", "同你讲下 …"
+    r"我想讲下|我想讲一下|想讲下|同你讲下|我同你讲下|我想讲|讲下先|"
+    # "never mind, I'll say it myself": after a question for a person, before the request itself
+    r"(?:算了|不用了|唔使了|冇所谓)?[\s,，]*我(?:自己|直接)(?:讲|说|打字|来讲|来说|同你讲|跟你说)(?:吧|啦|喇|算了)?|"
+    # "没事没事 / 冇事冇事" before a request is a polite opener, never the whole message ("没事了" stays whole)
+    r"(?:没事|冇事|无事)(?=[\s,，。.!！]*(?:没事|冇事|无事)|[\s,，。.!！]+\S)"
 )
 _SEP = r"[\s,，。.!！~～…、:：;；?？]*"
 # thanks at the start are a filler only when something else follows after a pause ("谢谢 我想问下进度");

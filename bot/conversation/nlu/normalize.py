@@ -99,6 +99,12 @@ def find_towns(text: str) -> list[str]:
     return found
 
 
+def town_mentions(text: str) -> list[tuple[int, str]]:
+    """(position, full name) of every town mention, in order ("在凤岗 哦不对 是清溪" → two mentions)."""
+    cleaned = _NOT_TOWN.sub(lambda m: " " * len(m.group()), _clean(text))
+    return [(m.start(), TOWN_VARIANTS[m.group()]) for m in _TOWN_RE.finditer(cleaned)]
+
+
 def normalize_town(text: str) -> str | None:
     """Full town name for a short form, variant or typo (or a sentence naming one); None when none is named."""
     cleaned = re.sub(r"\s+", "", _clean(text)).removeprefix("东莞市").removeprefix("东莞")

@@ -1,0 +1,196 @@
+"""Reading the slots of a request the way residents say them: what is needed (one or several things), the town
+even when corrected inside the sentence, and whether the message is an unambiguous cancel.
+
+Pure functions over the message text and the model's entity values, so the dialogue's rules are testable alone.
+
+- One request, several things: "米和油", "书包文具", "一袋米一桶油" are one request with items 米、油. Only things
+  named side by side (joined by 和/跟/同/、/还有, a quantity, or nothing) belong together; a second thing named
+  elsewhere in the story (a knee, the road outside, a synonym of the first thing) is not a second request.
+- A second request only when the resident clearly says so ("另外还有一件事 …", "还有个事 …"): its words are
+  returned apart so the dialogue can offer it as its own case.
+- Visits and companionship are a service need: "派人陪陪她", "上门探访" → item 探访陪伴.
+- "在凤岗 哦不对 是清溪", "不是石碣 是石龙": the town after the correction wins, a negated town never does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.conversation.nlu.normalize import (
+    BENEFICIARY_RE,
+    find_items,
+    find_towns,
+    normalize_town,
+    town_mentions,
+)
+
+#: the item of a visit or companionship wish
+COMPANY_ITEM = "探访陪伴"
+_COMPANY = re.compile(
+    r"陪(?:伴|聊|护|同|下|一下|陪|佢|他|她|我|老人|吓)|探访|探望|看望|上门(?:看|睇|探|照顾|陪|关心|问候)|"
+    r"(?:倾|聊)(?:下|一下)?(?:偈|天)|聊聊|说说话|讲讲话|倾下偈"
+)
+# a visit or companionship said as a verb ("看看", "陪陪", "倾偈") names the service need 探访陪伴
+_COMPANY_WORD = re.compile(
+    r"^(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|探访|探望|看望|陪伴|陪聊|陪陪|陪|聊天|聊聊|倾偈|倾下偈)"
+    r"(?:他|她|佢|一下|下)?$"
+)
+# Words a model may tag as an item that are never a thing to give or fix: body parts, places and directions,
+# times, people and pronouns, sounds and states.
+_NOT_A_THING = re.compile(
+    r"^(?:.*(?:膝盖|腰|腿|脚|手|眼睛?|耳朵?|头|身体|心脏|骨头)|外面|里面|楼下|楼上|门口|屋企|家里|屋里|附近|"
+    r"旁边|对面|这边|那边|上面|下面|晚上|白天|早上|每天|平时|成日|天天|我|你|他|她|佢|佢哋|我们|我哋|"
+    r"人|东西|嘢|问题|情况|事|事情|申请|帮助|帮忙|困难|电话|手机|号码|钱|费用|儿女|子女|家人|亲戚|邻居|老伴|"
+    r"志愿者|义工|社工|工作人员|人手)$"
+)
+# joins two things of one request: nothing, a conjunction, a negation repeated ("冇米冇油"), a quantity
+_COORD_GAP = re.compile(
+    r"^[\s、,，/和跟同与及加或再也都又冇没有还以]{0,4}"
+    r"(?:[一二两三四五六七八九十几半\d]{1,3}[个袋桶张床台辆件套箱斤包瓶本支把双盒罐条只部副]|"
+    r"[些点啲])?$"
+)
+#: the resident says plainly that a second, separate matter follows
+SECOND_MATTER = re.compile(
+    r"(?:另外|此外|还有|仲有|另)(?:一|个)?(?:件|个|樣|样)?(?:事|事情|问题|嘢)|第二(?:件|个)(?:事|问题)?|"
+    r"顺便(?:再)?(?:反映|说|讲|问|报)(?:一下|下)?"
+)
+# A correction inside one message: what comes after it replaces what came before.
+_CORRECTION = re.compile(
+    r"不对|说错|讲错|搞错|讲错咗|错了|唔啱|唔系|唔係|应该是|应该系|其实是|其实系|改成|改为|哦不|呃不|不好意思"
+)
+_NOT_X = re.compile(r"(?:不是|唔系|唔係|并非|而不是)\s?([^，,。；;！!？?\s]{1,8})")
+
+_CANCEL_PHRASE = (
+    r"(?:那|我|噉|咁)?(?:还是|都系|都是)?"
+    r"(?:算了|算啦|算喇|罢了|取消(?:申请|登记|这个|这次|吧)?|撤回(?:申请)?|"
+    r"(?:先|暂时|都|就|我)?(?:不|唔)(?:申请|办|登记|报|弄|搞|要申请|用申请|使申请|搞喇)|"
+    r"(?:不|唔)要(?=[了喇啦咯嘞])|冇事了|冇事喇|没事了|作废)"
+    r"[吧啦了呀喇咯嘞啰哦啊喎住先。.!！]*"
+)
+#: the whole message is one or more cancel phrases ("算了 不申请了", "唔申请喇"), nothing else
+CANCEL_ONLY = re.compile(rf"^(?:{_CANCEL_PHRASE}[\s,，。、]*)+$")
+
+
+def is_cancel(text: str) -> bool:
+    """An unambiguous cancel of the request in progress: the message holds nothing but cancel phrases."""
+    return bool(text and CANCEL_ONLY.match(text.strip()))
+
+
+# ------------------------------------------------------------------------------------------------- items
+def _plausible(value: str) -> bool:
+    v = value.strip()
+    if not v or len(v) > 10 or _NOT_A_THING.match(v) or normalize_town(v):
+        return False
+    return not BENEFICIARY_RE.fullmatch(v) and not re.fullmatch(r"[\d一二两三四五六七八九十百个只些]+", v)
+
+
+def _same_thing(a: str, b: str) -> bool:
+    """米/大米, 被子/棉被, 椅子/长椅: sharing a character is the same thing said twice."""
+    return bool(set(a) & set(b))
+
+
+def _spans(text: str, value: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(re.escape(value), text)]
+
+
+def _coordinated(text: str, a: str, b: str) -> bool:
+    """Whether some mention of `a` and some mention of `b` stand side by side ("米和油", "一袋米一桶油")."""
+    for a0, a1 in _spans(text, a):
+        for b0, b1 in _spans(text, b):
+            gap = text[a1:b0] if a1 <= b0 else text[b1:a0] if b1 <= a0 else None
+            if gap is not None and _COORD_GAP.match(gap):
+                return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Items:
+    items: tuple[str, ...]  # the things of this request, in order ("米", "油"); () when none is named
+    second: str | None = None  # the words of a clearly separate second matter, when the resident gave one
+
+    @property
+    def value(self) -> str | None:
+        return "、".join(self.items) if self.items else None
+
+
+def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
+    """The things one request asks for: the model's items checked against the text and the item lexicon."""
+    first_part, second = split_second_matter(text)
+    found = _things(first_part, [v for v in model_items if v and v in first_part])
+    if not found and wish and _COMPANY.search(first_part):
+        found = [COMPANY_ITEM]
+    if second is not None and not _things(second, [v for v in model_items if v and v in second]):
+        second = None  # "另外" without a second thing named: one request told in two parts
+    return Items(tuple(found), second)
+
+
+def _things(text: str, model_items: Sequence[str]) -> list[str]:
+    named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
+    candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
+    lexicon = find_items(text)
+    # the primary thing: a model item the lexicon confirms, else the lexicon's first, else the model's first
+    primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
+    if primary is None:
+        primary = lexicon[0] if lexicon else (candidates[0] if candidates else None)
+    if primary is None:
+        return []
+    chosen = [primary]
+    for other in [*candidates, *find_items(text, loose=True)]:
+        if any(_same_thing(other, c) for c in chosen):
+            continue
+        if any(_coordinated(text, c, other) for c in chosen):
+            chosen.append(other)
+    # keep the order in which the resident named them
+    return sorted(chosen, key=lambda v: text.find(v) if v in text else len(text))
+
+
+def split_second_matter(text: str) -> tuple[str, str | None]:
+    """ "我要个轮椅 另外还有个事 村口路灯坏了" → ("我要个轮椅", "村口路灯坏了"); no marker → (text, None)."""
+    m = SECOND_MATTER.search(text)
+    if m is None or m.start() < 4:
+        return text, None
+    rest = text[m.end() :].strip(" ，,。:：就是系")
+    return (text[: m.start()].strip(" ，,。"), rest) if len(rest) >= 4 else (text, None)
+
+
+def corrected_item(text: str, model_items: Iterable[str], *, current: str | None) -> str | None:
+    """A new item in a correction at the summary ("不对 不是轮椅 是助听器" → 助听器), or None when the message
+    does not change the item. A negated thing is never taken."""
+    negated = {m.group(1) for m in _NOT_X.finditer(text)}
+    positive = _NOT_X.sub(" ", text)
+    found = _things(positive, [v for v in model_items if v and v in positive])
+    if not found:
+        return None
+    value = "、".join(found)
+    if current and value == current:
+        return None
+    if current and not (
+        find_items(positive) or any(current in n for n in negated) or _CORRECTION.search(text)
+    ):
+        return None  # a stray word the model took for a thing; the item the resident confirmed stays
+    return value
+
+
+# ------------------------------------------------------------------------------------------------- towns
+def read_town(text: str) -> str | None:
+    """The town a message names, taking corrections inside it into account:
+    "在凤岗 哦不对 是清溪" → 清溪镇, "不是石碣 是石龙" → 石龙镇, "住石碣 不是石龙" → 石碣镇."""
+    negated: set[str] = set()
+    for m in _NOT_X.finditer(text):
+        towns_here = find_towns(m.group(1))
+        if towns_here:
+            negated.add(towns_here[0])
+    mentions = [t for t in town_mentions(text) if t[1] not in negated]
+    if not mentions:
+        return None
+    last_fix = None
+    for m in _CORRECTION.finditer(text):
+        if m.start() > mentions[0][0]:
+            last_fix = m.end()
+    if last_fix is not None:
+        after = [t for t in mentions if t[0] >= last_fix]
+        if after:
+            return after[0][1]
+    return mentions[0][1]
