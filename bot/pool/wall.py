@@ -469,6 +469,7 @@ async def _confirm(
         note=f"圆梦墙认领已确认：{label}「{c.donor_name}」",
         data={"wall_claim": c.id},
     )
+    await tell_donor(session, c=c, w=w, what="confirmed")
 
 
 async def auto_confirms(session: AsyncSession, *, resource_id: int | None, town: str) -> bool:
@@ -548,6 +549,28 @@ async def _settle(session: AsyncSession, *, c: WallClaim, w: WallWish, case: Cas
             template={"case_no": case.case_no[:20], "status": "爱心人士给您留言"},
             dedupe_key=f"wall-message:{c.id}",
         )
+    await tell_donor(session, c=c, w=w, what="fulfilled")
+
+
+async def tell_donor(session: AsyncSession, *, c: WallClaim, w: WallWish, what: str) -> None:
+    """A donor of the pool whose WeChat is bound hears that staff confirmed the claim, or that the wish came true;
+    the details stay on the donor's page (the link they were given), not in the message."""
+    res = await session.get(Resource, c.resource_id) if c.resource_id else None
+    if res is None or not res.openid:
+        return
+    text = {
+        "confirmed": f"您认领的心愿（{w.public_text[:40]}）已确认，送到哪里、联系谁请看您的认领页面。",
+        "fulfilled": f"您认领的心愿（{w.public_text[:40]}）已经实现，谢谢您！认领页面可以下载感谢信。",
+    }[what]
+    await enqueue(
+        session,
+        openid=res.openid,
+        recipient_type="volunteer",
+        kind="progress",
+        text=text,
+        template={"status": "圆梦墙认领已确认" if what == "confirmed" else "心愿已实现"},
+        dedupe_key=f"wall-donor-{what}:{c.id}",
+    )
 
 
 # ------------------------------------------------------------------ sweeps

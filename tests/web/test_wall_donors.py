@@ -324,7 +324,9 @@ async def test_the_residents_thanks_reach_the_donor_and_the_certificate_names_on
     assert "轮椅很好用，谢谢好心人" in shown and "13912345678" not in shown and "139****5678" in shown
     async with sessions() as db:
         to_donor = (await db.exec(select(Outbox.text).where(Outbox.openid == "o-donor-b01"))).all()
-    assert len(to_donor) == 1 and "轮椅很好用" in to_donor[0] and "13912345678" not in to_donor[0]
+    relayed = [t for t in to_donor if "收到了受助人的感谢" in t]
+    assert len(relayed) == 1 and "轮椅很好用" in relayed[0] and "13912345678" not in relayed[0]
+    assert any("已确认" in t for t in to_donor) and any("已经实现" in t and "感谢信" in t for t in to_donor)
 
     # the certificate: a PNG of the agreed size with the donor's name and what they gave; no resident data
     r = await client.get(f"/wall/claims/{c.token}/certificate.png")
@@ -591,6 +593,18 @@ async def test_a_donor_binds_wechat_when_signing_up_and_claims_from_chat(keyword
     async with sessions() as db:
         c = (await db.exec(select(WallClaim))).one()
     assert c.resource_id == res.id and c.donor_name == "厚街爱心粮油店" and c.status == "reserved"
+    # the case's owner confirms on the staff page: the donor hears of it in WeChat (details stay on their page)
+    async with aiohttp.ClientSession(
+        base_url=system.bot_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as web:
+        await login(web, "hj-g", PASSWORD)
+        token = await csrf(web, "/staff/wall")
+        assert (
+            await web.post(f"/staff/wall/claims/{c.id}/confirm", data={"csrf_token": token})
+        ).status == 200
+    async with sessions() as db:
+        to_donor = (await db.exec(select(Outbox.text).where(Outbox.openid == donor.openid))).all()
+    assert any("已确认" in t and "认领页面" in t for t in to_donor), to_donor
     again = (await donor.send_text(f"认领 {ids[1]}")).text
     assert "不在圆梦墙上" in again or "刚刚被其他爱心人士认领" in again
     # someone not in the pool: "认领 <编号>" points to the sign-up, "我想认领" is an offer of help (a lead)
