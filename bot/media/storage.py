@@ -11,6 +11,8 @@ can never name a path outside the folder."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import re
 import secrets
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
 KEY = re.compile(r"^[0-9a-z][0-9a-z/_.-]{0,199}$")
 #: seconds one storage call may take before it counts as failed (the download is then retried)
 TIMEOUT = 30.0
@@ -60,17 +63,31 @@ class LocalStorage:
         return self.root / check_key(key)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._put, self._path(key), data)
+        try:
+            await asyncio.to_thread(self._put, self._path(key), data)
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            log.error(
+                "media store: %s%s under %s; the file stays with WeChat and is fetched again later",
+                "disk full: " if full else "",
+                f"{type(exc).__name__}: {exc}"[:200],
+                self.root,
+            )
+            raise StorageError("磁盘已满" if full else f"写入失败：{type(exc).__name__}") from exc
 
     @staticmethod
     def _put(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # never leave half a file taking the space that ran out
+            raise
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
