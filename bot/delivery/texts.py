@@ -24,6 +24,9 @@ from bot.models import Outbox
 from bot.states import OutboxStatus
 
 log = logging.getLogger(__name__)
+#: texts useful only at once (``send_sms_now``): an undelivered one is noted, not parked for a resend or a call
+CODE_KIND = "code"  # a one-time code (the web query)
+ONE_TIME_KINDS = frozenset({CODE_KIND})
 
 
 async def record_receipt(
@@ -42,7 +45,7 @@ async def record_receipt(
         return None
     row.receipt = (("delivered" if delivered else "undelivered") + (f": {code}" if code else ""))[:64]
     session.add(row)
-    if not delivered and row.status == OutboxStatus.SENT:
+    if not delivered and row.status == OutboxStatus.SENT and row.kind not in ONE_TIME_KINDS:
         row.status = OutboxStatus.UNREACHABLE
         row.last_error = f"sms receipt: {code or 'undelivered'}"[:500]
         await session.flush()

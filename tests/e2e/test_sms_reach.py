@@ -451,3 +451,26 @@ async def test_a_call_task_filed_at_night_is_due_in_waking_hours(
         await _unreachable_case(system, ts)
         [task] = await _all(system, CallTask)
         assert task.due_at == due
+
+
+async def test_an_undelivered_query_code_is_noted_not_turned_into_a_call(db_url: str, tmp_path: Path) -> None:
+    async with running_system(db_url, tmp_path, sms_callback_token=TOKEN) as system:
+        _set_china_time(system, 2026, 12, 7, 10, 1)
+        system.sim_app[SIM_SMS].receipt_url = f"{system.bot_url}/sms/callback/tencent/{TOKEN}"
+        ts, _ = await _staff(system)
+        case = await _case_in_progress(system, ts)
+        system.sim_app[SIM_SMS].faults.append(
+            {"provider": "tencent", "code": "UNDELIV", "times": 1, "stage": "receipt"}
+        )
+        async with _browser() as web:
+            assert (await _ask(system, web, case.case_no, PHONE))[0] == 200
+
+        async def noted() -> bool:
+            rows = await _all(system, Outbox, Outbox.kind == "code")
+            return bool(rows) and (rows[0].receipt or "").startswith("undelivered")
+
+        await _until(noted)
+        [row] = await _all(system, Outbox, Outbox.kind == "code")
+        assert row.status == "sent"  # a late code is useless: not parked for a resend
+        assert await _all(system, CallTask) == []
+        assert (await _one(system, Case, Case.id == case.id)).flag is None

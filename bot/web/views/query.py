@@ -25,7 +25,7 @@ from bot.cases.titles import resident_labels
 from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
 from bot.delivery.dispatcher import DeliveryConfig
-from bot.delivery.texts import send_sms_now
+from bot.delivery.texts import CODE_KIND, send_sms_now
 from bot.models import AuditLog, Case, CaseEvent, QueryCode
 from bot.web.params import ParamError, parse_case_no
 from bot.web.websec import check_csrf
@@ -36,7 +36,6 @@ routes = web.RouteTableDef()
 CODE_TTL = timedelta(minutes=5)
 OPEN_FOR = 30 * 60
 MAX_TRIES = 5
-CODE_KIND = "code"  # Outbox.kind of a one-time code
 SENT_TEXT = "如果诉求编号和手机号对得上，验证码已经用短信发到这个手机（5 分钟内有效）。没收到的话，请核对编号和手机号，或者拨打 12345。"
 
 
@@ -69,7 +68,7 @@ def _send_later(app: web.Application, *, phone: str, code: str, case_id: int | N
             phone=phone,
             template="code",
             params=[code],
-            kind=CODE_KIND,
+            kind=CODE_KIND,  # one of ONE_TIME_KINDS: never resent, never a call task
             text="网页查询验证码（验证码不保存）",
             now=app[keys.CLOCK](),
             config=config,
