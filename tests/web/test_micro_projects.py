@@ -20,13 +20,17 @@ from bot.db import transaction
 from bot.delivery.links import sign_link
 from bot.models import (
     Case,
+    CaseEvent,
     FundAccount,
     FundEntry,
     Outbox,
     Project,
     ProjectFunding,
     ProjectObjection,
+    ProjectRound,
+    ProjectStage,
     ProjectVote,
+    Resident,
     Staff,
 )
 from tests.factories import NOW, TOWN, add_case, add_resident, add_staff
@@ -147,7 +151,7 @@ async def test_project_from_proposal_to_public_result(client, sessions, clock, p
     round_id, case = await _setup_round(client, sessions)
     async with sessions() as db:
         p1 = (await db.exec(select(Project).where(Project.case_id == case.id))).one()
-        resident_openid = (await db.get(__import__("bot.models").models.Resident, case.resident_id)).openid
+        resident_openid = (await db.get(Resident, case.resident_id)).openid
     url1 = f"/staff/projects/{p1.id}"
     # a second proposal, from a community consultation
     msg = await post(
@@ -312,9 +316,7 @@ async def test_project_from_proposal_to_public_result(client, sessions, clock, p
     # the public result: the page's numbers equal the rows (budget = funding lines, 慈善会 = its ledger line)
     public = await (await client.get(f"/public/projects/{p1.id}")).text()
     async with sessions() as db:
-        stages_spent = sum(
-            s.spent_fen for s in (await db.exec(select(__import__("bot.models").models.ProjectStage))).all()
-        )
+        stages_spent = sum(s.spent_fen for s in (await db.exec(select(ProjectStage))).all())
         charity_entry = (await db.exec(select(FundEntry).where(FundEntry.kind == "spending"))).one()
     assert stages_spent == 2_250_050
     shown_spent = re.search(r'id="public-spent">([^<]+)<', public).group(1)
@@ -361,13 +363,7 @@ async def test_project_from_proposal_to_public_result(client, sessions, clock, p
     assert sum("【微实事】" in t for t in community) >= 7
     assert await resident_texts(sessions, "o-cw-yongkou") == []
     async with sessions() as db:
-        events = (
-            await db.exec(
-                select(__import__("bot.models").models.CaseEvent).where(
-                    __import__("bot.models").models.CaseEvent.case_id == case.id
-                )
-            )
-        ).all()
+        events = (await db.exec(select(CaseEvent).where(CaseEvent.case_id == case.id))).all()
     assert any("微实事项目：已验收" in e.note for e in events)
 
 
@@ -433,3 +429,60 @@ async def test_a_resident_votes_once_per_round(client, sessions, people):
     assert (
         await client.get(f"/vote/{sign_link('wrong' * 8, 'vote', f'{round_id}-{voter.id}')}")
     ).status == 403
+
+
+async def test_two_votes_at_once_from_one_resident_count_once(db_url):
+    """The unique constraint, not a check in Python, keeps one vote per resident and round: two casts at the same
+    moment through two engines (two web workers) give one vote and one refusal."""
+    import asyncio
+
+    from bot.cases.actors import Actor
+    from bot.db import make_engine, make_sessions
+    from bot.projects import service as svc
+    from bot.projects.votes import AlreadyVoted, cast_vote, open_vote
+
+    engines = [make_engine(db_url), make_engine(db_url)]
+    try:
+        first, second = (make_sessions(e) for e in engines)
+        lead = await add_staff(first, "hj-lead", "town_supervisor")
+        case = await add_case(first, kind="micro_project")
+        async with transaction(first) as db:
+            actor = Actor.of_staff(lead)
+            r = await svc.create_round(db, town=TOWN, name="第一批", objection_days=5, actor=actor, now=NOW)
+            ids = []
+            for title in ("路灯", "长椅"):
+                p = await svc.propose(
+                    db,
+                    round_=r,
+                    title=title,
+                    summary=title,
+                    community="新围社区",
+                    category="其他",
+                    source="staff",
+                    actor=actor,
+                    now=NOW,
+                )
+                await svc.visit(db, project=p, notes="看过", photos=[], actor=actor, now=NOW)
+                ids.append(p.id)
+            await open_vote(db, round_=r, closes_at=NOW + timedelta(days=3), actor=actor, now=NOW)
+            round_id = r.id
+
+        async def one(sessions, project_id: int) -> str:
+            try:
+                async with transaction(sessions) as db:
+                    round_ = await db.get(ProjectRound, round_id)
+                    await cast_vote(
+                        db, round_=round_, project_id=project_id, resident_id=case.resident_id, now=NOW
+                    )
+                    await asyncio.sleep(0.3)  # both inside their transactions at once
+                return "voted"
+            except AlreadyVoted:
+                return "refused"
+
+        outcomes = await asyncio.gather(one(first, ids[0]), one(second, ids[1]))
+        assert sorted(outcomes) == ["refused", "voted"]
+        async with first() as db:
+            assert len((await db.exec(select(ProjectVote))).all()) == 1
+    finally:
+        for e in engines:
+            await e.dispose()
