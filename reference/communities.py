@@ -147,7 +147,7 @@ def parse_csv(data: bytes) -> ParsedFile:
 
 
 def seed_rows() -> list[CommunityRow]:
-    """The shipped seed list (every row must parse: tests/unit/test_communities.py)."""
+    """The shipped seed list (every row must parse: tests/unit/test_community_rules.py)."""
     parsed = parse_csv(SEED_CSV.read_bytes())
     if parsed.fatal or parsed.rejected:
         raise ValueError(f"{SEED_CSV}: {parsed.fatal or parsed.rejected}")
