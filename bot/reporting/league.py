@@ -8,7 +8,8 @@ Per town, for the period [start, end):
 - median days to complete: creation → completion, of the cases completed in the period;
 - satisfaction: the mean survey score (1–5) of the cases completed in the period;
 - 圆梦率: of the wishes created in the period that passed community verification, the share completed;
-- policy: wishes whose policy application was granted in the period.
+- policy: wishes whose policy application was granted in the period;
+- projects on time: micro-projects accepted in the period on or before their due date (China's calendar day).
 The city row pools every case (not the mean of the towns' rates, which would weigh a town of 2 cases like one of
 200). Rates are None when there is nothing to divide by, shown as "—"."""
 
@@ -24,7 +25,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines.sla import STAGE_OF_STATUS
-from bot.models import Case, CaseEvent, PolicyReferral, Survey
+from bot.deadlines.workdays import CHINA
+from bot.models import Case, CaseEvent, PolicyReferral, Project, Survey
 from bot.states import CaseKind, CaseStatus, EventKind
 from reference.towns import TOWN_NAMES
 
@@ -57,6 +59,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "satisfaction": ("满意度", True),
     "dream_rate": ("圆梦率", True),
     "policy": ("政策解决", True),
+    "projects_ontime": ("微实事按期完成", True),
 }
 
 
@@ -71,6 +74,8 @@ class _Acc:
     verified_wishes: int = 0
     fulfilled_wishes: int = 0
     policy: int = 0
+    projects_accepted: int = 0
+    projects_ontime: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +90,13 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _row(town: str, a: _Acc) -> Row:
-    values: dict[str, float | int | None] = {"received": a.received, "overdue": a.overdue, "policy": a.policy}
-    counts: dict[str, str] = {}
+    values: dict[str, float | int | None] = {
+        "received": a.received,
+        "overdue": a.overdue,
+        "policy": a.policy,
+        "projects_ontime": a.projects_ontime,
+    }
+    counts: dict[str, str] = {"projects_ontime": f"{a.projects_ontime}/{a.projects_accepted}"}
     for stage in STAGES:
         values[f"ontime_{stage}"] = _rate(a.stage_ontime[stage], a.stage_total[stage])
         counts[f"ontime_{stage}"] = f"{a.stage_ontime[stage]}/{a.stage_total[stage]}"
@@ -207,6 +217,21 @@ async def league(
     for town in granted:
         for a in accs(town):
             a.policy += 1
+    # micro-projects accepted in the period, and whether on time
+    accepted = (
+        await session.exec(
+            select(Project.town, Project.accepted_at, Project.due_date).where(
+                col(Project.status) == "accepted",
+                col(Project.accepted_at) >= start,
+                col(Project.accepted_at) < end,
+            )
+        )
+    ).all()
+    for town, accepted_at, due in accepted:
+        on_time = accepted_at is not None and due is not None and accepted_at.astimezone(CHINA).date() <= due
+        for a in accs(town):
+            a.projects_accepted += 1
+            a.projects_ontime += on_time
     return [_row(t, a) for t, a in towns.items()], _row(CITY, city)
 
 

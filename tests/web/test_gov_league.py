@@ -8,12 +8,12 @@ import io
 import re
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from bot import keys
-from bot.models import Case, CaseEvent, PolicyReferral, Survey
+from bot.models import Case, CaseEvent, PolicyReferral, Project, ProjectRound, Survey
 from tests.factories import OTHER, TOWN, add_rows, add_staff
 from tests.helpers import build_app, sign_in
 
@@ -25,6 +25,23 @@ PERIOD = "from=2026-03-01&to=2026-03-31"
 
 def d(month: int, day: int, hour: int = 2) -> datetime:
     return datetime(2026, month, day, hour, 0, tzinfo=UTC)
+
+
+#: micro-projects: (town, status, accepted at, due date) — on time means accepted on or before the due date in
+#: China's calendar: 2026-03-31 20:00 UTC is already 1 April in Dongguan
+PROJECTS = [
+    (TOWN, "accepted", d(3, 20), date(2026, 3, 31)),  # on time
+    (TOWN, "accepted", d(3, 25), date(2026, 3, 24)),  # late
+    (TOWN, "accepted", d(2, 20), date(2026, 3, 31)),  # accepted before the period
+    (OTHER, "accepted", datetime(2026, 3, 31, 15, 0, tzinfo=UTC), date(2026, 3, 31)),  # 23:00 China: on time
+    (
+        OTHER,
+        "accepted",
+        datetime(2026, 3, 30, 17, 0, tzinfo=UTC),
+        date(2026, 3, 30),
+    ),  # 01:00 on the 31st: late
+    (OTHER, "in_progress", None, date(2026, 3, 1)),
+]
 
 
 @dataclass
@@ -171,6 +188,19 @@ def expected(seeds: list[Seed]) -> dict[str, str]:
     fulfilled = [s for s in verified if s.status in ("completed", "closed")]
     out["dream_rate"] = f"{100 * len(fulfilled) / len(verified):.1f}%" if verified else "—"
     out["policy"] = str(sum(1 for s in seeds if s.granted and START <= s.granted < END))
+    towns = {s.town for s in seeds}
+    china = timedelta(hours=8)
+    out["projects_ontime"] = str(
+        sum(
+            1
+            for town, status, at, due in PROJECTS
+            if town in towns
+            and status == "accepted"
+            and at
+            and START <= at < END
+            and (at + china).date() <= due
+        )
+    )
     return out
 
 
@@ -220,6 +250,24 @@ async def _seed(sessions) -> None:
                 )
             )
     await add_rows(sessions, *more)
+    rounds = [ProjectRound(id=900 + i, town=t, name="第一批") for i, t in enumerate((TOWN, OTHER))]
+    await add_rows(sessions, *rounds)
+    await add_rows(
+        sessions,
+        *(
+            Project(
+                round_id=900 + (town == OTHER),
+                town=town,
+                title="项目",
+                source="staff",
+                status=status,
+                accepted_at=at,
+                due_date=due,
+                budget_fen=100,
+            )
+            for town, status, at, due in PROJECTS
+        ),
+    )
 
 
 @pytest.fixture
@@ -252,6 +300,15 @@ async def test_league_figures_match_values_computed_from_the_seeded_cases(client
     assert cells[TOWN]["received"] == "5" and cells[TOWN]["overdue"] == "1" and cells[TOWN]["policy"] == "1"
     assert cells[TOWN]["dream_rate"] == "66.7%"  # of 3 verified wishes created in March, 2 fulfilled
     assert cells[OTHER]["dream_rate"] == "0.0%" and cells[OTHER]["overdue"] == "1"
+    assert (
+        cells[TOWN]["projects_ontime"],
+        cells[OTHER]["projects_ontime"],
+        cells["全市"]["projects_ontime"],
+    ) == (
+        "1",
+        "1",
+        "2",
+    )
 
 
 async def test_league_sorts_exports_and_is_for_supervisors_only(client):
