@@ -54,6 +54,7 @@ from bot.web.views import (
     survey,
     volunteer,
     wall,
+    warnings,
 )
 from bot.web.websec import FILTERS as TEMPLATE_FILTERS
 from bot.web.websec import client_address, csrf_context, security_headers
@@ -131,6 +132,7 @@ def create_app(
         donors,
         leads,
         media,
+        warnings,
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")
