@@ -220,16 +220,20 @@ async def league(
     # micro-projects accepted in the period, and whether on time
     accepted = (
         await session.exec(
-            select(Project.town, Project.accepted_at, Project.due_date).where(
+            select(Project).where(
                 col(Project.status) == "accepted",
                 col(Project.accepted_at) >= start,
                 col(Project.accepted_at) < end,
             )
         )
     ).all()
-    for town, accepted_at, due in accepted:
-        on_time = accepted_at is not None and due is not None and accepted_at.astimezone(CHINA).date() <= due
-        for a in accs(town):
+    for p in accepted:
+        on_time = (
+            p.accepted_at is not None
+            and p.due_date is not None
+            and p.accepted_at.astimezone(CHINA).date() <= p.due_date
+        )
+        for a in accs(p.town):
             a.projects_accepted += 1
             a.projects_ontime += on_time
     return [_row(t, a) for t, a in towns.items()], _row(CITY, city)
