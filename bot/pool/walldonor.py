@@ -75,6 +75,20 @@ async def donor_view(session: AsyncSession, *, token: str, now: datetime) -> Don
     return await _view(session, c, now) if c is not None else None
 
 
+async def claims_of_resource(
+    session: AsyncSession, *, resource_id: int, now: datetime, limit: int = 50
+) -> list[DonorView]:
+    """A pool donor's wall claims (from chat or their signed link), newest first: the history on their tasks page."""
+    stmt = (
+        select(WallClaim)
+        .where(WallClaim.resource_id == resource_id)
+        .order_by(col(WallClaim.id).desc())
+        .limit(limit)
+    )
+    views = [await _view(session, c, now) for c in (await session.exec(stmt)).all()]
+    return [v for v in views if v is not None]
+
+
 async def group_view(session: AsyncSession, *, group_token: str, now: datetime) -> list[DonorView]:
     """Every claim of one group claim, in the order they were made."""
     stmt = select(WallClaim).where(WallClaim.group_token == group_token).order_by(col(WallClaim.id))

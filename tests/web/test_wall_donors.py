@@ -65,6 +65,14 @@ async def _published(sessions: Any, n: int, *, town: str = "厚街镇", staff_na
         return ids
 
 
+async def _published_in(db: Any, text: str) -> list[str]:
+    staff = (await db.exec(select(Staff).where(Staff.username == "hj-g"))).one()
+    case = await mk_wish(db, owner=staff.id)
+    return [
+        (await publish(db, case=case, staff=staff, text=text, handover="community_centre", now=NOW)).public_id
+    ]
+
+
 def _form(name: str = "东莞爱心五金厂", kind: str = "enterprise", phone: str = "13600001111") -> Any:
     return check_claim_form(donor_name=name, donor_type=kind, phone=phone, message="祝您生活顺利")
 
@@ -263,6 +271,15 @@ async def test_a_trusted_donor_is_confirmed_at_once_only_where_the_town_allows_i
         w = (await db.exec(select(WallWish).where(WallWish.public_id == ids[2]))).one()
         third = (await db.exec(select(WallClaim).where(WallClaim.wish_id == w.id))).one()
     assert third.status == "reserved" and third.resource_id is None
+    # the donor's tasks page keeps their wall claims, and leads to the wall in their name
+    tasks_page = await (await client.get(f"/v/tasks?t={tasks}")).text()
+    mine = tasks_page.split('id="tasks-wall"')[1].split("</section>")[0]
+    assert TEXTS[0] in mine and TEXTS[1] in mine and TEXTS[2] not in mine
+    assert f"/wall/claims/{second.token}" in mine and 'id="wall-as-resource"' in mine
+    async with transaction(sessions) as db:  # a fourth wish, to browse to with the link
+        (extra,) = await _published_in(db, "一位老人需要一台收音机")
+    wall_page = await (await client.get(f"/wall?t={tasks}")).text()
+    assert 'id="as-resource"' in wall_page and f'href="/wall/{extra}?t=' in wall_page
     # a forged link is refused in words
     bad = await client.get(f"/wall/{ids[2]}?t=tasks.1.9999999999.forged")
     assert bad.status == 400 and "链接已失效" in await bad.text()

@@ -26,6 +26,7 @@ from bot.media import MediaError, store_upload
 from bot.models import Case, Offer, Resource
 from bot.pool import MATCHED, OFFER_LABEL, PoolConfig, accept, decline, report_progress
 from bot.pool.records import CASE_OVER, contact_visible, volunteer_actor, volunteer_refusal
+from bot.pool.walldonor import claims_of_resource
 from bot.web.websec import check_csrf
 from reference.privacy import mask_phone
 
@@ -260,7 +261,10 @@ async def tasks_page(request: web.Request) -> web.Response:
             groups["finished"].append(item)
         elif offer.status in MATCHED or case.status in ("cancelled", "rejected", "merged"):
             groups["ended"].append(item)  # the case ended without this volunteer's help being needed
-    return await _render(request, "volunteer/tasks.html", {"r": resource, "g": groups})
+    async with request.app[keys.SESSIONS]() as db:
+        wall_claims = await claims_of_resource(db, resource_id=resource_id, now=now)
+    ctx = {"r": resource, "g": groups, "wall_claims": wall_claims, "t": request.query.get("t", "")}
+    return await _render(request, "volunteer/tasks.html", ctx)
 
 
 @routes.get("/tasks/{token}", name="volunteer_tasks_short")

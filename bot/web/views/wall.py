@@ -112,11 +112,15 @@ async def wall(request: web.Request) -> web.Response:
     nearest, nearby = _near(request)
     town = nearest or town
     page = parse_page(request.query)
+    as_t = request.query.get("t", "")[:200]
+    res = await _as_resource(
+        request, as_t
+    )  # a pool donor browsing with their signed link: wish links keep it
     async with request.app[keys.SESSIONS]() as db:
         wishes, has_next = await open_wishes(
             db, now=now_of(request), town=town, category=category, page=page, per_page=PER_PAGE
         )
-    q = {k: v for k, v in (("town", town), ("category", category)) if v}
+    q = {k: v for k, v in (("town", town), ("category", category), ("t", as_t if res else "")) if v}
     base = request.app.router["wall"].url_for()
     ctx = {
         "wishes": wishes,
@@ -124,6 +128,8 @@ async def wall(request: web.Request) -> web.Response:
         "category": category,
         "nearest": nearest,
         "nearby": nearby,
+        "as_t": as_t if res else "",
+        "as_resource": res,
         "towns": TOWN_NAMES,
         "categories": WISH_CATEGORIES,
         "prev_url": str(base.with_query({**q, "page": str(page - 1)})) if page > 1 else None,
