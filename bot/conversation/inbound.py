@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -77,13 +77,21 @@ class Inbound:
         self._limiter = RateLimiter(limit=app[keys.SETTINGS].messages_per_minute, redis=app[keys.REDIS])
         self.journal = Journal(app[keys.SETTINGS].data_dir / "journal")
         self._replayer: asyncio.Task[None] | None = None
-        self._abandoned: set[asyncio.Future[str | None]] = (
-            set()
-        )  # work past its budget, ending in the background
+        # work past its budget, ending in the background
+        self._abandoned: set[asyncio.Future[str | None]] = set()
+        # when the database last completed a statement for anyone in this process (busy vs. hanging)
+        self._db_answered = time.monotonic()
+        engine = app.get(keys.ENGINE)
+        if engine is not None:
+            event.listen(engine.sync_engine, "after_cursor_execute", self._answered)
+            event.listen(engine.sync_engine, "commit", self._answered)
         self.spooled = 0
         self.replayed = 0
         # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
         self._recent: OrderedDict[str, None] = OrderedDict()
+
+    def _answered(self, *_: Any) -> None:
+        self._db_answered = time.monotonic()  # one float store: safe from the driver's threads
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
@@ -129,6 +137,10 @@ class Inbound:
             )
 
     async def stop(self) -> None:
+        engine = self.app.get(keys.ENGINE)
+        if engine is not None and event.contains(engine.sync_engine, "commit", self._answered):
+            event.remove(engine.sync_engine, "after_cursor_execute", self._answered)
+            event.remove(engine.sync_engine, "commit", self._answered)
         for work in list(self._abandoned):
             work.cancel()
         if self._replayer is not None:
@@ -182,10 +194,15 @@ class Inbound:
         # too: past the budget the delivery goes to the journal, so the resident hears "kept" within WeChat's 5 s
         # (the work runs as a task of its own: a cancelled transaction's rollback would wait on the same silent
         # connection, so it is cancelled and left to end in the background rather than awaited)
+        # A database that is merely busy (statements of other deliveries keep completing) is waited for: the
+        # webhook's budget then answers ``success`` and the reply follows late, as for a slow dialogue.
         budget = max(1.0, self.app[keys.SETTINGS].wechat_reply_budget - DB_BUDGET_MARGIN)
         work = asyncio.ensure_future(self._handle_once(delivery, now, replaying))
         try:
-            await asyncio.wait({work}, timeout=budget)
+            while True:
+                await asyncio.wait({work}, timeout=budget)
+                if work.done() or time.monotonic() - self._db_answered >= budget:
+                    break
         except asyncio.CancelledError:
             work.cancel()
             raise
