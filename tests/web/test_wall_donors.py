@@ -280,6 +280,24 @@ async def test_a_trusted_donor_is_confirmed_at_once_only_where_the_town_allows_i
         (extra,) = await _published_in(db, "一位老人需要一台收音机")
     wall_page = await (await client.get(f"/wall?t={tasks}")).text()
     assert 'id="as-resource"' in wall_page and f'href="/wall/{extra}?t=' in wall_page
+    # a group claim in the resource's name (trusted, the town confirms at once): every wish confirmed
+    async with transaction(sessions) as db:
+        more = [*(await _published_in(db, TEXTS[2])), *(await _published_in(db, TEXTS[3]))]
+    group_page = await (await client.get(f"/wall/group?t={tasks}")).text()
+    assert 'id="as-resource"' in group_page and 'name="donor_name"' not in group_page
+    token = await csrf(client, f"/wall/group?t={tasks}")
+    data = [
+        ("wish", more[0]),
+        ("wish", more[1]),
+        ("t", tasks),
+        ("donor_type", "enterprise"),
+        ("csrf_token", token),
+    ]
+    r = await client.post("/wall/group", data=data, allow_redirects=False)
+    assert r.status == 302, await r.text()
+    async with sessions() as db:
+        group = (await db.exec(select(WallClaim).where(col(WallClaim.group_token).is_not(None)))).all()
+    assert [(c.status, c.resource_id, c.auto_confirmed) for c in group] == [("confirmed", res.id, True)] * 2
     # a forged link is refused in words
     bad = await client.get(f"/wall/{ids[2]}?t=tasks.1.9999999999.forged")
     assert bad.status == 400 and "链接已失效" in await bad.text()

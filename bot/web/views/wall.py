@@ -268,8 +268,12 @@ def _group_page(
     error: str | None = None,
     form: Any = None,
     status: int = 200,
+    res: Resource | None = None,
+    t: str = "",
 ) -> web.Response:
     ctx = {
+        "as_resource": res,
+        "t": t,
         "wishes": wishes,
         "town": town,
         "towns": TOWN_NAMES,
@@ -292,7 +296,20 @@ async def _open_for_group(request: web.Request, town: str | None) -> Any:
 @routes.get("/wall/group", name="wall_group")
 async def group_form(request: web.Request) -> web.Response:
     town, _ = _filters(request)
-    return _group_page(request, await _open_for_group(request, town), town=town, chosen=[])
+    t = request.query.get("t", "")[:200]
+    res = await _as_resource(request, t)
+    wishes = await _open_for_group(request, town)
+    return _group_page(request, wishes, town=town, chosen=[], res=res, t=t if res else "")
+
+
+async def _texts(request: web.Request, taken: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(the wish's public wording, why) of the wishes a group claim could not take."""
+    out = []
+    async with request.app[keys.SESSIONS]() as db:
+        for pid, why in taken:
+            known = await public_wish(db, public_id=pid, now=now_of(request))
+            out.append((known.text if known is not None else f"心愿 {pid}", why))
+    return out
 
 
 @routes.post("/wall/group", name="wall_group_post")
@@ -300,16 +317,18 @@ async def group_post(request: web.Request) -> web.Response:
     form = await csrf_form(request)
     town = parse_choice(form.get("town"), ("", *TOWN_NAMES), default="", field="镇街") or None
     chosen = [str(x)[:16] for x in form.getall("wish", [])][: GROUP_MAX + 1]
+    t = str(form.get("t", ""))[:200]
     wishes = await _open_for_group(request, town)
+    again = {"town": town, "chosen": chosen, "form": form}
     if not await _allowed(request, phone=None):
-        return _group_page(request, wishes, town=town, chosen=chosen, error=LIMITED, form=form, status=429)
+        return _group_page(request, wishes, error=LIMITED, status=429, **again)
     try:
+        res = await _as_resource(request, t)
+        again.update(res=res, t=t if res else "")
         ids = check_group_ids(chosen)
-        checked = _form_of(form, None, group=True)
+        checked = _form_of(form, res, group=True)
         if not await _allowed(request, phone=checked.phone):
-            return _group_page(
-                request, wishes, town=town, chosen=chosen, error=LIMITED, form=form, status=429
-            )
+            return _group_page(request, wishes, error=LIMITED, status=429, **again)
         async with transaction(request.app[keys.SESSIONS]) as db:
             result = await claim_group(
                 db,
@@ -317,31 +336,23 @@ async def group_post(request: web.Request) -> web.Response:
                 form=checked,
                 now=now_of(request),
                 hold=_hold(request),
+                resource_id=res.id if res else None,
                 listed=form.get("listed") == "1",
             )
     except (WallError, ParamError) as exc:
-        return _group_page(request, wishes, town=town, chosen=chosen, error=str(exc), form=form, status=400)
+        return _group_page(request, wishes, error=str(exc), status=400, **again)
+    taken = await _texts(request, result.taken)
     if not result.claimed:
-        why = "；".join(f"{pid}：{reason}" for pid, reason in result.taken)
-        error = f"所选心愿都没能认领：{why}"
-        wishes = await _open_for_group(request, town)
-        return _group_page(request, wishes, town=town, chosen=[], error=error, form=form, status=409)
+        error = "所选心愿都没能认领：" + "；".join(f"{text}（{why}）" for text, why in taken)
+        again["chosen"] = []
+        return _group_page(request, await _open_for_group(request, town), error=error, status=409, **again)
     target = request.app.router["wall_group_donor"].url_for(token=result.token)
-    if not result.taken:
+    if not taken:
         raise web.HTTPFound(target)
     # partial success: this answer names the wishes that could not be claimed; the group's page keeps the rest
-    texts: dict[str, str] = {}
     async with request.app[keys.SESSIONS]() as db:
         views = await group_view(db, group_token=result.token, now=now_of(request))
-        for pid, _ in result.taken:
-            known = await public_wish(db, public_id=pid, now=now_of(request))
-            texts[pid] = known.text if known is not None else f"心愿 {pid}"
-    ctx = {
-        "views": views,
-        "first": views[0],
-        "taken": [(texts.get(pid, pid), why) for pid, why in result.taken],
-        "page_url": str(target),
-    }
+    ctx = {"views": views, "first": views[0], "taken": taken, "page_url": str(target)}
     return _private(aiohttp_jinja2.render_template("wall/group_donor.html", request, ctx))
 
 
