@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import CITY_ROLES, SUPERVISORS, TOWN_WORKERS, Actor
 from bot.cases.funds import spend, yuan
-from bot.cases.table import LifecycleError
+from bot.cases.table import TERMINAL, LifecycleError
 from bot.cases.timeline import record_event
 from bot.cases.transition import notify_resident
 from bot.deadlines.workdays import add_working_days
@@ -520,5 +520,21 @@ async def accept(
 async def funding_of(session: AsyncSession, *, project_id: int) -> list[ProjectFunding]:
     rows = await session.exec(
         select(ProjectFunding).where(ProjectFunding.project_id == project_id).order_by(col(ProjectFunding.id))
+    )
+    return list(rows.all())
+
+
+async def cases_to_propose(session: AsyncSession, *, town: str, limit: int = 50) -> list[Case]:
+    """The town's open 微实事 cases from residents that are not yet a proposal (newest first)."""
+    rows = await session.exec(
+        select(Case)
+        .where(
+            Case.town == town,
+            Case.kind == CaseKind.MICRO_PROJECT,
+            col(Case.status).not_in(TERMINAL),
+            col(Case.id).not_in(select(Project.case_id).where(col(Project.case_id).is_not(None))),
+        )
+        .order_by(col(Case.created_at).desc())
+        .limit(limit)
     )
     return list(rows.all())

@@ -118,6 +118,8 @@ async def _setup_round(client, sessions, *, objection_days: str = "3") -> tuple[
     case = await add_case(
         sessions, kind="micro_project", status="accepted", desc="翠园路那段路灯坏了好久，晚上很黑"
     )
+    waiting = (await (await client.get("/staff/projects")).text()).split('id="cases-to-propose"')[1]
+    assert case.case_no in waiting.split("</ul>")[0]  # the resident's 微实事 waits to be collected
     page = await (await client.get(f"/staff/cases/{case.case_no}")).text()
     round_id = re.search(r'<select id="cp-round" name="round_id"><option value="(\d+)"', page).group(1)
     msg = await post(
@@ -133,6 +135,8 @@ async def _setup_round(client, sessions, *, objection_days: str = "3") -> tuple[
         },
     )
     assert msg == "已转为微实事提案「翠园路段修复路灯」"
+    waiting = (await (await client.get("/staff/projects")).text()).split('id="cases-to-propose"')[1]
+    assert case.case_no not in waiting.split("</ul>")[0]
     return int(round_id), case
 
 

@@ -105,6 +105,7 @@ async def projects_page(request: web.Request, staff: Staff) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         by_town, rounds = await totals(db, town=town)
         projects = {r.id: await svc.projects_of_round(db, round_id=r.id or 0) for r, _ in rounds}
+        waiting = await svc.cases_to_propose(db, town=town)
     return await render(
         request,
         "gov/projects.html",
@@ -118,6 +119,8 @@ async def projects_page(request: web.Request, staff: Staff) -> web.Response:
             "source_label": svc.SOURCE_LABEL,
             "categories": PROJECT_CATEGORIES,
             "yuan": yuan,
+            "waiting": waiting,
+            "fmt": fmt_time,
         },
     )
 
