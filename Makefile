@@ -30,8 +30,9 @@ lock:
 	$(PY) -m uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-header --quiet -o requirements.lock
 
+# make mutation [TARGETS="privacy crypto edge filters workdays"]; a module: TESTS="tests/unit/x.py" TARGETS=pkg/mod.py
 mutation: setup
-	bash scripts/mutation.sh
+	bash scripts/mutation.sh $(TARGETS)
 
 setup:
 	bash scripts/setup.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make mutation [TARGETS="privacy workdays crypto filters"]: mutation testing with mutmut of the modules that carry
+# make mutation [TARGETS="privacy workdays crypto edge filters"]: mutation testing with mutmut of the modules that carry
 # guarantees. Slow, so not part of `make test`/CI.
 #
 #   scripts/mutation.sh [TARGET ...]
@@ -15,13 +15,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY="$ROOT/.venv/bin/python"
-targets=${TARGETS:-${*:-privacy workdays crypto filters}}
+targets=${TARGETS:-${*:-privacy workdays crypto edge filters}}
 mkdir -p data/mutation
 
 # mutmut's names of the hard filters of matching/ (the functions that decide who may be offered a wish)
 FILTERS="matching.scoring.x_resource_exclusion__* matching.scoring.x_offers_item__* matching.scoring.x_eligible__*
 matching.scoring.x_town_name__* matching.scoring.xǁPoolǁ_candidates__* matching.scoring.xǁPoolǁ_item_fits__*
 matching.scoring.xǁPoolǁscores__* matching.scoring.xǁPoolǁremaining__* matching.model.xǁResourceǁserves__*"
+
+# the checks of the /wechat edge in webhooks/views.py (query, signatures, time window, body size, envelope)
+EDGE="webhooks.views.x__query_basics__* webhooks.views.x__check_signature__* webhooks.views.x__check_window__*
+webhooks.views.x__read_limited__* webhooks.views.x__open_envelope__* webhooks.views.x_verify__*"
 
 for target in $targets; do
   patterns=${ONLY:-}
@@ -37,12 +41,16 @@ for target in $targets; do
               tests="tests/unit/test_webhook_crypto.py tests/web/test_webhook_signature_exact.py
                      tests/web/test_nonce_store_redis.py tests/web/test_webhook_protocol.py
                      tests/web/test_webhook_hostile.py" ;;
+    edge)     only="webhooks/views.py"
+              tests="tests/web/test_webhook_signature_exact.py tests/web/test_webhook_protocol.py
+                     tests/web/test_webhook_hostile.py"
+              patterns=${ONLY:-$EDGE} ;;
     filters)  only="matching/scoring.py matching/model.py"
               tests="tests/unit/test_matching_scoring.py tests/unit/test_matching_filters.py"
               patterns=${ONLY:-$FILTERS} ;;
     */*.py)   only="$target"
               tests=${TESTS:?"TESTS=\"tests/... \" names the tests that guard $target"} ;;
-    *) echo "unknown target $target (privacy workdays crypto webhooks filters, or a module path)" >&2; exit 2 ;;
+    *) echo "unknown target $target (privacy workdays crypto edge webhooks filters, or a module path)" >&2; exit 2 ;;
   esac
   name=$(basename "${target%.py}")
   # the package folders holding the mutated files; everything else the tests import is copied beside them
