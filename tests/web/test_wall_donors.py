@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from bot.pool.donor_sweeps import donor_sweeps
 from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, fulfil_claim, publish
 from bot.pool.wallgroup import claim_group
 from tests.factories import NOW, PASSWORD, add_staff, mk_resource, mk_staff, mk_wish
-from tests.helpers import app_client, csrf, login
+from tests.helpers import TEST_REDIS_URL, app_client, csrf, login
 
 RESIDENT = ("陈伯", "新围村三巷8号", "13912345678", "家里老人腿脚不便")
 TEXTS = [
@@ -686,3 +687,32 @@ async def test_a_pool_donor_who_opted_in_at_sign_up_is_listed_for_completed_offe
             )
     board = (await (await client.get("/public")).text()).split('id="donor-list"')[1].split("</section>")[0]
     assert "资源L01" in board and "资源L02" not in board and "2026年3月 · 厚街镇" in board
+
+
+@pytest.mark.redis
+async def test_two_workers_share_the_claim_limit_through_redis(sqlite_url, tmp_path, aiohttp_client) -> None:
+    """Two app processes' worth (two apps on one database and one Redis): the per-phone count is shared."""
+    import redis.asyncio as aioredis  # only this test talks to Redis directly
+
+    direct = aioredis.from_url(TEST_REDIS_URL)
+    phone = f"137{time.time_ns() % 10**8:08d}"  # a phone no earlier run counted
+    try:
+        for key in await direct.keys("dgj:rate:wall:ip:*"):  # the fixed clock's window of an earlier run
+            await direct.delete(key)
+        first = await app_client(sqlite_url, tmp_path, aiohttp_client, now=NOW, redis_url=TEST_REDIS_URL)
+        second = await app_client(
+            sqlite_url, tmp_path / "b", aiohttp_client, now=NOW, redis_url=TEST_REDIS_URL
+        )
+        ids = await _published(first.app[keys.SESSIONS], 6)
+        statuses = []
+        for i, pid in enumerate(ids):
+            client = first if i % 2 else second
+            token = await csrf(client, f"/wall/{pid}")
+            data = {"donor_type": "individual", "donor_name": "小林", "phone": phone, "csrf_token": token}
+            statuses.append(
+                (await client.post(f"/wall/{pid}/claim", data=data, allow_redirects=False)).status
+            )
+        assert statuses == [302] * 5 + [429]
+        assert await direct.keys(f"dgj:rate:wall:phone:{phone}:*")
+    finally:
+        await direct.aclose()
