@@ -160,6 +160,8 @@ async def create_round(
     session: AsyncSession, *, town: str, name: str, objection_days: int, actor: Actor, now: datetime
 ) -> ProjectRound:
     require_town(actor, town)
+    if actor.role not in (*TOWN_WORKERS, *CITY_ROLES):
+        raise ProjectError("批次由镇街工作人员建立")
     name = _text(name, field="批次名称", limit=64)
     if not 1 <= objection_days <= MAX_OBJECTION_DAYS:
         raise ProjectError(f"公示期须为1到{MAX_OBJECTION_DAYS}个工作日")

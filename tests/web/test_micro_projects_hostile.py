@@ -75,6 +75,30 @@ async def test_odd_paths_are_not_found_or_forbidden(client, project, path):
     assert resp.status in (403, 404), (path, resp.status)
 
 
+async def test_a_community_worker_proposes_but_does_not_open_rounds(client, project):
+    await add_staff(client.app[keys.SESSIONS], "hj-cw", "community_worker")
+    assert (await sign_in(client, "hj-cw")).status == 302
+    token = await csrf(client, "/staff/projects")
+    resp = await client.post(
+        "/staff/projects", data={"op": "round", "name": "第二批", "objection_days": "5", "csrf_token": token}
+    )
+    assert "批次由镇街工作人员建立" in await resp.text()
+    resp = await client.post(
+        "/staff/projects",
+        data={
+            "op": "propose",
+            "round_id": str(project.round_id),
+            "source": "consultation",
+            "title": "村口加装护栏",
+            "community": "新围社区",
+            "category": "安全隐患",
+            "summary": "议事会提出",
+            "csrf_token": token,
+        },
+    )
+    assert "已收集提案「村口加装护栏」" in await resp.text()
+
+
 async def test_bad_query_and_forms(client, project):
     assert (await sign_in(client, "hj-lead")).status == 302
     assert (await client.get("/public/projects?town=火星镇")).status == 400
