@@ -152,3 +152,15 @@ async def test_a_cantonese_opener_does_not_hide_the_request(chat: System) -> Non
     await user.send_text("确认")
     [case] = await cases_of(chat, user.openid)
     assert case.kind == "micro_project" and case.town == "企石镇"
+
+
+@pytest.mark.parametrize("first", ["我要个助听器 我听不清 在中堂", "我要个轮椅 我去不了医院 在常平"])
+async def test_an_unsure_request_that_names_a_known_thing_is_taken(chat: System, first: str) -> None:
+    """Rasa is below its threshold for these plain requests (its best guess is a wish); the thing named and
+    the summary's confirmation make a case, where the numbered menu used to lose them."""
+    user = chat.user()
+    summary = await to_summary(user, first)
+    assert "微心愿" in summary, summary
+    await user.send_text("确认")
+    [case] = await cases_of(chat, user.openid)
+    assert case.kind == "micro_wish" and case.item in ("助听器", "轮椅")

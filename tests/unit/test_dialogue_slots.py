@@ -1,0 +1,112 @@
+"""The dialogue's reading of one request (bot/conversation/dialogue/slots.py and the unsure-intent rule of
+turn.py), on sentences written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.conversation.dialogue.slots import (
+    COMPANY_ITEM,
+    corrected_item,
+    is_cancel,
+    read_items,
+    read_town,
+)
+from bot.conversation.dialogue.turn import _case_named_by_a_thing
+from bot.conversation.nlu.fillers import strip_fillers
+from bot.conversation.nlu.types import Parse
+
+
+@pytest.mark.parametrize(
+    ("text", "model_items", "expected"),
+    [
+        ("屋里要些面粉和花生油", ["面粉", "花生油"], ("面粉", "花生油")),
+        ("想申请两包尿片一罐奶粉", ["尿片", "奶粉"], ("尿片", "奶粉")),
+        ("家里冇被冇衫 想要棉被", [], ("棉被",)),
+        ("我膝盖痛 想要一根拐杖", ["膝盖", "拐杖"], ("拐杖",)),  # a body part is no thing to give
+        ("被子太薄 想换床厚棉被", ["被子", "棉被"], ("被子",)),  # the same thing said twice
+        ("孙女要个书包 书包烂了", ["书包", "书包"], ("书包",)),
+        ("门口的路灯不亮 外面好黑", ["路灯", "外面"], ("路灯",)),
+        ("我妈想要个助行器", ["我妈", "助行器"], ("助行器",)),
+        ("爷爷独居 想有人上门陪他聊天", [], (COMPANY_ITEM,)),
+        ("阿婆好孤单 希望义工多来看看她", ["看看"], (COMPANY_ITEM,)),
+    ],
+)
+def test_one_request_reads_as_its_things(
+    text: str, model_items: list[str], expected: tuple[str, ...]
+) -> None:
+    got = read_items(text, model_items)
+    assert got.items == expected and got.second is None
+
+
+def test_a_second_matter_is_read_only_when_said_as_such() -> None:
+    got = read_items("我要个拐杖 另外还有个事 村口井盖烂了", ["拐杖", "井盖"])
+    assert got.items == ("拐杖",) and got.second == "村口井盖烂了"
+    told_in_two_parts = read_items("我要个拐杖 另外还有个事 我腿脚不好", ["拐杖"])
+    assert told_in_two_parts.second is None  # nothing named in the second part: one request
+
+
+@pytest.mark.parametrize(
+    ("text", "town"),
+    [
+        ("在大朗 呃不对 在黄江", "黄江镇"),
+        ("不是石排是茶山", "茶山镇"),
+        ("我住洪梅 不是麻涌", "洪梅镇"),
+        ("讲错咗 系寮步", "寮步镇"),
+        ("住在企石 村口有个坑", "企石镇"),
+        ("没有镇街", None),
+    ],
+)
+def test_the_town_after_a_correction_wins(text: str, town: str | None) -> None:
+    assert read_town(text) == town
+
+
+@pytest.mark.parametrize(
+    ("text", "cancel"),
+    [
+        ("算了算了 不报了", True),
+        ("唔搞喇 算啦", True),
+        ("我不申请了", True),
+        ("取消吧", True),
+        ("不要了", True),
+        ("不要", False),  # "no" to something, not a withdrawal
+        ("不用了", False),  # at the phone question: no phone
+        ("不对 是虎门", False),
+        ("不要轮椅了 要拐杖", False),
+        ("确认", False),
+    ],
+)
+def test_only_an_unambiguous_cancel_is_one(text: str, cancel: bool) -> None:
+    assert is_cancel(text) is cancel
+
+
+def test_an_item_correction_takes_the_new_thing_and_never_the_negated_one() -> None:
+    assert corrected_item("搞错了 不是拐杖 是助行器", ["拐杖", "助行器"], current="拐杖") == "助行器"
+    assert corrected_item("不对 是虎门", [], current="拐杖") is None
+    assert corrected_item("对的就是拐杖", ["拐杖"], current="拐杖") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "opens_with"),
+    [
+        ("冇事冇事 我想讲下 后巷啲垃圾冇人收", "后巷"),
+        ("不用了 我自己说吧 楼道灯坏了", "楼道"),
+        ("没事做好闷", "没事做"),  # not an opener when the words go on without a pause
+    ],
+)
+def test_openers_before_a_request_are_fillers(text: str, opens_with: str) -> None:
+    assert strip_fillers(text).startswith(opens_with)
+
+
+def _unsure(*ranking: tuple[str, float]) -> Parse:
+    return Parse(text="", intent="nlu_fallback", confidence=0.6, entities=(), source="rasa", ranking=ranking)
+
+
+def test_an_unsure_request_is_taken_only_with_a_named_thing_and_a_clear_lead() -> None:
+    wish = _unsure(("nlu_fallback", 0.6), ("micro_wish", 0.55), ("micro_project", 0.3))
+    assert _case_named_by_a_thing(wish, "我要个轮椅 在桥头") == "micro_wish"
+    assert _case_named_by_a_thing(wish, "我要个东西 在桥头") is None  # no known thing named
+    close = _unsure(("nlu_fallback", 0.6), ("micro_wish", 0.5), ("micro_project", 0.45))
+    assert _case_named_by_a_thing(close, "我要个轮椅") is None
+    other = _unsure(("nlu_fallback", 0.6), ("out_of_scope", 0.55), ("micro_wish", 0.3))
+    assert _case_named_by_a_thing(other, "轮椅边度有得卖") is None
