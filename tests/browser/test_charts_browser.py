@@ -16,7 +16,16 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed"),
     pytest.mark.asyncio(loop_scope="module"),
 ]
-CHARTS = ("chart-weekly", "chart-stages", "chart-towns", "chart-scores")
+CHARTS = (
+    "chart-weekly",
+    "chart-stages",
+    "chart-towns",
+    "chart-scores",
+    "chart-stage-months",
+    "chart-pool",
+    "chart-league",
+    "chart-map",
+)
 
 
 @pytest.mark.parametrize("width", [375, 1280])
@@ -36,8 +45,9 @@ async def test_every_chart_is_drawn_and_fits(site: Site, browser: Any, width: in
             box = await page.locator(f"#{ident}").bounding_box()
             assert box and 0 < box["width"] <= width and box["height"] >= 200, (ident, box)
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
-        await page.locator("#weekly summary").click()
-        assert await page.locator("#table-weekly").is_visible()
+        for section in ("weekly", "stage-months", "pool", "league", "map"):
+            await page.locator(f"#{section} summary").click()
+            assert await page.locator(f"#table-{section}").is_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / f"charts-{width}.png"), full_page=True)
     finally:

@@ -60,6 +60,62 @@
     series: [{ name: "份数", type: "bar", data: data.scores.counts, label: { show: true, position: "top" } }]
   });
 
+  if (data.stageMonths) {
+    draw("chart-stage-months", {
+      tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null || v === undefined ? "—" : v + "%"; } },
+      legend: { type: "scroll", top: 0 },
+      grid: grid,
+      xAxis: { type: "category", data: data.stageMonths.labels, axisLabel: { rotate: narrow ? 45 : 0 } },
+      yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+      series: data.stageMonths.series.map(function (s) {
+        return { name: s.name, type: "line", data: s.data, connectNulls: false };
+      })
+    });
+  }
+
+  if (data.pool) {
+    draw("chart-pool", {
+      tooltip: { trigger: "axis" },
+      legend: { data: ["发出邀请", "接受", "婉拒或超时", "帮助完成"], top: 0 },
+      grid: grid,
+      xAxis: { type: "category", data: data.pool.labels, axisLabel: { rotate: narrow ? 45 : 0 } },
+      yAxis: { type: "value", minInterval: 1 },
+      series: [
+        { name: "发出邀请", type: "bar", data: data.pool.sent },
+        { name: "接受", type: "bar", data: data.pool.accepted },
+        { name: "婉拒或超时", type: "bar", data: data.pool.refused },
+        { name: "帮助完成", type: "line", data: data.pool.done }
+      ]
+    });
+  }
+
+  if (data.league && data.league.labels.length) {
+    draw("chart-league", {
+      tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null || v === undefined ? "—" : v + "%"; } },
+      grid: grid,
+      xAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+      yAxis: { type: "category", data: data.league.labels.slice().reverse(), axisLabel: { fontSize: narrow ? 10 : 12 } },
+      series: [{ name: "圆梦率", type: "bar", data: data.league.rates.slice().reverse() }]
+    });
+  }
+
+  if (data.map) {
+    var most = Math.max.apply(null, data.map.map(function (p) { return p.value[2]; }).concat([1]));
+    draw("chart-map", {
+      tooltip: { formatter: function (p) { return p.name + "：在办 " + p.value[2] + " 件"; } },
+      grid: { left: 8, right: 8, top: 12, bottom: 8, containLabel: true },
+      xAxis: { type: "value", scale: true, name: "经度", axisLabel: { show: !narrow } },
+      yAxis: { type: "value", scale: true, name: "纬度", axisLabel: { show: !narrow } },
+      series: [{
+        name: "在办诉求",
+        type: "scatter",
+        data: data.map,
+        symbolSize: function (v) { return 6 + 34 * Math.sqrt(v[2] / most); },
+        label: { show: true, formatter: "{b}", position: "right", fontSize: narrow ? 9 : 11 }
+      }]
+    });
+  }
+
   window.addEventListener("resize", function () {
     charts.forEach(function (c) { c.resize(); });
   });

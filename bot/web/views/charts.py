@@ -15,6 +15,7 @@ from bot.cases.lifecycle import CITY_ROLES
 from bot.db import transaction
 from bot.models import Staff
 from bot.reporting.charts import chart_data
+from bot.reporting.overview import overview
 from bot.reporting.scope import TOWN_NAMES
 from bot.reporting.supply import demand_supply
 from bot.settings import ROOT
@@ -36,11 +37,13 @@ async def charts_page(request: web.Request, staff: Staff) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         charts = await chart_data(db, scope=scope, now=now_of(request))
         gaps = await demand_supply(db, scope=scope, now=now_of(request))
+        more = await overview(db, scope=scope, now=now_of(request), with_league=staff.role in CITY_ROLES)
     ctx = {
         "c": charts,
+        "o": more,
         "gaps": gaps[:30],
         "gap_count": len(gaps),
-        "data": charts.as_json(),
+        "data": {**charts.as_json(), **more.as_json()},
         "scope_label": _scope_label(scope),
         "towns": TOWN_NAMES,
         "town": scope.town,
