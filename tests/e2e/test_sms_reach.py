@@ -474,3 +474,40 @@ async def test_an_undelivered_query_code_is_noted_not_turned_into_a_call(db_url:
         assert row.status == "sent"  # a late code is useless: not parked for a resend
         assert await _all(system, CallTask) == []
         assert (await _one(system, Case, Case.id == case.id)).flag is None
+
+
+async def test_a_receipt_that_overtakes_its_message_id_is_still_applied(db_url: str, tmp_path: Path) -> None:
+    """The provider answers the send, pushes the receipt at once, and our commit of the message id is a moment
+    behind: the receipt waits for it instead of being lost."""
+    async with running_system(db_url, tmp_path, sms_callback_token=TOKEN) as system:
+        _set_china_time(system, 2026, 12, 7, 10, 0)
+        ts, _ = await _staff(system)
+        case = await _case_in_progress(system, ts)
+        async with transaction(system.app[keys.SESSIONS]) as db:
+            row = Outbox(
+                openid="",
+                phone=PHONE,
+                kind="progress",
+                text="您的诉求正在办理。",
+                case_id=case.id,
+                status="sent",
+                channel="sms",
+                attempts=1,
+                next_attempt_at=system.clock(),
+                created_at=system.clock(),
+                sent_at=system.clock(),
+            )
+            db.add(row)
+        receipt = [
+            {"mobile": PHONE, "report_status": "FAIL", "errmsg": "UNDELIV", "sid": "2433:000000000042"}
+        ]
+        url = f"{system.bot_url}/sms/callback/tencent/{TOKEN}"
+        posting = asyncio.create_task(system.http.post(url, json=receipt))
+        await asyncio.sleep(0.4)
+        async with transaction(system.app[keys.SESSIONS]) as db:
+            (await db.get(Outbox, row.id)).sms_id = "2433:000000000042"
+        resp = await posting
+        assert resp.status == 200
+        parked = await _one(system, Outbox, Outbox.id == row.id)
+        assert (parked.status, parked.receipt) == ("unreachable", "undelivered: UNDELIV")
+        assert len(await _all(system, CallTask, CallTask.case_id == case.id)) == 1

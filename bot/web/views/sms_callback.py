@@ -5,6 +5,7 @@ was not delivered parks it and gives the town a call task (``bot.cases.calltasks
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -20,6 +21,8 @@ from bot.web.views.common import now_of
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 PROVIDERS = ("tencent", "aliyun")
+RECEIPT_TRIES = 6
+RECEIPT_WAIT = 0.25  # seconds between two lookups of a receipt's unknown message id
 _OK = {"tencent": {"result": 0, "errmsg": "OK"}, "aliyun": {"code": 0, "msg": "成功"}}
 
 
@@ -63,22 +66,34 @@ async def sms_callback(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="not JSON") from None
     now = now_of(request)
-    counts = {"receipts": 0, "answered": 0, "not_a_score": 0, "no_survey": 0}
+    waking = waking_of(request.app[keys.SETTINGS])
+    counts = {"receipts": 0, "answered": 0, "not_a_score": 0, "no_survey": 0, "unknown": 0}
+    receipts: list[tuple[str, bool, str]] = []
     async with transaction(request.app[keys.SESSIONS]) as db:
         for item in _items(body):
             if (receipt := _receipt(provider, item)) is not None:
-                message_id, delivered, code = receipt
-                if await receipt_arrived(
-                    db,
-                    message_id=message_id,
-                    delivered=delivered,
-                    code=code,
-                    now=now,
-                    waking=waking_of(request.app[keys.SETTINGS]),
-                ):
-                    counts["receipts"] += 1
+                receipts.append(receipt)
             elif (reply := _reply(provider, item)) is not None:
                 phone, text = reply
                 counts[await answer_by_sms(db, phone=phone, text=text, now=now)] += 1
+    # a receipt can overtake the write of the message id it names (the provider answered the send, our commit is a
+    # moment behind): unknown ids are looked up again a few times, each in a new transaction, before giving up
+    for attempt in range(RECEIPT_TRIES):
+        if not receipts:
+            break
+        if attempt:
+            await asyncio.sleep(RECEIPT_WAIT)
+        unknown: list[tuple[str, bool, str]] = []
+        async with transaction(request.app[keys.SESSIONS]) as db:
+            for message_id, delivered, code in receipts:
+                found = await receipt_arrived(
+                    db, message_id=message_id, delivered=delivered, code=code, now=now, waking=waking
+                )
+                if found:
+                    counts["receipts"] += 1
+                else:
+                    unknown.append((message_id, delivered, code))
+        receipts = unknown
+    counts["unknown"] = len(receipts)
     log.info("SMS callback from %s: %s", provider, counts)
     return web.json_response(_OK[provider])
