@@ -311,3 +311,37 @@ async def test_a_resource_takes_its_community_from_its_town_list(web_client: Any
 
         row = (await db.exec(select(Resource).where(Resource.key == "HJC1"))).scalar_one()
     assert row.community_id == ids[(TOWN, "新围社区")]
+
+
+async def test_mapping_again_after_an_import_on_both_databases(sessions: Any) -> None:
+    """`communities map` (bot.cases.communities.map_free_text, the rule of migration 0014) on SQLite and
+    PostgreSQL: values matching nothing stay unmapped and are reported until the registry learns them."""
+    from bot.cases.communities import import_csv, map_free_text
+    from bot.db import transaction
+    from tests.factories import NOW, add_rows, case_row
+
+    await add_rows(
+        sessions,
+        case_row(community="新围村委会"),
+        case_row(community="南面村", town="谢岗镇"),
+        case_row(community="南面村", town="谢岗镇"),
+        case_row(community=None),
+    )
+    async with transaction(sessions) as db:
+        before = await map_free_text(db)
+    assert [(u.table, u.town, u.value, u.rows) for u in before] == [("case", "谢岗镇", "南面村", 2)]
+    async with transaction(sessions) as db:
+        report = await import_csv(db, data="town,name,kind\n谢岗镇,南面村,村\n".encode(), now=NOW)
+        assert report.ok and report.added == ["谢岗镇南面村"]
+        after = await map_free_text(db)
+    assert after == []
+    async with sessions() as db:
+        mapped = {
+            (c.town, c.community): c.community_id
+            for c in (await db.exec(select(Case).where(Case.community.is_not(None)))).scalars()
+        }
+        ids = {(c.town, c.name): c.id for c in (await db.exec(select(Community))).scalars()}
+    assert mapped == {
+        (TOWN, "新围村委会"): ids[(TOWN, "新围社区")],
+        ("谢岗镇", "南面村"): ids[("谢岗镇", "南面村")],
+    }
