@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import event, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -237,6 +238,7 @@ class Inbound:
         parse = None if limited else await self._parse(delivery)
         try:
             async with transaction(sessions) as session:
+                await _one_at_a_time(session, delivery.openid)
                 row, resident = await _record(session, delivery, now)
                 # an image or voice is downloaded into the project's storage after the commit (WeChat keeps it 3 days)
                 await keep_media(session, row, now=now, deps=app.get(keys.MEDIA))
@@ -381,6 +383,17 @@ def _forget(pending: set[asyncio.Future[str | None]]) -> Any:
             log.info("abandoned database work ended with %s", describe(work.exception()))  # type: ignore[arg-type]
 
     return done
+
+
+async def _one_at_a_time(session: Any, openid: str) -> None:
+    """On PostgreSQL, one resident's deliveries run one after another across workers too (``Inbound._locks`` does
+    it within a process): two at once (a reply went out late and the resident wrote again, the next message reached
+    another worker) took the resident's and the conversation's rows in opposite orders and deadlocked (seen with
+    4 workers in benchmarks/scaleout.py). A transaction-scoped advisory lock, released by the commit."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.exec(
+            sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"resident:{openid}")
+        )
 
 
 async def _resident(session: Any, openid: str, now: Any) -> Resident:
