@@ -15,6 +15,7 @@ from bot.cases.lifecycle import CITY_ROLES
 from bot.db import transaction
 from bot.models import Staff
 from bot.reporting.charts import chart_data
+from bot.reporting.forecast import forecast
 from bot.reporting.overview import overview
 from bot.reporting.scope import TOWN_NAMES
 from bot.reporting.supply import demand_supply
@@ -38,9 +39,11 @@ async def charts_page(request: web.Request, staff: Staff) -> web.Response:
         charts = await chart_data(db, scope=scope, now=now_of(request))
         gaps = await demand_supply(db, scope=scope, now=now_of(request))
         more = await overview(db, scope=scope, now=now_of(request), with_league=staff.role in CITY_ROLES)
+        ahead = await forecast(db, scope=scope, now=now_of(request))
     ctx = {
         "c": charts,
         "o": more,
+        "f": ahead,
         "gaps": gaps[:30],
         "gap_count": len(gaps),
         "data": {**charts.as_json(), **more.as_json()},
