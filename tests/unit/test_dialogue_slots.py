@@ -9,6 +9,7 @@ from bot.conversation.dialogue.slots import (
     COMPANY_ITEM,
     corrected_item,
     is_cancel,
+    read_beneficiary,
     read_items,
     read_town,
 )
@@ -30,6 +31,8 @@ from bot.conversation.nlu.types import Parse
         ("我妈想要个助行器", ["我妈", "助行器"], ("助行器",)),
         ("爷爷独居 想有人上门陪他聊天", [], (COMPANY_ITEM,)),
         ("阿婆好孤单 希望义工多来看看她", ["看看"], (COMPANY_ITEM,)),
+        ("阿伯想有义工上门探访", ["探访"], ("探访",)),  # the service noun stays as said
+        ("想帮阿嫲申请一部电动轮椅", ["电动"], ("电动轮椅",)),  # a part of a known thing is that thing
     ],
 )
 def test_one_request_reads_as_its_things(
@@ -110,3 +113,17 @@ def test_an_unsure_request_is_taken_only_with_a_named_thing_and_a_clear_lead() -
     assert _case_named_by_a_thing(close, "我要个轮椅") is None
     other = _unsure(("nlu_fallback", 0.6), ("out_of_scope", 0.55), ("micro_wish", 0.3))
     assert _case_named_by_a_thing(other, "轮椅边度有得卖") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "model_value", "expected"),
+    [
+        ("留守儿童想要几本课外书", "留守", "留守儿童"),  # a part of the person word
+        ("独居阿伯想要部老人机", "独居", "阿伯"),  # a state, not a person
+        ("帮细佬申请部轮椅", "细佬", "细佬"),
+        ("我家姐行唔到路", None, "家姐"),
+        ("想要一桶油", None, None),
+    ],
+)
+def test_whom_a_wish_is_for(text: str, model_value: str | None, expected: str | None) -> None:
+    assert read_beneficiary(text, model_value) == expected

@@ -18,6 +18,7 @@ from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.slots import (
     corrected_item,
     is_cancel,
+    read_beneficiary,
     read_items,
     read_town,
     split_second_matter,
@@ -229,8 +230,8 @@ def _absorb(
         if found and (describing or model_items):
             draft["item"] = found
     if p is not None:
-        ben = p.first("beneficiary")
-        if ben:
+        ben = read_beneficiary(text, p.first("beneficiary")) if p.first("beneficiary") else None
+        if ben and draft.get("kind") != "micro_project":  # a project serves a community, not one person
             draft["beneficiary"] = ben
         qty = p.first("quantity")
         if qty and qty.isdigit():

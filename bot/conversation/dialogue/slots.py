@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from bot.conversation.nlu.normalize import (
     BENEFICIARY_RE,
+    find_beneficiary,
     find_items,
     find_towns,
     normalize_town,
@@ -33,9 +34,9 @@ _COMPANY = re.compile(
     r"(?:倾|聊)(?:下|一下)?(?:偈|天)|聊聊|说说话|讲讲话|倾下偈"
 )
 # a visit or companionship said as a verb ("看看", "陪陪", "倾偈") names the service need 探访陪伴
+# (the service nouns 探访, 探望, 看望, 陪伴, 陪聊 stay as the resident said them)
 _COMPANY_WORD = re.compile(
-    r"^(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|探访|探望|看望|陪伴|陪聊|陪陪|陪|聊天|聊聊|倾偈|倾下偈)"
-    r"(?:他|她|佢|一下|下)?$"
+    r"^(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|陪陪|陪|聊天|聊聊|倾偈|倾下偈)(?:他|她|佢|一下|下)?$"
 )
 # Words a model may tag as an item that are never a thing to give or fix: body parts, places and directions,
 # times, people and pronouns, sounds and states.
@@ -130,6 +131,9 @@ def _things(text: str, model_items: Sequence[str]) -> list[str]:
     named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
     candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
     lexicon = find_items(text)
+    # a part of a known thing is that thing ("电动" of 电动轮椅)
+    candidates = [next((w for w in lexicon if c in w and len(w) > len(c)), c) for c in candidates]
+    candidates = list(dict.fromkeys(candidates))
     # the primary thing: a model item the lexicon confirms, else the lexicon's first, else the model's first
     primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
     if primary is None:
@@ -171,6 +175,25 @@ def corrected_item(text: str, model_items: Iterable[str], *, current: str | None
     ):
         return None  # a stray word the model took for a thing; the item the resident confirmed stays
     return value
+
+
+# ------------------------------------------------------------------------------------------------- who for
+def read_beneficiary(text: str, model_value: str | None) -> str | None:
+    """Whom a wish is for: the model's person word, completed or replaced by the kin-word finder when the model
+    took a part of it ("留守" of 留守儿童) or a word that is no person ("独居" in "独居阿公" → 阿公)."""
+    found = find_beneficiary(text)
+    value = (model_value or "").strip()
+    if not value:
+        return found
+    if found and value != found and value in found:
+        return found
+    if found and not BENEFICIARY_RE.search(value) and _NOT_A_PERSON.search(value):
+        return found
+    return value
+
+
+# the model's beneficiary is sometimes a state, not a person
+_NOT_A_PERSON = re.compile(r"^(?:独居|空巢|留守|残疾|孤寡|困难|低保|单亲|瘫痪|行动不便|生病)$")
 
 
 # ------------------------------------------------------------------------------------------------- towns

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from bot.conversation.dialogue.slots import read_beneficiary, read_items
 from bot.conversation.nlu.normalize import suggest_category
 from bot.conversation.nlu.postprocess import finalize_entities, normalize_value
 from bot.conversation.nlu.rasa import RasaNLU, to_parse
@@ -209,6 +210,28 @@ def entity_counts(pairs: list[tuple[set[tuple[str, str]], set[tuple[str, str]]]]
     return counts
 
 
+def case_slot_counts(predictions: list[Prediction]) -> dict[str, Counts]:
+    """Item and beneficiary as a case records them: the dialogue's reading of the model's entities
+    (`dialogue.slots.read_items`: the things of one request, junk spans and repeats dropped; the beneficiary of a
+    wish, backed by the kin-word finder, none for a project), on the gold wish and project messages."""
+    counts = {"item": Counts(), "beneficiary": Counts()}
+    for p in predictions:
+        kind = p.example.intent
+        if kind not in CASE_INTENTS:
+            continue
+        wish = kind == "micro_wish"
+        model_items = [e.value for e in p.entities if e.entity == "item"]
+        items = set(read_items(p.example.text, model_items, wish=wish).items)
+        ben = next((e.value for e in p.entities if e.entity == "beneficiary"), None)
+        bens = {b for b in (read_beneficiary(p.example.text, ben),) if b and wish}
+        for name, predicted in (("item", items), ("beneficiary", bens)):
+            gold = {v for e, v in p.example.entities if e == name}
+            counts[name].tp += len(gold & predicted)
+            counts[name].fp += len(predicted - gold)
+            counts[name].fn += len(gold - predicted)
+    return counts
+
+
 def baseline(train: list[Example], test: list[Example]) -> dict[str, Any]:
     """TF-IDF character n-grams (1–3) + a linear SVM, trained on the same training data."""
     # scikit-learn is heavy and needed only by the evaluation command, not by the bot: imported on use
@@ -238,6 +261,7 @@ def compute(predictions: list[Prediction], *, train: list[Example], threshold: f
         [(set(p.example.entities), {(e.entity, e.value) for e in p.entities}) for p in predictions]
     )
     raw = entity_counts([(set(p.example.entities), set(p.raw_entities)) for p in predictions])
+    recorded = case_slot_counts(predictions)
 
     categorised = [p for p in predictions if p.example.category]
     category_hits = [
@@ -283,6 +307,7 @@ def compute(predictions: list[Prediction], *, train: list[Example], threshold: f
         "intent": report,
         "entities": {name: vars(c) | {"f1": c.f1} for name, c in final.items()},
         "entities_rasa_only": {name: vars(c) | {"f1": c.f1} for name, c in raw.items()},
+        "case_slots": {name: vars(c) | {"f1": c.f1} for name, c in recorded.items()},
         "category_accuracy": sum(category_hits) / len(category_hits) if category_hits else 0.0,
         "category_n": len(category_hits),
         "oos_case_rate": oos_case_rate(threshold),
@@ -415,6 +440,15 @@ def render(result: dict[str, Any]) -> str:
     out.append(
         "  (exact value after normalisation; 'Rasa alone' leaves out the rule-based town/phone/case_no finder)"
     )
+    slots = result.get("case_slots") or {}
+    if slots:
+        out.append(
+            "as a case records them (the dialogue's reading, wish and project messages): "
+            + ", ".join(
+                f"{name} F1 {row['f1']:.3f} (tp {row['tp']}, fp {row['fp']}, fn {row['fn']})"
+                for name, row in slots.items()
+            )
+        )
     out.append("")
     out.append(
         f"category suggestion accuracy {result['category_accuracy']:.3f} over {result['category_n']} cases"

@@ -154,15 +154,17 @@ ITEMS: tuple[str, ...] = tuple(
 纸尿裤 尿片 成人纸尿裤 奶粉 书包 文具 课本 练习册 电脑 旧电脑 笔记本电脑 平板 台灯 书桌 书台 校服 大米 食用油 花生油
 面粉 棉被 被子 冬衣 棉衣 衣服 电风扇 风扇 空调 冰箱 洗衣机 热水器 电饭煲 电饭锅 电磁炉 微波炉 蚊帐 床垫 衣柜
 电视 煤气炉 路灯 扶手 减速带 斑马线 井盖 下水道 排水沟 护栏 长椅 健身器材 篮球架 垃圾桶 监控 摄像头 雨棚 坡道
-无障碍坡道 凉亭 红绿灯 人行道 化粪池 公共厕所""".split()
+无障碍坡道 凉亭 红绿灯 人行道 化粪池 公共厕所 自行车 老人机 座椅 课外书 助浴椅 紧急呼叫器 护理垫""".split()
 )
 _LOOSE_ITEMS = ("米", "油", "凳子", "凳")
 _ITEM_STRICT_RE = re.compile("|".join(sorted(map(re.escape, ITEMS), key=len, reverse=True)))
 _ITEM_LOOSE_RE = re.compile("|".join(sorted(map(re.escape, ITEMS + _LOOSE_ITEMS), key=len, reverse=True)))
-BENEFICIARY_RE = re.compile(
-    r"独居老人|空巢老人|老人家|老人|长者|阿婆|阿公|阿伯|婆婆|公公|爷爷|奶奶|外婆|外公|老爸|老妈|老豆|阿妈|阿爸|我爸|我妈|"
-    r"父亲|母亲|孩子|小孩|细路|仔女|儿子|女儿|孙子|孙女|学生|残疾人|伤残人士|低保户|困难户|单亲妈妈|邻居|老公|老婆"
-)
+_BENEFICIARY_WORDS = (
+    "独居老人 空巢老人 孤寡老人 留守儿童 残疾人 伤残人士 老人家 老人 长者 阿婆 阿公 阿伯 阿嫲 阿爷 阿嬷 婆婆 公公 "
+    "爷爷 奶奶 嫲嫲 外婆 外公 老爸 老妈 老豆 阿妈 阿爸 我爸 我妈 父亲 母亲 孩子 小孩 细路 仔女 儿子 女儿 孙子 孙女 "
+    "孙仔 外孙 弟弟 妹妹 哥哥 姐姐 细佬 家姐 老伴 学生 低保户 困难户 单亲妈妈 邻居 老公 老婆"
+).split()
+BENEFICIARY_RE = re.compile("|".join(sorted(map(re.escape, _BENEFICIARY_WORDS), key=len, reverse=True)))
 
 
 def find_items(text: str, *, loose: bool = False) -> list[str]:
