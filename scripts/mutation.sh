@@ -42,8 +42,8 @@ for target in $targets; do
                      tests/web/test_nonce_store_redis.py tests/web/test_webhook_protocol.py
                      tests/web/test_webhook_hostile.py" ;;
     edge)     only="webhooks/views.py"
-              tests="tests/web/test_webhook_signature_exact.py tests/web/test_webhook_protocol.py
-                     tests/web/test_webhook_hostile.py"
+              tests="tests/web/test_webhook_edge_checks.py tests/web/test_webhook_signature_exact.py
+                     tests/web/test_webhook_protocol.py tests/web/test_webhook_hostile.py"
               patterns=${ONLY:-$EDGE} ;;
     filters)  only="matching/scoring.py matching/model.py"
               tests="tests/unit/test_matching_scoring.py tests/unit/test_matching_filters.py"
