@@ -95,8 +95,8 @@ async def signup_page(request: web.Request) -> web.Response:
     return _signup_page(request)
 
 
-#: sign-ups per hour: per address, per phone
-SIGNUP_LIMITS = {"ip": 5, "phone": 3}
+#: sign-ups per hour: per address (generous: carriers and event Wi-Fi share addresses), per phone
+SIGNUP_LIMITS = {"ip": 20, "phone": 3}
 LIMITED = "提交太频繁了，请一小时后再试。如需帮助，请拨打 12345 或联系镇街工作人员。"
 
 

@@ -46,8 +46,8 @@ routes = web.RouteTableDef()
 PER_PAGE = 30
 PID = "{public_id:[a-z0-9]{8}}"
 TOKEN = "{token:[A-Za-z0-9_-]{16,64}}"
-#: claims (single or group) per hour: per address, per phone
-CLAIM_LIMITS = {"ip": 10, "phone": 5}
+#: claims (single or group) per hour: per address (generous: carriers and event Wi-Fi share addresses), per phone
+CLAIM_LIMITS = {"ip": 30, "phone": 5}
 LIMITED = "提交太频繁了，请一小时后再试。如需帮助，请拨打 12345 或联系镇街工作人员。"
 #: a shared location farther than this from every town centroid is not in Dongguan
 NEAR_MAX_KM = 25.0
