@@ -285,7 +285,7 @@ def _line(label: str, run: Run, workers: list[str], memory: list[float | None]) 
     split = "/".join(f"{u / sum(used):.0%}" for u in used) if len(used) > 1 and sum(used) else ""
     return (
         f"{label:<11}{run.rps:>9.1f}{run.latency_ms(50):>9.1f}{run.latency_ms(99):>9.1f}"
-        f"{(f'{cpu:.2f}' if cpu is not None else '-'):>12}{mem:>15}"
+        f"{(f'{cpu:.2f}' if cpu is not None else '-'):>12}  {mem:>13}"
         + (f"   CPU split over the workers {split}" if split else "")
     )
 
