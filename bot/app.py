@@ -35,6 +35,7 @@ from bot.web.views import (
     charts,
     communities,
     donors,
+    erasure,
     gov,
     health,
     leads,
@@ -133,6 +134,7 @@ def create_app(
         leads,
         media,
         warnings,
+        erasure,
     ):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", HERE / "web" / "static", name="static")

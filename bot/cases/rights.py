@@ -186,6 +186,26 @@ async def erase_resident(
     return out
 
 
+async def erase_on_written_request(
+    session: AsyncSession, *, case: Case, staff: Staff, ground: str, now: datetime
+) -> tuple[str, Erasure]:
+    """A resident's written request to delete their data, carried out by ``staff`` from one of their cases: the
+    resident's every case (as in chat), or only this case when it has no WeChat resident (hotline, window).
+    Returns (what was done, in words; the erasure). Audited with the request's ground and the case."""
+    ground = ground.strip()[:200]
+    if not ground:
+        raise ValueError("请写明书面申请的编号或说明")
+    session.add(AuditLog(staff_id=staff.id, action="erase_case", case_id=case.id, detail=ground, at=now))
+    resident = await session.get(Resident, case.resident_id) if case.resident_id else None
+    if resident is None or (resident.openid or "").startswith(ERASED_OPENID):
+        await anonymise_case(session, case=case)
+        return f"已删除诉求{case.case_no}的个人信息", Erasure(cases=1)
+    done = await erase_resident(
+        session, resident=resident, now=now, requested_by=Actor.of_staff(staff), ground=f"书面申请：{ground}"
+    )
+    return f"已删除该居民的个人信息：诉求 {done.cases} 件，撤销 {len(done.cancelled)} 件", done
+
+
 async def retention_sweep(session: AsyncSession, *, now: datetime, years: int, batch: int = 200) -> int:
     """Anonymise the cases finished (closed, cancelled, …) more than `years` years before `now`; returns how many.
     Cases already anonymised are left alone, so the sweep may run every day."""

@@ -31,6 +31,8 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import Actor
+from bot.cases.chain import ERASED_NOTE
+from bot.cases.rights import ERASED_OPENID
 from bot.cases.timeline import record_event
 from bot.db import Sessions, transaction
 from bot.delivery.wechat_api import MediaTooLarge, WeChatError
@@ -133,6 +135,7 @@ async def fetch_due(deps: MediaDeps, *, now: datetime | None = None) -> Counter[
     for (media_id,) in due:
         outcomes[await _fetch_one(deps, int(media_id), now)] += 1
     outcomes["recorded"] += await record_pending_events(deps.sessions, now=now)
+    outcomes["deleted"] += await purge_erased(deps)
     if due:
         log.info("media: %s", dict(outcomes))
     return outcomes
@@ -285,6 +288,53 @@ async def record_pending_events(sessions: Sessions, *, now: datetime) -> int:
         for row, event in session.info.pop("media_events", []):
             row.event_id = event.id
     return len(written)
+
+
+# ------------------------------------------------------------------ erasure
+async def purge_erased(deps: MediaDeps) -> int:
+    """Delete the stored files of erased personal data: of cases anonymised (a resident's request, a written
+    request, the retention sweep: their description is the erased marker) and of chat messages whose sender was
+    erased (a draft's photo that never became a case). The row stays, marked deleted, with its SHA-256, so the
+    timeline event that pointed at the file still verifies."""
+    erased_cases = select(col(Case.id)).where(col(Case.description) == ERASED_NOTE)
+    erased_messages = select(col(InboundMessage.id)).where(
+        col(InboundMessage.openid).startswith(ERASED_OPENID)
+    )
+    async with deps.sessions() as session:
+        rows = (
+            await session.exec(  # type: ignore[call-overload]
+                select(col(StoredMedia.id), col(StoredMedia.storage_key))
+                .where(
+                    col(StoredMedia.status).in_(("stored", "pending", "parked", "rejected")),
+                    or_(
+                        col(StoredMedia.case_id).in_(erased_cases),
+                        col(StoredMedia.inbound_id).in_(
+                            select(col(InboundMessage.id)).where(
+                                col(InboundMessage.case_id).in_(erased_cases)
+                            )
+                        ),
+                        col(StoredMedia.inbound_id).in_(erased_messages),
+                    ),
+                )
+                .limit(BATCH)
+            )
+        ).all()
+    done = 0
+    for media_id, key in rows:
+        if key:
+            try:
+                await deps.storage.delete(key)
+            except StorageError as exc:  # tried again on the next sweep
+                log.warning("media %s: could not delete the erased file (%s)", media_id, exc)
+                continue
+        async with transaction(deps.sessions) as session:
+            await session.exec(
+                update(StoredMedia)
+                .where(col(StoredMedia.id) == media_id)
+                .values(status="deleted", storage_key=None, wechat_media_id=None, next_attempt_at=None)
+            )
+        done += 1
+    return done
 
 
 # ------------------------------------------------------------------ uploads (volunteers)
