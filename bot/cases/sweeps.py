@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.project_overdue import report_overdue as report_overdue_projects
 from bot.cases.supervision import escalate_due as escalate_supervisions
 from bot.cases.supervision_town import escalate_due as escalate_town_supervisions
 from bot.cases.survey import close_case
@@ -76,5 +77,8 @@ async def run_sweeps(
             "town supervision escalation sweep",
             sessions,
             lambda session: escalate_town_supervisions(session, now=now),
+        ),
+        "projects_overdue": await guarded_sweep(
+            "micro-project overdue sweep", sessions, lambda session: report_overdue_projects(session, now=now)
         ),
     }

@@ -35,7 +35,10 @@ class Project(SQLModel, table=True):
     """One 微实事 from proposal to acceptance. ``status``: proposed → visited → selected | rejected → approved
     (公示 open) → in_progress → accepted."""
 
-    __table_args__ = (sa.Index("ix_project_town_status", "town", "status"),)
+    __table_args__ = (
+        sa.Index("ix_project_town_status", "town", "status"),
+        sa.Index("ix_project_due", "status", "due_date", "overdue_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="projectround.id", ondelete="CASCADE", index=True)
     town: str = Field(max_length=16)
@@ -58,6 +61,7 @@ class Project(SQLModel, table=True):
     notice_until: datetime | None = ts()  # end of the 公示 objection window
     started_at: datetime | None = ts()
     accepted_at: datetime | None = ts()
+    overdue_at: datetime | None = ts()  # when the sweep reported it past its due date (once)
     acceptance_note: str = Field(default="", max_length=1000)
     acceptance_photos: list[str] = json_field([])
     created_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiohttp import FormData
@@ -490,3 +490,76 @@ async def test_two_votes_at_once_from_one_resident_count_once(db_url):
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_a_project_past_its_due_date_is_reported_once(client, sessions, people):
+    """The minute sweep reports an approved project not accepted by the end of its due date (China's day) once,
+    to the town's supervisor and staff and the community's workers; an accepted one is never reported."""
+    from bot.cases.actors import Actor
+    from bot.cases.project_overdue import report_overdue
+    from bot.projects import service as svc
+
+    await _bind(sessions, people.id, "o-hj-lead")
+    async with transaction(sessions) as db:
+        actor = Actor.of_staff(await db.get(Staff, people.id))
+        r = await svc.create_round(db, town=TOWN, name="第一批", objection_days=1, actor=actor, now=NOW)
+        made = []
+        for title in ("修路灯", "装长椅"):
+            p = await svc.propose(
+                db,
+                round_=r,
+                title=title,
+                summary=title,
+                community="新围社区",
+                category="其他",
+                source="staff",
+                actor=actor,
+                now=NOW,
+            )
+            await svc.visit(db, project=p, notes="看过", photos=[], actor=actor, now=NOW)
+            made.append(p)
+        await svc.hold_meeting(
+            db,
+            round_=r,
+            attendees="各部门",
+            minutes="纪要",
+            actor=actor,
+            now=NOW,
+            decisions={p.id: ("selected", "") for p in made},
+        )
+        for p in made:
+            await svc.approve(
+                db,
+                project=p,
+                funding=[svc.FundingLine("city", 100_000)],
+                unit="市政所",
+                due=date(2026, 3, 10),
+                actor=actor,
+                now=NOW,
+            )
+        later = NOW + timedelta(days=5)
+        await svc.add_stage(
+            db, project=made[1], name="完工", note="装好", photos=[], spent_fen=0, actor=actor, now=later
+        )
+        await svc.accept(db, project=made[1], note="合格", photos=[], actor=actor, now=later)
+    # 10 March 23:30 in Dongguan is still the due date; 11 March 00:30 is past it
+    on_the_day = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
+    for when, expected in (
+        (on_the_day, 0),
+        (on_the_day + timedelta(hours=1), 1),
+        (on_the_day + timedelta(days=3), 0),
+    ):
+        async with transaction(sessions) as db:
+            assert await report_overdue(db, now=when) == expected, when
+    told = {o.openid: o.text for o in (await _all_outbox(sessions)) if o.kind == "escalation"}
+    assert set(told) == {"o-hj-lead", "o-cw-xinwei"}  # not the other community's worker
+    assert "「修路灯」" in told["o-hj-lead"] and "2026-03-10" in told["o-hj-lead"]
+    assert (await sign_in(client, "hj-lead")).status == 302
+    page = await (await client.get(f"/staff/projects/{made[0].id}")).text()
+    assert 'id="project-overdue"' in page
+    assert 'id="project-overdue"' not in await (await client.get(f"/staff/projects/{made[1].id}")).text()
+
+
+async def _all_outbox(sessions) -> list[Outbox]:
+    async with sessions() as db:
+        return list((await db.exec(select(Outbox).order_by(col(Outbox.id)))).all())
