@@ -319,7 +319,7 @@ async def group_post(request: web.Request) -> web.Response:
     chosen = [str(x)[:16] for x in form.getall("wish", [])][: GROUP_MAX + 1]
     t = str(form.get("t", ""))[:200]
     wishes = await _open_for_group(request, town)
-    again = {"town": town, "chosen": chosen, "form": form}
+    again: dict[str, Any] = {"town": town, "chosen": chosen, "form": form}  # the form shown again
     if not await _allowed(request, phone=None):
         return _group_page(request, wishes, error=LIMITED, status=429, **again)
     try:
