@@ -9,16 +9,90 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 import webhooks
+from bot.app import create_app
 from bot.conversation.inbound import KEPT, NOT_KEPT
-from tests.helpers import TcpSwitch, pg_host_port, switched_pg_url, wait_until
-from tests.web.test_journal import Phone, audit, start
+from tests.helpers import (
+    SIM_TOKEN,
+    TcpSwitch,
+    make_settings,
+    pg_dsn,
+    pg_host_port,
+    serve,
+    switched_pg_url,
+    wait_until,
+    wechat_sender,
+)
+from webhooks.testing import message_xml
 
 pytestmark = pytest.mark.postgres
 
 WECHAT_GIVES_UP = 5.0  # seconds: WeChat drops the answer (and retries) after this
+ACCOUNT = "gh_dbhang0001"
+
+
+# the journal test's phone, start and audit (test modules do not import each other)
+class Phone:
+    """Residents' messages over HTTP to the running app, in plain mode, with distinct MsgIds."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.sender = wechat_sender(SIM_TOKEN, mode="plain")
+        self.sent: list[tuple[str, str, str]] = []  # (delivery key, openid, text)
+        self._msgid = int(time.time() * 1000)
+
+    async def say(
+        self, http: aiohttp.ClientSession, openid: str, text: str, *, msgid: int | None = None
+    ) -> str:
+        if msgid is None:
+            self._msgid += 1
+            msgid = self._msgid
+            self.sent.append((f"msg:{msgid}", openid, text))
+        xml = message_xml(
+            {
+                "ToUserName": ACCOUNT,
+                "FromUserName": openid,
+                "CreateTime": int(time.time()),
+                "MsgType": "text",
+                "Content": text,
+                "MsgId": msgid,
+            }
+        )
+        req = self.sender.build(xml)
+        async with http.post(f"{self.base}/wechat", params=req.params, data=req.body) as resp:
+            assert resp.status == 200
+            fields = self.sender.open_reply(await resp.text())
+        return fields["Content"] if fields else ""
+
+
+async def start(url: str, data_dir: Path) -> tuple[Any, str, Any]:
+    settings = make_settings(url, data_dir, wechat_encoding_aes_key="")
+    app = create_app(settings, run_migrations=False, with_scheduler=False)
+    runner, base = await serve(app)
+    return runner, base, app
+
+
+async def audit(db: str, phone: Phone) -> list[Any]:
+    conn = await asyncpg.connect(pg_dsn(db))
+    try:
+        rows = await conn.fetch(
+            "SELECT id, delivery_key, openid, text, reply_mode FROM inboundmessage ORDER BY id"
+        )
+        outbox = await conn.fetch("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'reply:%'")
+    finally:
+        await conn.close()
+    keys = [r["delivery_key"] for r in rows]
+    sent = [k for k, _, _ in phone.sent]
+    lost = set(sent) - set(keys)
+    duplicated = {k for k in keys if keys.count(k) > 1}
+    assert not lost, f"lost deliveries: {sorted(lost)}"
+    assert not duplicated, f"duplicated deliveries: {sorted(duplicated)}"
+    assert len(rows) == len(sent)
+    assert all(r["reply_mode"] != "pending" for r in rows), [r["reply_mode"] for r in rows]
+    return [rows, [o["dedupe_key"] for o in outbox]]
 
 
 @pytest.fixture
