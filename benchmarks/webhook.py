@@ -17,6 +17,7 @@ the outbox; ``duplicated`` counts deliveries with more than one effect (a second
 passive reply *and* an outbox reply, a case no recorded reply announces).
 
     python -m benchmarks.webhook [--senders 16] [--messages 20] [--database-url URL] [--no-rasa]
+    python -m benchmarks.webhook --full [--step-seconds 180] [--no-rasa] [--no-postgres]   (benchmarks/full.py)
 
 The last line is a JSON object: bare_rps, keyword_rps, keyword_p99_ms, rasa_rps, rasa_p99_ms, rasa_ceiling_rps,
 lost, duplicated.
@@ -794,9 +795,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-rasa", action="store_true", help="skip the two Rasa targets")
     parser.add_argument("--seed", type=int, default=20200401)
+    # the rising-rate load lives in benchmarks.full, which imports this module
+    from benchmarks.full import add_arguments, main_full
+
+    add_arguments(parser)
     args = parser.parse_args(argv)
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.full:
+        print(json.dumps(main_full(args), ensure_ascii=False))
+        return
 
     def progress(step: str) -> None:
         print(f"… {step}", flush=True)
