@@ -314,13 +314,15 @@ async def claim_wish(
     resource_id: int | None = None,
     group_token: str | None = None,
     listed: bool = False,
+    notify: bool = True,
 ) -> WallClaim:
     """A donor claims an open wish: it is reserved for ``hold`` until staff confirm. Of two claims (or a claim and
     a volunteer accepting a pushed offer) exactly one wins; the other raises ``WishTaken``.
 
     ``resource_id``: the claim comes from a known pool resource (a bound volunteer in chat, a donor's signed link);
     when staff marked it trusted and the wish's town confirms trusted donors at once, the claim is confirmed here
-    (audited). ``listed``: the donor agreed to be named on the public list of donors (the date is kept)."""
+    (audited). ``listed``: the donor agreed to be named on the public list of donors (the date is kept).
+    ``notify=False``: the caller tells the town's staff itself (a group claim sends one message, not one a wish)."""
     w = (await session.exec(select(WallWish).where(WallWish.public_id == public_id))).first()
     if w is None or w.id is None:
         raise WallError("找不到这个心愿")
@@ -360,7 +362,7 @@ async def claim_wish(
             now=now,
             detail=f"可信爱心资源#{resource_id}的认领按{w.town}设置自动确认",
         )
-        for s in await _town_staff(session, case):
+        for s in await town_staff(session, case.town) if notify else []:
             await enqueue(
                 session,
                 openid=s.openid or "",
@@ -381,7 +383,7 @@ async def claim_wish(
         note=f"圆梦墙认领：{label}「{form.donor_name}」，等待工作人员确认",
         data={"wall_claim": c.id},
     )
-    for s in await _town_staff(session, case):
+    for s in await town_staff(session, case.town) if notify else []:
         await enqueue(
             session,
             openid=s.openid or "",
@@ -395,10 +397,11 @@ async def claim_wish(
     return c
 
 
-async def _town_staff(session: AsyncSession, case: Case) -> list[Staff]:
+async def town_staff(session: AsyncSession, town: str) -> list[Staff]:
+    """The town's staff with WeChat bound: who hears of claims to confirm."""
     stmt = select(Staff).where(
         col(Staff.active),
-        Staff.town == case.town,
+        Staff.town == town,
         col(Staff.role).in_(("town_staff", "town_supervisor")),
         col(Staff.openid).is_not(None),
     )

@@ -21,9 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.access import audit
 from bot.cases.lifecycle import CITY_ROLES
+from bot.delivery.outbox import enqueue
 from bot.models import Resource, Staff, TownWallSetting, WallClaim, WallWish
 from bot.pool.snapshot import POOL_CACHE
-from bot.pool.wall import ClaimForm, WallError, claim_wish
+from bot.pool.wall import DONOR_TYPES, ClaimForm, WallError, claim_wish, town_staff
 
 GROUP_TYPES = ("enterprise", "organisation", "party_branch")
 GROUP_MAX = 20
@@ -84,15 +85,41 @@ async def claim_group(
                     resource_id=resource_id,
                     group_token=result.token,
                     listed=listed,
+                    notify=False,
                 )
         except WallError as exc:
             result.taken.append((pid, str(exc)))
             continue
         result.claimed.append((pid, c))
+    await _tell_staff(session, result=result, form=form)
     order = {pid: i for i, pid in enumerate(public_ids)}
     result.claimed.sort(key=lambda x: order[x[0]])
     result.taken.sort(key=lambda x: order[x[0]])
     return result
+
+
+async def _tell_staff(session: AsyncSession, *, result: GroupResult, form: ClaimForm) -> None:
+    """One message per town's staff member for the whole group claim (not one for each wish)."""
+    by_town: dict[str, list[WallClaim]] = {}
+    for _, c in result.claimed:
+        w = await session.get(WallWish, c.wish_id)
+        if w is not None:
+            by_town.setdefault(w.town, []).append(c)
+    label = DONOR_TYPES[form.donor_type]
+    for town, claims in by_town.items():
+        auto = sum(1 for c in claims if c.auto_confirmed)
+        waiting = len(claims) - auto
+        todo = f"{waiting}个等待确认，请在圆梦墙认领页面处理" if waiting else "已全部按本镇设置自动确认"
+        for s in await town_staff(session, town):
+            await enqueue(
+                session,
+                openid=s.openid or "",
+                recipient_type="staff",
+                kind="alert",
+                text=f"{label}「{form.donor_name}」在圆梦墙一次认领了{town}的{len(claims)}个心愿，{todo}。",
+                template={"status": "圆梦墙一起认领"},
+                dedupe_key=f"wall-group:{result.token[:16]}:{town}:{s.id}",
+            )
 
 
 # ------------------------------------------------------------------ trusted donors and the town's setting

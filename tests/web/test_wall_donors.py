@@ -52,7 +52,7 @@ async def _published(sessions: Any, n: int, *, town: str = "厚街镇", staff_na
     """``n`` wishes of ``town`` on the wall; their public ids in publication order."""
     async with transaction(sessions) as db:
         staff = (await db.exec(select(Staff).where(Staff.username == staff_name))).first()
-        staff = staff or await mk_staff(db, staff_name, town=town)
+        staff = staff or await mk_staff(db, staff_name, town=town, openid=f"o-staff-{staff_name}")
         ids = []
         for i in range(n):
             case = await mk_wish(db, owner=staff.id, town=town, now=NOW - timedelta(days=n - i))
@@ -126,6 +126,12 @@ async def test_a_group_claim_reserves_each_wish_and_names_the_one_already_taken(
     for secret in RESIDENT:
         assert secret not in group_page
     assert re.findall(r'data-wish="([a-z0-9]{8})"', await (await client.get("/wall")).text()) == []
+    async with sessions() as db:  # the town's staff heard of the group claim once, not once a wish
+        alerts = (await db.exec(select(Outbox.text).where(Outbox.openid == "o-staff-hj-g"))).all()
+    assert [t for t in alerts if "一次认领" in t] == [
+        "党支部「厚街镇某社区党支部」在圆梦墙一次认领了厚街镇的2个心愿，2个等待确认，请在圆梦墙认领页面处理。"
+    ]
+    assert len(alerts) == 2  # and once for 小林's own claim
 
 
 @pytest.mark.parametrize(
