@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from bot import keys
 from bot.cases.access import create_staff
+from bot.cases.communities import resolve as resolve_community
 from bot.cases.numbering import create_case
 from bot.db import transaction
 from bot.delivery.links import sign_link, sign_short
@@ -204,6 +205,10 @@ async def add_rows(sessions: Any, *objs: Any) -> tuple[Any, ...]:
     """Add model rows as they are (for seeded figures) in one transaction."""
     async with transaction(sessions) as db:
         for o in objs:
+            if isinstance(o, Case) and o.community and o.community_id is None:
+                # as the app stores a case: the registry's id beside the name (when the name is on the list)
+                row = await resolve_community(db, town=o.town, name=o.community)
+                o.community_id = row.id if row is not None else None
             db.add(o)
         await db.flush()
     return objs
@@ -601,6 +606,8 @@ async def seed_every_page(site: Site) -> None:
         ("staff-policies", "/staff/policies", "admin"),
         ("staff-funds", "/staff/funds", "staff"),
         ("staff-league", "/staff/league", "admin"),
+        ("staff-warnings", "/staff/warnings", "staff"),
+        ("staff-erasure", "/staff/erasure", "admin"),
         ("staff-projects", "/staff/projects", "staff"),
         ("staff-project", f"/staff/projects/{site.micro_project}", "staff"),
         ("staff-project-round", f"/staff/projects/rounds/{site.project_round}", "staff"),
