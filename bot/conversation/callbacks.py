@@ -1,5 +1,7 @@
 """Call-back requests: a resident who asks for a person ("人工", "找人", "打电话给我") is phoned back by staff of
-their town before a working-day deadline. This module owns the writes of the `CallBack` table."""
+their town before the staff call queue's deadline — the one rule of every call staff owe a resident
+(``bot.deadlines.calls.call_deadline``: the admin-editable ``call`` policy, moved into waking hours). This module
+owns the writes of the `CallBack` table."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.deadlines.workdays import add_working_days
+from bot.deadlines.calls import call_deadline
+from bot.deadlines.waking import DEFAULT_WAKING, WakingHours
 from bot.models import CallBack
 
 
@@ -21,10 +24,15 @@ async def request_callback(
     town: str | None,
     note: str,
     now: datetime,
-    working_days: int = 1,
+    waking: WakingHours = DEFAULT_WAKING,
     case_id: int | None = None,
+    working_days: int | None = None,
 ) -> CallBack:
-    """One open request per resident: asking again returns the open one (its deadline unchanged)."""
+    """One open request per resident: asking again returns the open one (its deadline unchanged). A new one is
+    due by ``call_deadline`` (the ``call`` policy in the ``waking`` window), as a call task is.
+
+    ``working_days`` decides nothing: the fixed working-day rule it fed is gone (the ``call`` policy says how
+    long a call may take); it is accepted until the dialogue stops passing ``Settings.callback_working_days``."""
     if resident_id is not None:
         open_one = (
             await session.exec(
@@ -46,7 +54,7 @@ async def request_callback(
         phone=phone,
         note=note[:500],
         created_at=now,
-        due_at=add_working_days(now, working_days),
+        due_at=await call_deadline(session, now=now, waking=waking),
     )
     session.add(row)
     await session.flush()
