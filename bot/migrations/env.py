@@ -16,15 +16,33 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Batch mode alters a SQLite table by copying it, dropping the old one and renaming the copy: with foreign
+    keys enforced, dropping ``case`` would cascade to its events (and ``staff``/``resident`` would null every
+    reference). SQLite honours this pragma only outside a transaction, so it goes to the driver's connection
+    directly (a statement through SQLAlchemy would first BEGIN, see bot/db.py)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _sqlite_foreign_keys(connection, on=False)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        connection.commit()
+        _sqlite_foreign_keys(connection, on=True)
 
 
 async def _online() -> None:

@@ -94,6 +94,15 @@ async def test_the_migration_maps_free_text_communities_and_reports_what_it_cann
         "staff",
         {"username": "cw-old", "role": "community_worker", "town": TOWN, "community": "涌口社区"},
     )
+    # rows that refer to the altered tables must survive their rebuild (SQLite batch mode copies the table)
+    con.execute('UPDATE "case" SET claimed_by_id = ? WHERE id = ?', (worker, written["新围"]))
+    _insert(
+        con,
+        "caseevent",
+        {"case_id": written["新围社区"], "actor_type": "staff", "kind": "note", "note": "核实"},
+    )
+    resident = _insert(con, "resident", {"openid": "o-old-1"})
+    _insert(con, "conversation", {"resident_id": resident, "state": "idle"})
     con.commit()
     con.close()
 
@@ -118,6 +127,14 @@ async def test_the_migration_maps_free_text_communities_and_reports_what_it_cann
     assert cases[written["虎门的新围"]].community_id is None
     assert cases[written["幸福里小区"]].community == "幸福里小区"  # the text stays for display
     assert staff is not None and staff.community_id == ids["涌口社区"]
+    con = sqlite3.connect(path)
+    try:
+        kept = [
+            con.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in ("caseevent", "conversation")
+        ]
+    finally:
+        con.close()
+    assert kept == [1, 1] and cases[written["新围"]].claimed_by_id == worker
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "幸福里小区" in logged and "虎门镇" in logged and "新围社区'" in logged
     assert "河田村委会" not in logged
