@@ -18,7 +18,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.lifecycle import CITY_ROLES
-from bot.models import Case
+from bot.models import Case, Community
 from reference.towns import TOWNS
 
 TOWN_NAMES = tuple(t.name for t in TOWNS)
@@ -62,8 +62,13 @@ def where(
     conds: list[Any] = []
     if town is not None:
         conds.append(col(Case.town) == town)
-    if community is not None:
-        conds.append(col(Case.community) == community)
+    if (
+        community is not None
+    ):  # by the registry's id, like the case queue: the community of that name in the town
+        ids = sa_select(col(Community.id)).where(col(Community.name) == community)
+        if town is not None:
+            ids = ids.where(col(Community.town) == town)
+        conds.append(col(Case.community_id).in_(ids))
     if start is not None:
         conds.append(column >= start)
     if end is not None:
