@@ -61,25 +61,46 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", unicodedata.normalize("NFKC", text).translate(_SPOKEN))
 
 
-def _flatten(text: str) -> str:
-    """NFKC, spoken digits to ASCII, separators between digits removed, +86/0086 dropped."""
-    cleaned = unicodedata.normalize("NFKC", text or "").translate(_SPOKEN)
-    cleaned = re.sub(r"(?<=[\d+])[\s\-－—.·()（）]+(?=\d)", "", cleaned)
-    return re.sub(r"\(?(?:\+|00)86\)?", "", cleaned)
+_SEPARATORS = r"[\s\-－—.·()（）]+"
+_LANDLINE_RE = re.compile(r"0769\d{8}")
+_COUNTRY_CODE_RE = re.compile(r"^(?:\+|00)?86(?=1[3-9]\d{9}$)")
+
+
+def _digit_groups(text: str) -> list[list[str]]:
+    """Runs of digits (a leading ``+`` kept), grouped while only separators stand between them.
+
+    ``电话 (+86) 138 2695 1234 或 10086`` → ``[["+86", "138", "2695", "1234"], ["10086"]]``.
+    """
+    cleaned = unicodedata.normalize("NFKC", text).translate(_SPOKEN)
+    groups: list[list[str]] = []
+    end = -1
+    for run in re.finditer(r"\+?\d+", cleaned):
+        if groups and re.fullmatch(_SEPARATORS, cleaned[end : run.start()]):
+            groups[-1].append(run.group())
+        else:
+            groups.append([run.group()])
+        end = run.end()
+    return groups
 
 
 def normalize_phone(text: str | None) -> str | None:
     """Digits of the first mobile (11 digits) or Dongguan landline (0769 + 8 digits) anywhere in the text, or None.
 
-    Accepts spaces, dashes, full-width and spoken digits (``一三八 二六九五 一二三四``).
+    Accepts spaces, dashes, full-width and spoken digits (``一三八 二六九五 一二三四``) and a +86/0086 country code
+    before a mobile. Numbers are read run by run: consecutive runs are joined only while the join is still a number,
+    so ``10086 13812345678`` is the service number and then a mobile, not one run with ``0086`` inside it.
     """
-    flat = _flatten(text or "")
-    mobile = MOBILE_RE.search(flat)
-    landline = re.search(r"(?<!\d)0769\d{8}(?!\d)", flat)
-    candidates = [m for m in (mobile, landline) if m]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda m: m.start()).group()
+    for runs in _digit_groups(text or ""):
+        for first in range(len(runs)):
+            joined = ""
+            for run in runs[first:]:
+                joined += run
+                if len(joined) > 15:
+                    break
+                number = _COUNTRY_CODE_RE.sub("", joined)
+                if MOBILE_RE.fullmatch(number) or _LANDLINE_RE.fullmatch(number):
+                    return number
+    return None
 
 
 def parse_phone_field(raw: str | None) -> str | None:

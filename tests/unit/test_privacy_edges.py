@@ -18,6 +18,7 @@ from reference.privacy import (
     contains_named_person,
     mask_openid,
     mask_phone,
+    normalize_phone,
     parse_phone_field,
     pseudonym,
 )
@@ -150,3 +151,24 @@ def test_named_people_are_found(text: str) -> None:
 )
 def test_wording_without_a_named_person(text: str | None) -> None:
     assert contains_named_person(text) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("10086 13812345678", "13812345678"),
+        ("打过10086 我的是 138 1234 5678", "13812345678"),
+        ("住3栋 1202 电话 13826951234", "13826951234"),
+        ("2024 13826951234", "13826951234"),
+        ("0086 138 2695 1234", "13826951234"),
+        ("(+86) 138-2695-1234", "13826951234"),
+        ("一三八 二六九五 一二三四", "13826951234"),
+        ("办公室 0769-2212 3456", "076922123456"),
+        ("10086", None),
+        ("138123456789", None),
+        ("房号 1202 楼层 12", None),
+    ],
+)
+def test_phone_beside_other_numbers(text: str, phone: str | None) -> None:
+    # oracle: the number a person reading the text would dial (written by hand, not read back from the code)
+    assert normalize_phone(text) == phone
