@@ -147,5 +147,5 @@ async def test_photo_uploads_are_checked(client, project, tmp_path, files, said)
     async with client.app[keys.SESSIONS]() as db:
         row = (await db.exec(select(Project))).one()
     assert row.status == "proposed" and row.visit_photos == []
-    stored = tmp_path / "project_photos"
-    assert not stored.exists() or not [p for p in stored.iterdir() if not p.name.startswith(".")]
+    stored = tmp_path / "media"
+    assert not stored.exists() or not [p for p in stored.rglob("*") if p.is_file()]

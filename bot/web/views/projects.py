@@ -24,11 +24,11 @@ from bot.deadlines.workdays import CHINA
 from bot.models import Staff
 from bot.projects import service as svc
 from bot.projects.figures import on_time, totals
-from bot.projects.photos import MAX_PER_UPLOAD, PhotoError, check_and_store, photo_path
+from bot.projects.photos import MAX_PER_UPLOAD, PhotoError, check_and_store, read_photo, visibility
 from bot.projects.tables import Project, ProjectRound
 from bot.projects.votes import open_vote, results
 from bot.reporting.scope import TOWN_NAMES
-from bot.web.auth import require_staff
+from bot.web.auth import current_staff, require_staff
 from bot.web.params import ParamError, form_text, parse_choice, parse_date, parse_int, parse_int_id
 from bot.web.views.common import case_or_404, client_ip, csrf_form, flash_redirect, fmt_time, now_of
 from bot.web.views.staff import render
@@ -74,14 +74,17 @@ async def _round(db: Any, staff: Staff, raw: Any) -> ProjectRound:
     return row
 
 
-def _photos(request: web.Request, form: MultiDictProxy[Any]) -> list[str]:
-    """The uploaded photos of the form's ``photos`` field, checked and stored; names in upload order."""
+async def _photos(request: web.Request, form: MultiDictProxy[Any]) -> list[str]:
+    """The uploaded photos of the form's ``photos`` field, checked and put in the media storage; names in upload
+    order."""
     files = [f for f in form.getall("photos", []) if isinstance(f, web.FileField) and f.filename]
     if len(files) > MAX_PER_UPLOAD:
         raise PhotoError(f"一次最多上传{MAX_PER_UPLOAD}张照片")
-    data_dir = request.app[keys.SETTINGS].data_dir
+    storage = request.app[keys.MEDIA].storage
     return [
-        check_and_store(f.file.read(), content_type=f.content_type, filename=f.filename, data_dir=data_dir)
+        await check_and_store(
+            f.file.read(), content_type=f.content_type, filename=f.filename, storage=storage
+        )
         for f in files
     ]
 
@@ -301,7 +304,7 @@ async def project_post(request: web.Request, staff: Staff) -> web.Response:
                     notes=form_text(
                         form, "notes", max_len=2000, field="踏勘情况", required=True, multiline=True
                     ),
-                    photos=_photos(request, form),
+                    photos=await _photos(request, form),
                     actor=actor,
                     now=now,
                 )
@@ -352,7 +355,7 @@ async def project_post(request: web.Request, staff: Staff) -> web.Response:
                     note=form_text(
                         form, "note", max_len=1000, field="进度说明", required=True, multiline=True
                     ),
-                    photos=_photos(request, form),
+                    photos=await _photos(request, form),
                     spent_fen=parse_yuan(raw) if raw else 0,
                     actor=actor,
                     now=now,
@@ -365,7 +368,7 @@ async def project_post(request: web.Request, staff: Staff) -> web.Response:
                     note=form_text(
                         form, "note", max_len=1000, field="验收意见", required=True, multiline=True
                     ),
-                    photos=_photos(request, form),
+                    photos=await _photos(request, form),
                     actor=actor,
                     now=now,
                 )
@@ -464,9 +467,27 @@ async def round_post(request: web.Request, staff: Staff) -> web.Response:
 # ------------------------------------------------------------------ photos (site and works; no residents)
 @routes.get("/project-photos/{name}", name="project_photo")
 async def photo(request: web.Request) -> web.StreamResponse:
-    path = photo_path(request.match_info["name"], data_dir=request.app[keys.SETTINGS].data_dir)
-    if path is None:
+    """A project's photo from the media storage: a stage or acceptance photo of a published project to anyone;
+    any other (site visits, a project not yet published) to staff of the project's town and the city only.
+    Every refusal is "not found", so a name says nothing of whether it exists."""
+    name = request.match_info["name"]
+    async with request.app[keys.SESSIONS]() as db:
+        seen = await visibility(db, name)
+    if seen is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(
-        path, headers={"Content-Type": "image/jpeg", "Cache-Control": "public, max-age=86400"}
+    if not seen.public:
+        staff = await current_staff(request)
+        if staff is None or not (staff.role in CITY_ROLES or staff.town in seen.towns):
+            raise web.HTTPNotFound()
+    settings = request.app[keys.SETTINGS]
+    data = await read_photo(name, storage=request.app[keys.MEDIA].storage, data_dir=settings.data_dir)
+    if data is None:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=data,
+        content_type="image/jpeg",
+        headers={
+            "Cache-Control": "public, max-age=86400" if seen.public else "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
