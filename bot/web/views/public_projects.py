@@ -2,6 +2,10 @@
 a form to object) and after it (result, money spent against budget, photos), the totals per town, and the
 residents' vote opened from the signed link sent in WeChat (``/vote/<token>``).
 
+Both forms are rate limited per hour (``bot.conversation.ratelimit.RateLimiter``, in Redis when configured, so
+every worker counts together): objections per address (the form asks for no phone and keeps no one's identity);
+votes per address and per resident of the signed link. Past a limit the page answers 429 with a Chinese message.
+
 Nothing identifying a resident is shown (``bot.projects.figures`` selects only the project's public fields)."""
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.cases.funds import yuan
+from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
 from bot.deadlines.workdays import CHINA
 from bot.delivery.links import BadLink, verify_link
@@ -31,9 +36,23 @@ from bot.projects.votes import (
 )
 from bot.reporting.scope import TOWN_NAMES
 from bot.web.params import ParamError, form_text, parse_choice, parse_int, parse_int_id, parse_page
-from bot.web.views.common import csrf_form, flash, now_of
+from bot.web.views.common import client_ip, csrf_form, flash, now_of
 
 routes = web.RouteTableDef()
+#: posts per hour: objections per address (generous: carriers and a community hall's Wi-Fi share addresses);
+#: votes per address and per resident (a resident votes once, so a few tries cover mistakes and double taps)
+LIMITS = {"objection-ip": 10, "vote-ip": 30, "vote-resident": 5}
+LIMITED = "提交太频繁了，请一小时后再试。如需帮助，请拨打 12345 或联系镇街工作人员。"
+
+
+async def _allowed(request: web.Request, name: str, value: object) -> bool:
+    made = request.app[keys.LIMITERS]
+    # Redis is connected after the app is built: the limiters are made on first use, shared when Redis is set
+    if "projects:objection-ip" not in made:
+        for key, limit in LIMITS.items():
+            made[f"projects:{key}"] = RateLimiter(limit=limit, window=3600, redis=request.app[keys.REDIS])
+    limiter: RateLimiter = made[f"projects:{name}"]
+    return await limiter.allow(f"projects:{name}:{value}", now=now_of(request).timestamp())
 
 
 def _day(dt: datetime | None) -> str:
@@ -94,8 +113,7 @@ async def _public(request: web.Request, db: Any) -> Any:
     return found
 
 
-@routes.get("/public/projects/{project_id}", name="public_project")
-async def project_detail(request: web.Request) -> web.Response:
+async def _detail(request: web.Request, *, status: int = 200, notice: str | None = None) -> web.Response:
     # lazy: the flash message lives in the session; only this page and the vote page read it on the public side
     from aiohttp_session import get_session
 
@@ -103,17 +121,30 @@ async def project_detail(request: web.Request) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         p = await _public(request, db)
     session = await get_session(request)
+    shown = session.pop("flash", None)
     return _render(
         request,
         "public/project.html",
-        {"p": p, "notice_open": svc.notice_open(p.project, now), "flash": session.pop("flash", None)},
+        {
+            "p": p,
+            "notice_open": svc.notice_open(p.project, now),
+            "flash": {"text": notice, "kind": "error"} if notice else shown,
+        },
+        status=status,
     )
+
+
+@routes.get("/public/projects/{project_id}", name="public_project")
+async def project_detail(request: web.Request) -> web.Response:
+    return await _detail(request)
 
 
 @routes.post("/public/projects/{project_id}/objection", name="public_project_objection")
 async def project_objection(request: web.Request) -> web.Response:
     form = await csrf_form(request)
     url = request.app.router["public_project"].url_for(project_id=request.match_info["project_id"])
+    if not await _allowed(request, "objection-ip", client_ip(request)):
+        return await _detail(request, status=429, notice=LIMITED)
     try:
         text = form_text(form, "text", max_len=500, field="异议内容", required=True, multiline=True)
         async with transaction(request.app[keys.SESSIONS]) as db:
@@ -137,8 +168,7 @@ def _subject(request: web.Request) -> tuple[int, int]:
         raise web.HTTPForbidden(text="投票链接无效或已过期，请在公众号里重新获取。") from None
 
 
-@routes.get("/vote/{token}", name="vote")
-async def vote_page(request: web.Request) -> web.Response:
+async def _vote_page(request: web.Request, *, status: int = 200, notice: str | None = None) -> web.Response:
     # lazy: as above, the flash message in the session
     from aiohttp_session import get_session
 
@@ -152,6 +182,7 @@ async def vote_page(request: web.Request) -> web.Response:
         mine = await my_vote(db, round_id=round_id, resident_id=resident_id)
         counts = await results(db, round_id=round_id)
     session = await get_session(request)
+    shown = session.pop("flash", None)
     return _render(
         request,
         "public/vote.html",
@@ -162,16 +193,26 @@ async def vote_page(request: web.Request) -> web.Response:
             "counts": counts,
             "total": sum(counts.values()),
             "open": vote_is_open(round_, now),
-            "flash": session.pop("flash", None),
+            "flash": {"text": notice, "kind": "error"} if notice else shown,
             "token": request.match_info["token"],
         },
+        status=status,
     )
+
+
+@routes.get("/vote/{token}", name="vote")
+async def vote_page(request: web.Request) -> web.Response:
+    return await _vote_page(request)
 
 
 @routes.post("/vote/{token}", name="vote_post")
 async def vote_post(request: web.Request) -> web.Response:
     form = await csrf_form(request)
+    if not await _allowed(request, "vote-ip", client_ip(request)):
+        return await _vote_page(request, status=429, notice=LIMITED)
     round_id, resident_id = _subject(request)
+    if not await _allowed(request, "vote-resident", resident_id):
+        return await _vote_page(request, status=429, notice=LIMITED)
     url = request.app.router["vote"].url_for(token=request.match_info["token"])
     try:
         project_id = parse_int(form.get("project_id"), field="提案", lo=1)
