@@ -5,6 +5,7 @@ Registered in the one metadata by ``bot.models`` (which imports this module at i
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -64,6 +65,9 @@ class Project(SQLModel, table=True):
     overdue_at: datetime | None = ts()  # when the sweep reported it past its due date (once)
     acceptance_note: str = Field(default="", max_length=1000)
     acceptance_photos: list[str] = json_field([])
+    # what happened to it besides its steps, oldest first: {"at", "kind": "carried", "from_round", "from_name",
+    # "to_round", "to_name", "by"} when it was carried to a later round
+    history: list[dict[str, Any]] = json_field([])
     created_by_id: int | None = Field(default=None, foreign_key="staff.id", ondelete="SET NULL")
     created_at: datetime = ts(default_now=True, nullable=False)
 
