@@ -27,6 +27,7 @@ from bot.models import utcnow
 from bot.ops.metrics import Metrics
 from bot.ops.scheduler import dispatch_now, scheduler_ctx
 from bot.settings import Settings
+from bot.web.menu import staff_menu
 from bot.web.params import ParamError
 from bot.web.views import (
     admin,
@@ -90,6 +91,7 @@ def create_app(
         context_processors=[csrf_context, aiohttp_jinja2.request_processor],
     )
     env.filters.update(TEMPLATE_FILTERS)
+    env.globals["staff_menu"] = staff_menu  # the staff layout's menu, by role
 
     app.cleanup_ctx.append(_database(run_migrations))
     app.cleanup_ctx.append(_http)
