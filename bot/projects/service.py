@@ -2,7 +2,8 @@
 came from a case) and the messages to the residents and the community in the caller's transaction.
 
 proposed ─visit→ visited ─meeting→ selected | rejected;  selected ─approve→ approved (公示 open: objections
-recorded and answered) ─stage→ in_progress ─accept→ accepted.
+recorded and answered) ─stage→ in_progress ─accept→ accepted. A proposal not visited before its round's meeting
+is carried to a later round of the town (``carry_over``, kept on the project's ``history``) and visited there.
 
 Town and charity money of an approved budget is spent through the town's fund ledger (``bot.cases.funds``), so
 the ledger and the project agree by construction; city matching funds and a sponsor's money are recorded on the
@@ -236,6 +237,9 @@ async def visit(
     require_town(actor, project.town)
     if project.status not in ("proposed", "visited"):
         raise ProjectError("联席会议后不能再记录踏勘")
+    round_ = await session.get(ProjectRound, project.round_id)
+    if round_ is not None and round_.meeting_at is not None:
+        raise ProjectError("这一批次已开过联席会议，请先把提案转入以后的批次再踏勘")
     project.visit_notes = _text(notes, field="踏勘情况", limit=2000)
     project.visit_photos = [*project.visit_photos, *photos][:12]
     first = project.visited_at is None
@@ -306,6 +310,57 @@ async def hold_meeting(
         )
     await session.flush()
     return listed
+
+
+async def open_rounds(session: AsyncSession, *, town: str, besides: int | None = None) -> list[ProjectRound]:
+    """The town's rounds whose meeting is still to come (where a proposal may go), oldest first."""
+    stmt = select(ProjectRound).where(ProjectRound.town == town, col(ProjectRound.meeting_at).is_(None))
+    if besides is not None:
+        stmt = stmt.where(ProjectRound.id != besides)
+    return list((await session.exec(stmt.order_by(col(ProjectRound.id)))).all())
+
+
+async def carry_over(
+    session: AsyncSession, *, project: Project, to_round: ProjectRound, actor: Actor, now: datetime
+) -> Project:
+    """A proposal that was not visited before its round's 联席会议 goes to a later round of the town (one whose
+    meeting is still to come), where it is visited and considered. The move is kept on the project's history,
+    the case's timeline, and told to the resident and the community."""
+    require_town(actor, project.town)
+    if project.status != "proposed":
+        raise ProjectError("只有未踏勘的提案可以转入以后的批次")
+    from_round = await session.get(ProjectRound, project.round_id)
+    assert from_round is not None
+    if from_round.meeting_at is None:
+        raise ProjectError("本批次的联席会议还没开，踏勘后即可上会")
+    if to_round.id == from_round.id or to_round.town != project.town:
+        raise ProjectError("请选择本镇街以后的批次")
+    if to_round.meeting_at is not None:
+        raise ProjectError("所选批次已开过联席会议，请选择尚未开会的批次")
+    project.round_id = to_round.id or 0
+    project.history = [
+        *project.history,
+        {
+            "at": now.isoformat(),
+            "kind": "carried",
+            "from_round": from_round.id,
+            "from_name": from_round.name,
+            "to_round": to_round.id,
+            "to_name": to_round.name,
+            "by": actor.id,
+        },
+    ]
+    session.add(project)
+    await session.flush()
+    said = f"「{from_round.name}」联席会议前未踏勘，转入「{to_round.name}」"
+    await _on_case(session, project=project, actor=actor, now=now, note=said)
+    await _tell(
+        session,
+        project=project,
+        text=f"微实事提案「{project.title}」{said}，踏勘后将提交该批次联席会议研究。",
+        key=f"project:{project.id}:carried:{to_round.id}",
+    )
+    return project
 
 
 # ------------------------------------------------------------------ approval, 公示 and objections

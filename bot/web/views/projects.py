@@ -97,6 +97,14 @@ def _day(dt: datetime | None) -> str:
     return dt.astimezone(CHINA).strftime("%Y-%m-%d") if dt else ""
 
 
+def _instant(raw: Any) -> datetime | None:
+    """A moment written into a project's history (ISO 8601 with its offset); None for anything else."""
+    try:
+        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
 # ------------------------------------------------------------------ the town's projects
 @routes.get("/staff/projects", name="staff_projects")
 @require_staff()
@@ -239,6 +247,11 @@ async def project_page(request: web.Request, staff: Staff) -> web.Response:
             "stages": stages,
             "objections": await svc.objections_of(db, project_id=project.id or 0),
             "votes": (await results(db, round_id=project.round_id)).get(project.id or 0, 0),
+            "carry_rounds": (
+                await svc.open_rounds(db, town=project.town, besides=project.round_id)
+                if project.status == "proposed" and round_ is not None and round_.meeting_at is not None
+                else []
+            ),
         }
     spent = sum(s.spent_fen for s in stages)
     return await render(
@@ -247,6 +260,7 @@ async def project_page(request: web.Request, staff: Staff) -> web.Response:
         {
             **ctx,
             "spent": spent,
+            "history": [(_day(_instant(h.get("at"))), h) for h in project.history if isinstance(h, dict)],
             "on_time": on_time(project),
             "notice_open": svc.notice_open(project, now),
             "status_label": svc.STATUS_LABEL,
@@ -287,7 +301,7 @@ def _funding(form: MultiDictProxy[Any]) -> list[svc.FundingLine]:
 async def project_post(request: web.Request, staff: Staff) -> web.Response:
     form = await csrf_form(request)
     now = now_of(request)
-    ops = ("visit", "approve", "objection", "answer", "stage", "accept")
+    ops = ("visit", "carry", "approve", "objection", "answer", "stage", "accept")
     try:
         op = parse_choice(form.get("op"), ops, field="操作")
     except ParamError as exc:
@@ -309,6 +323,10 @@ async def project_post(request: web.Request, staff: Staff) -> web.Response:
                     now=now,
                 )
                 message = "已记录现场踏勘"
+            elif op == "carry":
+                to_round = await _round(db, staff, form.get("round_id"))
+                await svc.carry_over(db, project=p, to_round=to_round, actor=actor, now=now)
+                message = f"已转入「{to_round.name}」"
             elif op == "approve":
                 due = parse_date(form.get("due"), field="完成期限")
                 if due is None:
