@@ -1,6 +1,6 @@
 """Parametric QR codes, simulated: ``/cgi-bin/qrcode/create`` (temporary and permanent, numeric and string
 scenes, WeChat's JSON and error codes), ``/cgi-bin/showqrcode?ticket=`` (the code as a PNG), and the test control
-``POST /_sim/scan`` — a user scans a code: WeChat pushes ``subscribe`` with EventKey ``qrscene_<scene>`` and the
+``POST /_sim/scan`` (``GET /_sim/qrcodes`` lists the codes) — a user scans a code: WeChat pushes ``subscribe`` with EventKey ``qrscene_<scene>`` and the
 Ticket when the user does not follow the account yet, ``SCAN`` with EventKey ``<scene>`` when they do."""
 
 from __future__ import annotations
@@ -101,6 +101,18 @@ async def showqrcode(request: web.Request) -> web.Response:
     buf = io.BytesIO()
     qrcode.make(qr.url).save(buf)
     return web.Response(body=buf.getvalue(), content_type="image/png")
+
+
+@routes.get("/_sim/qrcodes", name="sim_qrcodes")
+async def qrcode_list(request: web.Request) -> web.Response:
+    """Every code created so far (to pick one to scan): ticket, url, scene, whether it is permanent."""
+    codes = request.app[SIM_QRCODES].values()
+    return web.json_response(
+        [
+            {"ticket": c.ticket, "url": c.url, "scene": c.scene, "permanent": c.expires_at is None}
+            for c in codes
+        ]
+    )
 
 
 @routes.post("/_sim/scan", name="sim_scan")

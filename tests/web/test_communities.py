@@ -240,6 +240,19 @@ async def test_a_scan_of_a_community_code_files_the_case_in_that_community(keywo
     assert community is not None and community.qr_ticket and community.qr_url
     assert sorted(a.detail for a in audits) == ["厚街镇新围社区 pdf", "厚街镇新围社区 png"]
     assert system.sim.calls["qrcode"] == 1  # the permanent code is created once, then kept
+    async with system.http.get(f"{system.sim_url}/_sim/qrcodes") as resp:
+        assert await resp.json() == [
+            {
+                "ticket": community.qr_ticket,
+                "url": community.qr_url,
+                "scene": f"c:{community.id}",
+                "permanent": True,
+            }
+        ]
+    async with system.http.get(
+        f"{system.sim_url}/cgi-bin/showqrcode", params={"ticket": community.qr_ticket}
+    ) as resp:
+        assert resp.status == 200 and resp.content_type == "image/png"
 
     # a new resident scans the printed code: subscribe with EventKey qrscene_c:<id>, over HTTP to the webhook
     openid = f"o-scan-{os.urandom(4).hex()}"
@@ -362,3 +375,50 @@ async def test_mapping_again_after_an_import_on_both_databases(sessions: Any) ->
         (TOWN, "新围村委会"): ids[(TOWN, "新围社区")],
         ("谢岗镇", "南面村"): ids[("谢岗镇", "南面村")],
     }
+
+
+async def test_the_simulated_qrcode_create_answers_as_wechat_does(keyword_system: System) -> None:
+    """The simulator's ``qrcode/create`` with WeChat's documented bodies and error codes, over HTTP."""
+    system = keyword_system
+    settings = system.settings
+    async with system.http.get(
+        f"{system.sim_url}/cgi-bin/token",
+        params={
+            "grant_type": "client_credential",
+            "appid": settings.wechat_appid,
+            "secret": settings.wechat_secret,
+        },
+    ) as resp:
+        token = (await resp.json())["access_token"]
+
+    async def create(body: dict[str, Any], access_token: str = token) -> dict[str, Any]:
+        async with system.http.post(
+            f"{system.sim_url}/cgi-bin/qrcode/create", params={"access_token": access_token}, json=body
+        ) as resp:
+            result: dict[str, Any] = await resp.json()
+            return result
+
+    permanent = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "c:1"}}}
+    first, second = await create(permanent), await create(permanent)
+    assert first["ticket"] == second["ticket"] and first["url"].startswith("http://weixin.qq.com/q/")
+    assert "expire_seconds" not in first
+    temporary = await create(
+        {"action_name": "QR_SCENE", "expire_seconds": 9_999_999, "action_info": {"scene": {"scene_id": 7}}}
+    )
+    assert temporary["expire_seconds"] == 2_592_000 and temporary["ticket"] != first["ticket"]
+    for body, errcode in [
+        ({"action_name": "QR_FOREVER", "action_info": {"scene": {"scene_str": "c:1"}}}, 40052),
+        ({"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": ""}}}, 40053),
+        ({"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "x" * 65}}}, 40053),
+        ({"action_name": "QR_LIMIT_SCENE", "action_info": {"scene": {"scene_id": 100_001}}}, 40053),
+        ({"action_name": "QR_LIMIT_SCENE", "action_info": {"scene": {"scene_id": True}}}, 40053),
+        ({"action_name": "QR_LIMIT_SCENE", "action_info": "c:1"}, 40053),
+    ]:
+        assert (await create(body))["errcode"] == errcode, body
+    assert (await create(permanent, access_token="not-a-token"))["errcode"] == 40001
+    async with system.http.get(f"{system.sim_url}/cgi-bin/showqrcode", params={"ticket": "gQnope"}) as resp:
+        assert resp.status == 404
+    async with system.http.post(
+        f"{system.sim_url}/_sim/scan", json={"openid": "o-x", "ticket": "gQnope"}
+    ) as resp:
+        assert resp.status == 404
