@@ -1,4 +1,5 @@
-"""axe-core (the npm package, injected by Playwright; no CDN) on every page of the site at 375 px and 1280 px.
+"""axe-core (the npm package, injected by Playwright; no CDN) on every page of the site at 375 px and 1280 px, in
+normal and in large type (大字).
 
 WCAG 2.0/2.1 A and AA rules; any serious or critical violation fails, naming the rule and the elements."""
 
@@ -20,6 +21,7 @@ pytestmark = [
 ]
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 WIDTHS = (375, 1280)
+TEXT_SIZES = ("normal", "big")
 
 
 async def axe_violations(page: Any) -> list[dict[str, Any]]:
@@ -48,8 +50,12 @@ async def states(site: Site, browser: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("text", TEXT_SIZES)
 @pytest.mark.parametrize("width", WIDTHS)
-async def test_every_page_passes_axe(site: Site, browser: Any, states: dict[str, Any], width: int) -> None:
+async def test_every_page_passes_axe(
+    site: Site, browser: Any, states: dict[str, Any], width: int, text: str
+) -> None:
+    """Every page, in normal type and in large type (the 大字 cookie, which the server turns into html.big)."""
     failures = []
     counts = {}
     size = {"width": width, "height": 740 if width < 800 else 900}
@@ -58,22 +64,26 @@ async def test_every_page_passes_axe(site: Site, browser: Any, states: dict[str,
         ctx = await browser.new_context(
             viewport=size, storage_state=states[role] if role else None, bypass_csp=True
         )
+        if text == "big":
+            await ctx.add_cookies([{"name": "dgj_text", "value": "big", "url": site.base}])
         pages[role] = await ctx.new_page()
     try:
         for name, path, role in site.pages:
             page = pages[role]
             await page.goto(site.base + path)
             assert "/staff/login" not in page.url or role is None, f"{name}: not signed in"
+            big = "big" in (await page.get_attribute("html", "class") or "")
+            assert big == (text == "big"), f"{name}: large type {'off' if big else 'not applied'}"
             if not name.startswith("error"):
                 assert "错误代码" not in await page.content(), f"{name}: an error page instead of the page"
             found = await axe_violations(page)
             counts[name] = sum(len(v["nodes"]) for v in found)
             if found:
-                failures.append(f"{name} {path} at {width}px:\n{describe(found)}")
+                failures.append(f"{name} {path} at {width}px, {text} type:\n{describe(found)}")
     finally:
         for page in pages.values():
             await page.context.close()
-    print(f"\naxe at {width}px, serious/critical elements per page: {counts}")
+    print(f"\naxe at {width}px, {text} type, serious/critical elements per page: {counts}")
     assert not failures, "\n\n".join(failures)
 
 
