@@ -8,7 +8,9 @@ and verification takes it from there for an erased row.
 
 The hash is filled in when the row is inserted (a mapper hook, so no path that adds a `CaseEvent` can skip it); the
 previous hash is read under a lock on the case row on PostgreSQL, so two transactions appending to one case queue
-instead of forking the chain. Verification (`verify_chains`) walks every case in id order and names the first
+instead of forking the chain. The head is then remembered for the rest of the transaction (the lock holds until the
+commit), and a case inserted in the transaction starts at ``GENESIS`` without a read: filing a case and its first
+events costs no SELECT of the chain. Any end of a transaction or savepoint forgets the heads. Verification (`verify_chains`) walks every case in id order and names the first
 event whose stored hash differs from the recomputed one.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, SessionTransaction, object_session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -99,10 +101,20 @@ def _chain_on_insert(_mapper: Any, connection: sa.Connection, target: CaseEvent)
     heads[target.case_id] = target.chain_hash
 
 
-@event.listens_for(Session, "before_flush")
-def _forget_heads(session: Session, *_: Any) -> None:
-    # every flush reads the heads afresh from the database (a rolled-back flush leaves nothing behind)
-    session.info.pop(_HEADS, None)
+@event.listens_for(Case, "after_insert")
+def _new_case_chain(_mapper: Any, _connection: sa.Connection, target: Case) -> None:
+    # a case inserted by this transaction has no events but the ones this session writes: its chain starts here
+    session = object_session(target)
+    if session is not None and target.id is not None:
+        session.info.setdefault(_HEADS, {})[target.id] = GENESIS
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, transaction: SessionTransaction) -> None:
+    # a commit, a rollback or the end of a savepoint: the next event reads its head from the database again (the
+    # inner transaction each flush runs in ends with the flush and keeps them)
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_HEADS, None)
 
 
 # ------------------------------------------------------------------------------------------------ verification
