@@ -33,13 +33,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.actors import Actor
 from bot.cases.chain import ERASED_NOTE
 from bot.cases.rights import ERASED_OPENID
+from bot.cases.table import OPEN_STATES
 from bot.cases.timeline import record_event
 from bot.db import Sessions, transaction
 from bot.delivery.wechat_api import MediaTooLarge, WeChatError
 from bot.media.sniff import EXPECTED, FileType, sniff
 from bot.media.storage import MissingObject, Storage, StorageError
 from bot.media.tables import StoredMedia
-from bot.models import Case, InboundMessage
+from bot.models import Case, InboundMessage, Offer, Resident, Resource
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,10 +88,20 @@ async def keep(
     media_id = str((inbound.media or {}).get("media_id") or "").strip()
     if kind is None or not media_id:
         return
+    task = None
+    if kind == "image":
+        try:
+            async with session.begin_nested():  # a failed lookup must never cost the message itself
+                task = await volunteer_task(session, openid=inbound.openid)
+        except Exception:
+            log.exception(
+                "media: looking up the sender's volunteer task failed; the photo stays with the message"
+            )
     session.add(
         StoredMedia(
             inbound_id=inbound.id,
-            source="chat",
+            case_id=task.id if task is not None else None,
+            source="chat" if task is None else "volunteer",
             kind=kind,
             wechat_media_id=media_id[:128],
             status="pending",
@@ -100,6 +111,39 @@ async def keep(
     )
     if deps is not None:
         sa_event.listen(session.sync_session, "after_commit", lambda _s: _start(deps), once=True)
+
+
+async def volunteer_task(session: AsyncSession, *, openid: str) -> Case | None:
+    """The case of the one task the volunteer bound to ``openid`` is working on (an accepted or delivered offer of
+    an active pool resource, the case still open) — a photo they send in chat is that task's completion photo.
+    None when the sender has an open case of their own (the photo belongs to it), no task or several."""
+    own = (
+        select(col(Case.id))
+        .join(Resident, col(Resident.id) == col(Case.resident_id))
+        .where(col(Resident.openid) == openid, col(Case.status).in_(sorted(OPEN_STATES)))
+        .limit(1)
+    )
+    if (await session.exec(own)).first() is not None:  # type: ignore[call-overload]
+        return None
+    tasks = (
+        (
+            await session.exec(  # type: ignore[call-overload]
+                select(Case)
+                .join(Offer, col(Offer.case_id) == col(Case.id))
+                .join(Resource, col(Resource.id) == col(Offer.resource_id))
+                .where(
+                    col(Resource.openid) == openid,
+                    col(Resource.active),
+                    col(Offer.status).in_(("accepted", "delivered")),
+                    col(Case.status).in_(sorted(OPEN_STATES)),
+                )
+                .limit(2)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return tasks[0] if len(tasks) == 1 else None
 
 
 def _start(deps: MediaDeps) -> None:
@@ -265,24 +309,30 @@ async def record_pending_events(sessions: Sessions, *, now: datetime) -> int:
     async with transaction(sessions) as session:
         rows = (
             await session.exec(  # type: ignore[call-overload]
-                select(StoredMedia, col(InboundMessage.case_id))
+                select(StoredMedia, col(InboundMessage.case_id), col(InboundMessage.openid))
                 .join(InboundMessage, col(InboundMessage.id) == col(StoredMedia.inbound_id))
                 .where(
                     col(StoredMedia.status) == "stored",
                     col(StoredMedia.event_id).is_(None),
-                    col(InboundMessage.case_id).is_not(None),
+                    or_(col(StoredMedia.case_id).is_not(None), col(InboundMessage.case_id).is_not(None)),
                 )
                 .limit(BATCH)
             )
         ).all()
         written = []
-        for row, case_id in rows:
-            case = await session.get(Case, case_id)
+        for row, message_case_id, openid in rows:
+            case = await session.get(Case, row.case_id or message_case_id)
             if case is None:
                 continue
             row.case_id = case.id
-            resident = Actor("resident", case.resident_id, "居民")
-            _event(session, row, case, now=now, actor=resident)
+            actor = Actor("resident", case.resident_id, "居民")
+            if row.source == "volunteer":
+                resource = (
+                    await session.exec(select(Resource).where(col(Resource.openid) == openid))  # type: ignore[call-overload]
+                ).scalar_one_or_none()
+                name = resource.name[:64] if resource is not None else "志愿者"
+                actor = Actor("volunteer", resource.id if resource is not None else None, name)
+            _event(session, row, case, now=now, actor=actor)
             written.append(row)
         await session.flush()
         for row, event in session.info.pop("media_events", []):

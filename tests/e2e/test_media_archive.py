@@ -16,10 +16,11 @@ from sqlmodel import select
 
 from bot import keys
 from bot.cases.chain import verify_chains
+from bot.db import transaction
 from bot.media import fetch_due
 from bot.media.tables import StoredMedia
-from bot.models import CaseEvent
-from tests.factories import add_staff
+from bot.models import CaseEvent, Offer
+from tests.factories import add_staff, mk_resource, mk_wish
 from tests.helpers import System, running_system, sign_in, wait_until
 from wechat_sim.media import png
 
@@ -199,3 +200,45 @@ async def test_failed_downloads_are_retried_then_parked_never_dropped(bot_and_si
     await wait_until(parked, timeout=10)
     last = (await _rows(system))[-1]
     assert last.status == "parked" and "三天" in (last.last_error or "")
+
+
+async def test_a_volunteers_photo_in_chat_goes_to_their_task(bot_and_sim: System) -> None:
+    """A volunteer working on one task sends a photo in chat: it is stored as that task's photo, the timeline event
+    names the volunteer; with no task (or several) it stays with the message."""
+    system = bot_and_sim
+    sessions = system.app[keys.SESSIONS]
+    volunteer = system.user()
+    async with transaction(sessions) as db:
+        resource = await mk_resource(db, "VOL1", name="厚街助残队", openid=volunteer.openid)
+        case = await mk_wish(db, status="in_progress")
+        db.add(Offer(case_id=case.id, resource_id=resource.id, status="accepted"))
+    picture = png(24, 24, (70, 20, 140))
+    media_id = await _put_media(system, picture, "image/png")
+    await volunteer.send_image("http://mmbiz.qpic.cn/sim/done.jpg", media_id=media_id)
+
+    async def recorded() -> StoredMedia | None:
+        rows = await _rows(system)
+        return rows[0] if rows and rows[0].event_id else None
+
+    row = await wait_until(recorded, timeout=10)
+    assert (row.case_id, row.source, row.sha256) == (
+        case.id,
+        "volunteer",
+        hashlib.sha256(picture).hexdigest(),
+    )
+    async with sessions() as db:
+        event = await db.get(CaseEvent, row.event_id)
+        assert event is not None and event.actor_type == "volunteer" and event.actor_name == "厚街助残队"
+        assert event.data["media"] == row.id
+
+    stranger = system.user()
+    other = await _put_media(system, picture, "image/png")
+    await stranger.send_image("http://mmbiz.qpic.cn/sim/x.jpg", media_id=other)
+
+    async def stored_twice() -> bool:
+        rows = await _rows(system)
+        return len(rows) == 2 and rows[1].status == "stored"
+
+    await wait_until(stored_twice, timeout=10)
+    last = (await _rows(system))[1]
+    assert last.case_id is None and last.source == "chat" and last.event_id is None
