@@ -422,3 +422,20 @@ async def test_the_simulated_qrcode_create_answers_as_wechat_does(keyword_system
         f"{system.sim_url}/_sim/scan", json={"openid": "o-x", "ticket": "gQnope"}
     ) as resp:
         assert resp.status == 404
+
+
+async def test_the_queue_filters_by_the_picked_community_id(web_client: Any, web_sessions: Any) -> None:
+    from tests.factories import add_case
+
+    await add_staff(web_sessions, "hj-queue", "town_staff", town=TOWN)
+    mine = await add_case(web_sessions, community="新围社区", desc="新围的轮椅")
+    other = await add_case(web_sessions, community="河田社区", desc="河田的路灯")
+    assert mine.community_id is not None and other.community_id not in (None, mine.community_id)
+    await login(web_client, "hj-queue", PASSWORD)
+    page = await (await web_client.get("/staff/cases")).text()
+    assert f'<option value="{mine.community_id}"' in page and "太平社区" not in page  # the town's list, by id
+    filtered = await (await web_client.get(f"/staff/cases?community={mine.community_id}")).text()
+    assert mine.case_no in filtered and other.case_no not in filtered
+    for junk in ("新围社区", "-1", "9" * 12):  # a name, a negative or an absurd id filter nothing away
+        resp = await web_client.get("/staff/cases", params={"community": junk})
+        assert resp.status == 200 and other.case_no in await resp.text()
