@@ -385,6 +385,9 @@ class Site:
     wall_group: str = ""  # a group claim's page token
     micro_project: int = 0  # 微实事: an approved project under way, its round, and a vote page's token
     project_round: int = 0
+    project_late: int = (
+        0  # a proposal its round's 联席会议 missed (not visited): its page offers a later round
+    )
     vote_token: str = ""
     #: (name, path, role) — role is None (anyone), "staff" (town staff) or "admin" (city admin)
     pages: list[tuple[str, str, str | None]] = field(default_factory=list)
@@ -611,6 +614,7 @@ async def seed_every_page(site: Site) -> None:
         ("staff-projects", "/staff/projects", "staff"),
         ("staff-project", f"/staff/projects/{site.micro_project}", "staff"),
         ("staff-project-round", f"/staff/projects/rounds/{site.project_round}", "staff"),
+        ("staff-project-carry", f"/staff/projects/{site.project_late}", "staff"),
         ("public-projects", "/public/projects", None),
         ("public-project", f"/public/projects/{site.micro_project}", None),
         ("project-vote", f"/vote/{site.vote_token}", None),
@@ -754,6 +758,17 @@ async def _seed_projects(site: Site) -> None:
             actor=actor,
             now=start,
         )
+        late = await svc.propose(
+            db,
+            round_=r1,
+            title="涌口市场加装雨棚",
+            summary="市场入口无遮挡，雨天湿滑。",
+            community="涌口社区",
+            category="其他",
+            source="staff",
+            actor=actor,
+            now=start,
+        )  # not visited before the meeting: to be carried to a later round
         for p in (a, b):
             await svc.visit(db, project=p, notes="已到现场查看", photos=[], actor=actor, now=start)
         await svc.hold_meeting(
@@ -825,6 +840,7 @@ async def _seed_projects(site: Site) -> None:
             now=NOW,
         )
         site.micro_project, site.project_round = a.id or 0, r1.id or 0
+        site.project_late = late.id or 0
         site.vote_token = sign_link(
             PAGE_LINK_SECRET, "vote", f"{r2.id}-{case.resident_id}", ttl=3650 * 86400, now=NOW.timestamp()
         )
