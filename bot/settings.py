@@ -68,9 +68,6 @@ class Settings(BaseSettings):
     # where a resident who asks for a person is sent: town full name → office line (JSON); unset towns use 12345
     town_office_phones: dict[str, str] = {}
     office_hours: str = "工作日 8:30–12:00、14:00–17:30"
-    # decides nothing any more: a call-back is due by the `call` deadline policy in waking hours, as every staff
-    # call is (bot.deadlines.calls.call_deadline); kept until the dialogue stops reading it
-    callback_working_days: int = 1
     # deadlines a person must act on (offers, call tasks) and reminders to people land in this window (China time)
     waking_hours: str = "08:00-21:00"
     # personal data of finished cases is anonymised this many years after they finished (PIPL; 0 = kept)

@@ -26,13 +26,9 @@ async def request_callback(
     now: datetime,
     waking: WakingHours = DEFAULT_WAKING,
     case_id: int | None = None,
-    working_days: int | None = None,
 ) -> CallBack:
     """One open request per resident: asking again returns the open one (its deadline unchanged). A new one is
-    due by ``call_deadline`` (the ``call`` policy in the ``waking`` window), as a call task is.
-
-    ``working_days`` decides nothing: the fixed working-day rule it fed is gone (the ``call`` policy says how
-    long a call may take); it is accepted until the dialogue stops passing ``Settings.callback_working_days``."""
+    due by ``call_deadline`` (the ``call`` policy in the ``waking`` window), as a call task is."""
     if resident_id is not None:
         open_one = (
             await session.exec(

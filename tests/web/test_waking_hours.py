@@ -109,3 +109,20 @@ async def test_a_call_back_asked_for_at_night_follows_the_call_policy_in_waking_
         assert callback.due_at == expected
         assert DEFAULT_WAKING.contains(callback.due_at)
         assert f"最晚{when(expected)}前会打给您" in r.text, r.text
+
+
+async def test_a_call_back_follows_a_configured_waking_window(db_url: str, tmp_path: Path) -> None:
+    """WAKING_HOURS=09:30-17:00: 人工 at 23:30 with the default policy (18:00 of the next working day, outside
+    this window) is due when the window next opens after that, 09:30 the day after, and the reply says so."""
+    async with running_system(db_url, tmp_path, waking_hours="09:30-17:00") as system:
+        system.clock.offset = datetime(*MONDAY, 23, 30, tzinfo=CHINA) - datetime.now(UTC)
+        user = system.user()
+        await user.send_text("人工")
+        r = await user.send_text("13826951234")
+        async with system.app[keys.SESSIONS]() as db:
+            [callback] = (await db.exec(select(CallBack))).all()
+        expected = datetime(
+            2026, 12, 9, 9, 30, tzinfo=CHINA
+        )  # Tuesday 18:00 is after 17:00 → Wednesday 09:30
+        assert callback.due_at == expected
+        assert f"最晚{when(expected)}前会打给您" in r.text, r.text

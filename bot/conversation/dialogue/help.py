@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from bot.conversation.callbacks import request_callback
 from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.turn import Turn
+from bot.deadlines.waking import waking_of
 from bot.models import Case
 from reference.offices import office_for
 from reference.privacy import mask_phone, normalize_phone
@@ -112,7 +113,7 @@ async def _callback(turn: Turn, *, phone: str, town: str | None) -> str:
         town=town,
         note=turn.raw_text,
         now=turn.now,
-        working_days=turn.settings.callback_working_days,
+        waking=waking_of(turn.settings),
     )
     if not turn.resident.phone:
         turn.resident.phone = phone
