@@ -385,9 +385,8 @@ class Site:
     wall_group: str = ""  # a group claim's page token
     micro_project: int = 0  # 微实事: an approved project under way, its round, and a vote page's token
     project_round: int = 0
-    project_late: int = (
-        0  # a proposal its round's 联席会议 missed (not visited): its page offers a later round
-    )
+    #: a proposal its round's 联席会议 missed (not visited): its page offers a later round
+    project_late: int = 0
     vote_token: str = ""
     #: (name, path, role) — role is None (anyone), "staff" (town staff) or "admin" (city admin)
     pages: list[tuple[str, str, str | None]] = field(default_factory=list)
