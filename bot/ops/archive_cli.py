@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from bot.cases.actors import Actor
 from bot.cases.chain import verify_chains
-from bot.cases.rights import anonymise_case, erase_resident
+from bot.cases.rights import erase_on_written_request
 from bot.db import make_engine, make_sessions, migrate, transaction
-from bot.models import AuditLog, Case, Resident, Staff
+from bot.models import Case, Staff
 from bot.ops.scheduler import retention_job
 from bot.settings import Settings
 
@@ -67,23 +66,12 @@ async def _erase(case_no: str, username: str, ground: str) -> int:
             if not ground.strip():
                 print("请写明书面申请", file=sys.stderr)
                 return 1
-            resident = await db.get(Resident, case.resident_id) if case.resident_id else None
-            actor = Actor.of_staff(staff)
-            if resident is None:  # a hotline or window case without a WeChat resident: that case only
-                await anonymise_case(db, case=case)
-                db.add(AuditLog(staff_id=staff.id, action="erase_case", case_id=case.id, detail=ground[:200]))
-                print(f"已删除诉求 {case.case_no} 的个人信息")
-                return 0
-            done = await erase_resident(
-                db,
-                resident=resident,
-                now=datetime.now(UTC),
-                requested_by=actor,
-                ground=f"书面申请：{ground[:200]}",
+            done, _ = await erase_on_written_request(
+                db, case=case, staff=staff, ground=ground, now=datetime.now(UTC)
             )
     finally:
         await engine.dispose()
-    print(f"已删除该居民的个人信息：诉求 {done.cases} 件，撤销 {len(done.cancelled)} 件")
+    print(done)
     return 0
 
 
