@@ -208,3 +208,21 @@ async def _staff(db, username: str):
     from bot.models import Staff  # only this helper needs the staff table
 
     return (await db.exec(select(Staff).where(Staff.username == username))).one()
+
+
+async def test_a_photo_stored_before_the_media_storage_is_still_served(sqlite_url, aiohttp_client, tmp_path):
+    """Photos written to ``data/project_photos`` by the earlier code are read from there when the store lacks them."""
+    client = await aiohttp_client(build_app(sqlite_url, data_dir=tmp_path))
+    sessions = client.app[keys.SESSIONS]
+    project = await _proposal(sessions)
+    body = _with_exif("navy")
+    name = "ab" * 20 + ".jpg"
+    (tmp_path / "project_photos").mkdir()
+    (tmp_path / "project_photos" / name).write_bytes(body)
+    async with transaction(sessions) as db:
+        p = await db.get(Project, project.id)
+        p.visit_photos = [name]
+    assert (await client.get(f"/project-photos/{name}")).status == 404  # a site visit's: staff only
+    assert (await sign_in(client, "hj-lead")).status == 302
+    got = await client.get(f"/project-photos/{name}")
+    assert got.status == 200 and await got.read() == body
