@@ -76,6 +76,11 @@ async def test_every_page_passes_axe(
             assert big == (text == "big"), f"{name}: large type {'off' if big else 'not applied'}"
             if not name.startswith("error"):
                 assert "错误代码" not in await page.content(), f"{name}: an error page instead of the page"
+            wide = await page.evaluate("document.documentElement.scrollWidth")
+            if wide > width:  # axe does not check reflow: large type must not push the page sideways
+                failures.append(
+                    f"{name} {path} at {width}px, {text} type: the page scrolls sideways ({wide}px)"
+                )
             found = await axe_violations(page)
             counts[name] = sum(len(v["nodes"]) for v in found)
             if found:
