@@ -117,6 +117,13 @@ async def volunteer_task(session: AsyncSession, *, openid: str) -> Case | None:
     """The case of the one task the volunteer bound to ``openid`` is working on (an accepted or delivered offer of
     an active pool resource, the case still open) — a photo they send in chat is that task's completion photo.
     None when the sender has an open case of their own (the photo belongs to it), no task or several."""
+    tasks = await volunteer_tasks(session, openid=openid, limit=2)
+    return tasks[0] if len(tasks) == 1 else None
+
+
+async def volunteer_tasks(session: AsyncSession, *, openid: str, limit: int) -> list[Case]:
+    """Up to ``limit`` open tasks of the volunteer bound to ``openid`` (oldest case first); none when the sender has
+    an open case of their own."""
     own = (
         select(col(Case.id))
         .join(Resident, col(Resident.id) == col(Case.resident_id))
@@ -124,7 +131,7 @@ async def volunteer_task(session: AsyncSession, *, openid: str) -> Case | None:
         .limit(1)
     )
     if (await session.exec(own)).first() is not None:  # type: ignore[call-overload]
-        return None
+        return []
     tasks = (
         (
             await session.exec(  # type: ignore[call-overload]
@@ -137,13 +144,14 @@ async def volunteer_task(session: AsyncSession, *, openid: str) -> Case | None:
                     col(Offer.status).in_(("accepted", "delivered")),
                     col(Case.status).in_(sorted(OPEN_STATES)),
                 )
-                .limit(2)
+                .order_by(col(Case.id))
+                .limit(limit)
             )
         )
         .scalars()
         .all()
     )
-    return tasks[0] if len(tasks) == 1 else None
+    return list(tasks)
 
 
 def _start(deps: MediaDeps) -> None:

@@ -16,7 +16,7 @@ from bot.cases.actors import Actor
 from bot.cases.communities import record_scan
 from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
-from bot.conversation.dialogue import drafts, feedback, mydata, texts
+from bot.conversation.dialogue import drafts, feedback, mydata, photos, texts
 from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
@@ -78,6 +78,12 @@ async def on_text(turn: Turn) -> str:
     about_my_data = await mydata.route(turn)  # "我的信息" / "删除我的信息" and its confirmation, in any state
     if about_my_data is not None:
         return about_my_data
+
+    if state in photos.STATES:  # a volunteer picking the task a photo belongs to
+        chosen = await photos.choose(turn)
+        if chosen is not None:
+            return chosen
+        state = turn.conv.state
 
     if state == "idle":
         # volunteers of the resource pool answer offers ("接受" / "没空"), ask for their tasks, bind their WeChat
@@ -274,7 +280,7 @@ async def on_image(turn: Turn) -> str:
         )
     ).scalar_one_or_none()
     if case is None:
-        return texts.IMAGE_NONE
+        return await photos.volunteer_photo(turn) or texts.IMAGE_NONE
     turn.inbound.case_id = case.id
     record_event(
         turn.session,
