@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.api.clients import TOWN_NAMES, Caller
 from bot.cases.actors import Actor
+from bot.cases.communities import CommunityError, get_in_town
 from bot.cases.lifecycle import STATE_LABEL
 from bot.cases.numbering import KIND_LABEL, create_case
 from bot.cases.timeline import record_event
@@ -26,6 +27,8 @@ from reference.privacy import mask_phone, mask_text, parse_phone_field
 MAX_DESCRIPTION = 2000
 MAX_NOTE = 500
 PAGE_MAX = 100
+UNKNOWN_COMMUNITY = "{town}的村（社区）名单中没有编号为 {id} 的村（社区）（或已停用）"
+MAX_ID = 2**31 - 1  # a community id beyond a database integer names nothing
 
 
 class Invalid(ValueError):
@@ -56,6 +59,7 @@ def case_json(case: Case, caller: Caller, *, external_id: str | None = None) -> 
         "category": case.category,
         "town": case.town,
         "community": case.community,
+        "community_id": case.community_id,
         "item": case.item,
         "quantity": case.quantity,
         "description": case.description if pii else mask_text(case.description),
@@ -108,8 +112,25 @@ class NewCase:
     category: str | None
     item: str | None
     community: str | None
+    community_id: int | None
     address: str | None
     contact_phone: str | None
+
+
+async def _community_id(session: AsyncSession, body: dict[str, Any], town: str) -> int | None:
+    """``community_id`` of a new case: absent or null, else an active community of ``town``'s registry."""
+    value = body.get("community_id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid("字段 community_id 应为整数（村（社区）的编号）", field="community_id")
+    if not 1 <= value <= MAX_ID:
+        raise Invalid(UNKNOWN_COMMUNITY.format(town=town, id=value), field="community_id")
+    try:
+        row = await get_in_town(session, community_id=value, town=town)
+    except CommunityError as exc:
+        raise Invalid(UNKNOWN_COMMUNITY.format(town=town, id=value), field="community_id") from exc
+    return row.id
 
 
 async def parse_new_case(session: AsyncSession, body: dict[str, Any], caller: Caller) -> NewCase:
@@ -129,6 +150,7 @@ async def parse_new_case(session: AsyncSession, body: dict[str, Any], caller: Ca
         )
         if known.first() is None:
             raise Invalid("未知的类别", field="category")
+    community_id = await _community_id(session, body, town)
     phone_raw = _text(body, "contact_phone", required=False, limit=32)
     phone = parse_phone_field(phone_raw) if phone_raw else None
     if phone_raw and phone is None:
@@ -142,6 +164,7 @@ async def parse_new_case(session: AsyncSession, body: dict[str, Any], caller: Ca
         category=category,
         item=_text(body, "item", required=False, limit=64),
         community=_text(body, "community", required=False, limit=64),
+        community_id=community_id,
         address=_text(body, "address", required=False, limit=128),
         contact_phone=phone,
     )
@@ -170,6 +193,7 @@ async def create(session: AsyncSession, new: NewCase, caller: Caller, *, now: da
         item=new.item,
         category=new.category,
         community=new.community,
+        community_id=new.community_id,
         address=new.address,
         contact_phone=new.contact_phone,
         actor_type="api",

@@ -24,6 +24,10 @@ CASE = {
         "category": NULLABLE_STR,
         "town": {"type": "string"},
         "community": NULLABLE_STR,
+        "community_id": {
+            "type": ["integer", "null"],
+            "description": "村（社区）在本镇街名单中的编号；诉求未对应名单中的村（社区）时为 null",
+        },
         "item": NULLABLE_STR,
         "quantity": {"type": ["integer", "null"]},
         "description": {"type": "string", "description": "电话与身份证号打码，除非密钥有 cases:pii"},
@@ -51,7 +55,16 @@ NEW_CASE = {
         "description": {"type": "string", "minLength": 1, "maxLength": 2000},
         "category": {"type": ["string", "null"], "maxLength": 32},
         "item": {"type": ["string", "null"], "maxLength": 64},
-        "community": {"type": ["string", "null"], "maxLength": 64},
+        "community": {
+            "type": ["string", "null"],
+            "maxLength": 64,
+            "description": "村（社区）名称；给出 community_id 时以名单中的名称为准",
+        },
+        "community_id": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "description": "town 的村（社区）名单中仍在使用的编号；未知或属于其他镇街的编号返回 422",
+        },
         "address": {"type": ["string", "null"], "maxLength": 128},
         "contact_phone": {"type": ["string", "null"], "maxLength": 32},
     },

@@ -359,3 +359,61 @@ async def test_admins_create_and_revoke_keys_and_replay_dead_callbacks_on_a_page
     assert bad.status == 400
     actions = [r.action for r in (await _db(db_url, lambda s: s.exec(select(AuditLog)))).all()]
     assert "api_key_create" in actions and "api_key_revoke" in actions
+
+
+async def test_a_case_carries_its_community_id_checked_against_the_towns_registry(
+    api: Any, db_url: str
+) -> None:
+    from bot.models import Community
+
+    key, _ = await _key(db_url, "12345热线", ["cases:read", "cases:write"])
+
+    async def registry(s: Any) -> dict[tuple[str, str], int]:
+        rows = (await s.exec(select(Community).where(col(Community.town).in_([HOUJIE, HUMEN])))).all()
+        return {(c.town, c.name): c.id for c in rows}
+
+    ids = await _db(db_url, registry)
+    xinwei, taiping = ids[(HOUJIE, "新围社区")], ids[(HUMEN, "太平社区")]
+
+    made = await api.post(
+        "/api/v1/cases",
+        json={**NEW, "community_id": xinwei, "community": "随便写的名字"},
+        headers=_auth(key),
+    )
+    assert made.status == 201, await made.text()
+    body = await made.json()
+    assert (body["community_id"], body["community"]) == (xinwei, "新围社区")  # the registry's name wins
+    read = await (await api.get(f"/api/v1/cases/{body['case_no']}", headers=_auth(key))).json()
+    assert (read["community_id"], read["community"]) == (xinwei, "新围社区")
+    listed = await (await api.get("/api/v1/cases", headers=_auth(key))).json()
+    assert [c["community_id"] for c in listed["items"]] == [xinwei]
+    by_name = await api.post(
+        "/api/v1/cases", json={**NEW, "external_id": "by-name", "community": "新围"}, headers=_auth(key)
+    )
+    assert (await by_name.json())["community_id"] == xinwei  # a name still finds its registry row
+    bare = await api.post("/api/v1/cases", json={**NEW, "external_id": "bare"}, headers=_auth(key))
+    assert (await bare.json())["community_id"] is None
+
+    async def deactivate(s: Any) -> int:
+        c = (
+            await s.exec(select(Community).where(Community.town == HOUJIE, Community.name != "新围社区"))
+        ).first()
+        c.active = False
+        return c.id
+
+    inactive = await _db(db_url, deactivate)
+    for n, bad in enumerate([taiping, inactive, 999_999, 0, -3, 2**40, "12", True, 1.5, [xinwei]]):
+        resp = await api.post(
+            "/api/v1/cases", json={**NEW, "external_id": f"bad-{n}", "community_id": bad}, headers=_auth(key)
+        )
+        assert resp.status == 422, (bad, await resp.text())
+        assert resp.content_type == "application/problem+json"
+        problem = await resp.json()
+        assert problem["errors"][0]["field"] == "community_id", problem
+        assert "村（社区）" in problem["detail"], problem
+    count = await _db(db_url, lambda s: s.exec(select(func.count()).select_from(Case)))
+    assert count.one() == 3  # nothing written by a refused one
+    spec = await (await api.get("/api/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["Case"]["properties"]["community_id"]["type"] == ["integer", "null"]
+    assert schemas["NewCase"]["properties"]["community_id"]["minimum"] == 1
