@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -22,13 +23,15 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 
 from bot import keys
 from bot.cases.access import hash_password
 from bot.cases.lifecycle import OPEN_STATES, STATE_LABEL
 from bot.db import make_engine, migrate
-from bot.models import Case, Resident, Staff
+from bot.models import Case, Community, Resident, Staff
 from bot.settings import Settings
 from reference.towns import TOWNS
 
@@ -111,6 +114,29 @@ async def seed(url: str, n: int) -> None:
             r.town: r.id
             for r in (await conn.execute(text("SELECT id, town FROM staff WHERE role='town_staff'")))
         }
+        # the registry: the migration's seed list, completed with 18 communities for a town it does not cover;
+        # each case sits in one community of its town, by id and name, as the app files it
+        listed = {r[0] for r in await conn.execute(text("SELECT DISTINCT town FROM community"))}
+        missing = [
+            {
+                "town": t.name,
+                "name": f"第{k}社区",
+                "kind": "社区",
+                "active": True,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+            for t in TOWNS
+            if t.name not in listed
+            for k in range(1, 19)
+        ]
+        if missing:
+            await conn.execute(insert(Community), missing)
+        registry: dict[str, list[tuple[int, str]]] = {}
+        for cid, town, name in await conn.execute(
+            text("SELECT id, town, name FROM community WHERE active ORDER BY town, id")
+        ):
+            registry.setdefault(town, []).append((cid, name))
         n_res = max(1, n // 5)
         for start in range(0, n_res, 5000):
             await conn.execute(
@@ -133,6 +159,8 @@ async def seed(url: str, n: int) -> None:
             rows = []
             for i in range(start, min(n, start + chunk)):
                 town = TOWNS[i % len(TOWNS)].name
+                communities = registry[town]
+                community_id, community = communities[(i // len(TOWNS)) % len(communities)]
                 kind = "micro_wish" if rng.random() < 0.7 else "micro_project"
                 status = rng.choices(STATUSES, WEIGHTS)[0]
                 created = NOW - timedelta(minutes=rng.randint(0, 365 * 24 * 60))
@@ -150,7 +178,8 @@ async def seed(url: str, n: int) -> None:
                         "description": f"{rng.choice(ITEMS)}的诉求，编号{i}",
                         "item": rng.choice(ITEMS),
                         "town": town,
-                        "community": f"第{i % 18}社区",
+                        "community": community,
+                        "community_id": community_id,
                         "resident_id": first_res + (i % n_res),
                         "channel": "wechat",
                         "claimed_by_id": claimed,
@@ -183,6 +212,30 @@ async def seed(url: str, n: int) -> None:
         else:
             await conn.execute(text("ANALYZE"))
     await engine.dispose()
+
+
+async def community_filter(conn: AsyncConnection, town: str) -> dict[str, str]:
+    """The queue's community filter as the page sends it: the id of the town's community holding most cases (the
+    queue filters by id; a name would filter nothing away)."""
+    row = (
+        await conn.execute(
+            text(
+                'SELECT community_id FROM "case" WHERE town = :t AND community_id IS NOT NULL '
+                "GROUP BY community_id ORDER BY COUNT(*) DESC, community_id LIMIT 1"
+            ),
+            {"t": town},
+        )
+    ).first()
+    if row is None:
+        raise SystemExit(f"no case of {town} has a registry community: the seed is broken")
+    return {"community": str(row[0])}
+
+
+async def filtered_case_nos(http: aiohttp.ClientSession, params: dict[str, str]) -> list[str]:
+    """The case numbers the queue lists for ``params`` (its first page)."""
+    async with http.get("/staff/cases", params=params) as resp:
+        assert resp.status == 200, resp.status
+        return re.findall(r'data-case="([^"]+)"', await resp.text())
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -230,6 +283,7 @@ async def measure(url: str, requests: int) -> dict[str, float]:
         engine = app[keys.ENGINE]
         async with engine.connect() as conn:
             town = TOWNS[23].name  # 虎门镇
+            by_community = await community_filter(conn, town)
             case_nos = [
                 r[0]
                 for r in await conn.execute(
@@ -261,8 +315,23 @@ async def measure(url: str, requests: int) -> dict[str, float]:
                 {"sort": "old"},
                 {"q": "轮椅"},
                 {"q": case_nos[5]},
-                {"community": "第3社区"},
+                by_community,
             ]
+            shown = await filtered_case_nos(http, by_community)
+            async with (
+                engine.connect() as conn
+            ):  # the filter must filter: every listed case is of that community
+                outside = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(Case)
+                        .where(
+                            col(Case.case_no).in_(shown),
+                            col(Case.community_id) != int(by_community["community"]),
+                        )
+                    )
+                ).scalar_one()
+            assert shown and outside == 0, (by_community, len(shown), outside)
 
             async def hit(path: str, params: dict[str, str], bucket: str) -> None:
                 async with http.get(path, params=params) as resp:
