@@ -123,6 +123,20 @@ def test_an_unsure_request_is_taken_only_with_a_named_thing_and_a_clear_lead() -
         ("帮细佬申请部轮椅", "细佬", "细佬"),
         ("我家姐行唔到路", None, "家姐"),
         ("想要一桶油", None, None),
+        # the annotation guide: the kin word without 我 unless jieba keeps them as one token
+        ("给我妈申请一个助行器", None, "妈"),
+        ("我妈瘫喺床上 想要一个坐便椅", "我妈", "我妈"),
+        ("我家老人行动不便 想装个扶手", None, "老人"),
+        ("屋企有个残疾的儿子想要一部轮椅", None, "儿子"),
+        ("我是环卫工人 我个仔冇电脑上网课", None, "仔"),
+        # not the speaker's status, not someone who died, not who told the speaker, not a neighbour
+        ("我系低保户 家里冇米冇油了", "低保户", None),
+        ("我系单亲妈妈 我个女 读初中想要张书桌", None, "女"),
+        ("我老婆走咗之后我一个人 想要一床被子过冬", "老婆", None),
+        ("邻居阿伯话我可以申请 我自己要个助听器", None, None),
+        ("邻居话我可以申请 我想要一台冰箱", "邻居", None),
+        # the one the help is asked for, when the message says so
+        ("我系外来工 想帮我阿嫲申请轮椅", None, "阿嫲"),
     ],
 )
 def test_whom_a_wish_is_for(text: str, model_value: str | None, expected: str | None) -> None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.conversation.nlu.beneficiary import PERSON_WORDS, is_recipient
 from bot.conversation.nlu.normalize import (
     BENEFICIARY_RE,
     find_beneficiary,
@@ -179,21 +180,26 @@ def corrected_item(text: str, model_items: Iterable[str], *, current: str | None
 
 # ------------------------------------------------------------------------------------------------- who for
 def read_beneficiary(text: str, model_value: str | None) -> str | None:
-    """Whom a wish is for: the model's person word, completed or replaced by the kin-word finder when the model
-    took a part of it ("留守" of 留守儿童) or a word that is no person ("独居" in "独居阿公" → 阿公)."""
+    """Whom a wish is for: the model's person word when it names a recipient, completed or replaced by the
+    kin-word finder (`nlu.beneficiary`) when the model took a part of it ("留守" of 留守儿童), a state ("独居" in
+    "独居阿公" → 阿公), the speaker's status (低保户), a non-recipient (邻居) or a kin word who is not the
+    recipient ("我老婆走咗之后…")."""
     found = find_beneficiary(text)
     value = (model_value or "").strip()
-    if not value:
+    if not value or is_recipient(text, value):
+        return value or found
+    if found and value in found:
         return found
-    if found and value != found and value in found:
+    if _NOT_A_PERSON.search(value) or BENEFICIARY_RE.search(value) or value in PERSON_WORDS:
         return found
-    if found and not BENEFICIARY_RE.search(value) and _NOT_A_PERSON.search(value):
-        return found
-    return value
+    return value  # a person word the lexicon does not know
 
 
-# the model's beneficiary is sometimes a state, not a person
-_NOT_A_PERSON = re.compile(r"^(?:独居|空巢|留守|残疾|孤寡|困难|低保|单亲|瘫痪|行动不便|生病)$")
+# the model's beneficiary is sometimes a state or a status, or someone who is not the recipient
+_NOT_A_PERSON = re.compile(
+    r"^(?:独居|空巢|留守|残疾|孤寡|困难|低保|单亲|瘫痪|行动不便|生病)$|"
+    r"低保户|困难户|五保户|单亲|外来工|工人|邻居|街坊|社工|义工|志愿者|工作人员|^(?:我|你|佢|他|她|我哋|我们)$"
+)
 
 
 # ------------------------------------------------------------------------------------------------- towns

@@ -12,6 +12,7 @@ import unicodedata
 
 import cn2an
 
+from bot.conversation.nlu.beneficiary import find_beneficiary as find_beneficiary  # re-exported
 from reference import towns
 
 # --- towns ---------------------------------------------------------------------------------------------------
@@ -164,6 +165,7 @@ _BENEFICIARY_WORDS = (
     "爷爷 奶奶 嫲嫲 外婆 外公 老爸 老妈 老豆 阿妈 阿爸 我爸 我妈 父亲 母亲 孩子 小孩 细路 仔女 儿子 女儿 孙子 孙女 "
     "孙仔 外孙 弟弟 妹妹 哥哥 姐姐 细佬 家姐 老伴 学生 低保户 困难户 单亲妈妈 邻居 老公 老婆"
 ).split()
+# person words and statuses a model may tag as a thing (find_beneficiary, in beneficiary.py, reads the recipient)
 BENEFICIARY_RE = re.compile("|".join(sorted(map(re.escape, _BENEFICIARY_WORDS), key=len, reverse=True)))
 
 
@@ -171,12 +173,6 @@ def find_items(text: str, *, loose: bool = False) -> list[str]:
     """The things named in the text, in order, without repeats ("家里要一张棉被和大米" → 棉被, 大米)."""
     regex = _ITEM_LOOSE_RE if loose else _ITEM_STRICT_RE
     return list(dict.fromkeys(m.group() for m in regex.finditer(_clean(text))))
-
-
-def find_beneficiary(text: str) -> str | None:
-    """Who the help is for, when the text names a kin word or group ("我妈瘫在床上" → 我妈)."""
-    match = BENEFICIARY_RE.search(_clean(text))
-    return match.group() if match else None
 
 
 # --- case numbers --------------------------------------------------------------------------------------------
