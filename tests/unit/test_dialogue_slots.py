@@ -141,3 +141,17 @@ def test_an_unsure_request_is_taken_only_with_a_named_thing_and_a_clear_lead() -
 )
 def test_whom_a_wish_is_for(text: str, model_value: str | None, expected: str | None) -> None:
     assert read_beneficiary(text, model_value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model_items", "expected"),
+    [
+        ("想要二手电动轮椅", ["二手电动轮椅"], ("电动轮椅",)),  # no modifier inside the item
+        ("村口路灯坏咗好耐", ["村口路灯"], ("路灯",)),  # no place inside it
+        ("村里面有个独居老人 冇棉被盖", ["棉被盖"], ("棉被",)),
+        ("想要一张护理床同埋轮椅", ["护理床"], ("护理床", "轮椅")),  # 同埋: "and" in Cantonese
+        ("申请一台手提电脑", ["手提电脑"], ("手提电脑",)),  # a compound thing stays whole
+    ],
+)
+def test_item_spans_to_the_guide(text: str, model_items: list[str], expected: tuple[str, ...]) -> None:
+    assert read_items(text, model_items).items == expected

@@ -49,7 +49,7 @@ _NOT_A_THING = re.compile(
 )
 # joins two things of one request: nothing, a conjunction, a negation repeated ("冇米冇油"), a quantity
 _COORD_GAP = re.compile(
-    r"^[\s、,，/和跟同与及加或再也都又冇没有还以]{0,4}"
+    r"^[\s、,，/和跟同埋与及加或再也都又冇没有还仲以]{0,4}"
     r"(?:[一二两三四五六七八九十几半\d]{1,3}[个袋桶张床台辆件套箱斤包瓶本支把双盒罐条只部副]|"
     r"[些点啲])?$"
 )
@@ -86,6 +86,29 @@ def _plausible(value: str) -> bool:
     if not v or len(v) > 10 or _NOT_A_THING.match(v) or normalize_town(v):
         return False
     return not BENEFICIARY_RE.fullmatch(v) and not re.fullmatch(r"[\d一二两三四五六七八九十百个只些]+", v)
+
+
+_QUANTITY_OR_MODIFIER = re.compile(
+    r"^(?:[一二两三四五六七八九十几半\d]{1,3}[个袋桶张床台辆件套箱斤包瓶本支把双盒罐条只部副根盏]|[个张部台把架])?"
+    r"(?:村口|门口|楼下|巷口|路口|屋企|家里|屋里)?(?:二手|旧|新|好|坏咗?|烂咗?)?(?:的|嘅)?"
+)
+# a verb the model took along with the thing ("棉被盖")
+_AFTER_THING = ("", "盖", "用", "坏", "烂", "着", "住", "瞓")
+
+
+def _bare(value: str, lexicon: Sequence[str]) -> str:
+    if value in lexicon or value == COMPANY_ITEM:
+        return value
+    for word in sorted(lexicon, key=len, reverse=True):
+        at = value.find(word)
+        if (
+            at >= 0
+            and _QUANTITY_OR_MODIFIER.fullmatch(value[:at])
+            and value[at + len(word) :] in _AFTER_THING
+        ):
+            return word
+    rest = _QUANTITY_OR_MODIFIER.sub("", value, count=1)
+    return rest if len(rest) >= 1 and rest != value and _plausible(rest) else value
 
 
 def _same_thing(a: str, b: str) -> bool:
@@ -134,6 +157,8 @@ def _things(text: str, model_items: Sequence[str]) -> list[str]:
     lexicon = find_items(text)
     # a part of a known thing is that thing ("电动" of 电动轮椅)
     candidates = [next((w for w in lexicon if c in w and len(w) > len(c)), c) for c in candidates]
+    # the thing without a quantity, a modifier or what follows it ("二手电动轮椅" → 电动轮椅, "棉被盖" → 棉被)
+    candidates = [_bare(c, lexicon) for c in candidates]
     candidates = list(dict.fromkeys(candidates))
     # the primary thing: a model item the lexicon confirms, else the lexicon's first, else the model's first
     primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
