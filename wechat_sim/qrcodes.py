@@ -1,13 +1,14 @@
 """Parametric QR codes, simulated: ``/cgi-bin/qrcode/create`` (temporary and permanent, numeric and string
 scenes, WeChat's JSON and error codes), ``/cgi-bin/showqrcode?ticket=`` (the code as a PNG), and the test control
-``POST /_sim/scan`` (``GET /_sim/qrcodes`` lists the codes) — a user scans a code: WeChat pushes ``subscribe`` with EventKey ``qrscene_<scene>`` and the
-Ticket when the user does not follow the account yet, ``SCAN`` with EventKey ``<scene>`` when they do."""
+``POST /_sim/scan`` (``GET /_sim/qrcodes`` lists the codes, ``POST /_sim/qrcodes/expire`` ends a temporary one) — a user scans a code: WeChat pushes ``subscribe`` with EventKey ``qrscene_<scene>`` and the
+Ticket when the user does not follow the account yet, ``SCAN`` with EventKey ``<scene>`` when they do. A scan of an
+expired temporary code pushes nothing (WeChat tells the user on the phone): 410."""
 
 from __future__ import annotations
 
 import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,7 @@ routes = web.RouteTableDef()
 ACTIONS = ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE")
 MAX_TEMPORARY = 2_592_000  # 30 days, WeChat's limit for temporary codes
 DEFAULT_TEMPORARY = 60
+EXPIRED = "该二维码已过期，请重新获取。"  # what WeChat shows the user who scans an expired temporary code
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,20 @@ async def showqrcode(request: web.Request) -> web.Response:
     return web.Response(body=buf.getvalue(), content_type="image/png")
 
 
+@routes.post("/_sim/qrcodes/expire", name="sim_qrcodes_expire")
+async def qrcode_expire(request: web.Request) -> web.Response:
+    """A temporary code's time is up now (by ``ticket``); a permanent code never expires (409)."""
+    body = await control_json(request)
+    codes = request.app[SIM_QRCODES]
+    qr = codes.get(str(body.get("ticket") or ""))
+    if qr is None:
+        raise web.HTTPNotFound(text="no such QR code")
+    if qr.expires_at is None:
+        raise web.HTTPConflict(text="a permanent QR code does not expire")
+    codes[qr.ticket] = replace(qr, expires_at=state_of(request).now() - 1)
+    return web.json_response({"ticket": qr.ticket, "expired": True})
+
+
 @routes.get("/_sim/qrcodes", name="sim_qrcodes")
 async def qrcode_list(request: web.Request) -> web.Response:
     """Every code created so far (to pick one to scan): ticket, url, scene, whether it is permanent."""
@@ -124,9 +140,18 @@ async def scan(request: web.Request) -> web.Response:
     openid = str(body.get("openid") or "").strip()
     if not openid:
         raise web.HTTPBadRequest(text="openid missing")
-    qr = _find(request, ticket=str(body.get("ticket") or ""), url=str(body.get("url") or ""))
+    ticket, url = str(body.get("ticket") or ""), str(body.get("url") or "")
+    qr = _find(request, ticket=ticket, url=url)
     if qr is None:
-        raise web.HTTPNotFound(text="no such QR code (or it expired)")
+        codes = request.app[SIM_QRCODES]
+        stale = (
+            codes.get(ticket) if ticket else next((c for c in codes.values() if url and c.url == url), None)
+        )
+        if stale is None:
+            raise web.HTTPNotFound(text="no such QR code")
+        # WeChat tells the user on the phone and pushes nothing to the account
+        state.add_chat(openid, sender="system", kind="error", text=EXPIRED)
+        return web.json_response({"expired": True, "reply": None, "error": None}, status=410)
     known = state.users.get(openid)  # a user the simulator has not seen yet does not follow the account
     follower = known is not None and known.subscribed and not body.get("new_user")
     event, key = ("SCAN", qr.scene) if follower else ("subscribe", f"qrscene_{qr.scene}")

@@ -24,6 +24,7 @@ ENDPOINTS: tuple[str, ...] = (
     "userinfo",
     "menu",
     "media",
+    "qrcode",
     "*",
 )
 #: WeChat keeps a temporary media file (what a user sends: image, voice, video) for three days

@@ -91,6 +91,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: the longest a temporary QR code lasts (WeChat's limit: 30 days)
+MAX_QR_SECONDS = 30 * 86400
+
+
 class WeChatAPI:
     def __init__(
         self,
@@ -337,13 +341,21 @@ class WeChatAPI:
         return await self._call("/cgi-bin/message/subscribe/bizsend", body)
 
     # ------------------------------------------------------------------ parametric QR codes
-    async def create_qrcode(self, scene: str) -> dict[str, Any]:
-        """A permanent parametric QR code (``qrcode/create``, QR_LIMIT_STR_SCENE): WeChat answers with the
-        ``ticket`` (for ``showqrcode``) and the ``url`` the code encodes. A scan sends the subscribe event with
-        EventKey ``qrscene_<scene>``, or SCAN with ``<scene>`` from a follower. ``scene``: 1 to 64 characters."""
+    async def create_qrcode(self, scene: str, *, expire_seconds: int | None = None) -> dict[str, Any]:
+        """A parametric QR code (``qrcode/create``): permanent (QR_LIMIT_STR_SCENE) without ``expire_seconds``,
+        temporary (QR_STR_SCENE, valid ``expire_seconds``, at most WeChat's 30 days) with it. WeChat answers with
+        the ``ticket`` (for ``showqrcode``), the ``url`` the code encodes (and ``expire_seconds`` for a temporary
+        one). A scan sends the subscribe event with EventKey ``qrscene_<scene>``, or SCAN with ``<scene>`` from a
+        follower; WeChat itself refuses a scan of an expired code. ``scene``: 1 to 64 characters."""
         if not 1 <= len(scene) <= 64:
             raise ValueError("a QR scene string has 1 to 64 characters")
-        body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+        body: dict[str, Any] = {"action_info": {"scene": {"scene_str": scene}}}
+        if expire_seconds is None:
+            body["action_name"] = "QR_LIMIT_STR_SCENE"
+        elif 60 <= expire_seconds <= MAX_QR_SECONDS:
+            body["action_name"], body["expire_seconds"] = "QR_STR_SCENE", expire_seconds
+        else:
+            raise ValueError(f"a temporary QR code lasts 60 to {MAX_QR_SECONDS} seconds")
         return await self._call("/cgi-bin/qrcode/create", body)
 
     # ------------------------------------------------------------------ temporary media

@@ -22,6 +22,7 @@ from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
 from bot.models import Case, Conversation
 from bot.pool import leads, volunteer_chat, wall
+from bot.pool.bindqr import bind_by_scan
 from bot.pool.wallchat import wall_chat
 from reference import towns
 
@@ -238,8 +239,12 @@ async def on_event(turn: Turn) -> str | None:
 
 async def on_community_scan(turn: Turn) -> str | None:
     """A community's QR code (scene ``c:<id>``, bot/cases/communities.py): the resident's next case belongs to
-    that community and town; the greeting names it. None for any other scene (the usual welcome follows)."""
+    that community and town; the greeting names it. A donor's one-time binding code (scene ``b:<code>``,
+    bot/pool/bindqr.py) binds their WeChat. None for any other scene (the usual welcome follows)."""
     scene = turn.delivery.media.get("scene")
+    bound = await bind_by_scan(turn.session, scene=scene, openid=turn.resident.openid, now=turn.now)
+    if bound is not None:
+        return bound
     community = await record_scan(turn.session, resident=turn.resident, scene=scene, now=turn.now)
     if community is None:
         return None

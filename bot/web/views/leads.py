@@ -11,6 +11,7 @@ from bot.cases.lifecycle import LifecycleError
 from bot.conversation.ratelimit import RateLimiter
 from bot.db import transaction
 from bot.models import Staff
+from bot.pool.bindqr import bind_qr_image
 from bot.pool.leads import (
     LEAD_STATES,
     SIGNUP_KINDS,
@@ -133,7 +134,9 @@ async def signup_post(request: web.Request) -> web.Response:
             _, code = await sign_up(db, form=checked, now=now_of(request))
     except (LifecycleError, ParamError) as exc:
         return _signup_page(request, error=str(exc), form=form, status=400)
-    ctx = {"name": checked.name, "code": code, "prefix": BIND_PREFIX}
+    # the one-time QR code (WeChat's temporary code, drawn here): scanning it binds as sending the code does
+    qr = await bind_qr_image(request.app.get(keys.WECHAT), code)
+    ctx = {"name": checked.name, "code": code, "prefix": BIND_PREFIX, "qr": qr}
     resp = aiohttp_jinja2.render_template("leads/thanks.html", request, ctx)
     resp.headers["Cache-Control"] = "no-store"
     return resp
