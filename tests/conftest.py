@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.settings import ROOT
+from tests import helpers
 from tests.helpers import (
     CHROMIUM,
     CI_STRICT,
@@ -150,25 +151,18 @@ def pg_template() -> Iterator[PgTemplate | None]:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from bot.db import migrate
-
-    path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"
-    asyncio.run(migrate(f"sqlite+aiosqlite:///{path}"))
-    return path
+def sqlite_template() -> Path:
+    """The worker's one migrated SQLite file (``helpers.sqlite_template``, shared with ``helpers.migrated_sqlite``)."""
+    return asyncio.run(helpers.sqlite_template())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_template: PgTemplate | None
-) -> str:
-    """A fresh, migrated database per test: SQLite always, PostgreSQL when reachable."""
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh, migrated database per test: SQLite always, PostgreSQL when reachable. The PostgreSQL template is
+    asked for only by the PostgreSQL half, so a run without it (``-m "not postgres"``) never migrates one."""
     if request.param == "sqlite":
-        import shutil
-
-        path = tmp_path / "db.sqlite3"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite+aiosqlite:///{path}"
+        return await helpers.migrated_sqlite(tmp_path / "db.sqlite3")
+    pg_template: PgTemplate | None = request.getfixturevalue("pg_template")
     if pg_template is None:
         require_postgres()
     assert pg_template is not None
@@ -177,11 +171,7 @@ async def db_url(
 
 @pytest.fixture
 async def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
-    import shutil
-
-    path = tmp_path / "db.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+    return await helpers.migrated_sqlite(tmp_path / "db.sqlite3")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from bot.delivery.dispatcher import (
 from bot.delivery.outbox import enqueue
 from bot.delivery.wechat_api import WeChatError, WeChatUnavailable
 from bot.models import CaseEvent, Outbox, Resident
+from tests.helpers import migrated_sqlite
 
 NOW = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
 
@@ -56,8 +57,7 @@ class _DApi:
 
 @pytest.fixture
 async def _d_sessions(tmp_path: Any) -> Any:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'd.sqlite3'}"
-    await db.migrate(url)
+    url = await migrated_sqlite(tmp_path / "d.sqlite3")
     engine = db.make_engine(url)
     yield db.make_sessions(engine)
     await engine.dispose()

@@ -18,6 +18,7 @@ from bot.delivery.dispatcher import PHONE_FLAG, DeliveryConfig, dispatch_due
 from bot.delivery.outbox import enqueue
 from bot.delivery.wechat_api import WeChatAPI
 from bot.models import Case, CaseEvent, Outbox, Resident
+from tests.helpers import migrated_sqlite
 from wechat_sim.server import SIM_STATE, create_sim_app
 
 APPID = "wx00000000simulator"
@@ -26,8 +27,7 @@ SECRET = "sim-secret"
 
 @pytest.fixture
 async def _d_env(tmp_path: Any) -> Any:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'sim.sqlite3'}"
-    await db.migrate(url)
+    url = await migrated_sqlite(tmp_path / "sim.sqlite3")
     engine = db.make_engine(url)
     sim = create_sim_app(
         token="t",

@@ -19,6 +19,7 @@ from bot.cases.flags import flag_unreachable
 from bot.delivery.dispatcher import DeliveryConfig, dispatch_due
 from bot.delivery.outbox import enqueue
 from bot.models import Resident
+from tests.helpers import migrated_sqlite
 
 NOW = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
 
@@ -40,8 +41,7 @@ class RecordingApi:
 
 @pytest.fixture
 async def sessions(tmp_path: Any) -> Any:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'window.sqlite3'}"
-    await db.migrate(url)
+    url = await migrated_sqlite(tmp_path / "window.sqlite3")
     engine = db.make_engine(url)
     yield db.make_sessions(engine)
     await engine.dispose()

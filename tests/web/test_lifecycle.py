@@ -38,7 +38,7 @@ from bot.cases.numbering import create_case
 from bot.cases.table import SPECIAL_ACTIONS  # each has its own function and its own tests
 from bot.db import make_engine, make_sessions, migrate, transaction
 from bot.models import Case, CaseEvent, Outbox, Resident, Staff
-from tests.helpers import pg_dsn, pg_url
+from tests.helpers import migrated_sqlite, pg_dsn, pg_url
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 TOWN = "厚街镇"
@@ -48,8 +48,7 @@ ACTIONS = sorted({a for _, a in TRANSITIONS})
 
 @pytest.fixture
 async def _l_db(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'lc.sqlite3'}"
-    await migrate(url)
+    url = await migrated_sqlite(tmp_path / "lc.sqlite3")
     engine = make_engine(url)
     yield make_sessions(engine)
     await engine.dispose()

@@ -15,6 +15,7 @@ from bot.cases.sweeps import run_sweeps
 from bot.deadlines import sla, sweeps
 from bot.deadlines.workdays import CHINA
 from bot.models import Case, Offer, Outbox, Resident, Resource, SlaPolicy, Staff
+from tests.helpers import migrated_sqlite
 
 
 def _cn(y: int, m: int, d: int, h: int = 10, mi: int = 0) -> datetime:
@@ -23,8 +24,7 @@ def _cn(y: int, m: int, d: int, h: int = 10, mi: int = 0) -> datetime:
 
 @pytest.fixture
 async def _d_sessions(tmp_path: Any) -> Any:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'sla.sqlite3'}"
-    await db.migrate(url)
+    url = await migrated_sqlite(tmp_path / "sla.sqlite3")
     engine = db.make_engine(url)
     yield db.make_sessions(engine)
     await engine.dispose()

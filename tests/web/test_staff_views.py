@@ -11,16 +11,15 @@ from sqlmodel import select
 
 from bot import keys
 from bot.cases.lifecycle import TRANSITIONS
-from bot.db import migrate, transaction
+from bot.db import transaction
 from bot.models import AuditLog, Case, CaseEvent, InboundMessage, Outbox, Staff
 from tests.factories import NOW, OTHER, PASSWORD, TOWN, add_case, add_staff
-from tests.helpers import build_app, csrf, sign_in
+from tests.helpers import build_app, csrf, migrated_sqlite, sign_in
 
 
 @pytest.fixture
 async def _l_url(tmp_path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'views.sqlite3'}"
-    await migrate(url)
+    url = await migrated_sqlite(tmp_path / "views.sqlite3")
     return url
 
 
