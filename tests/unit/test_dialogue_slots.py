@@ -151,6 +151,12 @@ def test_whom_a_wish_is_for(text: str, model_value: str | None, expected: str | 
         ("村里面有个独居老人 冇棉被盖", ["棉被盖"], ("棉被",)),
         ("想要一张护理床同埋轮椅", ["护理床"], ("护理床", "轮椅")),  # 同埋: "and" in Cantonese
         ("申请一台手提电脑", ["手提电脑"], ("手提电脑",)),  # a compound thing stays whole
+        # nothing from the model or the lexicon: the shared place or service named, not a place that says where
+        ("河涌好臭希望可以清理", [], ("河涌",)),
+        ("桥底积水一落雨就过唔到", [], ("积水",)),
+        ("球场冇灯夜晚打唔到波", [], ("灯",)),
+        ("婆婆想有人帮佢洗澡", [], ("洗澡",)),
+        ("我想问下点样申请", [], ()),
     ],
 )
 def test_item_spans_to_the_guide(text: str, model_items: list[str], expected: tuple[str, ...]) -> None:

@@ -53,6 +53,15 @@ _COORD_GAP = re.compile(
     r"(?:[一二两三四五六七八九十几半\d]{1,3}[个袋桶张床台辆件套箱斤包瓶本支把双盒罐条只部副]|"
     r"[些点啲])?$"
 )
+# When neither the model nor the item lexicon names a thing: the shared places and services residents report
+# or ask for, as the guide marks them ("[河涌]好臭希望可以清理", "[村道]坑坑洼洼"); the first one named, a place
+# that only says where ("桥底积水" → 积水, "村道边的大树" → 大树) left out.
+_FALLBACK_THING = re.compile(
+    r"(?:无障碍通道|篮球场|羽毛球场|乒乓球台|健身路径|排水渠|臭水沟|垃圾站|垃圾房|化粪管|村道|巷道|河涌|水渠|"
+    r"水沟|路面|围墙|台阶|楼梯|桥|大树|屋顶|球场)(?![底边旁口上下里度头面脚侧]|的|嘅|附近|对面)|"
+    r"(?P<thing>积水|污水|垃圾|绿化|水管|水龙头|门锁|窗户|电线|插座|(?<=[冇没无])灯|灯(?=坏|唔亮|不亮|太暗)|"
+    r"心理咨询|心理辅导|康复训练|康复|家政|护工|助浴|洗澡|理发|送餐|送饭|打扫|托管|辅导|补习|培训|探访)"
+)
 #: the resident says plainly that a second, separate matter follows
 SECOND_MATTER = re.compile(
     r"(?:另外|此外|还有|仲有|另)(?:一|个)?(?:件|个|樣|样)?(?:事|事情|问题|嘢)|第二(?:件|个)(?:事|问题)?|"
@@ -143,7 +152,7 @@ class Items:
 def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
     """The things one request asks for: the model's items checked against the text and the item lexicon."""
     first_part, second = split_second_matter(text)
-    found = _things(first_part, [v for v in model_items if v and v in first_part])
+    found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True)
     if not found and wish and _COMPANY.search(first_part):
         found = [COMPANY_ITEM]
     if second is not None and not _things(second, [v for v in model_items if v and v in second]):
@@ -151,7 +160,7 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
     return Items(tuple(found), second)
 
 
-def _things(text: str, model_items: Sequence[str]) -> list[str]:
+def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) -> list[str]:
     named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
     candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
     lexicon = find_items(text)
@@ -164,6 +173,11 @@ def _things(text: str, model_items: Sequence[str]) -> list[str]:
     primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
     if primary is None:
         primary = lexicon[0] if lexicon else (candidates[0] if candidates else None)
+    if primary is None and fallback:
+        # a thing or a service before a place ("球场冇灯" → 灯)
+        matches = list(_FALLBACK_THING.finditer(text))
+        primary = next((m.group() for m in matches if m.lastgroup == "thing"), None)
+        primary = primary or next((m.group() for m in matches), None)
     if primary is None:
         return []
     chosen = [primary]
