@@ -47,17 +47,23 @@ async def run_all(settings: Settings, *, host: str, port: int) -> int:
     await web.TCPSite(bot_runner, host, port).start()
 
     sim_url = f"http://{settings.simulator_host}:{settings.simulator_port}"
+    bot_url = f"http://{host}:{port}"
     accounts = "\n".join(f"      {u:<12} {p:<18} {r}{' · ' + t if t else ''}" for u, r, t, p in DEMO_STAFF)
+    guide = ""
+    if settings.environment == "development":
+        # lazy: the guide reads the demo content, development only
+        from bot.ops.demo_guide import demo_pages, guide_text
+
+        passwords = {u: p for u, _r, _t, p in DEMO_STAFF}
+        guide = guide_text(await demo_pages(settings), bot_url=bot_url, sim_url=sim_url, passwords=passwords)
     print(
         f"""
 大莞家助手 is running.
-  居民手机 (resident phone, simulated WeChat):  {sim_url}/phone
-  工作人员 (staff queue):                        http://{host}:{port}/staff/login
+  工作人员登录 (staff sign-in):  {bot_url}/staff/login
 {accounts}
-  爱心资源库 (resource pool):                    http://{host}:{port}/staff/pool
-  项目公示 (public disclosure):                  http://{host}:{port}/public
-  health / readiness:                            http://{host}:{port}/healthz  http://{host}:{port}/readyz
-  WeChat API calls the bot made (simulator):     {sim_url}/
+{guide}
+  health / readiness:  {bot_url}/healthz  {bot_url}/readyz
+  WeChat API calls the bot made (simulator):  {sim_url}/
 Press Ctrl-C to stop.""",
         flush=True,
     )

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: categories, the resource pool (~1,900), and demo staff accounts.
+"""Demo data for `make run`: categories, the resource pool (~1,900), demo staff accounts and (development only)
+the demo content of every page (bot.ops.demo_cases, bot.ops.demo_projects).
 
 Idempotent: running it twice changes nothing. Deadline policies are seeded by bot.deadlines.sla."""
 
@@ -9,7 +10,7 @@ from sqlmodel import col
 
 from bot.conversation.nlu.normalize import PROJECT_CATEGORIES, WISH_CATEGORIES
 from bot.db import make_engine, make_sessions, migrate, transaction
-from bot.models import Category, Resource, Staff
+from bot.models import Category, Resource, Staff, utcnow
 from bot.settings import Settings
 
 #: demo accounts (development only): username, role, town, password
@@ -94,6 +95,24 @@ async def seed_staff(session: object) -> list[str]:
     return made
 
 
+async def seed_demo(sessions: object) -> str:
+    """The demo's content (bot.ops.demo_cases, bot.ops.demo_projects), once: the demo API client marks it done."""
+    # lazy: demo data only: the demo modules load the wall, project and fund domains
+    from bot.ops import demo_cases, demo_projects
+
+    async with transaction(sessions) as session:  # type: ignore[arg-type]
+        if await demo_cases.already_seeded(session):
+            return ", demo content unchanged"
+        now = utcnow()
+        await demo_projects.seed_projects(session, now=now)
+        await demo_cases.seed_wall(session, now=now)
+        await demo_cases.seed_town_work(session, now=now)
+        made = await demo_cases.seed_warnings(session, now=now)
+        made += await demo_cases.seed_history(session, now=now)
+        await demo_cases.seed_api_client(session, now=now)
+    return f", demo content ({made} cases over a year, wall, projects, funds, calls, API key)"
+
+
 async def seed(settings: Settings, *, pool_size: int = 1900, demo_staff: bool | None = None) -> str:
     await migrate(settings.db_url)
     engine = make_engine(settings.db_url)
@@ -111,9 +130,11 @@ async def seed(settings: Settings, *, pool_size: int = 1900, demo_staff: bool | 
         async with transaction(sessions) as session:
             pool = await seed_pool(session, size=pool_size)
         staff: list[str] = []
+        demo = ""
         if demo_staff if demo_staff is not None else settings.environment == "development":
             async with transaction(sessions) as session:
                 staff = await seed_staff(session)
+            demo = await seed_demo(sessions)
     finally:
         await engine.dispose()
-    return f"seeded: {cats} categories, {policies} deadline policies, {pool} resources, staff {staff or 'unchanged'}"
+    return f"seeded: {cats} categories, {policies} deadline policies, {pool} resources, staff {staff or 'unchanged'}{demo}"
