@@ -18,8 +18,10 @@ test: setup-test lint
 	$(PYTEST)
 	$(PY) scripts/pip_audit.py
 
+# the loop while editing: SQLite only (the PostgreSQL half of every db_url test runs in make test), no Rasa, no
+# browser, no `slow` data-volume tests; docs/testing.md says what it leaves to make test and how long it takes
 test-fast: setup
-	$(PYTEST) $(XDIST) -q -m "not rasa and not browser"
+	$(PYTEST) $(XDIST) -q -m "not rasa and not browser and not postgres and not slow"
 
 lint: setup
 	$(PY) -m ruff check .

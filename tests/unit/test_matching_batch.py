@@ -127,6 +127,7 @@ def test_anti_hoarding_and_unavailable_resources_get_nothing() -> None:
     assert len(result.unassigned) == 3
 
 
+@pytest.mark.slow  # 10,000 rows: run by make test, left out of make test-fast
 def test_ten_thousand_wishes_on_the_full_pool_within_ten_seconds() -> None:
     pool = Pool(generate_pool())
     wishes = generate_wishes(n=10_000)

@@ -209,6 +209,7 @@ def test_unreadable_files(data: bytes, filename: str, message: str) -> None:
     assert message in result.problems[0].message
 
 
+@pytest.mark.slow  # 10,000 rows: run by make test, left out of make test-fast
 def test_a_ten_thousand_row_file_parses_and_pinpoints_a_late_error() -> None:
     pool = generate_pool(n=10_000, seed=21)
     text = export_csv(pool)
@@ -221,6 +222,7 @@ def test_a_ten_thousand_row_file_parses_and_pinpoints_a_late_error() -> None:
     assert [(p.row, p.column) for p in broken.problems] == [(7001, "电话")]
 
 
+@pytest.mark.slow  # 10,000 rows: run by make test, left out of make test-fast
 def test_a_ten_thousand_row_xlsx_round_trips() -> None:
     pool = generate_pool(n=10_000, seed=22)
     data = export_xlsx(pool)

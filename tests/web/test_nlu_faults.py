@@ -7,6 +7,7 @@ API, stalls, answers 500 or garbage on request, and counts what it was asked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,6 +29,7 @@ class RasaStandIn:
         self.mode = "ok"
         self.fingerprint = "model-1"
         self.parsed: Counter[str] = Counter()
+        self.released = asyncio.Event()  # set at teardown: a stalled parse ends then, not 30 s later
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -43,7 +45,8 @@ class RasaStandIn:
         said = (await request.json())["text"]
         self.parsed[said] += 1
         if self.mode == "stall":
-            await asyncio.sleep(30)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.released.wait(), 30)
         if self.mode == "500":
             return web.Response(status=500, text="Internal Server Error")
         if self.mode == "garbage":
@@ -77,6 +80,7 @@ async def running(sqlite_url: str, tmp_path: Path) -> Any:
     app = create_app(settings, run_migrations=False, with_scheduler=False)
     runner, base = await serve(app)
     yield rasa, app, base
+    rasa.released.set()
     await runner.cleanup()
     await rasa_runner.cleanup()
 

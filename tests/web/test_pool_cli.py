@@ -83,6 +83,7 @@ def test_import_reimport_and_export(url, tmp_path, capsys):
     assert len(asyncio.run(_rows(url))) == 2
 
 
+@pytest.mark.slow  # 10,000 rows: run by make test, left out of make test-fast
 def test_ten_thousand_rows_import_at_once(url, tmp_path):
     f = tmp_path / "big.csv"
     f.write_bytes(export_csv(generate_pool(n=10_000)).encode("utf-8-sig"))

@@ -315,6 +315,7 @@ def _check(
 BUNDLE = ("²", "9" * 40, "\x00<script>=1+1", "x" * 3000, "2026-02-30", "=HYPERLINK(1)")
 
 
+@pytest.mark.slow  # every route x every role: run by make test, left out of make test-fast
 def test_every_route_every_role_with_a_hostile_bundle(live: Live) -> None:
     """Every route × role once: the same hostile value in every path segment, query parameter and form field
     (the value changes with the role, so each route meets several); routes with path parameters once more
@@ -345,6 +346,7 @@ hostile = st.one_of(
 )
 
 
+@pytest.mark.slow  # 150 hypothesis examples: run by make test, left out of make test-fast
 @settings(
     max_examples=150,
     deadline=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert
 
 from bot.db import transaction
@@ -64,6 +65,7 @@ async def _seed(sessions) -> None:
                 await db.exec(insert(table), params=rows[k : k + 5000])  # type: ignore[call-overload]
 
 
+@pytest.mark.slow  # 100,000 cases: run by make test, left out of make test-fast
 async def test_dashboard_on_100k_cases_counts_in_every_scope(sessions):
     await _seed(sessions)
     start, end = NOW - timedelta(days=90), NOW
