@@ -110,12 +110,17 @@ async def demo_pages(settings: Settings) -> list[Page]:
 
 
 def guide_text(pages: list[Page], *, bot_url: str, sim_url: str, passwords: dict[str, str]) -> str:
-    lines = []
-    for p in pages:
-        url = sim_url + p.path[4:] if p.path.startswith("sim:") else bot_url + p.path
-        who = f"  [{p.account} / {passwords[p.account]}]" if p.account else ""
-        lines.append(f"  {p.title}\n      {url}{who}")
+    """The pages anyone opens first, then each demo account's pages under its sign-in."""
+    lines = ["  居民、捐赠人和公众 (no sign-in):"]
+    accounts = [None, *dict.fromkeys(p.account for p in pages if p.account)]
+    for account in accounts:
+        if account:
+            lines.append(f"  以 {account} / {passwords[account]} 登录 {bot_url}/staff/login :")
+        for p in pages:
+            if p.account == account:
+                url = sim_url + p.path[4:] if p.path.startswith("sim:") else bot_url + p.path
+                lines.append(f"      {url}  {p.title}")
     lines.append(
-        f"  开放接口演示密钥 (Authorization: Bearer …, 厚街镇, cases:read cases:write):\n      {DEMO_API_KEY}"
+        f"  开放接口演示密钥 (Authorization: Bearer …; 厚街镇; cases:read cases:write):\n      {DEMO_API_KEY}"
     )
     return "\n".join(lines)

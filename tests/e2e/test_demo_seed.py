@@ -98,7 +98,7 @@ async def test_demo_seed_twice_and_every_guide_page(
     text = guide_text(
         pages, bot_url="http://bot", sim_url="http://sim", passwords={u: p for u, *_, p in DEMO_STAFF}
     )
-    assert DEMO_API_KEY in text and "[houjie_lead / " in text
+    assert DEMO_API_KEY in text and "以 houjie_lead / " in text
     # every family of the guide is there: the brief's list
     paths = [p.path for p in pages]
     for needed in (
