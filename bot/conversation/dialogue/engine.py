@@ -9,21 +9,23 @@ import logging
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
 from bot.cases.actors import Actor
 from bot.cases.communities import record_scan
+from bot.cases.survey import COMMENT_WINDOW
 from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
 from bot.conversation.dialogue import drafts, feedback, mydata, photos, texts
 from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
-from bot.models import Case, Conversation
+from bot.models import Case, Conversation, Survey
 from bot.pool import leads, volunteer_chat, wall
 from bot.pool.bindqr import bind_by_scan
 from bot.pool.wallchat import wall_chat
+from bot.states import SurveyStatus
 from reference import towns
 
 log = logging.getLogger(__name__)
@@ -138,16 +140,19 @@ async def on_text(turn: Turn) -> str:
         turn.resident.survey_opt_out = False
         return "好的，以后办结时会请您评价一下服务。"
 
-    # A resident answering a question staff asked about one of their cases.
-    answered = await case_router.answer_staff_question(turn)
-    if answered is not None:
-        return answered
+    # The rare states (staff asked this resident a question, a survey waits for a score or a comment) in one read.
+    asked, surveyed = await _awaiting(turn)
+    if asked:  # a resident answering a question staff asked about one of their cases
+        answered = await case_router.answer_staff_question(turn)
+        if answered is not None:
+            return answered
     bound = await case_router.bind_by_code(turn)
     if bound is not None:
         return bound
-    survey_reply = await feedback.survey_answer(turn)
-    if survey_reply is not None:
-        return survey_reply
+    if surveyed:
+        survey_reply = await feedback.survey_answer(turn)
+        if survey_reply is not None:
+            return survey_reply
     if is_thanks_only(turn.raw_text):  # 🙏 / 👍 / "谢谢": a warm word back, nothing recorded
         return texts.THANKS_BACK
 
@@ -162,6 +167,37 @@ async def on_text(turn: Turn) -> str:
         note = texts.DEGRADED_NOTE if turn.degraded else ""
         return texts.menu() + note
     return await route_intent(turn, intent, text=text)
+
+
+async def _awaiting(turn: Turn) -> tuple[bool, bool]:
+    """Whether staff wait for this resident's answer on a case, and whether a survey of theirs waits for a score
+    (sent) or for the comment after a chat score (answered within the comment window, no comment yet): the cases
+    in which `answer_staff_question` and `survey_answer` have anything to do. One statement instead of their two
+    or three reads on every free text, nearly always answering no."""
+    rid = turn.resident.id
+    asked = (
+        select(col(Case.id))
+        .where(col(Case.resident_id) == rid, col(Case.awaiting_resident).is_(True))
+        .exists()
+    )
+    surveyed = (
+        select(col(Survey.id))
+        .where(
+            col(Survey.resident_id) == rid,
+            or_(
+                col(Survey.status) == SurveyStatus.SENT,
+                and_(
+                    col(Survey.status) == SurveyStatus.ANSWERED,
+                    col(Survey.via) == "chat",
+                    col(Survey.comment).is_(None),
+                    col(Survey.answered_at) >= turn.now - COMMENT_WINDOW,
+                ),
+            ),
+        )
+        .exists()
+    )
+    row = (await turn.session.exec(select(asked, surveyed))).one()  # type: ignore[call-overload]
+    return bool(row[0]), bool(row[1])
 
 
 async def route_intent(turn: Turn, intent: str, *, text: str) -> str:

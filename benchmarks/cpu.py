@@ -1,0 +1,178 @@
+"""CPU per message: the wechatpy decrypt-and-echo endpoint and the bot's keyword path, in one run.
+
+``python -m benchmarks.cpu [--senders 16] [--messages 20] [--rounds 2] [--profile FILE]``: alternately (``--rounds``
+times) the wechatpy safe-mode echo (``benchmarks.scaleout``'s ``crypto`` app: verify, decrypt, parse, encrypted
+echo) and the bot with the keyword NLU on a fresh SQLite file (``benchmarks.webhook``'s ``keyword`` server), each in
+a child process driven by the webhook benchmark's residents; reports the server process's CPU seconds (user +
+system, all threads, from /proc) per message. Wall-time rates on a shared machine follow its load; CPU per message
+moves far less, so the ratio of the two CPU figures is the one to read.
+
+``--profile FILE`` instead runs the bot in this process (keyword NLU, SQLite, the real app over 127.0.0.1) and
+writes a cProfile of its webhook handler for three message types from a known resident (a wish text, a menu digit,
+a greeting), ``--repeat`` each, to FILE (``python -m pstats FILE``), and prints the top functions by own time and
+the CPU per message of each type (handler only: the client's signing and AES are measured apart and subtracted)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+
+from benchmarks.scaleout import _measure
+from benchmarks.webhook import (
+    AES_KEY,
+    APPID,
+    TOKEN,
+    _keyword_nlu,
+    bot_settings,
+    drive,
+    free_port,
+    metered,
+    serving,
+    warm_up,
+)
+from bot.app import create_app
+from bot.settings import Settings
+from wechat_sim.client import SimulatedUser
+
+
+async def _bot_run(tmp: Path, i: int, senders: int, messages: int, seed: int) -> Any:
+    db_url = f"sqlite+aiosqlite:///{tmp / f'cpu{i}.sqlite3'}"
+    sim_port, bot_port = free_port(), free_port()
+    options = {
+        "sim_port": sim_port,
+        "settings": bot_settings(
+            db_url=db_url, data_dir=tmp, rasa_url="http://127.0.0.1:9", sim_port=sim_port, bot_port=bot_port
+        ),
+    }
+    async with serving("keyword", port=bot_port, options=options) as served:
+        await warm_up(served.url)
+        return await metered(
+            drive(url=served.url, label="keyword", senders=senders, messages=messages, seed=seed),
+            {"server": served.pid},
+        )
+
+
+async def compare(*, senders: int, messages: int, rounds: int, seed: int) -> dict[str, Any]:
+    echo_ms: list[float] = []
+    bot_ms: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        for i in range(rounds):
+            echo, _ = await _measure(
+                "crypto", workers=1, senders=senders, messages=messages, options={}, seed=seed
+            )
+            e = echo.cpu["w0"] * 1000 / echo.messages
+            bot = await _bot_run(Path(tmp), i, senders, messages, seed)
+            b = bot.cpu["server"] * 1000 / bot.messages
+            echo_ms.append(e)
+            bot_ms.append(b)
+            print(
+                f"round {i + 1}: echo {echo.rps:.1f} msg/s, {e:.3f} ms CPU/msg | "
+                f"bot {bot.rps:.1f} msg/s (p99 {bot.latency_ms(99):.0f} ms), {b:.2f} ms CPU/msg | "
+                f"CPU ratio echo/bot {e / b:.3f}",
+                flush=True,
+            )
+    return {
+        "echo_cpu_ms": [round(x, 3) for x in echo_ms],
+        "bot_cpu_ms": [round(x, 2) for x in bot_ms],
+        "echo_over_bot": round(sum(echo_ms) / sum(bot_ms), 3),
+    }
+
+
+PROFILED = {"wish": "我想要一辆轮椅，我们住在厚街镇", "menu digit": "1", "greeting": "你好"}
+
+
+async def profile(out: str, *, repeat: int) -> dict[str, Any]:
+    profiler = cProfile.Profile(time.thread_time)  # the event loop's CPU, not its waits
+    handler_cpu: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-prof-") as tmp:
+        port = free_port()
+        settings = bot_settings(
+            db_url=f"sqlite+aiosqlite:///{Path(tmp) / 'prof.sqlite3'}",
+            data_dir=Path(tmp),
+            rasa_url="http://127.0.0.1:9",
+            sim_port=9,
+            bot_port=port,
+        )
+        app = create_app(Settings(**settings), run_migrations=True, with_scheduler=False)
+        app.cleanup_ctx.append(_keyword_nlu)
+        spent = [0.0]
+        measuring = [False]
+
+        @web.middleware
+        async def timed(request: web.Request, handler: Any) -> web.StreamResponse:
+            if not measuring[0]:
+                return await handler(request)
+            start = time.process_time()
+            profiler.enable()
+            try:
+                return await handler(request)
+            finally:
+                profiler.disable()
+                spent[0] += time.process_time() - start
+
+        app.middlewares.insert(0, timed)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with ClientSession() as http:
+                for kind, text in PROFILED.items():
+                    users = [
+                        SimulatedUser(
+                            http,
+                            webhook_url=f"http://127.0.0.1:{port}/wechat",
+                            token=TOKEN,
+                            appid=APPID,
+                            aes_key=AES_KEY,
+                            mode="safe",
+                            openid=f"oprof{kind[:4]}{i:04d}",
+                        )
+                        for i in range(repeat)
+                    ]
+                    await users[0].send_text(PROFILED["wish"])  # jieba and the lazy imports load here
+                    for u in users[1:]:  # known residents, outside the measurement
+                        await u.send_text("你好")
+                    spent[0] = 0.0
+                    measuring[0] = True
+                    for u in users[1:]:
+                        await u.send_text(text)
+                    measuring[0] = False
+                    handler_cpu[kind] = spent[0] * 1000 / (repeat - 1)
+        finally:
+            await runner.cleanup()
+    profiler.dump_stats(out)
+    stats = pstats.Stats(out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+    return {k: round(v, 2) for k, v in handler_cpu.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--senders", type=int, default=16)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=20200401)
+    parser.add_argument("--profile", default=None, help="write a cProfile of the bot's handler to this file")
+    parser.add_argument("--repeat", type=int, default=60, help="messages of each type when profiling")
+    args = parser.parse_args(argv)
+    if args.profile:
+        result = asyncio.run(profile(args.profile, repeat=args.repeat))
+    else:
+        result = asyncio.run(
+            compare(senders=args.senders, messages=args.messages, rounds=args.rounds, seed=args.seed)
+        )
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
