@@ -60,20 +60,51 @@ MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
 
 class _Links(HTMLParser):
+    """The page's links, and its GET forms submitted as they stand (the values a person finds filled in)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
         self.title = False
         self.lang: str | None = None
+        self._form: tuple[str, list[tuple[str, str]]] | None = None
+        self._select: tuple[str, list[str], list[str]] | None = None  # name, options, selected
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
+        a = {k: v or "" for k, v in attrs}
         if tag == "a" and a.get("href"):
-            self.hrefs.append(str(a["href"]))
+            self.hrefs.append(a["href"])
         elif tag == "title":
             self.title = True
         elif tag == "html":
             self.lang = a.get("lang")
+        elif tag == "form":
+            get = a.get("method", "get").lower() == "get"
+            self._form = (a.get("action", ""), []) if get else None
+        elif self._form is None or not a.get("name") or "disabled" in a:
+            return
+        elif tag == "input" and a.get("type", "text") not in ("submit", "button", "file", "image", "reset"):
+            if a.get("type") not in ("checkbox", "radio") or "checked" in a:
+                self._form[1].append((a["name"], a.get("value", "")))
+        elif tag == "textarea":
+            self._form[1].append((a["name"], ""))
+        elif tag == "select":
+            self._select = (a["name"], [], [])
+        if tag == "option" and self._select is not None:
+            self._select[1].append(a.get("value", ""))
+            if "selected" in a:
+                self._select[2].append(a.get("value", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select" and self._select is not None and self._form is not None:
+            name, options, chosen = self._select
+            if chosen or options:
+                self._form[1].append((name, (chosen or options)[0]))
+            self._select = None
+        elif tag == "form" and self._form is not None:
+            action, fields = self._form
+            self.hrefs.append(action.split("?")[0] + "?" + urlencode(fields) if fields else action)
+            self._form = None
 
 
 def shape(path_query: str) -> str:
