@@ -1,7 +1,8 @@
 """Every link a person is shown leads somewhere: the real app on a real port (SQLite), seeded as the browser tests
 seed it (``tests.factories.seed_every_page``), crawled over HTTP per role. Starting at the role's home page, every
-same-origin ``<a href>`` is followed breadth-first (GET only; never 退出, never a form), up to ``MAX_PAGES`` pages
-a role, each page shape (ids and case numbers normalised) opened at most ``PER_SHAPE`` times. Checked:
+same-origin ``<a href>`` is followed breadth-first and every GET form is submitted as it stands (never 退出, never
+a POST), up to ``MAX_PAGES`` pages a role, each page shape (ids and case numbers normalised) opened at most
+``PER_SHAPE`` times. Checked:
 
 - no 5xx anywhere, and no 403/404/405 for a link a page showed (every offender listed with the page linking it);
 - a page is HTML with a ``<title>`` and ``lang="zh-CN"``; a download (xlsx, png, pdf, csv, json) answers 200 with
