@@ -18,6 +18,7 @@ from bot.cases.actors import Actor
 from bot.cases.funds import allocate, spend
 from bot.cases.numbering import create_case
 from bot.cases.policies import list_policies, route_to_policy
+from bot.cases.transition import transition
 from bot.models import ApiClient, CallBack, CallTask, Case, CaseEvent, Resident, Staff
 from bot.pool.leads import check_signup, record_chat_lead, sign_up
 from bot.pool.wall import check_claim_form, claim_wish, confirm_claim, fulfil_claim, publish
@@ -38,8 +39,8 @@ WISHES = (
     ("生活物资", "冬被", "天冷了，老人家里缺一床厚被子"),
     ("助老", "老花镜", "奶奶眼睛不好，想配一副老花镜"),
 )
-TOWNS = ("厚街镇", "厚街镇", "厚街镇", "虎门镇", "长安镇", "常平镇")
-COMMUNITIES = {"厚街镇": "新围社区", "虎门镇": "南栅社区", "长安镇": "霄边社区", "常平镇": "袁山贝村"}
+TOWNS = ("厚街镇", "厚街镇", "厚街镇", "虎门镇", "长安镇", "莞城街道")
+COMMUNITIES = {"厚街镇": "新围社区", "虎门镇": "南栅社区", "长安镇": "霄边社区", "莞城街道": "博厦社区"}
 
 
 @dataclass
@@ -345,6 +346,24 @@ async def seed_town_work(session: AsyncSession, *, now: datetime) -> None:
             due_at=now + timedelta(hours=6),
         )
     )
+    # a 12345 hotline case without WeChat: claiming it texts the resident (the SMS simulator's list)
+    hotline = await create_case(
+        session,
+        kind="micro_wish",
+        description="12345转来：独居老人想要一台电风扇",
+        town=TOWN,
+        resident_id=None,
+        channel="hotline_12345",
+        item="电风扇",
+        category="生活物资",
+        community="新围社区",
+        contact_phone="13655556666",
+        actor_type="staff",
+        now=now - timedelta(hours=3),
+    )
+    hotline.status = "accepted"
+    await session.flush()
+    await transition(session, case=hotline, action="claim", actor=Actor.of_staff(staff), note=None, now=now)
     session.add(
         CaseEvent(
             case_id=wish.id or 0, at=now, actor_type="staff", kind="note", note="已电话联系居民，约定周三上门"

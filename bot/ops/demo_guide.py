@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import col, select
 
+from bot.cases.communities import list_town, scene_of
 from bot.db import make_engine, make_sessions, transaction
 from bot.delivery.links import sign_link
 from bot.models import Project, ProjectRound, Resident, WallClaim, WallWish, utcnow
@@ -64,6 +66,7 @@ async def demo_pages(settings: Settings) -> list[Page]:
         Page("爱心线索", "/staff/leads", "houjie"),
         Page("爱心资源库", "/staff/pool", "houjie"),
         Page("村（社区）名单、二维码和海报", "/staff/communities", "houjie"),
+        Page("本社区的诉求（村/社区干部）", "/staff/cases", "xinwei"),
         Page("微实事（批次、联席会议、投票）", "/staff/projects", "houjie_lead"),
         Page("资金台账", "/staff/funds", "houjie_lead"),
         Page("镇街督办（市级督办的要求）", "/staff/town-supervision", "houjie_lead"),
@@ -107,6 +110,23 @@ async def demo_pages(settings: Settings) -> list[Page]:
         )
         pages.append(Page("居民投票页", f"/vote/{token}", None))
     return pages
+
+
+async def demo_qr_codes(sessions: Any, wechat: Any, *, town: str = "厚街镇", n: int = 3) -> int:
+    """The first communities of the demo town get their QR codes from the (simulated) WeChat at each start, so the
+    phone page's 扫一扫 lists them (the simulator keeps its codes in memory; a permanent scene gets its ticket back)."""
+    async with transaction(sessions) as db:
+        rows = (await list_town(db, town=town))[:n]
+        for c in rows:
+            answer = await wechat.create_qrcode(scene_of(c))
+            if not c.qr_url and answer.get("url"):
+                c.qr_url, c.qr_ticket, c.updated_at = (
+                    str(answer["url"])[:256],
+                    str(answer.get("ticket") or "")[:128],
+                    utcnow(),
+                )
+                db.add(c)
+    return len(rows)
 
 
 def guide_text(pages: list[Page], *, bot_url: str, sim_url: str, passwords: dict[str, str]) -> str:

@@ -10,6 +10,7 @@ import signal
 
 from aiohttp import web
 
+from bot import keys
 from bot.app import create_app
 from bot.ops.seed import DEMO_STAFF, seed
 from bot.settings import Settings
@@ -52,8 +53,12 @@ async def run_all(settings: Settings, *, host: str, port: int) -> int:
     guide = ""
     if settings.environment == "development":
         # lazy: the guide reads the demo content, development only
-        from bot.ops.demo_guide import demo_pages, guide_text
+        from bot.ops.demo_guide import demo_pages, demo_qr_codes, guide_text
 
+        try:
+            await demo_qr_codes(bot_runner.app[keys.SESSIONS], bot_runner.app[keys.WECHAT])
+        except Exception as exc:  # the demo still runs without its QR codes; say why
+            print(f"  (社区二维码未生成: {exc})", flush=True)
         passwords = {u: p for u, _r, _t, p in DEMO_STAFF}
         guide = guide_text(await demo_pages(settings), bot_url=bot_url, sim_url=sim_url, passwords=passwords)
     print(

@@ -13,10 +13,12 @@ from bot.db import make_engine, make_sessions, migrate, transaction
 from bot.models import Category, Resource, Staff, utcnow
 from bot.settings import Settings
 
+DEMO_COMMUNITY = "新围社区"  # the demo community worker's
 #: demo accounts (development only): username, role, town, password
 DEMO_STAFF: tuple[tuple[str, str, str | None, str], ...] = (
     ("houjie", "town_staff", "厚街镇", "houjie-demo-2026"),
     ("houjie_lead", "town_supervisor", "厚街镇", "houjie-demo-2026"),
+    ("xinwei", "community_worker", "厚街镇", "xinwei-demo-2026"),  # 新围社区
     ("humen", "town_staff", "虎门镇", "humen-demo-2026"),
     ("city", "city_supervisor", None, "city-demo-2026"),
     ("admin", "admin", None, "admin-demo-2026"),
@@ -78,16 +80,24 @@ async def seed_staff(session: object) -> list[str]:
     # lazy: demo data only: the generator and hashing load when seeding
     from bot.cases.access import hash_password
 
+    # lazy: demo data only: the registry is read for the community worker's community
+    from bot.cases.communities import resolve
+
     made = []
     for username, role, town, password in DEMO_STAFF:
         exists = (await session.exec(select(Staff).where(col(Staff.username) == username))).first()  # type: ignore[attr-defined]
         if exists is None:
+            community = None
+            if role == "community_worker" and town:
+                community = await resolve(session, town=town, name=DEMO_COMMUNITY)  # type: ignore[arg-type]
             session.add(  # type: ignore[attr-defined]
                 Staff(
                     username=username,
                     display_name=username,
                     role=role,
                     town=town,
+                    community_id=community.id if community else None,
+                    community=community.name if community else None,
                     password_hash=hash_password(password),
                 )
             )
