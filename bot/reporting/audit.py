@@ -76,6 +76,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
     },
     "统计与公告": {
         "stats_export": "导出统计表",
+        "league_export": "导出镇街排名",
         "archive_export": "导出档案",
         "notice_publish": "发布公告",
         "notice_edit": "修改公告",

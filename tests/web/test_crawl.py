@@ -50,10 +50,10 @@ DOWNLOADS = {
     "text/csv": "csv",
     "application/json": "json",
 }
-#: downloads that carry no personal data (no audit expected): the app's own assets, the towns' league table
-#: (figures per town), a donor's own certificate, the API's descriptions; every other download must be audited
+#: downloads that carry no personal data (no audit expected): the app's own assets,
+#: a donor's own certificate, the API's descriptions; every other download must be audited
 NOT_PERSONAL = re.compile(
-    r"^/(static/|favicon\.ico|staff/league$|wall/claims/[^/]+/certificate\.png$|api/openapi\.json$|open311/v2/discovery)"
+    r"^/(static/|favicon\.ico|wall/claims/[^/]+/certificate\.png$|api/openapi\.json$|open311/v2/discovery)"
 )
 #: never followed: signing out ends the role's walk; the simulator is not part of the site
 SKIP = re.compile(r"logout|/_sim/")

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot import keys
-from bot.models import Case, CaseEvent, PolicyReferral, Project, ProjectRound, Survey
+from bot.models import AuditLog, Case, CaseEvent, PolicyReferral, Project, ProjectRound, Survey
 from tests.factories import OTHER, TOWN, add_rows, add_staff
 from tests.helpers import build_app, sign_in
 
@@ -336,6 +337,9 @@ async def test_league_sorts_exports_and_is_for_supervisors_only(client):
     assert table[0][0] == "镇街" and table[-1][0] == "全市"
     hj = next(r for r in table if r[0] == TOWN)
     assert hj[1] == "5" and "66.7%" in hj
+    async with client.app[keys.SESSIONS]() as db:  # every export is audited, town figures included
+        [row] = (await db.exec(select(AuditLog).where(AuditLog.action == "league_export"))).all()
+    assert row.staff_id is not None and "导出镇街排名" in row.detail
 
 
 def test_seed_dates_fall_where_the_test_says():

@@ -9,12 +9,14 @@ from urllib.parse import quote
 from aiohttp import web
 
 from bot import keys
+from bot.cases.access import audit
 from bot.cases.actors import SUPERVISORS
+from bot.db import transaction
 from bot.models import Staff
 from bot.reporting.league import COLUMNS, STAGES, csv_rows, fmt, league, sort_rows
 from bot.web.auth import require_staff
 from bot.web.params import ParamError, parse_choice
-from bot.web.views.common import now_of
+from bot.web.views.common import client_ip, now_of
 from bot.web.views.staff import render
 from bot.web.views.stats import date_range
 from reference.spreadsheet import safe_cell
@@ -45,6 +47,15 @@ async def league_page(request: web.Request, staff: Staff) -> web.StreamResponse:
         for line in csv_rows(rows, city):
             writer.writerow([safe_cell(cell) for cell in line])
         name = quote(f"镇街排名_{first:%Y%m%d}-{last:%Y%m%d}.csv")
+        async with transaction(request.app[keys.SESSIONS]) as db:  # every export is audited, figures or not
+            await audit(
+                db,
+                staff=staff,
+                action="league_export",
+                now=now,
+                detail=f"导出镇街排名 {first}~{last}",
+                ip=client_ip(request),
+            )
         return web.Response(
             body=("\ufeff" + buf.getvalue()).encode("utf-8"),
             content_type="text/csv",
