@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.db import make_engine, make_sessions, transaction
-from bot.models import ApiClient, Case, FundEntry, Project, Resource, Staff, WallClaim, WallWish
+from bot.models import ApiClient, Case, FundEntry, Outbox, Project, Resource, Staff, WallClaim, WallWish
 from bot.ops.demo_cases import DEMO_API_KEY
 from bot.ops.demo_guide import demo_pages, guide_text
 from bot.ops.seed import DEMO_STAFF, seed
@@ -45,7 +45,7 @@ CONTENT = {
     "/staff/erasure": "csrf_token",
     "/staff/admin/staff": "houjie_lead",
     "/phone": "扫一扫",
-    "/_sim/sms": "[",
+    "/_sim/sms": "[",  # the simulator's list; what the demo texts is checked in the outbox below
 }
 #: pages whose path carries a token or id, by the start of the path
 CONTENT_PREFIX = {
@@ -139,6 +139,17 @@ async def test_demo_seed_twice_and_every_guide_page(
         assert kind in body, kind
     year_ago = f"{now.year - 1}-{now.month:02d}"
     assert year_ago in await (await clients["city"].get("/staff/stats/charts")).text(), year_ago
+
+    # the 12345 case without WeChat is texted: its outbox row carries the phone (sent by SMS once dispatched)
+    engine = make_engine(url)
+    try:
+        async with transaction(make_sessions(engine)) as db:
+            texted = [
+                r[0] for r in (await db.exec(select(Outbox).where(Outbox.phone == "13655556666"))).all()
+            ]
+            assert texted and "专门负责跟进" in texted[0].text, [r.text for r in texted]
+    finally:
+        await engine.dispose()
 
     # the printed key works on the open API, limited to its town
     resp = await clients[None].get("/api/v1/cases", headers={"Authorization": f"Bearer {DEMO_API_KEY}"})
