@@ -35,7 +35,7 @@ from bot.conversation.spool import Entry, Journal, describe
 from bot.db import transaction
 from bot.delivery.outbox import enqueue
 from bot.media import keep as keep_media
-from bot.models import InboundMessage, Resident
+from bot.models import Conversation, InboundMessage, Resident
 from reference import privacy
 from webhooks import Delivery
 
@@ -239,7 +239,7 @@ class Inbound:
         try:
             async with transaction(sessions) as session:
                 await _one_at_a_time(session, delivery.openid)
-                row, resident = await _record(session, delivery, now)
+                row, resident, conv = await _record(session, delivery, now)
                 # an image or voice is downloaded into the project's storage after the commit (WeChat keeps it 3 days)
                 await keep_media(session, row, now=now, deps=app.get(keys.MEDIA))
                 if limited:
@@ -247,7 +247,7 @@ class Inbound:
                     row.reply, row.reply_mode = TOO_FAST, "limited"
                     reply: str | None = TOO_FAST
                 else:
-                    reply = await self._act(session, row, resident, delivery, parse, now)
+                    reply = await self._act(session, row, resident, delivery, parse, now, conv=conv)
         except IntegrityError:
             if replaying:  # in the database already: finish it if it was never answered
                 return await self._finish_recorded(delivery, now)
@@ -263,7 +263,7 @@ class Inbound:
             )
             try:
                 async with transaction(sessions) as session:
-                    row, _ = await _record(session, delivery, now)
+                    row, _, _ = await _record(session, delivery, now)
                     row.reply, row.reply_mode = SORRY, "failed"
             except IntegrityError:
                 return await self._duplicate(delivery)
@@ -298,7 +298,10 @@ class Inbound:
         delivery: Delivery,
         parse: Parse | None,
         now: datetime,
+        *,
+        conv: ReadConversation = None,
     ) -> str | None:
+        """``conv``: the conversation if already read in this transaction (``ReadConversation``)."""
         reply = await respond(
             Turn(
                 session=session,
@@ -308,6 +311,7 @@ class Inbound:
                 inbound=row,
                 now=now,
                 settings=self.app[keys.SETTINGS],
+                read_conv=conv,
             )
         )
         if parse is not None:
@@ -396,23 +400,37 @@ async def _one_at_a_time(session: Any, openid: str) -> None:
         )
 
 
-async def _resident(session: Any, openid: str, now: Any) -> Resident:
-    """The resident of ``openid``: one SELECT for a known resident; INSERT … ON CONFLICT DO NOTHING and a second
-    SELECT only the first time (or when two first messages race)."""
+async def _resident(session: Any, openid: str, now: Any) -> tuple[Resident, ReadConversation]:
+    """The resident of ``openid`` and their conversation, in one SELECT for a known resident (the dialogue reads the
+    conversation on every message: joined here, it costs no statement of its own); INSERT … ON CONFLICT DO NOTHING
+    and a second SELECT only the first time (or when two first messages race)."""
+    known = (
+        await session.exec(
+            select(Resident, Conversation)
+            .outerjoin(Conversation, col(Conversation.resident_id) == col(Resident.id))
+            .where(col(Resident.openid) == openid)
+        )
+    ).first()
+    if known is not None:
+        return known[0], (known[1],)
     query = select(Resident).where(col(Resident.openid) == openid)
-    found = (await session.exec(query)).scalar_one_or_none()
-    if found is not None:
-        return found
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.exec(
+    inserted = await session.exec(
         insert(Resident)
         .values(
             openid=openid, created_at=now, subscribed=True, survey_opt_out=False, cs_sent_since_interaction=0
         )
         .on_conflict_do_nothing(index_elements=["openid"])
     )
-    return (await session.exec(query)).scalar_one()
+    resident = (await session.exec(query)).scalar_one()
+    # a resident created just now has no conversation; one created meanwhile by a racing first message may have
+    return resident, ((None,) if inserted.rowcount == 1 else None)
+
+
+#: the resident's conversation as read in this transaction: ``(conv,)``, ``(None,)`` when they have none yet, or
+#: None when it was not read (the dialogue reads it)
+ReadConversation = tuple[Conversation | None] | None
 
 
 #: the 48-hour window is opened again by a message; within this many seconds of the last opening it is not written
@@ -420,9 +438,12 @@ async def _resident(session: Any, openid: str, now: Any) -> Resident:
 WINDOW_WRITE_SLACK = 60
 
 
-async def _record(session: Any, delivery: Delivery, now: datetime) -> tuple[InboundMessage, Resident]:
-    """The resident and the delivery's record (flushed: a duplicate fails here, before anything acts)."""
-    resident = await _resident(session, delivery.openid, now)
+async def _record(
+    session: Any, delivery: Delivery, now: datetime
+) -> tuple[InboundMessage, Resident, ReadConversation]:
+    """The delivery's record (flushed: a duplicate fails here, before anything acts), the resident and their
+    conversation as read with them (see ``ReadConversation``)."""
+    resident, conv = await _resident(session, delivery.openid, now)
     row = InboundMessage(
         delivery_key=delivery.key,
         openid=delivery.openid,
@@ -444,7 +465,7 @@ async def _record(session: Any, delivery: Delivery, now: datetime) -> tuple[Inbo
             resident.last_interaction_at = now  # opens WeChat's 48-hour window
             resident.cs_sent_since_interaction = 0
     await session.flush()
-    return row, resident
+    return row, resident, conv
 
 
 def _aware(moment: datetime) -> datetime:

@@ -35,9 +35,12 @@ NO_SURVEY = re.compile(r"(不要|别|不用|唔使|不想)(再)?(给我)?(做|�
 
 async def respond(turn: Turn) -> str | None:
     session = turn.session
-    conv = (
-        await session.exec(select(Conversation).where(col(Conversation.resident_id) == turn.resident.id))  # type: ignore[call-overload]
-    ).scalar_one_or_none()
+    if turn.read_conv is not None:  # read with the resident
+        conv = turn.read_conv[0]
+    else:
+        conv = (
+            await session.exec(select(Conversation).where(col(Conversation.resident_id) == turn.resident.id))  # type: ignore[call-overload]
+        ).scalar_one_or_none()
     if conv is None:
         assert turn.resident.id is not None
         conv = Conversation(resident_id=turn.resident.id, state="idle", data={}, updated_at=turn.now)

@@ -28,6 +28,9 @@ class Turn:
     inbound: InboundMessage
     now: datetime
     settings: Settings
+    #: the conversation if the caller read it in this transaction: ``(conv,)``, ``(None,)`` when there is none
+    #: yet; None: ``respond`` reads it
+    read_conv: tuple[Conversation | None] | None = None
     conv: Conversation = field(init=False)
 
     @property
