@@ -73,6 +73,7 @@ async def seed_history(session: AsyncSession, *, now: datetime) -> int:
     """About 400 cases over the last 13 months in several towns: most completed on time, some late, some still
     open; a seasonal swing (winter quilts, school bags in August and February) so the forecast has a shape."""
     rng = random.Random(2026)
+    owners = {TOWN: (await _staff(session, "houjie")).id, "虎门镇": (await _staff(session, "humen")).id}
     made = 0
     for day in range(395, 8, -1):
         at = now - timedelta(days=day, hours=rng.randint(0, 9))
@@ -98,6 +99,7 @@ async def seed_history(session: AsyncSession, *, now: datetime) -> int:
             )
             late = rng.random() < 0.15
             c.status = "completed" if day > 20 or rng.random() < 0.5 else "claimed"
+            c.claimed_by_id = owners.get(town)  # the town's demo worker; other towns' cases have none
             if c.status == "completed":
                 c.completed_at = at + timedelta(days=rng.randint(8, 20) if late else rng.randint(1, 6))
             session.add(c)
