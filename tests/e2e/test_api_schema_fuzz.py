@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.api.clients import create_client
 from bot.db import make_engine, make_sessions, transaction
 from tests.helpers import app_client
@@ -30,6 +32,7 @@ CHECKS = ",".join(
 )
 
 
+@pytest.mark.slow  # the schema fuzzer over every operation: run by make test, left out of make test-fast
 async def test_the_open_api_holds_to_its_own_schema(
     sqlite_url: str, tmp_path: Path, aiohttp_client: Any
 ) -> None:

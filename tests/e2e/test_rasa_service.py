@@ -273,6 +273,7 @@ def run_ensemble(weight: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.rasa  # loads Rasa and TensorFlow in .venv-rasa (~20 s): make test, not make test-fast
 def test_ensemble_trains_persists_and_lets_the_ngram_model_overrule_diet() -> None:
     out = run_ensemble(0.3)
     with_diet, alone = out["with"], out["alone"]
@@ -288,6 +289,7 @@ def test_ensemble_trains_persists_and_lets_the_ngram_model_overrule_diet() -> No
     assert alone["intent"]["confidence"] == pytest.approx(parts["ngram"]["micro_project"], abs=1e-3)
 
 
+@pytest.mark.rasa  # loads Rasa and TensorFlow in .venv-rasa (~20 s): make test, not make test-fast
 def test_ensemble_with_full_diet_weight_keeps_diets_answer() -> None:
     out = run_ensemble(1.0)
     assert out["with"]["intent"] == {"name": "micro_wish", "confidence": pytest.approx(0.9)}
