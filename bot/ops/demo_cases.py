@@ -28,6 +28,8 @@ TOWN = "厚街镇"
 #: the open API key of the demo (development only, like the demo passwords): try it at /api/docs
 DEMO_API_KEY = "dgj_demo0000cafe_daguanjia-demo-key-2026"
 DEMO_API_CLIENT = "演示接口调用方"
+#: the 12345 caller without WeChat: texted when their case is claimed (the SMS simulator's /sms?phone=)
+DEMO_SMS_PHONE = "13655556666"
 
 #: (category, item, description) of the year's wishes
 WISHES = (
@@ -359,7 +361,7 @@ async def seed_town_work(session: AsyncSession, *, now: datetime) -> None:
         item="电风扇",
         category="生活物资",
         community="新围社区",
-        contact_phone="13655556666",
+        contact_phone=DEMO_SMS_PHONE,
         actor_type="staff",
         now=now - timedelta(hours=3),
     )

@@ -14,7 +14,7 @@ from bot.cases.communities import list_town, scene_of
 from bot.db import make_engine, make_sessions, transaction
 from bot.delivery.links import sign_link
 from bot.models import Project, ProjectRound, Resident, WallClaim, WallWish, utcnow
-from bot.ops.demo_cases import DEMO_API_KEY
+from bot.ops.demo_cases import DEMO_API_KEY, DEMO_SMS_PHONE
 from bot.ops.demo_projects import DEMO_VOTER_OPENID
 from bot.projects.votes import VOTE_LINK_KIND, vote_subject
 from bot.settings import Settings
@@ -52,7 +52,8 @@ async def demo_pages(settings: Settings) -> list[Page]:
         await engine.dispose()
     pages = [
         Page("居民手机（模拟微信，含扫一扫）", "sim:/phone", None),
-        Page("短信模拟器：已发短信 (JSON)", "sim:/_sim/sms", None),
+        Page("短信模拟器：12345来电居民收到的短信", f"sim:/sms?phone={DEMO_SMS_PHONE}", None),
+        Page("诉求查询（手机号和短信验证码）", "/query", None),
         Page("圆梦墙", "/wall", None),
         Page("集体认领", "/wall/group", None),
         Page("爱心人士报名", "/donate", None),

@@ -13,6 +13,7 @@ from bot.db import make_engine, make_sessions, transaction
 from bot.models import ApiClient, Case, FundEntry, Outbox, Project, Resource, Staff, WallClaim, WallWish
 from bot.ops.demo_cases import DEMO_API_KEY
 from bot.ops.demo_guide import demo_pages, guide_text
+from bot.ops.scheduler import dispatch_now
 from bot.ops.seed import DEMO_STAFF, seed
 from tests.helpers import build_app, login, test_settings
 from wechat_sim.server import create_sim_app
@@ -45,7 +46,8 @@ CONTENT = {
     "/staff/erasure": "csrf_token",
     "/staff/admin/staff": "houjie_lead",
     "/phone": "扫一扫",
-    "/_sim/sms": "[",  # the simulator's list; what the demo texts is checked in the outbox below
+    "/sms": "MS2026",  # the texted case's number, after the outbox was dispatched to the simulator
+    "/query": "csrf_token",
 }
 #: pages whose path carries a token or id, by the start of the path
 CONTENT_PREFIX = {
@@ -112,12 +114,27 @@ async def test_demo_seed_twice_and_every_guide_page(
     assert {p.account for p in pages} >= {None, "houjie", "houjie_lead", "city", "admin"}
 
     now = datetime.now(UTC)
-    app = build_app(url, clock=lambda: now, link_secret=settings.link_secret, environment="development")
     sim = create_sim_app(
-        token="t", appid="wx-demo", aes_key=None, mode="plain", webhook_url="http://127.0.0.1:1/", secret="s"
+        token=settings.wechat_token,
+        appid=settings.wechat_appid,
+        aes_key=None,
+        mode="plain",
+        webhook_url="http://127.0.0.1:1/",
+        secret=settings.wechat_secret,
     )
-    sim_client = await aiohttp_client(sim)
+    sim_server = await aiohttp_server(sim)
+    sim_base = str(sim_server.make_url("")).rstrip("/")
+    sim_client = await aiohttp_client(sim_server)
+    app = build_app(
+        url,
+        clock=lambda: now,
+        api_base=sim_base,
+        sms_api_base=f"{sim_base}/sms/tencent",
+        link_secret=settings.link_secret,
+        environment="development",
+    )
     server = await aiohttp_server(app)  # one app, one client (own cookies) per demo account
+    await dispatch_now(app)  # the seeded outbox goes out, the 12345 caller's text to the simulator
     clients: dict[str | None, Any] = {None: await aiohttp_client(server)}
     passwords = {u: p for u, _r, _t, p in DEMO_STAFF}
     for page in pages:
