@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.cases.communities import list_town, scene_of
 from bot.db import make_engine, make_sessions, transaction
 from bot.delivery.links import sign_link
-from bot.models import Project, ProjectRound, Resident, WallClaim, WallWish, utcnow
+from bot.models import Case, Project, ProjectRound, Resident, WallClaim, WallWish, utcnow
 from bot.ops.demo_cases import DEMO_API_KEY, DEMO_SMS_PHONE
 from bot.ops.demo_projects import DEMO_VOTER_OPENID
 from bot.projects.votes import VOTE_LINK_KIND, vote_subject
@@ -45,6 +45,13 @@ async def demo_pages(settings: Settings) -> list[Page]:
             rounds = (await db.exec(select(ProjectRound).order_by(col(ProjectRound.id)))).all()
             voting = next((r for r in rounds if r.meeting_at is None), None)
             met = next((r for r in rounds if r.meeting_at is not None), None)
+            hotline = (
+                await db.exec(
+                    select(Case.case_no).where(
+                        col(Case.channel) == "hotline_12345", col(Case.contact_phone) == DEMO_SMS_PHONE
+                    )
+                )
+            ).first()
             voter = (
                 await db.exec(select(Resident.id).where(col(Resident.openid) == DEMO_VOTER_OPENID))
             ).first()
@@ -53,7 +60,7 @@ async def demo_pages(settings: Settings) -> list[Page]:
     pages = [
         Page("居民手机（模拟微信，含扫一扫）", "sim:/phone", None),
         Page("短信模拟器：12345来电居民收到的短信", f"sim:/sms?phone={DEMO_SMS_PHONE}", None),
-        Page("诉求查询（手机号和短信验证码）", "/query", None),
+        Page(f"诉求查询：{hotline or '诉求编号'} + {DEMO_SMS_PHONE}，验证码见上面的短信页", "/query", None),
         Page("圆梦墙", "/wall", None),
         Page("集体认领", "/wall/group", None),
         Page("爱心人士报名", "/donate", None),

@@ -101,6 +101,7 @@ async def test_demo_seed_twice_and_every_guide_page(
         pages, bot_url="http://bot", sim_url="http://sim", passwords={u: p for u, *_, p in DEMO_STAFF}
     )
     assert DEMO_API_KEY in text and "以 houjie_lead / " in text
+    assert "诉求查询：MS" in text  # the 12345 case to try /query with
     # every family of the guide is there: the brief's list
     paths = [p.path for p in pages]
     for needed in (
