@@ -372,7 +372,9 @@ class WallClaim(SQLModel, table=True):
     finished_at: datetime | None = ts()
     # the pool's resource when the claim came from a bound volunteer (chat) or a donor's signed link
     resource_id: int | None = Field(default=None, foreign_key="resource.id", ondelete="SET NULL", index=True)
-    group_token: str | None = Field(default=None, max_length=48, index=True)  # one group claim of several wishes
+    group_token: str | None = Field(
+        default=None, max_length=48, index=True
+    )  # one group claim of several wishes
     auto_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     listed_at: datetime | None = ts()  # the donor agreed to be named on the public list (with the date)
     thanks: str | None = Field(default=None, max_length=300)  # the resident's thanks, relayed to the donor

@@ -185,7 +185,9 @@ async def test_project_from_proposal_to_public_result(client, sessions, clock, p
         [("fake.png", b"<?php echo 1; ?>", "image/png")],
     )
     assert "不是有效的图片文件" in msg
-    assert not (tmp_path / "media").exists() or not [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert not (tmp_path / "media").exists() or not [
+        p for p in (tmp_path / "media").rglob("*") if p.is_file()
+    ]
     msg = await post(
         client,
         url1,

@@ -245,7 +245,9 @@ async def test_a_call_back_request_is_on_the_town_staff_queue_until_called(keywo
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(base_url=keyword_system.bot_url, cookie_jar=jar) as other:
         await login(other, "cb-humen", PASSWORD)
-        assert 'id="calls-due"' not in await (await other.get("/staff/cases")).text()  # another town's request
+        assert (
+            'id="calls-due"' not in await (await other.get("/staff/cases")).text()
+        )  # another town's request
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(base_url=keyword_system.bot_url, cookie_jar=jar) as staff:
         await login(staff, "cb-houjie", PASSWORD)
