@@ -4,6 +4,7 @@ the WeChat simulator and the bot on real ports, talking real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -139,15 +140,22 @@ class PgTemplate:
         return pg_url(name)
 
 
+def _run_alone(coro: Any) -> Any:
+    """Run a coroutine to the end on its own loop in a thread: ``db_url`` asks for the template from inside the
+    test's running loop (``getfixturevalue``), where ``asyncio.run`` is refused."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[PgTemplate | None]:
     if not postgres_reachable():
         yield None
         return
     tpl = PgTemplate()
-    asyncio.run(tpl.create())
+    _run_alone(tpl.create())
     yield tpl
-    asyncio.run(tpl.drop_all())
+    _run_alone(tpl.drop_all())
 
 
 @pytest.fixture(scope="session")

@@ -115,7 +115,18 @@ def test_every_action_the_code_writes_has_a_label():
         ("staff/case.html", "case_"),
         ("admin/staff.html", "admin_staff_"),
         ("admin/categories.html", "admin_category_"),
+        ("gov/project.html", "project_"),
+        ("gov/round.html", "round_"),
+        ("gov/town_supervision.html", "town_supervision_"),
+        ("admin/communities.html", "community_"),
     )
+    # every action code built from a form's op (action=f"prefix_{op}") has its form page in the list above
+    prefixes = {
+        m.group(1)
+        for path in (ROOT / "bot").rglob("*.py")
+        for m in re.finditer(r'action=f"([a-z_]+_)\{op\}"', path.read_text(encoding="utf-8"))
+    }
+    assert prefixes and prefixes <= {prefix for _, prefix in pages}, prefixes
     for template, prefix in pages:
         html = (ROOT / "bot/web/templates" / template).read_text(encoding="utf-8")
         written |= {prefix + op for op in re.findall(r'name="(?:action|op)" value="([a-z_]+)"', html)}
