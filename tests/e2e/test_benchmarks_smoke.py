@@ -102,6 +102,7 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([7.0], 99) == 7.0
 
 
+@pytest.mark.slow  # starts whole processes of the bot (seconds each): run by make test, left out of make test-fast
 async def test_the_benchmark_core_runs_on_a_tiny_load() -> None:
     report = await run_benchmark(senders=2, messages=8, with_rasa=False, seed=11)
     figures = report.figures()

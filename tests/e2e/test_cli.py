@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.settings import ROOT
 
 
@@ -40,6 +42,7 @@ def test_help_lists_every_job() -> None:
         assert command in done.stdout
 
 
+@pytest.mark.slow  # starts whole processes of the bot (seconds each): run by make test, left out of make test-fast
 def test_migrate_seed_and_create_staff_on_a_fresh_database(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}", "ENVIRONMENT": "test"}
     assert run("migrate", env=env).returncode == 0

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.db import make_engine, make_sessions, transaction
@@ -83,6 +84,7 @@ async def _counts(url: str) -> dict[str, int]:
         await engine.dispose()
 
 
+@pytest.mark.slow  # starts whole processes of the bot (seconds each): run by make test, left out of make test-fast
 async def test_demo_seed_twice_and_every_guide_page(
     tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any
 ) -> None:

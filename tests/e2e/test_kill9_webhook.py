@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from benchmarks.webhook import CASE_NO, conversation
@@ -96,6 +97,7 @@ async def _recorded(url: str, openids: list[str]) -> tuple[list[Any], dict[str, 
     return rec.inbound, rec.outbox_replies, rec.cases
 
 
+@pytest.mark.slow  # starts whole processes of the bot (seconds each): run by make test, left out of make test-fast
 async def test_kill_9_mid_conversations_then_restart_every_acknowledged_message_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'kill9.sqlite3'}"
     await db.migrate(url)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from bot import db
@@ -76,6 +77,7 @@ async def _until(pred: Any, timeout: float) -> bool:
     return pred()
 
 
+@pytest.mark.slow  # starts whole processes of the bot (seconds each): run by make test, left out of make test-fast
 async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite3'}"
     await db.migrate(url)

@@ -48,6 +48,7 @@ async def _until(pred: Any, timeout: float) -> bool:
     return bool(pred())
 
 
+@pytest.mark.slow  # starts whole processes of the bot (seconds each): run by make test, left out of make test-fast
 async def test_scheduler_without_redis_sends_everything_once_and_shares_again(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'redis-away.sqlite3'}"
     await db.migrate(url)
