@@ -285,7 +285,7 @@ COMMUNITY_PICKERS = frozenset(
 )
 
 
-async def communities_by_town(sessions: Any) -> dict[str, list[Community]]:
-    """The active communities of every town, for those forms (one query)."""
+async def communities_by_town(sessions: Any, *, towns: list[str] | None = None) -> dict[str, list[Community]]:
+    """The active communities of ``towns`` (every town when None), for those forms (one query)."""
     async with sessions() as db:
-        return await by_town(db)
+        return await by_town(db, towns=towns)

@@ -150,7 +150,11 @@ async def render(
         **context,
     }
     if template in COMMUNITY_PICKERS:  # the forms that pick a community from the town's list
-        ctx["COMMUNITIES"] = await communities_by_town(request.app[keys.SESSIONS])
+        me = ctx[
+            "me"
+        ]  # town staff pick from their own town only: don't load the whole city's registry per page
+        towns = [me.town] if me is not None and me.town else None
+        ctx["COMMUNITIES"] = await communities_by_town(request.app[keys.SESSIONS], towns=towns)
     response = aiohttp_jinja2.render_template(template, request, ctx)
     response.set_status(status)
     return response
