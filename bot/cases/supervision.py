@@ -9,6 +9,7 @@ is a sweep: it selects due rows through an index and marks each once, so running
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import update
@@ -20,8 +21,11 @@ from bot.cases.table import LifecycleError
 from bot.cases.timeline import record_event
 from bot.deadlines.workdays import add_working_days
 from bot.delivery.outbox import enqueue
-from bot.models import Case, Staff, Supervision
+from bot.models import Case, Staff, Supervision, TownSupervision
 from bot.states import ActorType, EventKind, MessageKind, Role
+
+#: the two kinds of press: of a case and of a whole town (same deadline and escalation columns)
+T = TypeVar("T", Supervision, TownSupervision)
 
 DEFAULT_DAYS = 3
 MAX_DAYS = 20
@@ -38,15 +42,18 @@ async def supervisions_of(session: AsyncSession, *, case_id: int | None) -> list
     return list(rows.all())
 
 
-async def _tell_staff(
+async def notify_staff(
     session: AsyncSession,
     *,
     people: list[Staff],
-    case: Case,
     text: str,
     key: str,
+    link: str,
+    subject: str,
+    case_id: int | None = None,
     kind: str = MessageKind.ALERT,
 ) -> int:
+    """Tell each active, bound person once (deduplicated per person by ``key``) about a press of a case or a town."""
     sent = 0
     for person in {p.id: p for p in people}.values():
         if person.openid and person.active:
@@ -56,19 +63,77 @@ async def _tell_staff(
                 kind=kind,
                 text=text,
                 recipient_type=ActorType.STAFF,
-                case_id=case.id,
-                link=f"/staff/cases/{case.case_no}",
+                case_id=case_id,
+                link=link,
                 dedupe_key=f"{key}:{person.id}",
-                template={"case_no": case.case_no[:20], "status": "督办"},
+                template={"case_no": subject[:20], "status": "督办"},
             )
     return sent
 
 
-async def _town_people(session: AsyncSession, *, town: str, roles: tuple[str, ...]) -> list[Staff]:
+async def _tell_staff(
+    session: AsyncSession,
+    *,
+    people: list[Staff],
+    case: Case,
+    text: str,
+    key: str,
+    kind: str = MessageKind.ALERT,
+) -> int:
+    return await notify_staff(
+        session,
+        people=people,
+        text=text,
+        key=key,
+        link=f"/staff/cases/{case.case_no}",
+        subject=case.case_no,
+        case_id=case.id,
+        kind=kind,
+    )
+
+
+async def town_people(session: AsyncSession, *, town: str, roles: tuple[str, ...]) -> list[Staff]:
     rows = await session.exec(
         select(Staff).where(Staff.town == town, col(Staff.role).in_(roles), Staff.active == True)  # noqa: E712
     )
     return list(rows.all())
+
+
+async def escalation_people(session: AsyncSession, *, town: str, pressed_by_id: int | None) -> list[Staff]:
+    """Whom an overdue press goes up to: the town's supervisors, the city's supervisors and whoever pressed."""
+    people = await town_people(session, town=town, roles=(Role.TOWN_SUPERVISOR,))
+    others = await session.exec(
+        select(Staff).where(sa.or_(col(Staff.role) == Role.CITY_SUPERVISOR, col(Staff.id) == pressed_by_id))
+    )
+    return people + list(others.all())
+
+
+async def claim_overdue(session: AsyncSession, table: type[T], *, now: datetime, batch: int) -> list[T]:
+    """Unanswered presses (of cases or towns) past their deadline and not escalated yet, each marked escalated by
+    a conditional UPDATE so that two workers never escalate the same one."""
+    due = (
+        await session.exec(
+            select(table)
+            .where(
+                col(table.answered_at).is_(None),
+                col(table.escalated_at).is_(None),
+                col(table.due_at) <= now,
+            )
+            .order_by(col(table.due_at))
+            .limit(batch)
+        )
+    ).all()
+    claimed: list[T] = []
+    for row in due:
+        marked = await session.exec(
+            update(table)
+            .where(col(table.id) == row.id, col(table.escalated_at).is_(None))
+            .values(escalated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if marked.rowcount == 1:  # else another worker took it
+            claimed.append(row)
+    return claimed
 
 
 async def press(
@@ -105,7 +170,7 @@ async def press(
         note=f"市级督办：{request}",
         data={"supervision_id": row.id, "due": due.isoformat(), "step": "pressed"},
     )
-    people = await _town_people(session, town=case.town, roles=tuple(TOWN_WORKERS))
+    people = await town_people(session, town=case.town, roles=tuple(TOWN_WORKERS))
     if case.claimed_by_id is not None and (owner := await session.get(Staff, case.claimed_by_id)) is not None:
         people.append(owner)
     await _tell_staff(
@@ -167,28 +232,8 @@ async def answer(
 
 async def escalate_due(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
     """Unanswered presses past their deadline: escalated once each to the town's supervisors and the city."""
-    due = (
-        await session.exec(
-            select(Supervision)
-            .where(
-                col(Supervision.answered_at).is_(None),
-                col(Supervision.escalated_at).is_(None),
-                col(Supervision.due_at) <= now,
-            )
-            .order_by(col(Supervision.due_at))
-            .limit(batch)
-        )
-    ).all()
     count = 0
-    for row in due:
-        marked = await session.exec(
-            update(Supervision)
-            .where(col(Supervision.id) == row.id, col(Supervision.escalated_at).is_(None))
-            .values(escalated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if marked.rowcount != 1:
-            continue  # another worker took it
+    for row in await claim_overdue(session, Supervision, now=now, batch=batch):
         case = await session.get(Case, row.case_id)
         if case is None:
             continue
@@ -201,19 +246,9 @@ async def escalate_due(session: AsyncSession, *, now: datetime, batch: int = 500
             note="督办逾期未答复，已上报镇街负责人和市级督办",
             data={"supervision_id": row.id, "step": "escalated"},
         )
-        people = await _town_people(session, town=row.town, roles=(Role.TOWN_SUPERVISOR,))
-        people += list(
-            (
-                await session.exec(
-                    select(Staff).where(
-                        sa.or_(col(Staff.role) == Role.CITY_SUPERVISOR, col(Staff.id) == row.pressed_by_id)
-                    )
-                )
-            ).all()
-        )
         await _tell_staff(
             session,
-            people=people,
+            people=await escalation_people(session, town=row.town, pressed_by_id=row.pressed_by_id),
             case=case,
             text=f"【督办逾期】{row.town}未在时限内答复诉求{case.case_no}的督办，请跟进。",
             key=f"supervision:{row.id}:escalated",

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.actors import CITY_ROLES, TOWN_WORKERS, Actor
+from bot.cases.supervision import claim_overdue, escalation_people, notify_staff, town_people
 from bot.cases.table import LifecycleError
 from bot.deadlines.workdays import add_working_days
-from bot.delivery.outbox import enqueue
 from bot.models import Staff, TownSupervision
-from bot.states import ActorType, MessageKind, Role
+from bot.states import ActorType, MessageKind
 
 DEFAULT_DAYS = 5
 MAX_DAYS = 30
@@ -27,13 +26,6 @@ MAX_DAYS = 30
 
 class TownSupervisionError(LifecycleError):
     """A press or an answer that cannot be recorded, with a message staff can read."""
-
-
-async def _people(session: AsyncSession, *, town: str, roles: tuple[str, ...]) -> list[Staff]:
-    rows = await session.exec(
-        select(Staff).where(Staff.town == town, col(Staff.role).in_(roles), Staff.active == True)  # noqa: E712
-    )
-    return list(rows.all())
 
 
 async def _tell(
@@ -45,20 +37,15 @@ async def _tell(
     key: str,
     kind: str = MessageKind.ALERT,
 ) -> int:
-    sent = 0
-    for person in {p.id: p for p in people}.values():
-        if person.openid and person.active:
-            sent += await enqueue(
-                session,
-                openid=person.openid,
-                kind=kind,
-                text=text,
-                recipient_type=ActorType.STAFF,
-                link=f"/staff/town-supervision?town={town}",
-                dedupe_key=f"{key}:{person.id}",
-                template={"case_no": town[:20], "status": "督办"},
-            )
-    return sent
+    return await notify_staff(
+        session,
+        people=people,
+        text=text,
+        key=key,
+        link=f"/staff/town-supervision?town={town}",
+        subject=town,
+        kind=kind,
+    )
 
 
 async def press_town(
@@ -80,7 +67,7 @@ async def press_town(
     await session.flush()
     await _tell(
         session,
-        people=await _people(session, town=town, roles=tuple(TOWN_WORKERS)),
+        people=await town_people(session, town=town, roles=tuple(TOWN_WORKERS)),
         town=town,
         text=f"【督办】市级督办{town}：{request[:120]}。请在{days}个工作日内答复。",
         key=f"town-supervision:{row.id}:pressed",
@@ -131,41 +118,11 @@ async def town_presses(session: AsyncSession, *, town: str | None, limit: int = 
 async def escalate_due(session: AsyncSession, *, now: datetime, batch: int = 500) -> int:
     """Unanswered presses of towns past their deadline: escalated once each to the town's supervisors and the
     city's supervisors (and the one who pressed)."""
-    due = (
-        await session.exec(
-            select(TownSupervision)
-            .where(
-                col(TownSupervision.answered_at).is_(None),
-                col(TownSupervision.escalated_at).is_(None),
-                col(TownSupervision.due_at) <= now,
-            )
-            .order_by(col(TownSupervision.due_at))
-            .limit(batch)
-        )
-    ).all()
     count = 0
-    for row in due:
-        marked = await session.exec(
-            update(TownSupervision)
-            .where(col(TownSupervision.id) == row.id, col(TownSupervision.escalated_at).is_(None))
-            .values(escalated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if marked.rowcount != 1:
-            continue  # another worker took it
-        people = await _people(session, town=row.town, roles=(Role.TOWN_SUPERVISOR,))
-        people += list(
-            (
-                await session.exec(
-                    select(Staff).where(
-                        sa.or_(col(Staff.role) == Role.CITY_SUPERVISOR, col(Staff.id) == row.pressed_by_id)
-                    )
-                )
-            ).all()
-        )
+    for row in await claim_overdue(session, TownSupervision, now=now, batch=batch):
         await _tell(
             session,
-            people=people,
+            people=await escalation_people(session, town=row.town, pressed_by_id=row.pressed_by_id),
             town=row.town,
             text=f"【督办逾期】{row.town}未在时限内答复市级督办，请跟进。",
             key=f"town-supervision:{row.id}:escalated",
