@@ -249,14 +249,25 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
     # lazy: loaded by the cleanup context that uses it, so building an app for a test loads only what it starts
     from bot.conversation.nlu import FallbackNLU, KeywordNLU, RasaNLU
     from bot.conversation.nlu.cache import CachedNLU  # lazy: as above
+    from bot.conversation.nlu.replicas import RasaReplicas  # lazy: as above
 
     settings = app[keys.SETTINGS]
-    rasa = RasaNLU(
-        base_url=settings.rasa_base,
-        token=settings.rasa_token,
-        session=app[keys.HTTP],
-        timeout=settings.rasa_timeout,
-    )
+    rasa: RasaNLU | RasaReplicas
+    if len(settings.rasa_bases) > 1:  # several replicas: the bot spreads the parses over them
+        rasa = RasaReplicas.from_urls(
+            settings.rasa_bases,
+            token=settings.rasa_token,
+            session=app[keys.HTTP],
+            timeout=settings.rasa_timeout,
+            retry_after=settings.rasa_replica_retry,
+        )
+    else:
+        rasa = RasaNLU(
+            base_url=settings.rasa_base,
+            token=settings.rasa_token,
+            session=app[keys.HTTP],
+            timeout=settings.rasa_timeout,
+        )
     # repeated short texts (menu digits, 查询进度, 确认, greetings) are answered from a cache of this model's parses
     cached = CachedNLU(rasa, max_entries=settings.nlu_cache_size, refresh=settings.nlu_cache_refresh)
     app[keys.NLU_CLIENT] = FallbackNLU(primary=cached, fallback=KeywordNLU())

@@ -49,10 +49,13 @@ class Settings(BaseSettings):
     media_max_voice_bytes: int = 2 * 1024 * 1024  # WeChat's own limit for a voice message
 
     # NLU
-    rasa_url: str = ""  # empty: the managed local Rasa server
+    # empty: the managed local Rasa server; several comma-separated: replicas, spread by the bot
+    # (bot.conversation.nlu.replicas)
+    rasa_url: str = ""
     rasa_token: str = "daguanjia-local-rasa"
     rasa_port: int = 5005
-    rasa_timeout: float = 2.0
+    rasa_timeout: float = 2.0  # one parse's budget, all replicas' attempts included
+    rasa_replica_retry: float = 5.0  # seconds a failing replica rests before it takes its turn again
     nlu_cache_size: int = 4096  # short texts' parses kept per model (0: no cache)
     nlu_cache_refresh: float = 10.0  # seconds between checks of the model's fingerprint
     rasa_bin: Path = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -122,6 +125,9 @@ class Settings(BaseSettings):
                 raise ValueError("COOKIE_SECURE must be true in production (staff sessions only over HTTPS)")
             if not self.base_url.startswith("https://"):
                 raise ValueError("BASE_URL must be an https:// address in production")
+        for url in self.rasa_bases if self.rasa_url else ():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"RASA_URL: {url!r} is not an http(s) URL (several are separated by commas)")
         if not self.session_secret:
             self.session_secret = secrets.token_urlsafe(32)
         if not self.link_secret:
@@ -161,8 +167,14 @@ class Settings(BaseSettings):
         )
 
     @property
+    def rasa_bases(self) -> list[str]:
+        """The Rasa servers' base URLs: the managed local one, or RASA_URL's comma-separated replicas."""
+        urls = [u.strip().rstrip("/") for u in self.rasa_url.split(",") if u.strip()]
+        return urls or [f"http://127.0.0.1:{self.rasa_port}"]
+
+    @property
     def rasa_base(self) -> str:
-        return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
+        return self.rasa_bases[0]
 
     @property
     def rasa_managed(self) -> bool:

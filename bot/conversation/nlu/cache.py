@@ -29,8 +29,9 @@ class _Primary(Protocol):
 
 
 def fingerprint_of(status: Any) -> str | None:
-    """The model's identity in Rasa's ``/status`` answer (None when no model is loaded)."""
-    if not isinstance(status, dict):
+    """The model's identity in Rasa's ``/status`` answer (None when no model is loaded, and when several Rasa
+    replicas serve different models: then a cached parse could be another model's, so nothing is cached)."""
+    if not isinstance(status, dict) or status.get("mixed_models"):
         return None
     for name in ("fingerprint", "model_id", "model_file"):
         value = status.get(name)

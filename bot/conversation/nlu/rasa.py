@@ -22,13 +22,12 @@ class RasaNLU:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         url = f"{self.base_url}{path}"
         params = {"token": self._token} if self._token else {}
+        limit = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
         try:
-            async with self._session.request(
-                method, url, params=params, timeout=self._timeout, **kwargs
-            ) as resp:
+            async with self._session.request(method, url, params=params, timeout=limit, **kwargs) as resp:
                 if resp.status != 200:
                     body = (await resp.text())[:200]
                     raise NLUUnavailable(f"Rasa {path} answered {resp.status}: {body}")
@@ -40,15 +39,16 @@ class RasaNLU:
         except ValueError as exc:  # invalid JSON
             raise NLUUnavailable(f"Rasa {path} sent an invalid body") from exc
 
-    async def parse_raw(self, text: str) -> dict[str, Any]:
-        """Rasa's own answer, unmodified (used by the evaluation to score the model alone)."""
-        payload = await self._request("POST", "/model/parse", json={"text": text})
+    async def parse_raw(self, text: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Rasa's own answer, unmodified (used by the evaluation to score the model alone). ``timeout`` replaces
+        the client's own for this call (the replicas' shared budget, bot.conversation.nlu.replicas)."""
+        payload = await self._request("POST", "/model/parse", timeout=timeout, json={"text": text})
         if not isinstance(payload, dict) or not isinstance(payload.get("intent"), dict):
             raise NLUUnavailable("Rasa /model/parse sent no intent")
         return payload
 
-    async def parse(self, text: str) -> Parse:
-        payload = await self.parse_raw(text)
+    async def parse(self, text: str, *, timeout: float | None = None) -> Parse:
+        payload = await self.parse_raw(text, timeout=timeout)
         try:
             return to_parse(text, payload)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # JSON, but not Rasa's shape
@@ -56,9 +56,9 @@ class RasaNLU:
                 f"Rasa /model/parse sent a malformed answer: {exc.__class__.__name__}"
             ) from exc
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self, *, timeout: float | None = None) -> dict[str, Any]:
         """Rasa's ``GET /status`` (the loaded model's file and fingerprint)."""
-        status = await self._request("GET", "/status")
+        status = await self._request("GET", "/status", timeout=timeout)
         if not isinstance(status, dict):
             raise NLUUnavailable("Rasa /status sent no object")
         return status

@@ -11,6 +11,7 @@ from aiohttp import web
 
 import webhooks
 from bot import keys
+from bot.conversation.nlu.replicas import replica_report
 from bot.db import ping
 
 routes = web.RouteTableDef()
@@ -38,6 +39,11 @@ async def readyz(request: web.Request) -> web.Response:
         "ok": nlu_ok,
         "fallback": "keyword" if getattr(nlu, "degraded", False) or not nlu_ok else None,
     }
+    replicas = replica_report(
+        nlu
+    )  # several Rasa replicas: each one's state, and whether they serve one model
+    if replicas is not None:
+        checks["nlu"].update(replicas, ok=nlu_ok and replicas["ok"])
 
     redis = app[keys.REDIS]
     if redis is None:
