@@ -39,9 +39,8 @@ async def readyz(request: web.Request) -> web.Response:
         "ok": nlu_ok,
         "fallback": "keyword" if getattr(nlu, "degraded", False) or not nlu_ok else None,
     }
-    replicas = replica_report(
-        nlu
-    )  # several Rasa replicas: each one's state, and whether they serve one model
+    # several Rasa replicas: each one's state, and whether they serve one model
+    replicas = replica_report(nlu)
     if replicas is not None:
         checks["nlu"].update(replicas, ok=nlu_ok and replicas["ok"])
 
