@@ -1,9 +1,13 @@
 """Server time of the staff queue page and case page with 100,000 cases over the 33 towns.
 
-    python -m benchmarks.staff_pages [--cases 100000] [--requests 300]
+    python -m benchmarks.staff_pages [--cases 100000] [--requests 300] [--sql] [--no-seed]
 
 SQLite (a fresh file) by default; PostgreSQL when DATABASE_URL points there (the tables are emptied first, so
-use a scratch database). The last line is JSON: cases, database, queue/case p50/p95 in milliseconds."""
+use a scratch database). ``--no-seed`` measures the database DATABASE_URL points at as it is (seeded by an earlier
+run, e.g. to compare two versions of the code on the same data). After the timed requests, one request of each
+page variant runs with SQLAlchemy's ``before_cursor_execute`` listening: the statements each page sends are counted
+(``--sql`` prints them). The last line is JSON: cases, database, the 1-minute load average, queue/case p50/p95 in
+milliseconds and the statements per page (the queue's most among its variants, the case page's)."""
 
 from __future__ import annotations
 
@@ -20,10 +24,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -252,7 +257,7 @@ def build_app(settings: Settings) -> web.Application:
     return create_app(settings, clock=lambda: NOW, run_migrations=False, with_scheduler=False)
 
 
-async def measure(url: str, requests: int) -> dict[str, float]:
+async def measure(url: str, requests: int, *, show_sql: bool = False) -> dict[str, float]:
     settings = Settings(
         environment="test",
         database_url=url,
@@ -347,6 +352,9 @@ async def measure(url: str, requests: int) -> dict[str, float]:
             for i in range(requests):
                 await hit("/staff/cases", queue_variants[i % len(queue_variants)], "queue")
                 await hit(f"/staff/cases/{rng.choice(case_nos)}", {}, "case")
+            counts = await count_statements(
+                http, engine.sync_engine, queue_variants, f"/staff/cases/{case_nos[0]}", show=show_sql
+            )
     finally:
         await runner.cleanup()
     return {
@@ -354,7 +362,60 @@ async def measure(url: str, requests: int) -> dict[str, float]:
         "queue_p95_ms": round(_percentile(timings["queue"], 0.95), 2),
         "case_p50_ms": round(statistics.median(timings["case"]), 2),
         "case_p95_ms": round(_percentile(timings["case"], 0.95), 2),
+        **counts,
     }
+
+
+async def count_statements(
+    http: aiohttp.ClientSession,
+    sync_engine: Any,
+    queue_variants: list[dict[str, str]],
+    case_path: str,
+    *,
+    show: bool,
+) -> dict[str, float]:
+    """The statements (BEGIN, COMMIT and PRAGMA left out) one request of each queue variant and of a case page
+    sends, counted after the timed loop so the listener costs the timings nothing."""
+    statements: list[str] = []
+    started: list[float] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        started.append(time.perf_counter())
+
+    def listen_after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # the statement with the time its execute took (rows are fetched afterwards and not counted in)
+        statements.append(f"{(time.perf_counter() - started.pop()) * 1000:6.2f} ms  {statement}")
+
+    def counted() -> list[str]:
+        kept = [s for s in statements if s.split(None, 3)[2].upper() not in ("BEGIN", "COMMIT", "PRAGMA")]
+        statements.clear()
+        return kept
+
+    event.listen(sync_engine, "before_cursor_execute", listen)
+    event.listen(sync_engine, "after_cursor_execute", listen_after)
+    try:
+        per_queue = []
+        for params in queue_variants:
+            async with http.get("/staff/cases", params=params) as resp:
+                await resp.read()
+            sql = counted()
+            per_queue.append(len(sql))
+            if show:
+                print(f"-- queue {params}: {len(sql)} statements", file=sys.stderr)
+                for s in sql:
+                    print("   ", " ".join(s.split())[:220], file=sys.stderr)
+        async with http.get(case_path) as resp:
+            await resp.read()
+        case_sql = counted()
+        if show:
+            print(f"-- case page: {len(case_sql)} statements", file=sys.stderr)
+            for s in case_sql:
+                print("   ", " ".join(s.split())[:220], file=sys.stderr)
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", listen)
+        event.remove(sync_engine, "after_cursor_execute", listen_after)
+    print(f"statements: queue {per_queue}, case page {len(case_sql)}", file=sys.stderr)
+    return {"queue_statements": max(per_queue), "case_statements": len(case_sql)}
 
 
 async def amain(args: argparse.Namespace) -> dict[str, object]:
@@ -364,17 +425,23 @@ async def amain(args: argparse.Namespace) -> dict[str, object]:
         tmp = tempfile.mkdtemp(prefix="staff_pages_")
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
     database = "postgresql" if url.startswith("postgresql") else "sqlite"
-    t0 = time.perf_counter()
-    await seed(url, args.cases)
-    print(f"seeded {args.cases} cases in {time.perf_counter() - t0:.1f}s on {database}", file=sys.stderr)
-    result = await measure(url, args.requests)
-    return {"cases": args.cases, "database": database, **result}
+    if args.no_seed:
+        if not os.environ.get("DATABASE_URL"):
+            raise SystemExit("--no-seed measures the database DATABASE_URL points at")
+    else:
+        t0 = time.perf_counter()
+        await seed(url, args.cases)
+        print(f"seeded {args.cases} cases in {time.perf_counter() - t0:.1f}s on {database}", file=sys.stderr)
+    result = await measure(url, args.requests, show_sql=args.sql)
+    return {"cases": args.cases, "database": database, "load_avg_1m": round(os.getloadavg()[0], 2), **result}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--sql", action="store_true", help="print the statements each page sends")
+    parser.add_argument("--no-seed", action="store_true", help="measure DATABASE_URL's data as it is")
     args = parser.parse_args(argv)
     result = asyncio.run(amain(args))
     print(json.dumps(result, ensure_ascii=False))

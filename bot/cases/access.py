@@ -18,8 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.cases import throttle
+from bot.cases.casepage import CaseExtras
 from bot.cases.communities import CommunityError, community_row
 from bot.cases.lifecycle import CITY_ROLES, OPEN_STATES, ROLES, SUPERVISORS, TOWN_WORKERS, Actor
+from bot.cases.refcache import cached
 from bot.models import AuditLog, Case, CaseEvent, Category, Community, InboundMessage, Resident, Staff
 from reference import privacy
 from reference.towns import TOWNS
@@ -430,6 +432,13 @@ async def categories(
     return list(await session.exec(q))
 
 
+async def shown_categories(session: AsyncSession, *, kind: str | None = None) -> list[Category]:
+    """The active categories the staff pages offer (of ``kind`` when given), in the order of ``categories``,
+    from the reference cache (``bot.cases.refcache``); a submitted form is checked by ``category_names``."""
+    rows = await cached(session, "categories", lambda: categories(session))
+    return [c for c in rows if c.kind == kind] if kind else list(rows)
+
+
 async def category_names(session: AsyncSession, *, kind: str) -> set[str]:
     """The names staff may choose for a case of ``kind`` (active categories of the editable table)."""
     return {c.name for c in await categories(session, kind=kind)}
@@ -447,7 +456,11 @@ class CaseView:
     town_staff: list[Staff]
 
 
-async def case_view(session: AsyncSession, *, staff: Staff, case: Case) -> CaseView:
+async def case_view(
+    session: AsyncSession, *, staff: Staff, case: Case, extras: CaseExtras | None = None
+) -> CaseView:
+    """The case page's timeline, messages, number and owner; ``extras`` (``bot.cases.casepage``) already holds
+    the resident's number and the owner's name when the page probed for them."""
     events = list(
         await session.exec(
             select(CaseEvent)
@@ -464,14 +477,19 @@ async def case_view(session: AsyncSession, *, staff: Staff, case: Case) -> CaseV
         )
     )
     phone = case.contact_phone
-    if not phone and case.resident_id:
-        resident = await session.get(Resident, case.resident_id)
-        phone = resident.phone if resident else None
-    owner = (
-        (await staff_names(session, ids={case.claimed_by_id})).get(case.claimed_by_id)
-        if case.claimed_by_id
-        else None
-    )
+    if extras is not None:
+        if not phone and case.resident_id:
+            phone = extras.resident_phone
+        owner = extras.owner if case.claimed_by_id else None
+    else:
+        if not phone and case.resident_id:
+            resident = await session.get(Resident, case.resident_id)
+            phone = resident.phone if resident else None
+        owner = (
+            (await staff_names(session, ids={case.claimed_by_id})).get(case.claimed_by_id)
+            if case.claimed_by_id
+            else None
+        )
     merged_into = None
     if case.merged_into_id:
         target = await session.get(Case, case.merged_into_id)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, literal, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -96,3 +98,35 @@ async def open_calls(session: AsyncSession, *, town: str | None) -> list[Call]:
         for r in back_rows
     ]
     return sorted(calls, key=lambda c: (c.due_at, c.source, c.id))
+
+
+@dataclass(frozen=True, slots=True)
+class CallCounts:
+    """The queue page's badge: the open calls of ``open_calls`` counted, without loading them."""
+
+    calltasks: int = 0
+    callbacks: int = 0
+    late: int = 0
+
+    @property
+    def open(self) -> int:
+        return self.calltasks + self.callbacks
+
+
+async def open_call_counts(session: AsyncSession, *, town: str | None, now: datetime) -> CallCounts:
+    """How many calls ``open_calls`` would list for ``town``, how many of each source and how many are late
+    (``Call.late``: due before ``now``), in one statement."""
+    parts = []
+    for source, table in ((CALLTASK, CallTask), (CALLBACK, CallBack)):
+        q = select(
+            literal(source).label("source"),
+            func.count().label("n"),
+            func.count(sql_case((col(table.due_at) < now, 1))).label("late"),
+        ).where(col(table.done_at).is_(None))
+        if town is not None:
+            q = q.where(col(table.town) == town)
+        parts.append(q)
+    rows = await session.exec(union_all(*parts))  # type: ignore[call-overload]
+    counts = {str(source): (int(n), int(late or 0)) for source, n, late in rows}
+    tasks, backs = counts.get(CALLTASK, (0, 0)), counts.get(CALLBACK, (0, 0))
+    return CallCounts(calltasks=tasks[0], callbacks=backs[0], late=tasks[1] + backs[1])

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.refcache import cached
 from bot.models import Case, Community, Resident, Staff
 from reference.communities import check_row, match, parse_csv
 
@@ -286,6 +287,9 @@ COMMUNITY_PICKERS = frozenset(
 
 
 async def communities_by_town(sessions: Any, *, towns: list[str] | None = None) -> dict[str, list[Community]]:
-    """The active communities of ``towns`` (every town when None), for those forms (one query)."""
+    """The active communities of ``towns`` (every town when None), for those forms: one query, then served from
+    the reference cache (``bot.cases.refcache``: dropped when this process commits a change to the registry,
+    at most ``TTL`` seconds old otherwise)."""
+    key = ("communities", None if towns is None else tuple(sorted(towns)))
     async with sessions() as db:
-        return await by_town(db, towns=towns)
+        return await cached(db, key, lambda: by_town(db, towns=towns))

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.casepage import CaseExtras
 from bot.cases.funds import SOURCES
 from bot.cases.policies import Suggestion, list_policies, referrals_of, suggest
+from bot.cases.refcache import cached
 from bot.cases.supervision import supervisions_of
 from bot.models import Case, FundEntry, PolicyReferral, Project, ProjectRound, Supervision, WelfarePolicy
 from bot.states import CaseKind
@@ -28,8 +30,10 @@ class GovPanel:
     rounds: list[ProjectRound] = field(default_factory=list)  # the town's rounds still collecting proposals
 
 
-async def case_panel(session: AsyncSession, *, case: Case) -> GovPanel:
-    panel = GovPanel(supervisions=await supervisions_of(session, case_id=case.id))
+async def case_panel(session: AsyncSession, *, case: Case, extras: CaseExtras | None = None) -> GovPanel:
+    """``extras`` (``bot.cases.casepage``) says which of the case's lists have rows; the others are not read."""
+    has = extras or CaseExtras()
+    panel = GovPanel(supervisions=await supervisions_of(session, case_id=case.id) if has.supervisions else [])
     if case.kind == CaseKind.MICRO_PROJECT:
         panel.project = (await session.exec(select(Project).where(Project.case_id == case.id))).first()
         if panel.project is None:
@@ -45,14 +49,16 @@ async def case_panel(session: AsyncSession, *, case: Case) -> GovPanel:
         return panel
     if case.kind != CaseKind.MICRO_WISH:
         return panel
-    panel.policies = await list_policies(session, active_only=True)
+    # the catalogue is the same for every case: from the reference cache (bot.cases.refcache)
+    panel.policies = await cached(session, "policies", lambda: list_policies(session, active_only=True))
     panel.suggestions = suggest(case, panel.policies)
-    panel.referrals = await referrals_of(session, case_id=case.id)
-    panel.spending = list(
-        (
-            await session.exec(
-                select(FundEntry).where(FundEntry.case_id == case.id).order_by(col(FundEntry.id))
-            )
-        ).all()
-    )
+    panel.referrals = await referrals_of(session, case_id=case.id) if has.referrals else []
+    if has.spending:
+        panel.spending = list(
+            (
+                await session.exec(
+                    select(FundEntry).where(FundEntry.case_id == case.id).order_by(col(FundEntry.id))
+                )
+            ).all()
+        )
     return panel

@@ -187,7 +187,10 @@ async def outbox_row_for(session: AsyncSession, *, staff: Staff, outbox_id: int)
 
 async def flag_counts(session: AsyncSession, *, staff: Staff) -> dict[str, int]:
     """How many cases in the staff member's jurisdiction carry each flag (the queue's badges)."""
-    base = cases_query(staff).where(col(Case.flag).is_not(None)).subquery()
+    # the flagged cases are found through the flag index first: left to itself, SQLite walks the whole town's
+    # cases by the town index (~3,000 rows at 100,000 cases, ~10 ms) to find the few flagged ones
+    flagged = select(col(Case.id)).where(col(Case.flag).is_not(None))
+    base = cases_query(staff).where(col(Case.id).in_(flagged)).subquery()
     rows = await session.exec(select(base.c.flag, func.count()).group_by(base.c.flag))
     return {str(flag): int(n) for flag, n in rows}
 

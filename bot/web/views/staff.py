@@ -31,17 +31,18 @@ from bot.cases.access import (
     authenticate,
     bind_openid,
     case_view,
-    categories,
     category_names,
     get_case_for,
     list_queue,
     mask_phone,
     new_bind_code,
     set_password,
+    shown_categories,
     staff_by_openid,
     verify_password,
 )
-from bot.cases.callqueue import CALLBACK, CALLTASK, open_calls
+from bot.cases.callqueue import open_call_counts
+from bot.cases.casepage import case_extras
 from bot.cases.communities import COMMUNITY_PICKERS, communities_by_town
 from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.govpanel import case_panel
@@ -342,9 +343,9 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
             page = await flagged_page(db, staff=staff, flag=flag, page=filters.page, now=now)
         else:
             page = await list_queue(db, staff=staff, filters=filters, now=now)
-        cats = await categories(db)
+        cats = await shown_categories(db)
         counts = await flag_counts(db, staff=staff)
-        calls = await open_calls(db, town=None if staff.role in CITY_ROLES else staff.town)
+        calls = await open_call_counts(db, town=None if staff.role in CITY_ROLES else staff.town, now=now)
     base = request.app.router["staff_queue"].url_for()
     extra = {"flag": flag} if flag else {}
     ctx = {
@@ -352,10 +353,10 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
         "f": filters,
         "flag": flag,
         "flag_counts": counts,
-        "calls_open": len(calls),
-        "calls_late": sum(1 for c in calls if c.late(now)),
-        "callbacks_open": sum(1 for c in calls if c.source == CALLBACK),
-        "calltasks_open": sum(1 for c in calls if c.source == CALLTASK),
+        "calls_open": calls.open,
+        "calls_late": calls.late,
+        "callbacks_open": calls.callbacks,
+        "calltasks_open": calls.calltasks,
         "sorts": SORTS,
         "categories": cats,
         "fmt": _fmt,
@@ -383,9 +384,10 @@ async def _case_page(
 ) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
         case = await case_or_404(db, staff=staff, case_no=case_no)
-        view = await case_view(db, staff=staff, case=case)
-        cats = await categories(db, kind=case.kind)
-        deliveries = await case_deliveries(db, case=case)
+        extras = await case_extras(db, case=case)  # which optional panels have rows: only those are read
+        view = await case_view(db, staff=staff, case=case, extras=extras)
+        cats = await shown_categories(db, kind=case.kind)
+        deliveries = await case_deliveries(db, case=case) if extras.deliveries else []
         pool_panel = await candidates_panel(
             db,
             case=case,
@@ -393,8 +395,8 @@ async def _case_page(
             now=_now(request),
             config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
         )
-        gov = await case_panel(db, case=case)
-        stored_media = await case_media(db, case_id=case.id or 0)
+        gov = await case_panel(db, case=case, extras=extras)
+        stored_media = await case_media(db, case_id=case.id or 0) if extras.media else []
     actor = actor_for(staff)
     now = _now(request)
     actions = allowed_actions(case, actor)

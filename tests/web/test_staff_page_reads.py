@@ -1,0 +1,165 @@
+"""The staff queue and case page read less (one probe for the optional panels, counts instead of rows, reference
+lists from a per-process cache): each shortcut against the long way it replaces, on the real databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text, update
+from sqlmodel import col
+
+from bot.cases import refcache
+from bot.cases.access import categories, shown_categories
+from bot.cases.callqueue import CALLBACK, CALLTASK, open_call_counts, open_calls
+from bot.cases.casepage import case_extras
+from bot.cases.queries import flag_counts
+from bot.db import transaction
+from bot.media.tables import StoredMedia
+from bot.models import (
+    CallBack,
+    CallTask,
+    Case,
+    Category,
+    FundEntry,
+    InboundMessage,
+    Outbox,
+    PolicyReferral,
+    Supervision,
+)
+from tests.factories import NOW, TOWN, add_case, add_rows, add_staff
+
+
+async def test_call_counts_are_the_call_queue_counted(sessions: Any) -> None:
+    a = await add_case(sessions)
+    b = await add_case(sessions, town="虎门镇")
+    await add_rows(
+        sessions,
+        CallTask(case_id=a.id, town=TOWN, due_at=NOW - timedelta(hours=1)),  # late
+        CallTask(case_id=a.id, town=TOWN, due_at=NOW + timedelta(hours=1)),
+        CallTask(case_id=a.id, town=TOWN, due_at=NOW - timedelta(hours=1), done_at=NOW),  # done: not counted
+        CallBack(case_id=a.id, town=TOWN, phone="13800000000", due_at=NOW - timedelta(minutes=1)),  # late
+        CallBack(town=None, phone="13800000001", due_at=NOW + timedelta(hours=2)),  # town not known yet
+        CallTask(case_id=b.id, town="虎门镇", due_at=NOW - timedelta(hours=3)),
+    )
+    async with sessions() as db:
+        for town in (TOWN, "虎门镇", "麻涌镇", None):
+            calls = await open_calls(db, town=town)
+            counts = await open_call_counts(db, town=town, now=NOW)
+            assert (counts.open, counts.late, counts.callbacks, counts.calltasks) == (
+                len(calls),
+                sum(c.late(NOW) for c in calls),
+                sum(c.source == CALLBACK for c in calls),
+                sum(c.source == CALLTASK for c in calls),
+            ), town
+        assert (await open_call_counts(db, town=TOWN, now=NOW)).open == 3  # the figures are not all zero
+
+
+async def test_flag_counts_stay_in_the_jurisdiction(sessions: Any) -> None:
+    cases = [await add_case(sessions) for _ in range(3)] + [await add_case(sessions, town="虎门镇")]
+    async with transaction(sessions) as db:
+        for c, flag in zip(cases, ("phone_needed", "phone_needed", None, "phone_needed"), strict=True):
+            await db.exec(update(Case).where(col(Case.id) == c.id).values(flag=flag))
+    staff = await add_staff(sessions, "s1", "town_staff")
+    city = await add_staff(sessions, "c1", "city_supervisor", town=None)
+    async with sessions() as db:
+        assert await flag_counts(db, staff=staff) == {"phone_needed": 2}
+        assert await flag_counts(db, staff=city) == {"phone_needed": 3}
+
+
+async def test_the_probe_says_which_panels_have_rows(sessions: Any) -> None:
+    staff = await add_staff(sessions, "s1", "town_staff")
+    bare = await add_case(sessions, owner=staff.id)
+    full = await add_case(sessions)
+    async with sessions() as db:
+        extras = await case_extras(db, case=bare)
+    assert extras.resident_phone == "13812345678" and extras.owner == "s1"
+    assert not (
+        extras.deliveries or extras.supervisions or extras.referrals or extras.spending or extras.media
+    )
+    (msg,) = await add_rows(
+        sessions, InboundMessage(delivery_key="k-1", openid="o", msg_type="image", case_id=full.id)
+    )
+    await add_rows(
+        sessions,
+        Outbox(openid="o", kind="status", text="已受理", case_id=full.id),
+        Supervision(case_id=full.id, town=TOWN, request="请加快", due_at=NOW),
+        PolicyReferral(case_id=full.id, policy_name="临时救助", department="民政", applied_for="轮椅"),
+        FundEntry(
+            town=TOWN, source="town", kind="spending", amount_fen=100, balance_after_fen=0, case_id=full.id
+        ),
+        StoredMedia(inbound_id=msg.id),  # linked through the chat message only
+    )
+    async with sessions() as db:
+        extras = await case_extras(db, case=full)
+    assert extras.owner is None
+    assert extras.deliveries and extras.supervisions and extras.referrals and extras.spending and extras.media
+
+
+async def test_reference_lists_are_cached_and_dropped_on_commit(
+    sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[str] = []
+    async with sessions() as db:
+        engine = db.sync_session.get_bind()
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    clock = [1000.0]
+    monkeypatch.setattr(refcache.time, "monotonic", lambda: clock[0])
+
+    async def shown() -> list[str]:
+        async with sessions() as db:
+            return [c.name for c in await shown_categories(db, kind="micro_wish")]
+
+    async def stored() -> list[str]:
+        async with sessions() as db:
+            return [c.name for c in await categories(db, kind="micro_wish")]
+
+    await add_rows(
+        sessions,
+        Category(kind="micro_wish", name="助老", sort=2),
+        Category(kind="micro_wish", name="助学", sort=1),
+        Category(kind="micro_project", name="照明", sort=1),
+    )
+    first = await shown()
+    assert first == await stored() == ["助学", "助老"]  # the same list, in the same order, as the table gives
+    statements.clear()
+    assert await shown() == first and not [s for s in statements if "category" in s]  # from memory
+    async with transaction(sessions) as db:  # an ORM write: dropped when it commits
+        db.add(Category(kind="micro_wish", name="新类别", sort=999))
+    assert (await shown())[-1] == "新类别"
+    try:
+        async with transaction(sessions) as db:  # rolled back: nothing changed, the cache stays
+            db.add(Category(kind="micro_wish", name="未保存", sort=1000))
+            await db.flush()
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    statements.clear()
+    assert "未保存" not in await shown() and not [s for s in statements if "category" in s]
+    async with transaction(sessions) as db:  # plain SQL: unseen by the events, shown once the entry expires
+        await db.exec(text("UPDATE category SET name = '改名' WHERE name = '新类别'"))
+    assert (await shown())[-1] == "新类别"
+    clock[0] += refcache.TTL + 1
+    assert (await shown())[-1] == "改名" and await shown() == await stored()
+
+
+async def test_the_case_page_shows_the_probed_panels(web_client: Any, web_sessions: Any) -> None:
+    """Through the app: a case with rows in the optional panels shows them; the bare one still renders."""
+    from tests.helpers import sign_in
+
+    await add_staff(web_sessions, "s1", "town_staff")
+    full = await add_case(web_sessions)
+    bare = await add_case(web_sessions)
+    await add_rows(
+        web_sessions,
+        Supervision(case_id=full.id, town=TOWN, request="请尽快上门核实", due_at=NOW),
+        PolicyReferral(
+            case_id=full.id, policy_name="临时救助", department="镇民政办", applied_for="购买轮椅"
+        ),
+    )
+    assert (await sign_in(web_client, "s1")).status == 302
+    page = await (await web_client.get(f"/staff/cases/{full.case_no}")).text()
+    assert "请尽快上门核实" in page and "购买轮椅" in page
+    resp = await web_client.get(f"/staff/cases/{bare.case_no}")
+    assert resp.status == 200 and "请尽快上门核实" not in await resp.text()
