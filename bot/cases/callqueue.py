@@ -8,11 +8,13 @@ both follow one deadline rule and one reminder/escalation ladder (``bot.deadline
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, literal, union_all
+from sqlalchemy import func, literal, null, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -113,20 +115,32 @@ class CallCounts:
         return self.calltasks + self.callbacks
 
 
-async def open_call_counts(session: AsyncSession, *, town: str | None, now: datetime) -> CallCounts:
-    """How many calls ``open_calls`` would list for ``town``, how many of each source and how many are late
-    (``Call.late``: due before ``now``), in one statement."""
+def call_count_selects(*, town: str | None, now: datetime) -> list[Any]:
+    """The counting queries of ``open_call_counts``, one per source, each one row of (source, NULL, open, late):
+    for a caller that sends them with other counts in one statement (``bot.cases.queries.queue_badges``)."""
     parts = []
     for source, table in ((CALLTASK, CallTask), (CALLBACK, CallBack)):
         q = select(
             literal(source).label("source"),
+            null().label("flag"),
             func.count().label("n"),
             func.count(sql_case((col(table.due_at) < now, 1))).label("late"),
         ).where(col(table.done_at).is_(None))
         if town is not None:
             q = q.where(col(table.town) == town)
         parts.append(q)
-    rows = await session.exec(union_all(*parts))  # type: ignore[call-overload]
-    counts = {str(source): (int(n), int(late or 0)) for source, n, late in rows}
+    return parts
+
+
+def call_counts_of(rows: Iterable[Any]) -> CallCounts:
+    """``CallCounts`` from the rows of ``call_count_selects`` (other sources' rows are left alone)."""
+    counts = {str(r[0]): (int(r[2]), int(r[3] or 0)) for r in rows if r[0] in (CALLTASK, CALLBACK)}
     tasks, backs = counts.get(CALLTASK, (0, 0)), counts.get(CALLBACK, (0, 0))
     return CallCounts(calltasks=tasks[0], callbacks=backs[0], late=tasks[1] + backs[1])
+
+
+async def open_call_counts(session: AsyncSession, *, town: str | None, now: datetime) -> CallCounts:
+    """How many calls ``open_calls`` would list for ``town``, how many of each source and how many are late
+    (``Call.late``: due before ``now``), in one statement."""
+    rows = await session.exec(union_all(*call_count_selects(town=town, now=now)))  # type: ignore[call-overload]
+    return call_counts_of(rows)

@@ -1,17 +1,20 @@
-"""One statement the staff case page starts with: the resident's number, the owner's name and, for each optional
-panel (messages sent, 督办, policy applications, fund spending, files), whether the case has any row there. The
-page then reads only the panels that have rows: most cases have none in most of them, and every statement costs
-a round trip to the database's thread (SQLite) or server. Each probe is an ``EXISTS`` on the table's ``case_id``
-index."""
+"""What the staff case page reads in the same statement as the case itself: the resident's number, the owner's
+name and, for each optional panel (messages sent, 督办, policy applications, fund spending, files), whether the
+case has any row there. The page then reads only the panels that have rows: most cases have none in most of them,
+and every statement costs a round trip to the database's thread (SQLite) or server. Each probe is an ``EXISTS``
+on the table's ``case_id`` index."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import exists, func, literal, or_
+from sqlalchemy import exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.media.tables import StoredMedia
 from bot.models import (
@@ -37,40 +40,53 @@ class CaseExtras:
     media: bool = True
 
 
-async def case_extras(session: AsyncSession, *, case: Case) -> CaseExtras:
-    cid = case.id or 0
-    phone = (
-        select(Resident.phone).where(Resident.id == case.resident_id).scalar_subquery()
-        if case.resident_id
-        else literal(None)
-    )
-    owner = (
+def _extras_columns() -> list[Any]:
+    """The probe as columns correlated to the ``case`` row of the enclosing query."""
+    # two levels down: correlated by hand, or the subquery would read the whole case table on its own
+    linked = select(col(InboundMessage.id)).where(col(InboundMessage.case_id) == Case.id).correlate(Case)
+    return [
+        select(Resident.phone).where(Resident.id == Case.resident_id).scalar_subquery(),
         select(func.coalesce(func.nullif(Staff.display_name, ""), Staff.username))
-        .where(Staff.id == case.claimed_by_id)
-        .scalar_subquery()
-        if case.claimed_by_id
-        else literal(None)
-    )
-    linked = select(col(InboundMessage.id)).where(col(InboundMessage.case_id) == cid)
-    row = (
-        await session.exec(  # type: ignore[call-overload]
-            sa_select(  # seven columns: beyond sqlmodel.select's typed overloads
-                phone,
-                owner,
-                exists().where(col(Outbox.case_id) == cid),
-                exists().where(col(Supervision.case_id) == cid),
-                exists().where(col(PolicyReferral.case_id) == cid),
-                exists().where(col(FundEntry.case_id) == cid),
-                exists().where(or_(col(StoredMedia.case_id) == cid, col(StoredMedia.inbound_id).in_(linked))),
-            )
-        )
-    ).one()
+        .where(Staff.id == Case.claimed_by_id)
+        .scalar_subquery(),
+        exists().where(col(Outbox.case_id) == Case.id),
+        exists().where(col(Supervision.case_id) == Case.id),
+        exists().where(col(PolicyReferral.case_id) == Case.id),
+        exists().where(col(FundEntry.case_id) == Case.id),
+        exists().where(or_(col(StoredMedia.case_id) == Case.id, col(StoredMedia.inbound_id).in_(linked))),
+    ]
+
+
+def _extras(case: Case, row: Sequence[Any]) -> CaseExtras:
     return CaseExtras(
-        resident_phone=row[0],
-        owner=row[1],
+        resident_phone=row[0] if case.resident_id else None,
+        owner=row[1] if case.claimed_by_id else None,
         deliveries=bool(row[2]),
         supervisions=bool(row[3]),
         referrals=bool(row[4]),
         spending=bool(row[5]),
         media=bool(row[6]),
     )
+
+
+async def page_case(session: AsyncSession, query: SelectOfScalar[Case]) -> tuple[Case, CaseExtras] | None:
+    """The case ``query`` finds (a jurisdiction query: ``cases_query(staff).where(...)``) with its probe, in one
+    statement; None when it finds none."""
+    stmt = sa_select(Case, *_extras_columns())
+    if query.whereclause is not None:
+        stmt = stmt.where(query.whereclause)
+    row = (await session.exec(stmt)).first()  # type: ignore[call-overload]
+    if row is None:
+        return None
+    case: Case = row[0]
+    return case, _extras(case, row[1:])
+
+
+async def case_extras(session: AsyncSession, *, case: Case) -> CaseExtras:
+    """The probe of a case already loaded."""
+    row = (
+        await session.exec(  # type: ignore[call-overload]
+            sa_select(*_extras_columns()).where(col(Case.id) == (case.id or 0))
+        )
+    ).one()
+    return _extras(case, row)

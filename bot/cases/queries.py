@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, literal, or_, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.access import DUE_SOON, QueuePage, QueueRow, cases_query, mask_phone, staff_names
 from bot.cases.actors import CITY_ROLES, SUPERVISORS
+from bot.cases.callqueue import CallCounts, call_count_selects, call_counts_of
 from bot.cases.lifecycle import OPEN_STATES
 from bot.delivery.dispatcher import KIND_TITLE
 from bot.models import Case, Outbox, Resident, Resource, Staff
@@ -193,6 +194,26 @@ async def flag_counts(session: AsyncSession, *, staff: Staff) -> dict[str, int]:
     base = cases_query(staff).where(col(Case.id).in_(flagged)).subquery()
     rows = await session.exec(select(base.c.flag, func.count()).group_by(base.c.flag))
     return {str(flag): int(n) for flag, n in rows}
+
+
+async def queue_badges(
+    session: AsyncSession, *, staff: Staff, now: datetime
+) -> tuple[dict[str, int], CallCounts]:
+    """The queue page's badges in one statement: ``flag_counts`` and the call queue's ``open_call_counts`` (of
+    the staff member's town; city roles: every town's)."""
+    flagged = select(col(Case.id)).where(col(Case.flag).is_not(None))  # the flag index first, as flag_counts
+    base = cases_query(staff).where(col(Case.id).in_(flagged)).subquery()
+    flags = select(
+        literal("flag").label("source"), base.c.flag, func.count().label("n"), literal(0).label("late")
+    )
+    town = None if staff.role in CITY_ROLES else staff.town
+    rows = list(
+        await session.exec(  # type: ignore[call-overload]
+            union_all(flags.group_by(base.c.flag), *call_count_selects(town=town, now=now))
+        )
+    )
+    counts = {str(r[1]): int(r[2]) for r in rows if r[0] == "flag" and r[1] is not None}
+    return counts, call_counts_of(rows)
 
 
 async def list_flagged(

@@ -70,39 +70,27 @@ async def _counts(
 
 
 async def _version(session: AsyncSession, now: datetime) -> tuple[Any, ...]:
-    """Cheap fingerprint of everything a snapshot depends on (two aggregate queries)."""
-    r = (
-        await session.exec(
-            select(  # type: ignore[call-overload]
-                func.count(col(Resource.id)),
-                func.max(Resource.updated_at),
-                func.sum(Resource.rating_count),
-                func.sum(
-                    Resource.offers
-                    + Resource.accepts
-                    + Resource.declines
-                    + Resource.timeouts
-                    + Resource.completions
-                ),
-                func.sum(
-                    sa.case((col(Resource.active), 1), else_=0)
-                    + sa.case((col(Resource.available), 2), else_=0)
-                ),
-                func.sum(Resource.capacity_open * 1000 + Resource.capacity_month),
-            )
-        )
-    ).one()
-    o = (
-        await session.exec(
-            select(
-                func.count(col(Offer.id)),
-                func.max(Offer.id),
-                func.max(Offer.answered_at),
-                func.max(Offer.finished_at),
-            )
-        )
-    ).one()
-    return (*tuple(r), *tuple(o), now.astimezone(CHINA).date())
+    """Cheap fingerprint of everything a snapshot depends on: two aggregates, sent as one statement."""
+    r = select(  # type: ignore[call-overload]
+        func.count(col(Resource.id)),
+        func.max(Resource.updated_at),
+        func.sum(Resource.rating_count),
+        func.sum(
+            Resource.offers + Resource.accepts + Resource.declines + Resource.timeouts + Resource.completions
+        ),
+        func.sum(
+            sa.case((col(Resource.active), 1), else_=0) + sa.case((col(Resource.available), 2), else_=0)
+        ),
+        func.sum(Resource.capacity_open * 1000 + Resource.capacity_month),
+    ).subquery()
+    o = select(
+        func.count(col(Offer.id)),
+        func.max(Offer.id),
+        func.max(Offer.answered_at),
+        func.max(Offer.finished_at),
+    ).subquery()
+    row = (await session.exec(sa.select(r, o).select_from(r.join(o, sa.true())))).one()  # type: ignore[call-overload]
+    return (*tuple(row), now.astimezone(CHINA).date())
 
 
 @dataclass(slots=True)

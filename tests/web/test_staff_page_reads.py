@@ -7,14 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 from sqlmodel import col
 
 from bot.cases import refcache
-from bot.cases.access import categories, shown_categories
+from bot.cases.access import cases_query, categories, shown_categories
 from bot.cases.callqueue import CALLBACK, CALLTASK, open_call_counts, open_calls
-from bot.cases.casepage import case_extras
-from bot.cases.queries import flag_counts
+from bot.cases.casepage import _extras_columns, case_extras, page_case
+from bot.cases.queries import flag_counts, queue_badges
 from bot.db import transaction
 from bot.media.tables import StoredMedia
 from bot.models import (
@@ -54,6 +54,10 @@ async def test_call_counts_are_the_call_queue_counted(sessions: Any) -> None:
                 sum(c.source == CALLTASK for c in calls),
             ), town
         assert (await open_call_counts(db, town=TOWN, now=NOW)).open == 3  # the figures are not all zero
+    staff = await add_staff(sessions, "s1", "town_staff")
+    async with sessions() as db:  # the queue's badges: the same counts, sent with the flags in one statement
+        flags, counts = await queue_badges(db, staff=staff, now=NOW)
+        assert counts == await open_call_counts(db, town=TOWN, now=NOW) and flags == {}
 
 
 async def test_flag_counts_stay_in_the_jurisdiction(sessions: Any) -> None:
@@ -66,6 +70,8 @@ async def test_flag_counts_stay_in_the_jurisdiction(sessions: Any) -> None:
     async with sessions() as db:
         assert await flag_counts(db, staff=staff) == {"phone_needed": 2}
         assert await flag_counts(db, staff=city) == {"phone_needed": 3}
+        for who in (staff, city):
+            assert (await queue_badges(db, staff=who, now=NOW))[0] == await flag_counts(db, staff=who)
 
 
 async def test_the_probe_says_which_panels_have_rows(sessions: Any) -> None:
@@ -91,10 +97,37 @@ async def test_the_probe_says_which_panels_have_rows(sessions: Any) -> None:
         ),
         StoredMedia(inbound_id=msg.id),  # linked through the chat message only
     )
+    other = await add_staff(sessions, "h1", "town_staff", town="虎门镇")
     async with sessions() as db:
         extras = await case_extras(db, case=full)
+        for c in (bare, full):  # the page reads the case and the probe in one statement: the same answers
+            found = await page_case(db, cases_query(staff).where(Case.case_no == c.case_no))
+            assert found is not None and found[0].id == c.id and found[1] == await case_extras(db, case=c)
+        assert (
+            await page_case(db, cases_query(other).where(Case.case_no == full.case_no)) is None
+        )  # not theirs
     assert extras.owner is None
     assert extras.deliveries and extras.supervisions and extras.referrals and extras.spending and extras.media
+
+
+async def test_the_probe_reads_by_index_only(sqlite_url: str) -> None:
+    """Every part of the case page's probe is a lookup by key or index on SQLite, none a scan of a table (a
+    subquery that lost its correlation would read the whole case table once per page)."""
+    from sqlalchemy.dialects import sqlite
+
+    from bot.db import make_engine, migrate
+
+    await migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    stmt = select(col(Case.id), *_extras_columns()).where(col(Case.case_no) == "MS20260302-0001")
+    sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    try:
+        async with engine.connect() as conn:
+            plan = [r[3] for r in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    finally:
+        await engine.dispose()
+    assert plan and not [p for p in plan if p.startswith("SCAN")], plan
+    assert sum(p.startswith("SEARCH") for p in plan) >= 8, plan
 
 
 async def test_reference_lists_are_cached_and_dropped_on_commit(

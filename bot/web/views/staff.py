@@ -31,6 +31,7 @@ from bot.cases.access import (
     authenticate,
     bind_openid,
     case_view,
+    cases_query,
     category_names,
     get_case_for,
     list_queue,
@@ -41,8 +42,7 @@ from bot.cases.access import (
     staff_by_openid,
     verify_password,
 )
-from bot.cases.callqueue import open_call_counts
-from bot.cases.casepage import case_extras
+from bot.cases.casepage import page_case
 from bot.cases.communities import COMMUNITY_PICKERS, communities_by_town
 from bot.cases.flags import FLAG_LABEL, clear_flag
 from bot.cases.govpanel import case_panel
@@ -76,9 +76,9 @@ from bot.cases.queries import (
     case_deliveries,
     deadline_state,
     failed_deliveries,
-    flag_counts,
     flagged_page,
     outbox_row_for,
+    queue_badges,
 )
 from bot.db import transaction
 from bot.delivery.dispatcher import NotRetryable, retry
@@ -344,8 +344,7 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
         else:
             page = await list_queue(db, staff=staff, filters=filters, now=now)
         cats = await shown_categories(db)
-        counts = await flag_counts(db, staff=staff)
-        calls = await open_call_counts(db, town=None if staff.role in CITY_ROLES else staff.town, now=now)
+        counts, calls = await queue_badges(db, staff=staff, now=now)  # flags and calls: one statement
     base = request.app.router["staff_queue"].url_for()
     extra = {"flag": flag} if flag else {}
     ctx = {
@@ -383,8 +382,11 @@ async def _case_page(
     extra: Mapping[str, Any] | None = None,
 ) -> web.Response:
     async with request.app[keys.SESSIONS]() as db:
-        case = await case_or_404(db, staff=staff, case_no=case_no)
-        extras = await case_extras(db, case=case)  # which optional panels have rows: only those are read
+        # the case with what its panels need to know (which have rows: only those are read), in one statement
+        found = await page_case(db, cases_query(staff).where(Case.case_no == parse_case_no(case_no)))
+        if found is None:
+            raise web.HTTPNotFound()
+        case, extras = found
         view = await case_view(db, staff=staff, case=case, extras=extras)
         cats = await shown_categories(db, kind=case.kind)
         deliveries = await case_deliveries(db, case=case) if extras.deliveries else []
