@@ -79,7 +79,7 @@ async def run(db_url: str, *, show: bool) -> dict[str, Any]:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         statements: list[str] = []
         commits = [0]
-        engine = app[keys.ENGINE].sync_engine
+        engine = app[keys.CHAT_ENGINE].sync_engine  # the webhook's engine
         event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: statements.append(stmt))
         event.listen(engine, "commit", lambda c: commits.__setitem__(0, commits[0] + 1))
         sender = WeChatSender(token=TOKEN, appid="wx00000000simulator")

@@ -189,7 +189,16 @@ def _database(run_migrations: bool) -> Callable[[web.Application], AsyncIterator
         engine = make_engine(settings.db_url)
         app[keys.ENGINE] = engine
         app[keys.SESSIONS] = make_sessions(engine)
+        chat = engine
+        if engine.dialect.name == "sqlite" and settings.sqlite_inline_chat:
+            chat = make_engine(settings.db_url, inline=True)
+        app[keys.CHAT_ENGINE] = chat
+        app[keys.CHAT_SESSIONS] = (
+            make_sessions(chat, like=app[keys.SESSIONS]) if chat is not engine else app[keys.SESSIONS]
+        )
         yield
+        if chat is not engine:
+            await chat.dispose()
         await engine.dispose()
 
     return ctx

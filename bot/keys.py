@@ -17,6 +17,10 @@ from bot.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", Sessions)
+#: the webhook's conversation: on SQLite an engine whose short statements run on the loop's thread
+#: (bot.db._InlineSQLite); elsewhere the same engine and sessions as ENGINE/SESSIONS
+CHAT_ENGINE = web.AppKey("chat_engine", AsyncEngine)
+CHAT_SESSIONS = web.AppKey("chat_sessions", Sessions)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 NLU_CLIENT: web.AppKey[NLU] = web.AppKey("nlu")
 REDIS: web.AppKey[Any] = web.AppKey("redis")  # redis.asyncio.Redis | None

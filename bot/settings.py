@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # storage
     data_dir: Path = ROOT / "data"
     database_url: str = ""  # empty: SQLite in data_dir
+    # SQLite: the webhook's short statements run on the event loop's thread, not a hop to a driver thread each
+    # (about a quarter of a message's CPU; bot/db.py _InlineSQLite); off: every statement on the driver thread
+    sqlite_inline_chat: bool = True
     redis_url: str = ""
 
     # media residents and volunteers send (images, voice): kept in the project's own storage (bot/media)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -28,11 +28,12 @@ from sqlmodel import col
 
 from bot import keys
 from bot.conversation.dialogue import Turn, respond
+from bot.conversation.dialogue.turn import Received
 from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.spool import Entry, Journal, describe
-from bot.db import transaction
+from bot.db import Sessions, transaction
 from bot.delivery.outbox import enqueue
 from bot.media import keep as keep_media
 from bot.models import Conversation, InboundMessage, Resident
@@ -82,14 +83,22 @@ class Inbound:
         self._abandoned: set[asyncio.Future[str | None]] = set()
         # when the database last completed a statement for anyone in this process (busy vs. hanging)
         self._db_answered = time.monotonic()
-        engine = app.get(keys.ENGINE)
-        if engine is not None:
+        for engine in self._engines():
             event.listen(engine.sync_engine, "after_cursor_execute", self._answered)
             event.listen(engine.sync_engine, "commit", self._answered)
         self.spooled = 0
         self.replayed = 0
         # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
         self._recent: OrderedDict[str, None] = OrderedDict()
+
+    def _engines(self) -> list[Any]:
+        engines = [self.app.get(keys.ENGINE), self.app.get(keys.CHAT_ENGINE)]
+        return [e for i, e in enumerate(engines) if e is not None and e not in engines[:i]]
+
+    @property
+    def _sessions(self) -> Sessions:
+        """The conversation's sessions (on SQLite, statements on the loop's thread: bot/db.py)."""
+        return self.app.get(keys.CHAT_SESSIONS) or self.app[keys.SESSIONS]
 
     def _answered(self, *_: Any) -> None:
         self._db_answered = time.monotonic()  # one float store: safe from the driver's threads
@@ -138,10 +147,10 @@ class Inbound:
             )
 
     async def stop(self) -> None:
-        engine = self.app.get(keys.ENGINE)
-        if engine is not None and event.contains(engine.sync_engine, "commit", self._answered):
-            event.remove(engine.sync_engine, "after_cursor_execute", self._answered)
-            event.remove(engine.sync_engine, "commit", self._answered)
+        for engine in self._engines():
+            if event.contains(engine.sync_engine, "commit", self._answered):
+                event.remove(engine.sync_engine, "after_cursor_execute", self._answered)
+                event.remove(engine.sync_engine, "commit", self._answered)
         for work in list(self._abandoned):
             work.cancel()
         if self._replayer is not None:
@@ -228,7 +237,7 @@ class Inbound:
         database lock). A duplicate fails on the unique key before the dialogue acts; a dialogue failure rolls the
         transaction back and the message is then recorded alone, marked failed, for staff."""
         app = self.app
-        sessions = app[keys.SESSIONS]
+        sessions = self._sessions
         is_message = delivery.msg_type != "event"
         if delivery.key in self._recent and not replaying:
             app[keys.METRICS].duplicates.inc()
@@ -248,6 +257,7 @@ class Inbound:
                     reply: str | None = TOO_FAST
                 else:
                     reply = await self._act(session, row, resident, delivery, parse, now, conv=conv)
+                await _store(session, row)
         except IntegrityError:
             if replaying:  # in the database already: finish it if it was never answered
                 return await self._finish_recorded(delivery, now)
@@ -265,6 +275,7 @@ class Inbound:
                 async with transaction(sessions) as session:
                     row, _, _ = await _record(session, delivery, now)
                     row.reply, row.reply_mode = SORRY, "failed"
+                    await _store(session, row)
             except IntegrityError:
                 return await self._duplicate(delivery)
             app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
@@ -293,7 +304,7 @@ class Inbound:
     async def _act(
         self,
         session: Any,
-        row: InboundMessage,
+        row: Received,
         resident: Resident,
         delivery: Delivery,
         parse: Parse | None,
@@ -325,7 +336,7 @@ class Inbound:
         process that recorded first and acted in a second transaction). A row answered "passive" was committed
         while the resident was told "kept" instead (the database answered past the budget): its answer never
         reached the phone, so it is returned for the late delivery (the outbox key makes that once)."""
-        async with self.app[keys.SESSIONS]() as session:
+        async with self._sessions() as session:
             found = (
                 await session.exec(
                     select(
@@ -338,14 +349,19 @@ class Inbound:
         if found is None or found[1] not in (None, "pending"):
             return None
         parse = await self._parse(delivery)
-        async with transaction(self.app[keys.SESSIONS]) as session:
-            row = await session.get(InboundMessage, found[0])
-            resident = await session.get(Resident, row.resident_id) if row is not None else None
-            assert row is not None and resident is not None
-            return await self._act(session, row, resident, delivery, parse, now)
+        async with transaction(self._sessions) as session:
+            stored = await session.get(InboundMessage, found[0])
+            resident = await session.get(Resident, stored.resident_id) if stored is not None else None
+            assert stored is not None and stored.id is not None and resident is not None
+            row = Received(
+                id=stored.id, openid=stored.openid, msg_type=stored.msg_type, media=stored.media or {}
+            )
+            reply = await self._act(session, row, resident, delivery, parse, now)
+            await _store(session, row)
+            return reply
 
     async def _duplicate(self, delivery: Delivery) -> str | None:
-        async with self.app[keys.SESSIONS]() as session:
+        async with self._sessions() as session:
             row = (
                 await session.exec(
                     select(InboundMessage).where(col(InboundMessage.delivery_key) == delivery.key)
@@ -362,7 +378,7 @@ class Inbound:
 
     async def deliver_late(self, delivery: Delivery, reply: str) -> None:
         """The dialogue took longer than the reply budget: the answer goes out as a customer-service message."""
-        async with transaction(self.app[keys.SESSIONS]) as session:
+        async with transaction(self._sessions) as session:
             await session.exec(
                 update(InboundMessage)
                 .where(col(InboundMessage.delivery_key) == delivery.key)
@@ -440,21 +456,28 @@ WINDOW_WRITE_SLACK = 60
 
 async def _record(
     session: Any, delivery: Delivery, now: datetime
-) -> tuple[InboundMessage, Resident, ReadConversation]:
-    """The delivery's record (flushed: a duplicate fails here, before anything acts), the resident and their
-    conversation as read with them (see ``ReadConversation``)."""
+) -> tuple[Received, Resident, ReadConversation]:
+    """The delivery's record (inserted: a duplicate fails here, before anything acts), the resident and their
+    conversation as read with them (see ``ReadConversation``). The row is written with Core statements, here and
+    in ``_store``: no ORM object, no flush (they were a third of a greeting's CPU, benchmarks/hotpath.py)."""
     resident, conv = await _resident(session, delivery.openid, now)
-    row = InboundMessage(
-        delivery_key=delivery.key,
-        openid=delivery.openid,
-        resident_id=resident.id,
-        msg_type=delivery.msg_type,
-        event=delivery.event,
-        text=delivery.text,
-        media=_jsonable(delivery.media),
-        received_at=now,
+    media = _jsonable(delivery.media)
+    inserted = await session.exec(
+        insert(InboundMessage)
+        .values(
+            delivery_key=delivery.key,
+            openid=delivery.openid,
+            resident_id=resident.id,
+            msg_type=delivery.msg_type,
+            event=delivery.event,
+            text=delivery.text,
+            media=media,
+            reply_mode="pending",
+            received_at=now,
+        )
+        .returning(col(InboundMessage.id))
     )
-    session.add(row)
+    row = Received(id=inserted.scalar_one(), openid=delivery.openid, msg_type=delivery.msg_type, media=media)
     if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
         last = resident.last_interaction_at
         if (
@@ -464,8 +487,12 @@ async def _record(
         ):
             resident.last_interaction_at = now  # opens WeChat's 48-hour window
             resident.cs_sent_since_interaction = 0
-    await session.flush()
     return row, resident, conv
+
+
+async def _store(session: Any, row: Received) -> None:
+    """The turn's outcome on the delivery's row: reply, how it went out, what the NLU understood, the case."""
+    await session.exec(update(InboundMessage).where(col(InboundMessage.id) == row.id).values(**row.outcome()))
 
 
 def _aware(moment: datetime) -> datetime:

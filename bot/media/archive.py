@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select, update
@@ -80,9 +80,20 @@ def backoff(attempts: int) -> timedelta:
 
 
 # ------------------------------------------------------------------ intake
-async def keep(
-    session: AsyncSession, inbound: InboundMessage, *, now: datetime, deps: MediaDeps | None
-) -> None:
+class Recorded(Protocol):
+    """A recorded delivery as ``keep`` reads it (an ``InboundMessage`` row or the webhook's own record of it)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def openid(self) -> str: ...
+    @property
+    def msg_type(self) -> str: ...
+    @property
+    def media(self) -> dict[str, Any]: ...
+
+
+async def keep(session: AsyncSession, inbound: Recorded, *, now: datetime, deps: MediaDeps | None) -> None:
     """Register the media of a recorded delivery (in its transaction); the download starts after the commit."""
     kind = EXPECTED.get(inbound.msg_type)
     media_id = str((inbound.media or {}).get("media_id") or "").strip()

@@ -41,11 +41,12 @@ async def respond(turn: Turn) -> str | None:
         conv = (
             await session.exec(select(Conversation).where(col(Conversation.resident_id) == turn.resident.id))  # type: ignore[call-overload]
         ).scalar_one_or_none()
+    new = conv is None
     if conv is None:
         assert turn.resident.id is not None
         conv = Conversation(resident_id=turn.resident.id, state="idle", data={}, updated_at=turn.now)
-        session.add(conv)
     turn.conv = conv
+    before = (conv.state, dict(conv.data or {}))
 
     prefix = ""
     idle = timedelta(minutes=turn.settings.draft_idle_minutes)
@@ -55,7 +56,13 @@ async def respond(turn: Turn) -> str | None:
         turn.set_state("idle")
 
     reply = await _dispatch(turn)
-    conv.updated_at = turn.now
+    # ``updated_at`` only times out a conversation that waits for something (a draft, a menu, a question): an idle
+    # conversation that stays as it was is not written (a greeting or a progress query costs no UPDATE), and an
+    # idle one with nothing in it is not created
+    if conv.state != "idle" or (conv.state, dict(conv.data or {})) != before:
+        conv.updated_at = turn.now
+        if new and (conv.state != "idle" or conv.data):
+            session.add(conv)
     if reply is None:
         return None
     return prefix + reply

@@ -14,9 +14,41 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.nlu.normalize import find_items
 from bot.conversation.nlu.types import CASE_INTENTS, FALLBACK_INTENT, Parse
-from bot.models import Conversation, InboundMessage, Resident
+from bot.models import Conversation, Resident
 from bot.settings import Settings
 from webhooks import Delivery
+
+
+@dataclass(slots=True)
+class Received:
+    """The delivery's row in ``inboundmessage`` as this turn sees it: written with two Core statements (inserted
+    before the dialogue acts, so a duplicate fails first; its outcome updated once at the end) instead of an ORM
+    object and two flushes. ``case_id`` is set by the dialogue when the message joins a case."""
+
+    id: int
+    openid: str
+    msg_type: str
+    media: dict[str, Any]
+    case_id: int | None = None
+    reply: str | None = None
+    reply_mode: str = "pending"
+    intent: str | None = None
+    confidence: float | None = None
+    nlu_source: str | None = None
+
+    def outcome(self) -> dict[str, Any]:
+        """The columns the turn decided (``case_id`` only when set here: the case filing links the draft's
+        messages, this one included, itself)."""
+        values: dict[str, Any] = {
+            "reply": self.reply,
+            "reply_mode": self.reply_mode,
+            "intent": self.intent,
+            "confidence": self.confidence,
+            "nlu_source": self.nlu_source,
+        }
+        if self.case_id is not None:
+            values["case_id"] = self.case_id
+        return values
 
 
 @dataclass
@@ -25,7 +57,7 @@ class Turn:
     resident: Resident
     delivery: Delivery
     parse: Parse | None
-    inbound: InboundMessage
+    inbound: Received
     now: datetime
     settings: Settings
     #: the conversation if the caller read it in this transaction: ``(conv,)``, ``(None,)`` when there is none

@@ -1,0 +1,139 @@
+"""CPU of the bot's hot path alone: ``Inbound.handle`` called in this process, no HTTP, no crypto.
+
+    python -m benchmarks.hotpath [--repeat 300] [--rounds 3] [--database-url URL]
+
+For each message type (a greeting, a menu digit, a wish in words from known residents; a new resident's first
+message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
+database); printed: process CPU (all threads) and event-loop thread CPU per message, the best of ``--rounds``
+rounds (the least disturbed by other work on the machine). The webhook benchmarks measure the whole edge; this one
+isolates what the bot adds, so a change to the hot path can be compared on a loaded machine. The last line is JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import random
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from benchmarks.webhook import _keyword_nlu, bot_settings, conversation
+from bot.app import create_app
+from bot.settings import Settings
+from webhooks import WEBHOOK_HANDLER, Delivery
+
+TEXTS = {"greeting": "你好", "menu digit": "1", "wish": "我想要一辆轮椅，我们住在厚街镇"}
+
+
+def _delivery(openid: str, text: str, n: int) -> Delivery:
+    now = datetime.now(UTC)
+    return Delivery(
+        key=f"msg:{openid}:{n}",
+        openid=openid,
+        account="gh_bench",
+        msg_type="text",
+        event=None,
+        text=text,
+        media={},
+        create_time=now,
+        raw_xml="",
+    )
+
+
+async def _mix(handler: Any, *, residents: int, messages: int, tag: str, start: int) -> tuple[int, int]:
+    """The webhook benchmark's conversations (greetings, wishes, projects, queries and the answers that file
+    cases), one resident after another; returns (messages sent, next delivery number)."""
+    n, sent = start, 0
+    for i in range(residents):
+        rng = random.Random(20200401 * 100_003 + i)
+        script = conversation(rng, phone=f"1380000{i % 10_000:04d}")
+        text = next(script)
+        for _ in range(messages):
+            n += 1
+            reply = await handler.handle(_delivery(f"omix{tag}{i:05d}", text, n))
+            sent += 1
+            text = script.send(reply)
+    return sent, n
+
+
+async def run(
+    *, repeat: int, rounds: int, database_url: str | None, profile: str | None = None
+) -> dict[str, Any]:
+    best: dict[str, tuple[float, float]] = {}
+    profiler = cProfile.Profile(time.thread_time) if profile else None
+    with tempfile.TemporaryDirectory(prefix="bench-hot-") as tmp:
+        url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'hot.sqlite3'}"
+        settings = bot_settings(
+            db_url=url, data_dir=Path(tmp), rasa_url="http://127.0.0.1:9", sim_port=9, bot_port=9
+        )
+        app = create_app(Settings(**settings), run_migrations=True, with_scheduler=False)
+        app.cleanup_ctx.append(_keyword_nlu)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        handler = app[WEBHOOK_HANDLER]
+        n = 0
+        try:
+            for r in range(rounds):
+                for kind in (*TEXTS, "new resident"):
+                    openids = [f"ohot{r}{kind[:3]}{i:05d}" for i in range(repeat)]
+                    if kind != "new resident":
+                        for o in openids:  # known residents, idle conversation
+                            n += 1
+                            await handler.handle(_delivery(o, "你好", n))
+                    text = TEXTS.get(kind, "你好")
+                    p0, t0 = time.process_time(), time.thread_time()
+                    for o in openids:
+                        n += 1
+                        await handler.handle(_delivery(o, text, n))
+                    p, t = (
+                        (time.process_time() - p0) * 1000 / repeat,
+                        (time.thread_time() - t0) * 1000 / repeat,
+                    )
+                    if kind not in best or p < best[kind][0]:
+                        best[kind] = (p, t)
+                # the benchmark's mix of messages (each resident's conversation from its start)
+                p0, t0 = time.process_time(), time.thread_time()
+                if profiler is not None:
+                    profiler.enable()
+                sent, n = await _mix(
+                    handler, residents=max(1, repeat // 15), messages=15, tag=str(r), start=n
+                )
+                if profiler is not None:
+                    profiler.disable()
+                p, t = (time.process_time() - p0) * 1000 / sent, (time.thread_time() - t0) * 1000 / sent
+                if "mix" not in best or p < best["mix"][0]:
+                    best["mix"] = (p, t)
+        finally:
+            await runner.cleanup()
+    if profiler is not None and profile:
+        profiler.dump_stats(profile)
+    for kind, (p, t) in best.items():
+        print(f"{kind:14s} process CPU {p:6.3f} ms/msg   event loop {t:6.3f} ms/msg")
+    return {k.replace(" ", "_"): round(p, 3) for k, (p, _) in best.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.hotpath", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--profile", default=None, help="write a cProfile (event-loop CPU) of the mix to this file"
+    )
+    args = parser.parse_args(argv)
+    result = asyncio.run(
+        run(repeat=args.repeat, rounds=args.rounds, database_url=args.database_url, profile=args.profile)
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
