@@ -1,7 +1,9 @@
 """Scale-out, measured: 1, 2 and 4 bot workers on PostgreSQL with Redis, against the wechatpy decrypt-and-echo
-ceiling measured in the same run.
+ceiling measured in the same run; then one bot worker with 1 and 2 real Rasa replicas, against Rasa's own
+``/model/parse`` ceiling with 1 and 2 replicas.
 
     .venv/bin/python -m benchmarks.scaleout [--workers 1,2,4] [--senders 32] [--messages 15]
+        [--rasa | --no-rasa] [--rasa-replicas 1,2] [--rasa-model nlu_data/models/nlu-….tar.gz]
 
 Targets, one after the other, each driven by the webhook benchmark's residents (``benchmarks.webhook.drive``:
 distinct openids, safe-mode AES, real conversations that file cases, ~5 % of messages delivered twice):
@@ -13,10 +15,13 @@ distinct openids, safe-mode AES, real conversations that file cases, ~5 % of mes
   one port with ``SO_REUSEPORT`` so the kernel spreads the connections over the workers (the role nginx's
   ``upstream`` plays in ``deploy/``). The WeChat simulator answers the late replies' API calls.
 
+- ``rasa_ceiling xN`` and ``bot x1 + rasa xN``: see ``benchmarks.scaleout_rasa`` (Rasa servers started from
+  ``.venv-rasa`` with the trained model; ``--no-rasa`` skips them).
+
 After each bot run the database is audited (lost, duplicated: ``benchmarks.webhook.count_effects``). Printed: msg/s,
 p50/p99, CPU per message per process kind and the resident memory of each worker. The load generator runs in this
-process on the same machine, so on 2 cores it competes with the workers: read the ratios within one run. Last line:
-one JSON object.
+process on the same machine, so on 2 cores it competes with the workers: read the ratios within one run. The memory
+(RSS) of every process is printed, Rasa's included. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.scaleout_rasa import per_core, rasa_model, rasa_servers, spread_parse_load, tree_rss_mb
 from benchmarks.webhook import (
     AES_KEY,
     APPID,
     SECRET,
     TOKEN,
+    Effects,
     Run,
     bot_settings,
     count_effects,
@@ -97,7 +104,8 @@ async def _serve(kind: str, port: int, options: dict[str, Any], ready: Any, stop
         from bot.settings import Settings
 
         app = create_app(Settings(**options["settings"]), run_migrations=False, with_scheduler=False)
-        app.cleanup_ctx.append(_keyword_nlu)
+        if kind == "bot":  # "botrasa": the app's own NLU, Rasa at RASA_URL (one or several replicas)
+            app.cleanup_ctx.append(_keyword_nlu)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, _reuse_socket(port)).start()
@@ -161,15 +169,23 @@ def _cpu_ms(run: Run, names: list[str]) -> float | None:
 
 
 async def _measure(
-    kind: str, *, workers: int, senders: int, messages: int, options: dict[str, Any], seed: int
+    kind: str,
+    *,
+    workers: int,
+    senders: int,
+    messages: int,
+    options: dict[str, Any],
+    seed: int,
+    also: dict[str, int | None] | None = None,
 ) -> tuple[Run, list[float | None]]:
+    """``workers`` servers of ``kind`` driven by the residents; the CPU of ``also`` (Rasa) is metered too."""
     port = free_port()
     async with serving(kind, workers=workers, port=port, options=options) as pids:
         url = f"http://127.0.0.1:{port}/wechat"
         await warm_up(url)
         run = await metered(
             drive(url=url, label=f"{kind} x{workers}", senders=senders, messages=messages, seed=seed),
-            {f"w{i}": pid for i, pid in enumerate(pids)},
+            {**{f"w{i}": pid for i, pid in enumerate(pids)}, **(also or {})},
         )
         memory = [rss_mb(pid) for pid in pids]
         await asyncio.sleep(0.5)  # late replies reach the outbox before the audit
@@ -195,7 +211,7 @@ async def run_scaleout(args: argparse.Namespace) -> dict[str, Any]:
         "load_avg_1m_at_start": round(os.getloadavg()[0], 1),
         "senders": args.senders,
         "messages": args.messages,
-        "nlu": "keyword",
+        "nlu": "keyword",  # of the bot xN runs; the botN_rasaN runs use Rasa
     }
     lines: list[str] = []
     sim_runner = None
@@ -227,7 +243,7 @@ async def run_scaleout(args: argparse.Namespace) -> dict[str, Any]:
             for n in args.workers:
                 settings = bot_settings(
                     db_url=db_url,
-                    data_dir=Path(tmp),
+                    data_dir=_own_dir(tmp, f"bot{n}"),  # a run never replays the journal of another
                     rasa_url="http://127.0.0.1:9",
                     sim_port=sim_port,
                     bot_port=9,
@@ -258,6 +274,16 @@ async def run_scaleout(args: argparse.Namespace) -> dict[str, Any]:
                 results[f"bot{n}_rss_mb"] = round(max((m or 0.0) for m in memory), 1)
                 results[f"bot{n}_lost"] = effects.lost
                 results[f"bot{n}_duplicated"] = effects.duplicated
+            if args.rasa:
+                settings = bot_settings(
+                    db_url=db_url,
+                    data_dir=Path(tmp),
+                    rasa_url="http://127.0.0.1:9",
+                    sim_port=sim_port,
+                    bot_port=9,
+                )
+                settings["redis_url"] = REDIS_URL
+                await _rasa_targets(args, settings=settings, db_url=db_url, results=results, lines=lines)
     finally:
         if sim_runner is not None:
             await sim_runner.cleanup()
@@ -273,9 +299,12 @@ async def run_scaleout(args: argparse.Namespace) -> dict[str, Any]:
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
         f"{results['load_avg_1m_at_start']} -> {results['load_avg_1m_at_end']}"
     )
-    print(f"{'target':<11}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/msg':>12}{'RSS MB/worker':>15}")
+    print(f"{'target':<{WIDTH}}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/msg':>12}{'RSS MB/worker':>15}")
     print("\n".join(lines))
     return results
+
+
+WIDTH = 18  # of the target column
 
 
 def _line(label: str, run: Run, workers: list[str], memory: list[float | None]) -> str:
@@ -284,10 +313,110 @@ def _line(label: str, run: Run, workers: list[str], memory: list[float | None]) 
     used = [run.cpu.get(w, 0.0) for w in workers]
     split = "/".join(f"{u / sum(used):.0%}" for u in used) if len(used) > 1 and sum(used) else ""
     return (
-        f"{label:<11}{run.rps:>9.1f}{run.latency_ms(50):>9.1f}{run.latency_ms(99):>9.1f}"
+        f"{label:<{WIDTH}}{run.rps:>9.1f}{run.latency_ms(50):>9.1f}{run.latency_ms(99):>9.1f}"
         f"{(f'{cpu:.2f}' if cpu is not None else '-'):>12}  {mem:>13}"
         + (f"   CPU split over the workers {split}" if split else "")
     )
+
+
+def _progress(step: str) -> None:
+    print(f"… {step}", flush=True)
+
+
+async def _rasa_targets(
+    args: argparse.Namespace,
+    *,
+    settings: dict[str, Any],
+    db_url: str,
+    results: dict[str, Any],
+    lines: list[str],
+) -> None:
+    """One bot worker with 1, 2, … Rasa replicas, and Rasa's own /model/parse ceiling with as many."""
+    model = await asyncio.to_thread(rasa_model, args.rasa_model, _progress)
+    results["rasa_model"] = model.name
+    texts: list[list[str]] | None = None  # every ceiling replays the first Rasa run's texts
+    async with rasa_servers(max(args.rasa_replicas), model, _progress) as servers:
+        results["rasa_rss_mb_idle"] = [_round(tree_rss_mb(s.pid)) for s in servers]
+        for n in args.rasa_replicas:
+            used = servers[:n]
+            rasa_pids = {f"r{i}": s.pid for i, s in enumerate(used)}
+            replicas = [f"r{i}" for i in range(n)]
+            key = f"bot1_rasa{n}"
+            print(
+                f"[bot x1 + rasa x{n}] one worker, RASA_URL naming {n} replica(s), PostgreSQL, Redis",
+                flush=True,
+            )
+            run, memory = await _measure(
+                "botrasa",
+                workers=1,
+                senders=args.senders,
+                messages=args.messages,
+                options={
+                    "settings": {
+                        **settings,
+                        "rasa_url": ",".join(s.url for s in used),
+                        "data_dir": str(_own_dir(settings["data_dir"], key)),
+                    }
+                },
+                seed=args.seed + 1,  # the same residents' scripts as the keyword run of one worker
+                also=rasa_pids,
+            )
+            effects = count_effects(run.deliveries, await read_recorded(db_url, run.openids))
+            rasa_memory = [tree_rss_mb(s.pid) for s in used]
+            understood = _rasa_share(effects)
+            lines.append(_line(f"bot x1 + rasa x{n}", run, ["w0"], memory))
+            lines.append(
+                f"  Rasa x{n}: CPU ms/msg {_cpu_ms(run, replicas)}, RSS MB/replica "
+                + "/".join(f"{m:.0f}" for m in rasa_memory if m is not None)
+                + f"; understood by Rasa {understood:.0%} (rest: keyword fallback)"
+                + f"\n  audit: {effects.cases} cases, {effects.late} late replies, lost {effects.lost}, "
+                f"duplicated {effects.duplicated}" + "".join(f"\n  ! {note}" for note in effects.notes[:5])
+            )
+            print("\n".join(lines[-2:]), flush=True)
+            results[f"{key}_rps"] = round(run.rps, 1)
+            results[f"{key}_p99_ms"] = round(run.latency_ms(99), 1)
+            results[f"{key}_bot_cpu_ms_per_msg"] = _cpu_ms(run, ["w0"])
+            results[f"{key}_rasa_cpu_ms_per_msg"] = _cpu_ms(run, replicas)
+            results[f"{key}_per_core_msg_s"] = per_core(_cpu_ms(run, ["w0"]), _cpu_ms(run, replicas))
+            results[f"{key}_rasa_share"] = round(understood, 3)
+            results[f"{key}_bot_rss_mb"] = _round(memory[0] if memory else None)
+            results[f"{key}_rasa_rss_mb"] = [_round(m) for m in rasa_memory]
+            results[f"{key}_lost"] = effects.lost
+            results[f"{key}_duplicated"] = effects.duplicated
+
+            texts = texts or run.texts_by_sender()
+            print(f"[rasa_ceiling x{n}] /model/parse alone, round robin over {n} replica(s)", flush=True)
+            ceiling = await metered(
+                spread_parse_load(
+                    urls=[s.url for s in used], texts_by_sender=texts, label=f"rasa_ceiling x{n}"
+                ),
+                rasa_pids,
+            )
+            lines.append(_line(f"rasa_ceiling x{n}", ceiling, replicas, [tree_rss_mb(s.pid) for s in used]))
+            if ceiling.errors:
+                lines.append(f"  ! {ceiling.errors} parses failed")
+            print(lines[-1], flush=True)
+            results[f"rasa{n}_ceiling_rps"] = round(ceiling.rps, 1)
+            results[f"rasa{n}_ceiling_p99_ms"] = round(ceiling.latency_ms(99), 1)
+            results[f"rasa{n}_cpu_ms_per_parse"] = _cpu_ms(ceiling, replicas)
+            results[f"{key}_of_ceiling"] = round(run.rps / ceiling.rps, 3) if ceiling.rps else None
+
+
+def _own_dir(parent: str | Path, name: str) -> Path:
+    """A data folder of one run's own: the delivery journal a run leaves behind (deliveries kept while the database
+    did not answer) must not be adopted and replayed by the next run's workers."""
+    path = Path(parent) / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _rasa_share(effects: Effects) -> float:
+    total = sum(effects.nlu_sources.values())
+    return effects.nlu_sources.get("rasa", 0) / total if total else 0.0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -299,9 +428,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--messages", type=int, default=15, help="messages per resident and target (default 15)"
     )
+    parser.add_argument(
+        "--rasa",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run one bot worker with real Rasa replicas, and Rasa's /model/parse ceiling (default: on)",
+    )
+    parser.add_argument("--rasa-replicas", default="1,2", help="Rasa replica counts to measure (default 1,2)")
+    parser.add_argument(
+        "--rasa-model",
+        default=None,
+        help="a trained model file (default: the newest in nlu_data/models/, trained when there is none)",
+    )
     parser.add_argument("--seed", type=int, default=20200401)
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    args.rasa_replicas = [int(n) for n in args.rasa_replicas.split(",") if n.strip()]
+    if args.rasa and not args.rasa_replicas:
+        parser.error("--rasa-replicas names no count")
+    os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     results = asyncio.run(run_scaleout(args))
