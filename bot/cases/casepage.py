@@ -1,8 +1,8 @@
 """What the staff case page reads in the same statement as the case itself: the resident's number, the owner's
-name and, for each optional panel (messages sent, 督办, policy applications, fund spending, files), whether the
-case has any row there. The page then reads only the panels that have rows: most cases have none in most of them,
-and every statement costs a round trip to the database's thread (SQLite) or server. Each probe is an ``EXISTS``
-on the table's ``case_id`` index."""
+name and, for each optional panel (messages sent, 督办, policy applications, fund spending, files, the pool's
+offers), whether the case has any row there. The page then reads only the panels that have rows: most cases have
+none in most of them, and every statement costs a round trip to the database's thread (SQLite) or server. Each
+probe is an ``EXISTS`` on the table's ``case_id`` index."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bot.models import (
     Case,
     FundEntry,
     InboundMessage,
+    Offer,
     Outbox,
     PolicyReferral,
     Resident,
@@ -38,6 +39,7 @@ class CaseExtras:
     referrals: bool = True
     spending: bool = True
     media: bool = True
+    offers: bool = True
 
 
 def _extras_columns() -> list[Any]:
@@ -54,6 +56,7 @@ def _extras_columns() -> list[Any]:
         exists().where(col(PolicyReferral.case_id) == Case.id),
         exists().where(col(FundEntry.case_id) == Case.id),
         exists().where(or_(col(StoredMedia.case_id) == Case.id, col(StoredMedia.inbound_id).in_(linked))),
+        exists().where(col(Offer.case_id) == Case.id),
     ]
 
 
@@ -66,6 +69,7 @@ def _extras(case: Case, row: Sequence[Any]) -> CaseExtras:
         referrals=bool(row[4]),
         spending=bool(row[5]),
         media=bool(row[6]),
+        offers=bool(row[7]),
     )
 
 

@@ -25,9 +25,11 @@ async def candidates_panel(
     now: datetime | None = None,
     config: PoolConfig = DEFAULT_CONFIG,
     limit: int = 5,
+    has_offers: bool = True,
 ) -> dict[str, Any]:
     """Context for ``pool/_candidates.html`` on the staff case page: top candidates with every score component,
-    the offers so far, and whether this staff member may send offers now."""
+    the offers so far, and whether this staff member may send offers now. ``has_offers=False``: the caller knows
+    the case has none (the case page's probe), so they are not read."""
     now = now or utcnow()
     panel: dict[str, Any] = {
         "case_no": case.case_no,
@@ -47,7 +49,7 @@ async def candidates_panel(
     over = case.status in CASE_OVER
     wish = wish_for(case)
     snap = await load_pool(session, now=now, config=config)
-    rows = await case_offers(session, case.id or 0)
+    rows = await case_offers(session, case.id or 0) if has_offers else []
     for o in rows:
         key = snap.keys.get(o.resource_id)
         res = snap.rows.get(key or "")

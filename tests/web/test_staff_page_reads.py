@@ -82,7 +82,12 @@ async def test_the_probe_says_which_panels_have_rows(sessions: Any) -> None:
         extras = await case_extras(db, case=bare)
     assert extras.resident_phone == "13812345678" and extras.owner == "s1"
     assert not (
-        extras.deliveries or extras.supervisions or extras.referrals or extras.spending or extras.media
+        extras.deliveries
+        or extras.supervisions
+        or extras.referrals
+        or extras.spending
+        or extras.media
+        or extras.offers
     )
     (msg,) = await add_rows(
         sessions, InboundMessage(delivery_key="k-1", openid="o", msg_type="image", case_id=full.id)
@@ -108,6 +113,7 @@ async def test_the_probe_says_which_panels_have_rows(sessions: Any) -> None:
         )  # not theirs
     assert extras.owner is None
     assert extras.deliveries and extras.supervisions and extras.referrals and extras.spending and extras.media
+    assert not extras.offers  # a case with offers: tests/web/test_pool_panel_invitations.py through the page
 
 
 async def test_the_probe_reads_by_index_only(sqlite_url: str) -> None:

@@ -151,9 +151,7 @@ async def render(
         **context,
     }
     if template in COMMUNITY_PICKERS:  # the forms that pick a community from the town's list
-        me = ctx[
-            "me"
-        ]  # town staff pick from their own town only: don't load the whole city's registry per page
+        me = ctx["me"]  # town staff pick from their own town only: not the whole city's registry per page
         towns = [me.town] if me is not None and me.town else None
         ctx["COMMUNITIES"] = await communities_by_town(request.app[keys.SESSIONS], towns=towns)
     response = aiohttp_jinja2.render_template(template, request, ctx)
@@ -396,6 +394,7 @@ async def _case_page(
             staff=staff,
             now=_now(request),
             config=PoolConfig.from_settings(request.app[keys.SETTINGS]),
+            has_offers=extras.offers,
         )
         gov = await case_panel(db, case=case, extras=extras)
         stored_media = await case_media(db, case_id=case.id or 0) if extras.media else []
