@@ -20,7 +20,7 @@ class FakeReplica:
         self.base_url = f"http://user:pw@{name}:5005"
         self.name = name
         self.model = model
-        self.mode = "ok"  # ok | fail | stall
+        self.mode = "ok"  # ok | fail | stall | slow
         self.asked: list[str] = []
         self.timeouts: list[float | None] = []
 
@@ -31,6 +31,8 @@ class FakeReplica:
             raise NLUUnavailable(f"{self.name} refused")
         if self.mode == "stall":
             await asyncio.sleep(30)
+        if self.mode == "slow":
+            await asyncio.sleep(0.3)
         return Parse(text=text, intent="greet", confidence=0.9, entities=(), source=self.name)
 
     async def parse_raw(self, text: str, *, timeout: float | None = None) -> dict[str, Any]:
@@ -114,6 +116,22 @@ async def test_a_stalled_replica_gets_its_share_of_the_budget_and_the_next_answe
     assert 0.15 < took < 0.4  # a had half of the budget, b the rest
     assert a.timeouts[0] == pytest.approx(0.2, abs=0.02)  # the client's own timeout is its share too
     assert b.timeouts[0] is not None and b.timeouts[0] <= 0.21
+
+
+def test_the_first_attempt_keeps_all_but_a_reserve_for_the_others() -> None:
+    nlu, _ = replicas("a", "b", "c")
+    assert nlu.share(2.0, untried=2) == pytest.approx(1.5)  # the default budget, two replicas
+    assert nlu.share(2.0, untried=3) == pytest.approx(1.0)
+    assert nlu.share(0.4, untried=2) == pytest.approx(0.2)  # a small budget: at most an equal split
+    assert nlu.share(0.7, untried=1) == pytest.approx(0.7)  # the last one gets all that is left
+
+
+async def test_a_replica_slower_than_an_equal_split_still_answers() -> None:
+    fakes = [FakeReplica("a"), FakeReplica("b")]
+    nlu = RasaReplicas(fakes, timeout=0.5, reserve=0.1)
+    fakes[0].mode = "slow"  # 0.3 s: more than half of the budget, less than all but the reserve
+    assert (await nlu.parse("1")).source == "a"
+    assert fakes[1].asked == [] and nlu.report()["replicas"][0]["failures"] == 0
 
 
 async def test_both_stalled_stay_within_one_budget() -> None:

@@ -2,8 +2,11 @@
 
 - Parses are spread round robin over the replicas that are not resting.
 - One parse has one budget (``RASA_TIMEOUT``) for all its attempts. A replica that fails (refused, an error, a
-  malformed answer) or takes longer than its share of what is left of the budget (the remaining time divided by
-  the replicas not yet tried: with two, the first gets half, the second the rest) gives the parse to the next one.
+  malformed answer) or takes longer than its share of what is left of the budget gives the parse to the next one.
+  Its share is what is left less a reserve of ``reserve`` seconds (0.5) for each replica not yet tried, the reserve
+  being at most an equal split: with a budget of 2 s and two replicas the first may take 1.5 s (a replica slow under
+  load still answers), the second gets the rest (enough for a parse when the first one hangs); a refusal costs
+  nothing of it.
 - A replica that failed rests for ``RASA_REPLICA_RETRY`` seconds: parses go to the others first, then to the
   resting ones (soonest back first) only when the others failed too. After its rest it takes its turn again.
 - ``GET /status`` asks every replica at once. All replicas must serve the same model: while they disagree (a
@@ -73,6 +76,7 @@ class RasaReplicas:
         *,
         timeout: float = 2.0,
         retry_after: float = 5.0,
+        reserve: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not clients:
@@ -80,6 +84,7 @@ class RasaReplicas:
         self.replicas = [Replica(c) for c in clients]
         self.timeout = timeout
         self.retry_after = retry_after
+        self.reserve = reserve
         self._clock = clock
         self._turn = 0
         self.models_agree = True
@@ -126,6 +131,11 @@ class RasaReplicas:
         replica.last_error = None
         replica.resting_until = 0.0
 
+    def share(self, remaining: float, *, untried: int) -> float:
+        """How long the next attempt may take: ``remaining`` less a reserve for each of the others not yet tried."""
+        reserve = min(self.reserve, remaining / untried)
+        return remaining - reserve * (untried - 1)
+
     async def _spread(self, call: Callable[[ReplicaClient, float], Awaitable[T]]) -> T:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -135,7 +145,7 @@ class RasaReplicas:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            share = remaining / (len(order) - i)
+            share = self.share(remaining, untried=len(order) - i)
             try:
                 async with asyncio.timeout(share):
                     result = await call(replica.client, share)
