@@ -27,7 +27,18 @@ from bot.conversation.nlu.types import Parse
         ("我膝盖痛 想要一根拐杖", ["膝盖", "拐杖"], ("拐杖",)),  # a body part is no thing to give
         ("被子太薄 想换床厚棉被", ["被子", "棉被"], ("被子",)),  # the same thing said twice
         ("孙女要个书包 书包烂了", ["书包", "书包"], ("书包",)),
-        ("门口的路灯不亮 外面好黑", ["路灯", "外面"], ("路灯",)),
+        ("门口的路灯坏了 外面好黑", ["路灯", "外面"], ("路灯",)),
+        # jieba makes one token of 灯不亮 (路/灯不亮): the guide marks the smallest span of whole tokens
+        ("门口的路灯不亮 外面好黑", ["路灯", "外面"], ("路灯不亮",)),
+        ("想帮我阿妈申请轮椅同坐便椅", ["轮椅", "坐便椅"], ("轮椅", "坐便椅")),  # joined by 同: two things
+        ("我妈妈想要个血压计同体温计", ["血压计", "体温计"], ("血压计", "体温计")),
+        ("阿嫲想要个智能电饭煲", ["智能", "电饭煲"], ("电饭煲",)),  # a modifier is not part of the name
+        ("孙女要上网课 想要部平板电脑", ["平板", "电脑"], ("平板电脑",)),  # two tokens, one thing
+        ("社区图书室啲空调坏咗", ["图书室", "空调"], ("空调",)),  # the place before 啲 only says where
+        ("篮球场篮板烂咗", ["篮球场", "篮板"], ("篮板",)),
+        ("祠堂门口嘅台阶崩咗几级", ["台阶"], ("台阶",)),  # 台 here is no classifier
+        ("阿公头发好长 想有人上门理发", ["头发", "理发"], ("理发",)),
+        ("想帮阿婆申请法律援助", [], ("法律援助",)),
         ("我妈想要个助行器", ["我妈", "助行器"], ("助行器",)),
         ("爷爷独居 想有人上门陪他聊天", [], (COMPANY_ITEM,)),
         ("阿婆好孤单 希望义工多来看看她", ["看看"], (COMPANY_ITEM,)),
@@ -40,6 +51,17 @@ def test_one_request_reads_as_its_things(
 ) -> None:
     got = read_items(text, model_items)
     assert got.items == expected and got.second is None
+
+
+def test_a_project_keeps_every_thing_the_model_names_a_wish_only_those_side_by_side() -> None:
+    text = "球场啲灯坏晒 仲有个篮板甩咗"
+    assert read_items(text, ["灯坏", "篮板"], wish=False).items == ("灯坏", "篮板")
+    assert read_items("我膝头痛 想要个拐杖 屋企仲有张旧凳", ["拐杖", "凳"]).items == ("拐杖",)
+
+
+def test_a_visit_said_with_a_service_noun_keeps_the_noun() -> None:
+    assert read_items("阿伯一个人住 想有义工上门看望", []).items == ("看望",)
+    assert read_items("阿婆好孤单 想有人上门陪下佢", []).items == (COMPANY_ITEM,)
 
 
 def test_a_second_matter_is_read_only_when_said_as_such() -> None:

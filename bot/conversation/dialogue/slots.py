@@ -8,7 +8,12 @@ Pure functions over the message text and the model's entity values, so the dialo
   elsewhere in the story (a knee, the road outside, a synonym of the first thing) is not a second request.
 - A second request only when the resident clearly says so ("另外还有一件事 …", "还有个事 …"): its words are
   returned apart so the dialogue can offer it as its own case.
-- Visits and companionship are a service need: "派人陪陪她", "上门探访" → item 探访陪伴.
+- Visits and companionship are a service need: "派人陪陪她" → item 探访陪伴; a service noun stays as said
+  ("上门探望" → 探望).
+- Items are named as the annotation guide marks them (nlu_data/README.md): the thing without a modifier, place or
+  owner before it ("智能电饭煲" → 电饭煲, "图书室啲空调" → 空调), two things joined by 同/和 kept apart ("轮椅同
+  坐便椅"), and always whole tokens of the Rasa tokenizer ("啲灯坏晒" → 灯坏, because jieba makes one token of
+  灯坏). A project keeps every thing the model names; a wish only those named side by side.
 - "在凤岗 哦不对 是清溪", "不是石碣 是石龙": the town after the correction wins, a negated town never does.
 """
 
@@ -18,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.conversation.nlu.beneficiary import PERSON_WORDS, is_recipient
+from bot.conversation.nlu.beneficiary import PERSON_WORDS, is_recipient, token_aligned
 from bot.conversation.nlu.normalize import (
     BENEFICIARY_RE,
     find_beneficiary,
@@ -36,13 +41,15 @@ _COMPANY = re.compile(
 )
 # a visit or companionship said as a verb ("看看", "陪陪", "倾偈") names the service need 探访陪伴
 # (the service nouns 探访, 探望, 看望, 陪伴, 陪聊 stay as the resident said them)
+# (陪 alone, the guide's item of an errand — "[陪]佢去银行" —, stays as said)
 _COMPANY_WORD = re.compile(
-    r"^(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|陪陪|陪|聊天|聊聊|倾偈|倾下偈)(?:他|她|佢|一下|下)?$"
+    r"^(?!陪$)(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|陪陪|陪|聊天|聊聊|倾偈|倾下偈)(?:他|她|佢|一下|下)?$"
 )
+_VISIT_NOUN = re.compile(r"探访|探望|看望|陪伴|陪聊|陪诊")
 # Words a model may tag as an item that are never a thing to give or fix: body parts, places and directions,
 # times, people and pronouns, sounds and states.
 _NOT_A_THING = re.compile(
-    r"^(?:.*(?:膝盖|腰|腿|脚|手|眼睛?|耳朵?|头|身体|心脏|骨头)|外面|里面|楼下|楼上|门口|屋企|家里|屋里|附近|"
+    r"^(?:.*(?:膝盖|腰|腿|脚|手|眼睛?|耳朵?|头|头发|身体|心脏|骨头)|外面|里面|楼下|楼上|门口|屋企|家里|屋里|附近|"
     r"旁边|对面|这边|那边|上面|下面|晚上|白天|早上|每天|平时|成日|天天|我|你|他|她|佢|佢哋|我们|我哋|"
     r"人|东西|嘢|问题|情况|事|事情|申请|帮助|帮忙|困难|电话|手机|号码|钱|费用|儿女|子女|家人|亲戚|邻居|老伴|"
     r"志愿者|义工|社工|工作人员|人手)$"
@@ -58,9 +65,11 @@ _COORD_GAP = re.compile(
 # that only says where ("桥底积水" → 积水, "村道边的大树" → 大树) left out.
 _FALLBACK_THING = re.compile(
     r"(?:无障碍通道|篮球场|羽毛球场|乒乓球台|健身路径|排水渠|臭水沟|垃圾站|垃圾房|化粪管|村道|巷道|河涌|水渠|"
-    r"水沟|路面|围墙|台阶|楼梯|桥|大树|屋顶|球场)(?![底边旁口上下里度头面脚侧]|的|嘅|附近|对面)|"
-    r"(?P<thing>积水|污水|垃圾|绿化|水管|水龙头|门锁|窗户|电线|插座|(?<=[冇没无])灯|灯(?=坏|唔亮|不亮|太暗)|"
-    r"心理咨询|心理辅导|康复训练|康复|家政|护工|助浴|洗澡|理发|送餐|送饭|打扫|托管|辅导|补习|培训|探访)"
+    r"水沟|路面|围墙|台阶|楼梯|桥|大树|屋顶|停车场|球场|鱼塘|池塘|公厕|厕所|绿道|步道|巷子)"
+    r"(?![底边旁口上下里度头面脚侧]|的|嘅|附近|对面)|"
+    r"(?P<thing>积水|污水|垃圾|杂草|杂物|绿化|水管|水龙头|门锁|窗户|电线|插座|(?<=[冇没无])灯|灯(?=坏|唔亮|不亮|太暗)|"
+    r"心理咨询|心理辅导|康复训练|康复|家政|护工|助浴|洗澡|理发|送餐|送饭|送药|陪诊|打扫|托管|辅导|补习|法律援助|助学金|"
+    r"(?:职业|技能|就业)培训|培训|探访)"
 )
 #: the resident says plainly that a second, separate matter follows
 SECOND_MATTER = re.compile(
@@ -117,12 +126,70 @@ def _bare(value: str, lexicon: Sequence[str]) -> str:
         ):
             return word
     rest = _QUANTITY_OR_MODIFIER.sub("", value, count=1)
+    if len(rest) < 2 and len(value) - len(rest) == 1:  # a classifier-looking first character (台阶, 架子)
+        return value
     return rest if len(rest) >= 1 and rest != value and _plausible(rest) else value
 
 
-def _same_thing(a: str, b: str) -> bool:
-    """米/大米, 被子/棉被, 椅子/长椅: sharing a character is the same thing said twice."""
-    return bool(set(a) & set(b))
+def _same_thing(text: str, a: str, b: str) -> bool:
+    """米/大米, 被子/棉被, 椅子/长椅: sharing a character is the same thing said twice — unless the resident joins
+    the two with a conjunction ("轮椅同坐便椅", "血压计和体温计" are two things)."""
+    if a in b or b in a:
+        return True
+    return bool(set(a) & set(b)) and not _joined(text, a, b)
+
+
+_CONJUNCTION_GAP = re.compile(
+    r"^\s*(?:和|跟|同埋|同|与|及|以及|、|,|，|仲有|还有|加)\s*(?:[一二两三四五六七八九十几\d]{1,3}\w)?$"
+)
+
+
+def _joined(text: str, a: str, b: str) -> bool:
+    for a0, a1 in _spans(text, a):
+        for b0, b1 in _spans(text, b):
+            gap = text[a1:b0] if a1 <= b0 else text[b1:a0] if b1 <= a0 else None
+            if gap is not None and _CONJUNCTION_GAP.match(gap):
+                return True
+    return False
+
+
+# a modifier the model tagged as a thing of its own right before the thing ("智能/电饭煲"): not part of the name
+_MODIFIER = re.compile(r"^(?:智能|全自动|自动|大|小|新|旧|二手|好|靓|平|贵|普通|最新|一般)$")
+# a place named right before a thing says where the thing is ("篮球场/篮板", "公园/凳")
+_PLACE = re.compile(r"(?:场|室|站|园|馆|中心|广场|公园|村道|巷|街|村|小区|社区|楼|桥|河边|门口)$")
+# "图书室啲空调", "桥嘅栏杆": the first is where the second is, or whose it is; the thing is the second
+_OWNER_GAP = re.compile(r"^(?:啲|嘅|的|个|里面|入面|里|度)$")
+
+
+def _combine(text: str, values: Sequence[str]) -> list[str]:
+    """The model's items as the guide names them: a modifier before the next item dropped, two items side by side
+    with nothing between them one name ("平板/电脑" → 平板电脑), a place or owner before 啲/嘅/的 + item dropped."""
+    out = list(values)
+    changed = True
+    while changed:
+        changed = False
+        for a in out:
+            for b in out:
+                if a == b or a not in text or b not in text:
+                    continue
+                at = text.find(a + b)
+                if at >= 0:
+                    out = [v for v in out if v not in (a, b)]
+                    out.insert(0, b if _MODIFIER.match(a) or _PLACE.search(a) else a + b)
+                    changed = True
+                    break
+                if any(
+                    _OWNER_GAP.match(text[a1:b0])
+                    for _, a1 in _spans(text, a)
+                    for b0, _ in _spans(text, b)
+                    if b0 > a1
+                ):
+                    out = [v for v in out if v != a]
+                    changed = True
+                    break
+            if changed:
+                break
+    return sorted(dict.fromkeys(out), key=lambda v: text.find(v) if v in text else len(text))
 
 
 def _spans(text: str, value: str) -> list[tuple[int, int]]:
@@ -134,7 +201,7 @@ def _coordinated(text: str, a: str, b: str) -> bool:
     for a0, a1 in _spans(text, a):
         for b0, b1 in _spans(text, b):
             gap = text[a1:b0] if a1 <= b0 else text[b1:a0] if b1 <= a0 else None
-            if gap is not None and _COORD_GAP.match(gap):
+            if gap is not None and _COORD_GAP.match(gap) and gap.strip() not in ("啲", "嘅", "的"):
                 return True
     return False
 
@@ -152,17 +219,26 @@ class Items:
 def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
     """The things one request asks for: the model's items checked against the text and the item lexicon."""
     first_part, second = split_second_matter(text)
-    found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True)
+    found = _things(
+        first_part,
+        [v for v in model_items if v and v in first_part],
+        fallback=True,
+        every_model_thing=not wish,
+    )
     if not found and wish and _COMPANY.search(first_part):
-        found = [COMPANY_ITEM]
+        noun = _VISIT_NOUN.search(first_part)  # the service noun as said ("上门探望" → 探望), else 探访陪伴
+        found = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
     if second is not None and not _things(second, [v for v in model_items if v and v in second]):
         second = None  # "另外" without a second thing named: one request told in two parts
     return Items(tuple(found), second)
 
 
-def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) -> list[str]:
+def _things(
+    text: str, model_items: Sequence[str], *, fallback: bool = False, every_model_thing: bool = False
+) -> list[str]:
     named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
     candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
+    candidates = _combine(text, candidates)
     lexicon = find_items(text)
     # a part of a known thing is that thing ("电动" of 电动轮椅)
     candidates = [next((w for w in lexicon if c in w and len(w) > len(c)), c) for c in candidates]
@@ -182,10 +258,12 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) ->
         return []
     chosen = [primary]
     for other in [*candidates, *find_items(text, loose=True)]:
-        if any(_same_thing(other, c) for c in chosen):
+        if any(_same_thing(text, other, c) for c in chosen):
             continue
-        if any(_coordinated(text, c, other) for c in chosen):
+        if any(_coordinated(text, c, other) for c in chosen) or (every_model_thing and other in candidates):
             chosen.append(other)
+    # whole tokens, as the guide marks a thing the tokenizer glues to its neighbour ("灯坏晒" → 灯坏)
+    chosen = list(dict.fromkeys(c if c == COMPANY_ITEM else token_aligned(text, c) for c in chosen))
     # keep the order in which the resident named them
     return sorted(chosen, key=lambda v: text.find(v) if v in text else len(text))
 

@@ -124,3 +124,18 @@ def find_beneficiary(text: str) -> str | None:
 def is_recipient(text: str, value: str) -> bool:
     """Whether `value` (e.g. the model's span) is one of the recipients this text names."""
     return any(word == value for _, word in candidates(text))
+
+
+def token_aligned(text: str, value: str) -> str:
+    """`value` widened to the smallest span of whole tokens containing its first mention in `text`, as the
+    annotation guide marks a word the tokenizer glues to a neighbour ("灯坏晒" → 灯坏); `value` itself when the text
+    does not contain it or it already starts and ends on token boundaries."""
+    cleaned = unicodedata.normalize("NFKC", text or "")
+    at = cleaned.find(value) if value else -1
+    if at < 0:
+        return value
+    end = at + len(value)
+    tokens = _tokens(cleaned)
+    start = max((s for _, s, _ in tokens if s <= at), default=at)
+    stop = min((e for _, _, e in tokens if e >= end), default=end)
+    return cleaned[start:stop].strip() or value
