@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -420,13 +420,7 @@ async def _resident(session: Any, openid: str, now: Any) -> tuple[Resident, Read
     """The resident of ``openid`` and their conversation, in one SELECT for a known resident (the dialogue reads the
     conversation on every message: joined here, it costs no statement of its own); INSERT … ON CONFLICT DO NOTHING
     and a second SELECT only the first time (or when two first messages race)."""
-    known = (
-        await session.exec(
-            select(Resident, Conversation)
-            .outerjoin(Conversation, col(Conversation.resident_id) == col(Resident.id))
-            .where(col(Resident.openid) == openid)
-        )
-    ).first()
+    known = (await session.exec(_RESIDENT_AND_CONVERSATION, params={"openid": openid})).first()
     if known is not None:
         return known[0], (known[1],)
     query = select(Resident).where(col(Resident.openid) == openid)
@@ -463,19 +457,18 @@ async def _record(
     resident, conv = await _resident(session, delivery.openid, now)
     media = _jsonable(delivery.media)
     inserted = await session.exec(
-        insert(InboundMessage)
-        .values(
-            delivery_key=delivery.key,
-            openid=delivery.openid,
-            resident_id=resident.id,
-            msg_type=delivery.msg_type,
-            event=delivery.event,
-            text=delivery.text,
-            media=media,
-            reply_mode="pending",
-            received_at=now,
-        )
-        .returning(col(InboundMessage.id))
+        _INSERT_RECORD,
+        params={
+            "delivery_key": delivery.key,
+            "openid": delivery.openid,
+            "resident_id": resident.id,
+            "msg_type": delivery.msg_type,
+            "event": delivery.event,
+            "text": delivery.text,
+            "media": media,
+            "reply_mode": "pending",
+            "received_at": now,
+        },
     )
     row = Received(id=inserted.scalar_one(), openid=delivery.openid, msg_type=delivery.msg_type, media=media)
     if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
@@ -492,7 +485,31 @@ async def _record(
 
 async def _store(session: Any, row: Received) -> None:
     """The turn's outcome on the delivery's row: reply, how it went out, what the NLU understood, the case."""
-    await session.exec(update(InboundMessage).where(col(InboundMessage.id) == row.id).values(**row.outcome()))
+    outcome = row.outcome()
+    statement = _STORE_WITH_CASE if "case_id" in outcome else _STORE
+    await session.exec(statement, params={"row_id": row.id, **{f"new_{k}": v for k, v in outcome.items()}})
+
+
+# The statements of every message, built once: building one (coercing its clauses, generating its cache key) costs
+# more CPU than SQLite takes to run it (benchmarks/hotpath.py's profile)
+_RESIDENT_AND_CONVERSATION = (
+    select(Resident, Conversation)
+    .outerjoin(Conversation, col(Conversation.resident_id) == col(Resident.id))
+    .where(col(Resident.openid) == bindparam("openid"))
+)
+_RECORDS = InboundMessage.__table__  # type: ignore[attr-defined]
+_INSERT_RECORD = _RECORDS.insert().returning(_RECORDS.c.id)
+_OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
+_STORE = (
+    _RECORDS.update()
+    .where(_RECORDS.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in _OUTCOME})
+)
+_STORE_WITH_CASE = (
+    _RECORDS.update()
+    .where(_RECORDS.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in (*_OUTCOME, "case_id")})
+)
 
 
 def _aware(moment: datetime) -> datetime:

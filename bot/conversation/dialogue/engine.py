@@ -9,7 +9,7 @@ import logging
 import re
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import col
 
 from bot.cases.actors import Actor
@@ -184,30 +184,34 @@ async def _awaiting(turn: Turn) -> tuple[bool, bool]:
     (sent) or for the comment after a chat score (answered within the comment window, no comment yet): the cases
     in which `answer_staff_question` and `survey_answer` have anything to do. One statement instead of their two
     or three reads on every free text, nearly always answering no."""
-    rid = turn.resident.id
-    asked = (
-        select(col(Case.id))
-        .where(col(Case.resident_id) == rid, col(Case.awaiting_resident).is_(True))
-        .exists()
-    )
-    surveyed = (
-        select(col(Survey.id))
-        .where(
-            col(Survey.resident_id) == rid,
-            or_(
-                col(Survey.status) == SurveyStatus.SENT,
-                and_(
-                    col(Survey.status) == SurveyStatus.ANSWERED,
-                    col(Survey.via) == "chat",
-                    col(Survey.comment).is_(None),
-                    col(Survey.answered_at) >= turn.now - COMMENT_WINDOW,
-                ),
-            ),
+    row = (
+        await turn.session.exec(  # type: ignore[call-overload]
+            _AWAITING, params={"rid": turn.resident.id, "comment_since": turn.now - COMMENT_WINDOW}
         )
-        .exists()
-    )
-    row = (await turn.session.exec(select(asked, surveyed))).one()  # type: ignore[call-overload]
+    ).one()
     return bool(row[0]), bool(row[1])
+
+
+# built once (building a statement costs more CPU than running it; it runs on most free texts)
+_AWAITING = select(
+    select(col(Case.id))
+    .where(col(Case.resident_id) == bindparam("rid"), col(Case.awaiting_resident).is_(True))
+    .exists(),
+    select(col(Survey.id))
+    .where(
+        col(Survey.resident_id) == bindparam("rid"),
+        or_(
+            col(Survey.status) == SurveyStatus.SENT,
+            and_(
+                col(Survey.status) == SurveyStatus.ANSWERED,
+                col(Survey.via) == "chat",
+                col(Survey.comment).is_(None),
+                col(Survey.answered_at) >= bindparam("comment_since"),
+            ),
+        ),
+    )
+    .exists(),
+)
 
 
 async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
