@@ -81,7 +81,9 @@ _WAITING_CALLS = frozenset({"commit", "close"})
 
 
 def _waits(fn: Any, args: tuple[Any, ...]) -> bool:
-    if getattr(fn, "__name__", "") in _WAITING_CALLS and isinstance(getattr(fn, "__self__", None), sqlite3.Connection):
+    if getattr(fn, "__name__", "") in _WAITING_CALLS and isinstance(
+        getattr(fn, "__self__", None), sqlite3.Connection
+    ):
         return True  # the connection's commit or close (a cursor's close runs here)
     return bool(args) and isinstance(args[0], str) and args[0].lstrip()[:5].upper() == "BEGIN"
 

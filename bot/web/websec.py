@@ -63,8 +63,15 @@ async def check_csrf(request: web.Request, form: Mapping[str, Any]) -> None:
         raise web.HTTPForbidden(text="页面已过期或请求来源不明，请返回刷新后再试。")
 
 
+#: paths that never render a page: no session and no cookie for them (the WeChat webhook answers XML to WeChat's
+#: servers; a session there cost an encrypted cookie on every message)
+NO_PAGE_PATHS = frozenset({"/wechat"})
+
+
 async def csrf_context(request: web.Request) -> dict[str, Any]:
     """aiohttp_jinja2 context processor: `{{ csrf_field() }}` in every form."""
+    if request.path in NO_PAGE_PATHS:
+        return {}
     token = await csrf_token(request)
 
     def csrf_field() -> Markup:

@@ -55,6 +55,8 @@ async def test_a_known_residents_message_is_one_transaction_and_reads_the_reside
                 commits[0] = 0
                 async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
                     assert sender.open_reply(await resp.text())
+                    # WeChat's servers get XML, no session: no cookie is made (or encrypted) for a message
+                    assert "Set-Cookie" not in resp.headers
                 kinds = [re.split(r"\s+", s.strip(), maxsplit=1)[0].upper() for s in statements]
                 seen.append({"commits": commits[0], "kinds": kinds, "sql": list(statements)})
     finally:
