@@ -28,7 +28,7 @@ from sqlmodel import col
 
 from bot import keys
 from bot.conversation.dialogue import Turn, respond
-from bot.conversation.dialogue.turn import Received
+from bot.conversation.dialogue.turn import ConversationState, Received
 from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
@@ -422,7 +422,10 @@ async def _resident(session: Any, openid: str, now: Any) -> tuple[Resident, Read
     and a second SELECT only the first time (or when two first messages race)."""
     known = (await session.exec(_RESIDENT_AND_CONVERSATION, params={"openid": openid})).first()
     if known is not None:
-        return known[0], (known[1],)
+        resident, cid, state, data, updated_at = known
+        return resident, (
+            (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
+        )
     query = select(Resident).where(col(Resident.openid) == openid)
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -440,7 +443,7 @@ async def _resident(session: Any, openid: str, now: Any) -> tuple[Resident, Read
 
 #: the resident's conversation as read in this transaction: ``(conv,)``, ``(None,)`` when they have none yet, or
 #: None when it was not read (the dialogue reads it)
-ReadConversation = tuple[Conversation | None] | None
+ReadConversation = tuple[ConversationState | None] | None
 
 
 #: the 48-hour window is opened again by a message; within this many seconds of the last opening it is not written
@@ -493,7 +496,13 @@ async def _store(session: Any, row: Received) -> None:
 # The statements of every message, built once: building one (coercing its clauses, generating its cache key) costs
 # more CPU than SQLite takes to run it (benchmarks/hotpath.py's profile)
 _RESIDENT_AND_CONVERSATION = (
-    select(Resident, Conversation)
+    select(
+        Resident,
+        col(Conversation.id),
+        col(Conversation.state),
+        col(Conversation.data),
+        col(Conversation.updated_at),
+    )
     .outerjoin(Conversation, col(Conversation.resident_id) == col(Resident.id))
     .where(col(Resident.openid) == bindparam("openid"))
 )

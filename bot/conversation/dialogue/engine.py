@@ -19,7 +19,7 @@ from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
 from bot.conversation.dialogue import drafts, feedback, mydata, photos, texts
 from bot.conversation.dialogue import help as help_router
-from bot.conversation.dialogue.turn import Turn
+from bot.conversation.dialogue.turn import ConversationState, Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
 from bot.models import Case, Conversation, Survey
 from bot.pool import leads, volunteer_chat, wall
@@ -38,15 +38,12 @@ async def respond(turn: Turn) -> str | None:
     if turn.read_conv is not None:  # read with the resident
         conv = turn.read_conv[0]
     else:
-        conv = (
-            await session.exec(select(Conversation).where(col(Conversation.resident_id) == turn.resident.id))  # type: ignore[call-overload]
-        ).scalar_one_or_none()
-    new = conv is None
+        row = (await session.exec(_READ_CONVERSATION, params={"rid": turn.resident.id})).first()  # type: ignore[call-overload]
+        conv = ConversationState(row[0], row[1], row[2] or {}, row[3]) if row is not None else None
     if conv is None:
-        assert turn.resident.id is not None
-        conv = Conversation(resident_id=turn.resident.id, state="idle", data={}, updated_at=turn.now)
+        conv = ConversationState(None, "idle", {}, None)
     turn.conv = conv
-    before = (conv.state, dict(conv.data or {}))
+    before = (conv.state, dict(conv.data))
 
     prefix = ""
     idle = timedelta(minutes=turn.settings.draft_idle_minutes)
@@ -56,16 +53,41 @@ async def respond(turn: Turn) -> str | None:
         turn.set_state("idle")
 
     reply = await _dispatch(turn)
-    # ``updated_at`` only times out a conversation that waits for something (a draft, a menu, a question): an idle
-    # conversation that stays as it was is not written (a greeting or a progress query costs no UPDATE), and an
-    # idle one with nothing in it is not created
-    if conv.state != "idle" or (conv.state, dict(conv.data or {})) != before:
-        conv.updated_at = turn.now
-        if new and (conv.state != "idle" or conv.data):
-            session.add(conv)
+    await _save(turn, conv, changed=(conv.state, dict(conv.data)) != before)
     if reply is None:
         return None
     return prefix + reply
+
+
+async def _save(turn: Turn, conv: ConversationState, *, changed: bool) -> None:
+    """``updated_at`` only times out a conversation that waits for something (a draft, a menu, a question): an idle
+    conversation that stays as it was is not written (a greeting or a progress query costs no UPDATE), and an idle
+    one with nothing in it is not created."""
+    if conv.state == "idle" and not changed:
+        return
+    conv.updated_at = turn.now
+    values = {"state": conv.state, "data": conv.data, "updated_at": turn.now}
+    if conv.id is not None:
+        await turn.session.exec(
+            _UPDATE_CONVERSATION, params={"cid": conv.id, **{f"new_{k}": v for k, v in values.items()}}
+        )
+    elif conv.state != "idle" or conv.data:
+        inserted = await turn.session.exec(
+            _INSERT_CONVERSATION, params={"resident_id": turn.resident.id, **values}
+        )
+        conv.id = inserted.scalar_one()
+
+
+_CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+_READ_CONVERSATION = select(
+    _CONVERSATIONS.c.id, _CONVERSATIONS.c.state, _CONVERSATIONS.c.data, _CONVERSATIONS.c.updated_at
+).where(_CONVERSATIONS.c.resident_id == bindparam("rid"))
+_INSERT_CONVERSATION = _CONVERSATIONS.insert().returning(_CONVERSATIONS.c.id)
+_UPDATE_CONVERSATION = (
+    _CONVERSATIONS.update()
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .values(state=bindparam("new_state"), data=bindparam("new_data"), updated_at=bindparam("new_updated_at"))
+)
 
 
 async def _dispatch(turn: Turn) -> str | None:

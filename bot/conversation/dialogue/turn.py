@@ -14,9 +14,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.nlu.normalize import find_items
 from bot.conversation.nlu.types import CASE_INTENTS, FALLBACK_INTENT, Parse
-from bot.models import Conversation, Resident
+from bot.models import Resident
 from bot.settings import Settings
 from webhooks import Delivery
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """The resident's row in ``conversation`` (what the dialogue waits for, and since when) as a turn reads and
+    writes it: read with the resident, written with one Core statement when it changed (``engine.respond``), never
+    as an ORM object (its hydration and flush were a large share of a message's CPU). ``id`` None: not stored yet."""
+
+    id: int | None
+    state: str
+    data: dict[str, Any]
+    updated_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -62,8 +74,8 @@ class Turn:
     settings: Settings
     #: the conversation if the caller read it in this transaction: ``(conv,)``, ``(None,)`` when there is none
     #: yet; None: ``respond`` reads it
-    read_conv: tuple[Conversation | None] | None = None
-    conv: Conversation = field(init=False)
+    read_conv: tuple[ConversationState | None] | None = None
+    conv: ConversationState = field(init=False)
 
     @property
     def raw_text(self) -> str:
