@@ -47,9 +47,12 @@ KEPT = "您的消息已经收到并记下了。系统正在维护，处理好后
 NOT_KEPT = "不好意思，系统正在维护，这条消息暂时没能记下。请过几分钟再发一次，给您添麻烦了。"
 #: how often the journal is retried while the database is away (seconds)
 REPLAY_INTERVAL = 0.5
-#: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 #: a delivery's database work must end this many seconds before the reply budget, else the database counts as away
+#: unless it answers a ping within PING_TIMEOUT (busy, not away: waited for, up to DB_WAIT_LIMIT seconds in all)
 DB_BUDGET_MARGIN = 0.5
+PING_TIMEOUT = 1.0
+DB_WAIT_LIMIT = 30.0
+#: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 RECENT_KEYS = 10_000
 
 
@@ -208,10 +211,17 @@ class Inbound:
         # webhook's budget then answers ``success`` and the reply follows late, as for a slow dialogue.
         budget = max(1.0, self.app[keys.SETTINGS].wechat_reply_budget - DB_BUDGET_MARGIN)
         work = asyncio.ensure_future(self._handle_once(delivery, now, replaying))
+        started = time.monotonic()
+        # where a ping can tell busy from away, it must end within the budget
+        wait = budget if not self._pings() else max(0.5, budget - PING_TIMEOUT)
         try:
             while True:
-                await asyncio.wait({work}, timeout=budget)
-                if work.done() or time.monotonic() - self._db_answered >= budget:
+                await asyncio.wait({work}, timeout=wait)
+                if work.done() or time.monotonic() - started >= DB_WAIT_LIMIT:
+                    break
+                if time.monotonic() - self._db_answered < wait:
+                    continue  # other deliveries' statements complete: busy, not away
+                if not await self._answers_a_ping():
                     break
         except asyncio.CancelledError:
             work.cancel()
@@ -229,6 +239,31 @@ class Inbound:
             if unavailable(exc):
                 raise DatabaseAway(describe(exc)) from exc
             raise
+
+    def _chat_engine(self) -> Any:
+        return self.app.get(keys.CHAT_ENGINE) or self.app.get(keys.ENGINE)
+
+    def _pings(self) -> bool:
+        engine = self._chat_engine()
+        return engine is not None and engine.dialect.name != "sqlite"
+
+    async def _answers_a_ping(self) -> bool:
+        """Whether a fresh connection answers ``SELECT 1`` within ``PING_TIMEOUT``: a server that does is busy (its
+        other sessions hold this one's rows, or every connection of this process waits in line), not away. Several
+        workers on one loaded PostgreSQL each saw no statement of their own complete for a while and sent deliveries
+        to the journal (benchmarks/scaleout.py). SQLite: no ping (its only wait is this process's own write lock,
+        and statements completing there already count)."""
+        engine = self._chat_engine()
+        if engine is None or not self._pings():
+            return False
+        try:
+            async with asyncio.timeout(PING_TIMEOUT), engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # refused, unreachable, silent, pool exhausted: away
+            log.info("database ping failed (%s): the delivery counts as not answered", describe(exc))
+            return False
+        self._db_answered = time.monotonic()
+        return True
 
     async def _handle_once(self, delivery: Delivery, now: datetime, replaying: bool) -> str | None:
         """One transaction per message: the resident, the record under the unique key, the dialogue, the reply.

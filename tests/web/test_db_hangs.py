@@ -4,6 +4,7 @@ again. Through the real app on a real port; PostgreSQL reached through a TCP swi
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,37 @@ async def test_a_hanging_database_is_answered_within_wechats_5_s_and_replayed_on
     answered = {r["delivery_key"] for r in rows if r["reply_mode"] == "outbox"}
     assert kept_keys <= answered  # the real answers followed as customer-service messages
     assert {f"reply:{k}" for k in kept_keys} <= set(outbox)
+
+
+async def test_a_busy_database_that_answers_a_ping_is_waited_for_not_journalled(
+    stalled_db: Any, tmp_path: Path
+) -> None:
+    """Another session holds the resident's row for longer than the reply budget (a long staff transaction, a
+    loaded server): nothing of this process completes meanwhile, but a fresh connection answers ``SELECT 1`` at
+    once. The delivery is busy, not away: WeChat gets ``success`` at the budget, the answer follows as a
+    customer-service message when the row is free, and nothing goes to the journal."""
+    db, url, _switch = stalled_db
+    runner, base, app = await start(url, tmp_path)
+    handler = app[webhooks.WEBHOOK_HANDLER]
+    phone = Phone(base)
+    blocker = await asyncpg.connect(pg_dsn(db))
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            assert await phone.say(http, "oBusy-A", "你好")  # the resident exists
+            tx = blocker.transaction()
+            await tx.start()
+            await blocker.execute("SELECT id FROM resident WHERE openid = 'oBusy-A' FOR UPDATE")
+            release = asyncio.get_running_loop().call_later(5.0, lambda: asyncio.ensure_future(tx.rollback()))
+            first, took = await _timed(phone, http, "oBusy-A", "查询进度")
+            assert first == "" and took < WECHAT_GIVES_UP, (first, took)  # `success`: the answer follows
+            # the row is freed; the answer is then written and queued for the outbox
+            await asyncio.sleep(max(0.0, release.when() - asyncio.get_running_loop().time()) + 2.0)
+        assert handler.spooled == 0
+        assert not list((tmp_path / "journal").glob("inbound-*"))
+    finally:
+        await blocker.close()
+        await runner.cleanup()
+    rows, outbox = await audit(db, phone)
+    late = phone.sent[1][0]
+    assert {r["delivery_key"]: r["reply_mode"] for r in rows}[late] == "outbox"
+    assert f"reply:{late}" in outbox
