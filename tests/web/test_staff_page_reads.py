@@ -202,3 +202,13 @@ async def test_the_case_page_shows_the_probed_panels(web_client: Any, web_sessio
     assert "请尽快上门核实" in page and "购买轮椅" in page
     resp = await web_client.get(f"/staff/cases/{bare.case_no}")
     assert resp.status == 200 and "请尽快上门核实" not in await resp.text()
+
+
+def test_the_case_pages_media_probe_names_the_media_table_and_its_columns() -> None:
+    """bot.cases names the media table by hand (it may not import bot.media): the name and columns must match."""
+    from bot.cases.casepage import STORED_MEDIA
+    from bot.media.tables import StoredMedia
+
+    real = StoredMedia.__table__  # type: ignore[attr-defined]
+    assert STORED_MEDIA.name == real.name
+    assert {c.name for c in STORED_MEDIA.c} <= {c.name for c in real.c}
