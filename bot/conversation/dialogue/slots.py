@@ -13,7 +13,7 @@ Pure functions over the message text and the model's entity values, so the dialo
 - Items are named as the annotation guide marks them (nlu_data/README.md): the thing without a modifier, place or
   owner before it ("智能电饭煲" → 电饭煲, "图书室啲空调" → 空调), two things joined by 同/和 kept apart ("轮椅同
   坐便椅"), and always whole tokens of the Rasa tokenizer ("啲灯坏晒" → 灯坏, because jieba makes one token of
-  灯坏). A project keeps every thing the model names; a wish only those named side by side.
+  灯坏).
 - "在凤岗 哦不对 是清溪", "不是石碣 是石龙": the town after the correction wins, a negated town never does.
 """
 
@@ -219,12 +219,7 @@ class Items:
 def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
     """The things one request asks for: the model's items checked against the text and the item lexicon."""
     first_part, second = split_second_matter(text)
-    found = _things(
-        first_part,
-        [v for v in model_items if v and v in first_part],
-        fallback=True,
-        every_model_thing=not wish,
-    )
+    found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True)
     if not found and wish and _COMPANY.search(first_part):
         noun = _VISIT_NOUN.search(first_part)  # the service noun as said ("上门探望" → 探望), else 探访陪伴
         found = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
@@ -233,9 +228,7 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
     return Items(tuple(found), second)
 
 
-def _things(
-    text: str, model_items: Sequence[str], *, fallback: bool = False, every_model_thing: bool = False
-) -> list[str]:
+def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) -> list[str]:
     named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
     candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
     candidates = _combine(text, candidates)
@@ -260,7 +253,7 @@ def _things(
     for other in [*candidates, *find_items(text, loose=True)]:
         if any(_same_thing(text, other, c) for c in chosen):
             continue
-        if any(_coordinated(text, c, other) for c in chosen) or (every_model_thing and other in candidates):
+        if any(_coordinated(text, c, other) for c in chosen):
             chosen.append(other)
     # whole tokens, as the guide marks a thing the tokenizer glues to its neighbour ("灯坏晒" → 灯坏)
     chosen = list(dict.fromkeys(c if c == COMPANY_ITEM else token_aligned(text, c) for c in chosen))
