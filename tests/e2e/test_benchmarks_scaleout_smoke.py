@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 async def test_two_workers_share_the_load_and_lose_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     if not (postgres_reachable() and redis_reachable()):
         pytest.skip("PostgreSQL and Redis are needed")
-    args = argparse.Namespace(workers=[2], senders=4, messages=3, seed=7)
+    args = argparse.Namespace(
+        workers=[2], senders=4, messages=3, seed=7, rasa=False, rasa_replicas=[], rasa_model=None
+    )
     results = await run_scaleout(args)
     assert results["crypto_rps"] > 0 and results["bot2_rps"] > 0
     assert results["bot2_lost"] == 0 and results["bot2_duplicated"] == 0
