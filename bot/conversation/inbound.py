@@ -93,6 +93,8 @@ class Inbound:
         self.replayed = 0
         # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
         self._recent: OrderedDict[str, None] = OrderedDict()
+        # deliveries being handled and not yet committed, journalled or answered: what a shutdown would lose
+        self._inflight: dict[str, tuple[Delivery, datetime]] = {}
 
     def _engines(self) -> list[Any]:
         engines = [self.app.get(keys.ENGINE), self.app.get(keys.CHAT_ENGINE)]
@@ -109,18 +111,24 @@ class Inbound:
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
         lock = self._locks[delivery.openid]
+        self._inflight.setdefault(delivery.key, (delivery, now))
+        reply: str | None
         try:
             async with lock:
                 if self.journal.pending:  # the order of a resident's messages: behind what is journalled
-                    return self._spool(delivery, now)
-                try:
-                    return await self._handle(delivery, now)
-                except DatabaseAway as exc:
-                    log.warning("database unavailable (%s): delivery goes to the journal", exc)
-                    return self._spool(delivery, now)
+                    reply = self._spool(delivery, now)
+                else:
+                    try:
+                        reply = await self._handle(delivery, now)
+                    except DatabaseAway as exc:
+                        log.warning("database unavailable (%s): delivery goes to the journal", exc)
+                        reply = self._spool(delivery, now)
         finally:
             if not lock.locked():
                 self._locks.pop(delivery.openid, None)
+        # done: committed, journalled or answered as a duplicate (a cancelled call stays in flight, see stop)
+        self._inflight.pop(delivery.key, None)
+        return reply
 
     # ------------------------------------------------------------------ the journal
     def _spool(self, delivery: Delivery, now: datetime) -> str:
@@ -156,6 +164,7 @@ class Inbound:
                 event.remove(engine.sync_engine, "commit", self._answered)
         for work in list(self._abandoned):
             work.cancel()
+        self._evacuate()
         if self._replayer is not None:
             self._replayer.cancel()
             try:
@@ -163,6 +172,29 @@ class Inbound:
             except (asyncio.CancelledError, Exception):
                 pass
         self.journal.close()
+
+    def _evacuate(self) -> None:
+        """At shutdown, deliveries still in flight (the webhook's tasks past their grace, cancelled: WeChat was
+        answered ``success`` and will not send them again) go to the journal, replayed at the next start, once
+        (their key dedupes one that did commit). Seen under overload: thousands of queued deliveries cancelled at a
+        shutdown (benchmarks/README.md, webhook --full)."""
+        if not self._inflight:
+            return
+        entries = list(self._inflight.values())
+        try:
+            self.journal.append_many(entries)
+        except OSError as exc:
+            log.error(
+                "shutdown: %d deliveries in progress could not be journalled (%s) at %s",
+                len(entries),
+                describe(exc),
+                self.journal.directory,
+            )
+            return
+        self._inflight.clear()
+        log.warning(
+            "shutdown: %d deliveries in progress journalled; replayed at the next start", len(entries)
+        )
 
     async def _replay_loop(self) -> None:
         while self.journal.pending:

@@ -95,7 +95,14 @@ class Journal:
     # ------------------------------------------------------------------ writing
     def append(self, delivery: Delivery, received_at: datetime) -> None:
         """Write one entry and fsync it. Raises OSError (e.g. ENOSPC) when it cannot be kept."""
-        data = encode(delivery, received_at)
+        self.append_many([(delivery, received_at)])
+
+    def append_many(self, entries: list[tuple[Delivery, datetime]]) -> None:
+        """Write entries in order with one fsync (all or none). Raises OSError (e.g. ENOSPC) when they cannot be
+        kept."""
+        if not entries:
+            return
+        data = b"".join(encode(delivery, received_at) for delivery, received_at in entries)
         if self._fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.own, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

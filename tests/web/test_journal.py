@@ -182,3 +182,69 @@ async def test_a_full_disk_under_the_journal_gives_a_kind_answer_and_a_clear_log
     finally:
         await runner.cleanup()
     await audit(db, phone)
+
+
+async def test_deliveries_still_in_progress_at_a_shutdown_are_journalled_and_replayed_once(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """WeChat was answered ``success`` (the reply budget passed) and will not send the message again; the process
+    stops before the delivery was recorded (here the NLU never answers; under overload, a queue of deliveries).
+    The shutdown cancels it after its grace, so it goes to the journal; the next start replays it: recorded once,
+    answered through the outbox."""
+    import asyncio
+    from collections.abc import AsyncIterator
+    from dataclasses import replace
+
+    import sqlalchemy as sa
+
+    from bot import keys
+    from bot.conversation.nlu import KeywordNLU
+    from bot.db import make_engine
+
+    class Stalls(KeywordNLU):
+        async def parse(self, text: str) -> Any:
+            await asyncio.Event().wait()  # never answers
+
+    async def stalled_nlu(app: Any) -> AsyncIterator[None]:
+        app[keys.NLU_CLIENT] = Stalls()
+        app[webhooks.WEBHOOK_CONFIG] = replace(
+            app[webhooks.WEBHOOK_CONFIG], shutdown_grace=0.2, reply_budget=1.0
+        )
+        yield
+
+    settings = make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key="")
+    app = create_app(settings, run_migrations=False, with_scheduler=False)
+    app.cleanup_ctx.append(stalled_nlu)
+    runner, base = await serve(app)
+    phone = Phone(base)
+    try:
+        async with aiohttp.ClientSession() as http:
+            assert (
+                await phone.say(http, "oStop-A", "我想要一辆轮椅") == ""
+            )  # `success`: the answer would follow
+    finally:
+        await runner.cleanup()  # the shutdown: the handler is still waiting for the NLU
+    lines = b"".join(p.read_bytes() for p in (tmp_path / "journal").glob("inbound-*"))
+    assert lines.count(b"\n") == 1 and b"oStop-A" in lines
+
+    runner, base, app = await start(sqlite_url, tmp_path)  # a new process with a working NLU
+    try:
+        await wait_until(lambda: not list((tmp_path / "journal").glob("inbound-*")), timeout=15)
+        assert app[webhooks.WEBHOOK_HANDLER].replayed == 1
+    finally:
+        await runner.cleanup()
+    engine = make_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT delivery_key, reply_mode FROM inboundmessage WHERE openid = 'oStop-A'")
+                )
+            ).all()
+            outbox = (
+                await conn.execute(sa.text("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'reply:%'"))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert rows == [(phone.sent[0][0], "outbox")]  # once, and its answer went out as a message
+    assert [o[0] for o in outbox] == [f"reply:{phone.sent[0][0]}"]
