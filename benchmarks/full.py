@@ -189,11 +189,14 @@ async def run_full(args: argparse.Namespace) -> dict[str, Any]:
                 for nlu in nlus:
                     async with _database(database, Path(tmp)) as db_url:
                         sim_port, bot_port = free_port(), free_port()
+                        # a data folder per run: a journal left by one run's overload must not be adopted by the next
+                        data_dir = Path(tmp) / f"{database}-{nlu}"
+                        data_dir.mkdir()
                         options = {
                             "sim_port": sim_port,
                             "settings": bot_settings(
                                 db_url=db_url,
-                                data_dir=Path(tmp),
+                                data_dir=data_dir,
                                 rasa_url=rasa_url,
                                 sim_port=sim_port,
                                 bot_port=bot_port,

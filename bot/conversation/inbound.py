@@ -24,6 +24,8 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import col
 
 from bot import keys
@@ -93,6 +95,7 @@ class Inbound:
         self.replayed = 0
         # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._pinger: AsyncEngine | None = None
         # deliveries being handled and not yet committed, journalled or answered: what a shutdown would lose
         self._inflight: dict[str, tuple[Delivery, datetime]] = {}
 
@@ -165,6 +168,8 @@ class Inbound:
         for work in list(self._abandoned):
             work.cancel()
         self._evacuate()
+        if self._pinger is not None:
+            await self._pinger.dispose()
         if self._replayer is not None:
             self._replayer.cancel()
             try:
@@ -288,10 +293,12 @@ class Inbound:
         engine = self._chat_engine()
         if engine is None or not self._pings():
             return False
+        if self._pinger is None:  # a connection of its own each time: the pool may be exhausted by busy work
+            self._pinger = create_async_engine(engine.url, poolclass=NullPool)
         try:
-            async with asyncio.timeout(PING_TIMEOUT), engine.connect() as conn:
+            async with asyncio.timeout(PING_TIMEOUT), self._pinger.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
-        except Exception as exc:  # refused, unreachable, silent, pool exhausted: away
+        except Exception as exc:  # refused, unreachable, silent: away
             log.info("database ping failed (%s): the delivery counts as not answered", describe(exc))
             return False
         self._db_answered = time.monotonic()
