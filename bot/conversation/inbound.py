@@ -98,6 +98,8 @@ class Inbound:
         self._pinger: AsyncEngine | None = None
         # deliveries being handled and not yet committed, journalled or answered: what a shutdown would lose
         self._inflight: dict[str, tuple[Delivery, datetime]] = {}
+        # answered deliveries whose late answer is not queued yet (deliver_late waiting, cancelled or failed)
+        self._late: dict[str, tuple[Delivery, datetime]] = {}
 
     def _engines(self) -> list[Any]:
         engines = [self.app.get(keys.ENGINE), self.app.get(keys.CHAT_ENGINE)]
@@ -180,12 +182,13 @@ class Inbound:
 
     def _evacuate(self) -> None:
         """At shutdown, deliveries still in flight (the webhook's tasks past their grace, cancelled: WeChat was
-        answered ``success`` and will not send them again) go to the journal, replayed at the next start, once
-        (their key dedupes one that did commit). Seen under overload: thousands of queued deliveries cancelled at a
+        answered ``success`` and will not send them again) and answers not yet queued for late delivery go to the
+        journal, replayed at the next start, once (their key dedupes one that did commit; a recorded answer is
+        queued for the outbox under its dedupe key). Seen under overload: thousands of queued deliveries cancelled at a
         shutdown (benchmarks/README.md, webhook --full)."""
-        if not self._inflight:
+        entries = [*self._inflight.values(), *self._late.values()]
+        if not entries:
             return
-        entries = list(self._inflight.values())
         try:
             self.journal.append_many(entries)
         except OSError as exc:
@@ -197,6 +200,7 @@ class Inbound:
             )
             return
         self._inflight.clear()
+        self._late.clear()
         log.warning(
             "shutdown: %d deliveries in progress journalled; replayed at the next start", len(entries)
         )
@@ -451,7 +455,9 @@ class Inbound:
         return None
 
     async def deliver_late(self, delivery: Delivery, reply: str) -> None:
-        """The dialogue took longer than the reply budget: the answer goes out as a customer-service message."""
+        """The dialogue took longer than the reply budget: the answer goes out as a customer-service message.
+        Until it is queued, a shutdown journals the delivery (its replay finds the answer and queues it, once)."""
+        self._late[delivery.key] = (delivery, self.app[keys.CLOCK]())
         async with transaction(self._sessions) as session:
             await session.exec(
                 update(InboundMessage)
@@ -461,6 +467,7 @@ class Inbound:
             await enqueue(
                 session, openid=delivery.openid, kind="reply", text=reply, dedupe_key=f"reply:{delivery.key}"
             )
+        self._late.pop(delivery.key, None)  # queued: the outbox has it
         self.app[keys.METRICS].replies.labels("outbox").inc()
         try:
             # the immediate dispatch belongs to the process layer (bot.ops), above this package: the app

@@ -248,3 +248,71 @@ async def test_deliveries_still_in_progress_at_a_shutdown_are_journalled_and_rep
         await engine.dispose()
     assert rows == [(phone.sent[0][0], "outbox")]  # once, and its answer went out as a message
     assert [o[0] for o in outbox] == [f"reply:{phone.sent[0][0]}"]
+
+
+async def test_a_late_answer_not_yet_queued_at_a_shutdown_is_journalled_and_queued_once_after(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The dialogue answered after WeChat's budget, so the answer must go out as a message; the process stops while
+    that message waits for the database (under load, the write lock). The delivery is journalled; the next start
+    finds its recorded answer and queues it once."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from bot import keys
+    from bot.db import make_engine
+    from webhooks import Delivery
+
+    runner, base, app = await start(sqlite_url, tmp_path)
+    phone = Phone(base)
+    handler = app[webhooks.WEBHOOK_HANDLER]
+    try:
+        async with aiohttp.ClientSession() as http:
+            answer = await phone.say(http, "oLate-A", "查询进度")
+        key = phone.sent[0][0]
+        delivery = Delivery(
+            key=key,
+            openid="oLate-A",
+            account=ACCOUNT,
+            msg_type="text",
+            event=None,
+            text="查询进度",
+            media={},
+            create_time=datetime.now(UTC),
+            raw_xml="",
+        )
+        lock = app[keys.CHAT_SESSIONS].write_lock  # type: ignore[attr-defined]
+        assert lock is not None
+        await lock.acquire()  # the database is busy: the late answer waits for it
+        late = asyncio.ensure_future(handler.deliver_late(delivery, answer))
+        await asyncio.sleep(0.05)
+        assert not late.done()
+    finally:
+        await runner.cleanup()  # the shutdown
+    late.cancel()
+    lock.release()
+    lines = b"".join(p.read_bytes() for p in (tmp_path / "journal").glob("inbound-*"))
+    assert lines.count(b"\n") == 1 and b"oLate-A" in lines
+
+    runner, base, app = await start(sqlite_url, tmp_path)
+    try:
+        await wait_until(lambda: not list((tmp_path / "journal").glob("inbound-*")), timeout=15)
+    finally:
+        await runner.cleanup()
+    engine = make_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.text("SELECT reply_mode FROM inboundmessage WHERE openid = 'oLate-A'"))
+            ).all()
+            outbox = (
+                await conn.execute(
+                    sa.text("SELECT text FROM outbox WHERE dedupe_key = :k"), {"k": f"reply:{key}"}
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert rows == [("outbox",)]  # recorded once; its answer went out as a message
+    assert outbox == [(answer,)]
