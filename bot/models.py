@@ -149,6 +149,8 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_case_town_status_created", "town", "status", "created_at"),
         sa.Index("ix_case_deadline_open", "stage_deadline", "status"),
+        # PostgreSQL's queue page (a town's newest cases); empty on SQLite, whose planner misused it (0020)
+        sa.Index("ix_case_town_created", "town", "created_at", sqlite_where=sa.text("0")),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_no: str = Field(unique=True, max_length=24)
