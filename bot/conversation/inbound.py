@@ -54,6 +54,9 @@ REPLAY_INTERVAL = 0.5
 DB_BUDGET_MARGIN = 0.5
 PING_TIMEOUT = 1.0
 DB_WAIT_LIMIT = 30.0
+#: a late answer that cannot be queued because the database is away or its pool exhausted is retried after these
+#: pauses (seconds); then it stays with the process and a shutdown journals it
+LATE_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 #: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 RECENT_KEYS = 10_000
 
@@ -458,6 +461,32 @@ class Inbound:
         """The dialogue took longer than the reply budget: the answer goes out as a customer-service message.
         Until it is queued, a shutdown journals the delivery (its replay finds the answer and queues it, once)."""
         self._late[delivery.key] = (delivery, self.app[keys.CLOCK]())
+        for attempt, pause in enumerate((*LATE_RETRY_PAUSES, None), start=1):
+            try:
+                await self._queue_late(delivery, reply)
+                break
+            except Exception as exc:
+                if pause is None or not unavailable(exc):
+                    # kept in ``_late``: a shutdown journals it and the next start queues the answer
+                    raise
+                log.warning(
+                    "late answer to %s not queued (%s, attempt %d); retrying in %.0f s",
+                    privacy.pseudonym(delivery.key),
+                    describe(exc),
+                    attempt,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+        self._late.pop(delivery.key, None)  # queued: the outbox has it
+        self.app[keys.METRICS].replies.labels("outbox").inc()
+        try:
+            # the immediate dispatch belongs to the process layer (bot.ops), above this package: the app
+            # factory hands it down as app[keys.DISPATCH_NOW]
+            await self.app[keys.DISPATCH_NOW](self.app)
+        except Exception:  # the periodic dispatcher will pick it up
+            log.exception("immediate dispatch of a late reply failed; it stays queued")
+
+    async def _queue_late(self, delivery: Delivery, reply: str) -> None:
         async with transaction(self._sessions) as session:
             await session.exec(
                 update(InboundMessage)
@@ -467,14 +496,6 @@ class Inbound:
             await enqueue(
                 session, openid=delivery.openid, kind="reply", text=reply, dedupe_key=f"reply:{delivery.key}"
             )
-        self._late.pop(delivery.key, None)  # queued: the outbox has it
-        self.app[keys.METRICS].replies.labels("outbox").inc()
-        try:
-            # the immediate dispatch belongs to the process layer (bot.ops), above this package: the app
-            # factory hands it down as app[keys.DISPATCH_NOW]
-            await self.app[keys.DISPATCH_NOW](self.app)
-        except Exception:  # the periodic dispatcher will pick it up
-            log.exception("immediate dispatch of a late reply failed; it stays queued")
 
 
 def _forget(pending: set[asyncio.Future[str | None]]) -> Any:

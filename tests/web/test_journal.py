@@ -316,3 +316,48 @@ async def test_a_late_answer_not_yet_queued_at_a_shutdown_is_journalled_and_queu
         await engine.dispose()
     assert rows == [("outbox",)]  # recorded once; its answer went out as a message
     assert outbox == [(answer,)]
+
+
+async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retries(
+    switched_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away just as a late answer is to be queued (PostgreSQL behind a switch that cuts and
+    refuses connections): the answer is retried and queued once the database is back, not dropped with a log line."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.conversation import inbound as inbound_module
+    from webhooks import Delivery
+
+    monkeypatch.setattr(inbound_module, "LATE_RETRY_PAUSES", (0.3, 0.3, 0.5, 1.0, 2.0))
+    db, url, switch = switched_db
+    runner, base, app = await start(url, tmp_path)
+    phone = Phone(base)
+    handler = app[webhooks.WEBHOOK_HANDLER]
+    try:
+        async with aiohttp.ClientSession() as http:
+            answer = await phone.say(http, "oRetry-A", "查询进度")
+        key = phone.sent[0][0]
+        delivery = Delivery(
+            key=key,
+            openid="oRetry-A",
+            account=ACCOUNT,
+            msg_type="text",
+            event=None,
+            text="查询进度",
+            media={},
+            create_time=datetime.now(UTC),
+            raw_xml="",
+        )
+        switch.down()
+        late = asyncio.ensure_future(handler.deliver_late(delivery, answer))
+        await asyncio.sleep(0.8)
+        assert not late.done()  # still retrying
+        switch.up()
+        await asyncio.wait_for(late, timeout=15)
+    finally:
+        await runner.cleanup()
+    rows, outbox = await audit(db, phone)
+    assert [r["reply_mode"] for r in rows] == ["outbox"]
+    assert outbox == [f"reply:{key}"]
+    assert not list((tmp_path / "journal").glob("inbound-*"))  # queued, nothing left for a shutdown to keep
