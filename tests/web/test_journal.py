@@ -257,13 +257,11 @@ async def test_a_late_answer_not_yet_queued_at_a_shutdown_is_journalled_and_queu
     that message waits for the database (under load, the write lock). The delivery is journalled; the next start
     finds its recorded answer and queues it once."""
     import asyncio
-    from datetime import UTC, datetime
 
     import sqlalchemy as sa
 
     from bot import keys
     from bot.db import make_engine
-    from webhooks import Delivery
 
     runner, base, app = await start(sqlite_url, tmp_path)
     phone = Phone(base)
@@ -272,17 +270,7 @@ async def test_a_late_answer_not_yet_queued_at_a_shutdown_is_journalled_and_queu
         async with aiohttp.ClientSession() as http:
             answer = await phone.say(http, "oLate-A", "查询进度")
         key = phone.sent[0][0]
-        delivery = Delivery(
-            key=key,
-            openid="oLate-A",
-            account=ACCOUNT,
-            msg_type="text",
-            event=None,
-            text="查询进度",
-            media={},
-            create_time=datetime.now(UTC),
-            raw_xml="",
-        )
+        delivery = _text_delivery(key, "oLate-A", "查询进度")
         lock = app[keys.CHAT_SESSIONS].write_lock  # type: ignore[attr-defined]
         assert lock is not None
         await lock.acquire()  # the database is busy: the late answer waits for it
@@ -324,10 +312,8 @@ async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retr
     """The database goes away just as a late answer is to be queued (PostgreSQL behind a switch that cuts and
     refuses connections): the answer is retried and queued once the database is back, not dropped with a log line."""
     import asyncio
-    from datetime import UTC, datetime
 
     from bot.conversation import inbound as inbound_module
-    from webhooks import Delivery
 
     monkeypatch.setattr(inbound_module, "LATE_RETRY_PAUSES", (0.3, 0.3, 0.5, 1.0, 2.0))
     db, url, switch = switched_db
@@ -338,17 +324,7 @@ async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retr
         async with aiohttp.ClientSession() as http:
             answer = await phone.say(http, "oRetry-A", "查询进度")
         key = phone.sent[0][0]
-        delivery = Delivery(
-            key=key,
-            openid="oRetry-A",
-            account=ACCOUNT,
-            msg_type="text",
-            event=None,
-            text="查询进度",
-            media={},
-            create_time=datetime.now(UTC),
-            raw_xml="",
-        )
+        delivery = _text_delivery(key, "oRetry-A", "查询进度")
         switch.down()
         late = asyncio.ensure_future(handler.deliver_late(delivery, answer))
         await asyncio.sleep(0.8)
@@ -361,3 +337,22 @@ async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retr
     assert [r["reply_mode"] for r in rows] == ["outbox"]
     assert outbox == [f"reply:{key}"]
     assert not list((tmp_path / "journal").glob("inbound-*"))  # queued, nothing left for a shutdown to keep
+
+
+def _text_delivery(key: str, openid: str, text: str) -> Any:
+    """The verified delivery of a text message the phone sent under ``key`` (as the webhook hands it on)."""
+    from datetime import UTC, datetime
+
+    from webhooks import Delivery
+
+    return Delivery(
+        key=key,
+        openid=openid,
+        account=ACCOUNT,
+        msg_type="text",
+        event=None,
+        text=text,
+        media={},
+        create_time=datetime.now(UTC),
+        raw_xml="",
+    )
