@@ -9,7 +9,9 @@ import pytest
 
 from bot.conversation.nlu.evaluate import (
     TARGETS,
+    Example,
     Prediction,
+    case_slot_errors,
     compute,
     evaluate_async,
     load_examples,
@@ -44,30 +46,29 @@ def test_dev_set_is_separate_and_covers_every_intent() -> None:
     assert not [e.text for e in dev if e.text in heldout]
 
 
+def _bare(example: Example, intent: str, confidence: float) -> Prediction:
+    return Prediction(
+        example=example,
+        intent=intent,
+        confidence=confidence,
+        fell_back=False,
+        entities=(),
+        raw_entities=(),
+        latency_ms=5.0,
+    )
+
+
+def _wish_with_a_slot_error() -> Example:
+    """A dev wish whose recorded item or beneficiary, read from no model entity at all, differs from its gold."""
+    dev = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")
+    return next(e for e in dev if e.intent == "micro_wish" and case_slot_errors([_bare(e, e.intent, 0.99)]))
+
+
 def _result_with_one_error(test_path: Path) -> dict[str, Any]:
     train = load_training(DEFAULT_PROJECT_DIR)
     dev = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")
-    examples = [next(e for e in dev if e.intent == "micro_wish"), next(e for e in dev if e.intent == "greet")]
-    predictions = [
-        Prediction(
-            example=examples[0],
-            intent=examples[0].intent,
-            confidence=0.99,
-            fell_back=False,
-            entities=(),
-            raw_entities=(),
-            latency_ms=5.0,
-        ),
-        Prediction(
-            example=examples[1],
-            intent="micro_project",
-            confidence=0.97,
-            fell_back=False,
-            entities=(),
-            raw_entities=(),
-            latency_ms=6.0,
-        ),
-    ]
+    examples = [_wish_with_a_slot_error(), next(e for e in dev if e.intent == "greet")]
+    predictions = [_bare(examples[0], examples[0].intent, 0.99), _bare(examples[1], "micro_project", 0.97)]
     result = compute(predictions, train=train, threshold=0.5)
     result["summary"] = summary(result)
     return seal(result, test_path=test_path, project_dir=DEFAULT_PROJECT_DIR)
@@ -82,6 +83,11 @@ def test_heldout_errors_are_never_listed_but_dev_errors_are() -> None:
     assert wrong in on_dev and "misclassified (1)" in on_dev
     assert wrong not in on_heldout and "misclassified" not in on_heldout
     assert "not shown" in on_heldout
+    # the independent slot held-out set is as blind: neither intent nor item/beneficiary errors are listed
+    wish = _wish_with_a_slot_error()
+    on_slots = render(_result_with_one_error(DEFAULT_PROJECT_DIR / "tests" / "slots_heldout.yml"))
+    assert wrong not in on_slots and wish.text not in on_slots and "not shown" in on_slots
+    assert wish.text in on_dev and "differing from the gold" in on_dev
 
 
 def test_training_data_sizes() -> None:
