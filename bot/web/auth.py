@@ -4,15 +4,17 @@ Passwords, lockout and binding codes are domain rules and live in `bot.cases.acc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
 from aiohttp_session import get_session, new_session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import keys
 from bot.cases.access import LoginFailed, authenticate, hash_password, revoke_sessions, verify_password
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 STAFF_KEY = "staff_id"
 EPOCH_KEY = "epoch"
 _REQUEST_STAFF = "daguanjia_staff"
+_REQUEST_DB = "daguanjia_page_session"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -33,6 +36,7 @@ __all__ = [
     "hash_password",
     "oauth_authorize_url",
     "oauth_exchange",
+    "page_session",
     "require_staff",
     "safe_next",
     "sign_in",
@@ -63,16 +67,20 @@ async def sign_out(request: web.Request) -> None:
     request[_REQUEST_STAFF] = None
 
 
-async def current_staff(request: web.Request) -> Staff | None:
-    """The signed-in, active staff member, loaded once per request."""
+async def current_staff(request: web.Request, db: AsyncSession | None = None) -> Staff | None:
+    """The signed-in, active staff member, loaded once per request: in ``db`` when given (the page's own
+    session, see ``page_session``), else in a session of its own."""
     if _REQUEST_STAFF in request:
         return request[_REQUEST_STAFF]
     session = await get_session(request)
     staff_id = session.get(STAFF_KEY)
     staff = None
     if isinstance(staff_id, int):
-        async with request.app[keys.SESSIONS]() as db:
+        if db is not None:
             staff = await db.get(Staff, staff_id)
+        else:
+            async with request.app[keys.SESSIONS]() as own:
+                staff = await own.get(Staff, staff_id)
         if staff is not None and (not staff.active or session.get(EPOCH_KEY) != staff.session_epoch):
             staff = None  # deactivated, or the session was revoked (logout, password, role or town change)
             session.invalidate()
@@ -81,28 +89,52 @@ async def current_staff(request: web.Request) -> Staff | None:
 
 
 def require_staff(
-    roles: Iterable[str] | None = None,
+    roles: Iterable[str] | None = None, *, reads: bool = False
 ) -> Callable[[Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]], Handler]:
     """Decorator: the handler gets the signed-in staff member as its second argument. Not signed in → the
-    login page (back here afterwards); signed in without one of `roles` → 403."""
+    login page (back here afterwards); signed in without one of `roles` → 403.
+
+    ``reads``: for a page that only reads. The staff member is read in the session the handler then takes with
+    ``page_session`` (one connection checkout and one transaction for both instead of two: ~1 ms of CPU per
+    page on PostgreSQL). The handler must take it before anything else opens a session (on SQLite it holds the
+    write lock from its first statement) and must not write in it; it is closed when the handler returns."""
     allowed = frozenset(roles) if roles is not None else None
+
+    def admit(request: web.Request, staff: Staff | None) -> Staff:
+        if staff is None:
+            if request.method != "GET":
+                raise web.HTTPForbidden(text="请先登录")
+            login = request.app.router["staff_login"].url_for().with_query(next=request.path_qs)
+            raise web.HTTPFound(login)
+        if allowed is not None and staff.role not in allowed:
+            raise web.HTTPForbidden(text="您没有权限使用这个功能")
+        return staff
 
     def wrap(handler: Callable[[web.Request, Staff], Awaitable[web.StreamResponse]]) -> Handler:
         @functools.wraps(handler)
         async def inner(request: web.Request) -> web.StreamResponse:
-            staff = await current_staff(request)
-            if staff is None:
-                if request.method != "GET":
-                    raise web.HTTPForbidden(text="请先登录")
-                login = request.app.router["staff_login"].url_for().with_query(next=request.path_qs)
-                raise web.HTTPFound(login)
-            if allowed is not None and staff.role not in allowed:
-                raise web.HTTPForbidden(text="您没有权限使用这个功能")
-            return await handler(request, staff)
+            if not reads:
+                return await handler(request, admit(request, await current_staff(request)))
+            db = request.app[keys.SESSIONS]()
+            request[_REQUEST_DB] = db
+            try:
+                return await handler(request, admit(request, await current_staff(request, db)))
+            finally:
+                request.pop(_REQUEST_DB, None)
+                await db.close()  # at once if the handler did not take it (a redirect, a refusal)
 
         return inner
 
     return wrap
+
+
+@contextlib.asynccontextmanager
+async def page_session(request: web.Request) -> AsyncIterator[AsyncSession]:
+    """The page's read session, closed at the end of the block: the one the signed-in staff member was just read
+    in when the handler is decorated with ``require_staff(reads=True)`` (taken once), else a new one."""
+    db = request.pop(_REQUEST_DB, None)
+    async with db if db is not None else request.app[keys.SESSIONS]() as session:
+        yield session
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -212,3 +212,42 @@ def test_the_case_pages_media_probe_names_the_media_table_and_its_columns() -> N
     real = StoredMedia.__table__  # type: ignore[attr-defined]
     assert STORED_MEDIA.name == real.name
     assert {c.name for c in STORED_MEDIA.c} <= {c.name for c in real.c}
+
+
+async def test_the_queue_and_case_page_read_the_staff_member_in_their_own_session(
+    db_url: str, tmp_path: Any, aiohttp_client: Any
+) -> None:
+    """A queue or case page takes one connection from the pool: the signed-in staff member is read in the page's
+    session, not in one of its own. A page that is refused (signed out, deactivated, another town's case) gives
+    its connection back all the same."""
+    from bot import keys
+    from tests.helpers import app_client, sign_in
+
+    client = await app_client(db_url, tmp_path, aiohttp_client, now=NOW)
+    sessions = client.app[keys.SESSIONS]
+    staff = await add_staff(sessions, "s1", "town_staff")
+    case = await add_case(sessions)
+    other = await add_case(sessions, town="虎门镇")
+    assert (await sign_in(client, "s1")).status == 302
+    pool = client.app[keys.ENGINE].sync_engine.pool
+    checkouts: list[int] = []
+    event.listen(pool, "checkout", lambda *_: checkouts.append(1))
+    pages = ("/staff/cases", "/staff/cases?flag=phone_needed", f"/staff/cases/{case.case_no}")
+    for path in pages:  # the reference lists (categories, communities) are cached by the first request
+        assert (await client.get(path)).status == 200
+    for path in pages:
+        checkouts.clear()
+        resp = await client.get(path)
+        assert resp.status == 200 and TOWN in await resp.text(), path
+        assert len(checkouts) == 1, path
+        assert pool.checkedout() == 0, path
+    assert (await client.get(f"/staff/cases/{other.case_no}")).status == 404
+    assert pool.checkedout() == 0
+    async with transaction(sessions) as db:
+        await db.exec(update(type(staff)).where(col(type(staff).id) == staff.id).values(active=False))
+    resp = await client.get("/staff/cases", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"].startswith("/staff/login")
+    assert pool.checkedout() == 0
+    client.session.cookie_jar.clear()
+    resp = await client.get(f"/staff/cases/{case.case_no}", allow_redirects=False)
+    assert resp.status == 302 and pool.checkedout() == 0

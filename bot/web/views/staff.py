@@ -90,6 +90,7 @@ from bot.web.auth import (
     current_staff,
     oauth_authorize_url,
     oauth_exchange,
+    page_session,
     require_staff,
     safe_next,
     sign_in,
@@ -328,7 +329,7 @@ async def home(request: web.Request) -> web.Response:
 
 
 @routes.get("/staff/cases", name="staff_queue")
-@require_staff()
+@require_staff(reads=True)
 async def queue(request: web.Request, staff: Staff) -> web.Response:
     query = clean_query(request.query)
     query["page"] = str(parse_page(request.query))
@@ -336,7 +337,7 @@ async def queue(request: web.Request, staff: Staff) -> web.Response:
     flag = query.get("flag", "")
     flag = flag if flag in FLAG_LABEL else ""
     now = _now(request)
-    async with request.app[keys.SESSIONS]() as db:
+    async with page_session(request) as db:  # the session the staff member was read in
         if flag:  # the cases a flag asks staff to act on, whatever their state
             page = await flagged_page(db, staff=staff, flag=flag, page=filters.page, now=now)
         else:
@@ -379,7 +380,7 @@ async def _case_page(
     status: int = 200,
     extra: Mapping[str, Any] | None = None,
 ) -> web.Response:
-    async with request.app[keys.SESSIONS]() as db:
+    async with page_session(request) as db:  # a GET: the session the staff member was read in
         # the case with what its panels need to know (which have rows: only those are read), in one statement
         found = await page_case(db, cases_query(staff).where(Case.case_no == parse_case_no(case_no)))
         if found is None:
@@ -480,7 +481,7 @@ async def new_case_post(request: web.Request, staff: Staff) -> web.Response:
 
 
 @routes.get("/staff/cases/{case_no}", name="staff_case")
-@require_staff()
+@require_staff(reads=True)
 async def case_page(request: web.Request, staff: Staff) -> web.Response:
     case_no = parse_case_no(request.match_info["case_no"])
     session = await get_session(request)
