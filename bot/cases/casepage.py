@@ -6,6 +6,7 @@ probe is an ``EXISTS`` on the table's ``case_id`` index."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,11 +46,13 @@ class CaseExtras:
     offers: bool = True
 
 
-def _extras_columns() -> list[Any]:
-    """The probe as columns correlated to the ``case`` row of the enclosing query."""
+@functools.cache
+def _extras_columns() -> tuple[Any, ...]:
+    """The probe as columns correlated to the ``case`` row of the enclosing query: built once (statements are
+    immutable; building these eight subqueries cost ~0.4 ms of CPU per case page)."""
     # two levels down: correlated by hand, or the subquery would read the whole case table on its own
     linked = select(col(InboundMessage.id)).where(col(InboundMessage.case_id) == Case.id).correlate(Case)
-    return [
+    return (
         select(Resident.phone).where(Resident.id == Case.resident_id).scalar_subquery(),
         select(func.coalesce(func.nullif(Staff.display_name, ""), Staff.username))
         .where(Staff.id == Case.claimed_by_id)
@@ -60,7 +63,7 @@ def _extras_columns() -> list[Any]:
         exists().where(col(FundEntry.case_id) == Case.id),
         exists().where(or_(STORED_MEDIA.c.case_id == Case.id, STORED_MEDIA.c.inbound_id.in_(linked))),
         exists().where(col(Offer.case_id) == Case.id),
-    ]
+    )
 
 
 def _extras(case: Case, row: Sequence[Any]) -> CaseExtras:
