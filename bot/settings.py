@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     messages_per_minute: int = (
         20  # per resident; beyond it messages are kept but not processed (0 = no limit)
     )
+    # deliveries a process handles at once; beyond it a delivery goes to the local journal at once (fsync'd) and the
+    # resident is told it is kept (load shedding: memory and the database's queue stay bounded under a flood)
+    inbound_in_flight_limit: int = Field(default=512, ge=1, le=100_000)
     privacy_notice_version: str = "2026-11"
     # where a resident who asks for a person is sent: town full name → office line (JSON); unset towns use 12345
     town_office_phones: dict[str, str] = {}

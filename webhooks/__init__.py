@@ -6,7 +6,7 @@ from .keys import WEBHOOK_CONFIG, WEBHOOK_HANDLER, WEBHOOK_NONCES, WEBHOOK_RUNNE
 from .nonces import MemoryNonceStore, RedisNonceStore
 from .parsing import BadMessage, to_delivery
 from .replies import MAX_TEXT_BYTES, render_text_reply
-from .types import Delivery, InboundHandler, NonceStore, WebhookConfig
+from .types import Delivery, InboundHandler, KeepsUnanswered, NonceStore, WebhookConfig
 from .views import SUCCESS, routes, setup_webhook, webhook_tasks_ctx
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "CryptoError",
     "Delivery",
     "InboundHandler",
+    "KeepsUnanswered",
     "MemoryNonceStore",
     "NonceStore",
     "RedisNonceStore",

@@ -6,7 +6,8 @@ WeChat retry arriving while the first attempt still runs joins it instead of sta
 
 Exactly one channel carries the reply: when the job finishes, if some request is still waiting, the
 waiting request(s) return it as the passive reply; if nobody waits any more, the job itself calls
-``handler.deliver_late``. Both sides decide synchronously on the event loop (the job reads the waiter
+``handler.deliver_late``. A handler that can keep a delivery (``KeepsUnanswered``) is asked to, before the last
+waiting request answers ``success`` for a job still running; from then on the job's reply always goes late. Both sides decide synchronously on the event loop (the job reads the waiter
 count in the same step in which it publishes the result; a waiter gives up only in a step in which the
 result is not yet published), so the reply is neither lost nor sent twice.
 """
@@ -21,7 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from .types import Delivery, InboundHandler
+from .types import Delivery, InboundHandler, KeepsUnanswered
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class _Job:
     delivery: Delivery
     result: asyncio.Future[str | None]
     waiters: int = 0
+    kept: bool = False
+    """The handler was asked to keep the delivery: its reply goes out late, never passively."""
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -74,14 +77,34 @@ class ReplyRunner:
         try:
             if timeout > 0 and not job.result.done():
                 await asyncio.wait({job.result}, timeout=timeout)
+            if not job.result.done() and job.waiters == 1 and not job.kept:
+                await self._keep(handler, job)
         finally:
             job.waiters -= 1
+        if job.kept:
+            return None
         if job.result.done() and not job.result.cancelled():
             reply = job.result.result()
             if reply:
                 self.passive_replies += 1
             return reply
         return None
+
+    @staticmethod
+    async def _keep(handler: InboundHandler, job: _Job) -> None:
+        """Before ``success`` is answered for work still running: the handler writes the delivery down (while this
+        request still counts as waiting, so a result published meanwhile is not delivered late as well)."""
+        if not isinstance(handler, KeepsUnanswered):
+            return
+        job.kept = True
+        try:
+            await handler.keep(job.delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "webhook: could not keep delivery %s before answering success", _short(job.delivery.key)
+            )
 
     async def _run(self, handler: InboundHandler, job: _Job) -> None:
         key = job.delivery.key
@@ -100,7 +123,7 @@ class ReplyRunner:
             log.error("webhook: handler returned %s, not text; ignored", type(reply).__name__)
             reply = None
         job.result.set_result(reply)
-        if job.waiters or not reply:
+        if (job.waiters and not job.kept) or not reply:
             return
         self.late_deliveries += 1
         try:

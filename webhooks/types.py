@@ -57,6 +57,18 @@ class InboundHandler(Protocol):
 
 
 @runtime_checkable
+class KeepsUnanswered(Protocol):
+    """An optional part of a handler: make a delivery survive a crash before the edge answers ``success`` for it.
+
+    The edge calls :meth:`keep` when the reply budget has passed and :meth:`InboundHandler.handle` is still running:
+    WeChat will not send the delivery again, so from then on it exists only in this process unless the handler
+    writes it down. The edge answers only after ``keep`` returns; the reply of a kept delivery always goes out
+    through ``deliver_late``."""
+
+    async def keep(self, delivery: Delivery) -> None: ...
+
+
+@runtime_checkable
 class NonceStore(Protocol):
     """Replay memory for the (nonce, timestamp) pairs of processed requests."""
 

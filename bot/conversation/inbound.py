@@ -5,8 +5,15 @@ so a retry (also a concurrent one) has exactly one effect and gets the same answ
 
 When the database is unavailable, a delivery goes to the local journal (``spool.Journal``, fsync'd) instead, the
 resident is told it is kept, and a background task replays the journal in order once the database answers again;
-the answer then follows as a customer-service message. While the journal holds entries, new deliveries queue
-behind them, so a resident's messages are acted on in the order they were sent."""
+the answer then follows as a customer-service message. While the journal holds entries of a resident, that
+resident's new deliveries queue behind them, so their messages are acted on in the order they were sent; while the
+database is away, everyone's do.
+
+Under a flood (more deliveries in hand than ``inbound_in_flight_limit``, or one waiting ``DB_WAIT_LIMIT`` for a
+busy database) a delivery goes to the journal at once and the resident is told it is kept: memory and the
+database's queue stay bounded, and the journal drains while others go on live. A delivery WeChat is answered
+``success`` for while its handling still runs is written to the guard file first (``keep``): a kill -9 loses
+nothing that was acknowledged."""
 
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ from bot.conversation.dialogue.turn import ConversationState, Received
 from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
-from bot.conversation.spool import Entry, Journal, describe
+from bot.conversation.spool import Entry, Guard, Journal, describe
 from bot.db import Sessions, transaction
 from bot.delivery.outbox import enqueue
 from bot.media import keep as keep_media
@@ -46,6 +53,7 @@ log = logging.getLogger(__name__)
 TOO_FAST = "您发得有点快，我先记下了。请稍等一分钟再接着说，我会一条条帮您处理。"
 SORRY = "不好意思，系统刚才开了小差。您的消息我们已经记下，工作人员会尽快跟进；您也可以稍后再发一次。"
 KEPT = "您的消息已经收到并记下了。系统正在维护，处理好后会在这里回复您，不用重复发送。"
+BUSY_KEPT = "您的消息已经收到并记下了。现在留言的人比较多，处理好后会在这里回复您，不用重复发送。"
 NOT_KEPT = "不好意思，系统正在维护，这条消息暂时没能记下。请过几分钟再发一次，给您添麻烦了。"
 #: how often the journal is retried while the database is away (seconds)
 REPLAY_INTERVAL = 0.5
@@ -57,12 +65,19 @@ DB_WAIT_LIMIT = 30.0
 #: a late answer that cannot be queued because the database is away or its pool exhausted is retried after these
 #: pauses (seconds); then it stays with the process and a shutdown journals it
 LATE_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+#: seconds after a delivery went to the journal for a flood during which a resident queued behind their journalled
+#: messages is told "many people" rather than "maintenance"
+FLOOD_MEMORY = 60.0
 #: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 RECENT_KEYS = 10_000
 
 
 class DatabaseAway(Exception):
     """The database did not answer (refused, unreachable, read-only, pool exhausted): not a fault of the message."""
+
+
+class DatabaseBusy(DatabaseAway):
+    """The database answers others but this delivery waited ``DB_WAIT_LIMIT`` for it: a flood, not an outage."""
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -86,6 +101,12 @@ class Inbound:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._limiter = RateLimiter(limit=app[keys.SETTINGS].messages_per_minute, redis=app[keys.REDIS])
         self.journal = Journal(app[keys.SETTINGS].data_dir / "journal")
+        self.guard = Guard(self.journal.directory, self.journal.token)
+        self._limit = app[keys.SETTINGS].inbound_in_flight_limit
+        # the database was found away and nothing has committed since: everyone's deliveries go to the journal
+        self._away = False
+        self._flooded_at = -FLOOD_MEMORY
+        self.shed = 0
         self._replayer: asyncio.Task[None] | None = None
         # work past its budget, ending in the background
         self._abandoned: set[asyncio.Future[str | None]] = set()
@@ -118,28 +139,66 @@ class Inbound:
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
+        if delivery.key not in self._inflight and len(self._inflight) >= self._limit:
+            # a flood: more in hand than the process can answer in time; kept on disk, replayed as others finish
+            self.shed += 1
+            self.app[keys.METRICS].replies.labels("shed").inc()
+            return self._spool(delivery, now, busy=True)
         lock = self._locks[delivery.openid]
         self._inflight.setdefault(delivery.key, (delivery, now))
         reply: str | None
+        spooled = False
         try:
             async with lock:
-                if self.journal.pending:  # the order of a resident's messages: behind what is journalled
-                    reply = self._spool(delivery, now)
+                # the order of a resident's messages: behind what is journalled of theirs (of everyone's while the
+                # database is away)
+                if self.journal.holds(delivery.openid) or (self._away and self.journal.pending):
+                    reply, spooled = self._spool(delivery, now, busy=self._flooded()), True
                 else:
                     try:
                         reply = await self._handle(delivery, now)
+                        self._away = False
+                    except DatabaseBusy as exc:
+                        log.warning("database busy (%s): delivery goes to the journal", exc)
+                        reply, spooled = self._spool(delivery, now, busy=True), True
                     except DatabaseAway as exc:
                         log.warning("database unavailable (%s): delivery goes to the journal", exc)
-                        reply = self._spool(delivery, now)
+                        self._away = True
+                        reply, spooled = self._spool(delivery, now), True
         finally:
             if not lock.locked():
                 self._locks.pop(delivery.openid, None)
         # done: committed, journalled or answered as a duplicate (a cancelled call stays in flight, see stop)
         self._inflight.pop(delivery.key, None)
+        if reply is None or spooled:
+            self.guard.release(
+                delivery.key
+            )  # else a kept delivery's answer is still to be queued (deliver_late)
         return reply
 
+    async def keep(self, delivery: Delivery) -> None:
+        """WeChat is about to be answered ``success`` while this delivery is still being handled: write it to the
+        guard file first, so a kill -9 before its outcome is committed (and its answer queued) loses nothing. A
+        restart adopts the file and replays it; the unique key makes a delivery that did commit a no-op there."""
+        held = self._inflight.get(delivery.key)
+        if held is None:  # finished meanwhile (its outcome is committed or journalled)
+            return
+        try:
+            await self.guard.keep(*held)
+        except OSError as exc:
+            log.error(
+                "guard: cannot keep delivery %s (%s) at %s; a crash now would lose it",
+                privacy.pseudonym(delivery.key),
+                describe(exc),
+                self.guard.path,
+            )
+
     # ------------------------------------------------------------------ the journal
-    def _spool(self, delivery: Delivery, now: datetime) -> str:
+    def _flooded(self) -> bool:
+        """Whether deliveries went to the journal for a flood lately (the words a resident queued behind hears)."""
+        return not self._away and time.monotonic() - self._flooded_at < FLOOD_MEMORY
+
+    def _spool(self, delivery: Delivery, now: datetime, *, busy: bool = False) -> str:
         try:
             self.journal.append(delivery, now)
         except OSError as exc:
@@ -154,9 +213,11 @@ class Inbound:
             self.app[keys.METRICS].replies.labels("not_kept").inc()
             return NOT_KEPT
         self.spooled += 1
+        if busy:
+            self._flooded_at = time.monotonic()
         self.app[keys.METRICS].replies.labels("journalled").inc()
         self.start()
-        return KEPT
+        return BUSY_KEPT if busy else KEPT
 
     def start(self) -> None:
         """Start the replayer (idempotent); called at startup and whenever something is journalled."""
@@ -182,6 +243,7 @@ class Inbound:
             except (asyncio.CancelledError, Exception):
                 pass
         self.journal.close()
+        self.guard.close()
 
     def _evacuate(self) -> None:
         """At shutdown, deliveries still in flight (the webhook's tasks past their grace, cancelled: WeChat was
@@ -204,6 +266,7 @@ class Inbound:
             return
         self._inflight.clear()
         self._late.clear()
+        self.guard.discard()  # everything it held is in the journal now
         log.warning(
             "shutdown: %d deliveries in progress journalled; replayed at the next start", len(entries)
         )
@@ -226,7 +289,7 @@ class Inbound:
             if entry is not None:
                 await self._replay_one(entry)
                 count += 1
-            self.journal.done(path, offset)
+            self.journal.done(path, offset, entry)
         self.journal.finish_files()
         if count:
             log.info("journal: %d deliveries replayed", count)
@@ -242,6 +305,7 @@ class Inbound:
             if not lock.locked():
                 self._locks.pop(delivery.openid, None)
         self.replayed += 1
+        self._away = False
         if reply:  # the resident was told the message is kept: the answer follows as a message
             await self.deliver_late(delivery, reply)
 
@@ -274,6 +338,9 @@ class Inbound:
             work.cancel()
             self._abandoned.add(work)
             work.add_done_callback(_forget(self._abandoned))
+            waited = time.monotonic() - started
+            if waited >= DB_WAIT_LIMIT and time.monotonic() - self._db_answered < wait:
+                raise DatabaseBusy(f"waited {waited:.0f} s while the database answered others")
             raise DatabaseAway(f"no answer from the database within {budget:.1f} s")
         try:
             return work.result()
@@ -478,6 +545,7 @@ class Inbound:
                 )
                 await asyncio.sleep(pause)
         self._late.pop(delivery.key, None)  # queued: the outbox has it
+        self.guard.release(delivery.key)
         self.app[keys.METRICS].replies.labels("outbox").inc()
         try:
             # the immediate dispatch belongs to the process layer (bot.ops), above this package: the app

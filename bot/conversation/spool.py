@@ -9,15 +9,25 @@ effect.
 Files live in ``<data_dir>/journal/``, one per process incarnation (``inbound-<pid>-<token>.jsonl``), so several
 workers on one machine never write to one file. At start a process adopts the files of processes that are gone
 (rename is atomic: one adopter wins) and replays them before its own.
+
+Order is kept per resident: while the journal holds entries of a resident, that resident's new deliveries join
+them (``Journal.holds``); other residents go on through the database.
+
+A second file per process, ``guard-<pid>-<token>.jsonl`` (:class:`Guard`), holds the deliveries WeChat was answered
+``success`` for while their handling still ran (a slow dialogue, a database under load): a kill -9 would lose them
+otherwise. The owner never replays it and empties it once nothing in it is outstanding; a process that adopts it
+after a crash replays it like a journal (the unique key makes an entry that did commit a no-op).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import os
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +100,7 @@ class Journal:
         self._fd: int | None = None
         self._queue: list[Path] = []  # files to replay, oldest first (adopted ones, then our own)
         self._offsets: dict[Path, int] = {}
+        self._holders: Counter[str] = Counter()  # openid -> entries not yet replayed
         self.adopt()
 
     # ------------------------------------------------------------------ writing
@@ -121,17 +132,24 @@ class Journal:
             raise
         if self.own not in self._queue:  # pending only once something is really kept
             self._queue.append(self.own)
+        self._holders.update(delivery.openid for delivery, _ in entries)
 
     @property
     def pending(self) -> bool:
         return bool(self._queue)
+
+    def holds(self, openid: str) -> bool:
+        """Whether entries of this resident wait to be replayed (their next delivery must join them)."""
+        return self._holders[openid] > 0
 
     # ------------------------------------------------------------------ adopting the files of gone processes
     def adopt(self) -> None:
         if not self.directory.is_dir():
             return
         found: list[tuple[float, Path]] = []
-        for path in self.directory.glob("inbound-*.jsonl*"):
+        for path in sorted(
+            (*self.directory.glob("inbound-*.jsonl*"), *self.directory.glob("guard-*.jsonl*"))
+        ):
             if path == self.own or path in self._queue:
                 continue
             parts = path.name.split("-")
@@ -139,8 +157,8 @@ class Journal:
                 pid = int(parts[1])
             except (IndexError, ValueError):
                 continue
-            if path.name.endswith(".jsonl") and pid != os.getpid() and _pid_alive(pid):
-                continue  # a live worker's journal: it replays its own
+            if ".adopted-" not in path.name and pid != os.getpid() and _pid_alive(pid):
+                continue  # a live worker's journal or guard (or its compaction under way): it handles its own
             if ".adopted-" in path.name:
                 owner = int(path.name.rsplit(".adopted-", 1)[1].split("-")[0])
                 if owner != os.getpid() and _pid_alive(owner):
@@ -156,6 +174,7 @@ class Journal:
         for _, path in sorted(found):
             log.warning("journal: adopted %s from a process that is gone; it will be replayed", path.name)
             self._queue.append(path)
+            self._holders.update(_openids(path))
 
     # ------------------------------------------------------------------ replaying
     def entries(self) -> Iterator[tuple[Path, int, Entry | None]]:
@@ -179,9 +198,13 @@ class Journal:
             except FileNotFoundError:
                 self._queue.remove(path)
 
-    def done(self, path: Path, offset: int) -> None:
-        """Entries of ``path`` up to ``offset`` are in the database."""
+    def done(self, path: Path, offset: int, entry: Entry | None = None) -> None:
+        """Entries of ``path`` up to ``offset`` (the last of them ``entry``) are in the database."""
         self._offsets[path] = offset
+        if entry is not None and self._holders[entry.delivery.openid] > 0:
+            self._holders[entry.delivery.openid] -= 1
+            if not self._holders[entry.delivery.openid]:
+                del self._holders[entry.delivery.openid]
 
     def finish_files(self) -> None:
         """Remove every file replayed to its end (synchronously: no append can slip in between)."""
@@ -210,8 +233,126 @@ class Journal:
             self._fd = None
 
 
+def _openids(path: Path) -> Iterator[str]:
+    """The resident of each readable entry of an adopted file (whose deliveries must stay in order)."""
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if line.endswith(b"\n"):
+                    try:
+                        yield str(json.loads(line)["openid"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+    except FileNotFoundError:
+        return
+
+
+class Guard:
+    """Deliveries answered ``success`` while still being handled, written down (fsync'd) before that answer.
+
+    Writes are grouped: every delivery that asks while a write is under way goes into the next one, with one
+    fsync, on a worker thread (the event loop never waits for the disk). ``release`` forgets a delivery once its
+    outcome is in the database (or in the journal); when nothing is outstanding the file is emptied, and past
+    ``COMPACT_BYTES`` it is rewritten with the outstanding entries only (under sustained load it may never empty)."""
+
+    COMPACT_BYTES = 8 * 1024 * 1024
+
+    def __init__(self, directory: Path, token: str) -> None:
+        self.directory = directory
+        self.path = directory / f"guard-{os.getpid()}-{token}.jsonl"
+        self._fd: int | None = None
+        self._outstanding: dict[str, bytes] = {}  # key -> its line in the file
+        self._batch: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.kept = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._outstanding
+
+    async def keep(self, delivery: Delivery, received_at: datetime) -> None:
+        """Return once the delivery is on disk. Raises OSError (e.g. ENOSPC) when it cannot be kept."""
+        if delivery.key in self._outstanding:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((delivery.key, encode(delivery, received_at), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="journal-guard")
+        await asyncio.shield(done)
+        self.kept += 1
+
+    async def _write(self) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, []
+            data = b"".join(line for _, line, _ in batch)
+            live = b"".join(self._outstanding.values())  # what a compaction keeps, read on the loop's thread
+            try:
+                await asyncio.to_thread(self._append, data, live)
+            except OSError as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for key, line, done in batch:
+                self._outstanding[key] = line
+                if not done.done():
+                    done.set_result(None)
+
+    def _append(self, data: bytes, live: bytes) -> None:
+        if self._fd is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        if (
+            start > self.COMPACT_BYTES
+        ):  # a new file with the outstanding entries, then the new ones, swapped in
+            fresh = self.path.with_name(self.path.name + ".compact")
+            fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            try:
+                if os.write(fd, live + data) != len(live) + len(data):
+                    raise OSError(28, "short write to the journal guard")
+                os.fsync(fd)
+            except OSError:
+                os.close(fd)
+                fresh.unlink(missing_ok=True)
+                raise
+            os.replace(fresh, self.path)
+            os.close(self._fd)
+            self._fd = fd
+            return
+        try:
+            if os.write(self._fd, data) != len(data):
+                raise OSError(28, "short write to the journal guard")
+            os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            raise
+
+    def release(self, key: str) -> None:
+        """The delivery's outcome is in the database or the journal. Emptying the file when nothing is outstanding
+        is one synchronous truncate, never while a write is under way."""
+        if self._outstanding.pop(key, None) is None:
+            return
+        if not self._outstanding and self._fd is not None and not self._batch:
+            if self._writer is None or self._writer.done():
+                os.ftruncate(self._fd, 0)
+
+    def discard(self) -> None:
+        """At a shutdown whose journal took every outstanding delivery: the file is not needed any more."""
+        self.close()
+        self._outstanding.clear()
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
-__all__ = ["Entry", "Journal", "decode", "describe", "encode"]
+__all__ = ["Entry", "Guard", "Journal", "decode", "describe", "encode"]
