@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import hashlib
 import os
 import re
@@ -21,6 +22,7 @@ import socket
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -537,3 +539,54 @@ def switched_pg_url(url: str, port: int) -> str:
 
 def pg_host_port() -> tuple[str, int]:
     return _host_port(TEST_PG_URL, 5432)
+
+
+# ---------------------------------------------------------------------------- a Rasa stand-in
+class RasaStandIn:
+    """A server that answers like Rasa's HTTP API (`/status`, `/model/parse`), or stalls (until `released`, at most
+    30 s), answers 500, garbage or a wrong shape on request (`mode`), and counts what it was asked."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.fingerprint = "model-1"
+        self.parsed: Counter[str] = Counter()
+        self.released = asyncio.Event()  # set at teardown: a stalled parse ends then, not 30 s later
+        self.gates: dict[
+            str, asyncio.Event
+        ] = {}  # a text whose gate is closed stalls until it opens (≤ 30 s)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/status", self.status)
+        app.router.add_post("/model/parse", self.parse)
+        return app
+
+    async def status(self, request: web.Request) -> web.Response:
+        assert request.query.get("token") == RASA_TOKEN
+        return web.json_response({"model_file": f"{self.fingerprint}.tar.gz", "model_id": self.fingerprint})
+
+    async def parse(self, request: web.Request) -> web.Response:
+        said = (await request.json())["text"]
+        self.parsed[said] += 1
+        if said in self.gates:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gates[said].wait(), 30)
+        if self.mode == "stall":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.released.wait(), 30)
+        if self.mode == "500":
+            return web.Response(status=500, text="Internal Server Error")
+        if self.mode == "garbage":
+            return web.Response(text="<html>oops", content_type="application/json")
+        if self.mode == "wrong_shape":
+            return web.json_response(
+                {"intent": {"name": "greet", "confidence": "very"}, "entities": [{"start": "a", "end": 2}]}
+            )
+        return web.json_response(
+            {
+                "text": said,
+                "intent": {"name": "greet", "confidence": 0.97},
+                "entities": [],
+                "intent_ranking": [{"name": "greet", "confidence": 0.97}],
+            }
+        )

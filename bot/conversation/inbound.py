@@ -22,6 +22,7 @@ import errno
 import logging
 import time
 from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +71,15 @@ LATE_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 FLOOD_MEMORY = 60.0
 #: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 RECENT_KEYS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A delivery's part that needs no database (``Inbound._prepare``)."""
+
+    duplicate: bool = False
+    limited: bool = False
+    parse: Parse | None = None
 
 
 class DatabaseAway(Exception):
@@ -318,7 +328,9 @@ class Inbound:
         # A database that is merely busy (statements of other deliveries keep completing) is waited for: the
         # webhook's budget then answers ``success`` and the reply follows late, as for a slow dialogue.
         budget = max(1.0, self.app[keys.SETTINGS].wechat_reply_budget - DB_BUDGET_MARGIN)
-        work = asyncio.ensure_future(self._handle_once(delivery, now, replaying))
+        # what needs no database comes first, outside the watch: a slow NLU is not a database that went away
+        prepared = await self._prepare(delivery, now, replaying)
+        work = asyncio.ensure_future(self._handle_once(delivery, now, replaying, prepared))
         started = time.monotonic()
         # where a ping can tell busy from away, it must end within the budget
         wait = budget if not self._pings() else max(0.5, budget - PING_TIMEOUT)
@@ -378,21 +390,29 @@ class Inbound:
         self._db_answered = time.monotonic()
         return True
 
-    async def _handle_once(self, delivery: Delivery, now: datetime, replaying: bool) -> str | None:
+    async def _prepare(self, delivery: Delivery, now: datetime, replaying: bool) -> Prepared:
+        """What needs no database, before the transaction: a retry of a key recorded lately, the flood check and
+        the NLU (a slow Rasa never holds a database lock)."""
+        if delivery.key in self._recent and not replaying:
+            return Prepared(duplicate=True)
+        # the window is read on the app's clock (tests pin the minute)
+        is_message = delivery.msg_type != "event"
+        limited = is_message and not await self._limiter.allow(delivery.openid, now=now.timestamp())
+        return Prepared(limited=limited, parse=None if limited else await self._parse(delivery))
+
+    async def _handle_once(
+        self, delivery: Delivery, now: datetime, replaying: bool, prepared: Prepared
+    ) -> str | None:
         """One transaction per message: the resident, the record under the unique key, the dialogue, the reply.
 
-        What needs no database comes first and outside it: the flood check and the NLU (a slow Rasa never holds a
-        database lock). A duplicate fails on the unique key before the dialogue acts; a dialogue failure rolls the
-        transaction back and the message is then recorded alone, marked failed, for staff."""
+        A duplicate fails on the unique key before the dialogue acts; a dialogue failure rolls the transaction back
+        and the message is then recorded alone, marked failed, for staff."""
         app = self.app
         sessions = self._sessions
-        is_message = delivery.msg_type != "event"
-        if delivery.key in self._recent and not replaying:
+        if prepared.duplicate:
             app[keys.METRICS].duplicates.inc()
             return await self._duplicate(delivery)
-        # the window is read on the app's clock (tests pin the minute)
-        limited = is_message and not await self._limiter.allow(delivery.openid, now=now.timestamp())
-        parse = None if limited else await self._parse(delivery)
+        limited, parse = prepared.limited, prepared.parse
         try:
             async with transaction(sessions) as session:
                 await _one_at_a_time(session, delivery.openid)

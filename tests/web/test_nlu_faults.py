@@ -7,9 +7,7 @@ API, stalls, answers 500 or garbage on request, and counts what it was asked."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +18,8 @@ from sqlalchemy import text as sql
 
 from bot import keys
 from bot.app import create_app
-from tests.helpers import RASA_TOKEN, SIM_TOKEN, make_settings, serve, wechat_sender
+from tests.helpers import SIM_TOKEN, RasaStandIn, make_settings, serve, wechat_sender
 from webhooks.testing import message_xml
-
-
-class RasaStandIn:
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.fingerprint = "model-1"
-        self.parsed: Counter[str] = Counter()
-        self.released = asyncio.Event()  # set at teardown: a stalled parse ends then, not 30 s later
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/status", self.status)
-        app.router.add_post("/model/parse", self.parse)
-        return app
-
-    async def status(self, request: web.Request) -> web.Response:
-        assert request.query.get("token") == RASA_TOKEN
-        return web.json_response({"model_file": f"{self.fingerprint}.tar.gz", "model_id": self.fingerprint})
-
-    async def parse(self, request: web.Request) -> web.Response:
-        said = (await request.json())["text"]
-        self.parsed[said] += 1
-        if self.mode == "stall":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.released.wait(), 30)
-        if self.mode == "500":
-            return web.Response(status=500, text="Internal Server Error")
-        if self.mode == "garbage":
-            return web.Response(text="<html>oops", content_type="application/json")
-        if self.mode == "wrong_shape":
-            return web.json_response(
-                {"intent": {"name": "greet", "confidence": "very"}, "entities": [{"start": "a", "end": 2}]}
-            )
-        return web.json_response(
-            {
-                "text": said,
-                "intent": {"name": "greet", "confidence": 0.97},
-                "entities": [],
-                "intent_ranking": [{"name": "greet", "confidence": 0.97}],
-            }
-        )
 
 
 @pytest.fixture
