@@ -27,16 +27,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from bot import keys
+from bot.conversation.dbwatch import (
+    DB_BUDGET_MARGIN,
+    DatabaseAway,
+    DatabaseBusy,
+    DatabaseWatch,
+    unavailable,
+)
 from bot.conversation.dialogue import Turn, respond
 from bot.conversation.dialogue.turn import ConversationState, Received
 from bot.conversation.nlu import Parse
@@ -58,11 +62,6 @@ BUSY_KEPT = "您的消息已经收到并记下了。现在留言的人比较多�
 NOT_KEPT = "不好意思，系统正在维护，这条消息暂时没能记下。请过几分钟再发一次，给您添麻烦了。"
 #: how often the journal is retried while the database is away (seconds)
 REPLAY_INTERVAL = 0.5
-#: a delivery's database work must end this many seconds before the reply budget, else the database counts as away
-#: unless it answers a ping within PING_TIMEOUT (busy, not away: waited for, up to DB_WAIT_LIMIT seconds in all)
-DB_BUDGET_MARGIN = 0.5
-PING_TIMEOUT = 1.0
-DB_WAIT_LIMIT = 30.0
 #: a late answer that cannot be queued because the database is away or its pool exhausted is retried after these
 #: pauses (seconds); then it stays with the process and a shutdown journals it
 LATE_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -82,28 +81,6 @@ class Prepared:
     parse: Parse | None = None
 
 
-class DatabaseAway(Exception):
-    """The database did not answer (refused, unreachable, read-only, pool exhausted): not a fault of the message."""
-
-
-class DatabaseBusy(DatabaseAway):
-    """The database answers others but this delivery waited ``DB_WAIT_LIMIT`` for it: a flood, not an outage."""
-
-
-def unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means "the database is away" rather than "this statement is wrong"."""
-    if isinstance(exc, IntegrityError):
-        return False
-    if isinstance(exc, OperationalError | PoolTimeout | OSError | ConnectionError | asyncio.TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        name = type(exc.orig).__name__ if exc.orig is not None else ""
-        return any(w in name for w in ("Connection", "CannotConnect", "InterfaceError", "Shutdown"))
-    return False
-
-
 class Inbound:
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -118,18 +95,12 @@ class Inbound:
         self._flooded_at = -FLOOD_MEMORY
         self.shed = 0
         self._replayer: asyncio.Task[None] | None = None
-        # work past its budget, ending in the background
-        self._abandoned: set[asyncio.Future[str | None]] = set()
-        # when the database last completed a statement for anyone in this process (busy vs. hanging)
-        self._db_answered = time.monotonic()
-        for engine in self._engines():
-            event.listen(engine.sync_engine, "after_cursor_execute", self._answered)
-            event.listen(engine.sync_engine, "commit", self._answered)
+        # busy or away: the database's answers to this process, watched
+        self.watch = DatabaseWatch(self._engines(), self._chat_engine())
         self.spooled = 0
         self.replayed = 0
         # keys this process recorded lately: a retry of one is answered from its record without asking the NLU
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._pinger: AsyncEngine | None = None
         # deliveries being handled and not yet committed, journalled or answered: what a shutdown would lose
         self._inflight: dict[str, tuple[Delivery, datetime]] = {}
         # answered deliveries whose late answer is not queued yet (deliver_late waiting, cancelled or failed)
@@ -143,9 +114,6 @@ class Inbound:
     def _sessions(self) -> Sessions:
         """The conversation's sessions (on SQLite, statements on the loop's thread: bot/db.py)."""
         return self.app.get(keys.CHAT_SESSIONS) or self.app[keys.SESSIONS]
-
-    def _answered(self, *_: Any) -> None:
-        self._db_answered = time.monotonic()  # one float store: safe from the driver's threads
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
@@ -237,15 +205,8 @@ class Inbound:
             )
 
     async def stop(self) -> None:
-        for engine in self._engines():
-            if event.contains(engine.sync_engine, "commit", self._answered):
-                event.remove(engine.sync_engine, "after_cursor_execute", self._answered)
-                event.remove(engine.sync_engine, "commit", self._answered)
-        for work in list(self._abandoned):
-            work.cancel()
         self._evacuate()
-        if self._pinger is not None:
-            await self._pinger.dispose()
+        await self.watch.stop()
         if self._replayer is not None:
             self._replayer.cancel()
             try:
@@ -321,74 +282,13 @@ class Inbound:
 
     # ------------------------------------------------------------------ one delivery
     async def _handle(self, delivery: Delivery, now: datetime, *, replaying: bool = False) -> str | None:
-        # a database that accepts the connection and never answers (a stalled proxy, a frozen server) is away
-        # too: past the budget the delivery goes to the journal, so the resident hears "kept" within WeChat's 5 s
-        # (the work runs as a task of its own: a cancelled transaction's rollback would wait on the same silent
-        # connection, so it is cancelled and left to end in the background rather than awaited)
-        # A database that is merely busy (statements of other deliveries keep completing) is waited for: the
-        # webhook's budget then answers ``success`` and the reply follows late, as for a slow dialogue.
         budget = max(1.0, self.app[keys.SETTINGS].wechat_reply_budget - DB_BUDGET_MARGIN)
         # what needs no database comes first, outside the watch: a slow NLU is not a database that went away
         prepared = await self._prepare(delivery, now, replaying)
-        work = asyncio.ensure_future(self._handle_once(delivery, now, replaying, prepared))
-        started = time.monotonic()
-        # where a ping can tell busy from away, it must end within the budget
-        wait = budget if not self._pings() else max(0.5, budget - PING_TIMEOUT)
-        try:
-            while True:
-                await asyncio.wait({work}, timeout=wait)
-                if work.done() or time.monotonic() - started >= DB_WAIT_LIMIT:
-                    break
-                if time.monotonic() - self._db_answered < wait:
-                    continue  # other deliveries' statements complete: busy, not away
-                if not await self._answers_a_ping():
-                    break
-        except asyncio.CancelledError:
-            work.cancel()
-            raise
-        if not work.done():
-            work.cancel()
-            self._abandoned.add(work)
-            work.add_done_callback(_forget(self._abandoned))
-            waited = time.monotonic() - started
-            if waited >= DB_WAIT_LIMIT and time.monotonic() - self._db_answered < wait:
-                raise DatabaseBusy(f"waited {waited:.0f} s while the database answered others")
-            raise DatabaseAway(f"no answer from the database within {budget:.1f} s")
-        try:
-            return work.result()
-        except DatabaseAway:
-            raise
-        except Exception as exc:
-            if unavailable(exc):
-                raise DatabaseAway(describe(exc)) from exc
-            raise
+        return await self.watch.run(self._handle_once(delivery, now, replaying, prepared), budget=budget)
 
     def _chat_engine(self) -> Any:
         return self.app.get(keys.CHAT_ENGINE) or self.app.get(keys.ENGINE)
-
-    def _pings(self) -> bool:
-        engine = self._chat_engine()
-        return engine is not None and engine.dialect.name != "sqlite"
-
-    async def _answers_a_ping(self) -> bool:
-        """Whether a fresh connection answers ``SELECT 1`` within ``PING_TIMEOUT``: a server that does is busy (its
-        other sessions hold this one's rows, or every connection of this process waits in line), not away. Several
-        workers on one loaded PostgreSQL each saw no statement of their own complete for a while and sent deliveries
-        to the journal (benchmarks/scaleout.py). SQLite: no ping (its only wait is this process's own write lock,
-        and statements completing there already count)."""
-        engine = self._chat_engine()
-        if engine is None or not self._pings():
-            return False
-        if self._pinger is None:  # a connection of its own each time: the pool may be exhausted by busy work
-            self._pinger = create_async_engine(engine.url, poolclass=NullPool)
-        try:
-            async with asyncio.timeout(PING_TIMEOUT), self._pinger.connect() as conn:
-                await conn.exec_driver_sql("SELECT 1")
-        except Exception as exc:  # refused, unreachable, silent: away
-            log.info("database ping failed (%s): the delivery counts as not answered", describe(exc))
-            return False
-        self._db_answered = time.monotonic()
-        return True
 
     async def _prepare(self, delivery: Delivery, now: datetime, replaying: bool) -> Prepared:
         """What needs no database, before the transaction: a retry of a key recorded lately, the flood check and
@@ -584,15 +484,6 @@ class Inbound:
             await enqueue(
                 session, openid=delivery.openid, kind="reply", text=reply, dedupe_key=f"reply:{delivery.key}"
             )
-
-
-def _forget(pending: set[asyncio.Future[str | None]]) -> Any:
-    def done(work: asyncio.Future[str | None]) -> None:
-        pending.discard(work)
-        if not work.cancelled() and work.exception() is not None:
-            log.info("abandoned database work ended with %s", describe(work.exception()))  # type: ignore[arg-type]
-
-    return done
 
 
 async def _one_at_a_time(session: Any, openid: str) -> None:
