@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.cases import throttle
-from bot.cases.casepage import CaseExtras
+from bot.cases.casepage import CaseExtras, owner_name
 from bot.cases.communities import CommunityError, community_row
 from bot.cases.lifecycle import CITY_ROLES, OPEN_STATES, ROLES, SUPERVISORS, TOWN_WORKERS, Actor
 from bot.cases.refcache import cached
@@ -351,21 +352,25 @@ class QueuePage:
 async def list_queue(
     session: AsyncSession, *, staff: Staff, filters: QueueFilter, now: datetime, per_page: int = 20
 ) -> QueuePage:
-    """One page of the queue: jurisdiction + filters in SQL, LIMIT per_page+1 (never all rows)."""
-    q = cases_query(staff)
+    """One page of the queue: jurisdiction + filters in SQL, LIMIT per_page+1 (never all rows), each case with
+    its owner's name in the same statement."""
+    jurisdiction = cases_query(staff).whereclause
+    q = sa_select(Case, owner_name())
+    if jurisdiction is not None:
+        q = q.where(jurisdiction)
     f = filters
     if f.status == "open":
         q = q.where(col(Case.status).in_(sorted(OPEN_STATES)))
     elif f.status and f.status != "all":
-        q = q.where(Case.status == f.status)
+        q = q.where(col(Case.status) == f.status)
     if f.kind:
-        q = q.where(Case.kind == f.kind)
+        q = q.where(col(Case.kind) == f.kind)
     if f.category:
-        q = q.where(Case.category == f.category)
+        q = q.where(col(Case.category) == f.category)
     if f.town and staff.role in CITY_ROLES:
-        q = q.where(Case.town == f.town)
+        q = q.where(col(Case.town) == f.town)
     if f.community.isascii() and f.community.isdigit() and len(f.community) < 10:
-        q = q.where(Case.community_id == int(f.community))
+        q = q.where(col(Case.community_id) == int(f.community))
     if f.due == "overdue":
         q = q.where(col(Case.stage_deadline) < now, col(Case.status).in_(sorted(OPEN_STATES)))
     elif f.due == "soon":
@@ -375,7 +380,7 @@ async def list_queue(
             col(Case.status).in_(sorted(OPEN_STATES)),
         )
     if f.mine:
-        q = q.where(Case.claimed_by_id == staff.id)
+        q = q.where(col(Case.claimed_by_id) == staff.id)
     if f.unclaimed:
         q = q.where(col(Case.claimed_by_id).is_(None))
     if f.q:
@@ -401,15 +406,14 @@ async def list_queue(
     else:
         q = q.order_by(col(Case.created_at).desc(), col(Case.id).desc())
     q = q.offset((f.page - 1) * per_page).limit(per_page + 1)
-    cases = list(await session.exec(q))
-    owners = await staff_names(session, ids={c.claimed_by_id for c in cases[:per_page] if c.claimed_by_id})
+    found = list(await session.exec(q))  # type: ignore[call-overload]
     rows = []
-    for c in cases[:per_page]:
+    for c, owner in found[:per_page]:
         open_ = c.status in OPEN_STATES
         overdue = bool(open_ and c.stage_deadline and c.stage_deadline < now)
         soon = bool(open_ and c.stage_deadline and not overdue and c.stage_deadline < now + DUE_SOON)
-        rows.append(QueueRow(c, owners.get(c.claimed_by_id or 0), overdue, soon))
-    return QueuePage(rows=rows, page=f.page, has_next=len(cases) > per_page, per_page=per_page)
+        rows.append(QueueRow(c, owner if c.claimed_by_id else None, overdue, soon))
+    return QueuePage(rows=rows, page=f.page, has_next=len(found) > per_page, per_page=per_page)
 
 
 async def staff_names(session: AsyncSession, *, ids: set[int]) -> dict[int, str]:

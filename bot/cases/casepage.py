@@ -46,6 +46,16 @@ class CaseExtras:
     offers: bool = True
 
 
+def owner_name() -> Any:
+    """The claiming staff member's display name (the username when it has none) as a column correlated to the
+    ``case`` row of the enclosing query; NULL when unclaimed."""
+    return (
+        select(func.coalesce(func.nullif(Staff.display_name, ""), Staff.username))
+        .where(Staff.id == Case.claimed_by_id)
+        .scalar_subquery()
+    )
+
+
 @functools.cache
 def _extras_columns() -> tuple[Any, ...]:
     """The probe as columns correlated to the ``case`` row of the enclosing query: built once (statements are
@@ -54,9 +64,7 @@ def _extras_columns() -> tuple[Any, ...]:
     linked = select(col(InboundMessage.id)).where(col(InboundMessage.case_id) == Case.id).correlate(Case)
     return (
         select(Resident.phone).where(Resident.id == Case.resident_id).scalar_subquery(),
-        select(func.coalesce(func.nullif(Staff.display_name, ""), Staff.username))
-        .where(Staff.id == Case.claimed_by_id)
-        .scalar_subquery(),
+        owner_name(),
         exists().where(col(Outbox.case_id) == Case.id),
         exists().where(col(Supervision.case_id) == Case.id),
         exists().where(col(PolicyReferral.case_id) == Case.id),

@@ -11,7 +11,7 @@ from sqlalchemy import event, select, text, update
 from sqlmodel import col
 
 from bot.cases import refcache
-from bot.cases.access import cases_query, categories, shown_categories
+from bot.cases.access import QueueFilter, cases_query, categories, list_queue, shown_categories, staff_names
 from bot.cases.callqueue import CALLBACK, CALLTASK, open_call_counts, open_calls
 from bot.cases.casepage import _extras_columns, case_extras, page_case
 from bot.cases.queries import flag_counts, queue_badges
@@ -72,6 +72,30 @@ async def test_flag_counts_stay_in_the_jurisdiction(sessions: Any) -> None:
         assert await flag_counts(db, staff=city) == {"phone_needed": 3}
         for who in (staff, city):
             assert (await queue_badges(db, staff=who, now=NOW))[0] == await flag_counts(db, staff=who)
+
+
+async def test_the_queue_reads_its_owners_names_with_its_cases(sessions: Any) -> None:
+    """The queue's page of cases carries each owner's name (the display name, the username when it is empty;
+    none when unclaimed) in the same statement: the same names the long way (``staff_names``) gives."""
+    named = await add_staff(sessions, "s1", "town_staff")
+    bare = await add_staff(sessions, "s2", "town_staff")
+    async with transaction(sessions) as db:
+        await db.exec(update(type(bare)).where(col(type(bare).id) == bare.id).values(display_name=""))
+    for owner in (named.id, bare.id, None, named.id):
+        await add_case(sessions, status="claimed" if owner else "verified", owner=owner)
+    statements: list[str] = []
+    async with sessions() as db:
+        engine = db.sync_session.get_bind()
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    async with sessions() as db:
+        page = await list_queue(db, staff=named, filters=QueueFilter(), now=NOW)
+        sent = [s for s in statements if s.split(None, 1)[0].upper() not in ("BEGIN", "PRAGMA")]
+        assert len(sent) == 1, sent
+        longway = await staff_names(db, ids={named.id or 0, bare.id or 0})
+    assert len(page.rows) == 4
+    for row in page.rows:
+        assert row.owner == (longway[row.case.claimed_by_id] if row.case.claimed_by_id else None)
+    assert sorted(r.owner or "" for r in page.rows) == ["", "s1", "s1", "s2"]
 
 
 async def test_the_probe_says_which_panels_have_rows(sessions: Any) -> None:
