@@ -24,8 +24,8 @@ from aiohttp import web
 from benchmarks.webhook import CASE_NO, conversation
 from bot import db
 from bot.settings import ROOT
-from tests.helpers import free_port
-from wechat_sim.server import create_sim_app
+from tests.helpers import RASA_TOKEN, RasaStandIn, free_port, serve, wait_until
+from wechat_sim.server import SIM_STATE, create_sim_app
 
 TOKEN, APPID, SECRET = "kill9-token", "wxkill900simulator", "kill9-secret"
 RESIDENTS, MESSAGES = 6, 14
@@ -40,7 +40,9 @@ class Sent:
     reply: str | None
 
 
-async def _start_bot(url: str, port: int, sim_port: int, tmp: Path) -> asyncio.subprocess.Process:
+async def _start_bot(
+    url: str, port: int, sim_port: int, tmp: Path, **env_over: str
+) -> asyncio.subprocess.Process:
     log_fd = os.open(tmp / "bot.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     env = {
         **os.environ,
@@ -56,6 +58,7 @@ async def _start_bot(url: str, port: int, sim_port: int, tmp: Path) -> asyncio.s
         "REDIS_URL": "",
         "MESSAGES_PER_MINUTE": "0",
         "SCHEDULER_ENABLED": "false",
+        **env_over,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -193,3 +196,83 @@ async def test_kill_9_mid_conversations_then_restart_every_acknowledged_message_
     assert len(cases) == len(set(cases))  # no case number twice
     assert set(cases) <= announced, "a case no reply announces (filed twice for one message?)"
     assert cases, "the conversations filed no case: the test would prove little"
+
+
+@pytest.mark.slow
+async def test_kill_9_while_a_dialogue_outlasts_the_budget_loses_nothing_wechat_was_told_success(
+    tmp_path: Path,
+) -> None:
+    """WeChat is answered ``success`` (and will not send again) while the dialogue still waits on a slow Rasa; the
+    bot is killed before the dialogue ends. The delivery was written to disk before that answer: after the restart
+    it is recorded once and its answer reaches the resident as a customer-service message."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'kill9slow.sqlite3'}"
+    await db.migrate(url)
+    rasa = RasaStandIn()
+    rasa.mode = "stall"
+    rasa_runner, rasa_base = await serve(rasa.app())
+    port = free_port()
+    sim = create_sim_app(
+        token=TOKEN,
+        appid=APPID,
+        aes_key=None,
+        mode="plain",
+        webhook_url=f"http://127.0.0.1:{port}/wechat",
+        secret=SECRET,
+    )
+    sim_runner = web.AppRunner(sim, access_log=None)
+    await sim_runner.setup()
+    sim_port = free_port()
+    await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
+    slow = {
+        "RASA_URL": rasa_base,
+        "RASA_TOKEN": RASA_TOKEN,
+        "RASA_TIMEOUT": "60",
+        "WECHAT_REPLY_BUDGET": "1.0",
+    }
+    proc = await _start_bot(url, port, sim_port, tmp_path, **slow)
+    journal = tmp_path / "data" / "journal"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _ready(http, port)
+            async with http.post(
+                f"http://127.0.0.1:{sim_port}/_sim/send",
+                json={"openid": "oKill9-slow", "content": "我想申请一辆轮椅"},
+            ) as resp:
+                outcome = await resp.json()
+            assert outcome["status"] == 200 and not outcome["error"] and not outcome["reply"]  # success
+            key = f"msg:{outcome['msg_id']}"
+            assert key.encode() in b"".join(p.read_bytes() for p in journal.glob("guard-*"))
+            assert rasa.parsed  # the dialogue is under way, waiting on Rasa
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            assert not (await _recorded(url, ["oKill9-slow"]))[0]  # nothing committed before the kill
+
+            proc = await _start_bot(
+                url, port, sim_port, tmp_path
+            )  # Rasa refuses now: the keyword rules answer
+            await _ready(http, port)
+
+            async def answered() -> bool:
+                inbound, outbox, _ = await _recorded(url, ["oKill9-slow"])
+                return bool(inbound) and key in outbox
+
+            await wait_until(answered, timeout=30, interval=0.2)
+            await wait_until(
+                lambda: [m for m in sim[SIM_STATE].sent if m.openid == "oKill9-slow"], timeout=30
+            )
+            # replayed to its end: the adopted guard file is gone
+            await wait_until(lambda: not b"".join(p.read_bytes() for p in journal.glob("*")), timeout=10)
+    finally:
+        rasa.released.set()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        await sim_runner.cleanup()
+        await rasa_runner.cleanup()
+    inbound, outbox, _ = await _recorded(url, ["oKill9-slow"])
+    assert [row[0] for row in inbound] == [key]  # recorded exactly once
+    assert inbound[0][1] == "outbox"
