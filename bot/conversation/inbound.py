@@ -154,6 +154,16 @@ class Inbound:
             )  # else a kept delivery's answer is still to be queued (deliver_late)
         return reply
 
+    def load(self) -> dict[str, int]:
+        """For /readyz: deliveries in hand, journalled and waiting, written to the guard, shed since start."""
+        return {
+            "in_flight": len(self._inflight),
+            "in_flight_limit": self._limit,
+            "waiting": self.journal.waiting,
+            "guarded": len(self.guard),
+            "shed": self.shed,
+        }
+
     async def keep(self, delivery: Delivery) -> None:
         """WeChat is about to be answered ``success`` while this delivery is still being handled: write it to the
         guard file first, so a kill -9 before its outcome is committed (and its answer queued) loses nothing. A

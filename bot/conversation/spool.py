@@ -138,6 +138,11 @@ class Journal:
     def pending(self) -> bool:
         return bool(self._queue)
 
+    @property
+    def waiting(self) -> int:
+        """Entries not yet replayed."""
+        return sum(self._holders.values())
+
     def holds(self, openid: str) -> bool:
         """Whether entries of this resident wait to be replayed (their next delivery must join them)."""
         return self._holders[openid] > 0
@@ -268,6 +273,9 @@ class Guard:
 
     def __contains__(self, key: str) -> bool:
         return key in self._outstanding
+
+    def __len__(self) -> int:
+        return len(self._outstanding)
 
     async def keep(self, delivery: Delivery, received_at: datetime) -> None:
         """Return once the delivery is on disk. Raises OSError (e.g. ENOSPC) when it cannot be kept."""

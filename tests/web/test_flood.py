@@ -119,6 +119,8 @@ async def test_a_flood_and_a_slow_dialogue_keep_every_delivery_once_and_each_res
 
         # 4. someone else is answered live meanwhile, although the journal still holds another resident's messages
         assert inbound.journal.pending and inbound.journal.holds("oFlood-2")
+        async with http.get(f"{base}/readyz") as resp:  # still ready: a flood is not an outage
+            assert resp.status == 200
         live_key, reply, _ = await say(http, base, "oFlood-3", "你好")
         assert reply and reply not in (KEPT, BUSY_KEPT)
 

@@ -58,8 +58,9 @@ async def readyz(request: web.Request) -> web.Response:
 
     inbound = app.get(webhooks.WEBHOOK_HANDLER)
     journal = getattr(inbound, "journal", None)
-    if journal is not None:  # deliveries kept on local disk while the database was away, not yet replayed
-        checks["journal"] = {"ok": not journal.pending, "pending": journal.pending}
+    if journal is not None:  # deliveries kept on local disk (database away, or a flood), not yet replayed
+        load: dict[str, int] = getattr(inbound, "load", dict)()
+        checks["journal"] = {"ok": not journal.pending, "pending": journal.pending, **load}
 
     wechat = app[keys.WECHAT]
     checks["wechat_api"] = {
