@@ -43,6 +43,7 @@ from benchmarks.webhook import (
     bot_settings,
     conversation,
     count_effects,
+    drained,
     drive,
     free_port,
     metered,
@@ -216,7 +217,8 @@ async def run_full(args: argparse.Namespace) -> dict[str, Any]:
                                     ),
                                     {"server": served.pid, "rasa": rasa_pid if nlu == "rasa" else None},
                                 )
-                                await asyncio.sleep(0.5)  # late replies reach the outbox before the audit
+                                # late replies reach the outbox and a flood's journal drains before the audit
+                                drain = await drained(served.url.removesuffix("/wechat"))
                                 effects = count_effects(
                                     run.deliveries, await read_recorded(db_url, run.openids)
                                 )
@@ -232,13 +234,17 @@ async def run_full(args: argparse.Namespace) -> dict[str, Any]:
                                     "lost": effects.lost,
                                     "duplicated": effects.duplicated,
                                     "cases": effects.cases,
+                                    "drain_s": round(drain, 1),
                                 }
                                 steps.append(step)
                                 say(
                                     f"{database:<10} {nlu:<7} offered {rate:>7.1f}/s sent {run.rps:>7.1f}/s "
                                     f"p50 {step['p50_ms']:>8} p99 {step['p99_ms']:>8} ms  errors {run.errors} "
-                                    f"lost {effects.lost} duplicated {effects.duplicated} cases {effects.cases}"
+                                    f"lost {effects.lost} duplicated {effects.duplicated} cases {effects.cases} "
+                                    f"drained in {drain:.1f} s"
                                 )
+                                for note in effects.notes[:5]:
+                                    say(f"  ! {note}")
                                 failing = run.errors > 0.01 * max(1, run.messages)
                                 if math.isnan(p99) or p99 > P99_LIMIT_MS or failing or rate >= args.max_rate:
                                     break
