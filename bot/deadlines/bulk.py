@@ -24,51 +24,116 @@ def _table() -> Any:
     return Outbox.__table__  # type: ignore[attr-defined]
 
 
-async def insert_outbox(session: AsyncSession, params: Sequence[dict[str, Any]]) -> int:
-    """Insert ``params`` (one dict per row, every dict with the same keys); rows whose dedupe key exists are
-    skipped. Returns the number of rows inserted."""
-    if not params:
+async def insert_outbox(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], defaults: dict[str, Any] | None = None
+) -> int:
+    """Insert ``rows`` (one dict per row; a key a row lacks takes its value from ``defaults``); rows whose dedupe
+    key exists are skipped. Returns the number of rows inserted."""
+    if not rows:
         return 0
+    defaults = defaults or {}
     conn = await session.connection()
-    names = list(params[0])
-    if conn.dialect.name == "postgresql" and all(
-        len(p) == len(names) and p.keys() == params[0].keys() for p in params
-    ):
-        return await _unnest_insert(conn, names, params)
+    if conn.dialect.name == "postgresql":
+        columns = _columns(rows, defaults)
+        if columns is not None:
+            return await _unnest_insert(conn, *columns, count=len(rows))
     table = _table()
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    result = await conn.execute(stmt, list(params))
+    result = await conn.execute(stmt, [{**defaults, **r} for r in rows])
     return len(result.all())
 
 
-async def _unnest_insert(conn: Any, names: list[str], params: Sequence[dict[str, Any]]) -> int:
+def _columns(
+    rows: Sequence[dict[str, Any]], defaults: dict[str, Any]
+) -> tuple[dict[str, list[Any]], dict[str, Any]] | None:
+    """The rows by column: (name → one value per row, name → the default every row takes). None when a key
+    outside ``defaults`` is missing from some row (the rows go in by the generic path then)."""
+    given = set().union(*rows)
+    same = {n: v for n, v in defaults.items() if n not in given}
+    varying = {n: [r.get(n, defaults[n]) for r in rows] for n in defaults if n in given}
+    try:
+        for name in given - defaults.keys():
+            varying[name] = [r[name] for r in rows]
+    except KeyError:
+        return None
+    return varying, same
+
+
+def _constant(values: list[Any]) -> bool:
+    """Every row carries the same value: the same object, or an equal str/int/bool (equal dicts may serialise
+    differently, so they count only when they are the same object)."""
+    if len(set(map(id, values))) == 1:
+        return True
+    first = values[0]
+    kind = type(first)
+    return (
+        kind in (str, int, bool) and set(map(type, values)) == {kind} and values.count(first) == len(values)
+    )
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """The bound form of each value; a value object shared by several rows (one case's template, sent to each of
+    its recipients) is processed once."""
+    done: dict[int, Any] = {}
+    out = []
+    for v in values:
+        key = id(v)
+        if key not in done:
+            done[key] = process(v)
+        out.append(done[key])
+    return out
+
+
+async def _unnest_insert(
+    conn: Any, varying: dict[str, list[Any]], same: dict[str, Any], *, count: int
+) -> int:
+    """``INSERT … SELECT`` from one array per column whose value differs between rows; a column with one value for
+    every row goes as one scalar parameter. The server counts the inserted rows (no ids are sent back)."""
     table = _table()
     dialect = conn.dialect
-    columns = [table.c[n] for n in names]
-    arrays: list[list[Any]] = []
-    casts: list[str] = []
-    for i, (name, column) in enumerate(zip(names, columns, strict=True), start=1):
-        # the value each row would have been bound with (JSON serialised, timestamps made UTC), as one array
+    for name, values in list(varying.items()):
+        if _constant(values):
+            same[name] = values[0]
+            del varying[name]
+    args: list[Any] = []
+    selected: list[str] = []  # per column: its scalar parameter, or its column of the unnest
+    unnested: list[str] = []
+    for name, value in same.items():
+        column = table.c[name]
         process = column.type.bind_processor(dialect)
-        values = [p[name] for p in params]
-        if process is not None:
-            values = [process(v) for v in values]
         type_sql = column.type.compile(dialect=dialect)
-        if type_sql in ("JSON", "JSONB"):
-            # the driver's JSON codec takes text; the array goes as text[] and is cast per element
-            casts.append(f"CAST(${i}::text[] AS {type_sql}[])")
-        else:
-            casts.append(f"${i}::{type_sql}[]")
-        arrays.append(values)
-    quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
+        args.append(process(value) if process is not None else value)
+        # the driver's JSON codec takes text: JSON goes as text and is cast
+        selected.append(
+            f"CAST(${len(args)}::text AS {type_sql})" if "JSON" in type_sql else f"${len(args)}::{type_sql}"
+        )
+    for name, values in varying.items():
+        # the value each row would have been bound with (JSON serialised, timestamps made UTC), as one array
+        column = table.c[name]
+        process = column.type.bind_processor(dialect)
+        type_sql = column.type.compile(dialect=dialect)
+        args.append(_processed(values, process) if process is not None else values)
+        # JSON as text[], cast per element
+        unnested.append(
+            f"CAST(${len(args)}::text[] AS {type_sql}[])"
+            if "JSON" in type_sql
+            else f"${len(args)}::{type_sql}[]"
+        )
+        selected.append(f"u.c{len(unnested)}")
+    if unnested:
+        source = f" FROM unnest({', '.join(unnested)}) AS u({', '.join(f'c{i}' for i in range(1, len(unnested) + 1))})"
+    else:  # every row the same (a dedupe key given twice): still one row each, as the generic path would insert
+        args.append(count)
+        source = f" FROM generate_series(1, ${len(args)}::int)"
+    prep = dialect.identifier_preparer
     sql = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({quoted}) "
-        f"SELECT * FROM unnest({', '.join(casts)}) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+        f"WITH ins AS (INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(n) for n in [*same, *varying])}) "
+        f"SELECT {', '.join(selected)}{source} "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1) SELECT count(*) FROM ins"
     )
-    result = await conn.exec_driver_sql(sql, tuple(arrays))
-    return len(result.all())
+    result = await conn.exec_driver_sql(sql, tuple(args))
+    return int(result.scalar_one())
 
 
 def id_in(column: Any, ids: Sequence[int], session: AsyncSession) -> Any:
