@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # deliveries a process handles at once; beyond it a delivery goes to the local journal at once (fsync'd) and the
     # resident is told it is kept (load shedding: memory and the database's queue stay bounded under a flood)
     inbound_in_flight_limit: int = Field(default=512, ge=1, le=100_000)
+    # …and also when the oldest delivery in hand has waited this many seconds (a queue that cannot be answered within
+    # WeChat's 5 s, whatever this machine's speed; 0 = only the count)
+    inbound_shed_after: float = Field(default=2.0, ge=0, le=60)
     privacy_notice_version: str = "2026-11"
     # where a resident who asks for a person is sent: town full name → office line (JSON); unset towns use 12345
     town_office_phones: dict[str, str] = {}

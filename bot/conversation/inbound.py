@@ -68,6 +68,9 @@ LATE_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 #: seconds after a delivery went to the journal for a flood during which a resident queued behind their journalled
 #: messages is told "many people" rather than "maintenance"
 FLOOD_MEMORY = 60.0
+#: deliveries in hand below which their waiting never sheds newcomers (one stalled dialogue must not turn everyone
+#: away; the in-flight limit still applies)
+SHED_MIN = 16
 #: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 RECENT_KEYS = 10_000
 
@@ -103,6 +106,8 @@ class Inbound:
         self._recent: OrderedDict[str, None] = OrderedDict()
         # deliveries being handled and not yet committed, journalled or answered: what a shutdown would lose
         self._inflight: dict[str, tuple[Delivery, datetime]] = {}
+        self._since: dict[str, float] = {}  # when each of them arrived (monotonic), oldest first
+        self._shed_after = app[keys.SETTINGS].inbound_shed_after
         # answered deliveries whose late answer is not queued yet (deliver_late waiting, cancelled or failed)
         self._late: dict[str, tuple[Delivery, datetime]] = {}
 
@@ -117,13 +122,14 @@ class Inbound:
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
-        if delivery.key not in self._inflight and len(self._inflight) >= self._limit:
+        if delivery.key not in self._inflight and delivery.key not in self._recent and self._flood():
             # a flood: more in hand than the process can answer in time; kept on disk, replayed as others finish
             self.shed += 1
             self.app[keys.METRICS].replies.labels("shed").inc()
             return self._spool(delivery, now, busy=True)
         lock = self._locks[delivery.openid]
         self._inflight.setdefault(delivery.key, (delivery, now))
+        self._since.setdefault(delivery.key, time.monotonic())
         reply: str | None
         spooled = False
         try:
@@ -148,11 +154,21 @@ class Inbound:
                 self._locks.pop(delivery.openid, None)
         # done: committed, journalled or answered as a duplicate (a cancelled call stays in flight, see stop)
         self._inflight.pop(delivery.key, None)
+        self._since.pop(delivery.key, None)
         if reply is None or spooled:
             self.guard.release(
                 delivery.key
             )  # else a kept delivery's answer is still to be queued (deliver_late)
         return reply
+
+    def _flood(self) -> bool:
+        """More in hand than the limit, or (with at least ``SHED_MIN`` in hand) the oldest waiting longer than
+        ``inbound_shed_after``: the process cannot answer newcomers in time, whatever its capacity."""
+        if len(self._inflight) >= self._limit:
+            return True
+        if len(self._since) < SHED_MIN or self._shed_after <= 0:
+            return False
+        return time.monotonic() - next(iter(self._since.values())) > self._shed_after
 
     def load(self) -> dict[str, int]:
         """For /readyz: deliveries in hand, journalled and waiting, written to the guard, shed since start."""
@@ -246,6 +262,7 @@ class Inbound:
             )
             return
         self._inflight.clear()
+        self._since.clear()
         self._late.clear()
         self.guard.discard()  # everything it held is in the journal now
         log.warning(

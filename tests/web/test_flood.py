@@ -8,7 +8,9 @@ until the test opens their gate (a slow dialogue that outlasts the reply budget)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy import text as sql
 import webhooks
 from bot import keys
 from bot.app import create_app
+from bot.conversation import inbound as inbound_module
 from bot.conversation.inbound import BUSY_KEPT, KEPT
 from tests.helpers import SIM_TOKEN, RasaStandIn, make_settings, serve, wait_until, wechat_sender
 from webhooks.testing import message_xml
@@ -49,8 +52,8 @@ async def say(http: aiohttp.ClientSession, base: str, openid: str, words: str) -
     return f"msg:{_msgid[0]}", (fields["Content"] if fields else ""), time.monotonic() - started
 
 
-@pytest.fixture
-async def flooded(sqlite_url: str, tmp_path: Path) -> Any:
+@contextlib.asynccontextmanager
+async def running(sqlite_url: str, tmp_path: Path, **over: Any) -> AsyncIterator[Any]:
     rasa = RasaStandIn()
     rasa_runner, rasa_base = await serve(rasa.app())
     settings = make_settings(
@@ -61,16 +64,24 @@ async def flooded(sqlite_url: str, tmp_path: Path) -> Any:
         wechat_reply_budget=0.6,
         rasa_timeout=30.0,  # a dialogue slower than WeChat's 5 s (an operator's choice, or a stalled downstream)
         messages_per_minute=1000,
-        inbound_in_flight_limit=1,
+        **over,
     )
     app = create_app(settings, run_migrations=False, with_scheduler=False)
     runner, base = await serve(app)
-    yield rasa, app, base, tmp_path / "journal"
-    rasa.released.set()
-    for gate in rasa.gates.values():
-        gate.set()
-    await runner.cleanup()
-    await rasa_runner.cleanup()
+    try:
+        yield rasa, app, base, tmp_path / "journal"
+    finally:
+        rasa.released.set()
+        for gate in rasa.gates.values():
+            gate.set()
+        await runner.cleanup()
+        await rasa_runner.cleanup()
+
+
+@pytest.fixture
+async def flooded(sqlite_url: str, tmp_path: Path) -> Any:
+    async with running(sqlite_url, tmp_path, inbound_in_flight_limit=1) as system:
+        yield system
 
 
 async def rows(app: Any) -> list[Any]:
@@ -141,3 +152,35 @@ async def test_a_flood_and_a_slow_dialogue_keep_every_delivery_once_and_each_res
     assert (
         inbound.shed == 2 and not inbound.journal.pending
     )  # both of oFlood-2 arrived with the limit reached
+
+
+async def test_newcomers_go_to_the_journal_once_the_oldest_delivery_in_hand_waited_too_long(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the machine's speed: when the oldest of enough deliveries in hand has waited longer than
+    ``inbound_shed_after``, a newcomer is told it is kept at once; a retry of a recorded delivery is still answered
+    from its record, and one stalled delivery alone turns nobody away."""
+    monkeypatch.setattr(inbound_module, "SHED_MIN", 2)
+    async with running(sqlite_url, tmp_path, inbound_shed_after=0.3) as (rasa, app, base, journal):
+        rasa.gates = {"慢慢讲一": asyncio.Event(), "慢慢讲二": asyncio.Event()}
+        async with aiohttp.ClientSession() as http:
+            _, first, _ = await say(http, base, "oQueue-0", "你好")
+            assert first and first not in (KEPT, BUSY_KEPT)
+            # one stalled delivery in hand (fewer than SHED_MIN): others are answered live
+            slow_one = asyncio.create_task(say(http, base, "oQueue-1", "慢慢讲一"))
+            await asyncio.sleep(0.5)
+            _, reply, _ = await say(http, base, "oQueue-2", "你好")
+            assert reply and reply not in (KEPT, BUSY_KEPT)
+            # two in hand, the oldest waiting past 0.3 s: a newcomer is kept at once
+            slow_two = asyncio.create_task(say(http, base, "oQueue-3", "慢慢讲二"))
+            await asyncio.sleep(0.1)
+            shed_key, reply, took = await say(http, base, "oQueue-4", "你好")
+            assert reply == BUSY_KEPT and took < 0.5
+            assert shed_key.encode() in lines(journal, "inbound")
+            for gate in rasa.gates.values():
+                gate.set()
+            await asyncio.gather(slow_one, slow_two)
+            await wait_until(lambda: not list(journal.glob("inbound-*")), timeout=15)
+        recorded = await rows(app)
+        assert len(recorded) == len({r[1] for r in recorded}) == 5  # each delivery once
+        assert app[webhooks.WEBHOOK_HANDLER].shed == 1
