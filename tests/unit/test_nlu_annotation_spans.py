@@ -49,7 +49,7 @@ def spans(line: str) -> tuple[str, list[tuple[str, int, int]]]:
     return plain + line[last:], found
 
 
-def misaligned(path: Path, entities: tuple[str, ...]) -> list[str]:
+def misaligned(path: Path, entities: tuple[str, ...], *, kin_without_wo: bool = False) -> list[str]:
     bad = []
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     for block in document.get("nlu") or ():
@@ -59,6 +59,10 @@ def misaligned(path: Path, entities: tuple[str, ...]) -> list[str]:
             text, marks = spans(raw.strip()[2:].strip())
             tokens = _tokens(text)
             starts, ends = {s for _, s, _ in tokens}, {e for _, _, e in tokens}
+            # the kin word without 我 where jieba has 我妈/我爸 as one token: the annotator's decision of 2026-12-06
+            # (the case records 妈), so a dev set's 我[妈] is no misalignment
+            if kin_without_wo:  # evaluation sets only: training spans must stay learnable (whole tokens)
+                starts |= {s + 1 for w, s, _ in tokens if w in ("我妈", "我爸")}
             bad += [
                 f"{name} [{text[s:e]}] in {text}"
                 for name, s, e in marks
@@ -79,7 +83,7 @@ def test_spans_helper_finds_the_marks() -> None:
 
 @pytest.mark.parametrize(("path", "entities"), _DEV_SETS, ids=lambda v: v.name if isinstance(v, Path) else "")
 def test_slot_dev_set_spans_lie_on_token_boundaries(path: Path, entities: tuple[str, ...]) -> None:
-    assert misaligned(path, entities) == []
+    assert misaligned(path, entities, kin_without_wo=True) == []
 
 
 @pytest.mark.parametrize("path", sorted((NLU / "data").glob("*.yml")), ids=lambda p: p.name)
@@ -94,3 +98,9 @@ def test_a_span_that_cuts_a_token_is_reported(tmp_path: Path) -> None:
         'version: "3.1"\nnlu:\n- intent: micro_project\n  examples: |\n    - 楼道啲[灯](item)坏晒\n'
     )
     assert misaligned(bad, ("item",)) == ["item [灯] in 楼道啲灯坏晒"]
+    kin = tmp_path / "kin.yml"
+    kin.write_text(
+        'version: "3.1"\nnlu:\n- intent: micro_wish\n  examples: |\n    - 我[妈](beneficiary)瘫喺床上\n'
+    )
+    assert misaligned(kin, ("beneficiary",)) == ["beneficiary [妈] in 我妈瘫喺床上"]  # training: cuts 我妈
+    assert misaligned(kin, ("beneficiary",), kin_without_wo=True) == []  # an evaluation set's 我[妈]

@@ -23,7 +23,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.conversation.nlu.beneficiary import PERSON_WORDS, is_recipient, token_aligned
+from bot.conversation.nlu.beneficiary import (
+    PERSON_WORDS,
+    _tokens,
+    cued_recipient,
+    is_recipient,
+    token_aligned,
+    with_partners,
+)
 from bot.conversation.nlu.normalize import (
     BENEFICIARY_RE,
     find_beneficiary,
@@ -43,16 +50,54 @@ _COMPANY = re.compile(
 # (the service nouns 探访, 探望, 看望, 陪伴, 陪聊 stay as the resident said them)
 # (陪 alone, the guide's item of an errand — "[陪]佢去银行" —, stays as said)
 _COMPANY_WORD = re.compile(
-    r"^(?!陪$)(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|陪陪|陪|聊天|聊聊|倾偈|倾下偈)(?:他|她|佢|一下|下)?$"
+    r"^(?!陪$)(?:上门|定期|多|来|去)?(?:看看|看下|看一下|睇下|睇睇|陪陪|陪)(?:他|她|佢|一下|下)?$"
 )
+# "陪佢打麻将", "陪他聊聊天": the activity is the service, as said (the guide's `陪佢[散步]`)
+_COMPANY_ACTIVITY = re.compile(
+    r"陪\s*(?:下|吓)?\s*(?:佢|他|她|我\S{0,3}|老人家?|阿\S)?\s*(?:去)?\s*"
+    r"(?P<s>聊聊天|聊天|倾偈|倾下偈|散步|散下步|打麻将|行街|饮茶|下棋|睇戏|看戏|跳舞|做运动|晒太阳|买菜|买餸)"
+)
+# "有人陪佢去医院": an errand; the guide's item is 陪 itself (`[陪]佢去银行`)
+_COMPANY_ERRAND = re.compile(r"陪\s*(?:下|吓)?\s*(?:佢|他|她|我\S{0,3}|老人家?|阿\S)?\s*(?:去|返|到|上)\s*\S")
 _VISIT_NOUN = re.compile(r"探访|探望|看望|陪伴|陪聊|陪诊")
 # Words a model may tag as an item that are never a thing to give or fix: body parts, places and directions,
 # times, people and pronouns, sounds and states.
 _NOT_A_THING = re.compile(
-    r"^(?:.*(?:膝盖|腰|腿|脚|手|眼睛?|耳朵?|头|头发|身体|心脏|骨头)|外面|里面|楼下|楼上|门口|屋企|家里|屋里|附近|"
+    r"^(?:(?!扶手$|水龙头$|龙头$|摄像头$|枕头$|插头$|手杖$|手环$|手提电脑$).*(?:膝盖|腰|腿|脚|手|眼睛?|耳朵?|耳仔|头|头发|身体|心脏|骨头|气管|肺|胃|肾|腰骨)|外面|里面|楼下|楼上|门口|屋企|家里|屋里|附近|"
     r"旁边|对面|这边|那边|上面|下面|晚上|白天|早上|每天|平时|成日|天天|我|你|他|她|佢|佢哋|我们|我哋|"
     r"人|东西|嘢|问题|情况|事|事情|申请|帮助|帮忙|困难|电话|手机|号码|钱|费用|儿女|子女|家人|亲戚|邻居|老伴|"
-    r"志愿者|义工|社工|工作人员|人手)$"
+    r"志愿者|义工|社工|工作人员|人手|收入|时间|地方|工作|胃口|水浸|水浸街|泥|窿|大窿|坑|危险|成座|成堆|斜)$"
+)
+# the one-character things a resident names (米, 床, 渠, 路 …); any other single character the model tags is junk
+# (a verb or a state: 铺, 斜, 泥)
+_SINGLE_THINGS = frozenset("米油被床渠路树灯椅凳药衫锅柜门窗桥墙")
+# a modifier that stands as its own word before a thing: not part of the name (the guide's 电动[轮椅], 二手[电脑],
+# 防褥疮[床垫]); a thing's own compound name (电风扇, 老花镜, 感应灯) is in the lexicon and stays whole
+_MODIFIER_WORD = re.compile(
+    r"^(?:电动|二手|特制|智能|全自动|自动|多功能|可折叠|折叠|加厚|便携|防褥疮|儿童|成人|专用|普通|进口|新|旧)"
+)
+# where a thing is, before its name ("村尾条桥栏杆" → 栏杆 via the lexicon, "村围墙" → 围墙)
+_PLACE_PREFIX = re.compile(
+    r"^(?:我哋|我们)?(?:村口|村尾|村头|村入面|村里|村|小区|公园|学校门口|学校|门口|屋邨|屋企|家里|楼下|街口|路口|路边|"
+    r"河边|河涌边|巷仔|巷口|社区|市场门口|市场|公交站|球场|广场|马路|路面)"
+)
+# a problem said of a thing ("个电梯成日坏", "条渠塞咗", "棵树就快冧"): its subject is the thing
+_PROBLEM = re.compile(
+    r"(?:成日|经常|又|全部|都|已经|就快|快|就|好|有啲|有点)?"
+    r"(?:坏|烂|塞|唔着|唔亮|不亮|断|裂|松|冇晒|冇咗|爆(?=咗|晒|开|裂|了)|倒|冧|生锈|生晒锈|漏|穿|崩|甩|歪|满|返臭|好臭|臭|堵|闪)"
+)
+_SUBJECT_CUT = re.compile(r"[\s，,。！!？?、个条棵啲嘅的盏部只块张座嗰冇有]")
+# asked for: a request verb, a quantity or classifier, the thing ("想要部雾化机", "想申请啲药俾佢")
+_REQUEST = re.compile(
+    r"(?:想要|想申请|申请|想整|整|配|想装|加装|装|想加|加|想换|换|买|送|捐|"
+    r"(?:需|想|就)?要(?=[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本)))"
+    r"\s*返?(?:[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本|啲|些|点))?"
+    r"\s*(?P<t>[\u4e00-\u9fff]{1,7})"
+)
+_THING_HEADS = frozenset("机器床椅灯柜架台车垫镜箱桶杆牌亭栏梯盖窗门锁管炉锅凳桌鞋衫裤帽袜被")
+_OBJECT_END = re.compile(
+    r"补助|资助|补贴|俾|畀|给|同|和|喺|坐|住|嚟|听|做|去|返|来|睇|食|瞓|写|读|洗|煮|推|放|啦|呀|啊|吖|喎|嘅|的|咗|过|"
+    r"帮|比|先|都|可以|一下|下|呢|吗|嘛|用|照顾|解闷|自己|量|俾佢|每|几|就|又|太|好|冇|唔|不|人|钱"
 )
 # joins two things of one request: nothing, a conjunction, a negation repeated ("冇米冇油"), a quantity
 _COORD_GAP = re.compile(
@@ -65,10 +110,10 @@ _COORD_GAP = re.compile(
 # that only says where ("桥底积水" → 积水, "村道边的大树" → 大树) left out.
 _FALLBACK_THING = re.compile(
     r"(?:无障碍通道|篮球场|羽毛球场|乒乓球台|健身路径|排水渠|臭水沟|垃圾站|垃圾房|化粪管|村道|巷道|河涌|水渠|"
-    r"水沟|路面|围墙|台阶|楼梯|桥|大树|屋顶|停车场|球场|鱼塘|池塘|公厕|厕所|绿道|步道|巷子)"
-    r"(?![底边旁口上下里度头面脚侧]|的|嘅|附近|对面)|"
+    r"水沟|路面|围墙|台阶|楼梯|桥|大树|屋顶|停车场|球场|鱼塘|池塘|公厕|厕所|绿道|步道|巷子|广场)"
+    r"(?![底边旁口上下里度头面脚侧个啲]|的|嘅|附近|对面)|"
     r"(?P<thing>积水|污水|垃圾|杂草|杂物|绿化|水管|水龙头|门锁|窗户|电线|插座|(?<=[冇没无])灯|灯(?=坏|唔亮|不亮|太暗)|"
-    r"心理咨询|心理辅导|康复训练|康复|家政|护工|助浴|洗澡|理发|送餐|送饭|送药|陪诊|打扫|托管|辅导|补习|法律援助|助学金|"
+    r"心理咨询|心理辅导|康复训练|康复|家政|护工|助浴|洗澡|冲凉|理发|送餐|送饭|送药|陪诊|打扫|托管|辅导|补习|法律援助|助学金|"
     r"(?:职业|技能|就业)培训|培训|探访)"
 )
 #: the resident says plainly that a second, separate matter follows
@@ -103,6 +148,8 @@ def _plausible(value: str) -> bool:
     v = value.strip()
     if not v or len(v) > 10 or _NOT_A_THING.match(v) or normalize_town(v):
         return False
+    if len(v) == 1 and v not in _SINGLE_THINGS and v != "陪":
+        return False
     return not BENEFICIARY_RE.fullmatch(v) and not re.fullmatch(r"[\d一二两三四五六七八九十百个只些]+", v)
 
 
@@ -117,6 +164,13 @@ _AFTER_THING = ("", "盖", "用", "坏", "烂", "着", "住", "瞓")
 def _bare(value: str, lexicon: Sequence[str]) -> str:
     if value in lexicon or value == COMPANY_ITEM:
         return value
+    modifier = _MODIFIER_WORD.match(value)
+    if (
+        modifier and len(value) > modifier.end()
+    ):  # "电动轮奇" → 轮奇, "儿童滑梯" → 滑梯 (not 儿童游乐场: a place)
+        rest = value[modifier.end() :]
+        if _plausible(rest) and (len(rest) >= 2 or rest in _SINGLE_THINGS) and not _PLACE.search(rest):
+            return _bare(rest, lexicon)
     for word in sorted(lexicon, key=len, reverse=True):
         at = value.find(word)
         if (
@@ -219,7 +273,12 @@ class Items:
 def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
     """The things one request asks for: the model's items checked against the text and the item lexicon."""
     first_part, second = split_second_matter(text)
-    found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True)
+    found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True, wish=wish)
+    activity = _COMPANY_ACTIVITY.search(first_part) if wish else None
+    if not found and activity:
+        found = [activity.group("s")]
+    elif not found and wish and _COMPANY_ERRAND.search(first_part):
+        found = ["陪"]
     if not found and wish and _COMPANY.search(first_part):
         noun = _VISIT_NOUN.search(first_part)  # the service noun as said ("上门探望" → 探望), else 探访陪伴
         found = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
@@ -228,20 +287,115 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
     return Items(tuple(found), second)
 
 
-def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) -> list[str]:
+def _after(text: str, value: str) -> str:
+    """The word right after `value` in `text`: a known thing starting there, else the next token of the Rasa
+    tokenizer ("电动" in "电动轮奇" → 轮奇)."""
+    at = text.find(value)
+    if at < 0:
+        return ""
+    rest = text[at + len(value) :]
+    known = next((w for w in find_items(rest) if rest.startswith(w)), None)
+    if known:
+        return known
+    word = next((w for w, s, _ in _tokens(rest) if s == 0), "")
+    return word if word.strip() and _plausible(word) and len(word) >= 2 else ""
+
+
+def _object(words: str, lexicon: Sequence[str]) -> str:
+    """The thing at the start of `words` (what follows a request verb): a known thing, else the words up to the
+    first verb, particle or pronoun, without a modifier or a place in front."""
+    words = _QUANTITY_OR_MODIFIER.sub("", _PLACE_PREFIX.sub("", words, count=1) or words, count=1)
+    modifier = _MODIFIER_WORD.match(words)
+    words = words[modifier.end() :] if modifier and len(words) > modifier.end() else words
+    known = next((w for w in lexicon if words.startswith(w)), None)
+    if known:
+        return known
+    words = re.split(r"同埋|同|和|跟|、|[一两二三四五六七八九十几\d]", words, maxsplit=1)[0]
+    tokens = [w for w, _, _ in _tokens(words)]
+    thing = (
+        tokens[0]
+        if tokens and not _OBJECT_END.fullmatch(tokens[0]) and tokens[0][0] not in "人钱我你佢他她有"
+        else ""
+    )
+    for word in tokens[1:]:  # a head the tokenizer split off ("雾化/机", "感应/灯", "空气/净化器")
+        if word[-1] not in _THING_HEADS or len(thing) + len(word) > 5 or _OBJECT_END.fullmatch(word):
+            break
+        thing += word
+    return _bare(thing, lexicon) if thing and len(thing) <= 5 and _plausible(thing) else ""
+
+
+def _subject(before: str, lexicon: Sequence[str]) -> str:
+    """The thing a problem is said of: the words right before it, after the last classifier, 啲/嘅 or a pause,
+    without the place in front ("村尾条桥栏杆" → 栏杆, "村围墙" → 围墙)."""
+    cuts = list(_SUBJECT_CUT.finditer(before))
+    words = before[cuts[-1].end() :] if cuts else before
+    known = next((w for w in lexicon if words.endswith(w)), None)
+    if known:
+        return known
+    tokens = [w for w, _, _ in _tokens(words)]
+    if not tokens:
+        return ""
+    thing = tokens[-1]  # the last word before the problem; a head split off keeps its modifier ("感应/灯")
+    if (
+        len(thing) == 1
+        and thing in _THING_HEADS
+        and len(tokens) > 1
+        and not _PLACE_PREFIX.fullmatch(tokens[-2])
+    ):
+        thing = tokens[-2] + thing
+    if thing[0] in "人钱我你佢他她有" or _OBJECT_END.fullmatch(thing) or _PROBLEM.fullmatch(thing):
+        return ""
+    if re.match(r"[一两二三四五六七八九十几\d]", thing) or re.search(
+        r"[到多太都又就]", thing
+    ):  # "一支都唔着", "蚊多到爆"
+        return ""
+    return _bare(thing, lexicon) if len(thing) <= 5 and _plausible(thing) else ""
+
+
+def _patterned(text: str, lexicon: Sequence[str], *, wish: bool) -> list[str]:
+    """Things the sentence's shape names, whatever they are: what a request verb asks for, and (in a project) what
+    a problem is said of or what is missing ("冇路登")."""
+    asked, said = _shaped(text, lexicon, wish=wish)
+    return [*asked, *(f for f in said if f not in asked)]
+
+
+def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str], list[str]]:
+    """(what a request verb asks for, what a problem is said of or is missing), each without repeats or persons."""
+
+    def keep(found: Iterable[str]) -> list[str]:
+        return [
+            f for f in dict.fromkeys(found) if f and not BENEFICIARY_RE.fullmatch(f) and f not in PERSON_WORDS
+        ]
+
+    asked = keep(_object(m.group("t"), lexicon) for m in _REQUEST.finditer(text))
+    said = [_subject(text[: m.start()], lexicon) for m in _PROBLEM.finditer(text)]
+    if not wish:
+        said += [
+            _object(m.group("t"), lexicon)
+            for m in re.finditer(r"(?:冇|没有|无)(?P<t>[\u4e00-\u9fff]{1,5})", text)
+        ]
+    return asked, keep(said)
+
+
+def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wish: bool = True) -> list[str]:
     named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
+    # a modifier alone names the thing after it ("电动" of 电动轮椅 → 轮椅: the guide's 电动[轮椅])
+    named = [(_after(text, v) or v) if _MODIFIER_WORD.fullmatch(v) else v for v in named]
     candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
     candidates = _combine(text, candidates)
     lexicon = find_items(text)
-    # a part of a known thing is that thing ("电动" of 电动轮椅)
+    # a part of a known thing is that thing
     candidates = [next((w for w in lexicon if c in w and len(w) > len(c)), c) for c in candidates]
-    # the thing without a quantity, a modifier or what follows it ("二手电动轮椅" → 电动轮椅, "棉被盖" → 棉被)
+    # the thing without a quantity, a modifier or what follows it ("二手电动轮椅" → 轮椅, "棉被盖" → 棉被)
     candidates = [_bare(c, lexicon) for c in candidates]
     candidates = list(dict.fromkeys(candidates))
-    # the primary thing: a model item the lexicon confirms, else the lexicon's first, else the model's first
+    shaped = _patterned(text, lexicon, wish=wish)
+    # the primary thing: a model item the lexicon or the sentence's shape confirms, else the lexicon's first, else
+    # what the sentence's shape names, else the model's first
     primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
+    primary = primary or next((c for c in candidates if c in shaped), None)
     if primary is None:
-        primary = lexicon[0] if lexicon else (candidates[0] if candidates else None)
+        primary = lexicon[0] if lexicon else shaped[0] if shaped else (candidates[0] if candidates else None)
     if primary is None and fallback:
         # a thing or a service before a place ("球场冇灯" → 灯)
         matches = list(_FALLBACK_THING.finditer(text))
@@ -254,6 +408,12 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False) ->
         if any(_same_thing(text, other, c) for c in chosen):
             continue
         if any(_coordinated(text, c, other) for c in chosen):
+            chosen.append(other)
+    # a thing the sentence asks for in so many words, or a known thing it says is broken, is the request's too
+    # ("屋企个雪柜坏咗 想换个冰箱", "想要张书桌 … 仲想要个台灯")
+    asked, said = _shaped(text, lexicon, wish=wish)
+    for other in [*asked, *(w for w in said if w in lexicon or (not wish and len(w) >= 2))]:
+        if not any(_same_thing(text, other, c) for c in chosen):
             chosen.append(other)
     # the thing as staff, the donor and the wall read it: not widened to the whole token the tokenizer glues it into
     # ("灯坏晒" stays 灯, not the guide's span 灯坏; "路灯不亮" stays 路灯) — the item F1 against the guide's spans pays
@@ -297,10 +457,13 @@ def read_beneficiary(text: str, model_value: str | None) -> str | None:
     recipient ("我老婆走咗之后…")."""
     found = find_beneficiary(text)
     value = (model_value or "").strip()
-    if not value or is_recipient(text, value):
-        return value or found
-    if found and value in found:
+    if not value:
         return found
+    if is_recipient(text, value):
+        cued = cued_recipient(text)  # the message says whom it is for ("帮阿妈…", "… 俾佢"): that person
+        return cued if cued and value not in cued.split("、") else with_partners(text, value)
+    if found and any(value in f or f in value for f in found.split("、")):
+        return found  # the model took a part of the person or glued a neighbour to it (留守, 我妈, 仔上)
     if _NOT_A_PERSON.search(value) or BENEFICIARY_RE.search(value) or value in PERSON_WORDS:
         return found
     return value  # a person word the lexicon does not know
@@ -309,7 +472,8 @@ def read_beneficiary(text: str, model_value: str | None) -> str | None:
 # the model's beneficiary is sometimes a state or a status, or someone who is not the recipient
 _NOT_A_PERSON = re.compile(
     r"^(?:独居|空巢|留守|残疾|孤寡|困难|低保|单亲|瘫痪|行动不便|生病)$|"
-    r"低保户|困难户|五保户|单亲|外来工|工人|邻居|街坊|社工|义工|志愿者|工作人员|^(?:我|你|佢|他|她|我哋|我们)$"
+    r"低保户|困难户|五保户|单亲|外来工|工人|邻居|街坊|社工|义工|志愿者|工作人员|公婆|^(?:两老|本人|自己|家人|屋企人)$|"
+    r"^(?:我|你|佢|他|她|我哋|我们)$"
 )
 
 

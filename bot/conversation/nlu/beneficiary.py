@@ -1,12 +1,14 @@
 """Whom a wish is for, read the way the annotation guide marks it (nlu_data/README.md, "Annotation guide").
 
 - A kin word or an age/condition group: 阿妈, 老豆, 孙女, 老公, 老人家, 独居老人, 留守儿童, 残疾人, 盲人 …
-- The kin word without 我 ("我老公" → 老公, "给我妈买" → 妈), except where the Rasa tokenizer (jieba, with the
-  project's user dictionary) makes one token of them ("我妈瘫在床上" → 我妈): a span always starts and ends on a
-  token boundary, as the model's spans do.
-- Not the speaker's own status (低保户, 外来工, 单亲妈妈), not people who are not the recipient (a kin word who
-  died — "我老婆走咗之后…" —, neighbours, social workers, volunteers), no pronouns.
-- One person: the one the help is asked for ("帮/给/为 X …") when the message says so, else the first named.
+- The kin word itself, without 我 or a classifier, even where the Rasa tokenizer (jieba, with the project's user
+  dictionary) makes one token of them ("我妈瘫在床上" → 妈, "我个仔" → 仔, "给我妈买" → 妈): the case records the
+  person, as the evaluation gold of 2026-12-06 marks it (nlu_data/README.md).
+- Not the speaker's own status (低保户, 外来工, 单亲妈妈, "我系残疾人", 本人, 两公婆), not the speaker's spouse
+  named with the speaker ("我同老婆都七十几": the help is for the household), not people who are not the recipient
+  (a kin word who died — "我老婆走咗之后…" —, neighbours, social workers, volunteers), no pronouns.
+- The one the help is asked for ("帮/给/为 X …", "X … 俾佢") when the message says so, else the first named;
+  persons named together ("孙仔孙女", "俾佢同表妹") are recorded together ("孙仔、孙女").
 
 Pure and deterministic; jieba is loaded on first use (≈ 1 s) with the same user dictionary as the Rasa pipeline.
 """
@@ -27,21 +29,38 @@ PERSON_WORDS: frozenset[str] = frozenset(
     """独居老人 空巢老人 孤寡老人 留守儿童 残疾人 伤残人士 残障人士 聋哑人 盲人 精神病人 老人家 老人 老年人 长者
 阿婆 阿公 阿伯 阿嫲 阿爷 阿嬷 阿妈 阿爸 阿姐 婆婆 公公 爷爷 奶奶 嫲嫲 外婆 外公 老爸 老妈 老豆 老母 老窦 我爸 我妈
 妈妈 爸爸 父亲 母亲 家婆 家公 奶奶 孩子 小孩 小孩子 细路 细路仔 小朋友 儿童 BB 仔女 儿子 女儿 孙子 孙女 孙仔 孙女仔
-外孙 外孙女 弟弟 妹妹 哥哥 姐姐 细佬 细妹 家姐 老伴 老公 老婆 丈夫 妻子 太太 爱人 学生""".split()
+外孙 外孙女 弟弟 妹妹 哥哥 姐姐 细佬 细妹 家姐 老伴 老公 老婆 丈夫 妻子 太太 爱人 学生 大女 细女 大仔 细仔
+表妹 表弟 表哥 表姐 堂妹 堂弟 侄仔 侄女 外甥 外甥女 外孙仔 孙儿 囡囡 阿哥 阿弟 阿妹 伯父 伯母 叔叔 婶婶 舅舅 姑姑
+老爷 奶奶 婆婆 阿太 太婆 太公 病人 孤儿 小学生 中学生 大学生""".split()
 )
 #: one-character kin words, a person only right after 我/个/我个 ("我个仔", "给我妈", "我个孙")
 _SHORT_KIN = frozenset("仔女孙妈爸囡")
-_SHORT_KIN_BEFORE = frozenset(("我", "个", "我个", "我嘅", "我的", "啲", "我啲"))
+_SHORT_KIN_BEFORE = frozenset(("我", "个", "我个", "我嘅", "我的", "啲", "我啲", "佢个", "两个", "几个"))
+# the same, when jieba glues the short kin word to what follows ("个仔读大学": 个/仔读)
+_SHORT_KIN_GLUED = re.compile(
+    r"(?:(?<=我个)|(?<=我嘅)|(?<=我的)|(?<=[我个]))(?P<kin>[仔女孙囡])(?![女仔子儿])"
+)
 # a kin word followed by this is someone who died, or who told the speaker: the help is not for them
 _GONE = re.compile(
-    r"^(?:都|已经|早)?(?:走咗|走了|去世|过世|过身|死咗|死了|不在了|唔喺度|冇咗|没了)|"
+    r"^(?:都|已经|早)?(?:走咗|走了|去世|过世|过身|死咗|死了|不在了|(?:唔喺度|冇咗|没了)(?![\u4e00-\u9fff])|"
+    r"(?:唔喺度|冇咗|没了)(?:之后|以后|后|几年|好多年|好耐))|"
     r"^(?:(?:话|说|讲)(?:我|可以|有得)|叫我|介绍|推荐|教我|告诉我|同我讲|跟我说)"  # who told the speaker about the programme
 )
 # the recipient is named right after these ("帮我阿妈申请", "给孩子买", "为残疾人申请")
 _FOR = re.compile(r"(?:帮|给|俾|畀|为|替)(?:我|我哋|我们|屋企|家里)?(?:个|的|嘅)?$")
 
-# "单亲妈妈", "单亲家庭的妈妈": the speaker's status, not a recipient
-_STATUS_BEFORE = re.compile(r"单亲(?:的|嘅)?$")
+# "单亲妈妈", "单亲家庭的妈妈", "我系残疾人", "屋企得我一个老人家": the speaker's status, not a recipient
+_STATUS_BEFORE = re.compile(
+    r"单亲(?:的|嘅)?$|(?:我|本人|我自己|自己)(?:都|也|就)?(?:系|是|係)(?:一个|个|一名)?$|(?:得|剩)?我一个$"
+)
+# the speaker's spouse named with the speaker ("我同老婆都七十几"): the help is for the couple, no recipient
+_SPOUSE = frozenset(("老婆", "老公", "老伴", "丈夫", "妻子", "太太", "爱人"))
+_WITH_SPEAKER = re.compile(r"(?:我|我自己)(?:同|和|跟|与)(?:我)?$")
+# persons named together: nothing, a conjunction, or "佢同" after 俾/给 ("俾佢同表妹" → 佢 is the first)
+_TOGETHER = re.compile(r"^(?:\s*(?:同埋|同|和|跟|与|及|、|,|，)?\s*)$")
+_WITH_HIM = re.compile(r"(?:俾|畀|给|帮|为)(?:佢|他|她)(?:同埋|同|和|跟)$")
+# "… 俾佢", "… 给她用": the recipient is the person named last before it
+_TO_HIM = re.compile(r"(?:俾|畀|给)(?:佢|他|她)")
 _PERSON_RE = re.compile(
     "|".join(sorted((re.escape(w) for w in PERSON_WORDS if w not in ("我妈", "我爸")), key=len, reverse=True))
 )
@@ -89,41 +108,89 @@ def candidates(text: str) -> list[tuple[int, str]]:
             words = [t[0] for t in tokens[i : i + size]]
             if len(words) == size and _is_person(words, before):
                 start, end = tokens[i][1], tokens[i + size - 1][2]
+                if cleaned[start] == "我" and end - start > 1:  # 我妈/我爸, one token: the kin word itself
+                    start += 1
                 if _counts(cleaned, start, end):
                     found.append((start, cleaned[start:end]))
                 i += size
                 break
         else:
             i += 1
-    if not found:  # jieba glued the word to its neighbour ("孙仔读"): the word itself, off token boundaries
-        found = [
-            (m.start(), m.group())
-            for m in _PERSON_RE.finditer(cleaned)
-            if _counts(cleaned, m.start(), m.end())
-        ]
-    return found
+    # jieba glued a word to its neighbour ("孙仔读", "个仔上"): the word itself, off token boundaries
+    glued = [(m.start(), m.group()) for m in _PERSON_RE.finditer(cleaned)]
+    glued += [(m.start("kin"), m.group("kin")) for m in _SHORT_KIN_GLUED.finditer(cleaned)]
+    for start, word in sorted(glued):
+        if word == "我妈" or word == "我爸":
+            start, word = start + 1, word[1:]
+        inside = any(s <= start < s + len(w) or start <= s < start + len(word) for s, w in found)
+        if not inside and _counts(cleaned, start, start + len(word)):
+            found.append((start, word))
+    return sorted(found)
 
 
 def _counts(text: str, start: int, end: int) -> bool:
-    """A person word that may be the recipient: not someone who died, not the speaker's status (单亲妈妈)."""
-    return not _GONE.match(text[end:].lstrip()) and not _STATUS_BEFORE.search(text[:start])
+    """A person word that may be the recipient: not someone who died, not the speaker's status (单亲妈妈), not the
+    speaker's spouse named with the speaker."""
+    before = text[:start].rstrip()
+    if text[start:end] in _SPOUSE and _WITH_SPEAKER.search(before):
+        return False
+    return not _GONE.match(text[end:].lstrip()) and not _STATUS_BEFORE.search(before)
 
 
 def find_beneficiary(text: str) -> str | None:
-    """Who the help is for ("我妈瘫在床上" → 我妈, "给我妈买个助行器" → 妈), or None."""
+    """Who the help is for ("我妈瘫在床上" → 妈, "给我妈买个助行器" → 妈), with the persons named together with
+    them ("孙仔孙女" → 孙仔、孙女), or None."""
     found = candidates(text)
     if not found:
         return None
     cleaned = unicodedata.normalize("NFKC", text or "")
+    return together(cleaned, _cued(cleaned, found) or found[0], found)
+
+
+def _cued(text: str, found: list[tuple[int, str]]) -> tuple[int, str] | None:
+    """The person the message says the help is for: after 帮/给/为, or the last one named before "俾佢"."""
+    chosen = next((c for c in found if _FOR.search(text[max(0, c[0] - 6) : c[0]])), None)
+    if chosen is None and len({w for _, w in found}) > 1:
+        to_him = _TO_HIM.search(text, found[0][0])
+        if to_him:  # "大女考上大学 … 细女读小学 想申请校服俾佢" → 细女
+            chosen = next((c for c in reversed(found) if c[0] < to_him.start()), None)
+    return chosen
+
+
+def cued_recipient(text: str) -> str | None:
+    """The recipient the message points at with 帮/给/为 or "… 俾佢" (with those named together), else None."""
+    cleaned = unicodedata.normalize("NFKC", text or "")
+    found = candidates(cleaned)
+    chosen = _cued(cleaned, found)
+    return together(cleaned, chosen, found) if chosen else None
+
+
+def together(text: str, chosen: tuple[int, str], found: list[tuple[int, str]]) -> str:
+    """`chosen` and the persons named right beside it ("孙仔孙女", "阿妈同阿爸") or with its pronoun after 俾/给
+    ("俾佢同表妹"), joined by 、 in the order named."""
+    group = [chosen]
     for start, word in found:
-        if _FOR.search(cleaned[max(0, start - 6) : start]):
-            return word
-    return found[0][1]
+        if word in {w for _, w in group}:
+            continue
+        for s0, w0 in list(group):
+            gap = text[s0 + len(w0) : start] if s0 < start else text[start + len(word) : s0]
+            if _TOGETHER.match(gap) or (s0 < start and _WITH_HIM.search(text[:start].rstrip())):
+                group.append((start, word))
+                break
+    return "、".join(w for _, w in sorted(group))
 
 
 def is_recipient(text: str, value: str) -> bool:
     """Whether `value` (e.g. the model's span) is one of the recipients this text names."""
     return any(word == value for _, word in candidates(text))
+
+
+def with_partners(text: str, value: str) -> str:
+    """`value`, a recipient this text names, with the persons named together with it ("孙仔" → 孙仔、孙女)."""
+    cleaned = unicodedata.normalize("NFKC", text or "")
+    found = candidates(cleaned)
+    chosen = next((c for c in found if c[1] == value), None)
+    return together(cleaned, chosen, found) if chosen else value
 
 
 def token_aligned(text: str, value: str) -> str:

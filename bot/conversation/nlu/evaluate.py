@@ -221,7 +221,8 @@ def case_slots(p: Prediction) -> dict[str, set[str]] | None:
     model_items = [e.value for e in p.entities if e.entity == "item"]
     items = set(read_items(p.example.text, model_items, wish=wish).items)
     ben = next((e.value for e in p.entities if e.entity == "beneficiary"), None)
-    bens = {b for b in (read_beneficiary(p.example.text, ben),) if b and wish}
+    # several persons named together are recorded together ("孙仔、孙女"): each is one value
+    bens = {b for b in (read_beneficiary(p.example.text, ben) or "").split("、") if b and wish}
     return {"item": items, "beneficiary": bens}
 
 
