@@ -44,6 +44,26 @@ async def insert_outbox(
     return len(result.all())
 
 
+async def insert_outbox_columns(
+    session: AsyncSession, columns: dict[str, list[Any]], same: dict[str, Any]
+) -> int:
+    """``insert_outbox`` for rows given by column: ``columns`` (name → one value per row, all lists as long) and
+    ``same`` (name → the value of every row). The same rows, without a dict per row on PostgreSQL."""
+    count = len(next(iter(columns.values())))
+    if not count:
+        return 0
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        shared = {n: v for n, v in same.items() if n not in columns}
+        return await _unnest_insert(conn, dict(columns), shared, count=count)
+    names = list(columns)
+    return await insert_outbox(
+        session,
+        [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)],
+        same,
+    )
+
+
 def _columns(
     rows: Sequence[dict[str, Any]], defaults: dict[str, Any]
 ) -> tuple[dict[str, list[Any]], dict[str, Any]] | None:

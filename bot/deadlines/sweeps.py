@@ -40,6 +40,7 @@ from bot.deadlines.sla import (
     default_policy,
     policy_for,
 )
+from bot.deadlines.staff_messages import StaffMessages, outbox_defaults
 from bot.deadlines.waking import DEFAULT_WAKING, WakingHours
 from bot.deadlines.workdays import add_working_days
 from bot.models import Case, Offer, Resident, Resource, SlaPolicy, Staff, Survey
@@ -49,7 +50,6 @@ from bot.states import (
     CaseStatus,
     MessageKind,
     OfferStatus,
-    OutboxStatus,
     Role,
     SurveyStatus,
 )
@@ -108,19 +108,8 @@ async def queue_many(session: AsyncSession, rows: Sequence[dict[str, Any]], *, n
     """Insert outbox rows in bulk, skipping any whose dedupe_key is already queued. Returns rows inserted."""
     if not rows:
         return 0
-    defaults: dict[str, Any] = {
-        "phone": None,
-        "recipient_type": ActorType.RESIDENT,
-        "case_id": None,
-        "template": {},
-        "link": None,
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
     # Core, not the ORM bulk path; on PostgreSQL one statement, one array per column (bot.deadlines.bulk)
-    return await insert_outbox(session, rows, defaults)
+    return await insert_outbox(session, rows, outbox_defaults(now))
 
 
 # what the sweeps read of a staff member (rows, not entities: no identity map, no password hash)
@@ -204,28 +193,6 @@ def _max_lead(policies: dict[tuple[str, str], Policy]) -> timedelta:
     return max(leads)
 
 
-def _staff_msgs(
-    *, staff: Sequence[Any], case: Any, kind: str, key: str, text: str, status: str, now: datetime
-) -> list[dict[str, Any]]:
-    """One message per staff member about ``case``; the text, template and link are built once and shared."""
-    template = {"case_no": case.case_no[:20], "status": status[:20]}
-    link = f"/staff/cases/{case.case_no}"
-    return [
-        {
-            "openid": s.openid,
-            "recipient_type": ActorType.STAFF,
-            "kind": kind,
-            "text": text,
-            "case_id": case.id,
-            "template": template,
-            "link": link,
-            "dedupe_key": f"{key}:{s.id}",
-            "next_attempt_at": now,
-        }
-        for s in staff
-    ]
-
-
 async def guarded_sweep(what: str, sessions: Sessions, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
     """Run one sweep's ``work`` in one transaction; an error rolls it back, is logged and counts as 0."""
     try:
@@ -260,14 +227,17 @@ async def _due_cases(session: AsyncSession, deadline: Any, *where: Any, batch: i
 
 async def _queue_and_mark(
     session: AsyncSession,
-    messages: Sequence[dict[str, Any]],
+    messages: Sequence[dict[str, Any]] | StaffMessages,
     *,
     case_ids: list[int],
     mark: Any,
     now: datetime,
 ) -> None:
     """Queue the sweep's messages and stamp ``mark`` on its cases, in the sweep's transaction."""
-    await queue_many(session, messages, now=now)
+    if isinstance(messages, StaffMessages):
+        await messages.queue(session, now=now)
+    else:
+        await queue_many(session, messages, now=now)
     # no Case entity is loaded in the sweep's session: nothing to synchronise (and no RETURNING of the ids)
     await session.exec(
         sa.update(Case)
@@ -302,7 +272,7 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
         staff = await _StaffIndex.load(
             session, {c.town for c, _ in due}, claimers={c.claimed_by_id for c, _ in due if c.claimed_by_id}
         )
-        messages = []
+        messages = StaffMessages(MessageKind.REMINDER)
         for c, stage in due:
             overdue = c.stage_deadline <= now
             head = "【已超时】" if overdue else "【即将到期】"
@@ -311,14 +281,12 @@ async def remind_due(*, sessions: Sessions, now: datetime, batch: int = 2000) ->
                 f"{head}{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{c.town}，{STAGE_LABEL.get(stage, stage)}）"
                 f"{'已于' if overdue else '将于'}{when}到期，请及时处理。"
             )
-            messages += _staff_msgs(
+            messages.add(
                 staff=staff.responsible(c, stage),
                 case=c,
-                kind=MessageKind.REMINDER,
                 key=_deadline_key("remind", c, stage),
                 text=text,
                 status=f"{when}到期",
-                now=now,
             )
         await _queue_and_mark(
             session, messages, case_ids=[c.id for c, _ in due], mark=Case.reminded_at, now=now
@@ -342,7 +310,7 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
         if not rows:
             return 0
         staff = await _StaffIndex.load(session, {c.town for c in rows}, claimers=set())
-        messages = []
+        messages = StaffMessages(MessageKind.ESCALATION)
         for c in rows:
             stage = _stage(c)
             owner = staff.by_id.get(c.claimed_by_id) if c.claimed_by_id else None
@@ -351,14 +319,12 @@ async def escalate_due(*, sessions: Sessions, now: datetime, batch: int = 2000) 
                 f"已于{_local(c.stage_deadline)}超时"
                 f"{'，负责人：' + (owner.display_name or owner.username) if owner else '，尚无人认领'}。请督促办理。"
             )
-            messages += _staff_msgs(
+            messages.add(
                 staff=staff.town(c.town, (Role.TOWN_SUPERVISOR,)),
                 case=c,
-                kind=MessageKind.ESCALATION,
                 key=_deadline_key("escalate", c, stage),
                 text=text,
                 status="已超时",
-                now=now,
             )
         await _queue_and_mark(
             session, messages, case_ids=[c.id for c in rows], mark=Case.escalated_at, now=now
@@ -384,21 +350,19 @@ async def escalate_city_due(*, sessions: Sessions, now: datetime, batch: int = 2
         if not due:
             return 0
         staff = await _StaffIndex.load(session, set(), claimers=set())
-        messages = []
+        messages = StaffMessages(MessageKind.ESCALATION)
         for c in due:
             stage = _stage(c)
             text = (
                 f"【市级督办】{c.town}{KIND_LABEL.get(c.kind, '')}诉求{c.case_no}（{STAGE_LABEL.get(stage, stage)}）"
                 f"自{_local(c.stage_deadline)}起超时已逾{CITY_AFTER_WORKING_DAYS}个工作日，请关注。"
             )
-            messages += _staff_msgs(
+            messages.add(
                 staff=staff.city(),
                 case=c,
-                kind=MessageKind.ESCALATION,
                 key=_deadline_key("city", c, stage),
                 text=text,
                 status="超时待督办",
-                now=now,
             )
         await _queue_and_mark(
             session, messages, case_ids=[c.id for c in due], mark=Case.escalated_city_at, now=now
