@@ -445,7 +445,9 @@ def count_effects(deliveries: list[Delivery], recorded: Recorded) -> Effects:
         answers = {r for r in [d.first_reply, *d.retry_replies] if r is not None}
         if len(answers) > 1:
             duplicated += 1
-            notes.append(f"{d.key}: the retry got a different answer")
+            notes.append(
+                f"{d.key}: the retry got a different answer ({' / '.join(sorted(a[:14] for a in answers))})"
+            )
     announced: set[str] = set()
     for _, _, reply, _ in recorded.inbound:
         announced.update(CASE_NO.findall(reply or ""))

@@ -122,12 +122,15 @@ class Inbound:
 
     async def handle(self, delivery: Delivery) -> str | None:
         now = self.app[keys.CLOCK]()
-        if delivery.key not in self._inflight and delivery.key not in self._recent and self._flood():
+        # a retry of a delivery recorded lately is answered from its record: it has no effect to order or to shed
+        retry = delivery.key in self._recent
+        if not retry and delivery.key not in self._inflight and self._flood():
             # a flood: more in hand than the process can answer in time; kept on disk, replayed as others finish
             self.shed += 1
             self.app[keys.METRICS].replies.labels("shed").inc()
             return self._spool(delivery, now, busy=True)
-        lock = self._locks[delivery.openid]
+        # one message at a time per resident; a retry answered from its record waits for nobody
+        lock = self._locks[delivery.openid] if not retry else asyncio.Lock()
         self._inflight.setdefault(delivery.key, (delivery, now))
         self._since.setdefault(delivery.key, time.monotonic())
         reply: str | None
@@ -136,7 +139,9 @@ class Inbound:
             async with lock:
                 # the order of a resident's messages: behind what is journalled of theirs (of everyone's while the
                 # database is away)
-                if self.journal.holds(delivery.openid) or (self._away and self.journal.pending):
+                if not retry and (
+                    self.journal.holds(delivery.openid) or (self._away and self.journal.pending)
+                ):
                     reply, spooled = self._spool(delivery, now, busy=self._flooded()), True
                 else:
                     try:
@@ -150,7 +155,7 @@ class Inbound:
                         self._away = True
                         reply, spooled = self._spool(delivery, now), True
         finally:
-            if not lock.locked():
+            if not retry and not lock.locked():
                 self._locks.pop(delivery.openid, None)
         # done: committed, journalled or answered as a duplicate (a cancelled call stays in flight, see stop)
         self._inflight.pop(delivery.key, None)

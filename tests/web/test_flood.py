@@ -29,10 +29,14 @@ from webhooks.testing import message_xml
 _msgid = [int(time.time() * 1000)]
 
 
-async def say(http: aiohttp.ClientSession, base: str, openid: str, words: str) -> tuple[str, str, float]:
-    """(delivery key, the passive reply or '' for ``success``, seconds until the answer)."""
+async def say(
+    http: aiohttp.ClientSession, base: str, openid: str, words: str, *, again: str | None = None
+) -> tuple[str, str, float]:
+    """(delivery key, the passive reply or '' for ``success``, seconds until the answer); ``again``: the key of an
+    earlier delivery WeChat sends once more."""
     sender = wechat_sender(SIM_TOKEN, mode="plain")
-    _msgid[0] += 1
+    msgid = int(again.split(":")[1]) if again else _msgid[0] + 1
+    _msgid[0] = max(_msgid[0], msgid)
     xml = message_xml(
         {
             "ToUserName": "gh_flood0001",
@@ -40,7 +44,7 @@ async def say(http: aiohttp.ClientSession, base: str, openid: str, words: str) -
             "CreateTime": int(time.time()),
             "MsgType": "text",
             "Content": words,
-            "MsgId": _msgid[0],
+            "MsgId": msgid,
         }
     )
     req = sender.build(xml)
@@ -49,7 +53,7 @@ async def say(http: aiohttp.ClientSession, base: str, openid: str, words: str) -
         assert resp.status == 200
         body = await resp.text()
     fields = sender.open_reply(body)
-    return f"msg:{_msgid[0]}", (fields["Content"] if fields else ""), time.monotonic() - started
+    return f"msg:{msgid}", (fields["Content"] if fields else ""), time.monotonic() - started
 
 
 @contextlib.asynccontextmanager
@@ -109,6 +113,8 @@ async def test_a_flood_and_a_slow_dialogue_keep_every_delivery_once_and_each_res
     inbound = app[webhooks.WEBHOOK_HANDLER]
     rasa.gates = {"慢慢讲一": asyncio.Event(), "慢慢讲二": asyncio.Event()}
     async with aiohttp.ClientSession() as http:
+        early_key, early, _ = await say(http, base, "oFlood-2", "查询进度")  # answered live, recorded
+        assert early and early not in (KEPT, BUSY_KEPT)
         # 1. a dialogue slower than the budget: WeChat gets success, and only once the delivery is on disk
         slow_key, reply, _ = await say(http, base, "oFlood-1", "慢慢讲一")
         assert reply == ""
@@ -121,6 +127,9 @@ async def test_a_flood_and_a_slow_dialogue_keep_every_delivery_once_and_each_res
         # the same resident's next message keeps its place behind the journalled one
         behind_key, reply, _ = await say(http, base, "oFlood-2", "你好")
         assert reply == BUSY_KEPT
+        assert lines(journal, "inbound").count(b"\n") == 2
+        # WeChat sends the early, recorded delivery again: answered from its record, neither shed nor queued
+        assert (await say(http, base, "oFlood-2", "查询进度", again=early_key))[1] == early
         assert lines(journal, "inbound").count(b"\n") == 2
 
         # 3. the slow dialogue ends: its answer is queued late, and the guard forgets it
@@ -141,11 +150,11 @@ async def test_a_flood_and_a_slow_dialogue_keep_every_delivery_once_and_each_res
 
     recorded = await rows(app)
     keys_in_order = [r[1] for r in recorded]
-    sent = {slow_key, shed_key, behind_key, live_key}
+    sent = {early_key, slow_key, shed_key, behind_key, live_key}
     assert sorted(keys_in_order) == sorted(sent)  # each delivery exactly once, none lost
     assert keys_in_order.index(shed_key) < keys_in_order.index(behind_key)  # the resident's order
     modes = {r[1]: r[3] for r in recorded}
-    assert modes[live_key] == "passive"
+    assert modes[live_key] == modes[early_key] == "passive"
     answered_late = await outbox_keys(app)
     for key in (slow_key, shed_key, behind_key):  # told "kept" or nothing: the answer follows as a message
         assert modes[key] == "outbox" and f"reply:{key}" in answered_late
