@@ -72,6 +72,9 @@ def test_one_request_reads_as_its_things(
         ("村道冇路灯 夜晚行好惊", [], ("路灯",)),
         ("公园啲椅冇晒 想加几张", [], ("椅",)),
         ("希望村广场可以铺返平啲", ["铺"], ("广场",)),  # a one-character verb is no thing
+        ("小区消防通道冇指示牌", [], ("指示牌",)),  # the place where a thing is missing is no second thing
+        ("希望社区装个电动车充电桩", [], ("电动车充电桩",)),  # 电动 of 电动车 is no modifier
+        ("小区绿化带旁边嘅门牌唔清楚", [], ("门牌",)),
     ],
 )
 def test_a_project_names_the_thing_in_need_of_work(
@@ -185,6 +188,7 @@ def test_an_unsure_request_is_taken_only_with_a_named_thing_and_a_clear_lead() -
         # persons named together are recorded together
         ("孙仔孙女两个读书 想申请学习用品", "孙仔", "孙仔、孙女"),
         ("外婆瞓地下 想申请一张碌架床俾佢同表妹", None, "外婆、表妹"),
+        ("想申请一部老人手机方便联系", None, None),  # the kind of a thing, not a person
         ("我家老人行动不便 想装个扶手", None, "老人"),
         ("屋企有个残疾的儿子想要一部轮椅", None, "儿子"),
         ("我是环卫工人 我个仔冇电脑上网课", None, "仔"),
@@ -210,6 +214,10 @@ def test_whom_a_wish_is_for(text: str, model_value: str | None, expected: str | 
         ("我阿妈气管唔好 想要部雾化机", ["气管"], ("雾化机",)),
         ("我住东城 老豆腰骨痛 想要个护腰", [], ("护腰",)),
         ("我妈有糖尿病 想申请啲药俾佢 药费太贵", ["药费"], ("药",)),
+        ("阿公屋企好黑 想要一盏台灯", [], ("台灯",)),  # 台 of 台灯 is no classifier
+        ("女儿考上大学学费凑不够", [], ("学费",)),  # money is the need when nothing else is named
+        ("阿伯行唔到楼梯 想有人帮佢买菜", [], ("买菜",)),
+        ("生活好困难 想申请啲生活物资", [], ("生活物资",)),
         ("村口路灯坏咗好耐", ["村口路灯"], ("路灯",)),  # no place inside it
         ("村里面有个独居老人 冇棉被盖", ["棉被盖"], ("棉被",)),
         ("想要一张护理床同埋轮椅", ["护理床"], ("护理床", "轮椅")),  # 同埋: "and" in Cantonese

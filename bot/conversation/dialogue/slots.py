@@ -74,7 +74,7 @@ _SINGLE_THINGS = frozenset("米油被床渠路树灯椅凳药衫锅柜门窗桥�
 # a modifier that stands as its own word before a thing: not part of the name (the guide's 电动[轮椅], 二手[电脑],
 # 防褥疮[床垫]); a thing's own compound name (电风扇, 老花镜, 感应灯) is in the lexicon and stays whole
 _MODIFIER_WORD = re.compile(
-    r"^(?:电动|二手|特制|智能|全自动|自动|多功能|可折叠|折叠|加厚|便携|防褥疮|儿童|成人|专用|普通|进口|新|旧)"
+    r"^(?:电动(?!车)|二手|特制|智能|全自动|自动|多功能|可折叠|折叠|加厚|便携|防褥疮|儿童|成人|专用|普通|进口|新|旧)"
 )
 # where a thing is, before its name ("村尾条桥栏杆" → 栏杆 via the lexicon, "村围墙" → 围墙)
 _PLACE_PREFIX = re.compile(
@@ -84,17 +84,27 @@ _PLACE_PREFIX = re.compile(
 # a problem said of a thing ("个电梯成日坏", "条渠塞咗", "棵树就快冧"): its subject is the thing
 _PROBLEM = re.compile(
     r"(?:成日|经常|又|全部|都|已经|就快|快|就|好|有啲|有点)?"
-    r"(?:坏|烂|塞|唔着|唔亮|不亮|断|裂|松|冇晒|冇咗|爆(?=咗|晒|开|裂|了)|倒|冧|生锈|生晒锈|漏|穿|崩|甩|歪|满|返臭|好臭|臭|堵|闪)"
+    r"(?:坏|烂|塞|唔着|唔亮|不亮|断|裂|松|冇晒|冇咗|爆(?=咗|晒|开|裂|了)|发臭|发霉|倒|冧|生锈|生晒锈|漏|穿|崩|甩|歪|满(?=咗|晒|了)|返臭|好臭|臭|堵|闪|"
+    r"塌|掉|翘|开裂|残旧|破旧|老化|损坏|唔清楚|不清楚|睇唔清|看不清|太窄|太斜|太陡|太脏|好污糟)"
 )
 _SUBJECT_CUT = re.compile(r"[\s，,。！!？?、个条棵啲嘅的盏部只块张座嗰冇有]")
 # asked for: a request verb, a quantity or classifier, the thing ("想要部雾化机", "想申请啲药俾佢")
 _REQUEST = re.compile(
-    r"(?:想要|想申请|申请|想整|整|配|想装|加装|装|想加|加|想换|换|买|送|捐|"
-    r"(?:需|想|就)?要(?=[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本)))"
+    r"(?:想要|想申请|申请|想整|整|配|想装|加装|装|想加|加|想换|换|买|捐|缺少|缺|"
+    r"(?:(?:需|想|就)?要|送|搞|做)(?=[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本)))"
     r"\s*返?(?:[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本|啲|些|点))?"
-    r"\s*(?P<t>[\u4e00-\u9fff]{1,7})"
+    r"\s*(?=(?P<t>[\u4e00-\u9fff]{1,7}))"
 )
-_THING_HEADS = frozenset("机器床椅灯柜架台车垫镜箱桶杆牌亭栏梯盖窗门锁管炉锅凳桌鞋衫裤帽袜被")
+_THING_HEADS = frozenset("机器床椅灯柜架台车垫镜箱桶杆牌亭栏梯盖窗门锁管炉锅凳桌鞋衫裤帽袜桩棚")
+# the act before the thing it is done to ("申请维修屋顶", "想上门体检")
+_LEADING_ACTS = frozenset(
+    ("上门", "定期", "维修", "修理", "修", "整", "整返", "翻新", "清理", "安装", "装", "加装", "搞", "请")
+)
+# what follows a request verb but is not a thing: the programme, the act, help in general, a time word
+_NOT_ASKED = re.compile(
+    r"微心愿|微实事|心愿|维修|修理|修|清理|翻新|帮扶|帮助|援助|服务|帮忙|上门|定期|好似|好像|而家|依家|已经|经常|成日|"
+    r"好多|有时|一下|下|啲|些|点|个|嘢|东西"
+)
 _OBJECT_END = re.compile(
     r"补助|资助|补贴|俾|畀|给|同|和|喺|坐|住|嚟|听|做|去|返|来|睇|食|瞓|写|读|洗|煮|推|放|啦|呀|啊|吖|喎|嘅|的|咗|过|"
     r"帮|比|先|都|可以|一下|下|呢|吗|嘛|用|照顾|解闷|自己|量|俾佢|每|几|就|又|太|好|冇|唔|不|人|钱"
@@ -114,7 +124,7 @@ _FALLBACK_THING = re.compile(
     r"(?![底边旁口上下里度头面脚侧个啲]|的|嘅|附近|对面)|"
     r"(?P<thing>积水|污水|垃圾|杂草|杂物|绿化|水管|水龙头|门锁|窗户|电线|插座|(?<=[冇没无])灯|灯(?=坏|唔亮|不亮|太暗)|"
     r"心理咨询|心理辅导|康复训练|康复|家政|护工|助浴|洗澡|冲凉|理发|送餐|送饭|送药|陪诊|打扫|托管|辅导|补习|法律援助|助学金|"
-    r"(?:职业|技能|就业)培训|培训|探访)"
+    r"(?:职业|技能|就业)培训|培训|探访|买菜|买餸|煮饭|洗衫|洗碗|剪指甲|剪头发|学费|药费|医药费|医疗费|交通费|电费|水费|伙食费|生活费|租金|房租)"
 )
 #: the resident says plainly that a second, separate matter follows
 SECOND_MATTER = re.compile(
@@ -255,8 +265,14 @@ def _coordinated(text: str, a: str, b: str) -> bool:
     for a0, a1 in _spans(text, a):
         for b0, b1 in _spans(text, b):
             gap = text[a1:b0] if a1 <= b0 else text[b1:a0] if b1 <= a0 else None
-            if gap is not None and _COORD_GAP.match(gap) and gap.strip() not in ("啲", "嘅", "的"):
-                return True
+            if gap is None or not _COORD_GAP.match(gap) or gap.strip() in ("啲", "嘅", "的"):
+                continue
+            first = a0 if a1 <= b0 else b0
+            if gap.strip() in ("冇", "没有", "没", "无") and not re.search(
+                r"(?:冇|没有|没|无)$", text[:first]
+            ):
+                continue  # "消防通道冇指示牌": the first is where the second is missing, not a second thing
+            return True
     return False
 
 
@@ -304,7 +320,11 @@ def _after(text: str, value: str) -> str:
 def _object(words: str, lexicon: Sequence[str]) -> str:
     """The thing at the start of `words` (what follows a request verb): a known thing, else the words up to the
     first verb, particle or pronoun, without a modifier or a place in front."""
-    words = _QUANTITY_OR_MODIFIER.sub("", _PLACE_PREFIX.sub("", words, count=1) or words, count=1)
+    words = _PLACE_PREFIX.sub("", words, count=1) or words
+    known = next((w for w in lexicon if words.startswith(w)), None)
+    if known:  # 台灯 keeps its 台
+        return known
+    words = _QUANTITY_OR_MODIFIER.sub("", words, count=1)
     modifier = _MODIFIER_WORD.match(words)
     words = words[modifier.end() :] if modifier and len(words) > modifier.end() else words
     known = next((w for w in lexicon if words.startswith(w)), None)
@@ -312,16 +332,33 @@ def _object(words: str, lexicon: Sequence[str]) -> str:
         return known
     words = re.split(r"同埋|同|和|跟|、|[一两二三四五六七八九十几\d]", words, maxsplit=1)[0]
     tokens = [w for w, _, _ in _tokens(words)]
-    thing = (
-        tokens[0]
-        if tokens and not _OBJECT_END.fullmatch(tokens[0]) and tokens[0][0] not in "人钱我你佢他她有"
-        else ""
+    while tokens and tokens[0] in _LEADING_ACTS:
+        tokens = tokens[1:]  # "申请上门体检" → 体检, "申请维修屋顶" → 屋顶
+    first = tokens[0] if tokens else ""
+    ok = (
+        first
+        and not _OBJECT_END.fullmatch(first)
+        and first[0] not in "人钱我你佢他她有成"
+        and not _NOT_ASKED.fullmatch(first)
     )
-    for word in tokens[1:]:  # a head the tokenizer split off ("雾化/机", "感应/灯", "空气/净化器")
+    thing = first if ok else ""
+
+    for word in tokens[
+        1:
+    ]:  # a head the tokenizer split off ("雾化/机", "感应/灯", "空气/净化器", "生活/物资")
+        tail = next((w for w in lexicon if words[len(thing) :].startswith(w)), "")
+        if thing and tail and len(thing) + len(tail) <= 6:  # "电动车/充电桩": a known thing's kind before it
+            thing += tail
+            break
+        if word in ("物资", "用品", "设施", "设备", "器材", "服务", "改造") and len(thing) + len(word) <= 6:
+            thing += word
+            continue
         if word[-1] not in _THING_HEADS or len(thing) + len(word) > 5 or _OBJECT_END.fullmatch(word):
             break
         thing += word
-    return _bare(thing, lexicon) if thing and len(thing) <= 5 and _plausible(thing) else ""
+    if thing and re.match(re.escape(thing) + r"\s*(?:的|嘅)", words):
+        return ""  # "残疾的儿子": a description, not the thing
+    return _bare(thing, lexicon) if thing and len(thing) <= 6 and _plausible(thing) else ""
 
 
 def _subject(before: str, lexicon: Sequence[str]) -> str:
@@ -343,7 +380,9 @@ def _subject(before: str, lexicon: Sequence[str]) -> str:
         and not _PLACE_PREFIX.fullmatch(tokens[-2])
     ):
         thing = tokens[-2] + thing
-    if thing[0] in "人钱我你佢他她有" or _OBJECT_END.fullmatch(thing) or _PROBLEM.fullmatch(thing):
+    if thing[0] in "人钱我你佢他她有成被" or _OBJECT_END.fullmatch(thing) or _PROBLEM.fullmatch(thing):
+        return ""
+    if _NOT_ASKED.fullmatch(thing):
         return ""
     if re.match(r"[一两二三四五六七八九十几\d]", thing) or re.search(
         r"[到多太都又就]", thing
@@ -372,7 +411,7 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
     if not wish:
         said += [
             _object(m.group("t"), lexicon)
-            for m in re.finditer(r"(?:冇|没有|无)(?P<t>[\u4e00-\u9fff]{1,5})", text)
+            for m in re.finditer(r"(?:冇|没有|无)(?=(?P<t>[\u4e00-\u9fff]{1,5}))", text)
         ]
     return asked, keep(said)
 
@@ -390,12 +429,17 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     candidates = [_bare(c, lexicon) for c in candidates]
     candidates = list(dict.fromkeys(candidates))
     shaped = _patterned(text, lexicon, wish=wish)
-    # the primary thing: a model item the lexicon or the sentence's shape confirms, else the lexicon's first, else
-    # what the sentence's shape names, else the model's first
+    asked, said = _shaped(text, lexicon, wish=wish)
+    # the model's money word for a thing the sentence asks for ("想申请啲药 药费太贵": 药, not 药费)
+    candidates = [next((a for a in asked if c == a + "费"), c) if c.endswith("费") else c for c in candidates]
+    # the primary thing: a model item the lexicon or the sentence's shape confirms; a known thing the shape names;
+    # the model's first; what a request verb asks for; the lexicon's first; what a problem is said of
     primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
     primary = primary or next((c for c in candidates if c in shaped), None)
+    primary = primary or next((w for w in lexicon if w in shaped), None)
     if primary is None:
-        primary = lexicon[0] if lexicon else shaped[0] if shaped else (candidates[0] if candidates else None)
+        firsts = [*candidates[:1], *asked[:1], *lexicon[:1], *said[:1]]
+        primary = firsts[0] if firsts else None
     if primary is None and fallback:
         # a thing or a service before a place ("球场冇灯" → 灯)
         matches = list(_FALLBACK_THING.finditer(text))
@@ -411,7 +455,6 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
             chosen.append(other)
     # a thing the sentence asks for in so many words, or a known thing it says is broken, is the request's too
     # ("屋企个雪柜坏咗 想换个冰箱", "想要张书桌 … 仲想要个台灯")
-    asked, said = _shaped(text, lexicon, wish=wish)
     for other in [*asked, *(w for w in said if w in lexicon or (not wish and len(w) >= 2))]:
         if not any(_same_thing(text, other, c) for c in chosen):
             chosen.append(other)

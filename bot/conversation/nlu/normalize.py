@@ -164,11 +164,11 @@ ITEMS: tuple[str, ...] = tuple(
 探访 陪诊 陪护 护工 保姆 家政 送餐 送饭 送药 理发 助浴 打扫卫生 补习 心理辅导 心理咨询 康复训练 法律援助 助学金
 职业培训 技能培训 就业培训 上门维修 体检 义诊 接送
 路灯 减速带 斑马线 红绿灯 人行道 井盖 渠盖 下水道 排水沟 排水渠 化粪池 公共厕所 垃圾桶 监控 摄像头 雨棚 坡道
-无障碍坡道 无障碍通道 凉亭 长椅 石凳 座椅 健身器材 篮球架 篮板 乒乓球台 护栏 栏杆 挡土墙 电梯 指示牌 路牌 标志牌
+无障碍坡道 无障碍通道 凉亭 遮雨棚 长椅 石凳 座椅 健身器材 篮球架 篮板 乒乓球台 护栏 栏杆 挡土墙 电梯 指示牌 路牌 标志牌
 宣传栏 信箱 报箱 地砖 消防通道 消防栓 灭火器 候车亭 充电桩 单车棚 晾衣架 滑梯 秋千 凸面镜 反光镜 感应灯 声控灯
 """.split()
 )
-_LOOSE_ITEMS = ("米", "油", "凳子", "凳")
+_LOOSE_ITEMS = ("米", "油", "凳子", "凳", "被")
 _ITEM_STRICT_RE = re.compile("|".join(sorted(map(re.escape, ITEMS), key=len, reverse=True)))
 _ITEM_LOOSE_RE = re.compile("|".join(sorted(map(re.escape, ITEMS + _LOOSE_ITEMS), key=len, reverse=True)))
 _BENEFICIARY_WORDS = (
