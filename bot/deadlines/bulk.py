@@ -105,6 +105,30 @@ def _processed(values: list[Any], process: Any) -> list[Any]:
     return out
 
 
+_SEP, _NULL = "\x1f", "\x1e"  # ASCII unit and record separators: chr(31), chr(30) in the SQL
+
+
+def _joined(values: list[Any]) -> str | None:
+    """A column of str (or of int) values, None allowed, as one text: the values joined by ``_SEP``, a None written
+    as ``_NULL``; ``string_to_array(text, chr(31), chr(30))`` gives the values back. None when the column holds
+    other types, or a value contains a separator (the column then goes as an array). One text is bound without
+    the per-element work of an array, and needs no array type looked up on a fresh connection."""
+    kinds = set(map(type, values))
+    nulls = values.count(None)
+    if nulls:
+        kinds.discard(type(None))
+    if kinds == {str}:
+        items = values if not nulls else [_NULL if v is None else v for v in values]
+    elif kinds == {int}:
+        items = [_NULL if v is None else str(v) for v in values]
+    else:
+        return None
+    text = _SEP.join(items)
+    if text.count(_SEP) != len(values) - 1 or text.count(_NULL) != nulls:
+        return None
+    return text
+
+
 async def _unnest_insert(
     conn: Any, varying: dict[str, list[Any]], same: dict[str, Any], *, count: int
 ) -> int:
@@ -129,17 +153,22 @@ async def _unnest_insert(
             f"CAST(${len(args)}::text AS {type_sql})" if "JSON" in type_sql else f"${len(args)}::{type_sql}"
         )
     for name, values in varying.items():
-        # the value each row would have been bound with (JSON serialised, timestamps made UTC), as one array
+        # the value each row would have been bound with (JSON serialised, timestamps made UTC)
         column = table.c[name]
         process = column.type.bind_processor(dialect)
         type_sql = column.type.compile(dialect=dialect)
-        args.append(_processed(values, process) if process is not None else values)
-        # JSON as text[], cast per element
-        unnested.append(
-            f"CAST(${len(args)}::text[] AS {type_sql}[])"
-            if "JSON" in type_sql
-            else f"${len(args)}::{type_sql}[]"
-        )
+        bound = _processed(values, process) if process is not None else values
+        joined = _joined(bound)
+        if joined is not None:  # one text, split by the server
+            args.append(joined)
+            unnested.append(f"CAST(string_to_array(${len(args)}::text, chr(31), chr(30)) AS {type_sql}[])")
+        else:  # one array (JSON as text[], cast per element)
+            args.append(bound)
+            unnested.append(
+                f"CAST(${len(args)}::text[] AS {type_sql}[])"
+                if "JSON" in type_sql
+                else f"${len(args)}::{type_sql}[]"
+            )
         selected.append(f"u.c{len(unnested)}")
     if unnested:
         source = f" FROM unnest({', '.join(unnested)}) AS u({', '.join(f'c{i}' for i in range(1, len(unnested) + 1))})"
@@ -157,9 +186,11 @@ async def _unnest_insert(
 
 
 def id_in(column: Any, ids: Sequence[int], session: AsyncSession) -> Any:
-    """``column IN (ids)``; on PostgreSQL ``column = ANY($1::int[])``: one array parameter instead of one
-    parameter per id (the sweep's 976-case update bound, rendered and parsed 976 of them)."""
+    """``column IN (ids)``; on PostgreSQL ``column = ANY(string_to_array($1, ',')::int[])``: one text parameter
+    instead of one parameter per id (the sweep's 976-case update bound, rendered and parsed 976 of them)."""
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Integer)))
+        text = ",".join(str(int(i)) for i in ids)
+        split = sa.func.string_to_array(sa.bindparam("ids", text, type_=sa.Text), ",")
+        return column == sa.any_(sa.cast(split, postgresql.ARRAY(sa.Integer)))
     return column.in_(list(ids))
