@@ -36,6 +36,17 @@ def test_heldout_set_is_separate_and_large_enough() -> None:
     assert cases and all(e.category for e in cases)
 
 
+def test_the_independent_slot_sets_are_no_training_input() -> None:
+    """slots_dev3 and slots_heldout share no sentence with the training data or each other (counts only: the
+    held-out sentences are never printed)."""
+    training = {e.text for e in load_training(DEFAULT_PROJECT_DIR)}
+    dev3 = {e.text for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "slots_dev3.yml")}
+    heldout = {e.text for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "slots_heldout.yml")}
+    assert len(dev3) >= 100 and len(heldout) >= 200
+    overlaps = {"dev3": len(dev3 & training), "heldout": len(heldout & training), "both": len(dev3 & heldout)}
+    assert overlaps == {"dev3": 0, "heldout": 0, "both": 0}
+
+
 def test_dev_set_is_separate_and_covers_every_intent() -> None:
     dev = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")
     training = {e.text for e in load_training(DEFAULT_PROJECT_DIR)}
