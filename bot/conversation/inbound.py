@@ -110,6 +110,8 @@ class Inbound:
         # deliveries being handled and not yet committed, journalled or answered: what a shutdown would lose
         self._inflight: dict[str, tuple[Delivery, datetime]] = {}
         self._since: dict[str, float] = {}  # when each of them arrived (monotonic), oldest first
+        # replayed deliveries whose answer went into the outbox in their own transaction
+        self._queued_with_record: set[str] = set()
         self._shed_after = app[keys.SETTINGS].inbound_shed_after
         # answered deliveries whose late answer is not queued yet (deliver_late waiting, cancelled or failed)
         self._late: dict[str, tuple[Delivery, datetime]] = {}
@@ -313,11 +315,19 @@ class Inbound:
             if entry is not None:
                 by_resident[entry.delivery.openid].append(entry)
 
+        queued = 0
+
         async def in_order(entries: list[Entry]) -> None:
+            nonlocal queued
             for entry in entries:
-                await self._replay_one(entry)
+                queued += await self._replay_one(entry)
 
         outcomes = await asyncio.gather(*(in_order(e) for e in by_resident.values()), return_exceptions=True)
+        if queued:  # the answers queued with their records go out now, in one dispatch for the window
+            try:
+                await self.app[keys.DISPATCH_NOW](self.app)
+            except Exception:  # the periodic dispatcher will pick them up
+                log.exception("immediate dispatch of replayed answers failed; they stay queued")
         failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failed is not None:
             raise failed
@@ -325,7 +335,8 @@ class Inbound:
             self.journal.done(path, offset, entry)
         return sum(len(e) for e in by_resident.values())
 
-    async def _replay_one(self, entry: Entry) -> None:
+    async def _replay_one(self, entry: Entry) -> bool:
+        """Replay one entry; True when its answer was queued with its record (to be dispatched)."""
         delivery = entry.delivery
         lock = self._locks[delivery.openid]
         try:
@@ -336,8 +347,13 @@ class Inbound:
                 self._locks.pop(delivery.openid, None)
         self.replayed += 1
         self._away = False
-        if reply:  # the resident was told the message is kept: the answer follows as a message
+        if delivery.key in self._queued_with_record:
+            self._queued_with_record.discard(delivery.key)
+            self.guard.release(delivery.key)
+            return True
+        if reply:  # recorded earlier and never answered, or failed: the answer follows as a message
             await self.deliver_late(delivery, reply)
+        return False
 
     # ------------------------------------------------------------------ one delivery
     async def _handle(self, delivery: Delivery, now: datetime, *, replaying: bool = False) -> str | None:
@@ -384,6 +400,16 @@ class Inbound:
                     reply: str | None = TOO_FAST
                 else:
                     reply = await self._act(session, row, resident, delivery, parse, now, conv=conv)
+                if replaying and reply:
+                    # the resident was told the message is kept: its answer is queued with its record, at once
+                    row.reply_mode = "outbox"
+                    await enqueue(
+                        session,
+                        openid=delivery.openid,
+                        kind="reply",
+                        text=reply,
+                        dedupe_key=f"reply:{delivery.key}",
+                    )
                 await _store(session, row)
         except IntegrityError:
             if replaying:  # in the database already: finish it if it was never answered
@@ -410,7 +436,11 @@ class Inbound:
             return SORRY
         self._remember(delivery.key)
         app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
-        app[keys.METRICS].replies.labels("limited" if limited else "passive" if reply else "none").inc()
+        if replaying and reply:
+            self._queued_with_record.add(delivery.key)
+            app[keys.METRICS].replies.labels("outbox").inc()
+        else:
+            app[keys.METRICS].replies.labels("limited" if limited else "passive" if reply else "none").inc()
         return reply
 
     def _remember(self, key: str) -> None:
