@@ -324,10 +324,7 @@ class Inbound:
 
         outcomes = await asyncio.gather(*(in_order(e) for e in by_resident.values()), return_exceptions=True)
         if queued:  # the answers queued with their records go out now, in one dispatch for the window
-            try:
-                await self.app[keys.DISPATCH_NOW](self.app)
-            except Exception:  # the periodic dispatcher will pick them up
-                log.exception("immediate dispatch of replayed answers failed; they stay queued")
+            await self._dispatch_now()
         failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failed is not None:
             raise failed
@@ -400,14 +397,16 @@ class Inbound:
                     reply: str | None = TOO_FAST
                 else:
                     reply = await self._act(session, row, resident, delivery, parse, now, conv=conv)
-                if replaying and reply:
-                    # the resident was told the message is kept: its answer is queued with its record, at once
+                # the resident was told the message is kept (a replay), or WeChat was told ``success`` (kept by the
+                # edge): its answer is queued with its record, so a retry never finds it passive as well
+                late = bool(reply) and not limited and (replaying or delivery.key in self.guard)
+                if late:
                     row.reply_mode = "outbox"
                     await enqueue(
                         session,
                         openid=delivery.openid,
                         kind="reply",
-                        text=reply,
+                        text=str(reply),
                         dedupe_key=f"reply:{delivery.key}",
                     )
                 await _store(session, row)
@@ -436,7 +435,7 @@ class Inbound:
             return SORRY
         self._remember(delivery.key)
         app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
-        if replaying and reply:
+        if late:
             self._queued_with_record.add(delivery.key)
             app[keys.METRICS].replies.labels("outbox").inc()
         else:
@@ -535,7 +534,13 @@ class Inbound:
 
     async def deliver_late(self, delivery: Delivery, reply: str) -> None:
         """The dialogue took longer than the reply budget: the answer goes out as a customer-service message.
-        Until it is queued, a shutdown journals the delivery (its replay finds the answer and queues it, once)."""
+        Until it is queued, a shutdown journals the delivery (its replay finds the answer and queues it, once).
+        A delivery the edge kept had its answer queued with its record: it is only dispatched."""
+        if delivery.key in self._queued_with_record:
+            self._queued_with_record.discard(delivery.key)
+            self.guard.release(delivery.key)
+            await self._dispatch_now()
+            return
         self._late[delivery.key] = (delivery, self.app[keys.CLOCK]())
         for attempt, pause in enumerate((*LATE_RETRY_PAUSES, None), start=1):
             try:
@@ -556,6 +561,9 @@ class Inbound:
         self._late.pop(delivery.key, None)  # queued: the outbox has it
         self.guard.release(delivery.key)
         self.app[keys.METRICS].replies.labels("outbox").inc()
+        await self._dispatch_now()
+
+    async def _dispatch_now(self) -> None:
         try:
             # the immediate dispatch belongs to the process layer (bot.ops), above this package: the app
             # factory hands it down as app[keys.DISPATCH_NOW]
