@@ -37,14 +37,22 @@ def test_heldout_set_is_separate_and_large_enough() -> None:
 
 
 def test_the_independent_slot_sets_are_no_training_input() -> None:
-    """slots_dev3 and slots_heldout share no sentence with the training data or each other (counts only: the
-    held-out sentences are never printed)."""
+    """slots_dev3, slots_dev4 and slots_heldout share no sentence with the training data or each other (counts
+    only: the held-out sentences are never printed)."""
     training = {e.text for e in load_training(DEFAULT_PROJECT_DIR)}
     dev3 = {e.text for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "slots_dev3.yml")}
+    dev4 = {e.text for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "slots_dev4.yml")}
     heldout = {e.text for e in load_examples(DEFAULT_PROJECT_DIR / "tests" / "slots_heldout.yml")}
-    assert len(dev3) >= 100 and len(heldout) >= 200
-    overlaps = {"dev3": len(dev3 & training), "heldout": len(heldout & training), "both": len(dev3 & heldout)}
-    assert overlaps == {"dev3": 0, "heldout": 0, "both": 0}
+    assert len(dev3) >= 100 and len(dev4) >= 200 and len(heldout) >= 200
+    overlaps = {
+        "dev3": len(dev3 & training),
+        "dev4": len(dev4 & training),
+        "heldout": len(heldout & training),
+        "dev3 & heldout": len(dev3 & heldout),
+        "dev4 & heldout": len(dev4 & heldout),
+        "dev3 & dev4": len(dev3 & dev4),
+    }
+    assert overlaps == dict.fromkeys(overlaps, 0)
 
 
 def test_dev_set_is_separate_and_covers_every_intent() -> None:

@@ -22,7 +22,9 @@ def test_the_heldout_sets_are_recognised(name: str) -> None:
     assert is_heldout(Path("/tmp") / name, DEFAULT_PROJECT_DIR)
 
 
-@pytest.mark.parametrize("name", ["dev.yml", "slots_dev.yml", "slots_dev2.yml", "slots_dev3.yml"])
+@pytest.mark.parametrize(
+    "name", ["dev.yml", "slots_dev.yml", "slots_dev2.yml", "slots_dev3.yml", "slots_dev4.yml"]
+)
 def test_the_dev_sets_are_not(name: str) -> None:
     assert not is_heldout(TESTS / name, DEFAULT_PROJECT_DIR)
 
