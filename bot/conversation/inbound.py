@@ -23,14 +23,12 @@ import logging
 import time
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import bindparam, select, update
-from sqlalchemy import text as sql_text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -43,15 +41,16 @@ from bot.conversation.dbwatch import (
     unavailable,
 )
 from bot.conversation.dialogue import Turn, respond
-from bot.conversation.dialogue.turn import ConversationState, Received
+from bot.conversation.dialogue.turn import Received
 from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
+from bot.conversation.record import ReadConversation, one_at_a_time, record, store
 from bot.conversation.spool import Entry, Guard, Journal, describe
 from bot.db import Sessions, transaction
 from bot.delivery.outbox import enqueue
 from bot.media import keep as keep_media
-from bot.models import Conversation, InboundMessage, Resident
+from bot.models import InboundMessage, Resident
 from reference import privacy
 from webhooks import Delivery
 
@@ -387,8 +386,8 @@ class Inbound:
         limited, parse = prepared.limited, prepared.parse
         try:
             async with transaction(sessions) as session:
-                await _one_at_a_time(session, delivery.openid)
-                row, resident, conv = await _record(session, delivery, now)
+                await one_at_a_time(session, delivery.openid)
+                row, resident, conv = await record(session, delivery, now)
                 # an image or voice is downloaded into the project's storage after the commit (WeChat keeps it 3 days)
                 await keep_media(session, row, now=now, deps=app.get(keys.MEDIA))
                 if limited:
@@ -409,7 +408,7 @@ class Inbound:
                         text=str(reply),
                         dedupe_key=f"reply:{delivery.key}",
                     )
-                await _store(session, row)
+                await store(session, row)
         except IntegrityError:
             if replaying:  # in the database already: finish it if it was never answered
                 return await self._finish_recorded(delivery, now)
@@ -425,9 +424,9 @@ class Inbound:
             )
             try:
                 async with transaction(sessions) as session:
-                    row, _, _ = await _record(session, delivery, now)
+                    row, _, _ = await record(session, delivery, now)
                     row.reply, row.reply_mode = SORRY, "failed"
-                    await _store(session, row)
+                    await store(session, row)
             except IntegrityError:
                 return await self._duplicate(delivery)
             app[keys.METRICS].inbound.labels(delivery.msg_type).inc()
@@ -513,7 +512,7 @@ class Inbound:
                 id=stored.id, openid=stored.openid, msg_type=stored.msg_type, media=stored.media or {}
             )
             reply = await self._act(session, row, resident, delivery, parse, now)
-            await _store(session, row)
+            await store(session, row)
             return reply
 
     async def _duplicate(self, delivery: Delivery) -> str | None:
@@ -581,127 +580,3 @@ class Inbound:
             await enqueue(
                 session, openid=delivery.openid, kind="reply", text=reply, dedupe_key=f"reply:{delivery.key}"
             )
-
-
-async def _one_at_a_time(session: Any, openid: str) -> None:
-    """On PostgreSQL, one resident's deliveries run one after another across workers too (``Inbound._locks`` does
-    it within a process): two at once (a reply went out late and the resident wrote again, the next message reached
-    another worker) took the resident's and the conversation's rows in opposite orders and deadlocked (seen with
-    4 workers in benchmarks/scaleout.py). A transaction-scoped advisory lock, released by the commit."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.exec(
-            sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"resident:{openid}")
-        )
-
-
-async def _resident(session: Any, openid: str, now: Any) -> tuple[Resident, ReadConversation]:
-    """The resident of ``openid`` and their conversation, in one SELECT for a known resident (the dialogue reads the
-    conversation on every message: joined here, it costs no statement of its own); INSERT … ON CONFLICT DO NOTHING
-    and a second SELECT only the first time (or when two first messages race)."""
-    known = (await session.exec(_RESIDENT_AND_CONVERSATION, params={"openid": openid})).first()
-    if known is not None:
-        resident, cid, state, data, updated_at = known
-        return resident, (
-            (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
-        )
-    query = select(Resident).where(col(Resident.openid) == openid)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    inserted = await session.exec(
-        insert(Resident)
-        .values(
-            openid=openid, created_at=now, subscribed=True, survey_opt_out=False, cs_sent_since_interaction=0
-        )
-        .on_conflict_do_nothing(index_elements=["openid"])
-    )
-    resident = (await session.exec(query)).scalar_one()
-    # a resident created just now has no conversation; one created meanwhile by a racing first message may have
-    return resident, ((None,) if inserted.rowcount == 1 else None)
-
-
-#: the resident's conversation as read in this transaction: ``(conv,)``, ``(None,)`` when they have none yet, or
-#: None when it was not read (the dialogue reads it)
-ReadConversation = tuple[ConversationState | None] | None
-
-
-#: the 48-hour window is opened again by a message; within this many seconds of the last opening it is not written
-#: again (the window then ends at most this much earlier than WeChat's, never later)
-WINDOW_WRITE_SLACK = 60
-
-
-async def _record(
-    session: Any, delivery: Delivery, now: datetime
-) -> tuple[Received, Resident, ReadConversation]:
-    """The delivery's record (inserted: a duplicate fails here, before anything acts), the resident and their
-    conversation as read with them (see ``ReadConversation``). The row is written with Core statements, here and
-    in ``_store``: no ORM object, no flush (they were a third of a greeting's CPU, benchmarks/hotpath.py)."""
-    resident, conv = await _resident(session, delivery.openid, now)
-    media = _jsonable(delivery.media)
-    inserted = await session.exec(
-        _INSERT_RECORD,
-        params={
-            "delivery_key": delivery.key,
-            "openid": delivery.openid,
-            "resident_id": resident.id,
-            "msg_type": delivery.msg_type,
-            "event": delivery.event,
-            "text": delivery.text,
-            "media": media,
-            "reply_mode": "pending",
-            "received_at": now,
-        },
-    )
-    row = Received(id=inserted.scalar_one(), openid=delivery.openid, msg_type=delivery.msg_type, media=media)
-    if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
-        last = resident.last_interaction_at
-        if (
-            last is None
-            or resident.cs_sent_since_interaction
-            or abs((_aware(now) - _aware(last)).total_seconds()) > WINDOW_WRITE_SLACK
-        ):
-            resident.last_interaction_at = now  # opens WeChat's 48-hour window
-            resident.cs_sent_since_interaction = 0
-    return row, resident, conv
-
-
-async def _store(session: Any, row: Received) -> None:
-    """The turn's outcome on the delivery's row: reply, how it went out, what the NLU understood, the case."""
-    outcome = row.outcome()
-    statement = _STORE_WITH_CASE if "case_id" in outcome else _STORE
-    await session.exec(statement, params={"row_id": row.id, **{f"new_{k}": v for k, v in outcome.items()}})
-
-
-# The statements of every message, built once: building one (coercing its clauses, generating its cache key) costs
-# more CPU than SQLite takes to run it (benchmarks/hotpath.py's profile)
-_RESIDENT_AND_CONVERSATION = (
-    select(
-        Resident,
-        col(Conversation.id),
-        col(Conversation.state),
-        col(Conversation.data),
-        col(Conversation.updated_at),
-    )
-    .outerjoin(Conversation, col(Conversation.resident_id) == col(Resident.id))
-    .where(col(Resident.openid) == bindparam("openid"))
-)
-_RECORDS = InboundMessage.__table__  # type: ignore[attr-defined]
-_INSERT_RECORD = _RECORDS.insert().returning(_RECORDS.c.id)
-_OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
-_STORE = (
-    _RECORDS.update()
-    .where(_RECORDS.c.id == bindparam("row_id"))
-    .values({name: bindparam(f"new_{name}") for name in _OUTCOME})
-)
-_STORE_WITH_CASE = (
-    _RECORDS.update()
-    .where(_RECORDS.c.id == bindparam("row_id"))
-    .values({name: bindparam(f"new_{name}") for name in (*_OUTCOME, "case_id")})
-)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _jsonable(media: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in media.items()}
