@@ -232,3 +232,24 @@ def test_whom_a_wish_is_for(text: str, model_value: str | None, expected: str | 
 )
 def test_item_spans_to_the_guide(text: str, model_items: list[str], expected: tuple[str, ...]) -> None:
     assert read_items(text, model_items).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model_value", "expected"),
+    [
+        # kin titles built from parts, a surname and a title, a group by its condition (invented sentences)
+        ("我契女下个月开学 想申请个书包", None, "契女"),
+        ("帮我三叔公申请张棉被", None, "三叔公"),
+        ("楼下黄伯一个人住 冇风扇", None, "黄伯"),
+        ("我哋巷有位听障人士 想申请个闪光门铃", None, "听障人士"),
+        ("想为我外父申请副拐杖", None, "外父"),
+        # someone away or working elsewhere is not the recipient; the one with the illness is
+        ("我儿子喺深圳打工 新抱生咗BB 想申请奶粉", "儿子", "新抱"),
+        ("老公喺工厂返夜班 大女读中学 细女有哮喘 想申请部抽湿机", "老公", "细女"),
+        # the model's word is a thing or a state, not a person
+        ("我大佬精神唔好 想有人上门探访", "精神", "大佬"),
+        ("我系送货仔 断咗脚 想申请补助", "仔", None),
+    ],
+)
+def test_whom_a_wish_is_for_by_the_sentence(text: str, model_value: str | None, expected: str | None) -> None:
+    assert read_beneficiary(text, model_value) == expected

@@ -509,9 +509,15 @@ def read_beneficiary(text: str, model_value: str | None) -> str | None:
         return found  # the model took a part of the person or glued a neighbour to it (留守, 我妈, 仔上)
     if _NOT_A_PERSON.search(value) or BENEFICIARY_RE.search(value) or value in PERSON_WORDS:
         return found
+    if found or not _PERSON_LIKE.search(value) or len(value) < 2:
+        return found  # a thing or a state the model took for a person ("筷子", "精神"), or a part of a word (外卖仔)
     return value  # a person word the lexicon does not know
 
 
+# how a person word the lexicon does not know ends (a kin title, a group)
+_PERSON_LIKE = re.compile(
+    r"(?<!其他)(?:人|士|者|仔|女|公|婆|伯|叔|姨|妈|爸|哥|姐|弟|妹|孙|儿|爷|嫲|囡|佬|嫂|婶|舅)$"
+)
 # the model's beneficiary is sometimes a state or a status, or someone who is not the recipient
 _NOT_A_PERSON = re.compile(
     r"^(?:独居|空巢|留守|残疾|孤寡|困难|低保|单亲|瘫痪|行动不便|生病)$|"

@@ -31,7 +31,18 @@ PERSON_WORDS: frozenset[str] = frozenset(
 妈妈 爸爸 父亲 母亲 家婆 家公 奶奶 孩子 小孩 小孩子 细路 细路仔 小朋友 儿童 BB 仔女 儿子 女儿 孙子 孙女 孙仔 孙女仔
 外孙 外孙女 弟弟 妹妹 哥哥 姐姐 细佬 细妹 家姐 老伴 老公 老婆 丈夫 妻子 太太 爱人 学生 大女 细女 大仔 细仔
 表妹 表弟 表哥 表姐 堂妹 堂弟 侄仔 侄女 外甥 外甥女 外孙仔 孙儿 囡囡 阿哥 阿弟 阿妹 伯父 伯母 叔叔 婶婶 舅舅 姑姑
-老爷 奶奶 婆婆 阿太 太婆 太公 病人 孤儿 小学生 中学生 大学生""".split()
+老爷 奶奶 婆婆 阿太 太婆 太公 病人 孤儿 小学生 中学生 大学生
+外母 外父 岳母 岳父 姨妈 姨丈 姑妈 姑丈 舅父 舅母 爹哋 妈咪 新抱 心抱 媳妇 儿媳 女婿 闺女 阿嫂 阿姑 阿姨 阿叔 阿婶
+阿哥 大佬 工友 后生仔 独居长者 孤寡长者 空巢长者 屋企人 单亲妈妈 家人""".split()
+)
+# kin titles built from parts (the recipient's own name, as the gold marks it): 契仔/契爷, 二叔/三叔公/细姨/姑婆,
+# a surname and a title (陈伯, 张姨), a group called by its condition (视障人士, 独居长者)
+_SURNAMES = "陈张李王黄林刘梁何郭罗吴周郑谢邓冯曾赖蔡许钟卢杨朱胡徐麦莫邝廖谭袁彭"
+_KIN_FORM = re.compile(
+    r"契(?:仔|女|爷|妈|爹|娘|哥|姐)|"
+    r"(?:[大细二三四五六七八九]|叔|姑|姨|舅|伯)(?:叔公|叔婆|姑婆|姨婆|舅公|公|婆|叔|婶|姑|姨|舅|伯|妈|爷)|"
+    rf"[{_SURNAMES}](?:伯|姨|叔|婶|婆)(?![母父])|"
+    r"(?:视障|听障|残障|伤残|残疾|失明|失聪|病残)人士|(?:独居|孤寡|空巢|困难|残疾)长者"
 )
 #: one-character kin words, a person only right after 我/个/我个 ("我个仔", "给我妈", "我个孙")
 _SHORT_KIN = frozenset("仔女孙妈爸囡")
@@ -44,7 +55,14 @@ _SHORT_KIN_GLUED = re.compile(
 _GONE = re.compile(
     r"^(?:都|已经|早)?(?:走咗|走了|去世|过世|过身|死咗|死了|不在了|(?:唔喺度|冇咗|没了)(?![\u4e00-\u9fff])|"
     r"(?:唔喺度|冇咗|没了)(?:之后|以后|后|几年|好多年|好耐))|"
-    r"^(?:(?:话|说|讲)(?:我|可以|有得)|叫我|介绍|推荐|教我|告诉我|同我讲|跟我说)"  # who told the speaker about the programme
+    r"^(?:(?:话|说|讲)(?:我|佢|他|她|可以|有得)|叫我|介绍|推荐|教我|告诉我|同我讲|跟我说)|"  # who told the speaker
+    # someone away or working elsewhere ("老公喺工厂返夜班", "儿子在外地打工", "阿爸阿妈都返咗广西", "爸爸坐监")
+    r"^(?:都|就|又)?(?:(?:在|喺|去咗|去了)\S{0,6}?(?:打工|返工|工作|上班|返夜班|开工)|返咗|出咗去|坐监|坐牢|做\S{0,2}厂)|"
+    r"^(?:啱啱|刚刚|刚|前年|旧年|去年)(?:走咗|去世|过世|过身|死咗)"
+)
+# a person followed by an illness or an injury is the one who needs the help ("细仔有哮喘", "孙仔两岁 有先天性心脏病")
+_AILING = re.compile(
+    r"^\S{0,5}?\s?(?:有|患有?|患咗|得咗|得了)\S{0,6}?(?:病|症|癌|喘|炎|障碍|痴呆)|^\S{0,3}?(?:中风|瘫|失明|聋咗|断咗)"
 )
 # the recipient is named right after these ("帮我阿妈申请", "给孩子买", "为残疾人申请")
 _FOR = re.compile(r"(?:帮|给|俾|畀|为|替)(?:我|我哋|我们|屋企|家里)?(?:个|的|嘅)?$")
@@ -91,7 +109,7 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
 
 def _is_person(words: list[str], before: str) -> bool:
     joined = "".join(words)
-    if joined in PERSON_WORDS:
+    if joined in PERSON_WORDS or _KIN_FORM.fullmatch(joined):
         # "我妈"/"我爸" only when they are one token; otherwise the kin word without 我
         return not (len(words) > 1 and words[0] == "我")
     return len(words) == 1 and joined in _SHORT_KIN and before in _SHORT_KIN_BEFORE
@@ -105,7 +123,7 @@ def candidates(text: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     i = 0
     while i < len(tokens):
-        before = tokens[i - 1][0] if i else ""
+        before = next((t[0] for t in reversed(tokens[:i]) if t[0].strip()), "")  # "我个 孙": spaces skipped
         for size in (3, 2, 1):  # the longest token sequence that is a person ("空巢/老人" → 空巢老人)
             words = [t[0] for t in tokens[i : i + size]]
             if len(words) == size and _is_person(words, before):
@@ -121,6 +139,7 @@ def candidates(text: str) -> list[tuple[int, str]]:
     # jieba glued a word to its neighbour ("孙仔读", "个仔上"): the word itself, off token boundaries
     glued = [(m.start(), m.group()) for m in _PERSON_RE.finditer(cleaned)]
     glued += [(m.start("kin"), m.group("kin")) for m in _SHORT_KIN_GLUED.finditer(cleaned)]
+    glued += [(m.start(), m.group()) for m in _KIN_FORM.finditer(cleaned)]
     for start, word in sorted(glued):
         if word == "我妈" or word == "我爸":
             start, word = start + 1, word[1:]
@@ -134,9 +153,16 @@ def _counts(text: str, start: int, end: int) -> bool:
     """A person word that may be the recipient: not someone who died, not the speaker's status (单亲妈妈), not the
     speaker's spouse named with the speaker."""
     before = text[:start].rstrip()
+    rest = text[end:].lstrip()
+    partner = _PERSON_RE.match(rest.lstrip("同和及、"))
+    after_partner = rest.lstrip("同和及、")[partner.end() :] if partner else ""
+    if after_partner.startswith("都") and _GONE.match(after_partner):  # "阿爸阿妈都返咗广西": both away
+        return False
     if text[start:end] in _SPOUSE and _WITH_SPEAKER.search(before):
         return False
-    if _A_THING_FOR.match(text[end:]):  # "老人手机", "老人活动中心": a kind of thing or place, not a person
+    if _A_THING_FOR.match(text[end:]) or (
+        text[start:end] == "老人" and text[end:].startswith("痴呆")
+    ):  # "老人手机", "老人活动中心": a kind of thing or place, not a person
         return False
     return not _GONE.match(text[end:].lstrip()) and not _STATUS_BEFORE.search(before)
 
@@ -154,6 +180,10 @@ def find_beneficiary(text: str) -> str | None:
 def _cued(text: str, found: list[tuple[int, str]]) -> tuple[int, str] | None:
     """The person the message says the help is for: after 帮/给/为, or the last one named before "俾佢"."""
     chosen = next((c for c in found if _FOR.search(text[max(0, c[0] - 6) : c[0]])), None)
+    if chosen is None and len({w for _, w in found}) > 1:  # the one with the illness ("细仔有哮喘")
+        chosen = next(
+            (c for c in found if _AILING.match(text[c[0] + len(c[1]) : c[0] + len(c[1]) + 16])), None
+        )
     if chosen is None and len({w for _, w in found}) > 1:
         to_him = _TO_HIM.search(text, found[0][0])
         if to_him:  # "大女考上大学 … 细女读小学 想申请校服俾佢" → 细女
