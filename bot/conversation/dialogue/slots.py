@@ -84,15 +84,15 @@ _PLACE_PREFIX = re.compile(
 # a problem said of a thing ("个电梯成日坏", "条渠塞咗", "棵树就快冧"): its subject is the thing
 _PROBLEM = re.compile(
     r"(?:成日|经常|又|全部|都|已经|就快|快|就|好|有啲|有点)?"
-    r"(?:坏|烂|塞|唔着|唔亮|不亮|断|裂|松|冇晒|冇咗|爆(?=咗|晒|开|裂|了)|发臭|发霉|倒|冧|生锈|生晒锈|漏|穿|崩|甩|歪|满(?=咗|晒|了)|返臭|好臭|臭|堵|闪|"
+    r"(?:坏|烂|塞|点唔着|唔着|唔亮|烧(?=咗|坏|晒|了)|断(?=咗|晒|了)|冇声|冇反应|冇水压|褪(?:晒)?色|凹|跌落|不亮|断|裂|松|冇晒|冇咗|爆(?=咗|晒|开|裂|了)|发臭|发霉|倒|冧|生锈|生晒锈|漏|穿|崩|甩|歪|满(?=咗|晒|了)|返臭|好臭|臭|堵|闪|"
     r"塌|掉|翘|开裂|残旧|破旧|老化|损坏|唔清楚|不清楚|睇唔清|看不清|太窄|太斜|太陡|太脏|好污糟)"
 )
 _SUBJECT_CUT = re.compile(r"[\s，,。！!？?、个条棵啲嘅的盏部只块张座嗰冇有]")
 # asked for: a request verb, a quantity or classifier, the thing ("想要部雾化机", "想申请啲药俾佢")
 _REQUEST = re.compile(
     r"(?:想要|想申请|申请|想整|整|配|想装|加装|装|想加|加|想换|换|买|捐|缺少|缺|"
-    r"(?:(?:需|想|就)?要|送|搞|做)(?=[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本)))"
-    r"\s*返?(?:[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本|啲|些|点))?"
+    r"(?:(?:需|想|就)?要|送|搞|做)(?=[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本|顶|根|樽|粒)))"
+    r"\s*返?(?:[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|床|箱|袋|桶|包|罐|瓶|盒|批|份|本|顶|根|樽|粒|啲|些|点))?"
     r"\s*(?=(?P<t>[\u4e00-\u9fff]{1,7}))"
 )
 _THING_HEADS = frozenset("机器床椅灯柜架台车垫镜箱桶杆牌亭栏梯盖窗门锁管炉锅凳桌鞋衫裤帽袜桩棚")
@@ -356,6 +356,8 @@ def _object(words: str, lexicon: Sequence[str]) -> str:
         if word[-1] not in _THING_HEADS or len(thing) + len(word) > 5 or _OBJECT_END.fullmatch(word):
             break
         thing += word
+    if thing.startswith(("过", "新嘅")):
+        return ""  # "想申请过个", "想换过架": the same thing again, named before
     if thing and re.match(re.escape(thing) + r"\s*(?:的|嘅)", words):
         return ""  # "残疾的儿子": a description, not the thing
     return _bare(thing, lexicon) if thing and len(thing) <= 6 and _plausible(thing) else ""
@@ -406,14 +408,41 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
             f for f in dict.fromkeys(found) if f and not BENEFICIARY_RE.fullmatch(f) and f not in PERSON_WORDS
         ]
 
-    asked = keep(_object(m.group("t"), lexicon) for m in _REQUEST.finditer(text))
+    asked = keep(a for m in _REQUEST.finditer(text) for a in _with_next(text, m.start("t"), lexicon))
     said = [_subject(text[: m.start()], lexicon) for m in _PROBLEM.finditer(text)]
-    if not wish:
-        said += [
-            _object(m.group("t"), lexicon)
-            for m in re.finditer(r"(?:冇|没有|无)(?=(?P<t>[\u4e00-\u9fff]{1,5}))", text)
-        ]
+    # what is missing: in a project any "冇X"; in a wish what the household lacks for its use ("冇凉席瞓",
+    # "连蚊香都买唔起", "冇水壶带")
+    lacking = _LACKING if not wish else _LACKING_FOR_USE
+    said += [_object(m.group("t") or m.group("t2"), lexicon) for m in lacking.finditer(text)]
     return asked, keep(said)
+
+
+_LACKING = re.compile(r"(?:冇|没有|无)(?=(?P<t>[\u4e00-\u9fff]{1,5}))")
+_LACKING_FOR_USE = re.compile(
+    r"(?:冇|没有)(?=(?P<t>[\u4e00-\u9fff]{1,4}?)(?:瞓|盖|用|着|戴|带|换|食|饮|玩|读|写|坐|睇|煮|冲凉|\s|$))|"
+    r"连(?=(?P<t2>[\u4e00-\u9fff]{1,4}?)都(?:冇|没有|买唔起|买不起))"
+)
+# a second thing asked for with the first ("一张棉胎同一对拖鞋", "血糖仪同埋试纸")
+_AND_NEXT = re.compile(
+    r"\s*(?:同埋|同|和|跟|及|、)\s*(?:[一两二三四五六七八九十几\d]{0,2}(?:部|个|张|副|支|只|盏|件|台|架|把|套|双|对|条|块|箱|袋|桶|包|罐|瓶|盒|份|本|顶|根))?"
+    r"(?=(?P<t>[\u4e00-\u9fff]{1,7}))"
+)
+
+
+def _with_next(text: str, at: int, lexicon: Sequence[str]) -> list[str]:
+    """What a request verb asks for at `at`, and the things joined to it by 同/和 after it."""
+    found: list[str] = []
+    while len(found) < 4:
+        thing = _object(text[at : at + 7], lexicon)
+        if not thing or thing in PERSON_WORDS or BENEFICIARY_RE.fullmatch(thing):
+            break
+        found.append(thing)
+        end = text.find(thing, at)
+        nxt = _AND_NEXT.match(text, end + len(thing)) if end >= 0 else None
+        if nxt is None:
+            break
+        at = nxt.start("t")
+    return found
 
 
 def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wish: bool = True) -> list[str]:
