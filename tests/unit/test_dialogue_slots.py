@@ -253,3 +253,24 @@ def test_item_spans_to_the_guide(text: str, model_items: list[str], expected: tu
 )
 def test_whom_a_wish_is_for_by_the_sentence(text: str, model_value: str | None, expected: str | None) -> None:
     assert read_beneficiary(text, model_value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model_items", "expected"),
+    [
+        # the request verb's object and what is joined to it (invented sentences)
+        ("想申请一个暖壶同一对手套俾阿婆", [], ("暖壶", "手套")),
+        # what the household lacks for its use
+        ("两个细路冇草席瞓 热到成身痱", [], ("草席",)),
+        # "过个" is the thing named before
+        ("个电饭煲烧咗 想申请过个", ["电饭煲"], ("电饭煲",)),
+        # the model's item without the problem it took along
+        ("屋企热水器点唔着 冲唔到凉", ["热水器点"], ("热水器",)),
+    ],
+)
+def test_item_from_the_sentence(text: str, model_items: list[str], expected: tuple[str, ...]) -> None:
+    assert read_items(text, model_items).items == expected
+
+
+def test_a_projects_broken_part_is_the_item() -> None:
+    assert read_items("公园凉亭块玻璃爆咗", ["凉亭"], wish=False).items == ("玻璃",)

@@ -382,7 +382,7 @@ def _subject(before: str, lexicon: Sequence[str]) -> str:
         and not _PLACE_PREFIX.fullmatch(tokens[-2])
     ):
         thing = tokens[-2] + thing
-    if thing[0] in "人钱我你佢他她有成被" or _OBJECT_END.fullmatch(thing) or _PROBLEM.fullmatch(thing):
+    if thing[0] in "人钱我你佢他她有成被" or _OBJECT_END.fullmatch(thing) or _PROBLEM.match(thing):
         return ""
     if _NOT_ASKED.fullmatch(thing):
         return ""
@@ -445,12 +445,37 @@ def _with_next(text: str, at: int, lexicon: Sequence[str]) -> list[str]:
     return found
 
 
+def _unglued(text: str, value: str) -> str:
+    """The model's item without the first character of the problem it took along ("热水炉点/唔着" → 热水炉,
+    "扶手松/咗" → 扶手)."""
+    at = text.find(value)
+    if len(value) > 2 and at >= 0:
+        problem = _PROBLEM.match(text, at + len(value) - 1)
+        if problem and problem.end() > at + len(value) and problem.group()[0] == value[-1]:
+            return value[:-1]
+    return value
+
+
+_PART_GAP = re.compile(r"^\s*(?:个|啲|条|块|张|只|盏|部|嘅|的|度)?$")
+
+
+def _part_of(text: str, whole: str, said: Sequence[str]) -> str:
+    """The part a problem is said of, when it follows `whole` directly and has a name of its own."""
+    for part in said:
+        if part == whole or part in whole or len(part) < 2:
+            continue
+        at, end = text.find(whole), text.find(part)
+        if 0 <= at < end and _PART_GAP.match(text[at + len(whole) : end]):
+            return part
+    return whole
+
+
 def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wish: bool = True) -> list[str]:
     named = [COMPANY_ITEM if _COMPANY_WORD.match(v.strip()) else v.strip() for v in model_items]
     # a modifier alone names the thing after it ("电动" of 电动轮椅 → 轮椅: the guide's 电动[轮椅])
     named = [(_after(text, v) or v) if _MODIFIER_WORD.fullmatch(v) else v for v in named]
     candidates = [v for v in dict.fromkeys(named) if v == COMPANY_ITEM or _plausible(v)]
-    candidates = _combine(text, candidates)
+    candidates = [_unglued(text, c) for c in _combine(text, candidates)]
     lexicon = find_items(text)
     # a part of a known thing is that thing
     candidates = [next((w for w in lexicon if c in w and len(w) > len(c)), c) for c in candidates]
@@ -461,6 +486,10 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     asked, said = _shaped(text, lexicon, wish=wish)
     # the model's money word for a thing the sentence asks for ("想申请啲药 药费太贵": 药, not 药费)
     candidates = [next((a for a in asked if c == a + "费"), c) if c.endswith("费") else c for c in candidates]
+    # a project's broken part with its own name, not the whole or the place it belongs to ("公告栏块玻璃爆咗" →
+    # 玻璃, "电梯啲按钮…冇反应" → 按钮; a generic part — 门, 盖, 网 — gives the whole: "电箱个门冇咗" → 电箱)
+    if not wish:
+        candidates = [_part_of(text, c, said) for c in candidates]
     # the primary thing: a model item the lexicon or the sentence's shape confirms; a known thing the shape names;
     # the model's first; what a request verb asks for; the lexicon's first; what a problem is said of
     primary = next((c for c in candidates if any(c in w or w in c for w in lexicon)), None)
