@@ -2,8 +2,8 @@
 past its in-flight limit sends deliveries to the journal at once (the resident hears they are kept), the journal
 keeps one resident's order while others go on live, and every delivery is recorded once with its answer.
 
-The app runs on a real port over SQLite; Rasa is a stand-in on another real port whose parses of chosen texts stall
-until the test opens their gate (a slow dialogue that outlasts the reply budget)."""
+The app runs on a real port over SQLite and over PostgreSQL; Rasa is a stand-in on another real port whose parses
+of chosen texts stall until the test opens their gate (a slow dialogue that outlasts the reply budget)."""
 
 from __future__ import annotations
 
@@ -57,11 +57,11 @@ async def say(
 
 
 @contextlib.asynccontextmanager
-async def running(sqlite_url: str, tmp_path: Path, **over: Any) -> AsyncIterator[Any]:
+async def running(db_url: str, tmp_path: Path, **over: Any) -> AsyncIterator[Any]:
     rasa = RasaStandIn()
     rasa_runner, rasa_base = await serve(rasa.app())
     settings = make_settings(
-        sqlite_url,
+        db_url,
         tmp_path,
         rasa_url=rasa_base,
         wechat_encoding_aes_key="",
@@ -83,8 +83,8 @@ async def running(sqlite_url: str, tmp_path: Path, **over: Any) -> AsyncIterator
 
 
 @pytest.fixture
-async def flooded(sqlite_url: str, tmp_path: Path) -> Any:
-    async with running(sqlite_url, tmp_path, inbound_in_flight_limit=1) as system:
+async def flooded(db_url: str, tmp_path: Path) -> Any:
+    async with running(db_url, tmp_path, inbound_in_flight_limit=1) as system:
         yield system
 
 
@@ -164,13 +164,13 @@ async def test_a_flood_and_a_slow_dialogue_keep_every_delivery_once_and_each_res
 
 
 async def test_newcomers_go_to_the_journal_once_the_oldest_delivery_in_hand_waited_too_long(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever the machine's speed: when the oldest of enough deliveries in hand has waited longer than
     ``inbound_shed_after``, a newcomer is told it is kept at once; a retry of a recorded delivery is still answered
     from its record, and one stalled delivery alone turns nobody away."""
     monkeypatch.setattr(inbound_module, "SHED_MIN", 2)
-    async with running(sqlite_url, tmp_path, inbound_shed_after=0.3) as (rasa, app, base, journal):
+    async with running(db_url, tmp_path, inbound_shed_after=0.3) as (rasa, app, base, journal):
         rasa.gates = {"慢慢讲一": asyncio.Event(), "慢慢讲二": asyncio.Event()}
         async with aiohttp.ClientSession() as http:
             _, first, _ = await say(http, base, "oQueue-0", "你好")
