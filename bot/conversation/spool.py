@@ -115,21 +115,8 @@ class Journal:
             return
         data = b"".join(encode(delivery, received_at) for delivery, received_at in entries)
         if self._fd is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.own, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        start = os.lseek(self._fd, 0, os.SEEK_END)
-        try:
-            written = os.write(self._fd, data)
-            if written != len(data):
-                raise OSError(28, "short write to the journal")
-            os.fsync(self._fd)
-        except OSError:
-            # never leave half a line behind: the next entry must start on its own line
-            try:
-                os.ftruncate(self._fd, start)
-            except OSError:
-                pass
-            raise
+            self._fd = _open_for_append(self.own)
+        _append_synced(self._fd, data)
         if self.own not in self._queue:  # pending only once something is really kept
             self._queue.append(self.own)
         self._holders.update(delivery.openid for delivery, _ in entries)
@@ -238,6 +225,27 @@ class Journal:
             self._fd = None
 
 
+def _open_for_append(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+
+def _append_synced(fd: int, data: bytes) -> None:
+    """Write ``data`` at the end of ``fd`` and fsync it, or leave the file as it was and raise OSError (e.g. ENOSPC):
+    never half a line behind, so the next entry starts on its own line."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(28, "short write to the journal")
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass
+        raise
+
+
 def _openids(path: Path) -> Iterator[str]:
     """The resident of each readable entry of an adopted file (whose deliveries must stay in order)."""
     try:
@@ -307,36 +315,22 @@ class Guard:
 
     def _append(self, data: bytes, live: bytes) -> None:
         if self._fd is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        start = os.lseek(self._fd, 0, os.SEEK_END)
-        if (
-            start > self.COMPACT_BYTES
-        ):  # a new file with the outstanding entries, then the new ones, swapped in
-            fresh = self.path.with_name(self.path.name + ".compact")
-            fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-            try:
-                if os.write(fd, live + data) != len(live) + len(data):
-                    raise OSError(28, "short write to the journal guard")
-                os.fsync(fd)
-            except OSError:
-                os.close(fd)
-                fresh.unlink(missing_ok=True)
-                raise
-            os.replace(fresh, self.path)
-            os.close(self._fd)
-            self._fd = fd
+            self._fd = _open_for_append(self.path)
+        if os.lseek(self._fd, 0, os.SEEK_END) <= self.COMPACT_BYTES:
+            _append_synced(self._fd, data)
             return
+        # a new file with the outstanding entries, then the new ones, swapped in
+        fresh = self.path.with_name(self.path.name + ".compact")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         try:
-            if os.write(self._fd, data) != len(data):
-                raise OSError(28, "short write to the journal guard")
-            os.fsync(self._fd)
+            _append_synced(fd, live + data)
         except OSError:
-            try:
-                os.ftruncate(self._fd, start)
-            except OSError:
-                pass
+            os.close(fd)
+            fresh.unlink(missing_ok=True)
             raise
+        os.replace(fresh, self.path)
+        os.close(self._fd)
+        self._fd = fd
 
     def release(self, key: str) -> None:
         """The delivery's outcome is in the database or the journal. Emptying the file when nothing is outstanding
