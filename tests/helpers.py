@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 from bot.app import create_app
 from bot.db import migrate
 from bot.settings import ROOT, Settings
 from tests.factories import NOW, PASSWORD, add_staff
+from webhooks.testing import message_xml
 
 # ---------------------------------------------------------------------------- the services the suite uses
 #: the one PostgreSQL the suite uses (SQLAlchemy form); the admin connection and per-test databases derive from it
@@ -180,6 +182,50 @@ def wechat_sender(
     )
 
     return WeChatSender(token=token, appid=appid, aes_key=aes_key, mode=mode)  # type: ignore[arg-type]
+
+
+_next_msgid = [int(time.time() * 1000)]
+
+
+@dataclass(frozen=True)
+class Said:
+    key: str  # the delivery key, ``msg:<MsgId>``
+    reply: str  # the passive reply's text, or "" for ``success``
+    seconds: float  # until the answer
+
+
+async def say_text(
+    http: aiohttp.ClientSession,
+    base: str,
+    openid: str,
+    words: str,
+    *,
+    msgid: int | None = None,
+    account: str = "gh_test00001",
+) -> Said:
+    """A resident's text message to the app at ``base`` (plain mode, signed like WeChat), with a new MsgId unless
+    ``msgid`` repeats an earlier one (a WeChat retry); the HTTP status must be 200."""
+    sender = wechat_sender(SIM_TOKEN, mode="plain")
+    if msgid is None:
+        _next_msgid[0] += 1
+        msgid = _next_msgid[0]
+    xml = message_xml(
+        {
+            "ToUserName": account,
+            "FromUserName": openid,
+            "CreateTime": int(time.time()),
+            "MsgType": "text",
+            "Content": words,
+            "MsgId": msgid,
+        }
+    )
+    req = sender.build(xml)
+    started = time.monotonic()
+    async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
+        assert resp.status == 200
+        body = await resp.text()
+    fields = sender.open_reply(body)
+    return Said(f"msg:{msgid}", fields["Content"] if fields else "", time.monotonic() - started)
 
 
 # ---------------------------------------------------------------------------- the app, CSRF, sign-in
@@ -590,3 +636,49 @@ class RasaStandIn:
                 "intent_ranking": [{"name": "greet", "confidence": 0.97}],
             }
         )
+
+
+# ---------------------------------------------------------------------------- residents, the app, the audit (journal)
+class Phone:
+    """Residents' messages over HTTP to the running app, in plain mode, with distinct MsgIds."""
+
+    def __init__(self, base: str, *, account: str = "gh_test00001") -> None:
+        self.base = base
+        self.account = account
+        self.sent: list[tuple[str, str, str]] = []  # (delivery key, openid, text)
+
+    async def say(
+        self, http: aiohttp.ClientSession, openid: str, text: str, *, msgid: int | None = None
+    ) -> str:
+        said = await say_text(http, self.base, openid, text, msgid=msgid, account=self.account)
+        if msgid is None:  # a new message, not WeChat sending an earlier one again
+            self.sent.append((said.key, openid, text))
+        return said.reply
+
+
+async def start_plain(url: str, data_dir: Path) -> tuple[Any, str, Any]:
+    """The app on a real port in plain mode (no EncodingAESKey), no migrations, no scheduler."""
+    settings = make_settings(url, data_dir, wechat_encoding_aes_key="")
+    app = create_app(settings, run_migrations=False, with_scheduler=False)
+    runner, base = await serve(app)
+    return runner, base, app
+
+
+async def audit_deliveries(db: str, phone: Phone) -> list[Any]:
+    conn = await asyncpg.connect(pg_dsn(db))
+    try:
+        rows = await conn.fetch(
+            "SELECT id, delivery_key, openid, text, reply_mode FROM inboundmessage ORDER BY id"
+        )
+        outbox = await conn.fetch("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'reply:%'")
+    finally:
+        await conn.close()
+    keys = [r["delivery_key"] for r in rows]
+    sent = [k for k, _, _ in phone.sent]
+    lost = set(sent) - set(keys)
+    duplicated = {k for k in keys if keys.count(k) > 1}
+    assert not lost, f"lost deliveries: {sorted(lost)}"
+    assert not duplicated, f"duplicated deliveries: {sorted(duplicated)}"
+    assert len(rows) == len(sent)
+    assert all(r["reply_mode"] != "pending" for r in rows), [r["reply_mode"] for r in rows]
+    return [rows, [o["dedupe_key"] for o in outbox]]

@@ -14,86 +14,22 @@ import asyncpg
 import pytest
 
 import webhooks
-from bot.app import create_app
 from bot.conversation.inbound import KEPT, NOT_KEPT
 from tests.helpers import (
-    SIM_TOKEN,
+    Phone,
     TcpSwitch,
-    make_settings,
+    audit_deliveries,
     pg_dsn,
     pg_host_port,
-    serve,
+    start_plain,
     switched_pg_url,
     wait_until,
-    wechat_sender,
 )
-from webhooks.testing import message_xml
 
 pytestmark = pytest.mark.postgres
 
 WECHAT_GIVES_UP = 5.0  # seconds: WeChat drops the answer (and retries) after this
 ACCOUNT = "gh_dbhang0001"
-
-
-# the journal test's phone, start and audit (test modules do not import each other)
-class Phone:
-    """Residents' messages over HTTP to the running app, in plain mode, with distinct MsgIds."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.sender = wechat_sender(SIM_TOKEN, mode="plain")
-        self.sent: list[tuple[str, str, str]] = []  # (delivery key, openid, text)
-        self._msgid = int(time.time() * 1000)
-
-    async def say(
-        self, http: aiohttp.ClientSession, openid: str, text: str, *, msgid: int | None = None
-    ) -> str:
-        if msgid is None:
-            self._msgid += 1
-            msgid = self._msgid
-            self.sent.append((f"msg:{msgid}", openid, text))
-        xml = message_xml(
-            {
-                "ToUserName": ACCOUNT,
-                "FromUserName": openid,
-                "CreateTime": int(time.time()),
-                "MsgType": "text",
-                "Content": text,
-                "MsgId": msgid,
-            }
-        )
-        req = self.sender.build(xml)
-        async with http.post(f"{self.base}/wechat", params=req.params, data=req.body) as resp:
-            assert resp.status == 200
-            fields = self.sender.open_reply(await resp.text())
-        return fields["Content"] if fields else ""
-
-
-async def start(url: str, data_dir: Path) -> tuple[Any, str, Any]:
-    settings = make_settings(url, data_dir, wechat_encoding_aes_key="")
-    app = create_app(settings, run_migrations=False, with_scheduler=False)
-    runner, base = await serve(app)
-    return runner, base, app
-
-
-async def audit(db: str, phone: Phone) -> list[Any]:
-    conn = await asyncpg.connect(pg_dsn(db))
-    try:
-        rows = await conn.fetch(
-            "SELECT id, delivery_key, openid, text, reply_mode FROM inboundmessage ORDER BY id"
-        )
-        outbox = await conn.fetch("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'reply:%'")
-    finally:
-        await conn.close()
-    keys = [r["delivery_key"] for r in rows]
-    sent = [k for k, _, _ in phone.sent]
-    lost = set(sent) - set(keys)
-    duplicated = {k for k in keys if keys.count(k) > 1}
-    assert not lost, f"lost deliveries: {sorted(lost)}"
-    assert not duplicated, f"duplicated deliveries: {sorted(duplicated)}"
-    assert len(rows) == len(sent)
-    assert all(r["reply_mode"] != "pending" for r in rows), [r["reply_mode"] for r in rows]
-    return [rows, [o["dedupe_key"] for o in outbox]]
 
 
 @pytest.fixture
@@ -118,10 +54,10 @@ async def test_a_hanging_database_is_answered_within_wechats_5_s_and_replayed_on
     stalled_db: Any, tmp_path: Path
 ) -> None:
     db, url, switch = stalled_db
-    runner, base, app = await start(url, tmp_path)
+    runner, base, app = await start_plain(url, tmp_path)
     handler = app[webhooks.WEBHOOK_HANDLER]
     journal_dir = tmp_path / "journal"
-    phone = Phone(base)
+    phone = Phone(base, account=ACCOUNT)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             before = await phone.say(http, "oHang-A", "你好")  # the pool holds a live connection now
@@ -152,7 +88,7 @@ async def test_a_hanging_database_is_answered_within_wechats_5_s_and_replayed_on
     finally:
         await runner.cleanup()
 
-    rows, outbox = await audit(db, phone)  # every delivery once, none left pending
+    rows, outbox = await audit_deliveries(db, phone)  # every delivery once, none left pending
     kept_keys = {phone.sent[1][0], phone.sent[2][0]}
     answered = {r["delivery_key"] for r in rows if r["reply_mode"] == "outbox"}
     assert kept_keys <= answered  # the real answers followed as customer-service messages
@@ -167,9 +103,9 @@ async def test_a_busy_database_that_answers_a_ping_is_waited_for_not_journalled(
     once. The delivery is busy, not away: WeChat gets ``success`` at the budget, the answer follows as a
     customer-service message when the row is free, and nothing goes to the journal."""
     db, url, _switch = stalled_db
-    runner, base, app = await start(url, tmp_path)
+    runner, base, app = await start_plain(url, tmp_path)
     handler = app[webhooks.WEBHOOK_HANDLER]
-    phone = Phone(base)
+    phone = Phone(base, account=ACCOUNT)
     blocker = await asyncpg.connect(pg_dsn(db))
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -187,7 +123,7 @@ async def test_a_busy_database_that_answers_a_ping_is_waited_for_not_journalled(
     finally:
         await blocker.close()
         await runner.cleanup()
-    rows, outbox = await audit(db, phone)
+    rows, outbox = await audit_deliveries(db, phone)
     late = phone.sent[1][0]
     assert {r["delivery_key"]: r["reply_mode"] for r in rows}[late] == "outbox"
     assert f"reply:{late}" in outbox

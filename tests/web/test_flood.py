@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,7 @@ from bot import keys
 from bot.app import create_app
 from bot.conversation import inbound as inbound_module
 from bot.conversation.inbound import BUSY_KEPT, KEPT
-from tests.helpers import SIM_TOKEN, RasaStandIn, make_settings, serve, wait_until, wechat_sender
-from webhooks.testing import message_xml
-
-_msgid = [int(time.time() * 1000)]
+from tests.helpers import RasaStandIn, make_settings, say_text, serve, wait_until
 
 
 async def say(
@@ -34,26 +30,9 @@ async def say(
 ) -> tuple[str, str, float]:
     """(delivery key, the passive reply or '' for ``success``, seconds until the answer); ``again``: the key of an
     earlier delivery WeChat sends once more."""
-    sender = wechat_sender(SIM_TOKEN, mode="plain")
-    msgid = int(again.split(":")[1]) if again else _msgid[0] + 1
-    _msgid[0] = max(_msgid[0], msgid)
-    xml = message_xml(
-        {
-            "ToUserName": "gh_flood0001",
-            "FromUserName": openid,
-            "CreateTime": int(time.time()),
-            "MsgType": "text",
-            "Content": words,
-            "MsgId": msgid,
-        }
-    )
-    req = sender.build(xml)
-    started = time.monotonic()
-    async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
-        assert resp.status == 200
-        body = await resp.text()
-    fields = sender.open_reply(body)
-    return f"msg:{msgid}", (fields["Content"] if fields else ""), time.monotonic() - started
+    msgid = int(again.split(":")[1]) if again else None
+    said = await say_text(http, base, openid, words, msgid=msgid, account="gh_flood0001")
+    return said.key, said.reply, said.seconds
 
 
 @contextlib.asynccontextmanager

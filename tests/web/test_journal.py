@@ -8,93 +8,30 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 import webhooks
 from bot.app import create_app
 from bot.conversation.inbound import KEPT, NOT_KEPT
 from tests.helpers import (
-    SIM_TOKEN,
+    Phone,
     TcpSwitch,
+    audit_deliveries,
     make_settings,
-    pg_dsn,
     pg_host_port,
     serve,
+    start_plain,
     switched_pg_url,
     wait_until,
-    wechat_sender,
 )
-from webhooks.testing import message_xml
 
 pytestmark = pytest.mark.postgres
 
 ACCOUNT = "gh_journal0001"
-
-
-class Phone:
-    """Residents' messages over HTTP to the running app, in plain mode, with distinct MsgIds."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.sender = wechat_sender(SIM_TOKEN, mode="plain")
-        self.sent: list[tuple[str, str, str]] = []  # (delivery key, openid, text)
-        self._msgid = int(time.time() * 1000)
-
-    async def say(
-        self, http: aiohttp.ClientSession, openid: str, text: str, *, msgid: int | None = None
-    ) -> str:
-        if msgid is None:
-            self._msgid += 1
-            msgid = self._msgid
-            self.sent.append((f"msg:{msgid}", openid, text))
-        xml = message_xml(
-            {
-                "ToUserName": ACCOUNT,
-                "FromUserName": openid,
-                "CreateTime": int(time.time()),
-                "MsgType": "text",
-                "Content": text,
-                "MsgId": msgid,
-            }
-        )
-        req = self.sender.build(xml)
-        async with http.post(f"{self.base}/wechat", params=req.params, data=req.body) as resp:
-            assert resp.status == 200
-            fields = self.sender.open_reply(await resp.text())
-        return fields["Content"] if fields else ""
-
-
-async def start(url: str, data_dir: Path) -> tuple[Any, str, Any]:
-    settings = make_settings(url, data_dir, wechat_encoding_aes_key="")
-    app = create_app(settings, run_migrations=False, with_scheduler=False)
-    runner, base = await serve(app)
-    return runner, base, app
-
-
-async def audit(db: str, phone: Phone) -> list[Any]:
-    conn = await asyncpg.connect(pg_dsn(db))
-    try:
-        rows = await conn.fetch(
-            "SELECT id, delivery_key, openid, text, reply_mode FROM inboundmessage ORDER BY id"
-        )
-        outbox = await conn.fetch("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE 'reply:%'")
-    finally:
-        await conn.close()
-    keys = [r["delivery_key"] for r in rows]
-    sent = [k for k, _, _ in phone.sent]
-    lost = set(sent) - set(keys)
-    duplicated = {k for k in keys if keys.count(k) > 1}
-    assert not lost, f"lost deliveries: {sorted(lost)}"
-    assert not duplicated, f"duplicated deliveries: {sorted(duplicated)}"
-    assert len(rows) == len(sent)
-    assert all(r["reply_mode"] != "pending" for r in rows), [r["reply_mode"] for r in rows]
-    return [rows, [o["dedupe_key"] for o in outbox]]
 
 
 @pytest.fixture
@@ -111,9 +48,9 @@ async def test_deliveries_survive_the_database_going_away_and_a_restart(
     switched_db: Any, tmp_path: Path
 ) -> None:
     db, url, switch = switched_db
-    runner, base, app = await start(url, tmp_path)
+    runner, base, app = await start_plain(url, tmp_path)
     journal_dir = tmp_path / "journal"
-    phone = Phone(base)
+    phone = Phone(base, account=ACCOUNT)
     try:
         async with aiohttp.ClientSession() as http:
             before = await phone.say(http, "oRes-A", "你好")
@@ -135,7 +72,7 @@ async def test_deliveries_survive_the_database_going_away_and_a_restart(
     finally:
         await runner.cleanup()  # a restart while the database is still away
 
-    runner, base, app = await start(url, tmp_path)
+    runner, base, app = await start_plain(url, tmp_path)
     phone.base = base
     try:
         async with aiohttp.ClientSession() as http:
@@ -150,7 +87,7 @@ async def test_deliveries_survive_the_database_going_away_and_a_restart(
     finally:
         await runner.cleanup()
 
-    rows, outbox = await audit(db, phone)
+    rows, outbox = await audit_deliveries(db, phone)
     # each resident's messages replayed in the order they were sent (different residents' may interleave)
     for openid in ("oRes-A", "oRes-B", "oRes-C"):
         recorded = [r["delivery_key"] for r in rows if r["openid"] == openid]
@@ -164,8 +101,8 @@ async def test_a_full_disk_under_the_journal_gives_a_kind_answer_and_a_clear_log
     switched_db: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db, url, switch = switched_db
-    runner, base, app = await start(url, tmp_path)
-    phone = Phone(base)
+    runner, base, app = await start_plain(url, tmp_path)
+    phone = Phone(base, account=ACCOUNT)
     journal = app[webhooks.WEBHOOK_HANDLER].journal
     journal.directory.mkdir(parents=True, exist_ok=True)
     os.symlink("/dev/full", journal.own)  # every write to the journal: ENOSPC
@@ -182,7 +119,7 @@ async def test_a_full_disk_under_the_journal_gives_a_kind_answer_and_a_clear_log
             assert reply and reply not in (KEPT, NOT_KEPT)
     finally:
         await runner.cleanup()
-    await audit(db, phone)
+    await audit_deliveries(db, phone)
 
 
 async def test_deliveries_still_in_progress_at_a_shutdown_are_journalled_and_replayed_once(
@@ -217,7 +154,7 @@ async def test_deliveries_still_in_progress_at_a_shutdown_are_journalled_and_rep
     app = create_app(settings, run_migrations=False, with_scheduler=False)
     app.cleanup_ctx.append(stalled_nlu)
     runner, base = await serve(app)
-    phone = Phone(base)
+    phone = Phone(base, account=ACCOUNT)
     try:
         async with aiohttp.ClientSession() as http:
             assert (
@@ -228,7 +165,7 @@ async def test_deliveries_still_in_progress_at_a_shutdown_are_journalled_and_rep
     lines = b"".join(p.read_bytes() for p in (tmp_path / "journal").glob("inbound-*"))
     assert lines.count(b"\n") == 1 and b"oStop-A" in lines
 
-    runner, base, app = await start(sqlite_url, tmp_path)  # a new process with a working NLU
+    runner, base, app = await start_plain(sqlite_url, tmp_path)  # a new process with a working NLU
     try:
         await wait_until(lambda: not list((tmp_path / "journal").glob("inbound-*")), timeout=15)
         assert app[webhooks.WEBHOOK_HANDLER].replayed == 1
@@ -264,8 +201,8 @@ async def test_a_late_answer_not_yet_queued_at_a_shutdown_is_journalled_and_queu
     from bot import keys
     from bot.db import make_engine
 
-    runner, base, app = await start(sqlite_url, tmp_path)
-    phone = Phone(base)
+    runner, base, app = await start_plain(sqlite_url, tmp_path)
+    phone = Phone(base, account=ACCOUNT)
     handler = app[webhooks.WEBHOOK_HANDLER]
     try:
         async with aiohttp.ClientSession() as http:
@@ -285,7 +222,7 @@ async def test_a_late_answer_not_yet_queued_at_a_shutdown_is_journalled_and_queu
     lines = b"".join(p.read_bytes() for p in (tmp_path / "journal").glob("inbound-*"))
     assert lines.count(b"\n") == 1 and b"oLate-A" in lines
 
-    runner, base, app = await start(sqlite_url, tmp_path)
+    runner, base, app = await start_plain(sqlite_url, tmp_path)
     try:
         await wait_until(lambda: not list((tmp_path / "journal").glob("inbound-*")), timeout=15)
     finally:
@@ -318,8 +255,8 @@ async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retr
 
     monkeypatch.setattr(inbound_module, "LATE_RETRY_PAUSES", (0.3, 0.3, 0.5, 1.0, 2.0))
     db, url, switch = switched_db
-    runner, base, app = await start(url, tmp_path)
-    phone = Phone(base)
+    runner, base, app = await start_plain(url, tmp_path)
+    phone = Phone(base, account=ACCOUNT)
     handler = app[webhooks.WEBHOOK_HANDLER]
     try:
         async with aiohttp.ClientSession() as http:
@@ -334,7 +271,7 @@ async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retr
         await asyncio.wait_for(late, timeout=15)
     finally:
         await runner.cleanup()
-    rows, outbox = await audit(db, phone)
+    rows, outbox = await audit_deliveries(db, phone)
     assert [r["reply_mode"] for r in rows] == ["outbox"]
     assert outbox == [f"reply:{key}"]
     assert not list((tmp_path / "journal").glob("inbound-*"))  # queued, nothing left for a shutdown to keep

@@ -7,7 +7,6 @@ API, stalls, answers 500 or garbage on request, and counts what it was asked."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ from sqlalchemy import text as sql
 
 from bot import keys
 from bot.app import create_app
-from tests.helpers import SIM_TOKEN, RasaStandIn, make_settings, serve, wechat_sender
-from webhooks.testing import message_xml
+from tests.helpers import RasaStandIn, make_settings, say_text, serve
 
 
 @pytest.fixture
@@ -42,30 +40,10 @@ async def running(sqlite_url: str, tmp_path: Path) -> Any:
     await rasa_runner.cleanup()
 
 
-_msgid = [int(time.time() * 1000)]
-
-
 async def say(base: str, openid: str, words: str) -> tuple[str, float]:
-    sender = wechat_sender(SIM_TOKEN, mode="plain")
-    _msgid[0] += 1
-    xml = message_xml(
-        {
-            "ToUserName": "gh_nlu0001",
-            "FromUserName": openid,
-            "CreateTime": int(time.time()),
-            "MsgType": "text",
-            "Content": words,
-            "MsgId": _msgid[0],
-        }
-    )
-    req = sender.build(xml)
-    started = time.monotonic()
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
-            assert resp.status == 200
-            body = await resp.text()
-    fields = sender.open_reply(body)
-    return (fields["Content"] if fields else ""), time.monotonic() - started
+        said = await say_text(http, base, openid, words, account="gh_nlu0001")
+    return said.reply, said.seconds
 
 
 async def sources(app: web.Application) -> list[str]:

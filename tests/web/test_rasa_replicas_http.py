@@ -6,62 +6,23 @@ The replicas are stand-in servers that answer like Rasa's HTTP API (``GET /statu
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import text as sql
 
 from bot import keys
 from bot.app import create_app
 from bot.conversation.nlu.replicas import RasaReplicas
-from tests.helpers import RASA_TOKEN, SIM_TOKEN, free_port, make_settings, serve, wechat_sender
-from webhooks.testing import message_xml
-
-
-class Replica:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.mode = "ok"  # ok | stall
-        self.model = "model-1"
-        self.parsed: Counter[str] = Counter()
-        self.released = asyncio.Event()  # set at teardown: a stalled parse ends then
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/status", self.status)
-        app.router.add_post("/model/parse", self.parse)
-        return app
-
-    async def status(self, request: web.Request) -> web.Response:
-        assert request.query.get("token") == RASA_TOKEN
-        return web.json_response({"model_file": f"{self.model}.tar.gz", "model_id": self.model})
-
-    async def parse(self, request: web.Request) -> web.Response:
-        said = (await request.json())["text"]
-        self.parsed[said] += 1
-        if self.mode == "stall":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.released.wait(), 30)
-        return web.json_response(
-            {
-                "text": said,
-                "intent": {"name": "greet", "confidence": 0.97},
-                "entities": [],
-                "intent_ranking": [{"name": "greet", "confidence": 0.97}],
-            }
-        )
+from tests.helpers import RASA_TOKEN, RasaStandIn, free_port, make_settings, say_text, serve
 
 
 @pytest.fixture
 async def two() -> Any:
-    a, b = Replica("a"), Replica("b")
+    a, b = RasaStandIn(), RasaStandIn()  # two replicas of one model
     runners = []
     bases = []
     for replica in (a, b):
@@ -120,24 +81,8 @@ async def test_parses_are_spread_over_two_live_replicas(two: Any) -> None:
 
 
 async def _say(base: str, openid: str, words: str, msg_id: int) -> str:
-    sender = wechat_sender(SIM_TOKEN, mode="plain")
-    xml = message_xml(
-        {
-            "ToUserName": "gh_replica01",
-            "FromUserName": openid,
-            "CreateTime": int(time.time()),
-            "MsgType": "text",
-            "Content": words,
-            "MsgId": msg_id,
-        }
-    )
-    req = sender.build(xml)
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
-            assert resp.status == 200
-            body = await resp.text()
-    fields = sender.open_reply(body)
-    return fields["Content"] if fields else ""
+        return (await say_text(http, base, openid, words, msgid=msg_id, account="gh_replica01")).reply
 
 
 async def test_the_app_answers_with_rasa_past_a_stalled_replica_and_readyz_lists_both(
