@@ -133,6 +133,18 @@ async def serve(app: web.Application, sock: socket.socket | None = None) -> tupl
     return runner, f"http://127.0.0.1:{port_of(sock)}"
 
 
+async def terminate(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL after ``grace`` seconds; nothing if it has ended."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 # ---------------------------------------------------------------------------- waiting
 async def wait_until(
     predicate: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, interval: float = 0.02

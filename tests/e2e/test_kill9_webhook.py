@@ -24,7 +24,7 @@ from aiohttp import web
 from benchmarks.webhook import CASE_NO, conversation
 from bot import db
 from bot.settings import ROOT
-from tests.helpers import RASA_TOKEN, RasaStandIn, free_port, serve, wait_until
+from tests.helpers import RASA_TOKEN, RasaStandIn, free_port, serve, terminate, wait_until
 from wechat_sim.server import SIM_STATE, create_sim_app
 
 TOKEN, APPID, SECRET = "kill9-token", "wxkill900simulator", "kill9-secret"
@@ -78,6 +78,23 @@ async def _start_bot(
     return proc
 
 
+async def _simulator(bot_port: int) -> tuple[web.Application, web.AppRunner, int]:
+    """The WeChat simulator on a port of its own, pushing to the bot at ``bot_port`` (plain mode)."""
+    sim = create_sim_app(
+        token=TOKEN,
+        appid=APPID,
+        aes_key=None,
+        mode="plain",
+        webhook_url=f"http://127.0.0.1:{bot_port}/wechat",
+        secret=SECRET,
+    )
+    runner = web.AppRunner(sim, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return sim, runner, port
+
+
 async def _ready(http: aiohttp.ClientSession, port: int, timeout: float = 60) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -105,18 +122,7 @@ async def test_kill_9_mid_conversations_then_restart_every_acknowledged_message_
     url = f"sqlite+aiosqlite:///{tmp_path / 'kill9.sqlite3'}"
     await db.migrate(url)
     port = free_port()
-    sim = create_sim_app(
-        token=TOKEN,
-        appid=APPID,
-        aes_key=None,
-        mode="plain",
-        webhook_url=f"http://127.0.0.1:{port}/wechat",
-        secret=SECRET,
-    )
-    sim_runner = web.AppRunner(sim, access_log=None)
-    await sim_runner.setup()
-    sim_port = free_port()
-    await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
+    sim, sim_runner, sim_port = await _simulator(port)
     sent: list[Sent] = []
     openids = [f"oKill9-{i}" for i in range(RESIDENTS)]
     proc = await _start_bot(url, port, sim_port, tmp_path)
@@ -162,14 +168,7 @@ async def test_kill_9_mid_conversations_then_restart_every_acknowledged_message_
         assert proc.returncode == -signal.SIGKILL
         proc = restarted
     finally:
-        for p in {proc}:
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(p.wait(), 30)
-                except TimeoutError:
-                    p.kill()
-                    await p.wait()
+        await terminate(proc)
         await sim_runner.cleanup()
 
     log_text = (tmp_path / "bot.log").read_text()
@@ -211,18 +210,7 @@ async def test_kill_9_while_a_dialogue_outlasts_the_budget_loses_nothing_wechat_
     rasa.mode = "stall"
     rasa_runner, rasa_base = await serve(rasa.app())
     port = free_port()
-    sim = create_sim_app(
-        token=TOKEN,
-        appid=APPID,
-        aes_key=None,
-        mode="plain",
-        webhook_url=f"http://127.0.0.1:{port}/wechat",
-        secret=SECRET,
-    )
-    sim_runner = web.AppRunner(sim, access_log=None)
-    await sim_runner.setup()
-    sim_port = free_port()
-    await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
+    sim, sim_runner, sim_port = await _simulator(port)
     slow = {
         "RASA_URL": rasa_base,
         "RASA_TOKEN": RASA_TOKEN,
@@ -264,13 +252,7 @@ async def test_kill_9_while_a_dialogue_outlasts_the_budget_loses_nothing_wechat_
             await wait_until(lambda: not b"".join(p.read_bytes() for p in journal.glob("*")), timeout=10)
     finally:
         rasa.released.set()
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc)
         await sim_runner.cleanup()
         await rasa_runner.cleanup()
     inbound, outbox, _ = await _recorded(url, ["oKill9-slow"])

@@ -20,7 +20,7 @@ from bot import db
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Resident, Staff
 from bot.settings import ROOT
-from tests.helpers import free_port
+from tests.helpers import free_port, terminate
 from wechat_sim.server import SIM_STATE, create_sim_app
 
 APPID, SECRET = "wxrestart00simulator", "restart-secret"
@@ -135,13 +135,7 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
         ).read_text()
         await asyncio.sleep(1.5)  # anything extra (a duplicate) would arrive now
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 45)  # generous: CI machines can be loaded
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc, grace=45)  # generous: CI machines can be loaded
         await runner.cleanup()
     counts = Counter(_key(m) for m in state.sent)
     expected = {f"o-staff|MS20250610-{i:04d}" for i in range(N_CASES)}

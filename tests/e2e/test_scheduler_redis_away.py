@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from bot import db
 from bot.delivery.outbox import enqueue
 from bot.models import Outbox, Resident
 from bot.settings import ROOT
-from tests.helpers import TEST_REDIS_URL, TcpSwitch, free_port
+from tests.helpers import TEST_REDIS_URL, TcpSwitch, free_port, terminate
 from wechat_sim.server import SIM_STATE, create_sim_app
 
 pytestmark = pytest.mark.redis
@@ -137,13 +136,7 @@ async def test_scheduler_without_redis_sends_everything_once_and_shares_again(tm
         ]
         assert len(state.sent) == 46 and len(set(texts)) == 46  # each message once
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc)
         await runner.cleanup()
         await switch.close()
         await direct.delete(TOKEN_KEY)
