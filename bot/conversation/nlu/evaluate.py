@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,42 +227,40 @@ def case_slots(p: Prediction) -> dict[str, set[str]] | None:
     return {"item": items, "beneficiary": bens}
 
 
-def case_slot_counts(predictions: list[Prediction]) -> dict[str, Counts]:
-    """Item and beneficiary F1 as a case records them (`case_slots`), on the gold wish and project messages."""
-    counts = {"item": Counts(), "beneficiary": Counts()}
+def _case_slot_pairs(predictions: list[Prediction]) -> Iterator[tuple[Prediction, str, set[str], set[str]]]:
+    """(prediction, slot, gold values, recorded values) for each slot of the gold wish and project messages."""
     for p in predictions:
         recorded = case_slots(p)
         if recorded is None:
             continue
         for name, predicted in recorded.items():
-            gold = {v for e, v in p.example.entities if e == name}
-            counts[name].tp += len(gold & predicted)
-            counts[name].fp += len(predicted - gold)
-            counts[name].fn += len(gold - predicted)
+            yield p, name, {v for e, v in p.example.entities if e == name}, predicted
+
+
+def case_slot_counts(predictions: list[Prediction]) -> dict[str, Counts]:
+    """Item and beneficiary F1 as a case records them (`case_slots`), on the gold wish and project messages."""
+    counts = {"item": Counts(), "beneficiary": Counts()}
+    for _, name, gold, predicted in _case_slot_pairs(predictions):
+        counts[name].tp += len(gold & predicted)
+        counts[name].fp += len(predicted - gold)
+        counts[name].fn += len(gold - predicted)
     return counts
 
 
 def case_slot_errors(predictions: list[Prediction]) -> list[dict[str, Any]]:
     """The wish and project messages whose recorded item or beneficiary differs from the gold (dev sets only:
     `seal` drops them for a held-out set)."""
-    errors: list[dict[str, Any]] = []
-    for p in predictions:
-        recorded = case_slots(p)
-        if recorded is None:
-            continue
-        for name, predicted in recorded.items():
-            gold = {v for e, v in p.example.entities if e == name}
-            if gold != predicted:
-                errors.append(
-                    {
-                        "text": p.example.text,
-                        "slot": name,
-                        "gold": sorted(gold),
-                        "predicted": sorted(predicted),
-                        "model": sorted(e.value for e in p.entities if e.entity == name),
-                    }
-                )
-    return errors
+    return [
+        {
+            "text": p.example.text,
+            "slot": name,
+            "gold": sorted(gold),
+            "predicted": sorted(predicted),
+            "model": sorted(e.value for e in p.entities if e.entity == name),
+        }
+        for p, name, gold, predicted in _case_slot_pairs(predictions)
+        if gold != predicted
+    ]
 
 
 def baseline(train: list[Example], test: list[Example]) -> dict[str, Any]:
