@@ -17,9 +17,10 @@ from sqlmodel import col, select
 from benchmarks.sweep import seed
 from bot import db
 from bot.deadlines import bulk
+from bot.deadlines.staff_messages import outbox_defaults
 from bot.deadlines.sweeps import remind_due
 from bot.models import Case, Outbox
-from bot.states import ActorType, MessageKind, OutboxStatus
+from bot.states import ActorType, MessageKind
 
 pytestmark = pytest.mark.postgres
 NOW = datetime(2025, 6, 10, 2, tzinfo=UTC)
@@ -117,17 +118,7 @@ def _rows(prefix: str) -> list[dict[str, Any]]:
     return rows
 
 
-_DEFAULTS: dict[str, Any] = {
-    "phone": None,
-    "recipient_type": ActorType.RESIDENT,
-    "case_id": None,
-    "template": {},
-    "link": None,
-    "status": OutboxStatus.PENDING,
-    "attempts": 0,
-    "next_attempt_at": NOW,
-    "created_at": NOW,
-}
+_DEFAULTS = outbox_defaults(NOW)  # the sweeps' own defaults
 
 
 def _one(key: str | None) -> dict[str, Any]:
