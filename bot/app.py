@@ -15,13 +15,14 @@ import jinja2
 from aiohttp import web
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import webhooks
 from bot import keys
 from bot.api.http import create_api_app
 from bot.api.open311 import create_open311_app
 from bot.background import spawn
-from bot.db import make_engine, make_sessions, migrate
+from bot.db import InlineEngine, make_engine, make_sessions, migrate
 from bot.media import MediaDeps, make_storage, sweep_forever
 from bot.models import utcnow
 from bot.ops.metrics import Metrics
@@ -189,9 +190,13 @@ def _database(run_migrations: bool) -> Callable[[web.Application], AsyncIterator
         engine = make_engine(settings.db_url)
         app[keys.ENGINE] = engine
         app[keys.SESSIONS] = make_sessions(engine)
-        chat = engine
-        if engine.dialect.name == "sqlite" and settings.sqlite_inline_chat:
-            chat = make_engine(settings.db_url, inline=True)
+        chat: AsyncEngine | InlineEngine = engine
+        if (
+            engine.dialect.name == "sqlite"
+            and settings.sqlite_inline_chat
+            and ":memory:" not in settings.db_url
+        ):
+            chat = InlineEngine(settings.db_url)
         app[keys.CHAT_ENGINE] = chat
         app[keys.CHAT_SESSIONS] = (
             make_sessions(chat, like=app[keys.SESSIONS]) if chat is not engine else app[keys.SESSIONS]

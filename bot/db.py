@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, make_url
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,15 +23,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 Sessions = async_sessionmaker[AsyncSession]
 
 
-def make_engine(url: str, *, inline: bool = False, **kw: Any) -> AsyncEngine:
-    """``inline`` (SQLite only): statements run on the event loop's thread instead of a hop to the connection's
-    thread and back for each call (see ``_InlineSQLite``); for the webhook's short, indexed statements."""
+def make_engine(url: str, **kw: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if inline and path and path != ":memory:":
-            kw["async_creator"] = _inline_creator(path)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -55,51 +53,6 @@ def make_engine(url: str, *, inline: bool = False, **kw: Any) -> AsyncEngine:
     return create_async_engine(url, json_serializer=_json_dumps, **kw)
 
 
-class _InlineSQLite(aiosqlite.Connection):
-    """An aiosqlite connection whose statements run on the calling (event loop) thread.
-
-    aiosqlite hands every call to the connection's own thread and wakes the loop when it is done: four round trips
-    per statement (cursor, execute, fetch, close), each a queue put, a thread wake-up and a loop iteration. For the
-    webhook's statements (indexed lookups of one resident, small writes) that costs more CPU than the statements,
-    and about a quarter of a text message's CPU (benchmarks/hotpath.py). Here they run directly. What may wait stays
-    on the connection's thread, so the loop never blocks on a lock: ``BEGIN`` (it waits while another process holds
-    SQLite's write lock; within this process writers queue on ``transaction``'s asyncio lock first) and ``COMMIT``
-    (it may checkpoint the WAL into the database file, i.e. write and sync). Inside a transaction begun with BEGIN
-    IMMEDIATE nothing else waits: the write lock is held and WAL readers never block. Calls on one connection never
-    overlap (SQLAlchemy awaits each), so the connection is used by one thread at a time (``check_same_thread`` off).
-    Statements that scan large tables (reports, staff pages) use the ordinary engine, on the thread."""
-
-    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if _waits(fn, args):
-            return await super()._execute(fn, *args, **kwargs)
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
-
-
-_WAITING_CALLS = frozenset({"commit", "close"})
-
-
-def _waits(fn: Any, args: tuple[Any, ...]) -> bool:
-    if getattr(fn, "__name__", "") in _WAITING_CALLS and isinstance(
-        getattr(fn, "__self__", None), sqlite3.Connection
-    ):
-        return True  # the connection's commit or close (a cursor's close runs here)
-    return bool(args) and isinstance(args[0], str) and args[0].lstrip()[:5].upper() == "BEGIN"
-
-
-def _inline_creator(path: str) -> Any:
-    def connector() -> sqlite3.Connection:
-        return sqlite3.connect(path, timeout=30, check_same_thread=False)
-
-    async def create() -> aiosqlite.Connection:
-        conn = _InlineSQLite(connector, iter_chunk_size=64)
-        conn._thread.daemon = True  # as SQLAlchemy's aiosqlite dialect does: never keeps the process alive
-        return await conn
-
-    return create
-
-
 def _json_dumps(value: Any) -> str:
     # lazy: loaded only on the path that needs it (migrations, the JSON serializer, the ping)
     import json
@@ -115,16 +68,18 @@ class _SerializedSessions(async_sessionmaker[AsyncSession]):
     write_lock: asyncio.Lock | None = None
 
 
-def make_sessions(engine: AsyncEngine, *, like: Sessions | None = None) -> Sessions:
+def make_sessions(engine: AsyncEngine | InlineEngine, *, like: Sessions | None = None) -> Sessions:
     """``like``: sessions of another engine on the same SQLite file; both then queue their writers on one lock."""
+    bind: Any = engine  # an InlineEngine stands where an AsyncEngine is expected (its ``sync_engine``)
     if engine.dialect.name == "sqlite":
-        made = _SerializedSessions(engine, class_=AsyncSession, expire_on_commit=False)
+        cls = InlineSession if isinstance(engine, InlineEngine) else AsyncSession
+        made = _SerializedSessions(bind, class_=cls, expire_on_commit=False)
         if isinstance(like, _SerializedSessions):
             if like.write_lock is None:
                 like.write_lock = asyncio.Lock()
             made.write_lock = like.write_lock
         return made
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(bind, class_=AsyncSession, expire_on_commit=False)
 
 
 @asynccontextmanager
@@ -133,11 +88,153 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     if isinstance(sessions, _SerializedSessions):
         if sessions.write_lock is None:
             sessions.write_lock = asyncio.Lock()
-        async with sessions.write_lock, sessions() as session, session.begin():
-            yield session
+        async with sessions.write_lock:
+            if isinstance(sessions.kw.get("bind"), InlineEngine):
+                async with _inline_transaction(sessions) as session:
+                    yield session
+                return
+            async with sessions() as session, session.begin():
+                yield session
         return
     async with sessions() as session, session.begin():
         yield session
+
+
+# ------------------------------------------------------------------ the webhook's SQLite, on the loop's thread
+#: SQLite's write lock held by another process: BEGIN IMMEDIATE is tried again after a pause on the event loop (never
+#: a wait inside the driver, which would hold the loop), first every LOCK_POLL_FIRST s, growing to LOCK_POLL_MAX s,
+#: until LOCK_WAIT_LIMIT s have passed (then the database counts as away: the delivery goes to the journal)
+LOCK_POLL_FIRST = 0.001
+LOCK_POLL_MAX = 0.05
+LOCK_WAIT_LIMIT = 30.0
+#: the inline connections never checkpoint the WAL inside a commit; a checkpoint runs on a worker thread after
+#: this many of their commits (SQLite's own default is about every 1,000 pages)
+CHECKPOINT_EVERY = 200
+
+
+class InlineEngine:
+    """The webhook's engine on SQLite: the standard library's synchronous driver, called on the event loop's
+    thread, where an ``AsyncEngine`` is expected (``.sync_engine``, ``.dialect``, ``.url``, ``dispose()``).
+
+    Each statement of a message is an indexed lookup or a small write that SQLite runs in microseconds; going through
+    an asyncio driver cost more than running them — aiosqlite's thread hop and wake-up per call, and SQLAlchemy's
+    greenlet switch per await (benchmarks/hotpath.py: a greeting 2.2 → 1.1 ms of CPU). Nothing here may wait inside
+    the driver, because that would hold the loop: ``busy_timeout`` is 0 and ``BEGIN IMMEDIATE`` is retried from the
+    loop while another process holds the write lock (``_inline_transaction``; within this process writers queue on
+    the sessions' asyncio lock first); inside a transaction begun that way nothing waits (WAL readers never block, the
+    write lock is held). With ``synchronous=NORMAL`` a commit appends to the WAL without ``fsync``; the one slow part
+    of a commit, the checkpoint that copies the WAL into the database file and syncs it, is taken off the commit
+    (``wal_autocheckpoint=0`` on these connections) and run on a worker thread every ``CHECKPOINT_EVERY`` commits.
+    Reports and staff pages keep the ordinary engine (their long scans would hold the loop)."""
+
+    def __init__(self, url: str) -> None:
+        self.url: URL = make_url(url)  # the async URL, for whoever opens a connection of its own (the ping)
+        self.path = str(self.url.database)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.sync_engine: Engine = create_engine(
+            f"sqlite:///{self.path}",
+            connect_args={"timeout": 0, "check_same_thread": False},
+            json_serializer=_json_dumps,
+        )
+        self.dialect = self.sync_engine.dialect
+        self.commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+
+        @event.listens_for(self.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy's recipe: we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=0")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA wal_autocheckpoint=0")
+            cur.close()
+
+        @event.listens_for(self.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self.commits % CHECKPOINT_EVERY == 0 and (self._checkpoint is None or self._checkpoint.done()):
+            self._checkpoint = asyncio.get_running_loop().create_task(asyncio.to_thread(self.checkpoint))
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file (PASSIVE: never waits for readers or writers; what it cannot copy
+        now, the next one does). On a worker thread, with a connection of its own."""
+        try:
+            with sqlite3.connect(self.path, timeout=5) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    async def dispose(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        self.sync_engine.dispose()
+
+
+class InlineSession(AsyncSession):
+    """The session of an ``InlineEngine``: the statements the webhook's dialogue awaits run directly on the
+    synchronous session (no greenlet per call: nothing in them awaits). Every other ``AsyncSession`` method still
+    works through its ordinary path (a greenlet that never switches)."""
+
+    async def exec(
+        self, statement: Any, *, params: Any = None, execution_options: Any = None, **kw: Any
+    ) -> Any:
+        return self.sync_session.exec(
+            statement, params=params, execution_options=execution_options or {}, **kw
+        )
+
+    async def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        return self.sync_session.execute(statement, params, **kw)
+
+    async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        return self.sync_session.scalar(statement, params, **kw)
+
+    async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+        return self.sync_session.get(entity, ident, **kw)
+
+    async def flush(self, objects: Any = None) -> None:
+        self.sync_session.flush(objects)
+
+    async def refresh(self, instance: Any, *args: Any, **kw: Any) -> None:
+        self.sync_session.refresh(instance, *args, **kw)
+
+
+def _locked(exc: OperationalError) -> bool:
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
+
+
+@asynccontextmanager
+async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """One unit of work on an ``InlineEngine``: BEGIN IMMEDIATE, tried again from the loop while another process
+    holds SQLite's write lock; commit on success, roll back on error."""
+    engine = sessions.kw["bind"]
+    session = sessions()
+    sync = session.sync_session
+    pause, deadline = LOCK_POLL_FIRST, time.monotonic() + LOCK_WAIT_LIMIT
+    try:
+        while True:
+            try:
+                sync.connection()  # BEGIN IMMEDIATE
+                break
+            except OperationalError as exc:
+                sync.rollback()
+                if not _locked(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LOCK_POLL_MAX)
+        try:
+            yield session
+        except BaseException:
+            sync.rollback()
+            raise
+        sync.commit()
+        engine.committed()
+    finally:
+        sync.close()
 
 
 def alembic_config(url: str) -> Any:

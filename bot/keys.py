@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.conversation.nlu import NLU
-from bot.db import Sessions
+from bot.db import InlineEngine, Sessions
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 
@@ -18,8 +18,8 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", Sessions)
 #: the webhook's conversation: on SQLite an engine whose short statements run on the loop's thread
-#: (bot.db._InlineSQLite); elsewhere the same engine and sessions as ENGINE/SESSIONS
-CHAT_ENGINE = web.AppKey("chat_engine", AsyncEngine)
+#: (bot.db.InlineEngine); elsewhere the same engine and sessions as ENGINE/SESSIONS
+CHAT_ENGINE: web.AppKey[AsyncEngine | InlineEngine] = web.AppKey("chat_engine")
 CHAT_SESSIONS = web.AppKey("chat_sessions", Sessions)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 NLU_CLIENT: web.AppKey[NLU] = web.AppKey("nlu")

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     data_dir: Path = ROOT / "data"
     database_url: str = ""  # empty: SQLite in data_dir
     # SQLite: the webhook's short statements run on the event loop's thread, not a hop to a driver thread each
-    # (about a quarter of a message's CPU; bot/db.py _InlineSQLite); off: every statement on the driver thread
+    # (bot/db.py InlineEngine: about half of a greeting's CPU went to the asyncio driver); off: every statement on the driver thread
     sqlite_inline_chat: bool = True
     redis_url: str = ""
 

@@ -1,0 +1,130 @@
+"""The webhook's SQLite engine runs its statements on the event loop's thread (bot/db.py ``InlineEngine``): nothing
+in it may wait inside the driver. Through the real app on a real port, with a real SQLite file:
+
+- another process holds SQLite's write lock: the loop keeps serving while the delivery waits for it, and the
+  delivery is recorded once the lock is released;
+- the lock is never released: past the wait limit the database counts as away and the delivery goes to the
+  journal (nothing lost);
+- the WAL is checkpointed on a worker thread, so it does not grow with every message."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+import bot.db
+import webhooks
+from bot import keys
+from bot.app import create_app
+from bot.db import InlineEngine
+from tests.helpers import make_settings, say_text, serve
+
+
+def _path(url: str) -> str:
+    return url.split("///", 1)[-1]
+
+
+def _app(sqlite_url: str, tmp_path: Path) -> object:
+    return create_app(
+        make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key=""),
+        run_migrations=False,
+        with_scheduler=False,
+    )
+
+
+def _recorded(sqlite_url: str, key: str) -> int:
+    """Rows recorded under ``key``, read by a plain WAL reader (it never waits for the write lock)."""
+    with sqlite3.connect(_path(sqlite_url)) as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM inboundmessage WHERE delivery_key = ?", (key,)).fetchone()[0]
+        )
+
+
+async def test_another_process_holding_the_write_lock_never_holds_the_loop(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    app = _app(sqlite_url, tmp_path)
+    runner, base = await serve(app)
+    try:
+        assert isinstance(app[keys.CHAT_ENGINE], InlineEngine)
+        async with aiohttp.ClientSession() as http:
+            await say_text(http, base, "oInline-1", "你好")  # the resident exists; the engine is connected
+            # another process's writer (a command-line import, say) holds the write lock for a second
+            other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            ticks: list[float] = []
+
+            async def ticker() -> None:
+                while True:
+                    ticks.append(time.monotonic())
+                    await asyncio.sleep(0.01)
+
+            beating = asyncio.create_task(ticker())
+            loop = asyncio.get_running_loop()
+            loop.call_later(1.0, other.rollback)
+            started = time.monotonic()
+            said = await say_text(http, base, "oInline-1", "查询进度")
+            waited = time.monotonic() - started
+            beating.cancel()
+            other.close()
+        assert said.reply  # answered, after the lock was released
+        assert waited >= 0.9
+        # the loop went on meanwhile: no gap between ticks anywhere near the second the lock was held
+        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+        assert len(ticks) > 40 and max(gaps) < 0.3, max(gaps)
+        assert _recorded(sqlite_url, said.key) == 1
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_lock_never_released_sends_the_delivery_to_the_journal(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.db, "LOCK_WAIT_LIMIT", 0.5)
+    app = _app(sqlite_url, tmp_path)
+    runner, base = await serve(app)
+    other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await say_text(http, base, "oInline-2", "你好")
+            other.execute("BEGIN IMMEDIATE")
+            said = await say_text(http, base, "oInline-2", "查询进度")
+            inbound = app[webhooks.WEBHOOK_HANDLER]
+            assert inbound.spooled == 1  # kept on disk, told kindly, not lost
+            assert said.reply and "记下" in said.reply, said.reply
+            assert _recorded(sqlite_url, said.key) == 0
+            other.rollback()  # the lock comes back: the journal is replayed, the delivery recorded once
+            deadline = time.monotonic() + 15
+            while _recorded(sqlite_url, said.key) == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert _recorded(sqlite_url, said.key) == 1
+    finally:
+        other.close()
+        await runner.cleanup()
+
+
+async def test_the_wal_is_checkpointed_off_the_loop(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.db, "CHECKPOINT_EVERY", 10)
+    app = _app(sqlite_url, tmp_path)
+    runner, base = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for i in range(120):
+                await say_text(http, base, f"oInline-wal-{i % 7}", "你好")
+        engine = app[keys.CHAT_ENGINE]
+        assert isinstance(engine, InlineEngine) and engine.commits >= 120
+        await asyncio.sleep(0.2)  # the last checkpoint's thread
+        with sqlite3.connect(_path(sqlite_url)) as conn:
+            # frames in the WAL now: with a checkpoint every 10 commits the WAL is rewritten from its start, so
+            # it holds about 10 messages' pages; without them it would hold every page of all 120 (≥ 240 frames)
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert 0 <= frames < 120, frames
+    finally:
+        await runner.cleanup()
