@@ -1,10 +1,12 @@
-"""A per-process cache of the small reference tables the staff pages show on every request (a town's communities
-for the pickers, the category list, the policy catalogue): read once, then served from memory.
+"""A per-process cache of the small reference tables read on every request (a town's communities for the pickers,
+the category list, the policy catalogue, the deadline policies a new case's clock starts from): read once, then
+served from memory.
 
 How it stays right:
 
 - an ORM write to one of these tables in this process drops the cache of that database when its transaction
-  commits (SQLAlchemy session events below); a load that began before the drop does not store what it read;
+  commits (SQLAlchemy session events below), whichever of the process's engines on that database wrote it (the
+  webhook has an engine of its own on SQLite); a load that began before the drop does not store what it read;
 - a write the events cannot see (another worker process, a command-line import, plain SQL) shows after at most
   ``TTL`` seconds, when the entry expires.
 
@@ -25,12 +27,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Category, Community, WelfarePolicy
+from bot.models import Category, Community, SlaPolicy, WelfarePolicy
 
 T = TypeVar("T")
 #: how long another process's edit of a reference table may stay unseen here, in seconds
 TTL = 30.0
-_TABLES = (Category, Community, WelfarePolicy)
+_TABLES = (Category, Community, SlaPolicy, WelfarePolicy)
 _DIRTY = "refcache_dirty"
 
 
@@ -50,6 +52,11 @@ def _store(engine: Engine) -> _Store:
     return store
 
 
+def _database(engine: Engine) -> tuple[Any, ...]:
+    url = engine.url
+    return (url.get_backend_name(), url.host, url.port, url.database)
+
+
 async def cached(session: AsyncSession, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     """``load()``'s value for ``key`` in ``session``'s database, from memory when read less than ``TTL`` ago
     and not written since."""
@@ -67,10 +74,13 @@ async def cached(session: AsyncSession, key: Hashable, load: Callable[[], Awaita
 
 
 def forget(engine: Engine) -> None:
-    """Drop every entry of ``engine``'s database (and keep loads under way from storing)."""
-    store = _store(engine)
-    store.generation += 1
-    store.entries.clear()
+    """Drop every entry of ``engine``'s database, in every engine of this process on it (and keep loads under way
+    from storing)."""
+    database = _database(engine)
+    for other, store in list(_STORES.items()):
+        if other is engine or _database(other) == database:
+            store.generation += 1
+            store.entries.clear()
 
 
 @event.listens_for(Session, "before_flush")

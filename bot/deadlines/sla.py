@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cases.refcache import cached
 from bot.deadlines.workdays import add_working_days, add_working_hours
 from bot.models import Case, SlaPolicy
 from bot.states import CaseStatus
@@ -117,16 +118,23 @@ def default_policy(kind: str, stage: str) -> Policy | None:
 
 
 async def policy_for(session: AsyncSession, kind: str, stage: str) -> Policy | None:
-    """The policy for a case kind and stage: the table's row for this kind, else its "any" row, else the default."""
-    rows = (
-        await session.exec(
-            select(SlaPolicy).where(SlaPolicy.stage == stage, col(SlaPolicy.kind).in_((kind, "any")))
+    """The policy for a case kind and stage: the table's row for this kind, else its "any" row, else the default.
+    Read through the reference cache (every new case starts a clock; an admin's edit drops it: bot/cases/refcache)."""
+
+    async def load() -> Policy | None:
+        rows = (
+            await session.exec(
+                select(SlaPolicy).where(SlaPolicy.stage == stage, col(SlaPolicy.kind).in_((kind, "any")))
+            )
+        ).all()
+        row = next((r for r in rows if r.kind == kind), None) or next(
+            (r for r in rows if r.kind == "any"), None
         )
-    ).all()
-    row = next((r for r in rows if r.kind == kind), None) or next((r for r in rows if r.kind == "any"), None)
-    if row is not None:
-        return Policy(row.kind, row.stage, row.amount, row.unit, row.remind_before_hours)
-    return default_policy(kind, stage)
+        if row is not None:
+            return Policy(row.kind, row.stage, row.amount, row.unit, row.remind_before_hours)
+        return default_policy(kind, stage)
+
+    return await cached(session, ("sla_policy", kind, stage), load)
 
 
 def _clear_marks(case: Case) -> None:

@@ -122,9 +122,10 @@ async def test_the_wal_is_checkpointed_off_the_loop(
         assert isinstance(engine, InlineEngine) and engine.commits >= 120
         await asyncio.sleep(0.2)  # the last checkpoint's thread
         with sqlite3.connect(_path(sqlite_url)) as conn:
-            # frames in the WAL now: with a checkpoint every 10 commits the WAL is rewritten from its start, so
-            # it holds about 10 messages' pages; without them it would hold every page of all 120 (≥ 240 frames)
+            # frames in the WAL now: a checkpoint every 10 commits lets the WAL start again from its beginning, so
+            # it holds the pages of the last few dozen messages (50-270 frames seen, the checkpoint thread lags
+            # under load); without them it holds every page of all 120 messages (about 650 frames)
             _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert 0 <= frames < 120, frames
+        assert 0 <= frames < 400, frames
     finally:
         await runner.cleanup()

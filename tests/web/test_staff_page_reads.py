@@ -15,7 +15,8 @@ from bot.cases.access import QueueFilter, cases_query, categories, list_queue, s
 from bot.cases.callqueue import CALLBACK, CALLTASK, open_call_counts, open_calls
 from bot.cases.casepage import _extras_columns, case_extras, page_case
 from bot.cases.queries import flag_counts, queue_badges
-from bot.db import transaction
+from bot.db import InlineEngine, make_engine, make_sessions, transaction
+from bot.deadlines.sla import policy_for, save_policy
 from bot.media.tables import StoredMedia
 from bot.models import (
     CallBack,
@@ -275,3 +276,36 @@ async def test_the_queue_and_case_page_read_the_staff_member_in_their_own_sessio
     client.session.cookie_jar.clear()
     resp = await client.get(f"/staff/cases/{case.case_no}", allow_redirects=False)
     assert resp.status == 302 and pool.checkedout() == 0
+
+
+async def test_a_deadline_policy_edited_by_staff_reaches_the_webhooks_engine(sqlite_url: str) -> None:
+    """The webhook files cases through an engine of its own (SQLite: bot.db.InlineEngine) and reads the deadline
+    policy through the cache; an admin's edit, committed through the staff pages' engine, drops it there too."""
+    staff_engine = make_engine(sqlite_url)
+    chat_engine = InlineEngine(sqlite_url)
+    staff = make_sessions(staff_engine)
+    chat = make_sessions(chat_engine, like=staff)
+    try:
+        async with transaction(chat) as db:
+            before = await policy_for(db, "micro_wish", "submitted")
+        assert before is not None
+        statements: list[str] = []
+        event.listen(chat_engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        async with transaction(chat) as db:
+            assert await policy_for(db, "micro_wish", "submitted") == before
+        assert not [s for s in statements if "slapolicy" in s]  # from memory
+        async with transaction(staff) as db:
+            await save_policy(
+                db,
+                kind="micro_wish",
+                stage="submitted",
+                amount=before.amount + 3,
+                unit=before.unit,
+                remind_before_hours=before.remind_before_hours,
+            )
+        async with transaction(chat) as db:
+            after = await policy_for(db, "micro_wish", "submitted")
+        assert after is not None and after.amount == before.amount + 3
+    finally:
+        await chat_engine.dispose()
+        await staff_engine.dispose()
