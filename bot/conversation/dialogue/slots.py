@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.conversation.nlu import heads
 from bot.conversation.nlu.beneficiary import (
     PERSON_WORDS,
     _tokens,
@@ -66,7 +67,9 @@ _NOT_A_THING = re.compile(
     r"^(?:(?!扶手$|水龙头$|龙头$|摄像头$|枕头$|插头$|手杖$|手环$|手提电脑$).*(?:膝盖|腰|腿|脚|手|眼睛?|耳朵?|耳仔|头|头发|身体|心脏|骨头|气管|肺|胃|肾|腰骨)|外面|里面|楼下|楼上|门口|屋企|家里|屋里|附近|"
     r"旁边|对面|这边|那边|上面|下面|晚上|白天|早上|每天|平时|成日|天天|我|你|他|她|佢|佢哋|我们|我哋|"
     r"人|东西|嘢|问题|情况|事|事情|申请|帮助|帮忙|困难|电话|手机|号码|钱|费用|儿女|子女|家人|亲戚|邻居|老伴|"
-    r"志愿者|义工|社工|工作人员|人手|收入|时间|地方|工作|胃口|水浸|水浸街|泥|窿|大窿|坑|危险|成座|成堆|斜)$"
+    r"志愿者|义工|社工|工作人员|人手|收入|时间|地方|工作|胃口|水浸|水浸街|泥|窿|大窿|坑|危险|成座|成堆|斜|"
+    # what a thing does or lacks, not a thing (冇反应, 冇声, 冇水压, 冇人理)
+    r"反应|声|声音|水压|电|信号|人理|人管|人睇)$"
 )
 # the one-character things a resident names (米, 床, 渠, 路 …); any other single character the model tags is junk
 # (a verb or a state: 铺, 斜, 泥)
@@ -322,8 +325,11 @@ def _object(words: str, lexicon: Sequence[str]) -> str:
     first verb, particle or pronoun, without a modifier or a place in front."""
     words = _PLACE_PREFIX.sub("", words, count=1) or words
     known = next((w for w in lexicon if words.startswith(w)), None)
-    if known:  # 台灯 keeps its 台
-        return known
+    if known:  # 台灯 keeps its 台; a known thing with a head after it is another thing (文具/盒 → 文具盒)
+        longer = heads.tagged(words)[
+            0
+        ].word  # one word of the tokenizer (文具盒), not a new word after it (红绿灯/车)
+        return longer if len(longer) == len(known) + 1 and longer[-1] in heads.HEAD_CHARS else known
     words = _QUANTITY_OR_MODIFIER.sub("", words, count=1)
     modifier = _MODIFIER_WORD.match(words)
     words = words[modifier.end() :] if modifier and len(words) > modifier.end() else words
@@ -408,13 +414,38 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
             f for f in dict.fromkeys(found) if f and not BENEFICIARY_RE.fullmatch(f) and f not in PERSON_WORDS
         ]
 
-    asked = keep(a for m in _REQUEST.finditer(text) for a in _with_next(text, m.start("t"), lexicon))
-    said = [_subject(text[: m.start()], lexicon) for m in _PROBLEM.finditer(text)]
+    # the head nouns the structure names (nlu/heads.py) first: what a request verb governs, a service asked of a
+    # helper; then the older character-level readings where they name something else
+    asked = keep(heads.governed(text) + heads.services(text))
+    if not asked:
+        asked = keep(a for m in _REQUEST.finditer(text) for a in _with_next(text, m.start("t"), lexicon))
+    # a known thing with the place it is in before it ("桥栏杆" → 栏杆)
+    said = keep(
+        next((w for w in lexicon if v.endswith(w) and _PLACE.search(v[: -len(w)])), v)
+        for v in heads.classified(text)
+    )
+    if not said and not asked and not wish:  # what the project's first clause is about ("天台铁闸俾人锁死咗")
+        said = keep(next((w for w in lexicon if v.endswith(w)), v) for v in heads.topics(text))
+    if not said:
+        said = keep(_subject(text[: m.start()], lexicon) for m in _PROBLEM.finditer(text))
     # what is missing: in a project any "冇X"; in a wish what the household lacks for its use ("冇凉席瞓",
     # "连蚊香都买唔起", "冇水壶带")
     lacking = _LACKING if not wish else _LACKING_FOR_USE
-    said += [_object(m.group("t") or m.group("t2"), lexicon) for m in lacking.finditer(text)]
-    return asked, keep(said)
+    missing = (_object(m.group("t") or m.group("t2"), lexicon) for m in lacking.finditer(text))
+    # a generic part missing ("垃圾屋冇门") says what is wrong with the whole, it is not the thing
+    return asked, _beside(said, keep(w for w in missing if w not in heads.GENERIC_PARTS))
+
+
+_PERSON_AFTER = re.compile("|".join(sorted(map(re.escape, PERSON_WORDS), key=len, reverse=True)))
+
+
+def _beside(first: list[str], more: Iterable[str]) -> list[str]:
+    """`first` and the values of `more` that are not a part or a widening of one of them (言语 beside 言语治疗)."""
+    out = list(first)
+    for value in more:
+        if not any(value in v or v in value for v in out):
+            out.append(value)
+    return out
 
 
 _LACKING = re.compile(r"(?:冇|没有|无)(?=(?P<t>[\u4e00-\u9fff]{1,5}))")
@@ -451,7 +482,10 @@ def _unglued(text: str, value: str) -> str:
     at = text.find(value)
     if len(value) > 2 and at >= 0:
         problem = _PROBLEM.match(text, at + len(value) - 1)
-        if problem and problem.end() > at + len(value) and problem.group()[0] == value[-1]:
+        glued = problem and (
+            problem.end() > at + len(value) or text.startswith(("咗", "晒", "了"), problem.end())
+        )
+        if problem and glued and problem.group()[0] == value[-1]:
             return value[:-1]
     return value
 
@@ -482,8 +516,23 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     # the thing without a quantity, a modifier or what follows it ("二手电动轮椅" → 轮椅, "棉被盖" → 棉被)
     candidates = [_bare(c, lexicon) for c in candidates]
     candidates = list(dict.fromkeys(candidates))
-    shaped = _patterned(text, lexicon, wish=wish)
     asked, said = _shaped(text, lexicon, wish=wish)
+    shaped = [*asked, *(f for f in said if f not in asked)]
+    # what the sentence's structure says is asked for (a request verb's object, a service asked of a helper): a
+    # model item elsewhere in the story (a place, an illness, what the thing is for) is not the request
+    headed = [*heads.governed(text), *heads.services(text)]
+    # in a project, likewise what a classifier introduces and a predicate talks about ("啲树池凹咗": not 人行道)
+    headed = headed or ([] if wish else [*heads.classified(text)])
+    if headed:
+        candidates = [
+            c
+            for c in candidates
+            if any(c in h or h in c or _coordinated(text, c, h) or _same_thing(text, c, h) for h in headed)
+        ]
+        # a model item inside the name the structure reads is that name (游泳 of 游泳班)
+        candidates = [next((h for h in headed if c in h and c != h), c) for c in candidates]
+    # a model item that describes the person after it is no thing (清洁阿姨)
+    candidates = [c for c in candidates if not _PERSON_AFTER.match(text, text.find(c) + len(c))]
     # the model's money word for a thing the sentence asks for ("想申请啲药 药费太贵": 药, not 药费)
     candidates = [next((a for a in asked if c == a + "费"), c) if c.endswith("费") else c for c in candidates]
     # a project's broken part with its own name, not the whole or the place it belongs to ("公告栏块玻璃爆咗" →
@@ -496,8 +545,11 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     primary = primary or next((c for c in candidates if c in shaped), None)
     primary = primary or next((w for w in lexicon if w in shaped), None)
     if primary is None:
-        firsts = [*candidates[:1], *asked[:1], *lexicon[:1], *said[:1]]
+        firsts = [*candidates[:1], *asked[:1], *said[:1], *lexicon[:1]]
         primary = firsts[0] if firsts else None
+    if primary is None and not wish:
+        # what the project's first clause is about ("天台铁闸俾人锁死咗" → 铁闸, "排洪渠积满淤泥" → 排洪渠)
+        primary = next(iter(heads.topics(text)), None)
     if primary is None and fallback:
         # a thing or a service before a place ("球场冇灯" → 灯)
         matches = list(_FALLBACK_THING.finditer(text))
@@ -506,15 +558,25 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     if primary is None:
         return []
     chosen = [primary]
-    for other in [*candidates, *find_items(text, loose=True)]:
+    structural = [*asked, *said]
+    loose = [*candidates, *find_items(text, loose=True)]
+    for other in [*loose, *(w for w in said if w not in loose)]:
+        # a lexicon word inside a longer name the structure reads ("长凳" for 凳): that name
+        other = next((s for s in structural if other in s and other != s), other)
         if any(_same_thing(text, other, c) for c in chosen):
             continue
-        if any(_coordinated(text, c, other) for c in chosen):
+        joined = (
+            _coordinated if other in loose else _joined
+        )  # what a predicate is said of: joined by 同/和 only
+        if any(joined(text, c, other) for c in chosen):
             chosen.append(other)
     # a thing the sentence asks for in so many words, or a known thing it says is broken, is the request's too
     # ("屋企个雪柜坏咗 想换个冰箱", "想要张书桌 … 仲想要个台灯")
     for other in [*asked, *(w for w in said if w in lexicon or (not wish and len(w) >= 2))]:
-        if not any(_same_thing(text, other, c) for c in chosen):
+        # things the structure names side by side are distinct even when they share a character (牙膏/牙刷)
+        if not any(
+            other in c or c in other or (c not in asked and _same_thing(text, other, c)) for c in chosen
+        ):
             chosen.append(other)
     # the thing as staff, the donor and the wall read it: not widened to the whole token the tokenizer glues it into
     # ("灯坏晒" stays 灯, not the guide's span 灯坏; "路灯不亮" stays 路灯) — the item F1 against the guide's spans pays

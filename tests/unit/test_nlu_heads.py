@@ -1,0 +1,59 @@
+"""The structural item reading (nlu/heads.py) through the dialogue's reading (`read_items`), without model items:
+each case is a class of things no lexicon lists, read from the sentence's structure. Sentences are invented, not
+taken from an evaluation set; each fails on the reading before heads.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.conversation.dialogue.slots import read_items
+from bot.conversation.nlu import heads
+
+
+@pytest.mark.parametrize(
+    ("text", "wish", "expected"),
+    [
+        # a list without conjunctions after a request verb: each thing
+        ("想申请洗洁精牙膏沐浴露俾阿婆用", True, ("洗洁精", "牙膏", "沐浴露")),
+        # a modifier word before a concrete noun is dropped; kept before a service
+        ("想要套防滑拖鞋 阿爷成日跌", True, ("拖鞋",)),
+        ("想帮阿妈申请临时救助", True, ("临时救助",)),
+        ("想申请言语治疗俾个仔", True, ("言语治疗",)),
+        # a description ending in 嘅 before the thing
+        ("想要张可以摺埋嘅枱 间房好细", True, ("枱",)),
+        # a one-character thing introduced by a classifier and talked about
+        ("屋企个镬烂咗 想换过个", True, ("镬",)),
+        # a service asked of a helper: the verb and its object
+        ("想有人帮佢倒垃圾 佢行唔到", True, ("倒垃圾",)),
+        ("想有义工陪阿爷饮早茶", True, ("饮早茶",)),
+        ("想有人帮我读信同填表", True, ("读信", "填表")),
+        # what a project's first clause is about
+        ("天台铁闸俾人锁死咗", False, ("铁闸",)),
+        ("排污渠塞满垃圾 臭到死", False, ("排污渠",)),
+    ],
+)
+def test_the_structure_names_the_thing(text: str, wish: bool, expected: tuple[str, ...]) -> None:
+    assert read_items(text, [], wish=wish).items == expected
+
+
+def test_a_request_verb_governs_past_quantity_classifier_and_conjunction() -> None:
+    assert heads.governed("想申请两罐奶粉同一包尿片") == ["奶粉", "尿片"]
+    assert heads.governed("想申请啲生活物资") == ["生活物资"]  # a generic head keeps the word before it
+    assert heads.governed("想要部血压计测血压") == ["血压计"]  # two nouns, no conjunction: not a list
+    assert heads.governed("考上大学想读书") == []  # 学 of 大学 is no verb of its own
+
+
+def test_a_classifier_introduces_a_thing_only_when_something_is_said_of_it() -> None:
+    assert heads.classified("村尾个水泵坏咗") == ["水泵"]
+    assert heads.classified("河边条步道啲地砖翘晒起") == ["地砖"]  # the part with its own name, not the whole
+    assert heads.classified("佢一个人住 成个礼拜冇人理") == []  # a count, a time: no thing
+
+
+def test_a_repair_asked_of_a_helper_is_no_service() -> None:
+    assert heads.services("想有人帮手换光管") == []
+    assert heads.services("帮残疾的弟弟申请") == []
+
+
+def test_a_place_lacking_a_thing_is_no_topic() -> None:
+    assert heads.topics("球场冇灯 夜晚打唔到波") == []
+    assert heads.topics("垃圾屋冇门 啲狗翻到成地") == ["垃圾屋"]  # a generic part missing: the whole
