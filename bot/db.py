@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,9 @@ class InlineEngine:
 
         @event.listens_for(self.sync_engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a unit of work (``_inline_transaction``) takes the write lock up front; a session opened for a read
+            # only begins a WAL read, which never waits for a writer
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITING.get() else "BEGIN")
 
     def committed(self) -> None:
         self.commits += 1
@@ -203,6 +206,10 @@ class InlineSession(AsyncSession):
         self.sync_session.refresh(instance, *args, **kw)
 
 
+#: set while ``_inline_transaction`` begins its transaction: BEGIN IMMEDIATE instead of a read's BEGIN
+_WRITING: ContextVar[bool] = ContextVar("inline_sqlite_writing", default=False)
+
+
 def _locked(exc: OperationalError) -> bool:
     return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
 
@@ -217,6 +224,7 @@ async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]
     pause, deadline = LOCK_POLL_FIRST, time.monotonic() + LOCK_WAIT_LIMIT
     try:
         while True:
+            writing = _WRITING.set(True)
             try:
                 sync.connection()  # BEGIN IMMEDIATE
                 break
@@ -226,6 +234,8 @@ async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LOCK_POLL_MAX)
+            finally:
+                _WRITING.reset(writing)
         try:
             yield session
         except BaseException:

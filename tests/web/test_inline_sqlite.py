@@ -82,6 +82,26 @@ async def test_another_process_holding_the_write_lock_never_holds_the_loop(
         await runner.cleanup()
 
 
+async def test_a_retry_is_answered_from_its_record_while_another_process_writes(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A read outside a unit of work (the retry's lookup of its record) begins a WAL read, which never waits for
+    the write lock: the retry is answered at once, not journalled."""
+    app = _app(sqlite_url, tmp_path)
+    runner, base = await serve(app)
+    other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
+    try:
+        async with aiohttp.ClientSession() as http:
+            first = await say_text(http, base, "oInline-3", "查询进度")
+            other.execute("BEGIN IMMEDIATE")
+            again = await say_text(http, base, "oInline-3", "查询进度", msgid=int(first.key.split(":")[1]))
+        assert again.reply == first.reply and again.seconds < 1.0
+        assert app[webhooks.WEBHOOK_HANDLER].spooled == 0
+    finally:
+        other.close()
+        await runner.cleanup()
+
+
 async def test_a_lock_never_released_sends_the_delivery_to_the_journal(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
