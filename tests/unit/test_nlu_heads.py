@@ -1,12 +1,12 @@
-"""The structural item reading (nlu/heads.py) through the dialogue's reading (`read_items`), without model items:
-each case is a class of things no lexicon lists, read from the sentence's structure. Sentences are invented, not
-taken from an evaluation set; each fails on the reading before heads.py."""
+"""The structural readings of item (nlu/heads.py, through `read_items`) and beneficiary (nlu/beneficiary.py), without
+model values: each case is a class of things or persons no lexicon lists, read from the sentence's structure.
+Sentences are invented, not taken from an evaluation set; each fails on the readings before round 9."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.conversation.dialogue.slots import read_items
+from bot.conversation.dialogue.slots import read_beneficiary, read_items
 from bot.conversation.nlu import heads
 
 
@@ -57,3 +57,26 @@ def test_a_repair_asked_of_a_helper_is_no_service() -> None:
 def test_a_place_lacking_a_thing_is_no_topic() -> None:
     assert heads.topics("球场冇灯 夜晚打唔到波") == []
     assert heads.topics("垃圾屋冇门 啲狗翻到成地") == ["垃圾屋"]  # a generic part missing: the whole
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # kin words built from a root and its prefixes, none of them in the kin list
+        ("想帮我侄孙申请一部平板", "侄孙"),
+        ("我个继女读初中 想要个书包", "继女"),
+        ("我阿舅中风咗 想要张护理床", "阿舅"),
+        ("我嘅曾孙啱啱出世 冇婴儿床", "曾孙"),
+        ("帮我堂哥申请职业培训", "堂哥"),
+        ("我小姨子瘫痪咗 想申请轮椅", "小姨子"),
+        # someone named by what they are, where the sentence puts a recipient
+        ("帮班上一个贫困生申请校服", "贫困生"),
+        ("我哋楼下有个流浪汉冇被", "流浪汉"),
+    ],
+)
+def test_a_recipient_no_list_names_is_read_from_its_form_and_place(text: str, expected: str) -> None:
+    assert read_beneficiary(text, None) == expected
+
+
+def test_a_kin_prefix_inside_another_word_is_no_person() -> None:
+    assert read_beneficiary("我系单亲妈妈 我个女读初中", None) == "女"  # not 亲妈 of 单亲妈妈

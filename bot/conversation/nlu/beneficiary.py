@@ -42,7 +42,20 @@ _KIN_FORM = re.compile(
     r"契(?:仔|女|爷|妈|爹|娘|哥|姐)|"
     r"(?:[大细二三四五六七八九]|叔|姑|姨|舅|伯)(?:叔公|叔婆|姑婆|姨婆|舅公|公|婆|叔|婶|姑|姨|舅|伯|妈|爷)|"
     rf"[{_SURNAMES}](?:伯|姨|叔|婶|婆)(?![母父])|"
-    r"(?:视障|听障|残障|伤残|残疾|失明|失聪|病残)人士|(?:独居|孤寡|空巢|困难|残疾)长者"
+    r"(?:视障|听障|残障|伤残|残疾|失明|失聪|病残)人士|(?:独居|孤寡|空巢|困难|残疾)长者|"
+    # a kin root with the prefixes that make kin words of it (侄孙, 继女, 干妈, 阿舅, 曾孙, 外曾祖母, 小姨子)
+    r"(?:外|表|堂|侄|契|干|继|阿)(?:曾|太|祖){0,2}"
+    r"(?:孙女|孙仔|孙|舅|姨|姑|叔|伯|婶|嫂|哥|姐|弟|妹|爷|嫲|公|婆|妈|爸|女|仔|父|母)(?![\u4e00-\u9fff]{0}子)|"
+    r"曾(?:孙女|孙仔|孙)|(?:曾)?祖(?:父|母)|小(?:姨|舅)子"
+)
+# someone named by what they are (学生, 贫困生, 流浪汉, 哑仔, 病友), read from where the sentence puts a recipient:
+# after 帮/给/为 before the request ("帮班上一个贫困生申请"), or after 我个/有个/有位 before what is said of them
+_PERSON_END = "生|汉|仔|女|人|士|者|童|婆|公|伯|叔|姨|佬|友|傅|妹|哥|姐|囡"
+_NAMED_BY_ROLE = re.compile(
+    r"(?:(?:帮|给|为|替)(?:我|我哋|我们)?(?:班上|屋企|家里|村里)?(?:一个|一位|个|位|嘅|的)?"
+    rf"(?P<a>[\u4e00-\u9fff]{{1,3}}?(?:{_PERSON_END}))(?=申请|买|要|装|整|搞|揾|问|报名|争取))|"
+    r"(?:我个|我嘅|我的|有个|有位|有一个|有一位)(?:好|几|两|三)?"
+    rf"(?P<b>[\u4e00-\u9fff]{{1,3}}?(?:{_PERSON_END}))(?=\s|有|冇|没|患|得咗|得了|读|系|住|成日|好|都|瘫|中风|$)"
 )
 #: one-character kin words, a person only right after 我/个/我个 ("我个仔", "给我妈", "我个孙")
 _SHORT_KIN = frozenset("仔女孙妈爸囡")
@@ -83,6 +96,11 @@ _WITH_HIM = re.compile(r"(?:俾|畀|给|帮|为)(?:佢|他|她)(?:同埋|同|和
 _TO_HIM = re.compile(r"(?:俾|畀|给)(?:佢|他|她)")
 _PERSON_RE = re.compile(
     "|".join(sorted((re.escape(w) for w in PERSON_WORDS if w not in ("我妈", "我爸")), key=len, reverse=True))
+)
+
+# what the role reading must not take for a person: a place, a time, a quantity, the speaker's own kind of work
+_NOT_A_ROLE = re.compile(
+    r"^(?:一|两|几|三|呢|嗰|个)|月|礼拜|年|日|钟|人人|有人|别人|其他人|屋企人|家人|佢|我|你|东西|嘢"
 )
 
 _lock = threading.Lock()
@@ -140,6 +158,12 @@ def candidates(text: str) -> list[tuple[int, str]]:
     glued = [(m.start(), m.group()) for m in _PERSON_RE.finditer(cleaned)]
     glued += [(m.start("kin"), m.group("kin")) for m in _SHORT_KIN_GLUED.finditer(cleaned)]
     glued += [(m.start(), m.group()) for m in _KIN_FORM.finditer(cleaned)]
+    glued += [
+        (m.start(g), m.group(g))
+        for m in _NAMED_BY_ROLE.finditer(cleaned)
+        for g in ("a", "b")
+        if m.group(g) and len(m.group(g)) >= 2 and not _NOT_A_ROLE.search(m.group(g))
+    ]
     for start, word in sorted(glued):
         if word == "我妈" or word == "我爸":
             start, word = start + 1, word[1:]
