@@ -139,6 +139,8 @@ class InlineEngine:
         )
         self.dialect = self.sync_engine.dialect
         self.commits = 0
+        self.checkpoints = 0  # completed
+        self._checkpoint_at = 0
         self._checkpoint: asyncio.Task[None] | None = None
 
         @event.listens_for(self.sync_engine, "connect")
@@ -159,8 +161,13 @@ class InlineEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITING.get() else "BEGIN")
 
     def committed(self) -> None:
+        """After each commit: a checkpoint on a worker thread once ``CHECKPOINT_EVERY`` commits have passed since
+        the last one began (a checkpoint still running is let finish; the next commit starts the following one)."""
         self.commits += 1
-        if self.commits % CHECKPOINT_EVERY == 0 and (self._checkpoint is None or self._checkpoint.done()):
+        if self.commits - self._checkpoint_at >= CHECKPOINT_EVERY and (
+            self._checkpoint is None or self._checkpoint.done()
+        ):
+            self._checkpoint_at = self.commits
             self._checkpoint = asyncio.get_running_loop().create_task(asyncio.to_thread(self.checkpoint))
 
     def checkpoint(self) -> None:
@@ -169,6 +176,7 @@ class InlineEngine:
         try:
             with sqlite3.connect(self.path, timeout=5) as conn:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self.checkpoints += 1
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
 

@@ -141,6 +141,7 @@ async def test_the_wal_is_checkpointed_off_the_loop(
         engine = app[keys.CHAT_ENGINE]
         assert isinstance(engine, InlineEngine) and engine.commits >= 120
         await asyncio.sleep(0.2)  # the last checkpoint's thread
+        assert engine.checkpoints >= 5, engine.checkpoints
         with sqlite3.connect(_path(sqlite_url)) as conn:
             # frames in the WAL now: a checkpoint every 10 commits lets the WAL start again from its beginning, so
             # it holds the pages of the last few dozen messages (50-270 frames seen, the checkpoint thread lags
