@@ -96,7 +96,8 @@ async def create_case(
         updated_at=now,
         stage_started_at=now,
     )
-    session.add(case)
+    # the first stage's deadline (community verification), set before the INSERT so that it goes with it
+    await restart_clock(session, case=case, from_status=None, to_status=CaseStatus.SUBMITTED, now=now)
     await session.flush()
     record_event(
         session,
@@ -108,6 +109,4 @@ async def create_case(
         from_status=None,
         to_status=CaseStatus.SUBMITTED,
     )
-    # the first stage's deadline (community verification)
-    await restart_clock(session, case=case, from_status=None, to_status=CaseStatus.SUBMITTED, now=now)
     return case
