@@ -30,6 +30,13 @@ from bot.conversation.nlu import heads
         # what a project's first clause is about
         ("天台铁闸俾人锁死咗", False, ("铁闸",)),
         ("排污渠塞满垃圾 臭到死", False, ("排污渠",)),
+        # a generic part the predicate is said of gives the whole (the guide's [电箱]个门冇咗)
+        ("仓库个门冇咗 啲嘢俾人偷晒", False, ("仓库",)),
+        ("祠堂个神台个角崩咗", False, ("神台",)),
+        # two things a classifier introduces, joined by 同
+        ("屋企啲碗同汤匙都崩晒 想申请套新嘅", True, ("碗", "汤匙")),
+        # 最好有 + classifier asks for the thing
+        ("最好有部抽湿机 屋企好湿", True, ("抽湿机",)),
     ],
 )
 def test_the_structure_names_the_thing(text: str, wish: bool, expected: tuple[str, ...]) -> None:
@@ -80,3 +87,7 @@ def test_a_recipient_no_list_names_is_read_from_its_form_and_place(text: str, ex
 
 def test_a_kin_prefix_inside_another_word_is_no_person() -> None:
     assert read_beneficiary("我系单亲妈妈 我个女读初中", None) == "女"  # not 亲妈 of 单亲妈妈
+
+
+def test_the_programme_is_no_thing_asked_for() -> None:
+    assert heads.governed("想申请个微心愿 俾个孙买书包") == ["书包"]

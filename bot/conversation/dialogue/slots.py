@@ -326,7 +326,7 @@ def _object(words: str, lexicon: Sequence[str]) -> str:
     words = _PLACE_PREFIX.sub("", words, count=1) or words
     known = next((w for w in lexicon if words.startswith(w)), None)
     if known:  # 台灯 keeps its 台; a known thing with a head after it is another thing (文具/盒 → 文具盒)
-        longer = heads.tagged(words)[
+        longer = heads.tagged(words, hmm=False)[
             0
         ].word  # one word of the tokenizer (文具盒), not a new word after it (红绿灯/车)
         return longer if len(longer) == len(known) + 1 and longer[-1] in heads.HEAD_CHARS else known
@@ -522,7 +522,7 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     # model item elsewhere in the story (a place, an illness, what the thing is for) is not the request
     headed = [*heads.governed(text), *heads.services(text)]
     # in a project, likewise what a classifier introduces and a predicate talks about ("啲树池凹咗": not 人行道)
-    headed = headed or ([] if wish else [*heads.classified(text)])
+    headed = headed or ([] if wish else [*heads.classified(text)] or [*heads.topics(text)])
     if headed:
         candidates = [
             c

@@ -56,11 +56,13 @@ def _pos_tokenizer() -> Any:
 
 
 @lru_cache(maxsize=512)
-def tagged(text: str) -> tuple[Tagged, ...]:
-    """The words of `text` with their part-of-speech flags and character offsets."""
+def tagged(text: str, *, hmm: bool = True) -> tuple[Tagged, ...]:
+    """The words of `text` with their part-of-speech flags and character offsets. `hmm` lets jieba guess words it
+    does not know (棉台, 轮倚) — most of the reading's CPU on long texts, so a part of a text already read whole is
+    tagged without it."""
     out: list[Tagged] = []
     at = 0
-    for pair in _pos_tokenizer().cut(text):
+    for pair in _pos_tokenizer().cut(text, HMM=hmm):
         out.append(Tagged(pair.word, pair.flag, at, at + len(pair.word)))
         at += len(pair.word)
     return tuple(out)
@@ -83,7 +85,7 @@ _NOT_THING = re.compile(
     r"面|街|屋企|家里|屋|房|乡下|学校|医院|医生|老师|社工|义工|工作人员|天分|免费|问题|情况|事|之后|以前|而家|"
     r"今年|冬天|夏天|夜晚|晚上|日头|上面|下面|里面|入面|外面|旁边|门口|附近|所有|全部|成个|成条|其他|乜嘢|"
     r"手|脚|眼|眼睛|耳|耳仔|身|腰|膝头|心|水|泥|风|雨|车|书|字|饭|粥|衫|佢地|村民|街坊|细路|后生仔|巷|村|楼|"
-    r"(.)\1(.)\2|手脚|腿脚|头痛|宿舍|单亲|电话|后生|手艺|技术|本事|大?(?:窿|坑|洞)|\S*户|(?:双|两|左|右)?(?:手|脚|耳|眼|腿)|"
+    r"(.)\1(.)\2|\S{0,2}(?:心愿|实事)|帮助|帮忙|援助|服务|手脚|腿脚|头痛|宿舍|单亲|电话|后生|手艺|技术|本事|大?(?:窿|坑|洞)|\S*户|(?:双|两|左|右)?(?:手|脚|耳|眼|腿)|"
     r"(?:上|返|读|去|出|落)(?:学|班|工|街|课|堂))$"
 )
 # the head of a service: the modifier before it names the kind of service and stays (言语治疗, 临时救助)
@@ -127,7 +129,13 @@ def noun_phrase(tokens: tuple[Tagged, ...], i: int, *, as_list: bool = True) -> 
     while j < len(tokens) and len(parts) < 5:
         t = tokens[j]
         if parts and (
-            PREDICATE.match(t.word) or (len(t.word) == 1 and t.flag == "n" and t.word not in HEAD_CHARS)
+            PREDICATE.match(t.word)
+            or (
+                len(t.word) == 1
+                and t.flag == "n"
+                and t.word not in HEAD_CHARS
+                and t.word not in GENERIC_PARTS
+            )
         ):
             break  # a predicate, or a one-character word that starts another clause (职业培训/学/汽修)
         if (
@@ -220,13 +228,13 @@ def noun_phrase(tokens: tuple[Tagged, ...], i: int, *, as_list: bool = True) -> 
 def _phrase_at(text: str, at: int, *, as_list: bool = True) -> list[str]:
     """The noun phrase starting at character `at` (tagged on its own, so a word glued across `at` does not hide
     it)."""
-    return noun_phrase(tagged(text[at : at + 12]), 0, as_list=as_list)
+    return noun_phrase(tagged(text[at : at + 12], hmm=False), 0, as_list=as_list)
 
 
 # a request verb; 要/送/搞/做/整/开 only with a quantity or classifier after them ("要部雾化机", not "要做手术")
 _REQUEST = re.compile(
     r"(?:想要|想申请|申请|需要|想整|想装|加装|安装|想加|想换|换过|想买|买|捐|缺|配|想学|学|戴|开返|组织|举办|开展|"
-    rf"(?:(?:需|想|就)?要|送|搞|做|整|装|加|换|开)(?=\s*(?:[{_NUM}]{{0,3}}[{CLASSIFIERS}])))"
+    rf"(?:(?:需|想|就)?要|送|搞|做|整|装|加|换|开|(?:最好|想|希望)有)(?=\s*(?:[{_NUM}]{{0,3}}[{CLASSIFIERS}])))"
 )
 _SKIP = re.compile(
     rf"\s*(?:返|番)?\s*(?:{_QUANTITY.pattern}|[{_NUM}]{{0,3}}床(?=\S?(?:棉被|被|毯|席)))?\s*(?:新嘅|新|旧|二手)?\s*"
@@ -288,8 +296,16 @@ def classified(text: str) -> list[str]:
         if len(token.word) > 1 and token.flag != "nr" and token.end > m.start("t"):
             continue  # the classifier's character starts a word (对讲机); glued to the word before it is still one
             # ("后面条河涌": 面条/河涌)
-        for words in re.split(r"同埋|同|和|、", m.group("t")):  # "啲碗同筷子都崩晒": two things
-            found += [(m.end(), w) for w in _classified_thing(words, whole, m.start("t"))]
+        at = m.start("t")
+        for words in re.split(r"(同埋|同|和|、)", m.group("t")):  # "啲碗同筷子都崩晒": two things
+            if not re.fullmatch(r"同埋|同|和|、", words):
+                found += [(m.end(), w) for w in _classified_thing(words, whole, at)]
+            at += len(words)
+    # a whole named before a generic part the predicate is said of ("电箱个门冇咗", "单车棚个顶俾风吹走"): the whole
+    for m in re.finditer(rf"(?:个|啲|嘅)[{''.join(sorted(GENERIC_PARTS))}](?={PREDICATE.pattern})", text):
+        before = next((t for t in whole if t.end == m.start()), None)
+        if before is not None and _nounish(before) and len(before.word) >= 2:
+            found.append((m.start(), before.word))
     # a whole followed by a part with its own name ("河边条步道啲地砖翘晒起", "红绿灯个黄灯唔着"): the part
     parts = {w for _, w in found}
     wholes = {
@@ -306,8 +322,8 @@ def _classified_thing(words: str, whole: tuple[Tagged, ...], at: int) -> list[st
         return []
     inside = tuple(t for t in whole if at <= t.start and t.end <= at + len(words))
     # the sentence's own words when they fall inside the span (书/湿), else the span tagged alone (棉台)
-    tokens = inside if sum(len(t.word) for t in inside) == len(words) else tagged(words)
-    if _NOT_THING.match(tokens[0].word) or tokens[0].word in PERSON_WORDS:
+    tokens = inside if sum(len(t.word) for t in inside) == len(words) else tagged(words, hmm=False)
+    if _NOT_THING.match(tokens[0].word) or tokens[0].word in PERSON_WORDS or tokens[0].word in _SHORT_KIN:
         return []  # "上个月车祸", "个孙开学", "啲车日晒": a time, a person or no thing
     if len(words) == 1:
         alone = any(t.start == at and t.word == words for t in whole)
@@ -316,6 +332,11 @@ def _classified_thing(words: str, whole: tuple[Tagged, ...], at: int) -> list[st
         return [words]
     phrase = noun_phrase(tokens, 0, as_list=False)
     if phrase and words.endswith(phrase[-1]):
+        before = words[: len(words) - len(phrase[-1])]
+        if before and any(
+            not t.flag.startswith(("n", "s", "f", "b", "a", "q")) for t in tagged(before, hmm=False)
+        ):
+            return []  # "啲水有铁锈": a clause, not a name
         return phrase
     last = tokens[-1]
     if (
@@ -407,14 +428,14 @@ def topics(text: str) -> list[str]:
             and any(rest[len(lacks.group(0)) - 1 :].startswith(w) for w in ITEMS + tuple(HEAD_CHARS))
         ):
             continue  # "楼梯冇扶手", "球场冇灯": the place where a thing is missing
-        tokens = tagged(m.group("t"))
+        tokens = tagged(m.group("t"), hmm=False)
         # the places in front (天台, 小区) left, the noun phrase that reaches the predicate read
         start = next((k for k in range(len(tokens)) if not tokens[k].flag.startswith(("s", "f", "ns"))), 0)
         phrase = noun_phrase(tokens, start, as_list=False)
         if not phrase or not m.group("t").endswith(phrase[-1]):
             continue
         head = re.sub(
-            rf"^(?:公交|公共|村|[{CLASSIFIERS}])(?=.)", "", phrase[-1]
+            rf"^(?:公交|公共|村(?=..)|[{CLASSIFIERS}](?=.$))", "", phrase[-1]
         )  # where or whose, before the thing (公交站牌)
         if (
             (len(head) >= 2 or head in HEAD_CHARS)
