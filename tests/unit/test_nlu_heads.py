@@ -56,8 +56,9 @@ def test_a_classifier_introduces_a_thing_only_when_something_is_said_of_it() -> 
     assert heads.classified("佢一个人住 成个礼拜冇人理") == []  # a count, a time: no thing
 
 
-def test_a_repair_asked_of_a_helper_is_no_service() -> None:
-    assert heads.services("想有人帮手换光管") == []
+def test_a_repair_asked_of_a_helper_gives_the_thing_not_a_service() -> None:
+    assert heads.services("想有人帮手换光管") == ["光管"]
+    assert heads.services("希望帮手修返条水管") == ["水管"]
     assert heads.services("帮残疾的弟弟申请") == []
 
 

@@ -380,15 +380,18 @@ def services(text: str) -> list[str]:
             if k >= len(tokens):
                 break
             t = tokens[k]
+            if t.word in _REPAIR or t.word.removesuffix("返") in _REPAIR:
+                # "帮手补屋顶", "帮佢换光管", "帮手封返条渠": a repair gives the thing it is done to, not a service
+                skip = _SKIP.match(text, t.end)
+                found += [w for w in _phrase_at(text, skip.end() if skip else t.end) if w not in found]
+                break
             if _NOT_SERVICE.search(t.word) or not t.flag.startswith(("v", "n", "j")) or len(t.word) > 4:
                 break
             if t.flag.startswith("n") and len(t.word) > 2 and t.word not in ("剪指甲",):
                 break  # a thing, not a service
             phrase, nxt = t.word, tokens[k + 1] if k + 1 < len(tokens) else None
             if nxt is not None and (_QUANTITY.fullmatch(nxt.word) or nxt.word in ("的", "嘅")):
-                break  # "帮手封返条渠": an act on a thing, the thing is the item; "残疾的弟弟": a description
-            if t.word in _REPAIR:
-                break  # "帮手补屋顶", "帮佢换光管": a repair gives the thing, not a service
+                break  # an act on a thing named after a classifier; "残疾的弟弟": a description
             if (
                 (t.flag.startswith("v") or len(t.word) == 1)
                 and len(t.word) <= 2
