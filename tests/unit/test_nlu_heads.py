@@ -92,3 +92,8 @@ def test_a_kin_prefix_inside_another_word_is_no_person() -> None:
 
 def test_the_programme_is_no_thing_asked_for() -> None:
     assert heads.governed("想申请个微心愿 俾个孙买书包") == ["书包"]
+
+
+def test_a_person_the_structure_names_is_no_item() -> None:
+    assert read_items("想帮我侄孙申请一部平板", []).items == ("平板",)
+    assert read_items("我哋楼下有个流浪汉冇被", []).items == ("被",)

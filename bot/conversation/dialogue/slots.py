@@ -27,6 +27,7 @@ from bot.conversation.nlu import heads
 from bot.conversation.nlu.beneficiary import (
     PERSON_WORDS,
     _tokens,
+    candidates,
     cued_recipient,
     is_recipient,
     token_aligned,
@@ -409,9 +410,13 @@ def _patterned(text: str, lexicon: Sequence[str], *, wish: bool) -> list[str]:
 def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str], list[str]]:
     """(what a request verb asks for, what a problem is said of or is missing), each without repeats or persons."""
 
+    persons = {w for _, w in candidates(text)}  # whom the text names as a possible recipient (侄孙, 流浪汉)
+
     def keep(found: Iterable[str]) -> list[str]:
         return [
-            f for f in dict.fromkeys(found) if f and not BENEFICIARY_RE.fullmatch(f) and f not in PERSON_WORDS
+            f
+            for f in dict.fromkeys(found)
+            if f and not BENEFICIARY_RE.fullmatch(f) and f not in PERSON_WORDS and f not in persons
         ]
 
     # the head nouns the structure names (nlu/heads.py) first: what a request verb governs, a service asked of a
