@@ -32,6 +32,7 @@ from typing import Any
 
 from bot.conversation.nlu.beneficiary import _SHORT_KIN, PERSON_WORDS, _tokenizer
 from bot.conversation.nlu.normalize import ITEMS
+from bot.conversation.nlu.postag import install
 
 _KNOWN = frozenset(ITEMS)
 
@@ -51,6 +52,7 @@ def _pos_tokenizer() -> Any:
     # jieba's dictionary (≈ 1 s to load) only on the first reading, not on import, as in nlu.beneficiary
     import jieba.posseg
 
+    install()  # the same tags, with less work (nlu.postag)
     with _lock:
         return jieba.posseg.POSTokenizer(_tokenizer())
 
