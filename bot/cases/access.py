@@ -22,8 +22,8 @@ from bot.cases import throttle
 from bot.cases.casepage import CaseExtras, owner_name
 from bot.cases.communities import CommunityError, community_row
 from bot.cases.lifecycle import CITY_ROLES, OPEN_STATES, ROLES, SUPERVISORS, TOWN_WORKERS, Actor
-from bot.cases.refcache import cached
 from bot.models import AuditLog, Case, CaseEvent, Category, Community, InboundMessage, Resident, Staff
+from bot.refcache import cached
 from reference import privacy
 from reference.towns import TOWNS
 
@@ -438,7 +438,7 @@ async def categories(
 
 async def shown_categories(session: AsyncSession, *, kind: str | None = None) -> list[Category]:
     """The active categories the staff pages offer (of ``kind`` when given), in the order of ``categories``,
-    from the reference cache (``bot.cases.refcache``); a submitted form is checked by ``category_names``."""
+    from the reference cache (``bot.refcache``); a submitted form is checked by ``category_names``."""
     rows = await cached(session, "categories", lambda: categories(session))
     return [c for c in rows if c.kind == kind] if kind else list(rows)
 

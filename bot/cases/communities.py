@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.cases.refcache import cached
 from bot.models import Case, Community, Resident, Staff
+from bot.refcache import cached
 from reference.communities import check_row, match, parse_csv
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ COMMUNITY_PICKERS = frozenset(
 
 async def communities_by_town(sessions: Any, *, towns: list[str] | None = None) -> dict[str, list[Community]]:
     """The active communities of ``towns`` (every town when None), for those forms: one query, then served from
-    the reference cache (``bot.cases.refcache``: dropped when this process commits a change to the registry,
+    the reference cache (``bot.refcache``: dropped when this process commits a change to the registry,
     at most ``TTL`` seconds old otherwise)."""
     key = ("communities", None if towns is None else tuple(sorted(towns)))
     async with sessions() as db:

@@ -12,9 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.casepage import CaseExtras
 from bot.cases.funds import SOURCES
 from bot.cases.policies import Suggestion, list_policies, referrals_of, suggest
-from bot.cases.refcache import cached
 from bot.cases.supervision import supervisions_of
 from bot.models import Case, FundEntry, PolicyReferral, Project, ProjectRound, Supervision, WelfarePolicy
+from bot.refcache import cached
 from bot.states import CaseKind
 
 
@@ -49,7 +49,7 @@ async def case_panel(session: AsyncSession, *, case: Case, extras: CaseExtras | 
         return panel
     if case.kind != CaseKind.MICRO_WISH:
         return panel
-    # the catalogue is the same for every case: from the reference cache (bot.cases.refcache)
+    # the catalogue is the same for every case: from the reference cache (bot.refcache)
     panel.policies = await cached(session, "policies", lambda: list_policies(session, active_only=True))
     panel.suggestions = suggest(case, panel.policies)
     panel.referrals = await referrals_of(session, case_id=case.id) if has.referrals else []

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta, timezone
+from functools import cache
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,15 +28,20 @@ async def next_case_no(session: AsyncSession, *, now: datetime | None = None) ->
     so two cases created in the same millisecond (or by two workers) never share a number."""
     day = (now or utcnow()).astimezone(CHINA).strftime("%Y%m%d")
     dialect = session.bind.dialect.name if session.bind else "sqlite"
+    n = (await session.exec(_next_number(dialect), params={"day": day})).scalar_one()
+    return f"MS{day}-{n:04d}"
+
+
+@cache
+def _next_number(dialect: str) -> Any:
+    """The counter's upsert, built once per dialect (building it cost more than running it)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
+    return (
         insert(CaseSeq)
-        .values(day=day, last=1)
+        .values(day=bindparam("day"), last=1)
         .on_conflict_do_update(index_elements=["day"], set_={"last": CaseSeq.last + 1})
         .returning(CaseSeq.last)  # type: ignore[call-overload]
     )
-    n = (await session.exec(stmt)).scalar_one()
-    return f"MS{day}-{n:04d}"
 
 
 def new_bind_code() -> str:

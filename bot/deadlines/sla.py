@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.cases.refcache import cached
 from bot.deadlines.workdays import add_working_days, add_working_hours
 from bot.models import Case, SlaPolicy
+from bot.refcache import cached
 from bot.states import CaseStatus
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def default_policy(kind: str, stage: str) -> Policy | None:
 
 async def policy_for(session: AsyncSession, kind: str, stage: str) -> Policy | None:
     """The policy for a case kind and stage: the table's row for this kind, else its "any" row, else the default.
-    Read through the reference cache (every new case starts a clock; an admin's edit drops it: bot/cases/refcache)."""
+    Read through the reference cache (every new case starts a clock; an admin's edit drops it: bot/refcache)."""
 
     async def load() -> Policy | None:
         rows = (

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, select, text, update
 from sqlmodel import col
 
-from bot.cases import refcache
+from bot import refcache
 from bot.cases.access import QueueFilter, cases_query, categories, list_queue, shown_categories, staff_names
 from bot.cases.callqueue import CALLBACK, CALLTASK, open_call_counts, open_calls
 from bot.cases.casepage import _extras_columns, case_extras, page_case

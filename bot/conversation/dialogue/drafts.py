@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col
 
 from bot.cases.numbering import create_case
@@ -336,9 +336,7 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
     if draft.get("phone") and not turn.resident.phone:
         turn.resident.phone = draft["phone"]
     msg_ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
-    await session.exec(
-        update(InboundMessage).where(InboundMessage.id.in_(msg_ids)).values(case_id=case.id)  # type: ignore[union-attr]
-    )
+    await session.exec(_LINK_MESSAGES, params={"ids": msg_ids, "new_case_id": case.id})
     reply = (
         f"已为您登记{texts.KIND_LABEL[kind]}，编号：{case.case_no}\n"
         "接下来社区工作人员会先核实情况，有进展会在这里通知您。回复“查询进度”可以随时查看。"
@@ -360,3 +358,11 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
         return reply + f"\n\n您还提到了另一件事“{what}”，也帮您单独登记：\n" + summary(nxt)
     turn.set_state("idle")
     return reply
+
+
+# the draft's messages joined to the case it filed, built once (an expanding IN: any number of ids)
+_LINK_MESSAGES = (
+    update(InboundMessage)
+    .where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
+    .values(case_id=bindparam("new_case_id"))
+)
