@@ -81,6 +81,82 @@ PROJECTS = (
 QUERIES = ("查询进度", "我的申请办得怎么样了", "查一下进度")
 TOWNS = ("厚街", "虎门", "长安", "南城", "松山湖", "樟木头")
 
+# Wishes and projects are composed from parts, so that nearly every one a run sends is new text: what the bot reads
+# from a text (the NLU's parse, the case reading's tags) is cached per text, and a handful of fixed sentences sent
+# again and again measured those caches instead of the reading a new resident's words cost.
+_WHO = ("我爸", "我妈", "家里老人", "我外婆", "我老公", "孩子", "我阿爷", "隔壁阿婆", "我奶奶", "我女儿")
+_WHY = (
+    "中风后走不了路",
+    "耳朵不好",
+    "腿脚不方便",
+    "一个人在家",
+    "身体一直不好",
+    "读书有困难",
+    "眼睛看不清",
+    "冬天好怕冷",
+    "刚做完手术",
+    "家里困难",
+)
+_ASK = ("想要", "想申请", "能不能帮忙申请", "希望有", "需要")
+_ITEMS = (
+    "一辆轮椅",
+    "一个助听器",
+    "一台电脑",
+    "一张护理床",
+    "两床棉被",
+    "一个电饭煲",
+    "一副老花镜",
+    "一部老人手机",
+    "一点米面油",
+    "学习用品和书包",
+    "一个取暖器",
+    "一根拐杖",
+    "一张书桌",
+    "一台洗衣机",
+    "一个血压计",
+)
+_PLACES = ("我们村口", "小区门口", "学校门口", "我们楼下", "市场旁边", "公园里面", "村委对面", "我们巷口")
+_THINGS = (
+    "的路灯坏了好几天了，晚上好黑",
+    "的下水道堵了，一下雨就水浸",
+    "车开得太快，想装个减速带",
+    "的楼梯没有扶手，老人上下楼很危险",
+    "的垃圾没人清理，好臭",
+    "的井盖烂了，好危险",
+    "的凉亭漏水",
+    "的健身器材坏了",
+    "的树快倒了",
+    "的围栏断了",
+)
+_WISH_TOWNS = (
+    "厚街",
+    "虎门",
+    "常平",
+    "南城",
+    "东坑",
+    "樟木头",
+    "长安",
+    "大朗",
+    "石龙",
+    "塘厦",
+    "凤岗",
+    "寮步",
+)
+
+
+def _where(rng: random.Random) -> str:
+    town = rng.choice(_WISH_TOWNS)
+    return rng.choice((f"，我们住在{town}镇", f"，住在{town}", f"，在{town}", f" {town}的"))
+
+
+def wish_text(rng: random.Random) -> str:
+    return f"{rng.choice(_WHO)}{rng.choice(_WHY)}，{rng.choice(_ASK)}{rng.choice(_ITEMS)}{_where(rng)}"
+
+
+def project_text(rng: random.Random) -> str:
+    text = f"{rng.choice(_PLACES)}{rng.choice(_THINGS)}"
+    return text if rng.random() < 0.2 else text + _where(rng)  # no town: the bot asks for it
+
 
 def conversation(rng: random.Random, *, phone: str) -> Generator[str, str | None, None]:
     """One resident's side of the chat: yields the next message, receives the bot's passive reply (or None)."""
@@ -88,9 +164,9 @@ def conversation(rng: random.Random, *, phone: str) -> Generator[str, str | None
     while True:
         roll = rng.random()
         if roll < 0.35:
-            kind, text = "1", rng.choice(WISHES)
+            kind, text = "1", wish_text(rng)
         elif roll < 0.6:
-            kind, text = "2", rng.choice(PROJECTS)
+            kind, text = "2", project_text(rng)
         elif roll < 0.85:
             reply = yield rng.choice(QUERIES)
             continue
