@@ -97,3 +97,32 @@ def test_the_programme_is_no_thing_asked_for() -> None:
 def test_a_person_the_structure_names_is_no_item() -> None:
     assert read_items("想帮我侄孙申请一部平板", []).items == ("平板",)
     assert read_items("我哋楼下有个流浪汉冇被", []).items == ("被",)
+
+
+# round 10: each of these fails without its mechanism (invented sentences)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "我想申请个电风善俾阿爷",
+            ["电风善"],
+        ),  # a typo the tagger cuts in pieces: the words up to where it ends
+        ("想申请通讯补贴", ["通讯补贴"]),  # a money word after what is no thing is the name's head
+        ("想要啲盐糖油 俾屋企", ["盐", "糖", "油"]),  # one-character staples side by side
+        ("想申请装部抽湿机", ["抽湿机"]),  # a second act after the request verb
+        ("村民想建个凉亭", ["凉亭"]),  # 建/起/搵 + classifier ask for a thing
+        ("想买个书架啰", ["书架"]),  # a sentence-final particle is no part of the name
+    ],
+)
+def test_what_a_request_verb_governs_round_10(text: str, expected: list[str]) -> None:
+    assert heads.governed(text) == expected
+
+
+def test_help_for_someone_who_then_asks_is_no_service() -> None:
+    assert heads.services("帮对面屋张婆申请张床") == []
+    assert heads.services("帮佢倒垃圾") == ["倒垃圾"]
+
+
+def test_what_teems_in_a_project_is_the_thing() -> None:
+    assert read_items("球场周围好多黄蜂 细路唔敢去打波", ["球场"], wish=False).items == ("黄蜂",)
+    assert heads.teeming("条巷好多垃圾") == []  # rubbish only when nothing else is named

@@ -429,6 +429,8 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
         next((w for w in lexicon if v.endswith(w) and _PLACE.search(v[: -len(w)])), v)
         for v in heads.classified(text)
     )
+    if not said and not asked and not wish:  # pests or a nest where people are ("菜市场好多老鼠")
+        said = keep(heads.teeming(text))
     if not said and not asked and not wish:  # what the project's first clause is about ("天台铁闸俾人锁死咗")
         said = keep(next((w for w in lexicon if v.endswith(w)), v) for v in heads.topics(text))
     if not said:
@@ -527,7 +529,10 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     # model item elsewhere in the story (a place, an illness, what the thing is for) is not the request
     headed = [*heads.governed(text), *heads.services(text)]
     # in a project, likewise what a classifier introduces and a predicate talks about ("啲树池凹咗": not 人行道)
-    headed = headed or ([] if wish else [*heads.classified(text)] or [*heads.topics(text)])
+    teeming = [] if wish or headed else heads.teeming(text)
+    headed = headed or ([] if wish else [*heads.classified(text)] or teeming or heads.topics(text))
+    if teeming and headed == teeming:  # "好多老鼠 想搞下灭鼠": the pest, not what is done to it
+        candidates = [c for c in candidates if c in teeming]
     if headed:
         candidates = [
             c

@@ -175,7 +175,7 @@ def noun_phrase(tokens: tuple[Tagged, ...], i: int, *, as_list: bool = True) -> 
             break
         j += 1
     words = [p.word for p in parts]
-    while len(words) > 1 and words[-1] in _MONEY_AFTER:
+    while len(words) > 1 and words[-1] in _MONEY_AFTER and _priced("".join(words[:-1])):
         words.pop()
     merged: list[str] = []
     for w, p in zip(words, parts, strict=False):
@@ -219,12 +219,36 @@ def noun_phrase(tokens: tuple[Tagged, ...], i: int, *, as_list: bool = True) -> 
         return [merged[-1]]  # whom or what for, or where (孕妇/奶粉, 防抖/餐具, 公交/站牌): the head
     if len(merged) == 2:  # two nouns, no conjunction: one name, or a list only when both are known things
         first, second = merged
+        if second in _MONEY_AFTER:
+            return [first + second]  # "交通补贴": a money word after what is no thing is the name's head
         if second in _GENERIC_HEADS or (second in _KNOWN and first not in _KNOWN):
             return [first + second] if len(first + second) <= 6 else [second]  # 生活/物资, 电动车/充电桩
         if first in _KNOWN and second in _KNOWN:
             return merged
         return [first] if first in _KNOWN or first[-1] in HEAD_CHARS else [second]  # 血压计/测血压
     return merged
+
+
+def _priced(words: str) -> bool:
+    """Whether `words` name a cost or a thing, so a money word after them is no part of the name ("交通费补贴" →
+    交通费, "助听器补贴" → 助听器); what is no thing keeps it ("交通补贴", "生活补助")."""
+    return words.endswith(("费", "金", "租", "钱")) or words in _KNOWN or words[-1] in HEAD_CHARS
+
+
+# the one-character staples a household asks for, named side by side without a conjunction ("米油面" → 米, 油, 面)
+STAPLES = "米油面盐糖"
+_STAPLE_RUN = re.compile(rf"[{STAPLES}]{{2,4}}(?=$|[\s，,。！!？?]|俾|畀|给|同|和|嘅|的|过|送)")
+# where the words of a thing the tagger cannot read end: a break, whom it is for, a money word, what it is for
+_NAME_END = re.compile(
+    r"[\u4e00-\u9fff]{2,4}?(?=$|[\s，,。！!？?]|俾|畀|给|同|和|嘅|的|喺|补助|补贴|资助|服务|上|用|返|做|去|啊|呀|啦|吧)"
+)
+
+
+def _fragment(word: str) -> bool:
+    """A one-character piece the tagger cut from a word it cannot read (电/恼, 产/检/费 → 电, 检), not a thing."""
+    return (
+        len(word) == 1 and word not in HEAD_CHARS and word not in STAPLES and word not in "药衫被树桥墙门窗"
+    )
 
 
 def _phrase_at(text: str, at: int, *, as_list: bool = True) -> list[str]:
@@ -236,10 +260,10 @@ def _phrase_at(text: str, at: int, *, as_list: bool = True) -> list[str]:
 # a request verb; 要/送/搞/做/整/开 only with a quantity or classifier after them ("要部雾化机", not "要做手术")
 _REQUEST = re.compile(
     r"(?:想要|想申请|申请|需要|想整|想装|加装|安装|想加|想换|换过|想买|买|捐|缺|配|想学|学|戴|开返|组织|举办|开展|"
-    rf"(?:(?:需|想|就)?要|送|搞|做|整|装|加|换|开|(?:最好|想|希望)有)(?=\s*(?:[{_NUM}]{{0,3}}[{CLASSIFIERS}])))"
+    rf"(?:(?:需|想|就)?要|送|搞|做|整|装|加|换|开|搵|找|起|建|(?:最好|想|希望)有)(?=\s*(?:[{_NUM}]{{0,3}}[{CLASSIFIERS}])))"
 )
 _SKIP = re.compile(
-    rf"\s*(?:返|番)?\s*(?:{_QUANTITY.pattern}|[{_NUM}]{{0,3}}床(?=\S?(?:棉被|被|毯|席)))?\s*(?:新嘅|新|旧|二手)?\s*"
+    rf"\s*(?:返|番)?\s*(?:(?:加装|安装|装|买|配|换|整|搞)(?=[\u4e00-\u9fff]{{2}}))?\s*(?:{_QUANTITY.pattern}|[{_NUM}]{{0,3}}床(?=\S?(?:棉被|被|毯|席)))?\s*(?:新嘅|新|旧|二手)?\s*"
 )
 _AND = re.compile(rf"\s*(?:同埋|同|和|跟|及|、)\s*(?:{_QUANTITY.pattern})?\s*")
 
@@ -263,12 +287,25 @@ def governed(text: str) -> list[str]:
         if rel and not _phrase_at(text, at):
             at += rel.end()  # "可以坐住冲凉嘅凳": a description before the thing
         for _ in range(4):
+            staples = _STAPLE_RUN.match(text, at)
+            if staples:  # "想申请啲米油面": three things
+                found += [w for w in staples.group() if w not in found]
+                break
             phrase = _phrase_at(text, at)
+            if phrase and _fragment(phrase[-1]):
+                whole = _NAME_END.match(
+                    text, at
+                )  # "电饭郭", "电恼俾个仔": the words up to where the name ends
+                phrase = [*phrase[:-1], whole.group()] if whole and phrase[-1] in whole.group() else []
             if not phrase:
                 break
             end = text.find(phrase[-1], at) + len(phrase[-1])
             tail = re.match(r"([\u4e00-\u9fff])(?:[\s，,。！!？?]|$)", text[end:])
-            if end >= len(phrase[-1]) and tail and tail.group(1) not in "啊呀啦喇吖嘅咗先喎嘛呢吗了":
+            if (
+                end >= len(phrase[-1])
+                and tail
+                and tail.group(1) not in "啊呀啦喇吖嘅咗先喎嘛呢吗了吧哦啰咯噃嘞喔做用食睇玩读坐瞓着戴"
+            ):
                 phrase[-1] += tail.group(1)  # "一键/通 ": the tagger split a word it does not know
                 end += 1
             found += [w for w in phrase if w not in found]
@@ -359,6 +396,8 @@ _NOT_SERVICE = re.compile(
 _REPAIR = frozenset(
     ("补", "整", "修", "换", "装", "封", "通", "清", "维修", "修理", "更换", "安装", "整返", "换返")
 )
+# 帮 + whom + a request verb: the request is made for them ("帮隔离屋陈伯申请", "帮阿婆买")
+_FOR_WHOM = re.compile(r"[^\s，,。]{1,6}?(?:申请|想要|报名|买|揾|搵)")
 _PERSON_SLOT = re.compile(r"^(?:佢|我|他|她|佢哋|我哋|我们|他们|她们|老人家|老人|屋企|家里|\s)$")
 
 
@@ -370,8 +409,8 @@ def services(text: str) -> list[str]:
     found: list[str] = []
     for m in _HELPER.finditer(text):
         k = starts.get(m.end())
-        if k is None:
-            continue
+        if k is None or _FOR_WHOM.match(text, m.end()):
+            continue  # "帮隔离屋陈伯申请个煤气炉": 帮 says whom the request is for, no service
         while k < len(tokens) and (
             _PERSON_SLOT.match(tokens[k].word)
             or tokens[k].word in PERSON_WORDS
@@ -415,6 +454,35 @@ def services(text: str) -> list[str]:
                 k += 1  # "读信同填表": a second service
                 continue
             break
+    return found
+
+
+_THERE = re.compile(
+    r"(?:好多|成日有|有好多|周围都系|周围都是|有(?:个|只|窦|一个|一窦|啲|一啲)(?:[^\s，,。嘅的]{1,4}(?:嘅|的))?)"
+    r"(?P<t>[\u4e00-\u9fff]{2,4}?)(?=$|[\s，,。！!？?]|(?:周围|乱|飞|爬|出|喺|咬|叮|成日|都|又|好|仲|啲|惊|会|害))"
+)
+
+
+_RUBBISH = re.compile(r"^(?:垃圾|杂物|杂草|淤泥|落叶|树叶|泥沙|积水|污水|烂泥|泥头)")
+
+
+def teeming(text: str) -> list[str]:
+    """In a project, what is there or teems where people are (pests, a wasp nest, rubbish): "菜市场好多老鼠" → 老鼠,
+    "垃圾站附近好多曱甴" → 曱甴, "棵树有个好大嘅黄蜂窦" → 黄蜂窦; not a person (好多老人家)."""
+    found: list[str] = []
+    for m in _THERE.finditer(text):
+        word = m.group("t")
+        first = tagged(word, hmm=False)[0]
+        if (
+            _NOT_THING.match(word)
+            or _RUBBISH.match(word)  # rubbish is the item only when nothing else is named (the guide)
+            or word in PERSON_WORDS
+            or first.word in PERSON_WORDS
+            or _NOT_THING.match(first.word)
+            or first.flag.startswith(("v", "a", "d", "m", "r", "p", "c"))
+        ):
+            continue
+        found.append(word)
     return found
 
 
