@@ -285,15 +285,15 @@ async def _nlu(app: web.Application) -> AsyncIterator[None]:
     # repeated short texts (menu digits, 查询进度, 确认, greetings) are answered from a cache of this model's parses
     cached = CachedNLU(rasa, max_entries=settings.nlu_cache_size, refresh=settings.nlu_cache_refresh)
     app[keys.NLU_CLIENT] = FallbackNLU(primary=cached, fallback=KeywordNLU())
-    warming = asyncio.get_running_loop().run_in_executor(None, _warm_reading)
+    # before the worker takes traffic, off the loop (once per process; later apps find the tokenizers loaded)
+    await asyncio.get_running_loop().run_in_executor(None, _warm_reading)
     yield
-    await warming
 
 
 def _warm_reading() -> None:
     """The case reading's dictionaries (jieba's words with the project's own, and their part-of-speech tags) load on
-    first use, 1-2 s of CPU: loaded at start on a worker thread, so the first resident who names a thing does not
-    wait for them, nor does every message behind theirs. Once per process (the tokenizers are module-level)."""
+    first use, 1-2 s of CPU: loaded at start, before the worker serves, so the first resident who names a thing does
+    not wait for them, nor does every message behind theirs. Once per process (the tokenizers are module-level)."""
     # lazy: loaded by the cleanup context that uses it, as the NLU clients above
     from bot.conversation.dialogue.slots import read_beneficiary, read_items
 
