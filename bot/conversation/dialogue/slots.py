@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.conversation.nlu import heads
+from bot.conversation.nlu import heads, surface
 from bot.conversation.nlu.beneficiary import (
     PERSON_WORDS,
     _tokens,
@@ -292,6 +292,12 @@ class Items:
 
 def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
     """The things one request asks for: the model's items checked against the text and the item lexicon."""
+    closed = surface.close(
+        text
+    )  # "助 听 器": the word voice input split, read whole and given back as written
+    if closed.text != text:
+        found = read_items(closed.text, [surface.squeeze(v) for v in model_items], wish=wish)
+        return Items(tuple(closed.reopen(v) for v in found.items), found.second)
     first_part, second = split_second_matter(text)
     found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True, wish=wish)
     activity = _COMPANY_ACTIVITY.search(first_part) if wish else None
@@ -304,7 +310,9 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
         found = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
     if second is not None and not _things(second, [v for v in model_items if v and v in second]):
         second = None  # "另外" without a second thing named: one request told in two parts
-    return Items(tuple(found), second)
+    return Items(
+        tuple(dict.fromkeys(surface.plain(v, first_part) for v in found)), second
+    )  # "格力风扇" → 风扇, "袋米" → 米
 
 
 def _after(text: str, value: str) -> str:
@@ -628,6 +636,10 @@ def read_beneficiary(text: str, model_value: str | None) -> str | None:
     kin-word finder (`nlu.beneficiary`) when the model took a part of it ("留守" of 留守儿童), a state ("独居" in
     "独居阿公" → 阿公), the speaker's status (低保户), a non-recipient (邻居) or a kin word who is not the
     recipient ("我老婆走咗之后…")."""
+    closed = surface.close(text)  # "阿 婆": read whole, given back as written
+    if closed.text != text:
+        value = read_beneficiary(closed.text, surface.squeeze(model_value) if model_value else None)
+        return "、".join(closed.reopen(v) for v in value.split("、")) if value else None
     found = find_beneficiary(text)
     value = (model_value or "").strip()
     if not value:
