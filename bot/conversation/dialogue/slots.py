@@ -296,8 +296,8 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
         text
     )  # "助 听 器": the word voice input split, read whole and given back as written
     if closed.text != text:
-        found = read_items(closed.text, [surface.squeeze(v) for v in model_items], wish=wish)
-        return Items(tuple(closed.reopen(v) for v in found.items), found.second)
+        whole = read_items(closed.text, [surface.squeeze(v) for v in model_items], wish=wish)
+        return Items(tuple(closed.reopen(v) for v in whole.items), whole.second)
     first_part, second = split_second_matter(text)
     found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True, wish=wish)
     activity = _COMPANY_ACTIVITY.search(first_part) if wish else None
