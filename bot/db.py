@@ -31,15 +31,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # SQLAlchemy's recipe: we emit BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
+        _sqlite_pragmas(engine.sync_engine, "PRAGMA busy_timeout=30000")
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
@@ -84,6 +76,24 @@ def _ping_after_idle(engine: Engine) -> None:
             raise DisconnectionError(f"idle connection failed its ping: {type(exc).__name__}") from exc
         if not alive:
             raise DisconnectionError("idle connection failed its ping")
+
+
+def _sqlite_pragmas(engine: Engine, *own: str) -> None:
+    """Every new SQLite connection of ``engine``: WAL, foreign keys, ``synchronous=NORMAL``, BEGIN emitted by us,
+    and the engine's ``own`` pragmas (how long it may wait for the write lock, when it checkpoints)."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy's recipe: we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA synchronous=NORMAL",
+            *own,
+        ):
+            cur.execute(pragma)
+        cur.close()
 
 
 def _json_dumps(value: Any) -> str:
@@ -175,16 +185,7 @@ class InlineEngine:
         self._checkpoint_at = 0
         self._checkpoint: asyncio.Task[None] | None = None
 
-        @event.listens_for(self.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # SQLAlchemy's recipe: we emit BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=0")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA wal_autocheckpoint=0")
-            cur.close()
+        _sqlite_pragmas(self.sync_engine, "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
 
         @event.listens_for(self.sync_engine, "begin")
         def _begin(conn: Any) -> None:

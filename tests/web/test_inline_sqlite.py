@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import bot.db
 import webhooks
@@ -29,12 +32,29 @@ def _path(url: str) -> str:
     return url.split("///", 1)[-1]
 
 
-def _app(sqlite_url: str, tmp_path: Path) -> object:
+def _app(sqlite_url: str, tmp_path: Path) -> web.Application:
     return create_app(
         make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key=""),
         run_migrations=False,
         with_scheduler=False,
     )
+
+
+@asynccontextmanager
+async def _beside_another_writer(
+    sqlite_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[web.Application, str, aiohttp.ClientSession, sqlite3.Connection]]:
+    """The app on a real port, a client, and another process's connection to the same file (which may take the
+    write lock with ``BEGIN IMMEDIATE``)."""
+    app = _app(sqlite_url, tmp_path)
+    runner, base = await serve(app)
+    other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield app, base, http, other
+    finally:
+        other.close()
+        await runner.cleanup()
 
 
 def _recorded(sqlite_url: str, key: str) -> int:
@@ -48,38 +68,30 @@ def _recorded(sqlite_url: str, key: str) -> int:
 async def test_another_process_holding_the_write_lock_never_holds_the_loop(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    app = _app(sqlite_url, tmp_path)
-    runner, base = await serve(app)
-    try:
+    async with _beside_another_writer(sqlite_url, tmp_path) as (app, base, http, other):
         assert isinstance(app[keys.CHAT_ENGINE], InlineEngine)
-        async with aiohttp.ClientSession() as http:
-            await say_text(http, base, "oInline-1", "你好")  # the resident exists; the engine is connected
-            # another process's writer (a command-line import, say) holds the write lock for a second
-            other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
-            other.execute("BEGIN IMMEDIATE")
-            ticks: list[float] = []
+        await say_text(http, base, "oInline-1", "你好")  # the resident exists; the engine is connected
+        # another process's writer (a command-line import, say) holds the write lock for a second
+        other.execute("BEGIN IMMEDIATE")
+        ticks: list[float] = []
 
-            async def ticker() -> None:
-                while True:
-                    ticks.append(time.monotonic())
-                    await asyncio.sleep(0.01)
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
 
-            beating = asyncio.create_task(ticker())
-            loop = asyncio.get_running_loop()
-            loop.call_later(1.0, other.rollback)
-            started = time.monotonic()
-            said = await say_text(http, base, "oInline-1", "查询进度")
-            waited = time.monotonic() - started
-            beating.cancel()
-            other.close()
+        beating = asyncio.create_task(ticker())
+        asyncio.get_running_loop().call_later(1.0, other.rollback)
+        started = time.monotonic()
+        said = await say_text(http, base, "oInline-1", "查询进度")
+        waited = time.monotonic() - started
+        beating.cancel()
         assert said.reply  # answered, after the lock was released
         assert waited >= 0.9
         # the loop went on meanwhile: no gap between ticks anywhere near the second the lock was held
         gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
         assert len(ticks) > 40 and max(gaps) < 0.3, max(gaps)
         assert _recorded(sqlite_url, said.key) == 1
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_retry_is_answered_from_its_record_while_another_process_writes(
@@ -87,45 +99,30 @@ async def test_a_retry_is_answered_from_its_record_while_another_process_writes(
 ) -> None:
     """A read outside a unit of work (the retry's lookup of its record) begins a WAL read, which never waits for
     the write lock: the retry is answered at once, not journalled."""
-    app = _app(sqlite_url, tmp_path)
-    runner, base = await serve(app)
-    other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
-    try:
-        async with aiohttp.ClientSession() as http:
-            first = await say_text(http, base, "oInline-3", "查询进度")
-            other.execute("BEGIN IMMEDIATE")
-            again = await say_text(http, base, "oInline-3", "查询进度", msgid=int(first.key.split(":")[1]))
+    async with _beside_another_writer(sqlite_url, tmp_path) as (app, base, http, other):
+        first = await say_text(http, base, "oInline-3", "查询进度")
+        other.execute("BEGIN IMMEDIATE")
+        again = await say_text(http, base, "oInline-3", "查询进度", msgid=int(first.key.split(":")[1]))
         assert again.reply == first.reply and again.seconds < 1.0
         assert app[webhooks.WEBHOOK_HANDLER].spooled == 0
-    finally:
-        other.close()
-        await runner.cleanup()
 
 
 async def test_a_lock_never_released_sends_the_delivery_to_the_journal(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bot.db, "LOCK_WAIT_LIMIT", 0.5)
-    app = _app(sqlite_url, tmp_path)
-    runner, base = await serve(app)
-    other = sqlite3.connect(_path(sqlite_url), timeout=0, isolation_level=None)
-    try:
-        async with aiohttp.ClientSession() as http:
-            await say_text(http, base, "oInline-2", "你好")
-            other.execute("BEGIN IMMEDIATE")
-            said = await say_text(http, base, "oInline-2", "查询进度")
-            inbound = app[webhooks.WEBHOOK_HANDLER]
-            assert inbound.spooled == 1  # kept on disk, told kindly, not lost
-            assert said.reply and "记下" in said.reply, said.reply
-            assert _recorded(sqlite_url, said.key) == 0
-            other.rollback()  # the lock comes back: the journal is replayed, the delivery recorded once
-            deadline = time.monotonic() + 15
-            while _recorded(sqlite_url, said.key) == 0 and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            assert _recorded(sqlite_url, said.key) == 1
-    finally:
-        other.close()
-        await runner.cleanup()
+    async with _beside_another_writer(sqlite_url, tmp_path) as (app, base, http, other):
+        await say_text(http, base, "oInline-2", "你好")
+        other.execute("BEGIN IMMEDIATE")
+        said = await say_text(http, base, "oInline-2", "查询进度")
+        assert app[webhooks.WEBHOOK_HANDLER].spooled == 1  # kept on disk, told kindly, not lost
+        assert said.reply and "记下" in said.reply, said.reply
+        assert _recorded(sqlite_url, said.key) == 0
+        other.rollback()  # the lock comes back: the journal is replayed, the delivery recorded once
+        deadline = time.monotonic() + 15
+        while _recorded(sqlite_url, said.key) == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert _recorded(sqlite_url, said.key) == 1
 
 
 async def test_the_wal_is_checkpointed_off_the_loop(
