@@ -126,3 +126,20 @@ def test_help_for_someone_who_then_asks_is_no_service() -> None:
 def test_what_teems_in_a_project_is_the_thing() -> None:
     assert read_items("球场周围好多黄蜂 细路唔敢去打波", ["球场"], wish=False).items == ("黄蜂",)
     assert heads.teeming("条巷好多垃圾") == []  # rubbish only when nothing else is named
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("帮对面屋刘婆婆申请张床", None, "刘婆婆"),  # a surname and a title
+        ("儿子在外地很少回来 阿嫲想要部收音机", None, "阿嫲"),  # someone away elsewhere
+        ("我冇孙仔 自己一个住 想要个电暖炉", None, None),  # whom the speaker lacks
+        ("想要部老人机 方便打电话俾个女", None, None),  # whom a message is sent to
+        ("我外公是盲人 想要支盲杖", "盲人", "外公"),  # a group word that describes the person before it
+        ("我哋楼下有个独居老人陈伯 想要张椅", None, "陈伯"),  # a group word before the person it describes
+        ("我同老公都要老花镜", None, "老公"),  # the spouse asking with the speaker
+        ("阿爷阿嫲都九十几 想帮阿爷申请部轮椅", "阿爷", "阿爷"),  # the one the request names, alone
+    ],
+)
+def test_whom_a_wish_is_for_round_10(text: str, model: str | None, expected: str | None) -> None:
+    assert read_beneficiary(text, model) == expected

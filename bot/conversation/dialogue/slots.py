@@ -646,7 +646,7 @@ def read_beneficiary(text: str, model_value: str | None) -> str | None:
         return found
     if is_recipient(text, value):
         cued = cued_recipient(text)  # the message says whom it is for ("帮阿妈…", "… 俾佢"): that person
-        return cued if cued and value not in cued.split("、") else with_partners(text, value)
+        return cued or with_partners(text, value)  # "想帮老豆申请": the one the request names, alone
     if found and any(value in f or f in value for f in found.split("、")):
         return found  # the model took a part of the person or glued a neighbour to it (留守, 我妈, 仔上)
     if _NOT_A_PERSON.search(value) or BENEFICIARY_RE.search(value) or value in PERSON_WORDS:

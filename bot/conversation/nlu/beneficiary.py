@@ -37,11 +37,14 @@ PERSON_WORDS: frozenset[str] = frozenset(
 )
 # kin titles built from parts (the recipient's own name, as the gold marks it): 契仔/契爷, 二叔/三叔公/细姨/姑婆,
 # a surname and a title (陈伯, 张姨), a group called by its condition (视障人士, 独居长者)
-_SURNAMES = "陈张李王黄林刘梁何郭罗吴周郑谢邓冯曾赖蔡许钟卢杨朱胡徐麦莫邝廖谭袁彭"
+_SURNAMES = (
+    "陈张李王黄林刘梁何郭罗吴周郑谢邓冯曾赖蔡许钟卢杨朱胡徐麦莫邝廖谭袁彭"
+    "赵孙马高叶潘苏余江温方石叶邱骆欧阳洪严戴贺区霍"
+)
 _KIN_FORM = re.compile(
     r"契(?:仔|女|爷|妈|爹|娘|哥|姐)|"
     r"(?:[大细二三四五六七八九]|叔|姑|姨|舅|伯)(?:叔公|叔婆|姑婆|姨婆|舅公|公|婆|叔|婶|姑|姨|舅|伯|妈|爷)|"
-    rf"[{_SURNAMES}](?:伯|姨|叔|婶|婆)(?![母父])|"
+    rf"[{_SURNAMES}](?:阿姨|奶奶|婆婆|伯伯|叔叔|爷爷|阿婆|阿伯|阿叔|阿公|阿婶|伯|姨|叔|婶|婆)(?![母父])|"
     r"(?:视障|听障|残障|伤残|残疾|失明|失聪|病残)人士|(?:独居|孤寡|空巢|困难|残疾)长者|"
     # a kin root with the prefixes that make kin words of it (侄孙, 继女, 干妈, 阿舅, 曾孙, 外曾祖母, 小姨子)
     r"(?:外|表|堂|侄|契|干|继|阿)(?:曾|太|祖){0,2}"
@@ -70,7 +73,8 @@ _GONE = re.compile(
     r"(?:唔喺度|冇咗|没了)(?:之后|以后|后|几年|好多年|好耐))|"
     r"^(?:(?:话|说|讲)(?:我|佢|他|她|可以|有得)|叫我|介绍|推荐|教我|告诉我|同我讲|跟我说)|"  # who told the speaker
     # someone away or working elsewhere ("老公喺工厂返夜班", "儿子在外地打工", "阿爸阿妈都返咗广西", "爸爸坐监")
-    r"^(?:都|就|又)?(?:(?:在|喺|去咗|去了)\S{0,6}?(?:打工|返工|工作|上班|返夜班|开工)|返咗|出咗去|坐监|坐牢|做\S{0,2}厂)|"
+    r"^(?:都|就|又)?(?:(?:在|喺|去咗|去了)\S{0,6}?(?:打工|返工|工作|上班|返夜班|开工)|返咗|出咗去|坐(?:紧)?监|坐(?:紧)?牢|做\S{0,2}厂)|"
+    r"^(?:都|就|又|长期|一直)?(?:在|喺|去咗)(?:外地|外省|外面|出面|国外|外国)|"
     r"^(?:啱啱|刚刚|刚|前年|旧年|去年)(?:走咗|去世|过世|过身|死咗)"
 )
 # a person followed by an illness or an injury is the one who needs the help ("细仔有哮喘", "孙仔两岁 有先天性心脏病")
@@ -167,10 +171,24 @@ def candidates(text: str) -> list[tuple[int, str]]:
     for start, word in sorted(glued):
         if word == "我妈" or word == "我爸":
             start, word = start + 1, word[1:]
+        inner = [(s, w) for s, w in found if start <= s and s + len(w) <= start + len(word) and w != word]
+        if inner and _KIN_FORM.fullmatch(word) and word[0] in _SURNAMES:
+            found = [f for f in found if f not in inner]  # "王/阿姨": the person by surname and title
         inside = any(s <= start < s + len(w) or start <= s < start + len(word) for s, w in found)
         if not inside and _counts(cleaned, start, start + len(word)):
             found.append((start, word))
     return sorted(found)
+
+
+# whom the speaker lacks ("冇仔女"), whom a message is sent to ("打电话俾个仔"), a person a group word describes
+# ("我弟弟是残疾人"): none of them the recipient
+_NOT_HERE = re.compile(r"(?:冇|没有|无|冇晒)$|(?:电话|短信|信息|视频|微信|寄嘢|寄钱)(?:俾|畀|给)(?:个|我)?$")
+_DESCRIBED = re.compile(r"(?:是|系|係)(?:一个|个|一名)?$")
+_GROUP = re.compile(r"(?:人|人士|长者|老人|老人家|儿童)$")
+# both the speaker and the spouse ask ("我同老公都要老花镜", "想要两对拐杖")
+_BOTH_ASK = re.compile(
+    r"都(?:要|想要|需要|想申请)(?!上班|返工|返学|工作|打工|开工|做|去|返|照顾|睇)|(?:要|想要|申请|需要)(?:两|二)(?:对|副|个|张|部|架|支|套|双|份)"
+)
 
 
 def _counts(text: str, start: int, end: int) -> bool:
@@ -182,8 +200,12 @@ def _counts(text: str, start: int, end: int) -> bool:
     after_partner = rest.lstrip("同和及、")[partner.end() :] if partner else ""
     if after_partner.startswith("都") and _GONE.match(after_partner):  # "阿爸阿妈都返咗广西": both away
         return False
-    if text[start:end] in _SPOUSE and _WITH_SPEAKER.search(before):
+    if text[start:end] in _SPOUSE and _WITH_SPEAKER.search(before) and not _BOTH_ASK.search(text):
         return False
+    if _NOT_HERE.search(before) or (_DESCRIBED.search(before) and _PERSON_RE.search(before[-8:])):
+        return False
+    if _GROUP.search(text[start:end]) and (_PERSON_RE.match(text, end) or _KIN_FORM.match(text, end)):
+        return False  # "盲人阿伯", "独居老人李奶奶": the group says what the person after it is
     if _A_THING_FOR.match(text[end:]) or (
         text[start:end] == "老人" and text[end:].startswith("痴呆")
     ):  # "老人手机", "老人活动中心": a kind of thing or place, not a person
