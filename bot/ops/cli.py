@@ -106,9 +106,15 @@ def main(argv: list[str] | None = None) -> int:
             from bot.conversation.nlu.conversations import main as conversations_main
 
             return conversations_main(rest[1:])
+        if rest and rest[0] == "agree":
+            # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
+            from bot.conversation.nlu.agreement import main as agree_main
+
+            return agree_main(rest[1:])
         if not rest or rest[0] != "eval":
             print(
-                "usage: python -m bot nlu eval | python -m bot nlu conversations [--min RATE]",
+                "usage: python -m bot nlu eval | python -m bot nlu conversations [--min RATE] | "
+                "python -m bot nlu agree A.yml B.yml",
                 file=sys.stderr,
             )
             return 2
