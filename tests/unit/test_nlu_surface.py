@@ -28,3 +28,23 @@ def test_a_lone_classifier_the_model_took_along_is_dropped() -> None:
         "台凳",
     )  # after a determiner, no classifier
     assert surface.plain("台灯") == "台灯"  # a thing whose name starts like a classifier stays
+
+
+def test_two_staples_the_model_tags_side_by_side_stay_two() -> None:
+    assert read_items("年尾想申请啲米油 俾隔离阿婆", ["米", "油"]).items == ("米", "油")
+
+
+def test_an_illness_is_no_item() -> None:
+    assert read_items("个孙近视 眼镜打烂咗", ["近视", "眼镜"]).items == ("眼镜",)
+
+
+def test_an_errand_is_the_need_not_what_it_is_for() -> None:
+    assert read_items("想有人陪阿爷去医院拎药", ["拎药"]).items == ("陪",)
+
+
+def test_a_side_of_the_whole_gives_the_whole() -> None:
+    assert read_items("羽毛球场地面凹晒", ["羽毛球场"], wish=False).items == ("羽毛球场",)
+
+
+def test_money_help_in_general_is_no_thing() -> None:
+    assert read_items("屋企好困难 想申请救济", []).items == ()

@@ -33,13 +33,15 @@ from bot.conversation.nlu.beneficiary import (
     token_aligned,
     with_partners,
 )
+from bot.conversation.nlu.corrections import CANCEL_ONLY as CANCEL_ONLY  # re-exported for the dialogue
+from bot.conversation.nlu.corrections import CORRECTION, NOT_X
+from bot.conversation.nlu.corrections import is_cancel as is_cancel
+from bot.conversation.nlu.corrections import read_town as read_town
 from bot.conversation.nlu.normalize import (
     BENEFICIARY_RE,
     find_beneficiary,
     find_items,
-    find_towns,
     normalize_town,
-    town_mentions,
 )
 
 #: the item of a visit or companionship wish
@@ -70,7 +72,9 @@ _NOT_A_THING = re.compile(
     r"人|东西|嘢|问题|情况|事|事情|申请|帮助|帮忙|困难|电话|手机|号码|钱|费用|儿女|子女|家人|亲戚|邻居|老伴|"
     r"志愿者|义工|社工|工作人员|人手|收入|时间|地方|工作|胃口|水浸|水浸街|泥|窿|大窿|坑|危险|成座|成堆|斜|"
     # what a thing does or lacks, not a thing (冇反应, 冇声, 冇水压, 冇人理)
-    r"反应|声|声音|水压|电|信号|人理|人管|人睇)$"
+    r"反应|声|声音|水压|电|信号|人理|人管|人睇|"
+    # an illness or a condition, not what is asked for (个女近视 → not 近视)
+    r"近视|远视|弱视|散光|老花|哮喘|中风|痛风|瘫痪|骨折|[\u4e00-\u9fff]{0,4}(?:病|症|炎|癌))$"
 )
 # the one-character things a resident names (米, 床, 渠, 路 …); any other single character the model tags is junk
 # (a verb or a state: 铺, 斜, 泥)
@@ -106,7 +110,8 @@ _LEADING_ACTS = frozenset(
 )
 # what follows a request verb but is not a thing: the programme, the act, help in general, a time word
 _NOT_ASKED = re.compile(
-    r"微心愿|微实事|心愿|维修|修理|修|清理|翻新|帮扶|帮助|援助|服务|帮忙|上门|定期|好似|好像|而家|依家|已经|经常|成日|"
+    r"微心愿|微实事|心愿|维修|修理|修|清理|翻新|帮扶|帮助|援助|资助|补助|补贴|救济|服务|帮忙|上门|定期|好似|好像|而家|"
+    r"依家|已经|经常|成日|"
     r"好多|有时|一下|下|啲|些|点|个|嘢|东西"
 )
 _OBJECT_END = re.compile(
@@ -135,26 +140,6 @@ SECOND_MATTER = re.compile(
     r"(?:另外|此外|还有|仲有|另)(?:一|个)?(?:件|个|樣|样)?(?:事|事情|问题|嘢)|第二(?:件|个)(?:事|问题)?|"
     r"顺便(?:再)?(?:反映|说|讲|问|报)(?:一下|下)?"
 )
-# A correction inside one message: what comes after it replaces what came before.
-_CORRECTION = re.compile(
-    r"不对|说错|讲错|搞错|讲错咗|错了|唔啱|唔系|唔係|应该是|应该系|其实是|其实系|改成|改为|哦不|呃不|不好意思"
-)
-_NOT_X = re.compile(r"(?:不是|唔系|唔係|并非|而不是)\s?([^，,。；;！!？?\s]{1,8})")
-
-_CANCEL_PHRASE = (
-    r"(?:那|我|噉|咁)?(?:还是|都系|都是)?"
-    r"(?:算了|算啦|算喇|罢了|取消(?:申请|登记|这个|这次|吧)?|撤回(?:申请)?|"
-    r"(?:先|暂时|都|就|我)?(?:不|唔)(?:申请|办|登记|报|弄|搞|要申请|用申请|使申请|搞喇)|"
-    r"(?:不|唔)要(?=[了喇啦咯嘞])|冇事了|冇事喇|没事了|作废)"
-    r"[吧啦了呀喇咯嘞啰哦啊喎住先。.!！]*"
-)
-#: the whole message is one or more cancel phrases ("算了 不申请了", "唔申请喇"), nothing else
-CANCEL_ONLY = re.compile(rf"^(?:{_CANCEL_PHRASE}[\s,，。、]*)+$")
-
-
-def is_cancel(text: str) -> bool:
-    """An unambiguous cancel of the request in progress: the message holds nothing but cancel phrases."""
-    return bool(text and CANCEL_ONLY.match(text.strip()))
 
 
 # ------------------------------------------------------------------------------------------------- items
@@ -241,7 +226,7 @@ def _combine(text: str, values: Sequence[str]) -> list[str]:
                 if a == b or a not in text or b not in text:
                     continue
                 at = text.find(a + b)
-                if at >= 0:
+                if at >= 0 and not (a in heads.STAPLES and b in heads.STAPLES):  # "米油": two things
                     out = [v for v in out if v not in (a, b)]
                     out.insert(0, b if _MODIFIER.match(a) or _PLACE.search(a) else a + b)
                     changed = True
@@ -305,6 +290,9 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
         found = [activity.group("s")]
     elif not found and wish and _COMPANY_ERRAND.search(first_part):
         found = ["陪"]
+    errand = _COMPANY_ERRAND.search(first_part) if wish else None
+    if errand and found and all(first_part.find(v) > errand.start() for v in found):
+        found = ["陪"]  # "陪佢去医院复诊": the errand is the need, not what it is for
     if not found and wish and _COMPANY.search(first_part):
         noun = _VISIT_NOUN.search(first_part)  # the service noun as said ("上门探望" → 探望), else 探访陪伴
         found = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
@@ -424,7 +412,11 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
         return [
             f
             for f in dict.fromkeys(found)
-            if f and not BENEFICIARY_RE.fullmatch(f) and f not in PERSON_WORDS and f not in persons
+            if f
+            and not BENEFICIARY_RE.fullmatch(f)
+            and f not in PERSON_WORDS
+            and f not in persons
+            and f not in heads.GENERIC_AREAS  # 地面: which side of the whole
         ]
 
     # the head nouns the structure names (nlu/heads.py) first: what a request verb governs, a service asked of a
@@ -615,8 +607,8 @@ def split_second_matter(text: str) -> tuple[str, str | None]:
 def corrected_item(text: str, model_items: Iterable[str], *, current: str | None) -> str | None:
     """A new item in a correction at the summary ("不对 不是轮椅 是助听器" → 助听器), or None when the message
     does not change the item. A negated thing is never taken."""
-    negated = {m.group(1) for m in _NOT_X.finditer(text)}
-    positive = _NOT_X.sub(" ", text)
+    negated = {m.group(1) for m in NOT_X.finditer(text)}
+    positive = NOT_X.sub(" ", text)
     found = _things(positive, [v for v in model_items if v and v in positive])
     if not found:
         return None
@@ -624,7 +616,7 @@ def corrected_item(text: str, model_items: Iterable[str], *, current: str | None
     if current and value == current:
         return None
     if current and not (
-        find_items(positive) or any(current in n for n in negated) or _CORRECTION.search(text)
+        find_items(positive) or any(current in n for n in negated) or CORRECTION.search(text)
     ):
         return None  # a stray word the model took for a thing; the item the resident confirmed stays
     return value
@@ -666,26 +658,3 @@ _NOT_A_PERSON = re.compile(
     r"低保户|困难户|五保户|单亲|外来工|工人|邻居|街坊|社工|义工|志愿者|工作人员|公婆|^(?:两老|本人|自己|家人|屋企人)$|"
     r"^(?:我|你|佢|他|她|我哋|我们)$"
 )
-
-
-# ------------------------------------------------------------------------------------------------- towns
-def read_town(text: str) -> str | None:
-    """The town a message names, taking corrections inside it into account:
-    "在凤岗 哦不对 是清溪" → 清溪镇, "不是石碣 是石龙" → 石龙镇, "住石碣 不是石龙" → 石碣镇."""
-    negated: set[str] = set()
-    for m in _NOT_X.finditer(text):
-        towns_here = find_towns(m.group(1))
-        if towns_here:
-            negated.add(towns_here[0])
-    mentions = [t for t in town_mentions(text) if t[1] not in negated]
-    if not mentions:
-        return None
-    last_fix = None
-    for m in _CORRECTION.finditer(text):
-        if m.start() > mentions[0][0]:
-            last_fix = m.end()
-    if last_fix is not None:
-        after = [t for t in mentions if t[0] >= last_fix]
-        if after:
-            return after[0][1]
-    return mentions[0][1]

@@ -80,6 +80,8 @@ HEAD_CHARS = frozenset(
 )
 # one-character parts that only say where on the whole the problem is (the guide: the whole is the item)
 GENERIC_PARTS = frozenset("门盖顶角网口边面辘脚头窿底")
+# two-character words that only say which side of the whole the problem is on (篮球场地面裂晒 → 篮球场)
+GENERIC_AREAS = frozenset(("地面", "表面", "墙面", "墙身", "底部", "顶部", "四周", "周围", "外面", "里面"))
 _NOUNISH = ("n", "l", "j", "g", "eng", "vn", "nz")  # flag prefixes of a noun-like word (n covers nr, nt …)
 # words that are never the thing, whatever the tagger says (persons, pronouns, times, places, the body, money)
 _NOT_THING = re.compile(
@@ -190,7 +192,13 @@ def noun_phrase(tokens: tuple[Tagged, ...], i: int, *, as_list: bool = True) -> 
             merged[-1] += w  # 足 + 浴盆 (not 桥/栏杆: a noun before a thing says where it is)
         else:
             merged.append(w)
-    merged = [w for w in merged if not _MODIFIER.match(w) and not (len(w) == 1 and w in GENERIC_PARTS)]
+    merged = [
+        w
+        for w in merged
+        if not _MODIFIER.match(w)
+        and not (len(w) == 1 and w in GENERIC_PARTS)
+        and not (w in GENERIC_AREAS and len(merged) > 1)  # "篮球场/地面": the whole
+    ]
     if j < len(tokens) and (tokens[j].word in PERSON_WORDS or tokens[j].word in ("的", "嘅")):
         return []  # "单亲妈妈", "残疾的儿子": a description of a person, not a thing
     if merged and mods and _SERVICE_HEAD.search(merged[-1]):
@@ -315,7 +323,11 @@ def governed(text: str) -> list[str]:
             if joined is None or end < len(phrase[-1]):
                 break
             at = joined.end()
-    return found
+    return [w for w in found if not _MONEY_HELP.fullmatch(w)]
+
+
+# help in money in general, no thing ("想申请资助")
+_MONEY_HELP = re.compile(r"资助|补助|补贴|救济|经济援助|经济帮助|经济支持")
 
 
 # a thing introduced by a classifier, up to the predicate that follows it or a part of it named after it
