@@ -48,3 +48,12 @@ def test_a_side_of_the_whole_gives_the_whole() -> None:
 
 def test_money_help_in_general_is_no_thing() -> None:
     assert read_items("屋企好困难 想申请救济", []).items == ()
+
+
+def test_what_a_thing_guards_against_is_a_modifier() -> None:
+    assert surface.plain("防抖餐具") == "餐具"
+    assert surface.plain("防滑垫") == "防滑垫"  # a one-character head keeps its name
+
+
+def test_things_counted_as_there_in_a_project() -> None:
+    assert read_items("巷口有两架摩托车停咗成年", [], wish=False).items == ("摩托车",)

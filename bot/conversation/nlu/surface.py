@@ -85,6 +85,11 @@ def plain(value: str, text: str = "") -> str:
         rest = value[brand.end() :]
         if len(rest) >= 2 or rest in _SINGLE:
             return rest
+    guard = [w for w, _, _ in _tokenizer().tokenize(value, HMM=False)]
+    if value.startswith("防") and len(guard) >= 2 and len(guard[-1]) >= 2 and guard[0].startswith("防"):
+        return guard[
+            -1
+        ]  # "防走失手环" → 手环, "防褥疮床垫" → 床垫: what it guards against is a modifier (not 防滑垫)
     at = text.find(value)
     counted = (
         at > 0 and text[at - 1] in _COUNTED
