@@ -143,3 +143,9 @@ def test_what_teems_in_a_project_is_the_thing() -> None:
 )
 def test_whom_a_wish_is_for_round_10(text: str, model: str | None, expected: str | None) -> None:
     assert read_beneficiary(text, model) == expected
+
+
+def test_a_projects_subject_is_read_with_the_sentences_own_words() -> None:
+    # the part alone is cut 盲/道 and 花/基; the sentence's tagging keeps the word
+    assert heads.topics("盲道俾车挡住") == ["盲道"]
+    assert heads.topics("花基俾人踩烂晒") == ["花基"]

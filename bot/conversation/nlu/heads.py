@@ -513,7 +513,11 @@ def topics(text: str) -> list[str]:
             and any(rest[len(lacks.group(0)) - 1 :].startswith(w) for w in ITEMS + tuple(HEAD_CHARS))
         ):
             continue  # "楼梯冇扶手", "球场冇灯": the place where a thing is missing
-        tokens = tagged(m.group("t"), hmm=False)
+        at = text.find(clause) + m.start("t")
+        inside = tuple(t for t in tagged(text) if at <= t.start and t.end <= at + len(m.group("t")))
+        # the sentence's own words when they cover the subject (盲道, which the part alone cuts as 盲/道)
+        covered = sum(len(t.word) for t in inside) == len(m.group("t"))
+        tokens = inside if covered else tagged(m.group("t"), hmm=False)
         # the places in front (天台, 小区) left, the noun phrase that reaches the predicate read
         start = next((k for k in range(len(tokens)) if not tokens[k].flag.startswith(("s", "f", "ns"))), 0)
         phrase = noun_phrase(tokens, start, as_list=False)
