@@ -274,3 +274,19 @@ def test_item_from_the_sentence(text: str, model_items: list[str], expected: tup
 
 def test_a_projects_broken_part_is_the_item() -> None:
     assert read_items("公园凉亭块玻璃爆咗", ["凉亭"], wish=False).items == ("玻璃",)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我阿爷一个人住 希望有人每个星期上门看看他", ("探访陪伴",)),
+        ("阿婆好孤独 想有人得闲嚟睇下佢", ("探访陪伴",)),
+        ("想有人上门探望我阿妈", ("探望",)),
+        ("想有人陪佢去医院", ("陪",)),
+    ],
+)
+def test_a_visit_the_structure_reads_as_a_verb_is_the_visit_service(
+    text: str, expected: tuple[str, ...]
+) -> None:
+    # the case shows staff the service ("探访陪伴" or the visit noun as said), not the verb "看看"
+    assert read_items(text, []).items == expected

@@ -48,6 +48,7 @@ from bot.conversation.nlu.normalize import (
 COMPANY_ITEM = "探访陪伴"
 _COMPANY = re.compile(
     r"陪(?:伴|聊|护|同|下|一下|陪|佢|他|她|我|老人|吓)|探访|探望|看望|上门(?:看|睇|探|照顾|陪|关心|问候)|"
+    r"(?:嚟|来|过嚟|过来)(?:看看|看下|睇下|睇睇|探下|探吓)(?:佢|他|她|我|老人)|"
     r"(?:倾|聊)(?:下|一下)?(?:偈|天)|聊聊|说说话|讲讲话|倾下偈"
 )
 # a visit or companionship said as a verb ("看看", "陪陪", "倾偈") names the service need 探访陪伴
@@ -293,9 +294,12 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
     errand = _COMPANY_ERRAND.search(first_part) if wish else None
     if errand and found and all(first_part.find(v) > errand.start() for v in found):
         found = ["陪"]  # "陪佢去医院复诊": the errand is the need, not what it is for
+    noun = _VISIT_NOUN.search(first_part) if wish else None
+    visit = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
     if not found and wish and _COMPANY.search(first_part):
-        noun = _VISIT_NOUN.search(first_part)  # the service noun as said ("上门探望" → 探望), else 探访陪伴
-        found = [token_aligned(first_part, noun.group())] if noun else [COMPANY_ITEM]
+        found = visit  # the service noun as said ("上门探望" → 探望), else 探访陪伴
+    elif wish:  # a visit the structure read as a verb ("上门看看他" → 看看): the service, as a case names it
+        found = [visit[0] if _COMPANY_WORD.match(v.strip()) else v for v in found]
     if second is not None and not _things(second, [v for v in model_items if v and v in second]):
         second = None  # "另外" without a second thing named: one request told in two parts
     return Items(
