@@ -213,9 +213,13 @@ class InlineEngine:
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
 
-    async def dispose(self) -> None:
+    async def settled(self) -> None:
+        """Wait for the checkpoint under way, if any."""
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
+
+    async def dispose(self) -> None:
+        await self.settled()
         self.sync_engine.dispose()
 
 
