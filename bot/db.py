@@ -182,6 +182,7 @@ class InlineEngine:
         self.dialect = self.sync_engine.dialect
         self.commits = 0
         self.checkpoints = 0  # completed
+        self.last_checkpoint: tuple[int, int, int] | None = None  # SQLite's (busy, WAL frames, frames copied)
         self._checkpoint_at = 0
         self._checkpoint: asyncio.Task[None] | None = None
 
@@ -208,7 +209,8 @@ class InlineEngine:
         now, the next one does). On a worker thread, with a connection of its own."""
         try:
             with sqlite3.connect(self.path, timeout=5) as conn:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                busy, wal_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.last_checkpoint = (busy, wal_frames, copied)
             self.checkpoints += 1
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
