@@ -56,3 +56,14 @@ def test_different_texts_are_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(NotTheSameTexts):
         agreement(a, b)
     assert main([str(a), str(b)]) == 2 and "same texts" in capsys.readouterr().err
+
+
+def test_a_missing_or_broken_file_is_a_clear_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, _ = _files(tmp_path, FIRST, SECOND)
+    broken = tmp_path / "broken.yml"
+    broken.write_text("nlu: [\n", encoding="utf-8")
+    assert main([str(a), str(tmp_path / "missing.yml")]) == 2
+    assert main([str(a), str(broken)]) == 2
+    assert capsys.readouterr().err.count("cannot compare") == 2

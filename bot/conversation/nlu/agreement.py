@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.conversation.nlu.evaluate import Counts, load_examples
 
 ENTITIES = ("item", "beneficiary", "quantity", "town")
@@ -61,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         figures = agreement(args.first, args.second)
-    except NotTheSameTexts as exc:
-        print(exc, file=sys.stderr)
+    except (
+        NotTheSameTexts,
+        OSError,
+        ValueError,
+        yaml.YAMLError,
+    ) as exc:  # a file missing, unreadable or not NLU data
+        print(f"cannot compare: {exc}", file=sys.stderr)
         return 2
     for name in ENTITIES:
         f = figures[name]
