@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -208,7 +208,8 @@ class InlineEngine:
         """Copy the WAL into the database file (PASSIVE: never waits for readers or writers; what it cannot copy
         now, the next one does). On a worker thread, with a connection of its own."""
         try:
-            with sqlite3.connect(self.path, timeout=5) as conn:
+            # closing(): sqlite3's own context manager commits but does not close
+            with closing(sqlite3.connect(self.path, timeout=5)) as conn:
                 busy, wal_frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.last_checkpoint = (busy, wal_frames, copied)
             self.checkpoints += 1
