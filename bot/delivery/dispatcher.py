@@ -89,6 +89,8 @@ class DeliveryConfig:
     #: the SMS provider (``bot.delivery.sms.SmsProvider``; the app's ``keys.SMS``), None when SMS is off
     sms: Any = None
     sms_per_hour: int = 5
+    #: set when the process is stopping: sends under way finish, the batch's others go back to the queue
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def backoff(self, attempts: int) -> timedelta:
         delay = min(self.backoff_base * 2 ** max(0, attempts - 1), self.backoff_cap)
@@ -602,10 +604,14 @@ async def dispatch_due(
         by_recipient.setdefault(row.openid or f"sms:{row.phone}", []).append(row)
 
     writes = _GroupCommit(sessions)
+    unstarted: list[Outbox] = []
 
     async def in_order(queue: list[Outbox]) -> None:
-        for row in queue:
+        for i, row in enumerate(queue):
             async with gate:
+                if config.stopping.is_set():
+                    unstarted.extend(queue[i:])
+                    return
                 await _send_one(
                     row,
                     sessions=sessions,
@@ -621,6 +627,14 @@ async def dispatch_due(
         await asyncio.gather(*(in_order(q) for q in by_recipient.values()))
     finally:
         await writes.close()
+    if (
+        unstarted
+    ):  # due again at once for whichever process runs next, not after the lease (fenced as any outcome)
+        async with transaction(sessions) as session:
+            for row in unstarted:
+                await _finish(
+                    session, row, status=OutboxStatus.PENDING, next_attempt_at=now, attempts=row.attempts - 1
+                )
     return stats
 
 
@@ -641,7 +655,7 @@ async def dispatch_all(
             sessions=sessions, api=api, now=clock(), concurrency=concurrency, batch=batch, config=config
         )
         total.add(stats)
-        if stats.claimed < batch:
+        if stats.claimed < batch or (config is not None and config.stopping.is_set()):
             break
     return total
 

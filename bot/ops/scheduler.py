@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import functools
+import gc
 import logging
 import signal
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +35,49 @@ DISPATCH_SECONDS = 2.0
 SWEEP_SECONDS = 60.0
 CALLBACK_SECONDS = 5.0
 DIGEST_AT = (8, 30)  # China time
+STOP_GRACE = 20.0  # seconds the runs under way may take to finish when the process is asked to stop
+STOP_DEADLINE = 60.0  # a stop that has not ended by then prints every thread's stack and exits (status 1)
+
+# per scheduler: the runs under way (the tasks of its jobs) and the dispatcher's stop flag, for stop_scheduler
+_RUNS: weakref.WeakKeyDictionary[Any, tuple[set[asyncio.Task[Any]], asyncio.Event]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _tracked(job: Callable[..., Any], runs: set[asyncio.Task[Any]]) -> Callable[..., Any]:
+    @functools.wraps(job)
+    async def run(**kwargs: Any) -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            runs.add(task)
+        try:
+            return await job(**kwargs)
+        finally:
+            runs.discard(task)
+
+    return run
+
+
+async def stop_scheduler(scheduler: Any, *, grace: float = STOP_GRACE) -> None:
+    """Start nothing more, let the runs under way finish (the sends under way are answered and recorded, the batch's
+    others go back to the queue; a sweep commits), then cancel what is still running after ``grace`` seconds and wait
+    for it to unwind. Cancelling a run in the
+    middle of a statement and not waiting for it (APScheduler's ``shutdown(wait=False)`` alone) can leave its database
+    connection open, and aiosqlite's connection thread then keeps the process from exiting."""
+    if not scheduler.running:
+        return
+    scheduler.pause()
+    runs, stopping = _RUNS.get(scheduler, (set(), asyncio.Event()))
+    stopping.set()
+    if runs:
+        _done, late = await asyncio.wait(set(runs), timeout=grace)
+        if late:
+            log.warning(
+                "stopping: %d job run(s) still under way after %.0f s are cancelled", len(late), grace
+            )
+    scheduler.shutdown(wait=False)  # cancels the runs still under way
+    if runs:
+        await asyncio.wait(set(runs), timeout=5)
 
 
 def delivery_config(settings: Any, *, lease: timedelta | None = None, sms: Any = None) -> DeliveryConfig:
@@ -149,10 +195,12 @@ def build_scheduler(
     from apscheduler.schedulers.asyncio import AsyncIOScheduler  # lazy: as above
 
     scheduler = AsyncIOScheduler(timezone=CHINA)
+    runs: set[asyncio.Task[Any]] = set()
+    _RUNS[scheduler] = (runs, config.stopping)
     hook = find_offer_timeout_hook(settings)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     scheduler.add_job(
-        dispatch_job,
+        _tracked(dispatch_job, runs),
         "interval",
         seconds=dispatch_seconds,
         id="dispatch",
@@ -167,7 +215,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        sweep_job,
+        _tracked(sweep_job, runs),
         "interval",
         seconds=sweep_seconds,
         id="sweeps",
@@ -176,7 +224,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        digest_job,
+        _tracked(digest_job, runs),
         "cron",
         hour=DIGEST_AT[0],
         minute=DIGEST_AT[1],
@@ -186,7 +234,7 @@ def build_scheduler(
         **common,
     )
     scheduler.add_job(
-        retention_job,
+        _tracked(retention_job, runs),
         "cron",
         hour=3,
         minute=30,
@@ -197,7 +245,7 @@ def build_scheduler(
     )
     if http is not None:  # the open API's status-change callbacks
         scheduler.add_job(
-            callbacks_job,
+            _tracked(callbacks_job, runs),
             "interval",
             seconds=CALLBACK_SECONDS,
             id="api_callbacks",
@@ -225,7 +273,7 @@ async def scheduler_ctx(app: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)
 
 
 async def dispatch_now(app: Any) -> None:
@@ -312,10 +360,14 @@ async def _run(args: argparse.Namespace) -> int:
                 args.sweep_seconds,
             )
             await stop.wait()
-            scheduler.shutdown(wait=False)
+            # a stop that hangs (a stuck connection, a thread that never ends) says where and exits, never waits forever
+            faulthandler.dump_traceback_later(STOP_DEADLINE, exit=True)
+            await stop_scheduler(scheduler)
     if redis is not None:
         await redis.aclose()  # type: ignore[attr-defined]
     await engine.dispose()
+    gc.collect()  # a connection dropped in a reference cycle is closed now, not after the threads are joined
+    log.info("scheduler stopped")
     return 0
 
 

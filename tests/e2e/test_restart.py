@@ -142,7 +142,8 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
     expected |= {f"o-r{i}|进度{i}" for i in range(N_MESSAGES)}
     assert set(counts) == expected
     assert [k for k, n in counts.items() if n != 1] == []
-    assert proc.returncode == 0  # the restarted one stopped cleanly on SIGTERM
+    # the restarted one stopped cleanly on SIGTERM
+    assert proc.returncode == 0, (tmp_path / "sched.log").read_text()[-4000:]
 
     engine = db.make_engine(url)
     async with db.make_sessions(engine)() as s:
@@ -154,3 +155,63 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
     await engine.dispose()
     assert statuses == {"sent": N_CASES + N_MESSAGES}
     _ = aiohttp  # the simulator speaks real HTTP to the subprocess
+
+
+@pytest.mark.slow  # as above
+async def test_sigterm_lets_the_sends_under_way_finish_then_exits(tmp_path: Path) -> None:
+    """SIGTERM while WeChat is slow to answer: the sends under way complete and are recorded (not cancelled
+    half-way and sent again by the next process), nothing new starts, and the process ends by itself with status 0."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'stop.sqlite3'}"
+    await db.migrate(url)
+    engine = db.make_engine(url)
+    sessions = db.make_sessions(engine)
+    now = datetime.now(UTC)
+    n = 12
+    async with db.transaction(sessions) as s:
+        for i in range(n):
+            s.add(Resident(openid=f"o-s{i}", last_interaction_at=now - timedelta(hours=1)))
+            await enqueue(s, openid=f"o-s{i}", kind="progress", text=f"进度{i}", not_before=now)
+    await engine.dispose()
+    sim = create_sim_app(
+        token="t",
+        appid=APPID,
+        aes_key=None,
+        mode="plain",
+        webhook_url="http://127.0.0.1:9/wechat",
+        secret=SECRET,
+    )
+    state = sim[SIM_STATE]
+    runner = web.AppRunner(sim, handler_cancellation=True)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    state.add_fault("custom", 0, times=None, delay_ms=2500)  # each send takes 2.5 s to be answered
+    log = tmp_path / "sched.log"
+    proc = await _start(url, port, tmp_path)
+    try:
+        assert await _until(lambda: log.exists() and "scheduler running" in log.read_text(), 60), (
+            log.read_text()
+        )
+        await asyncio.sleep(1.0)  # the first dispatch is under way: two sends waiting for WeChat
+        assert state.sent == [], "too late: a send was answered before the stop"
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        await terminate(proc)
+    assert proc.returncode == 0, log.read_text()[-4000:]
+    finished = [m.openid for m in state.sent]
+    assert len(finished) == 2  # --concurrency 2: both sends under way were answered, nothing new was started
+    assert "CancelledError" not in log.read_text()
+
+    state.clear_faults()
+    proc = await _start(url, port, tmp_path)  # the next process sends the rest, and nothing twice
+    try:
+        assert await _until(lambda: len(state.sent) >= n, 30), log.read_text()[-4000:]
+        await asyncio.sleep(1.5)  # a duplicate would arrive now
+    finally:
+        await terminate(proc)
+        await runner.cleanup()
+    counts = Counter(m.openid for m in state.sent)
+    assert set(counts) == {f"o-s{i}" for i in range(n)}
+    assert [k for k, c in counts.items() if c != 1] == []
+    assert proc.returncode == 0, log.read_text()[-4000:]

@@ -221,6 +221,29 @@ async def test_crash_mid_send_is_retried_after_the_lease(_d_sessions: Any) -> No
     assert row.status == "sent" and row.attempts == 2
 
 
+async def test_stopping_finishes_the_send_under_way_and_returns_the_rest_to_the_queue(
+    _d_sessions: Any,
+) -> None:
+    """A stop arriving during a batch: the send under way is recorded, the batch's other rows are pending again,
+    due at once and with their attempt uncounted (not left "sending" until their lease runs out)."""
+    for i in range(3):
+        await _queue(_d_sessions, f"o-s{i}", f"第{i}条")
+    cfg = _cfg(lease=timedelta(seconds=60))
+
+    class _StopsDuringFirst(_DApi):
+        async def send_template(self, *args: Any) -> Any:
+            cfg.stopping.set()  # the process is asked to stop while this send is under way
+            return await super().send_template(*args)
+
+    api = _StopsDuringFirst()
+    stats = await dispatch_due(sessions=_d_sessions, api=api, now=NOW, concurrency=1, config=cfg)
+    assert stats.claimed == 3 and stats.sent == 1 and len(api.sent) == 1
+    rows = await _rows(_d_sessions)
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("pending", 0), ("pending", 0)]
+    again = await dispatch_due(sessions=_d_sessions, api=_DApi(), now=NOW, concurrency=1, config=_cfg())
+    assert again.sent == 2  # due at once for the next process
+
+
 def test_template_fields_from_text() -> None:
     row = Outbox(
         openid="o",
