@@ -45,8 +45,12 @@ def _next_number(dialect: str) -> Any:
 
 
 def new_bind_code() -> str:
-    """A short code a resident types in WeChat to bind a case staff created for them."""
-    return "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(6))
+    """A short code a resident types in WeChat to bind a case staff created for them. It always holds a digit, so
+    that typed bare and in lower case it is still a code, never taken for a word (one in six all-letter codes was)."""
+    while True:
+        code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(6))
+        if any(ch.isdigit() for ch in code):
+            return code
 
 
 async def create_case(

@@ -81,3 +81,14 @@ def test_no_cycle_inside_the_packages() -> None:
     for module in sorted(graph):
         if module not in seen:
             visit(module)
+
+
+def test_a_case_bind_code_always_holds_a_digit_so_it_reads_as_a_code_in_any_case() -> None:
+    import re
+
+    from bot.cases.numbering import new_bind_code
+    from bot.conversation.dialogue.cases import BARE_CODE
+
+    codes = [new_bind_code() for _ in range(2000)]  # without the rule about 350 of these are all letters
+    assert all(re.fullmatch(r"[2-9A-HJ-NP-Z]{6}", c) and any(ch.isdigit() for ch in c) for c in codes)
+    assert all(BARE_CODE.match(c.lower()) for c in codes)
