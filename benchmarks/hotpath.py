@@ -6,7 +6,11 @@ For each message type (a greeting, a menu digit, a wish in words from known resi
 message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
 database); printed: process CPU (all threads) and event-loop thread CPU per message, the best of ``--rounds``
 rounds (the least disturbed by other work on the machine). The webhook benchmarks measure the whole edge; this one
-isolates what the bot adds, so a change to the hot path can be compared on a loaded machine. The last line is JSON."""
+isolates what the bot adds, so a change to the hot path can be compared on a loaded machine. The last line is JSON.
+
+Every run's residents and delivery keys are its own (a run token in each): on a database that outlives the run
+(``--database-url``), a second run's deliveries would otherwise all be duplicates of the first run's, answered from
+their records, and its residents' conversations would go on where the last run left them."""
 
 from __future__ import annotations
 
@@ -31,10 +35,14 @@ from webhooks import WEBHOOK_HANDLER, Delivery
 TEXTS = {"greeting": "你好", "menu digit": "1", "wish": "我想要一辆轮椅，我们住在厚街镇"}
 
 
+#: this run's token, in every openid and delivery key (see the module's doc)
+RUN = f"{time.time_ns() // 1_000_000 % 10**9:09d}"
+
+
 def _delivery(openid: str, text: str, n: int) -> Delivery:
     now = datetime.now(UTC)
     return Delivery(
-        key=f"msg:{openid}:{n}",
+        key=f"msg:{openid}:{RUN}:{n}",
         openid=openid,
         account="gh_bench",
         msg_type="text",
@@ -56,7 +64,7 @@ async def _mix(handler: Any, *, residents: int, messages: int, tag: str, start: 
         text = next(script)
         for _ in range(messages):
             n += 1
-            reply = await handler.handle(_delivery(f"omix{tag}{i:05d}", text, n))
+            reply = await handler.handle(_delivery(f"omix{RUN}{tag}{i:05d}", text, n))
             sent += 1
             text = script.send(reply)
     return sent, n
@@ -81,7 +89,7 @@ async def run(
         try:
             for r in range(rounds):
                 for kind in (*TEXTS, "new resident"):
-                    openids = [f"ohot{r}{kind[:3]}{i:05d}" for i in range(repeat)]
+                    openids = [f"ohot{RUN}{r}{kind[:3]}{i:05d}" for i in range(repeat)]
                     if kind != "new resident":
                         for o in openids:  # known residents, idle conversation
                             n += 1

@@ -5,7 +5,11 @@ Rasa pointed at a closed port, so the fallback answers at once) on 127.0.0.1, li
 events (``before_cursor_execute`` for statements, ``commit`` for transactions) and sends one resident's
 conversation over HTTP: a subscribe event, a greeting, a menu digit, a progress query, a wish and the answers to
 what the bot asks, then a second resident's greeting (a new resident's first message). Prints a table and ends with
-one JSON line ({message type: statements}). ``--show`` prints the statements themselves."""
+one JSON line ({message type: statements}). ``--show`` prints the statements themselves.
+
+On PostgreSQL the count also takes what goes to the driver past SQLAlchemy's cursor (``asyncpg``'s
+``Connection.execute``: BEGIN, COMMIT, and several statements sent in one simple query, as ``bot.db.begin_locked``
+does), and the round trips: the writes to the database server's socket (each is answered before the next)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from sqlalchemy import event
 
@@ -82,6 +87,8 @@ async def run(db_url: str, *, show: bool) -> dict[str, Any]:
         engine = app[keys.CHAT_ENGINE].sync_engine  # the webhook's engine
         event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: statements.append(stmt))
         event.listen(engine, "commit", lambda c: commits.__setitem__(0, commits[0] + 1))
+        trips = [0]
+        undo = _watch_driver(statements, trips, port=app[keys.CHAT_ENGINE].url.port or 5432)
         sender = WeChatSender(token=TOKEN, appid="wx00000000simulator")
         results: dict[str, dict[str, Any]] = {}
         reply = ""
@@ -104,6 +111,7 @@ async def run(db_url: str, *, show: bool) -> dict[str, Any]:
                     request = sender.build(message_xml(fields))
                     statements.clear()
                     commits[0] = 0
+                    trips[0] = 0
                     async with http.post(
                         f"http://127.0.0.1:{port}/wechat", params=request.params, data=request.body
                     ) as resp:
@@ -113,16 +121,45 @@ async def run(db_url: str, *, show: bool) -> dict[str, Any]:
                     kinds = [re.split(r"\s+", s.strip(), maxsplit=1)[0].upper() for s in statements]
                     results[name] = {
                         "text": words,
-                        "statements": sum(k not in ("BEGIN", "PRAGMA") for k in kinds),
+                        "statements": sum(k not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA") for k in kinds),
                         "selects": kinds.count("SELECT"),
                         "writes": sum(k in ("INSERT", "UPDATE", "DELETE") for k in kinds),
                         "transactions": commits[0],
+                        "round_trips": trips[0],
                         "reply": reply[:30],
                         "sql": list(statements),
                     }
         finally:
+            undo()
             await runner.cleanup()
     return results
+
+
+def _watch_driver(statements: list[str], trips: list[int], *, port: int) -> Any:
+    """asyncpg's simple queries into ``statements`` (one per statement), and each write to the database's socket
+    counted in ``trips``; returns what undoes it. On SQLite nothing goes through either."""
+    execute = asyncpg.Connection.execute
+    write = asyncio.selector_events._SelectorSocketTransport.write  # type: ignore[attr-defined]
+
+    async def counted_execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        if not args:  # the simple query protocol: what SQLAlchemy's cursor events do not see
+            statements.extend(s.strip() for s in query.split(";") if s.strip())
+        return await execute(self, query, *args, **kw)
+
+    def counted_write(self: Any, data: Any) -> None:
+        peer = self.get_extra_info("peername")
+        if peer is not None and peer[1] == port:
+            trips[0] += 1
+        write(self, data)
+
+    asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
+    asyncio.selector_events._SelectorSocketTransport.write = counted_write  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        asyncpg.Connection.execute = execute  # type: ignore[method-assign]
+        asyncio.selector_events._SelectorSocketTransport.write = write  # type: ignore[attr-defined]
+
+    return undo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,11 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show", action="store_true", help="print every statement")
     args = parser.parse_args(argv)
     results = asyncio.run(run(args.database_url, show=args.show))
-    print(f"{'message':34} {'text':16} stmts selects writes txns  reply")
+    print(f"{'message':34} {'text':16} stmts selects writes txns trips  reply")
     for name, r in results.items():
         print(
             f"{name:34} {r['text'][:14]:16} {r['statements']:5} {r['selects']:7} {r['writes']:6} "
-            f"{r['transactions']:4}  {r['reply']}"
+            f"{r['transactions']:4} {r['round_trips']:5}  {r['reply']}"
         )
         if args.show:
             for s in r["sql"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger(__name__)
@@ -293,6 +295,112 @@ async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]
         engine.committed()
     finally:
         sync.close()
+
+
+# ------------------------------------------------------------------ PostgreSQL: fewer round trips per message
+class _Begun:
+    """A transaction begun by ``begin_locked``: BEGIN and the advisory lock went to the server in one round trip
+    (asyncpg's simple query protocol). It stands where SQLAlchemy's asyncpg adapter keeps asyncpg's transaction
+    (``commit``, ``rollback``); the statements left for the commit (``at_commit``) go in the COMMIT's round trip."""
+
+    __slots__ = ("adapted", "driver", "pending")
+
+    def __init__(self, adapted: Any, driver: Any) -> None:
+        self.adapted = adapted
+        self.driver = driver
+        self.pending: list[str] = []
+
+    async def commit(self) -> None:
+        sql = "; ".join([*self.pending, "COMMIT"])
+        self.pending.clear()
+        try:
+            await self.driver.execute(sql)
+        except BaseException:
+            # a statement before the COMMIT failed: the server's transaction is still open (aborted); end it
+            if not self.driver.is_closed() and self.driver.is_in_transaction():
+                try:
+                    await self.driver.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001 - the first failure is the one to report
+                    pass
+            raise
+
+    async def rollback(self) -> None:
+        self.pending.clear()
+        await self.driver.execute("ROLLBACK")
+
+
+_BEGUN = "pg_begun"
+
+
+async def begin_locked(session: AsyncSession, key: str) -> bool:
+    """PostgreSQL: begin the session's transaction with ``pg_advisory_xact_lock(hashtext(key))`` in the same round
+    trip as BEGIN (the adapter would send BEGIN alone before the first statement). The lock is its own statement, so
+    what the transaction reads next is read after it is granted (one statement reads one snapshot, taken when it
+    starts: a lock and a read in one statement would read what was there before the lock's holder committed).
+    False, nothing done, when the connection cannot (a transaction under way, another isolation level, a server
+    without ``standard_conforming_strings``): the caller takes the lock with an ordinary statement."""
+    conn = await session.connection()
+    sync_conn: Any = conn.sync_connection
+    fairy = sync_conn.connection
+    adapted: Any = fairy.dbapi_connection
+    driver: Any = fairy.driver_connection
+    if (
+        getattr(adapted, "_transaction", True) is not None
+        or adapted.isolation_level is not None
+        or adapted.readonly
+        or adapted.deferrable
+        or driver.get_settings().standard_conforming_strings != "on"
+    ):
+        return False
+    sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(key)}))"
+    begun = _Begun(adapted, driver)
+    adapted._transaction = begun  # set first: whatever fails below, the session's rollback ends it
+    session.info[_BEGUN] = begun
+    try:
+        await driver.execute(sql)
+    except Exception as exc:
+        # translated as SQLAlchemy does its own (a lost connection is invalidated, the error mapped)
+        await greenlet_spawn(_raise_translated, sync_conn, adapted, exc, sql)
+    return True
+
+
+def _raise_translated(connection: Any, adapted: Any, exc: Exception, sql: str) -> None:
+    try:
+        adapted._handle_exception(exc)
+    except Exception as dbapi_exc:  # noqa: BLE001 - re-raised by SQLAlchemy's own handler
+        connection._handle_dbapi_exception(dbapi_exc, sql, None, None, None)
+    raise exc
+
+
+def at_commit(session: AsyncSession, sql: str) -> bool:
+    """Leave ``sql`` (literal values: ``pg_literal``) to be sent with the COMMIT of a transaction ``begin_locked``
+    began: one round trip for both. False when the session's transaction was not begun that way (execute it)."""
+    begun = session.info.get(_BEGUN)
+    if begun is None or begun.adapted._transaction is not begun:
+        return False
+    begun.pending.append(sql)
+    return True
+
+
+def pg_literal(value: Any) -> str:
+    """``value`` as a PostgreSQL literal, for the simple query protocol (one round trip for several statements,
+    no parameters): with ``standard_conforming_strings`` on (checked by ``begin_locked``) a string literal's only
+    special character is the quote, doubled. Strings with NUL, which PostgreSQL's text cannot hold, are refused."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return f"{value!r}::float8"  # repr: the shortest text that reads back as the same double
+        return "'NaN'::float8" if math.isnan(value) else f"'{'-' if value < 0 else ''}Infinity'::float8"
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL in a PostgreSQL string")
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no PostgreSQL literal for {type(value).__name__}")
 
 
 def alembic_config(url: str) -> Any:

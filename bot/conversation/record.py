@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, true
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from bot.conversation.dialogue.turn import ConversationState, Received
+from bot.db import at_commit, begin_locked, pg_literal
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
 
@@ -23,29 +24,42 @@ async def one_at_a_time(session: Any, openid: str) -> None:
     it within a process): two at once (a reply went out late and the resident wrote again, the next message reached
     another worker) took the resident's and the conversation's rows in opposite orders and deadlocked (seen with
     4 workers in benchmarks/scaleout.py). A transaction-scoped advisory lock, released by the commit."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql" and not await begin_locked(session, f"resident:{openid}"):
         await session.exec(
             sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"resident:{openid}")
         )
 
 
-async def resident_of(session: Any, openid: str, now: Any) -> tuple[Resident, ReadConversation]:
+def _dialect(session: Any) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def resident_of(
+    session: Any, openid: str, now: Any, *, interacted: bool, unknown: bool = False
+) -> tuple[Resident, ReadConversation]:
     """The resident of ``openid`` and their conversation, in one SELECT for a known resident (the dialogue reads the
     conversation on every message: joined here, it costs no statement of its own); INSERT … ON CONFLICT DO NOTHING
-    and a second SELECT only the first time (or when two first messages race)."""
-    known = (await session.exec(_RESIDENT_AND_CONVERSATION, params={"openid": openid})).first()
-    if known is not None:
-        resident, cid, state, data, updated_at = known
-        return resident, (
-            (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
-        )
+    and a second SELECT only the first time (or when two first messages race). ``unknown``: a statement of this
+    transaction found no such resident just now (the first SELECT is skipped). ``interacted``: the message opens
+    WeChat's 48-hour window; a resident created for it is created with the window open (no UPDATE after)."""
+    if not unknown:
+        known = (await session.exec(_RESIDENT_AND_CONVERSATION, params={"openid": openid})).first()
+        if known is not None:
+            resident, cid, state, data, updated_at = known
+            return resident, (
+                (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
+            )
     query = select(Resident).where(col(Resident.openid) == openid)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     inserted = await session.exec(
         insert(Resident)
         .values(
-            openid=openid, created_at=now, subscribed=True, survey_opt_out=False, cs_sent_since_interaction=0
+            openid=openid,
+            created_at=now,
+            subscribed=True,
+            survey_opt_out=False,
+            cs_sent_since_interaction=0,
+            last_interaction_at=now if interacted else None,
         )
         .on_conflict_do_nothing(index_elements=["openid"])
     )
@@ -70,24 +84,33 @@ async def record(
     """The delivery's record (inserted: a duplicate fails here, before anything acts), the resident and their
     conversation as read with them (see ``ReadConversation``). The row is written with Core statements, here and
     in ``_store``: no ORM object, no flush (they were a third of a greeting's CPU, benchmarks/hotpath.py)."""
-    resident, conv = await resident_of(session, delivery.openid, now)
     media = jsonable(delivery.media)
-    inserted = await session.exec(
-        _INSERT_RECORD,
-        params={
-            "delivery_key": delivery.key,
-            "openid": delivery.openid,
-            "resident_id": resident.id,
-            "msg_type": delivery.msg_type,
-            "event": delivery.event,
-            "text": delivery.text,
-            "media": media,
-            "reply_mode": "pending",
-            "received_at": now,
-        },
-    )
-    row = Received(id=inserted.scalar_one(), openid=delivery.openid, msg_type=delivery.msg_type, media=media)
-    if delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}:
+    params = {
+        "delivery_key": delivery.key,
+        "openid": delivery.openid,
+        "msg_type": delivery.msg_type,
+        "event": delivery.event,
+        "text": delivery.text,
+        "media": media,
+        "reply_mode": "pending",
+        "received_at": now,
+    }
+    interacted = delivery.msg_type != "event" or delivery.event in {"subscribe", "click", "scan"}
+    known, pg = None, _dialect(session) == "postgresql"
+    if pg:
+        # a known resident: their row, their conversation and the record's INSERT in one statement (one round trip)
+        known = (await session.exec(_RECORD_FOR_KNOWN, params=params)).first()
+    if known is not None:
+        resident, cid, state, data, updated_at, row_id = known
+        conv: ReadConversation = (
+            (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
+        )
+    else:
+        resident, conv = await resident_of(session, delivery.openid, now, interacted=interacted, unknown=pg)
+        inserted = await session.exec(_INSERT_RECORD, params={**params, "resident_id": resident.id})
+        row_id = inserted.scalar_one()
+    row = Received(id=row_id, openid=delivery.openid, msg_type=delivery.msg_type, media=media)
+    if interacted:
         last = resident.last_interaction_at
         if (
             last is None
@@ -102,6 +125,14 @@ async def record(
 async def store(session: Any, row: Received) -> None:
     """The turn's outcome on the delivery's row: reply, how it went out, what the NLU understood, the case."""
     outcome = row.outcome()
+    if _dialect(session) == "postgresql":
+        # sent with the COMMIT, in its round trip, when the transaction began with the resident's lock
+        try:
+            sql = ", ".join(f"{name} = {pg_literal(value)}" for name, value in outcome.items())
+        except ValueError:  # a NUL in the text: the ordinary statement reports it
+            sql = ""
+        if sql and at_commit(session, f"UPDATE {_RECORDS.name} SET {sql} WHERE id = {int(row.id)}"):
+            return
     statement = _STORE_WITH_CASE if "case_id" in outcome else _STORE
     await session.exec(statement, params={"row_id": row.id, **{f"new_{k}": v for k, v in outcome.items()}})
 
@@ -121,6 +152,21 @@ _RESIDENT_AND_CONVERSATION = (
 )
 _RECORDS = InboundMessage.__table__  # type: ignore[attr-defined]
 _INSERT_RECORD = _RECORDS.insert().returning(_RECORDS.c.id)
+_NEW_RECORD = ("delivery_key", "openid", "msg_type", "event", "text", "media", "reply_mode", "received_at")
+# PostgreSQL: the record inserted for the resident the statement reads (a data-modifying CTE runs exactly once,
+# whether or not the outer query reads it; nothing is inserted when the resident is unknown)
+_RECORDED = (
+    _RECORDS.insert()
+    .from_select(
+        [*_NEW_RECORD, "resident_id"],
+        select(
+            *(bindparam(name, type_=_RECORDS.c[name].type) for name in _NEW_RECORD), col(Resident.id)
+        ).where(col(Resident.openid) == bindparam("openid")),
+    )
+    .returning(_RECORDS.c.id)
+    .cte("recorded")
+)
+_RECORD_FOR_KNOWN = _RESIDENT_AND_CONVERSATION.add_columns(_RECORDED.c.id).outerjoin(_RECORDED, true())
 _OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
 _STORE = (
     _RECORDS.update()

@@ -1,0 +1,189 @@
+"""The webhook's hot path on PostgreSQL: BEGIN and the resident's advisory lock in one round trip, the resident,
+their conversation and the record's INSERT in one statement, the outcome sent with the COMMIT (bot/db.py
+``begin_locked``, ``at_commit``; bot/conversation/record.py), with the semantics of one statement each: the read
+comes after the lock (it sees what the lock's last holder committed), a statement left for the commit that fails
+fails the transaction, and literals survive any text."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from benchmarks import sql_count
+from bot.db import at_commit, begin_locked, make_engine, make_sessions, pg_literal, transaction
+from bot.models import InboundMessage, Resident
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pg(pg_template: Any) -> str:
+    if pg_template is None:
+        pytest.skip("PostgreSQL not reachable")
+    url: str = await pg_template.copy()
+    return url
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def test_literals_read_back_as_the_values_they_stand_for(pg: str) -> None:
+    values: list[Any] = [
+        "it's",
+        "''",
+        "back\\slash \\' \\\\",
+        "轮椅 🙏 厚街镇",
+        "line\nbreak\ttab",
+        "'); DROP TABLE resident; --",
+        "$$ $a$",
+        "",
+        0,
+        -7,
+        2**62,
+        0.1,
+        1e-300,
+        -2.5e10,
+        True,
+        False,
+    ]
+    conn = await asyncpg.connect(_dsn(pg))
+    try:
+        assert await conn.fetchval("SHOW standard_conforming_strings") == "on"
+        for value in values:
+            assert await conn.fetchval(f"SELECT {pg_literal(value)}") == value, value
+        assert await conn.fetchval(f"SELECT {pg_literal(None)} IS NULL") is True
+        assert math.isnan(await conn.fetchval(f"SELECT {pg_literal(math.nan)}"))
+        assert await conn.fetchval(f"SELECT {pg_literal(math.inf)}") == math.inf
+        assert await conn.fetchval(f"SELECT {pg_literal(-math.inf)}") == -math.inf
+    finally:
+        await conn.close()
+    with pytest.raises(ValueError):
+        pg_literal("a\x00b")
+    with pytest.raises(TypeError):
+        pg_literal(b"bytes")
+
+
+async def _resident(sessions: Any, openid: str) -> int:
+    async with transaction(sessions) as session:
+        row = Resident(openid=openid, created_at=datetime.now(UTC))
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        return row.id
+
+
+async def test_the_read_after_the_lock_sees_what_its_last_holder_committed(pg: str) -> None:
+    engine = make_engine(pg)
+    sessions = make_sessions(engine)
+    try:
+        rid = await _resident(sessions, "oLock-1")
+        holder_done = asyncio.Event()
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oLock-1")
+                await session.exec(update(Resident).where(Resident.id == rid).values(phone="13800000001"))
+                holder_done.set()
+                await release.wait()
+
+        async def follower() -> str | None:
+            await holder_done.wait()
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oLock-1")  # waits for the holder's commit
+                phone = (await session.exec(select(Resident.phone).where(Resident.id == rid))).scalar_one()
+                return str(phone) if phone else None
+
+        first = asyncio.create_task(holder())
+        second = asyncio.create_task(follower())
+        await holder_done.wait()
+        await asyncio.sleep(0.3)
+        assert not second.done()  # the lock is held until the holder commits
+        release.set()
+        await first
+        assert await second == "13800000001"  # read after the lock: the holder's commit is seen
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_left_for_the_commit_run_with_it_or_not_at_all(pg: str) -> None:
+    engine = make_engine(pg)
+    sessions = make_sessions(engine)
+    try:
+        rid = await _resident(sessions, "oCommit-1")
+
+        def set_phone(value: str) -> str:
+            return f"UPDATE resident SET phone = {pg_literal(value)} WHERE id = {rid}"
+
+        async def phone() -> str | None:
+            async with sessions() as session:
+                found = (await session.exec(select(Resident.phone).where(Resident.id == rid))).scalar_one()
+                return str(found) if found else None
+
+        async with transaction(sessions) as session:
+            assert not at_commit(session, set_phone("x"))  # not begun by begin_locked: nothing is left
+            await session.exec(text("SELECT 1"))
+        async with transaction(sessions) as session:
+            assert await begin_locked(session, "resident:oCommit-1")
+            assert at_commit(session, set_phone("13800000002"))
+        assert await phone() == "13800000002"
+
+        with pytest.raises(RuntimeError):
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oCommit-1")
+                assert at_commit(session, set_phone("13800000003"))
+                raise RuntimeError("the dialogue failed")
+        assert await phone() == "13800000002"  # rolled back: the statement never ran
+
+        # a statement left for the commit that fails: the commit fails, nothing of the transaction stays, and the
+        # pooled connection is usable (its transaction was ended)
+        with pytest.raises(IntegrityError):
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oCommit-1")
+                await session.exec(update(Resident).where(Resident.id == rid).values(phone="13800000004"))
+                assert at_commit(session, "UPDATE resident SET openid = NULL WHERE id = " + str(rid))
+        assert await phone() == "13800000002"
+        for _ in range(3):  # every pooled connection answers
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oCommit-1")
+        assert engine.pool.checkedout() == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
+    results = await sql_count.run(pg, show=False)
+    greeting = results["greeting again"]
+    assert greeting["transactions"] == 1
+    assert greeting["round_trips"] == 3, greeting["sql"]  # BEGIN + lock; read + record; outcome + COMMIT
+    sql = [" ".join(s.split()) for s in greeting["sql"]]
+    assert sql[0] == "BEGIN" and sql[1].startswith(
+        "SELECT pg_advisory_xact_lock(hashtext('resident:o-bench-1'))"
+    )
+    assert sql[2].startswith("WITH recorded AS (INSERT INTO inboundmessage")
+    assert sql[3].startswith("UPDATE inboundmessage SET reply = '您好") and sql[4] == "COMMIT"
+    assert len(sql) == 5
+    # a new resident is created with WeChat's window open: no UPDATE of the row just inserted
+    first = results["first message of a new resident"]["sql"]
+    assert not any(s.lstrip().startswith("UPDATE resident") for s in first), first
+    engine = make_engine(pg)
+    try:
+        async with make_sessions(engine)() as session:
+            rows = (
+                await session.exec(
+                    select(InboundMessage.reply_mode, InboundMessage.reply, Resident.last_interaction_at)
+                    .join(Resident, Resident.id == InboundMessage.resident_id)
+                    .where(InboundMessage.openid == "o-bench-2")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [(mode, bool(reply), last is not None) for mode, reply, last in rows] == [("passive", True, True)]
