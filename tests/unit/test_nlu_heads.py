@@ -149,3 +149,39 @@ def test_a_projects_subject_is_read_with_the_sentences_own_words() -> None:
     # the part alone is cut 盲/道 and 花/基; the sentence's tagging keeps the word
     assert heads.topics("盲道俾车挡住") == ["盲道"]
     assert heads.topics("花基俾人踩烂晒") == ["花基"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # round 11: lists after a request verb — staples and things joined by 、, a pause or 仲有 + classifier
+        ("想申请啲米、盐、酱油同面粉 阿爷冇钱", ("米", "盐", "酱油", "面粉")),
+        ("阿婆想要 米 盐 挂面", ("米", "盐", "挂面")),
+        ("想要张书枱 仲有个书包 个孙开学", ("书枱", "书包")),
+        # an act before the second thing of a list ("同埋装返条扶手")
+        ("想要个浴凳同埋装返条扶手", ("浴凳", "扶手")),
+        # the same things again, named after 过新嘅
+        ("张席烂咗 想要过新嘅凉席同枕头", ("凉席", "枕头")),
+        # two things of a list, one inside the other's name
+        ("想要个新煲同煲盖", ("煲", "煲盖")),
+        ("想申请支拖把同拖把桶", ("拖把", "拖把桶")),
+        # a fee paid or not payable is the item, without whose it is
+        ("屋企住院费交唔起 阿妈病咗", ("住院费",)),
+        ("个仔要交校服费 我冇钱", ("校服费",)),
+    ],
+)
+def test_lists_and_fees_round_11(text: str, expected: tuple[str, ...]) -> None:
+    assert read_items(text, []).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("我姥姥腰痛 想要个暖水袋", None, "姥姥"),
+        ("丈母娘眼蒙 想配副老花镜", None, "丈母娘"),
+        ("我宝宝要奶粉", None, "宝宝"),
+        ("BB女发烧 想要个体温计", "BB", "BB女"),
+    ],
+)
+def test_kin_words_round_11(text: str, model: str | None, expected: str) -> None:
+    assert read_beneficiary(text, model) == expected

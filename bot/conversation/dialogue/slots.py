@@ -426,6 +426,7 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
     # the head nouns the structure names (nlu/heads.py) first: what a request verb governs, a service asked of a
     # helper; then the older character-level readings where they name something else
     asked = keep(heads.governed(text) + heads.services(text))
+    asked += [f for f in keep(heads.fees(text)) if not any(a in f or f in a for a in asked)]
     if not asked:
         asked = keep(a for m in _REQUEST.finditer(text) for a in _with_next(text, m.start("t"), lexicon))
     # a known thing with the place it is in before it ("桥栏杆" → 栏杆)
@@ -532,6 +533,7 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     # what the sentence's structure says is asked for (a request verb's object, a service asked of a helper): a
     # model item elsewhere in the story (a place, an illness, what the thing is for) is not the request
     headed = [*heads.governed(text), *heads.services(text)]
+    headed += [f for f in heads.fees(text) if not any(h in f or f in h for h in headed)]
     # in a project, likewise what a classifier introduces and a predicate talks about ("啲树池凹咗": not 人行道)
     teeming = [] if wish or headed else heads.teeming(text)
     headed = headed or ([] if wish else [*heads.classified(text)] or teeming or heads.topics(text))
@@ -589,7 +591,9 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     for other in [*asked, *(w for w in said if w in lexicon or (not wish and len(w) >= 2))]:
         # things the structure names side by side are distinct even when they share a character (牙膏/牙刷)
         if not any(
-            other in c or c in other or (c not in asked and _same_thing(text, other, c)) for c in chosen
+            ((other in c or c in other) and not (c in asked and _listed(text, c, other)))
+            or (c not in asked and _same_thing(text, other, c))
+            for c in chosen
         ):
             chosen.append(other)
     # the thing as staff, the donor and the wall read it: not widened to the whole token the tokenizer glues it into
@@ -597,6 +601,19 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     # for it (nlu_data/README.md)
     # keep the order in which the resident named them
     return sorted(chosen, key=lambda v: text.find(v) if v in text else len(text))
+
+
+def _listed(text: str, a: str, b: str) -> bool:
+    """Whether `a` and `b` are named one after the other in a list (镬同镬铲, 油、豉油), not one inside the other."""
+    return any(
+        _LIST_GAP.match(text[a1:b0] if a1 <= b0 else text[b1:a0])
+        for a0, a1 in _spans(text, a)
+        for b0, b1 in _spans(text, b)
+        if a1 <= b0 or b1 <= a0
+    )
+
+
+_LIST_GAP = re.compile(r"^\s*(?:同埋|同|和|跟|与|及|、|,|，)\s*$")
 
 
 def split_second_matter(text: str) -> tuple[str, str | None]:

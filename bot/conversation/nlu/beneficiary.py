@@ -33,7 +33,8 @@ PERSON_WORDS: frozenset[str] = frozenset(
 表妹 表弟 表哥 表姐 堂妹 堂弟 侄仔 侄女 外甥 外甥女 外孙仔 孙儿 囡囡 阿哥 阿弟 阿妹 伯父 伯母 叔叔 婶婶 舅舅 姑姑
 老爷 奶奶 婆婆 阿太 太婆 太公 病人 孤儿 小学生 中学生 大学生
 外母 外父 岳母 岳父 姨妈 姨丈 姑妈 姑丈 舅父 舅母 爹哋 妈咪 新抱 心抱 媳妇 儿媳 女婿 闺女 阿嫂 阿姑 阿姨 阿叔 阿婶
-阿哥 大佬 工友 后生仔 独居长者 孤寡长者 空巢长者 屋企人 单亲妈妈 家人""".split()
+阿哥 大佬 工友 后生仔 独居长者 孤寡长者 空巢长者 屋企人 单亲妈妈 家人
+姥姥 姥爷 丈母娘 老丈人 宝宝 BB女 BB仔 bb""".split()
 )
 # kin titles built from parts (the recipient's own name, as the gold marks it): 契仔/契爷, 二叔/三叔公/细姨/姑婆,
 # a surname and a title (陈伯, 张姨), a group called by its condition (视障人士, 独居长者)

@@ -142,8 +142,17 @@ def noun_phrase(tokens: tuple[Tagged, ...], i: int, *, as_list: bool = True) -> 
             )
         ):
             break  # a predicate, or a one-character word that starts another clause (职业培训/学/汽修)
+        pair = (  # 书/台, 车/位: a one-character noun before a one-character head is a name of its own
+            not parts
+            and len(t.word) == 1
+            and t.flag == "n"
+            and j + 1 < len(tokens)
+            and len(tokens[j + 1].word) == 1
+            and tokens[j + 1].word in HEAD_CHARS
+        )
         if (
             _nounish(t)
+            or pair
             or (parts and (_single_head(t) or t.word in GENERIC_PARTS))
             or (parts and _SERVICE_HEAD.search(t.word))
         ):
@@ -262,7 +271,12 @@ def _fragment(word: str) -> bool:
 def _phrase_at(text: str, at: int, *, as_list: bool = True) -> list[str]:
     """The noun phrase starting at character `at` (tagged on its own, so a word glued across `at` does not hide
     it)."""
-    return noun_phrase(tagged(text[at : at + 12], hmm=False), 0, as_list=as_list)
+    words = text[at : at + 12]
+    tokens = tagged(words, hmm=False)
+    phrase = noun_phrase(tokens, 0, as_list=as_list)
+    if not phrase and tokens and tokens[0].flag == "x" and "\u4e00" <= words[0] <= "\u9fff":
+        return noun_phrase(tagged(words), 0, as_list=as_list)  # 豉/油: a word only the guessing reads
+    return phrase
 
 
 # a request verb; 要/送/搞/做/整/开 only with a quantity or classifier after them ("要部雾化机", not "要做手术")
@@ -289,22 +303,50 @@ def governed(text: str) -> list[str]:
             continue  # 学 of 大学/学校/考大学, 开 of 裂开: not a verb of its own
         skip = _SKIP.match(text, m.end())
         at = skip.end() if skip else m.end()
-        if text[at : at + 1] == "过":
-            continue  # "想申请过个": the same thing again, named before
+        again = re.match(r"过\s*(?:新嘅|新的|新)?\s*", text[at:])
+        if again:  # "想要过新嘅被铺": the same thing again, named here; "想申请过个": named before
+            at += again.end()
+            if text[at : at + 1] in CLASSIFIERS or not (_phrase_at(text, at) or _staples(text, at)[0]):
+                continue
         rel = re.match(r"[^\s，,。]{1,8}?(?:嘅|的)", text[at:])
         if rel and not _phrase_at(text, at):
             at += rel.end()  # "可以坐住冲凉嘅凳": a description before the thing
-        for _ in range(4):
-            staples = _STAPLE_RUN.match(text, at)
-            if staples:  # "想申请啲米油面": three things
-                found += [w for w in staples.group() if w not in found]
-                break
+        for _ in range(8):
+            staples, end = _staples(text, at)
+            if staples:  # "想申请啲米油面", "米、油、盐": one-character things
+                found += [w for w in staples if w not in found]
+                joined = _AND.match(text, end) or _LISTED.match(text, end)
+                if joined is None and _phrase_at(text, end):
+                    at = end  # "米油面条": a longer name right after the staples
+                    continue
+                if joined is None:
+                    break
+                at = _after_and(text, joined.end())
+                continue
             phrase = _phrase_at(text, at)
-            if phrase and _fragment(phrase[-1]):
+            counted = re.search(rf"[{CLASSIFIERS}]|过|新", text[m.end() : at]) is not None
+            guessed = (
+                not phrase
+                and counted
+                and not text[at - 1].isspace()
+                and text[at : at + 1] not in "我你佢他她俾畀给都就又"
+                and not _REQUEST.match(text, at)
+            )
+            if guessed and text[at] in STAPLES:
+                phrase, guessed = [text[at]], False  # "一袋米一桶油": the staple (米/q to the tagger)
+            if guessed:
+                phrase = [
+                    text[at]
+                ]  # 过新嘅被/铺: a counted thing the tagger cannot read, read up to where it ends
+            if phrase and (_fragment(phrase[-1]) or guessed):
                 whole = _NAME_END.match(
                     text, at
                 )  # "电饭郭", "电恼俾个仔": the words up to where the name ends
                 phrase = [*phrase[:-1], whole.group()] if whole and phrase[-1] in whole.group() else []
+                if guessed and (
+                    re.search("[都到咗晒]", "".join(phrase)) or _NOT_THING.match("".join(phrase))
+                ):
+                    phrase = []
             if not phrase:
                 break
             end = text.find(phrase[-1], at) + len(phrase[-1])
@@ -319,11 +361,57 @@ def governed(text: str) -> list[str]:
             found += [w for w in phrase if w not in found]
             money = re.match(r"\s*(?:补助|补贴|资助|救济)", text[end:])
             end += money.end() if money else 0
-            joined = _AND.match(text, end)
+            joined = _AND.match(text, end) or _LISTED.match(text, end)
             if joined is None or end < len(phrase[-1]):
                 break
-            at = joined.end()
+            at = _after_and(text, joined.end())
     return [w for w in found if not _MONEY_HELP.fullmatch(w)]
+
+
+_KNOWN_RE = "|".join(sorted(map(re.escape, ITEMS), key=len, reverse=True))
+# a list goes on after a pause when a one-character staple or a counted thing follows ("想要 米 油 面条", "仲有本字典")
+_LISTED = re.compile(
+    rf"\s*(?:(?:仲有|还有|仲要|再要|另外)\s*(?=[{_NUM}]{{0,3}}[{CLASSIFIERS}])|\s(?=[{STAPLES}](?:\s|$)|(?:{_KNOWN_RE})(?:\s|$)))"
+)
+
+
+def _after_and(text: str, at: int) -> int:
+    """Where the next thing of a list starts: past an act done to it ("同埋装返条扶手") and its quantity."""
+    skip = re.match(
+        rf"(?:加装|安装|装|买|配|换|整|搞)(?:返|番)?(?=[{_NUM}]{{0,3}}[{CLASSIFIERS}]|[\u4e00-\u9fff]{{2}})",
+        text[at:],
+    )
+    if not skip:
+        return at
+    quantity = re.match(rf"\s*(?:{_QUANTITY.pattern})?\s*", text[at + skip.end() :])
+    return at + skip.end() + (quantity.end() if quantity else 0)
+
+
+def _staples(text: str, at: int) -> tuple[list[str], int]:
+    """One-character staples named side by side from `at`, with nothing, 、 or a space between them ("米油面",
+    "米、油、", "米 油 面条" → 米, 油), and where they end; none when the run does not end a name (米粉, 油漆) or
+    when the staple starts a longer word (面条)."""
+    found: list[str] = []
+    k = end = at
+    while k < len(text) and text[k] in STAPLES:
+        if any(text.startswith(w, k) for w in _KNOWN if len(w) > 1 and w[0] == text[k]):
+            break  # 面条, 油烟机: a longer thing
+        nxt = text[k + 1 : k + 2]
+        if (
+            nxt
+            and nxt not in STAPLES
+            and not re.match(_KNOWN_RE, text[k + 1 :])  # "米盐挂面": a known thing follows
+            and not re.match(r"[\s、,，/]|俾|畀|给|同|和|嘅|的|过|送|都|$", text[k + 1 :])
+        ):
+            break  # 米粉, 油漆: a name of its own
+        found.append(text[k])
+        end = k + 1
+        gap = re.match(r"[\s、,，/]*", text[end:])
+        k = end + (gap.end() if gap else 0)
+    listed = re.match(rf"\s*(?:[、,，/]|同|和|\s|[{STAPLES}])", text[end:])
+    if not found or (len(found) == 1 and not listed):
+        return [], at  # a lone staple ends no list; noun_phrase reads it
+    return found, end
 
 
 # help in money in general, no thing ("想申请资助")
@@ -533,4 +621,30 @@ def topics(text: str) -> list[str]:
             and not PREDICATE.search(head)
         ):
             found.append(head)
+    return found
+
+
+# a fee the household cannot pay, or pays: the fee word is the item (the dev sets' headers: [车费], [房租])
+_FEE = re.compile(
+    r"(?:^|(?<=[\s，,。！!？?、]|交|付|缴))(?P<f>[\u4e00-\u9fff]{0,5}?(?:费|房租|租金))"
+    r"(?=$|[\s，,。！!？?]|都|又|也|交|付|缴|俾|畀|好贵|太贵|贵|唔够|不够)"
+)
+_FEE_PAID = re.compile(
+    r"^(?:都|又|也)?(?:交|付|缴|俾|畀)(?:唔起|不起|唔到|不到|唔出|不出)|^(?:好贵|太贵|贵|唔够|不够)"
+)
+
+
+def fees(text: str) -> list[str]:
+    """Fees the text says are paid or cannot be paid ("房租交唔起" → 房租, "要交书簿费" → 书簿费, "交电费" → 电费)."""
+    found: list[str] = []
+    for m in _FEE.finditer(text):
+        fee = m.group("f")
+        first = tagged(fee, hmm=False)[0]
+        if len(fee) > len(first.word) + 1 and (
+            first.word in ("屋企", "家里", "屋里", "屋企人") or first.flag.startswith(("s", "f", "r"))
+        ):
+            fee = fee[len(first.word) :]  # "屋企电费": whose, not the fee's name
+        paid = text[m.start() - 1 : m.start()] in ("交", "付", "缴") or _FEE_PAID.match(text[m.end() :])
+        if paid and len(fee) >= 2 and not _NOT_THING.match(fee) and fee not in found:
+            found.append(fee)
     return found
