@@ -57,3 +57,12 @@ def test_what_a_thing_guards_against_is_a_modifier() -> None:
 
 def test_things_counted_as_there_in_a_project() -> None:
     assert read_items("巷口有两架摩托车停咗成年", [], wish=False).items == ("摩托车",)
+
+
+def test_traditional_characters_are_read_and_given_back_as_written() -> None:
+    assert surface.simplify("想要部輪椅").text == "想要部轮椅"
+    assert surface.simplify("想要部輪椅").reopen("轮椅") == "輪椅"
+    assert read_items("我嫲嫲個雪櫃壞咗 想申請部新嘅", []).items == ("雪櫃",)
+    assert read_items("阿爺行路唔穩 想要支拐杖同埋一部輪椅", []).items == ("拐杖", "輪椅")
+    assert read_items("村口啲路燈壞咗好耐", [], wish=False).items == ("路燈",)
+    assert read_beneficiary("阿爺行路唔穩 想要支拐杖", None) == "阿爺"

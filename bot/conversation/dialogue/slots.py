@@ -278,6 +278,11 @@ class Items:
 
 def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> Items:
     """The things one request asks for: the model's items checked against the text and the item lexicon."""
+    simple = surface.simplify(text)  # "想要部輪椅": read as 轮椅, given back as written
+    if simple.text != text:
+        whole = read_items(simple.text, [surface.simplify(v).text for v in model_items], wish=wish)
+        second = simple.reopen(whole.second) if whole.second else None
+        return Items(tuple(simple.reopen(v) for v in whole.items), second)
     closed = surface.close(
         text
     )  # "助 听 器": the word voice input split, read whole and given back as written
@@ -649,6 +654,10 @@ def read_beneficiary(text: str, model_value: str | None) -> str | None:
     kin-word finder (`nlu.beneficiary`) when the model took a part of it ("留守" of 留守儿童), a state ("独居" in
     "独居阿公" → 阿公), the speaker's status (低保户), a non-recipient (邻居) or a kin word who is not the
     recipient ("我老婆走咗之后…")."""
+    simple = surface.simplify(text)  # "我嫲嫲": read in simplified characters, given back as written
+    if simple.text != text:
+        value = read_beneficiary(simple.text, surface.simplify(model_value).text if model_value else None)
+        return "、".join(simple.reopen(v) for v in value.split("、")) if value else None
     closed = surface.close(text)  # "阿 婆": read whole, given back as written
     if closed.text != text:
         value = read_beneficiary(closed.text, surface.squeeze(model_value) if model_value else None)

@@ -1,5 +1,5 @@
 """The surface of a message that is not its words: spaces that voice input puts inside a word ("助 听 器"), a brand
-before a thing ("格力风扇"), a classifier the model takes along with a thing ("袋米", "盏台灯").
+before a thing ("格力风扇"), a classifier the model takes along with a thing ("袋米", "盏台灯"), traditional characters ("輪椅").
 
 - `close`: the text with the spaces that split a word removed — a space next to a lone character ("助 听 器",
   "轮 椅") — so the reading sees the word; a space between clauses of several characters ("我个孙 想要 书包")
@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.conversation.nlu import hant
 from bot.conversation.nlu.beneficiary import _tokenizer
 from bot.conversation.nlu.heads import CLASSIFIERS
 from bot.conversation.nlu.normalize import find_items
@@ -70,6 +71,12 @@ def close(text: str) -> Closed:
                 keep[i] = False
     origin = tuple(k for k in range(len(text)) if keep[k])
     return Closed("".join(text[k] for k in origin), origin, text)
+
+
+def simplify(text: str) -> Closed:
+    """`text` in simplified characters (`nlu.hant`), position for position, so a value read on it is given back as
+    the resident wrote it ("輪椅")."""
+    return Closed(hant.simplified(text), tuple(range(len(text))), text)
 
 
 def squeeze(value: str) -> str:
