@@ -185,3 +185,24 @@ def test_lists_and_fees_round_11(text: str, expected: tuple[str, ...]) -> None:
 )
 def test_kin_words_round_11(text: str, model: str | None, expected: str) -> None:
     assert read_beneficiary(text, model) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "wish", "expected"),
+    [
+        # round 11: a service asked of a helper — after 有人/搵人, past a time word; a one-character verb and
+        # object (搬屋); 帮 + whom + a verb before 申请 is still a service
+        ("想有人每日读信俾佢听", True, ("读信",)),
+        ("我哋两个老人家 想搵义工帮手搬屋", True, ("搬屋",)),
+        ("想有人帮阿婆填表申请补助", True, ("填表",)),
+        # a treatment to be done is asked for; a fee paid is the fee, not the act of paying
+        ("阿妈中风 医生话要做言语治疗", True, ("言语治疗",)),
+        ("个仔想申请交学费", True, ("学费",)),
+        # what teems, one character or said as "X多到", unless the project names an object before it
+        ("村口成日有野猫成群咁嗌", False, ("野猫",)),
+        ("鱼塘附近蚊多到冇人敢行", False, ("蚊",)),
+        ("球场围网烂咗 好多蚊", False, ("围网",)),
+    ],
+)
+def test_services_fees_and_pests_round_11(text: str, wish: bool, expected: tuple[str, ...]) -> None:
+    assert read_items(text, [], wish=wish).items == expected

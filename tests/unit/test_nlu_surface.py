@@ -66,3 +66,10 @@ def test_traditional_characters_are_read_and_given_back_as_written() -> None:
     assert read_items("阿爺行路唔穩 想要支拐杖同埋一部輪椅", []).items == ("拐杖", "輪椅")
     assert read_items("村口啲路燈壞咗好耐", [], wish=False).items == ("路燈",)
     assert read_beneficiary("阿爺行路唔穩 想要支拐杖", None) == "阿爺"
+
+
+def test_a_determiner_or_classifier_taken_along_is_no_part_of_the_name() -> None:
+    assert surface.plain("单车棚个", "小区单车棚个顶穿咗") == "单车棚"
+    assert surface.plain("啲座椅", "看台啲座椅烂晒") == "座椅"
+    assert surface.plain("条班马线", "门口条班马线褪晒色") == "班马线"  # a name the lexicon does not know
+    assert surface.plain("对讲机", "楼下对讲机坏咗") == "对讲机"  # 对 starts the word here

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.conversation.nlu import heads, surface
+from bot.conversation.nlu import fees, heads, surface
 from bot.conversation.nlu.beneficiary import (
     PERSON_WORDS,
     _tokens,
@@ -431,7 +431,7 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
     # the head nouns the structure names (nlu/heads.py) first: what a request verb governs, a service asked of a
     # helper; then the older character-level readings where they name something else
     asked = keep(heads.governed(text) + heads.services(text))
-    asked += [f for f in keep(heads.fees(text)) if not any(a in f or f in a for a in asked)]
+    asked += [f for f in keep(fees.fees(text)) if not any(a in f or f in a for a in asked)]
     if not asked:
         asked = keep(a for m in _REQUEST.finditer(text) for a in _with_next(text, m.start("t"), lexicon))
     # a known thing with the place it is in before it ("桥栏杆" → 栏杆)
@@ -440,7 +440,7 @@ def _shaped(text: str, lexicon: Sequence[str], *, wish: bool) -> tuple[list[str]
         for v in heads.classified(text)
     )
     if not said and not asked and not wish:  # pests or a nest where people are ("菜市场好多老鼠")
-        said = keep(heads.teeming(text))
+        said = keep(heads.pests(text))
     if not said and not asked and not wish:  # what the project's first clause is about ("天台铁闸俾人锁死咗")
         said = keep(next((w for w in lexicon if v.endswith(w)), v) for v in heads.topics(text))
     if not said:
@@ -538,9 +538,9 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
     # what the sentence's structure says is asked for (a request verb's object, a service asked of a helper): a
     # model item elsewhere in the story (a place, an illness, what the thing is for) is not the request
     headed = [*heads.governed(text), *heads.services(text)]
-    headed += [f for f in heads.fees(text) if not any(h in f or f in h for h in headed)]
+    headed += [f for f in fees.fees(text) if not any(h in f or f in h for h in headed)]
     # in a project, likewise what a classifier introduces and a predicate talks about ("啲树池凹咗": not 人行道)
-    teeming = [] if wish or headed else heads.teeming(text)
+    teeming = [] if wish or headed else heads.pests(text)
     headed = headed or ([] if wish else [*heads.classified(text)] or teeming or heads.topics(text))
     if teeming and headed == teeming:  # "好多老鼠 想搞下灭鼠": the pest, not what is done to it
         candidates = [c for c in candidates if c in teeming]

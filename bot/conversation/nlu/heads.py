@@ -281,11 +281,11 @@ def _phrase_at(text: str, at: int, *, as_list: bool = True) -> list[str]:
 
 # a request verb; 要/送/搞/做/整/开 only with a quantity or classifier after them ("要部雾化机", not "要做手术")
 _REQUEST = re.compile(
-    r"(?:想要|想申请|申请|需要|想整|想装|加装|安装|想加|想换|换过|想买|买|捐|缺|配|想学|学|戴|开返|组织|举办|开展|"
+    r"(?:(?:需|想|就)?要做(?=[\u4e00-\u9fff]{0,4}(?:治疗|训练|理疗|康复|复健|护理))|想要|想申请|申请|需要|想整|想装|加装|安装|想加|想换|换过|想买|买|捐|缺|配|想学|学|戴|开返|组织|举办|开展|"
     rf"(?:(?:需|想|就)?要|送|搞|做|整|装|加|换|开|搵|找|起|建|(?:最好|想|希望)有)(?=\s*(?:[{_NUM}]{{0,3}}[{CLASSIFIERS}])))"
 )
 _SKIP = re.compile(
-    rf"\s*(?:返|番)?\s*(?:(?:加装|安装|装|买|配|换|整|搞)(?=[\u4e00-\u9fff]{{2}}))?\s*(?:{_QUANTITY.pattern}|[{_NUM}]{{0,3}}床(?=\S?(?:棉被|被|毯|席)))?\s*(?:新嘅|新|旧|二手)?\s*"
+    rf"\s*(?:返|番)?\s*(?:(?:加装|安装|装|买|配|换|整|搞)(?=[\u4e00-\u9fff]{{2}})|(?:交|缴|付)(?!通)(?=[\u4e00-\u9fff]{{1,4}}费))?\s*(?:{_QUANTITY.pattern}|[{_NUM}]{{0,3}}床(?=\S?(?:棉被|被|毯|席)))?\s*(?:新嘅|新|旧|二手)?\s*"
 )
 _AND = re.compile(rf"\s*(?:同埋|同|和|跟|及|、)\s*(?:{_QUANTITY.pattern})?\s*")
 
@@ -297,7 +297,9 @@ def governed(text: str) -> list[str]:
     found: list[str] = []
     for m in _REQUEST.finditer(text):
         token = next(t for t in tokens if t.start <= m.start() < t.end)
-        strong = m.group() in ("申请", "想申请", "想要", "需要") and token.start == m.start()
+        strong = (
+            m.group() in ("申请", "想申请", "想要", "需要") or m.group()[-1] == "做"
+        ) and token.start == m.start()
         verb = token.flag.startswith("v") and token.end == m.end()
         if not (strong or verb or (token.start == m.start() and text[m.end() : m.end() + 1] in CLASSIFIERS)):
             continue  # 学 of 大学/学校/考大学, 开 of 裂开: not a verb of its own
@@ -488,17 +490,21 @@ def _classified_thing(words: str, whole: tuple[Tagged, ...], at: int) -> list[st
     return []
 
 
-_HELPER = re.compile(r"(?:帮|陪|上门|定期)(?:手|忙|下)?\s*")
+_HELPER = re.compile(
+    r"(?:帮|陪|上门|定期|(?<=想|要)有人|(?<=希望)有人|(?<=想|要)(?:搵|揾|找|请)(?:个)?人)(?:手|忙|下)?\s*"
+)
 _NOT_SERVICE = re.compile(
     r"^(?:申请|问|问下|睇下|整|整返|搞|做|去|返|来|嚟|讲|话|谂|揾|买|陪|上门|定期|申|请|手|忙|下|吓|有|你|你哋|"
-    r"你们|手续|登记)$|返$|^帮"
+    r"你们|手续|登记|理|管|理下|管下|处理|跟进|解决)$|返$|^帮"
 )
 _REPAIR = frozenset(
     ("补", "整", "修", "换", "装", "封", "通", "清", "维修", "修理", "更换", "安装", "整返", "换返")
 )
 # 帮 + whom + a request verb: the request is made for them ("帮隔离屋陈伯申请", "帮阿婆买")
 _FOR_WHOM = re.compile(r"[^\s，,。]{1,6}?(?:申请|想要|报名|买|揾|搵)")
-_PERSON_SLOT = re.compile(r"^(?:佢|我|他|她|佢哋|我哋|我们|他们|她们|老人家|老人|屋企|家里|\s)$")
+_PERSON_SLOT = re.compile(
+    r"^(?:佢|我|他|她|佢哋|我哋|我们|他们|她们|老人家|老人|屋企|家里|\s|每日|每天|日日|天天|每个星期|每周|每星期|经常|定时|得闲|有空|得空|有时间|嚟|来|过嚟|过来)$"
+)
 
 
 def services(text: str) -> list[str]:
@@ -509,8 +515,19 @@ def services(text: str) -> list[str]:
     found: list[str] = []
     for m in _HELPER.finditer(text):
         k = starts.get(m.end())
-        if k is None or _FOR_WHOM.match(text, m.end()):
-            continue  # "帮隔离屋陈伯申请个煤气炉": 帮 says whom the request is for, no service
+        whom = _FOR_WHOM.match(text, m.end())
+        asked = 2 if whom and whom.group().endswith(("申请", "想要", "报名")) else 1
+        if k is None or (
+            whom
+            and not any(
+                t.flag.startswith("v")
+                and t.start >= m.end()
+                and t.end == whom.end() - asked
+                and len(t.word) > 1
+                for t in tokens
+            )
+        ):
+            continue  # "帮隔离屋陈伯申请个煤气炉": 帮 says whom the request is for, no service (not "帮佢填表申请…")
         while k < len(tokens) and (
             _PERSON_SLOT.match(tokens[k].word)
             or tokens[k].word in PERSON_WORDS
@@ -540,7 +557,10 @@ def services(text: str) -> list[str]:
                 and nxt.flag.startswith(("n", "vn", "zg", "g"))
                 and not nxt.flag.startswith(("ns", "nr"))
                 and len(nxt.word) <= 3
-                and not _NOT_THING.match(nxt.word)
+                and (
+                    not _NOT_THING.match(nxt.word)
+                    or (len(t.word) == 1 and len(nxt.word) == 1 and nxt.word not in "人我你佢他她嘢日年月")
+                )  # 搬/屋, 煮/饭, 洗/衫: a one-character verb and object
                 and len(t.word + nxt.word) <= 5
                 and not (len(t.word) == 2 and len(nxt.word) > 2)
             ):
@@ -559,7 +579,9 @@ def services(text: str) -> list[str]:
 
 _THERE = re.compile(
     rf"(?:好多|成日有|有好多|周围都系|周围都是|有(?:[{_NUM}]{{0,3}}[个只架辆部窦]|一窦|啲|一啲)(?:[^\s，,。嘅的]{{1,4}}(?:嘅|的))?)"
-    r"(?P<t>[\u4e00-\u9fff]{2,4}?)(?=$|[\s，,。！!？?]|(?:周围|乱|飞|爬|出|喺|咬|叮|成日|都|又|好|仲|啲|惊|会|害|停|摆|占|阻))"
+    r"(?P<t>[\u4e00-\u9fff]{1,4}?)(?=$|[\s，,。！!？?]|(?:周围|乱|飞|爬|出|喺|咬|叮|成日|成群|都|又|好|仲|啲|惊|会|害|停|摆|占|阻))|"
+    # "河边蚊多到…": what is so many that it is the trouble, after where it is
+    r"(?:^|(?<=[\s，,。！!？?边度])|(?<=附近|周围|晚黑|夜晚))(?P<m>[\u4e00-\u9fff]{1,3}?)(?:多到|多得|多过|多(?=到|得|死))"
 )
 
 
@@ -571,8 +593,12 @@ def teeming(text: str) -> list[str]:
     "垃圾站附近好多曱甴" → 曱甴, "棵树有个好大嘅黄蜂窦" → 黄蜂窦; not a person (好多老人家)."""
     found: list[str] = []
     for m in _THERE.finditer(text):
-        word = m.group("t")
+        word = m.group("t") or m.group("m")
+        if m.group("m") and len(word) > 1:  # "河边蚊多到": the thing after where it is
+            word = tagged(word, hmm=False)[-1].word
         first = tagged(word, hmm=False)[0]
+        if len(word) == 1 and not any(t.word == word and t.flag.startswith("n") for t in tagged(text)):
+            continue  # a one-character thing only as a noun of its own in the sentence (有蛇爬落嚟, 蚊多到)
         if (
             _NOT_THING.match(word)
             or _RUBBISH.match(word)  # rubbish is the item only when nothing else is named (the guide)
@@ -584,6 +610,32 @@ def teeming(text: str) -> list[str]:
             continue
         found.append(word)
     return found
+
+
+_PLACE_END = re.compile(
+    r"(?:场|室|站|园|馆|中心|公园|村道|巷|街|村|小区|社区|楼|桥|边|门口|市场|空地|后山|山|附近|周围|旁边|对面|一带)$"
+)
+
+
+def pests(text: str) -> list[str]:
+    """What teems in a project (`teeming`), unless the project is about an object named before it ("绿化带积晒水
+    好多蚊": a pest beside a named object is no item; "菜市场好多老鼠": a place, so the pest)."""
+    found = teeming(text)
+    if not found:
+        return found
+    said = topics(
+        text
+    ) or [  # the words before the first clause's predicate, when the tagger reads no noun there
+        m.group("t")
+        for m in [
+            re.match(
+                rf"^(?:我哋|我们|我地)?(?P<t>[\u4e00-\u9fff]{{2,7}}?)(?={PREDICATE.pattern})", text.strip()
+            )
+        ]
+        if m
+    ]
+    topic = [t for t in said if not _PLACE_END.search(t)]
+    return [] if topic and not any(f in topic[0] for f in found) else found
 
 
 def topics(text: str) -> list[str]:
@@ -621,30 +673,4 @@ def topics(text: str) -> list[str]:
             and not PREDICATE.search(head)
         ):
             found.append(head)
-    return found
-
-
-# a fee the household cannot pay, or pays: the fee word is the item (the dev sets' headers: [车费], [房租])
-_FEE = re.compile(
-    r"(?:^|(?<=[\s，,。！!？?、]|交|付|缴))(?P<f>[\u4e00-\u9fff]{0,5}?(?:费|房租|租金))"
-    r"(?=$|[\s，,。！!？?]|都|又|也|交|付|缴|俾|畀|好贵|太贵|贵|唔够|不够)"
-)
-_FEE_PAID = re.compile(
-    r"^(?:都|又|也)?(?:交|付|缴|俾|畀)(?:唔起|不起|唔到|不到|唔出|不出)|^(?:好贵|太贵|贵|唔够|不够)"
-)
-
-
-def fees(text: str) -> list[str]:
-    """Fees the text says are paid or cannot be paid ("房租交唔起" → 房租, "要交书簿费" → 书簿费, "交电费" → 电费)."""
-    found: list[str] = []
-    for m in _FEE.finditer(text):
-        fee = m.group("f")
-        first = tagged(fee, hmm=False)[0]
-        if len(fee) > len(first.word) + 1 and (
-            first.word in ("屋企", "家里", "屋里", "屋企人") or first.flag.startswith(("s", "f", "r"))
-        ):
-            fee = fee[len(first.word) :]  # "屋企电费": whose, not the fee's name
-        paid = text[m.start() - 1 : m.start()] in ("交", "付", "缴") or _FEE_PAID.match(text[m.end() :])
-        if paid and len(fee) >= 2 and not _NOT_THING.match(fee) and fee not in found:
-            found.append(fee)
     return found

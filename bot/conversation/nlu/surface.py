@@ -87,6 +87,22 @@ def squeeze(value: str) -> str:
 def plain(value: str, text: str = "") -> str:
     """A thing without a brand ("格力风扇" → 风扇) or a lone classifier the model took along ("袋米" → 米, "盏台灯" →
     台灯) in front of it; the value itself when what remains names no thing."""
+    glued = re.fullmatch(rf"(?:啲|嗰啲|呢啲)?(?P<v>[{_CJK}]{{2,}}?)[个啲]", value) or re.fullmatch(
+        rf"啲(?P<v>[{_CJK}]{{2,}})", value
+    )
+    if (
+        glued
+    ):  # "单车棚个顶", "啲座椅": a determiner or classifier the reading took along is no part of the name
+        value = glued.group("v")
+    lead = re.fullmatch(rf"[{CLASSIFIERS}](?P<v>[{_CJK}]{{3,}})", value)
+    at = text.find(value) if text else -1
+    if (
+        lead
+        and at >= 0
+        and not (at > 0 and text[at - 1] in _COUNTED)
+        and next(_tokenizer().tokenize(value, HMM=False))[0] == value[0]
+    ):  # "条班马线": a classifier of its own before a name the lexicon does not know (not 对讲机, 一条…)
+        value = lead.group("v")
     brand = _BRAND.match(value)
     if brand and len(value) > brand.end():
         rest = value[brand.end() :]
