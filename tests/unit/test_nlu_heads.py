@@ -206,3 +206,17 @@ def test_kin_words_round_11(text: str, model: str | None, expected: str) -> None
 )
 def test_services_fees_and_pests_round_11(text: str, wish: bool, expected: tuple[str, ...]) -> None:
     assert read_items(text, [], wish=wish).items == expected
+
+
+def test_projects_round_11() -> None:
+    # a classifier's character ending a word (水箱) does not introduce what is wrong with it (漏水)
+    items = read_items("屋苑水箱漏水 落雨更加严重", [], wish=False).items
+    assert "水箱" in items and "漏水" not in items
+    # rubbish piled up (堆咗) is the rubbish
+    assert read_items("村尾啲落叶堆咗成个月冇人扫", [], wish=False).items == ("落叶",)
+    # the place where a thing is missing is no item
+    assert read_items("我哋广场冇长凳 想起几张", [], wish=False).items == ("长凳",)
+    # a season is no thing
+    assert "冬天" not in read_items("鱼塘啲水好臭 冬天都臭", [], wish=False).items
+    # 借 asks for the thing
+    assert read_items("阿爷想借部助行器 仲想有人陪诊", []).items == ("助行器", "陪诊")

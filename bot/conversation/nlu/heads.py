@@ -104,7 +104,7 @@ _MODIFIER = re.compile(
 # what says something about a thing named before it: a problem, a state, a negation, a passive
 PREDICATE = re.compile(
     r"(?:成日|经常|又|全部|都|已经|就快|快|就|好|有啲|有点|一|日日|次次|成个月|好耐)?\s*"
-    r"(?:咗|晒|俾|被|露|冇|日晒|唔|不|没|生晒|生满|生锈|锈|烂|坏|塞|爆|断|甩|穿|崩|漏|裂|凹|翘|松|冧|倒|跌|"
+    r"(?:堆(?=咗|满|晒|到)|咗|晒|俾|被|露|冇|日晒|唔|不|没|生晒|生满|生锈|锈|烂|坏|塞|爆|断|甩|穿|崩|漏|裂|凹|翘|松|冧|倒|跌|"
     r"闪|褪|薄|臭|歪|塌|积满|积|拱|压住|停咗|荒废|踩落|按极|点唔着|烧|霉|脏|污糟|太|过咗期|乱|剪开|撞|吹走|"
     r"冲唔到|转唔|唔转|唔着|不亮|不平|凹凸|好(?=[\u4e00-\u9fff])|一?落(?:完|大|暴)?雨|多(?:到|得))"
 )
@@ -281,7 +281,7 @@ def _phrase_at(text: str, at: int, *, as_list: bool = True) -> list[str]:
 
 # a request verb; 要/送/搞/做/整/开 only with a quantity or classifier after them ("要部雾化机", not "要做手术")
 _REQUEST = re.compile(
-    r"(?:(?:需|想|就)?要做(?=[\u4e00-\u9fff]{0,4}(?:治疗|训练|理疗|康复|复健|护理))|想要|想申请|申请|需要|想整|想装|加装|安装|想加|想换|换过|想买|买|捐|缺|配|想学|学|戴|开返|组织|举办|开展|"
+    r"(?:(?:需|想|就)?要做(?=[\u4e00-\u9fff]{0,4}(?:治疗|训练|理疗|康复|复健|护理))|想要|想申请|申请|需要|想整|想装|加装|安装|想加|想换|换过|想买|买|想借|借|捐|缺|配|想学|学|戴|开返|组织|举办|开展|"
     rf"(?:(?:需|想|就)?要|送|搞|做|整|装|加|换|开|搵|找|起|建|(?:最好|想|希望)有)(?=\s*(?:[{_NUM}]{{0,3}}[{CLASSIFIERS}])))"
 )
 _SKIP = re.compile(
@@ -461,6 +461,8 @@ def classified(text: str) -> list[str]:
 def _classified_thing(words: str, whole: tuple[Tagged, ...], at: int) -> list[str]:
     if not words or re.match(rf"[{_NUM}]", words) or words in PERSON_WORDS or words in _SHORT_KIN:
         return []
+    if len(words) >= 2 and PREDICATE.match(words) and re.match(r"[\u4e00-\u9fff]", words):
+        return []  # "电箱漏电": 箱 ends a word, what follows is what is wrong with it
     inside = tuple(t for t in whole if at <= t.start and t.end <= at + len(words))
     # the sentence's own words when they fall inside the span (书/湿), else the span tagged alone (棉台)
     tokens = inside if sum(len(t.word) for t in inside) == len(words) else tagged(words, hmm=False)
@@ -648,9 +650,13 @@ def topics(text: str) -> list[str]:
             continue
         rest = clause[m.end() :]
         lacks = re.match(r"(?:冇|没有|无|没)(.)", rest)
+        missing = rest[len(lacks.group(0)) - 1 :] if lacks else ""
         if lacks and (
             lacks.group(1) not in GENERIC_PARTS
-            and any(rest[len(lacks.group(0)) - 1 :].startswith(w) for w in ITEMS + tuple(HEAD_CHARS))
+            and (
+                any(missing.startswith(w) for w in ITEMS + tuple(HEAD_CHARS))
+                or any(t.flag == "n" and len(t.word) >= 2 for t in tagged(missing[:6], hmm=False)[:1])
+            )
         ):
             continue  # "楼梯冇扶手", "球场冇灯": the place where a thing is missing
         at = text.find(clause) + m.start("t")
