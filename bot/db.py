@@ -7,13 +7,15 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, closing
 from contextvars import ContextVar
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, make_url
+from sqlalchemy import Table, create_engine, event, make_url
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -382,10 +384,48 @@ def at_commit(session: AsyncSession, sql: str) -> bool:
     return True
 
 
+def update_at_commit(session: AsyncSession, table: Table, row_id: int, values: Mapping[str, Any]) -> bool:
+    """``UPDATE table SET values WHERE id = row_id`` left for the COMMIT (``at_commit``): for a transaction's last
+    write, which nothing in it reads after. Each value goes through its column type's bind processing (JSON
+    serialised, UTC timestamps) as a parameter would. False when it cannot be (not begun by ``begin_locked``, or a
+    value with no literal): execute the ordinary statement."""
+    return _write_at_commit(session, table, values, row_id)
+
+
+def insert_at_commit(session: AsyncSession, table: Table, values: Mapping[str, Any]) -> bool:
+    """``INSERT INTO table (values)`` left for the COMMIT, as ``update_at_commit`` (the new row's id is not
+    returned: for a row nothing in the transaction refers to after)."""
+    return _write_at_commit(session, table, values, None)
+
+
+def _write_at_commit(
+    session: AsyncSession, table: Table, values: Mapping[str, Any], row_id: int | None
+) -> bool:
+    begun = session.info.get(_BEGUN)
+    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
+        return False
+    dialect = session.bind.dialect
+    preparer = dialect.identifier_preparer
+    try:
+        literals = {}
+        for name, value in values.items():
+            process = table.c[name].type._cached_bind_processor(dialect)
+            literals[preparer.quote(name)] = pg_literal(process(value) if process else value)
+    except (TypeError, ValueError):
+        return False
+    if row_id is None:
+        sql = f"INSERT INTO {preparer.format_table(table)} ({', '.join(literals)}) VALUES ({', '.join(literals.values())})"
+    else:
+        sets = ", ".join(f"{name} = {literal}" for name, literal in literals.items())
+        sql = f"UPDATE {preparer.format_table(table)} SET {sets} WHERE id = {int(row_id)}"
+    return at_commit(session, sql)
+
+
 def pg_literal(value: Any) -> str:
     """``value`` as a PostgreSQL literal, for the simple query protocol (one round trip for several statements,
     no parameters): with ``standard_conforming_strings`` on (checked by ``begin_locked``) a string literal's only
-    special character is the quote, doubled. Strings with NUL, which PostgreSQL's text cannot hold, are refused."""
+    special character is the quote, doubled. Strings with NUL, which PostgreSQL's text cannot hold, are refused.
+    Timestamps (aware only), dates and decimals are quoted text, typed by the column they are assigned to."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -396,6 +436,12 @@ def pg_literal(value: Any) -> str:
         if math.isfinite(value):
             return f"{value!r}::float8"  # repr: the shortest text that reads back as the same double
         return "'NaN'::float8" if math.isnan(value) else f"'{'-' if value < 0 else ''}Infinity'::float8"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime has no PostgreSQL literal here")
+        value = value.isoformat()
+    elif isinstance(value, date | Decimal):
+        value = str(value)
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("NUL in a PostgreSQL string")

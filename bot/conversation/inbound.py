@@ -387,7 +387,7 @@ class Inbound:
         try:
             async with transaction(sessions) as session:
                 await one_at_a_time(session, delivery.openid)
-                row, resident, conv = await record(session, delivery, now)
+                row, resident, conv, waiting = await record(session, delivery, now)
                 # an image or voice is downloaded into the project's storage after the commit (WeChat keeps it 3 days)
                 await keep_media(session, row, now=now, deps=app.get(keys.MEDIA))
                 if limited:
@@ -395,7 +395,9 @@ class Inbound:
                     row.reply, row.reply_mode = TOO_FAST, "limited"
                     reply: str | None = TOO_FAST
                 else:
-                    reply = await self._act(session, row, resident, delivery, parse, now, conv=conv)
+                    reply = await self._act(
+                        session, row, resident, delivery, parse, now, conv=conv, waiting=waiting
+                    )
                 # the resident was told the message is kept (a replay), or WeChat was told ``success`` (kept by the
                 # edge): its answer is queued with its record, so a retry never finds it passive as well
                 late = bool(reply) and not limited and (replaying or delivery.key in self.guard)
@@ -424,7 +426,7 @@ class Inbound:
             )
             try:
                 async with transaction(sessions) as session:
-                    row, _, _ = await record(session, delivery, now)
+                    row = (await record(session, delivery, now)).row
                     row.reply, row.reply_mode = SORRY, "failed"
                     await store(session, row)
             except IntegrityError:
@@ -466,8 +468,10 @@ class Inbound:
         now: datetime,
         *,
         conv: ReadConversation = None,
+        waiting: tuple[bool, bool] | None = None,
     ) -> str | None:
-        """``conv``: the conversation if already read in this transaction (``ReadConversation``)."""
+        """``conv``, ``waiting``: the conversation and the rare states if already read in this transaction
+        (``ReadConversation``, ``Turn.read_awaiting``)."""
         reply = await respond(
             Turn(
                 session=session,
@@ -478,6 +482,7 @@ class Inbound:
                 now=now,
                 settings=self.app[keys.SETTINGS],
                 read_conv=conv,
+                read_awaiting=waiting,
             )
         )
         if parse is not None:

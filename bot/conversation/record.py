@@ -6,15 +6,17 @@ takes to run it (benchmarks/hotpath.py's profile)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, true
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from bot.cases.survey import COMMENT_WINDOW
+from bot.conversation.dialogue.engine import awaiting
 from bot.conversation.dialogue.turn import ConversationState, Received
-from bot.db import at_commit, begin_locked, pg_literal
+from bot.db import begin_locked, update_at_commit
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
 
@@ -78,12 +80,20 @@ ReadConversation = tuple[ConversationState | None] | None
 WINDOW_WRITE_SLACK = 60
 
 
-async def record(
-    session: Any, delivery: Delivery, now: datetime
-) -> tuple[Received, Resident, ReadConversation]:
+class Recorded(NamedTuple):
+    row: Received
+    resident: Resident
+    conv: ReadConversation
+    #: ``Turn.read_awaiting``: read in the same statement on PostgreSQL (a statement less on most free texts)
+    awaiting: tuple[bool, bool] | None
+
+
+async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
     """The delivery's record (inserted: a duplicate fails here, before anything acts), the resident and their
     conversation as read with them (see ``ReadConversation``). The row is written with Core statements, here and
-    in ``_store``: no ORM object, no flush (they were a third of a greeting's CPU, benchmarks/hotpath.py)."""
+    in ``_store``: no ORM object, no flush (they were a third of a greeting's CPU, benchmarks/hotpath.py). On
+    PostgreSQL a known resident's row, conversation and rare states are read and the record inserted in one
+    statement."""
     media = jsonable(delivery.media)
     params = {
         "delivery_key": delivery.key,
@@ -99,9 +109,13 @@ async def record(
     known, pg = None, _dialect(session) == "postgresql"
     if pg:
         # a known resident: their row, their conversation and the record's INSERT in one statement (one round trip)
-        known = (await session.exec(_RECORD_FOR_KNOWN, params=params)).first()
+        known = (
+            await session.exec(_RECORD_FOR_KNOWN, params={**params, "comment_since": now - COMMENT_WINDOW})
+        ).first()
+    waiting: tuple[bool, bool] | None = None
     if known is not None:
-        resident, cid, state, data, updated_at, row_id = known
+        resident, cid, state, data, updated_at, row_id, asked, surveyed = known
+        waiting = bool(asked), bool(surveyed)
         conv: ReadConversation = (
             (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
         )
@@ -119,20 +133,15 @@ async def record(
         ):
             resident.last_interaction_at = now  # opens WeChat's 48-hour window
             resident.cs_sent_since_interaction = 0
-    return row, resident, conv
+    return Recorded(row, resident, conv, waiting)
 
 
 async def store(session: Any, row: Received) -> None:
     """The turn's outcome on the delivery's row: reply, how it went out, what the NLU understood, the case."""
     outcome = row.outcome()
-    if _dialect(session) == "postgresql":
-        # sent with the COMMIT, in its round trip, when the transaction began with the resident's lock
-        try:
-            sql = ", ".join(f"{name} = {pg_literal(value)}" for name, value in outcome.items())
-        except ValueError:  # a NUL in the text: the ordinary statement reports it
-            sql = ""
-        if sql and at_commit(session, f"UPDATE {_RECORDS.name} SET {sql} WHERE id = {int(row.id)}"):
-            return
+    # on PostgreSQL sent with the COMMIT, in its round trip, when the transaction began with the resident's lock
+    if _dialect(session) == "postgresql" and update_at_commit(session, _RECORDS, row.id, outcome):
+        return
     statement = _STORE_WITH_CASE if "case_id" in outcome else _STORE
     await session.exec(statement, params={"row_id": row.id, **{f"new_{k}": v for k, v in outcome.items()}})
 
@@ -166,7 +175,9 @@ _RECORDED = (
     .returning(_RECORDS.c.id)
     .cte("recorded")
 )
-_RECORD_FOR_KNOWN = _RESIDENT_AND_CONVERSATION.add_columns(_RECORDED.c.id).outerjoin(_RECORDED, true())
+_RECORD_FOR_KNOWN = _RESIDENT_AND_CONVERSATION.add_columns(
+    _RECORDED.c.id, *awaiting(col(Resident.id), bindparam("comment_since"))
+).outerjoin(_RECORDED, true())
 _OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
 _STORE = (
     _RECORDS.update()

@@ -9,16 +9,26 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from benchmarks import sql_count
-from bot.db import at_commit, begin_locked, make_engine, make_sessions, pg_literal, transaction
-from bot.models import InboundMessage, Resident
+from bot import keys
+from bot.db import (
+    at_commit,
+    begin_locked,
+    make_engine,
+    make_sessions,
+    pg_literal,
+    transaction,
+    update_at_commit,
+)
+from bot.models import Case, Conversation, InboundMessage, Resident
 
 pytestmark = pytest.mark.postgres
 
@@ -159,6 +169,38 @@ async def test_statements_left_for_the_commit_run_with_it_or_not_at_all(pg: str)
         await engine.dispose()
 
 
+async def test_an_update_left_for_the_commit_writes_what_the_parameters_would(pg: str) -> None:
+    """JSON serialised by the column's own type, timestamps in UTC, text with quotes: read back as written."""
+    engine = make_engine(pg)
+    sessions = make_sessions(engine)
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    try:
+        rid = await _resident(sessions, "oConv-1")
+        async with transaction(sessions) as session:
+            conv = Conversation(resident_id=rid, state="idle", data={}, updated_at=datetime.now(UTC))
+            session.add(conv)
+            await session.flush()
+            cid = conv.id
+        assert cid is not None
+        data = {"pending_text": 'it\'s 轮椅 \\ "q" 🙏', "msg_ids": [1, 2], "none": None, "n": 0.25}
+        at = datetime(2026, 12, 6, 8, 30, 15, 123456, tzinfo=UTC)
+        async with transaction(sessions) as session:
+            assert await begin_locked(session, "resident:oConv-1")
+            values = {"state": "draft_describe", "data": data, "updated_at": at}
+            assert update_at_commit(session, table, cid, values)
+            # a naive timestamp has no literal: the caller runs the ordinary statement
+            assert not update_at_commit(session, table, cid, {"updated_at": at.replace(tzinfo=None)})
+        async with sessions() as session:
+            row = (
+                await session.exec(
+                    select(table.c.state, table.c.data, table.c.updated_at).where(table.c.id == cid)
+                )
+            ).one()
+        assert tuple(row) == ("draft_describe", data, at)
+    finally:
+        await engine.dispose()
+
+
 async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     results = await sql_count.run(pg, show=False)
     greeting = results["greeting again"]
@@ -171,6 +213,16 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     assert sql[2].startswith("WITH recorded AS (INSERT INTO inboundmessage")
     assert sql[3].startswith("UPDATE inboundmessage SET reply = '您好") and sql[4] == "COMMIT"
     assert len(sql) == 5
+    # an answer that moves the draft on: the conversation's UPDATE goes with the outcome and the COMMIT too
+    answer = [" ".join(s.split()) for s in results["answer 2"]["sql"]]
+    assert results["answer 2"]["round_trips"] == 3, answer
+    assert answer[-3].startswith("UPDATE conversation SET state = ") and answer[-1] == "COMMIT", answer
+    # a wish from an idle resident: the conversation's first row is inserted with the COMMIT
+    wish = [" ".join(s.split()) for s in results["wish"]["sql"]]
+    assert results["wish"]["round_trips"] == 3, wish
+    assert wish[-3].startswith("INSERT INTO conversation (resident_id, state, data, updated_at) VALUES ("), (
+        wish
+    )
     # a new resident is created with WeChat's window open: no UPDATE of the row just inserted
     first = results["first message of a new resident"]["sql"]
     assert not any(s.lstrip().startswith("UPDATE resident") for s in first), first
@@ -187,3 +239,74 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     finally:
         await engine.dispose()
     assert [(mode, bool(reply), last is not None) for mode, reply, last in rows] == [("passive", True, True)]
+
+
+async def test_a_residents_answer_to_staff_is_routed_by_the_state_read_with_the_record(
+    pg: str, tmp_path: Path
+) -> None:
+    """The rare states (staff wait for an answer, a survey waits) are read in the record's statement on PostgreSQL:
+    with staff waiting, a free text lands on the case; without, the same words get the menu. No separate read."""
+    from aiohttp import web
+
+    from benchmarks.webhook import _keyword_nlu, bot_settings
+    from bot.app import create_app
+    from bot.conversation.dialogue.texts import ANSWER_FORWARDED
+    from bot.settings import Settings
+    from tests.factories import add_case
+    from webhooks import WEBHOOK_HANDLER, Delivery
+
+    settings = bot_settings(
+        db_url=pg, data_dir=tmp_path, rasa_url="http://127.0.0.1:9", sim_port=9, bot_port=9
+    )
+    app = create_app(Settings(**settings), run_migrations=False, with_scheduler=False)
+    app.cleanup_ctx.append(_keyword_nlu)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    engine = make_engine(pg)
+    sessions = make_sessions(engine)
+    statements: list[str] = []
+    event.listen(
+        app[keys.CHAT_ENGINE].sync_engine, "before_cursor_execute", lambda c, cur, s, *a: statements.append(s)
+    )
+
+    def delivery(openid: str, text: str, n: int) -> Delivery:
+        return Delivery(
+            key=f"msg:{openid}:{n}",
+            openid=openid,
+            account="gh_pg",
+            msg_type="text",
+            event=None,
+            text=text,
+            media={},
+            create_time=datetime.now(UTC),
+            raw_xml="",
+        )
+
+    words = "门口那个坑还在，下雨就积水"
+    try:
+        case = await add_case(sessions, now=datetime.now(UTC))
+        async with transaction(sessions) as session:
+            asked = (await session.exec(select(Case).where(Case.id == case.id))).scalar_one()
+            asked.awaiting_resident = True
+            openid = (
+                await session.exec(select(Resident.openid).where(Resident.id == asked.resident_id))
+            ).one()[0]
+        handler = app[WEBHOOK_HANDLER]
+        statements.clear()
+        reply = await handler.handle(delivery(openid, words, 1))
+        assert reply == ANSWER_FORWARDED.format(case_no=case.case_no)
+        assert not any("EXISTS" in s and s.lstrip().startswith("SELECT EXISTS") for s in statements), (
+            statements
+        )
+        other = await add_case(sessions, now=datetime.now(UTC))
+        async with transaction(sessions) as session:
+            quiet = (
+                await session.exec(select(Resident.openid).where(Resident.id == other.resident_id))
+            ).one()[0]
+        assert (await handler.handle(delivery(quiet, words, 2))) != reply
+        async with sessions() as session:
+            answered = (await session.exec(select(Case).where(Case.id == case.id))).scalar_one()
+        assert not answered.awaiting_resident
+    finally:
+        await runner.cleanup()
+        await engine.dispose()

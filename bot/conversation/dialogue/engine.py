@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import col
@@ -21,6 +22,7 @@ from bot.conversation.dialogue import drafts, feedback, mydata, photos, texts
 from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import ConversationState, Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
+from bot.db import insert_at_commit, update_at_commit
 from bot.models import Case, Conversation, Survey
 from bot.pool import leads, volunteer_chat, wall
 from bot.pool.bindqr import bind_by_scan
@@ -67,11 +69,17 @@ async def _save(turn: Turn, conv: ConversationState, *, changed: bool) -> None:
         return
     conv.updated_at = turn.now
     values = {"state": conv.state, "data": conv.data, "updated_at": turn.now}
+    # on PostgreSQL the write goes with the COMMIT, in its round trip (nothing in the turn reads the conversation
+    # after this); a new row's id is then not known, and not needed
     if conv.id is not None:
+        if update_at_commit(turn.session, _CONVERSATIONS, conv.id, values):
+            return
         await turn.session.exec(
             _UPDATE_CONVERSATION, params={"cid": conv.id, **{f"new_{k}": v for k, v in values.items()}}
         )
     elif conv.state != "idle" or conv.data:
+        if insert_at_commit(turn.session, _CONVERSATIONS, {"resident_id": turn.resident.id, **values}):
+            return
         inserted = await turn.session.exec(
             _INSERT_CONVERSATION, params={"resident_id": turn.resident.id, **values}
         )
@@ -205,7 +213,10 @@ async def _awaiting(turn: Turn) -> tuple[bool, bool]:
     """Whether staff wait for this resident's answer on a case, and whether a survey of theirs waits for a score
     (sent) or for the comment after a chat score (answered within the comment window, no comment yet): the cases
     in which `answer_staff_question` and `survey_answer` have anything to do. One statement instead of their two
-    or three reads on every free text, nearly always answering no."""
+    or three reads on every free text, nearly always answering no; none when the caller read it with the resident
+    (``Turn.read_awaiting``: on PostgreSQL, where a statement is a round trip)."""
+    if turn.read_awaiting is not None:
+        return turn.read_awaiting
     row = (
         await turn.session.exec(  # type: ignore[call-overload]
             _AWAITING, params={"rid": turn.resident.id, "comment_since": turn.now - COMMENT_WINDOW}
@@ -214,26 +225,35 @@ async def _awaiting(turn: Turn) -> tuple[bool, bool]:
     return bool(row[0]), bool(row[1])
 
 
-# built once (building a statement costs more CPU than running it; it runs on most free texts)
-_AWAITING = select(
-    select(col(Case.id))
-    .where(col(Case.resident_id) == bindparam("rid"), col(Case.awaiting_resident).is_(True))
-    .exists(),
-    select(col(Survey.id))
-    .where(
-        col(Survey.resident_id) == bindparam("rid"),
-        or_(
-            col(Survey.status) == SurveyStatus.SENT,
-            and_(
-                col(Survey.status) == SurveyStatus.ANSWERED,
-                col(Survey.via) == "chat",
-                col(Survey.comment).is_(None),
-                col(Survey.answered_at) >= bindparam("comment_since"),
-            ),
-        ),
+def awaiting(resident_id: Any, comment_since: Any) -> tuple[Any, Any]:
+    """The two EXISTS of ``_awaiting`` for the resident whose id is ``resident_id`` (a parameter, or the id column
+    of a query that reads the resident: correlated)."""
+    asked = (
+        select(col(Case.id))
+        .where(col(Case.resident_id) == resident_id, col(Case.awaiting_resident).is_(True))
+        .exists()
     )
-    .exists(),
-)
+    surveyed = (
+        select(col(Survey.id))
+        .where(
+            col(Survey.resident_id) == resident_id,
+            or_(
+                col(Survey.status) == SurveyStatus.SENT,
+                and_(
+                    col(Survey.status) == SurveyStatus.ANSWERED,
+                    col(Survey.via) == "chat",
+                    col(Survey.comment).is_(None),
+                    col(Survey.answered_at) >= comment_since,
+                ),
+            ),
+        )
+        .exists()
+    )
+    return asked, surveyed
+
+
+# built once (building a statement costs more CPU than running it; it runs on most free texts)
+_AWAITING = select(*awaiting(bindparam("rid"), bindparam("comment_since")))
 
 
 async def route_intent(turn: Turn, intent: str, *, text: str) -> str:

@@ -75,6 +75,9 @@ class Turn:
     #: the conversation if the caller read it in this transaction: ``(conv,)``, ``(None,)`` when there is none
     #: yet; None: ``respond`` reads it
     read_conv: tuple[ConversationState | None] | None = None
+    #: whether staff wait for this resident's answer and whether a survey of theirs waits (``engine._awaiting``), if
+    #: the caller read it in this transaction; None: read when the dialogue needs it
+    read_awaiting: tuple[bool, bool] | None = None
     conv: ConversationState = field(init=False)
 
     @property
