@@ -290,3 +290,12 @@ def test_a_visit_the_structure_reads_as_a_verb_is_the_visit_service(
 ) -> None:
     # the case shows staff the service ("探访陪伴" or the visit noun as said), not the verb "看看"
     assert read_items(text, []).items == expected
+
+
+def test_services_and_alternatives_round_11() -> None:
+    # 上门 before the service the model tagged apart is no part of its name
+    assert read_items("阿公行唔到 想有人上门理发", ["上门", "理发"]).items == ("理发",)
+    # 陪 with a doctor's visit is the errand (the dev 6 header: [陪]佢去睇医生)
+    assert read_items("阿妈要去复诊 我返工 想搵人陪佢睇医生", []).items == ("陪",)
+    # an alternative offered ("X都得") is asked for too, past a brand
+    assert read_items("屋企好热 想装部冷气 美的风扇都得", ["风扇"]).items == ("冷气", "风扇")

@@ -63,7 +63,10 @@ _COMPANY_ACTIVITY = re.compile(
     r"(?P<s>聊聊天|聊天|倾偈|倾下偈|散步|散下步|打麻将|行街|饮茶|下棋|睇戏|看戏|跳舞|做运动|晒太阳|买菜|买餸)"
 )
 # "有人陪佢去医院": an errand; the guide's item is 陪 itself (`[陪]佢去银行`)
-_COMPANY_ERRAND = re.compile(r"陪\s*(?:下|吓)?\s*(?:佢|他|她|我\S{0,3}|老人家?|阿\S)?\s*(?:去|返|到|上)\s*\S")
+_COMPANY_ERRAND = re.compile(
+    r"陪\s*(?:下|吓)?\s*(?:佢|他|她|我\S{0,3}|老人家?|阿\S)?\s*"
+    r"(?:(?:去|返|到|上)\s*\S|(?:复诊|覆诊|睇医生|看医生|睇病|看病|体检|打针|拎药|攞药|取药))"
+)
 _VISIT_NOUN = re.compile(r"探访|探望|看望|陪伴|陪聊|陪诊")
 # Words a model may tag as an item that are never a thing to give or fix: body parts, places and directions,
 # times, people and pronouns, sounds and states.
@@ -229,7 +232,9 @@ def _combine(text: str, values: Sequence[str]) -> list[str]:
                 at = text.find(a + b)
                 if at >= 0 and not (a in heads.STAPLES and b in heads.STAPLES):  # "米油": two things
                     out = [v for v in out if v not in (a, b)]
-                    out.insert(0, b if _MODIFIER.match(a) or _PLACE.search(a) else a + b)
+                    out.insert(
+                        0, b if _MODIFIER.match(a) or _PLACE.search(a) or a in ("上门", "定期") else a + b
+                    )
                     changed = True
                     break
                 if any(
@@ -244,6 +249,9 @@ def _combine(text: str, values: Sequence[str]) -> list[str]:
             if changed:
                 break
     return sorted(dict.fromkeys(out), key=lambda v: text.find(v) if v in text else len(text))
+
+
+_ALTERNATIVE = re.compile(r"\s*(?:都得|都可以|也可以|也行|都行)")
 
 
 def _spans(text: str, value: str) -> list[tuple[int, int]]:
@@ -549,6 +557,7 @@ def _things(text: str, model_items: Sequence[str], *, fallback: bool = False, wi
             c
             for c in candidates
             if any(c in h or h in c or _coordinated(text, c, h) or _same_thing(text, c, h) for h in headed)
+            or _ALTERNATIVE.match(text, text.find(c) + len(c))  # "想装部冷气 风扇都得": each is asked for
         ]
         # a model item inside the name the structure reads is that name (游泳 of 游泳班)
         candidates = [next((h for h in headed if c in h and c != h), c) for c in candidates]
