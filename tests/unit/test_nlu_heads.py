@@ -220,3 +220,19 @@ def test_projects_round_11() -> None:
     assert "冬天" not in read_items("鱼塘啲水好臭 冬天都臭", [], wish=False).items
     # 借 asks for the thing
     assert read_items("阿爷想借部助行器 仲想有人陪诊", []).items == ("助行器", "陪诊")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # round 11: a classifier's character ending the word before 啲 does not hide what 啲 introduces
+        ("屋苑天台啲晾衫架全部锈断晒", ("晾衫架",)),
+        # a name the classifier-looking character ends (防滑/条) is read whole
+        ("行人天桥啲防滑条甩晒 落雨好滑", ("防滑条",)),
+        # a head the tagger took for a classifier (变电/箱) before a generic part gives the whole
+        ("村口变电箱个门冇咗 好危险", ("变电箱",)),
+        ("楼下消防箱个门甩咗", ("消防箱",)),
+    ],
+)
+def test_what_a_classifier_introduces_round_11(text: str, expected: tuple[str, ...]) -> None:
+    assert read_items(text, [], wish=False).items == expected

@@ -422,7 +422,7 @@ _MONEY_HELP = re.compile(r"资助|补助|补贴|救济|经济援助|经济帮助
 
 # a thing introduced by a classifier, up to the predicate that follows it or a part of it named after it
 _CLASSIFIED = re.compile(
-    rf"(?<![{_NUM}成])(?:嗰个|嗰条|[{CLASSIFIERS}]|啲)(?P<t>[\u4e00-\u9fff]{{1,5}}?)"
+    rf"(?<![{_NUM}成])(?:嗰个|嗰条|[{CLASSIFIERS}]|啲)(?P<t>(?![啲嘅的个])[\u4e00-\u9fff]{{1,5}}?)"
     rf"(?=\s*(?:{PREDICATE.pattern}|[个啲条块张只](?:[\u4e00-\u9fff]{{1,3}}?){PREDICATE.pattern}))"
 )
 
@@ -437,14 +437,28 @@ def classified(text: str) -> list[str]:
         if len(token.word) > 1 and token.flag != "nr" and token.end > m.start("t"):
             continue  # the classifier's character starts a word (对讲机); glued to the word before it is still one
             # ("后面条河涌": 面条/河涌)
-        at = m.start("t")
-        for words in re.split(r"(同埋|同|和|、)", m.group("t")):  # "啲碗同筷子都崩晒": two things
+        at, named = m.start("t"), m.group("t")
+        cut = next((t for t in whole if at <= t.start < m.end("t") < t.end), None)
+        if cut and text[m.end("t")] in "个啲条块张只" and PREDICATE.match(text, cut.end):
+            named = text[
+                at : cut.end
+            ]  # "啲防滑条甩晒": the name the sentence's own words end with, not 防滑/条…
+        for words in re.split(r"(同埋|同|和|、)", named):  # "啲碗同筷子都崩晒": two things
             if not re.fullmatch(r"同埋|同|和|、", words):
                 found += [(m.end(), w) for w in _classified_thing(words, whole, at)]
             at += len(words)
     # a whole named before a generic part the predicate is said of ("电箱个门冇咗", "单车棚个顶俾风吹走"): the whole
     for m in re.finditer(rf"(?:个|啲|嘅)[{''.join(sorted(GENERIC_PARTS))}](?={PREDICATE.pattern})", text):
         before = next((t for t in whole if t.end == m.start()), None)
+        prior = next((t for t in whole if before is not None and t.end == before.start), None)
+        if (
+            before is not None
+            and prior is not None
+            and len(before.word) == 1
+            and before.word in HEAD_CHARS | {"箱"}
+        ):
+            if _nounish(prior) or prior.flag == "vn":  # 变电/箱个门: a head the tagger took for a classifier
+                before = Tagged(prior.word + before.word, "n", prior.start, before.end)
         if before is not None and _nounish(before) and len(before.word) >= 2:
             found.append((m.start(), before.word))
     # a whole followed by a part with its own name ("河边条步道啲地砖翘晒起", "红绿灯个黄灯唔着"): the part
