@@ -202,15 +202,14 @@ class RasaProcess:
         async for line in self._proc.stdout:
             self._log.append(line.decode("utf-8", "replace").rstrip())
 
-    async def start(self) -> None:
-        if not self.rasa_bin.exists():
-            raise RasaError(f"Rasa is not installed at {self.rasa_bin}; run the setup script first")
-        cmd = [
+    def command(self) -> list[str]:
+        """``rasa run``'s arguments. The token is joined to its option: a token that begins with "-" (one in 64
+        of ``secrets.token_urlsafe``) would otherwise be read as an option and Rasa would refuse to start."""
+        return [
             str(self.rasa_bin),
             "run",
             "--enable-api",
-            "--auth-token",
-            self.token,
+            f"--auth-token={self.token}",
             "-i",
             self.host,
             "-p",
@@ -218,6 +217,11 @@ class RasaProcess:
             "-m",
             str(self.model),
         ]
+
+    async def start(self) -> None:
+        if not self.rasa_bin.exists():
+            raise RasaError(f"Rasa is not installed at {self.rasa_bin}; run the setup script first")
+        cmd = self.command()
         log.info("starting Rasa on %s with %s", self.url, self.model.name)
         self._proc = await asyncio.create_subprocess_exec(
             *cmd,

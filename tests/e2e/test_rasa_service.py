@@ -38,7 +38,8 @@ FAKE_RASA = textwrap.dedent(
             print("OSError: model could not be loaded")
             sys.exit(1)
         from http.server import BaseHTTPRequestHandler, HTTPServer
-        token, port, model = args[args.index("--auth-token") + 1], int(args[args.index("-p") + 1]), args[args.index("-m") + 1]
+        token = next(a.split("=", 1)[1] for a in args if a.startswith("--auth-token="))
+        port, model = int(args[args.index("-p") + 1]), args[args.index("-m") + 1]
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 ok = self.path.startswith("/status") and ("token=" + token) in self.path
