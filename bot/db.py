@@ -7,7 +7,7 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, closing
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -384,11 +384,13 @@ def at_commit(session: AsyncSession, sql: str) -> bool:
     return True
 
 
-def update_at_commit(session: AsyncSession, table: Table, row_id: int, values: Mapping[str, Any]) -> bool:
-    """``UPDATE table SET values WHERE id = row_id`` left for the COMMIT (``at_commit``): for a transaction's last
-    write, which nothing in it reads after. Each value goes through its column type's bind processing (JSON
-    serialised, UTC timestamps) as a parameter would. False when it cannot be (not begun by ``begin_locked``, or a
-    value with no literal): execute the ordinary statement."""
+def update_at_commit(
+    session: AsyncSession, table: Table, row_id: int | Sequence[int], values: Mapping[str, Any]
+) -> bool:
+    """``UPDATE table SET values WHERE id = row_id`` (or ``id IN row_id`` for several) left for the COMMIT
+    (``at_commit``): for a transaction's last writes, which nothing in it reads after. Each value goes through its
+    column type's bind processing (JSON serialised, UTC timestamps) as a parameter would. False when it cannot be
+    (not begun by ``begin_locked``, or a value with no literal): execute the ordinary statement."""
     return _write_at_commit(session, table, values, row_id)
 
 
@@ -399,25 +401,31 @@ def insert_at_commit(session: AsyncSession, table: Table, values: Mapping[str, A
 
 
 def _write_at_commit(
-    session: AsyncSession, table: Table, values: Mapping[str, Any], row_id: int | None
+    session: AsyncSession, table: Table, values: Mapping[str, Any], row_id: int | Sequence[int] | None
 ) -> bool:
     begun = session.info.get(_BEGUN)
     if begun is None or begun.adapted._transaction is not begun or session.bind is None:
         return False
     dialect = session.bind.dialect
     preparer = dialect.identifier_preparer
+    if isinstance(row_id, Sequence) and not row_id:
+        return True  # no row to update
     try:
         literals = {}
         for name, value in values.items():
             process = table.c[name].type._cached_bind_processor(dialect)
             literals[preparer.quote(name)] = pg_literal(process(value) if process else value)
+        if isinstance(row_id, Sequence):
+            where = f"id IN ({', '.join(pg_literal(int(i)) for i in row_id)})"
+        else:
+            where = f"id = {int(row_id)}" if row_id is not None else ""
     except (TypeError, ValueError):
         return False
     if row_id is None:
         sql = f"INSERT INTO {preparer.format_table(table)} ({', '.join(literals)}) VALUES ({', '.join(literals.values())})"
     else:
         sets = ", ".join(f"{name} = {literal}" for name, literal in literals.items())
-        sql = f"UPDATE {preparer.format_table(table)} SET {sets} WHERE id = {int(row_id)}"
+        sql = f"UPDATE {preparer.format_table(table)} SET {sets} WHERE {where}"
     return at_commit(session, sql)
 
 

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from benchmarks import sql_count
 from bot import keys
@@ -223,6 +224,10 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     assert wish[-3].startswith("INSERT INTO conversation (resident_id, state, data, updated_at) VALUES ("), (
         wish
     )
+    # the case filed: the draft's messages are linked to it with the COMMIT too
+    filed = [" ".join(s.split()) for s in results["answer 3"]["sql"]]
+    link = [s for s in filed if s.startswith("UPDATE inboundmessage SET case_id = ")]
+    assert len(link) == 1 and " WHERE id IN (" in link[0] and filed.index(link[0]) > len(filed) - 5, filed
     # a new resident is created with WeChat's window open: no UPDATE of the row just inserted
     first = results["first message of a new resident"]["sql"]
     assert not any(s.lstrip().startswith("UPDATE resident") for s in first), first
@@ -236,9 +241,17 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
                     .where(InboundMessage.openid == "o-bench-2")
                 )
             ).all()
+            linked = (
+                await session.exec(
+                    select(InboundMessage.text)
+                    .where(InboundMessage.openid == "o-bench-1", col(InboundMessage.case_id).is_not(None))
+                    .order_by(col(InboundMessage.id))
+                )
+            ).all()
     finally:
         await engine.dispose()
     assert [(mode, bool(reply), last is not None) for mode, reply, last in rows] == [("passive", True, True)]
+    assert [t for (t,) in linked] == ["我想要一辆轮椅，我们住在厚街镇", "同意", "不用", "确认"]
 
 
 async def test_a_residents_answer_to_staff_is_routed_by_the_state_read_with_the_record(
@@ -310,3 +323,31 @@ async def test_a_residents_answer_to_staff_is_routed_by_the_state_read_with_the_
     finally:
         await runner.cleanup()
         await engine.dispose()
+
+
+async def test_a_connection_lost_at_begin_is_the_database_away_and_the_pool_recovers(pg: str) -> None:
+    """The BEGIN + lock round trip fails as any statement does: an error the journal takes (``unavailable``), the
+    lost connection invalidated, and the next unit of work gets a fresh one once the server answers again."""
+    from bot.conversation.dbwatch import unavailable
+    from tests.helpers import TcpSwitch, pg_host_port, switched_pg_url
+
+    switch = await TcpSwitch(*pg_host_port()).start()
+    engine = make_engine(switched_pg_url(pg, switch.port), pool_size=1, max_overflow=0)
+    sessions = make_sessions(engine)
+    try:
+        async with transaction(sessions) as session:
+            assert await begin_locked(session, "resident:oLost-1")
+        with pytest.raises(Exception) as failed:
+            async with sessions() as session, session.begin():
+                await session.connection()  # checked out within the idle time: not pinged
+                switch.down()
+                await begin_locked(session, "resident:oLost-1")
+        assert unavailable(failed.value), repr(failed.value)
+        assert getattr(failed.value, "connection_invalidated", False)  # the lost connection leaves the pool
+        switch.up()
+        async with transaction(sessions) as session:
+            assert await begin_locked(session, "resident:oLost-1")
+            assert (await session.exec(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+        await switch.close()

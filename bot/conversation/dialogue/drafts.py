@@ -31,6 +31,7 @@ from bot.conversation.nlu.normalize import (
     parse_quantity,
     suggest_category,
 )
+from bot.db import update_at_commit
 from bot.models import InboundMessage
 from reference.privacy import mask_phone, normalize_phone
 
@@ -336,7 +337,9 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
     if draft.get("phone") and not turn.resident.phone:
         turn.resident.phone = draft["phone"]
     msg_ids = [i for i in turn.conv.data.get("msg_ids", []) if i]
-    await session.exec(_LINK_MESSAGES, params={"ids": msg_ids, "new_case_id": case.id})
+    # on PostgreSQL with the COMMIT, in its round trip (nothing in the turn reads these rows after)
+    if not update_at_commit(session, _MESSAGES, msg_ids, {"case_id": case.id}):
+        await session.exec(_LINK_MESSAGES, params={"ids": msg_ids, "new_case_id": case.id})
     reply = (
         f"已为您登记{texts.KIND_LABEL[kind]}，编号：{case.case_no}\n"
         "接下来社区工作人员会先核实情况，有进展会在这里通知您。回复“查询进度”可以随时查看。"
@@ -360,6 +363,7 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
     return reply
 
 
+_MESSAGES = InboundMessage.__table__  # type: ignore[attr-defined]
 # the draft's messages joined to the case it filed, built once (an expanding IN: any number of ids)
 _LINK_MESSAGES = (
     update(InboundMessage)
