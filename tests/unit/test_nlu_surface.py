@@ -73,3 +73,16 @@ def test_a_determiner_or_classifier_taken_along_is_no_part_of_the_name() -> None
     assert surface.plain("啲座椅", "看台啲座椅烂晒") == "座椅"
     assert surface.plain("条班马线", "门口条班马线褪晒色") == "班马线"  # a name the lexicon does not know
     assert surface.plain("对讲机", "楼下对讲机坏咗") == "对讲机"  # 对 starts the word here
+
+
+def test_a_known_thing_written_with_a_homophone_is_read_and_given_back_as_written() -> None:
+    assert read_items("阿伯个电饭果坏咗 想申请过个", ["电饭"]).items == ("电饭果",)
+    assert read_items("阿婆行唔郁 想要架轮以", []).items == ("轮以",)
+    assert read_items("楼下个沙井该冇咗 好危险", ["沙井"], wish=False).items == ("沙井该",)
+    assert read_items("村尾冇路登 夜晚好黑", [], wish=False).items == ("路登",)
+    assert surface.simplify("想要部电饭保").reopen("电饭煲") == "电饭保"
+    assert surface.simplify("我想要几张凳").text == "我想要几张凳"  # no known thing's spelling: unchanged
+
+
+def test_a_manhole_cover_is_one_thing() -> None:
+    assert read_items("后巷个沙井盖唔见咗", ["井盖"], wish=False).items == ("沙井盖",)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.conversation.nlu import hant
+from bot.conversation.nlu import hant, spelling
 from bot.conversation.nlu.beneficiary import _tokenizer
 from bot.conversation.nlu.heads import CLASSIFIERS
 from bot.conversation.nlu.normalize import find_items
@@ -74,9 +74,9 @@ def close(text: str) -> Closed:
 
 
 def simplify(text: str) -> Closed:
-    """`text` in simplified characters (`nlu.hant`), position for position, so a value read on it is given back as
-    the resident wrote it ("輪椅")."""
-    return Closed(hant.simplified(text), tuple(range(len(text))), text)
+    """`text` in simplified characters (`nlu.hant`) and known things in their own spelling (`nlu.spelling`: "电饭过"
+    → 电饭锅), position for position, so a value read on it is given back as the resident wrote it ("輪椅", "电饭过")."""
+    return Closed(spelling.respelled(hant.simplified(text)), tuple(range(len(text))), text)
 
 
 def squeeze(value: str) -> str:
