@@ -86,3 +86,9 @@ def test_a_known_thing_written_with_a_homophone_is_read_and_given_back_as_writte
 
 def test_a_manhole_cover_is_one_thing() -> None:
     assert read_items("后巷个沙井盖唔见咗", ["井盖"], wish=False).items == ("沙井盖",)
+
+
+def test_what_a_thing_is_made_of_or_its_language_is_a_modifier() -> None:
+    assert read_items("屋企冇凳坐 想申请两张塑料凳", ["塑料凳"]).items == ("凳",)
+    assert surface.plain("英文词典") == "词典"
+    assert surface.plain("铁闸") == "铁闸"  # no known thing after the material: the name itself
