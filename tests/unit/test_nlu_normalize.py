@@ -235,3 +235,19 @@ async def test_keyword_nlu(text: str, intent: str, entities: dict[str, str]) -> 
     assert parse.source == "keyword"
     for name, value in entities.items():
         assert parse.first(name) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "town", "quantity"),
+    [
+        ("我住虎門 想要兩個輪椅", "虎門", "虎门镇", 2),
+        ("長安鎮嘅阿婆要三張棉被", "長安鎮", "长安镇", 3),
+        ("東城 一雙鞋", "東城", "东城街道", 1),
+        ("橋頭村口盞燈壞咗兩隻", "橋頭", "桥头镇", 2),
+    ],
+)
+def test_traditional_characters_name_the_same_town_and_quantity(
+    text: str, word: str, town: str, quantity: int
+) -> None:
+    assert find_town(text) == town and normalize_town(word) == town
+    assert parse_quantity(text) == quantity

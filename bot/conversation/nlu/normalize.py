@@ -13,6 +13,7 @@ import unicodedata
 import cn2an
 
 from bot.conversation.nlu.beneficiary import find_beneficiary as find_beneficiary  # re-exported
+from bot.conversation.nlu.hant import simplified
 from reference import towns
 
 # --- towns ---------------------------------------------------------------------------------------------------
@@ -79,7 +80,8 @@ _NOT_TOWN = re.compile(
 
 
 def _clean(text: str) -> str:
-    return unicodedata.normalize("NFKC", text or "").strip()
+    # traditional characters as simplified (same length): 虎門 is 虎门镇, 兩個 is 2
+    return simplified(unicodedata.normalize("NFKC", text or "").strip())
 
 
 def find_town(text: str) -> str | None:
@@ -165,7 +167,7 @@ ITEMS: tuple[str, ...] = tuple(
 职业培训 技能培训 就业培训 上门维修 体检 义诊 接送
 路灯 减速带 斑马线 红绿灯 人行道 沙井盖 井盖 渠盖 下水道 排水沟 排水渠 化粪池 公共厕所 垃圾桶 监控 摄像头 雨棚 坡道
 无障碍坡道 无障碍通道 凉亭 遮雨棚 长椅 石凳 座椅 健身器材 篮球架 篮板 乒乓球台 护栏 栏杆 挡土墙 电梯 指示牌 路牌 标志牌
-宣传栏 信箱 报箱 地砖 消防通道 消防栓 灭火器 候车亭 充电桩 单车棚 晾衣架 滑梯 秋千 凸面镜 反光镜 感应灯 声控灯
+宣传栏 信箱 报箱 地砖 灯胆 消防通道 消防栓 灭火器 候车亭 充电桩 单车棚 晾衣架 滑梯 秋千 凸面镜 反光镜 感应灯 声控灯
 """.split()
 )
 _LOOSE_ITEMS = ("米", "油", "凳子", "凳", "被")
