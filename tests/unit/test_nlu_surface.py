@@ -92,3 +92,20 @@ def test_what_a_thing_is_made_of_or_its_language_is_a_modifier() -> None:
     assert read_items("屋企冇凳坐 想申请两张塑料凳", ["塑料凳"]).items == ("凳",)
     assert surface.plain("英文词典") == "词典"
     assert surface.plain("铁闸") == "铁闸"  # no known thing after the material: the name itself
+
+
+def test_road_words_written_with_a_homophone() -> None:
+    assert read_items("后巷条下水到塞咗 好臭", ["下水"], wish=False).items == ("下水到",)
+    assert read_items("幼儿园门口想整条减速代", ["减速"], wish=False).items == ("减速代",)
+
+
+def test_size_and_users_are_modifiers_before_a_known_thing() -> None:
+    assert surface.plain("大号尿片") == "尿片"
+    assert surface.plain("儿童滑梯") == "滑梯"
+    assert surface.plain("无障碍坡道") == "坡道"
+    assert surface.plain("无障碍通道") == "无障碍通道"  # 通道 alone names no known thing
+    assert surface.plain("儿童乐园") == "儿童乐园"
+
+
+def test_a_light_bulb_in_cantonese_is_a_thing() -> None:
+    assert read_items("阿伯屋企个灯胆坏咗 想有人帮手换灯胆", []).items == ("灯胆",)

@@ -29,6 +29,8 @@ _HOMOPHONES = {
     "扇": "善",
     "箱": "香",
     "机": "鸡基",
+    "道": "到",
+    "带": "代",
 }
 _KNOWN = frozenset(ITEMS)
 _VARIANTS = {

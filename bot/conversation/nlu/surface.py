@@ -39,8 +39,12 @@ BRANDS = tuple(
     )
 )
 _BRAND = re.compile("^(?:" + "|".join(map(re.escape, BRANDS)) + r")(?:牌|嘅|的)?\s*")
-# what a thing is made of or the language it is in (the dev headers: 胶[凳], 英文[字典]): a modifier before a known thing
-_MATERIAL = re.compile(r"^(?:胶|塑料|塑胶|木|铁|不锈钢|铝|铝合金|英文|中文|英语|英汉)(?=[\u4e00-\u9fff])")
+# what a thing is made of, its size, language or users (the dev headers: 胶[凳], 英文[字典], 大号[尿片], 无障碍[扶手],
+# 儿童[滑梯]): a modifier before a known thing
+_MATERIAL = re.compile(
+    r"^(?:胶|塑料|塑胶|木|铁|不锈钢|铝|铝合金|英文|中文|英语|英汉|大号|细码|大码|加大|小号|中号|无障碍|儿童|小朋友)"
+    r"(?=[\u4e00-\u9fff])"
+)
 _COUNTED = frozenset(CLASSIFIERS + "啲些一二两三四五六七八九十几")
 _SINGLE = frozenset("米油面盐糖被床渠路树灯椅凳药衫锅柜门窗桥墙")
 
@@ -105,7 +109,14 @@ def plain(value: str, text: str = "") -> str:
         and next(_tokenizer().tokenize(value, HMM=False))[0] == value[0]
     ):  # "条班马线": a classifier of its own before a name the lexicon does not know (not 对讲机, 一条…)
         value = lead.group("v")
-    brand = _BRAND.match(value) or _MATERIAL.match(value)
+    material = _MATERIAL.match(value)
+    if material and (
+        value[material.end() :] in _SINGLE or find_items(value[material.end() :]) == [value[material.end() :]]
+    ):
+        return value[
+            material.end() :
+        ]  # "塑料凳" → 凳, "无障碍坡道" → 坡道; not 儿童游乐场, 无障碍通道 (no known thing)
+    brand = _BRAND.match(value)
     if brand and len(value) > brand.end():
         rest = value[brand.end() :]
         if len(rest) >= 2 or rest in _SINGLE:
