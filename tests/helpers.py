@@ -133,6 +133,29 @@ async def serve(app: web.Application, sock: socket.socket | None = None) -> tupl
     return runner, f"http://127.0.0.1:{port_of(sock)}"
 
 
+async def api_simulator(
+    appid: str, secret: str, *, cancel_handlers: bool = False
+) -> tuple[web.AppRunner, Any, int]:
+    """The WeChat simulator's API side (plain mode, no webhook to push to) on a free port, for processes of the bot
+    that call WeChat: its runner (``cleanup()`` when done), its state (``SIM_STATE``: sent messages, faults) and the
+    port. ``cancel_handlers``: a killed client's pending requests are cancelled, as if they never reached WeChat."""
+    from wechat_sim.server import SIM_STATE, create_sim_app
+
+    sim = create_sim_app(
+        token="t",
+        appid=appid,
+        aes_key=None,
+        mode="plain",
+        webhook_url="http://127.0.0.1:9/wechat",
+        secret=secret,
+    )
+    runner = web.AppRunner(sim, handler_cancellation=cancel_handlers)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, sim[SIM_STATE], port
+
+
 async def terminate(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
     """Stop a child process: SIGTERM, then SIGKILL after ``grace`` seconds; nothing if it has ended."""
     if proc.returncode is not None:

@@ -14,14 +14,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot import db
 from bot.delivery.outbox import enqueue
 from bot.models import Case, Resident, Staff
 from bot.settings import ROOT
-from tests.helpers import free_port, terminate
-from wechat_sim.server import SIM_STATE, create_sim_app
+from tests.helpers import api_simulator, terminate
 
 APPID, SECRET = "wxrestart00simulator", "restart-secret"
 N_CASES, N_MESSAGES = 30, 60
@@ -102,20 +100,7 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
             await enqueue(s, openid=f"o-r{i}", kind="progress", text=f"进度{i}", not_before=now)
     await engine.dispose()
 
-    sim = create_sim_app(
-        token="t",
-        appid=APPID,
-        aes_key=None,
-        mode="plain",
-        webhook_url="http://127.0.0.1:9/wechat",
-        secret=SECRET,
-    )
-    state = sim[SIM_STATE]
-    # a killed client's pending requests are cancelled, as if they never reached WeChat
-    runner = web.AppRunner(sim, handler_cancellation=True)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, state, port = await api_simulator(APPID, SECRET, cancel_handlers=True)
     state.add_fault("*", 0, times=None, delay_ms=40)  # slow enough to kill it mid-way
     proc = await _start(url, port, tmp_path)
     try:
@@ -172,19 +157,7 @@ async def test_sigterm_lets_the_sends_under_way_finish_then_exits(tmp_path: Path
             s.add(Resident(openid=f"o-s{i}", last_interaction_at=now - timedelta(hours=1)))
             await enqueue(s, openid=f"o-s{i}", kind="progress", text=f"进度{i}", not_before=now)
     await engine.dispose()
-    sim = create_sim_app(
-        token="t",
-        appid=APPID,
-        aes_key=None,
-        mode="plain",
-        webhook_url="http://127.0.0.1:9/wechat",
-        secret=SECRET,
-    )
-    state = sim[SIM_STATE]
-    runner = web.AppRunner(sim, handler_cancellation=True)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, state, port = await api_simulator(APPID, SECRET, cancel_handlers=True)
     state.add_fault("custom", 0, times=None, delay_ms=2500)  # each send takes 2.5 s to be answered
     log = tmp_path / "sched.log"
     proc = await _start(url, port, tmp_path)

@@ -13,15 +13,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 from sqlmodel import select
 
 from bot import db
 from bot.delivery.outbox import enqueue
 from bot.models import Outbox, Resident
 from bot.settings import ROOT
-from tests.helpers import TEST_REDIS_URL, TcpSwitch, free_port, terminate
-from wechat_sim.server import SIM_STATE, create_sim_app
+from tests.helpers import TEST_REDIS_URL, TcpSwitch, api_simulator, terminate
 
 pytestmark = pytest.mark.redis
 
@@ -75,19 +73,7 @@ async def test_scheduler_without_redis_sends_everything_once_and_shares_again(tm
     switch.down()  # Redis refuses from the start
     database = TEST_REDIS_URL.rsplit("/", 1)[1] if TEST_REDIS_URL.count("/") > 2 else "0"
 
-    sim = create_sim_app(
-        token="t",
-        appid=APPID,
-        aes_key=None,
-        mode="plain",
-        webhook_url="http://127.0.0.1:9/wechat",
-        secret=SECRET,
-    )
-    state = sim[SIM_STATE]
-    runner = web.AppRunner(sim)
-    await runner.setup()
-    sim_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", sim_port).start()
+    runner, state, sim_port = await api_simulator(APPID, SECRET)
     log_path = tmp_path / "sched.log"
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     env = {
