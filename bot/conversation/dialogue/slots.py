@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.conversation.nlu import fees, heads, surface
+from bot.conversation.nlu import fees, heads, recall, surface
 from bot.conversation.nlu.beneficiary import (
     PERSON_WORDS,
     _tokens,
@@ -299,6 +299,7 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
         return Items(tuple(closed.reopen(v) for v in whole.items), whole.second)
     first_part, second = split_second_matter(text)
     found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True, wish=wish)
+    found = recall.read(first_part, found, wish=wish)  # what the readings above miss (nlu/recall.py)
     activity = _COMPANY_ACTIVITY.search(first_part) if wish else None
     if not found and activity:
         found = [activity.group("s")]

@@ -1,0 +1,65 @@
+"""Things a request names that the other readings of `dialogue.slots` miss, and what they read in their place.
+
+- In a project, what teems where people are, said before how many there are ("菜市场老鼠好多，希望可以灭鼠" → 老鼠,
+  "小区蚊子特别多 想请人嚟消杀" → 蚊子, "村里面流浪狗好多" → 流浪狗): the pest is the item, not what is to be done
+  to it, as for "好多老鼠" (`heads.teeming`).
+
+Pure and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.conversation.nlu.beneficiary import PERSON_WORDS
+from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, tagged
+from bot.conversation.nlu.normalize import ITEMS
+
+# "X好多", "X特别多", "X多到": how many there are, said after the thing, at the end of a clause
+_MANY = re.compile(
+    r"(?:好|特别|非常|太|越嚟越|越来越|真系|真是|实在)多(?:到|得)?(?=$|[\s，,。！!？?；;]|咗|了|啊|呀|喇|啦|嘅)"
+)
+# what is done to a pest: a treatment, not the thing ("灭鼠", "消杀", "捉蛇")
+_TREATMENT = re.compile(r"^(?:灭|消杀|消毒|杀|除|捉|驱|赶|清|喷|打)")
+_PLACE = re.compile(r"(?:场|站|园|馆|中心|公园|巷|街|村|小区|社区|楼|桥|市场|路|度)$")
+
+
+def teeming_after(text: str) -> list[str]:
+    """What the text says there are many of, named before how many ("老鼠好多" → 老鼠); not a person, a place, rubbish
+    (the item only when nothing else is named) or a vehicle."""
+    found: list[str] = []
+    tokens = tagged(text)
+    for m in _MANY.finditer(text):
+        before = [t for t in tokens if t.end <= m.start()]
+        if not before or before[-1].end != m.start():
+            continue
+        word = before[-1]
+        if (
+            not word.flag.startswith(("n", "z"))  # jieba reads 曱甴 as a status word
+            or word.flag.startswith(("ns", "nr"))
+            or len(word.word) < 2
+            or _NOT_THING.match(word.word)
+            or _RUBBISH.match(word.word)
+            or _PLACE.search(word.word)
+            or word.word in PERSON_WORDS
+            or word.word.endswith(("车", "人"))
+        ):
+            continue
+        found.append(word.word)
+    return found
+
+
+def read(text: str, found: list[str], *, wish: bool) -> list[str]:
+    """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
+    if wish:
+        return found
+    many = teeming_after(text)
+    if many:
+        at = text.find(many[0])
+        kept = [
+            v
+            for v in found
+            if v in ITEMS or not (text.find(v) > at and _TREATMENT.match(v)) and not (set(v) & set(many[0]))
+        ]
+        return list(dict.fromkeys([*kept, *many])) if kept != found or not found else found
+    return found

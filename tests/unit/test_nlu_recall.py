@@ -1,0 +1,31 @@
+"""Things the other readings miss (nlu/recall.py, through `read_items`). Invented sentences, not taken from an
+evaluation set; each fails on the reading before its mechanism."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.conversation.dialogue.slots import read_items
+from bot.conversation.nlu import recall
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("公园老鼠好多 想搞下灭鼠", ["灭鼠"], ("老鼠",)),
+        ("后巷曱甴特别多 想请人嚟消毒", [], ("曱甴",)),
+        ("后巷啲白蚁特别多 想请人嚟消毒", [], ("白蚁",)),
+        ("村口野狗好多 夜晚成日吠", [], ("野狗",)),
+    ],
+)
+def test_what_teems_named_before_how_many_is_the_projects_item(
+    text: str, model: list[str], expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, model, wish=False).items == expected
+
+
+def test_people_places_and_vehicles_that_are_many_are_no_item() -> None:
+    assert recall.teeming_after("呢条路车好多 好危险") == []
+    assert recall.teeming_after("菜市场人好多") == []
+    assert recall.teeming_after("街市垃圾好多") == []  # rubbish: only when nothing else is named (the guide)
+    assert read_items("篮球场啲灯坏咗 蚊又好多", ["灯"], wish=False).items == ("灯",)
