@@ -164,3 +164,14 @@ async def test_an_unsure_request_that_names_a_known_thing_is_taken(chat: System,
     await user.send_text("确认")
     [case] = await cases_of(chat, user.openid)
     assert case.kind == "micro_wish" and case.item in ("助听器", "轮椅")
+
+
+async def test_a_request_in_traditional_characters_files_the_same_case(chat: System) -> None:
+    """A resident whose phone writes traditional characters: the town routes the case, the thing and how many are
+    read, and the case records the thing as the resident wrote it."""
+    user = chat.user()
+    summary = await to_summary(user, "我阿媽冬天好凍 想要兩張棉被 我哋住喺虎門")
+    assert "虎门镇" in summary and "棉被" in summary, summary
+    await user.send_text("确认")
+    [case] = await cases_of(chat, user.openid)
+    assert case.kind == "micro_wish" and case.town == "虎门镇" and case.item == "棉被" and case.quantity == 2
