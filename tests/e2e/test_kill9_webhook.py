@@ -95,7 +95,7 @@ async def _simulator(bot_port: int) -> tuple[web.Application, web.AppRunner, int
     return sim, runner, port
 
 
-async def _ready(http: aiohttp.ClientSession, port: int, timeout: float = 60) -> None:
+async def _ready(http: aiohttp.ClientSession, port: int, timeout: float = 120) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while loop.time() < end:
@@ -244,9 +244,9 @@ async def test_kill_9_while_a_dialogue_outlasts_the_budget_loses_nothing_wechat_
                 inbound, outbox, _ = await _recorded(url, ["oKill9-slow"])
                 return bool(inbound) and key in outbox
 
-            await wait_until(answered, timeout=30, interval=0.2)
+            await wait_until(answered, timeout=60, interval=0.2)
             await wait_until(
-                lambda: [m for m in sim[SIM_STATE].sent if m.openid == "oKill9-slow"], timeout=30
+                lambda: [m for m in sim[SIM_STATE].sent if m.openid == "oKill9-slow"], timeout=60
             )
             # replayed to its end: the adopted guard file is gone
             await wait_until(lambda: not b"".join(p.read_bytes() for p in journal.glob("*")), timeout=10)
