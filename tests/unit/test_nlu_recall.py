@@ -29,3 +29,21 @@ def test_people_places_and_vehicles_that_are_many_are_no_item() -> None:
     assert recall.teeming_after("菜市场人好多") == []
     assert recall.teeming_after("街市垃圾好多") == []  # rubbish: only when nothing else is named (the guide)
     assert read_items("篮球场啲灯坏咗 蚊又好多", ["灯"], wish=False).items == ("灯",)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("阿婆冬天冷 想要棉衣棉裤各一套", ("棉衣", "棉裤")),
+        ("BB出世 想要奶粉 尿片 湿纸巾", ("奶粉", "尿片", "湿纸巾")),
+    ],
+)
+def test_things_listed_without_a_conjunction(text: str, expected: tuple[str, ...]) -> None:
+    assert read_items(text, []).items == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["我想要张轮椅 谢谢 大朗", "爷爷想要拐杖 东城", "屋企冇饭台 食饭都系蹲喺度 想要张饭台"]
+)
+def test_a_town_a_thanks_or_a_clause_after_a_space_is_no_thing(text: str) -> None:
+    assert len(read_items(text, []).items) == 1

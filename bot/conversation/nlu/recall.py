@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from bot.conversation.nlu.beneficiary import PERSON_WORDS
-from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, tagged
-from bot.conversation.nlu.normalize import ITEMS
+from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, Tagged, tagged
+from bot.conversation.nlu.normalize import ITEMS, find_town
 
 # "X好多", "X特别多", "X多到": how many there are, said after the thing, at the end of a clause
 _MANY = re.compile(
@@ -49,10 +49,68 @@ def teeming_after(text: str) -> list[str]:
     return found
 
 
+def _thing_word(t: Tagged) -> bool:
+    """A token that can name a thing by itself: a noun of two characters or more, not a place, a person, a town."""
+    return (
+        t.flag.startswith("n")
+        and not t.flag.startswith(("ns", "nr"))
+        and len(t.word) >= 2
+        and re.fullmatch(r"[\u4e00-\u9fff]+", t.word) is not None
+        and not _NOT_THING.match(t.word)
+        and t.word not in PERSON_WORDS
+        and find_town(t.word) is None
+    )
+
+
+_REQUESTED = re.compile(r"(?:想要|需要|想申请|申请|想买|要|买|缺)$")
+_LIST_END = re.compile(r"^(?:$|[\s，,。！!？?；;]|同|和|跟|及|、|各|俾|畀|给)")
+_SPACED_END = re.compile(r"^(?:$|[\s，,。！!？?；;]|同|和|跟|及|、)")
+
+
+def parallel(text: str) -> list[str]:
+    """Two things named side by side without a conjunction: nouns of one length sharing their first character
+    ("秋衣秋裤", "奶瓶奶嘴"), the first right after a request verb; things after a space ("想要尿片 湿纸巾")."""
+    tokens = tagged(text)
+    found: list[str] = []
+    for k in range(1, len(tokens) - 1):
+        a, b = tokens[k], tokens[k + 1]
+        if (
+            _REQUESTED.search(tokens[k - 1].word)
+            and _thing_word(a)
+            and _thing_word(b)
+            and len(a.word) == len(b.word)
+            and a.word[0] == b.word[0]
+            and _LIST_END.match(text[b.end :])
+        ):
+            found += [a.word, b.word]
+    return found
+
+
+def _spaced(text: str, found: list[str]) -> list[str]:
+    """Things listed after a thing asked for with a space between them ("想要尿片 湿纸巾 厚街" → 湿纸巾)."""
+    tokens = tagged(text)
+    more: list[str] = []
+    for value in found:
+        end = text.find(value) + len(value)
+        k = next((i for i, t in enumerate(tokens) if t.start == end), None)
+        while (
+            k is not None and k + 1 < len(tokens) and tokens[k].word.isspace() and _thing_word(tokens[k + 1])
+        ):
+            nxt = tokens[k + 1]
+            if not _SPACED_END.match(text[nxt.end :]):
+                break
+            more.append(nxt.word)
+            k += 2
+    return more
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
     if wish:
-        return found
+        more = [*parallel(text), *_spaced(text, found)]
+        return sorted(
+            dict.fromkeys([*found, *(m for m in more if not any(m in v for v in found))]), key=text.find
+        )
     many = teeming_after(text)
     if many:
         at = text.find(many[0])
