@@ -47,3 +47,17 @@ def test_things_listed_without_a_conjunction(text: str, expected: tuple[str, ...
 )
 def test_a_town_a_thanks_or_a_clause_after_a_space_is_no_thing(text: str) -> None:
     assert len(read_items(text, []).items) == 1
+
+
+def test_a_conjunction_or_a_lone_first_character_the_model_took_is_dropped() -> None:
+    assert recall.model_values("想要盏台灯同书台", ["台", "台灯", "同书台"]) == ["台灯", "书台"]
+    assert read_items("想要盏台灯同书台", ["台", "台灯", "同书台"]).items == ("台灯", "书台")
+
+
+def test_rubbish_named_with_rubbish_is_two_items() -> None:
+    assert read_items("后山有好多落叶同垃圾冇人扫", ["垃圾"], wish=False).items == ("落叶", "垃圾")
+
+
+def test_a_second_thing_broken_too() -> None:
+    assert read_items("公园啲秋千断咗，滑梯又裂咗", ["秋千"], wish=False).items == ("秋千", "滑梯")
+    assert read_items("小区路灯坏咗好耐 物业也不管", ["路灯"], wish=False).items == ("路灯",)

@@ -298,7 +298,7 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
         whole = read_items(closed.text, [surface.squeeze(v) for v in model_items], wish=wish)
         return Items(tuple(closed.reopen(v) for v in whole.items), whole.second)
     first_part, second = split_second_matter(text)
-    found = _things(first_part, [v for v in model_items if v and v in first_part], fallback=True, wish=wish)
+    found = _things(first_part, recall.model_values(first_part, model_items), fallback=True, wish=wish)
     found = recall.read(first_part, found, wish=wish)  # what the readings above miss (nlu/recall.py)
     activity = _COMPANY_ACTIVITY.search(first_part) if wish else None
     if not found and activity:

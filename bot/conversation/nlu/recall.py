@@ -10,6 +10,7 @@ Pure and deterministic.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from bot.conversation.nlu.beneficiary import PERSON_WORDS
 from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, Tagged, tagged
@@ -104,6 +105,38 @@ def _spaced(text: str, found: list[str]) -> list[str]:
     return more
 
 
+_CONJUNCTION = re.compile(r"^(?:同埋|同|和|跟|及)(?=[\u4e00-\u9fff]{2})")
+
+
+def model_values(text: str, values: Iterable[str]) -> list[str]:
+    """The model's items found in `text`, without a conjunction it took along ("同书台" → 书台) or a character that is
+    only the start of another of its items ("台" beside 台灯)."""
+    kept = [_CONJUNCTION.sub("", v) for v in values if v and v in text]
+    return [v for v in kept if not (len(v) == 1 and any(w.startswith(v) and w != v for w in kept))]
+
+
+# rubbish named with rubbish ("泥头同垃圾"): both are the items (the guide: rubbish when nothing else is named)
+_RUBBISH_PAIR = re.compile(
+    r"(?P<a>垃圾|杂物|杂草|淤泥|落叶|树叶|泥沙|烂泥|泥头|建筑垃圾)(?:同埋|同|和|及|、|仲有)"
+    r"(?P<b>垃圾|杂物|杂草|淤泥|落叶|树叶|泥沙|烂泥|泥头|建筑垃圾)"
+)
+# a second clause about another thing, said to be broken too ("篮球架生锈了，篮板也裂了")
+_TOO = re.compile(
+    r"(?:^|(?<=[\s，,。！!？?；;]))(?P<t>[\u4e00-\u9fff]{2,4}?)(?:也|又|亦)(?:已经|全部|成个)?"
+    r"(?=烂|坏|裂|断|甩|穿|崩|漏|爆|塞|锈|生锈|松|冧|塌|歪|凹|翘|唔着|不亮|唔亮|冇晒|掉)"
+)
+
+
+def _also_broken(text: str, found: list[str]) -> list[str]:
+    """Things a later clause says are broken too, beside a thing already read."""
+    more: list[str] = []
+    for m in _TOO.finditer(text):
+        words = tagged(m.group("t"), hmm=False)
+        if m.start() > 0 and len(words) == 1 and _thing_word(words[0]) and not _PLACE.search(words[0].word):
+            more.append(words[0].word)
+    return more if found else []
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
     if wish:
@@ -111,6 +144,11 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
         return sorted(
             dict.fromkeys([*found, *(m for m in more if not any(m in v for v in found))]), key=text.find
         )
+    pair = _RUBBISH_PAIR.search(text)
+    if pair and any(v in (pair.group("a"), pair.group("b")) for v in found):
+        found = [*found, *(w for w in (pair.group("a"), pair.group("b")) if w not in found)]
+    found = [*found, *(w for w in _also_broken(text, found) if not any(w in v or v in w for v in found))]
+    found = sorted(found, key=lambda v: text.find(v) if v in text else len(text))
     many = teeming_after(text)
     if many:
         at = text.find(many[0])
