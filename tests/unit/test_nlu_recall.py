@@ -61,3 +61,20 @@ def test_rubbish_named_with_rubbish_is_two_items() -> None:
 def test_a_second_thing_broken_too() -> None:
     assert read_items("公园啲秋千断咗，滑梯又裂咗", ["秋千"], wish=False).items == ("秋千", "滑梯")
     assert read_items("小区路灯坏咗好耐 物业也不管", ["路灯"], wish=False).items == ("路灯",)
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "wish", "expected"),
+    [
+        ("阿妈想要个热水袋或者电暖炉都得", ["热水袋"], True, ("热水袋", "电暖炉")),  # an alternative offered
+        ("个仔学琴 想要部电子琴练习", ["电子琴练习"], True, ("电子琴",)),  # what it is for
+        ("屋企张旧台烂咗 想要过张台", ["旧台"], True, ("台",)),  # an old one is the same thing
+        ("阿婆屋企冇茶几冇衣架", [], True, ("茶几", "衣架")),  # lacking one thing after another
+        ("村口啲路灯灯罩跌咗", ["路灯灯罩"], False, ("灯罩",)),  # a part named from the whole
+        ("学校门口啲公厕门锁坏咗", ["公厕门锁"], False, ("门锁",)),  # a known part of a facility
+        ("后巷的渠盖不见了，晚上很容易掉下去", ["渠盖"], False, ("渠盖",)),  # a word of manner
+        ("图书馆门口冇斜坡 轮椅入唔到", ["斜坡", "轮椅"], False, ("斜坡",)),  # who cannot reach the place
+    ],
+)
+def test_values_refined_round_12(text: str, model: list[str], wish: bool, expected: tuple[str, ...]) -> None:
+    assert read_items(text, model, wish=wish).items == expected

@@ -9,6 +9,7 @@ Pure and deterministic.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 
@@ -137,8 +138,80 @@ def _also_broken(text: str, found: list[str]) -> list[str]:
     return more if found else []
 
 
+# what a thing is for, after its name ("缝纫机练习" → 缝纫机); an old or new one is the same thing ("旧凳" → 凳)
+_FOR_USE = re.compile(r"(?:练习|学习|使用|用)$")
+_AGE = re.compile(r"^(?:旧|新)(?=.)")
+# an alternative offered after a thing asked for ("电暖炉或者暖水袋都得")
+_OR = re.compile(
+    r"\s*(?:或者|或|定系|还是)\s*(?:[一两二三四五六七八九十几\d]{0,2}[个张部台把架只件套对双盏条])?"
+)
+# what is missing, named again and again ("冇床单冇枕头")
+_LACKS = re.compile(
+    r"(?:冇|没有)(?P<a>[\u4e00-\u9fff]{2,4}?)(?:冇|没有)(?P<b>[\u4e00-\u9fff]{2,4}?)(?=$|[\s，,。！!？?；;]|用|瞓|盖)"
+)
+# a thing a place is for, in a project: who cannot get there ("轮椅上唔到"), not the item
+_CANNOT_REACH = re.compile(r"^\s*(?:上|入|过|行|推)(?:唔|不)(?:到|去|了|入)")
+
+
+def _one_thing(words: str) -> bool:
+    tokens = tagged(words, hmm=False)
+    return len(tokens) == 1 and _thing_word(tokens[0])
+
+
+def _nouns(words: str) -> bool:
+    """`words` are nouns only, of two characters or more together ("衣/车", "电/暖炉"), no person or place."""
+    tokens = tagged(words, hmm=False)
+    return (
+        len(words) >= 2
+        and all(t.flag.startswith("n") and not t.flag.startswith(("ns", "nr")) for t in tokens)
+        and _thing_word(Tagged(words, "n", 0, len(words)))
+    )
+
+
+def _cleaned(text: str, value: str, *, wish: bool) -> str:
+    """`value` without what a thing is for, its age, or (in a project) the whole before a part named from it."""
+    use = _FOR_USE.search(value)
+    if use and use.start() >= 2 and _nouns(value[: use.start()]):
+        return value[: use.start()]
+    age = _AGE.match(value)
+    if age and (value[1:] in ITEMS or len(value) == 2):
+        return value[1:]
+    words = [t.word for t in tagged(value, hmm=False)]
+    if not wish and len(words) == 2 and all(len(w) >= 2 for w in words) and _one_thing(words[0]):
+        if words[1] in ITEMS or (words[0] in ITEMS and set(words[1]) & set(words[0])):
+            # "路灯灯柱" → 灯柱, "公厕门锁" → 门锁: a part with its own name is the item alone (dev 7's header)
+            return words[1]
+    return value
+
+
+def _no_thing(text: str, value: str, *, wish: bool) -> bool:
+    """A value that is no thing: a word of manner ("容易"), or in a project who cannot reach the place."""
+    tokens = tagged(value, hmm=False)
+    if len(tokens) == 1 and tokens[0].flag in ("a", "ad", "d", "ag"):
+        return True
+    return not wish and _CANNOT_REACH.match(text[text.find(value) + len(value) :]) is not None
+
+
+def _more(text: str, found: list[str]) -> list[str]:
+    """Alternatives offered after a thing asked for, and what is missing named one after another."""
+    more: list[str] = []
+    for value in found:
+        alt = _OR.match(text, text.find(value) + len(value))
+        if alt and alt.end() > text.find(value) + len(value):
+            tokens = [t for t in tagged(text) if t.start >= alt.end()]
+            run = "".join(t.word for t in itertools.takewhile(lambda t: t.flag.startswith("n"), tokens))
+            if run and _nouns(run):
+                more.append(run)
+    for m in _LACKS.finditer(text):
+        more += [w for w in (m.group("a"), m.group("b")) if _one_thing(w)]
+    return more
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
+    kept = [v for v in (_cleaned(text, v, wish=wish) for v in found) if not _no_thing(text, v, wish=wish)]
+    found = kept if kept else found
+    found = [*found, *(m for m in _more(text, found) if not any(m in v or v in m for v in found))]
     if wish:
         more = [*parallel(text), *_spaced(text, found)]
         return sorted(
