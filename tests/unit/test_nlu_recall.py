@@ -78,3 +78,17 @@ def test_a_second_thing_broken_too() -> None:
 )
 def test_values_refined_round_12(text: str, model: list[str], wish: bool, expected: tuple[str, ...]) -> None:
     assert read_items(text, model, wish=wish).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "wish", "expected"),
+    [
+        ("阿妹读初中 想要个书包同个水壶 仲有本英文词典", ["书包", "词典"], True, ("书包", "水壶", "词典")),
+        ("啲被铺发霉 想要过新嘅被铺同床单", ["被铺"], True, ("被铺", "床单")),  # 被 is no passive here
+        ("村尾条水管破咗 啲水流晒出嚟", [], False, ("水管",)),  # 破 says what is wrong
+    ],
+)
+def test_things_after_a_list_word_or_a_break_round_12(
+    text: str, model: list[str], wish: bool, expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, model, wish=wish).items == expected

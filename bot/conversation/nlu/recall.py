@@ -143,7 +143,9 @@ _FOR_USE = re.compile(r"(?:练习|学习|使用|用)$")
 _AGE = re.compile(r"^(?:旧|新)(?=.)")
 # an alternative offered after a thing asked for ("电暖炉或者暖水袋都得")
 _OR = re.compile(
-    r"\s*(?:或者|或|定系|还是)\s*(?:[一两二三四五六七八九十几\d]{0,2}[个张部台把架只件套对双盏条])?"
+    r"\s*(?:或者|或|定系|还是|同埋|同|和|跟|及|、|\s仲有|\s还有)\s*"
+    r"(?:[一两二三四五六七八九十几\d]{0,2}[个张部台把架只件套对双盏条本])?\s*(?:新嘅|新的|新)?"
+    r"(?:英文|中文|英汉|塑料|胶|大号|细码|大码)?"
 )
 # what is missing, named again and again ("冇床单冇枕头")
 _LACKS = re.compile(
@@ -195,9 +197,9 @@ def _no_thing(text: str, value: str, *, wish: bool) -> bool:
 def _more(text: str, found: list[str]) -> list[str]:
     """Alternatives offered after a thing asked for, and what is missing named one after another."""
     more: list[str] = []
-    for value in found:
-        alt = _OR.match(text, text.find(value) + len(value))
-        if alt and alt.end() > text.find(value) + len(value):
+    for end in (m.end() for v in found for m in re.finditer(re.escape(v), text)):
+        alt = _OR.match(text, end)
+        if alt and alt.end() > end:
             tokens = [t for t in tagged(text) if t.start >= alt.end()]
             run = "".join(t.word for t in itertools.takewhile(lambda t: t.flag.startswith("n"), tokens))
             if run and _nouns(run):
