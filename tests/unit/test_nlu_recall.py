@@ -92,3 +92,23 @@ def test_things_after_a_list_word_or_a_break_round_12(
     text: str, model: list[str], wish: bool, expected: tuple[str, ...]
 ) -> None:
     assert read_items(text, model, wish=wish).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "wish", "expected"),
+    [
+        ("阿妈想报个书法班 识多啲字", ["书法"], True, ("书法班",)),  # a class: its whole name
+        ("社区想搞个四点半课堂俾啲细路做功课", [], False, ("四点半课堂",)),
+        ("阿爸要透析 每次来回车费都负担唔起", [], True, ("车费",)),  # a fee not payable, not how often
+        (
+            "村尾条机耕路坑坑洼洼 一落雨就积水",
+            [],
+            False,
+            ("机耕路",),
+        ),  # what the road is like says what is wrong
+    ],
+)
+def test_classes_fees_and_rough_roads_round_12(
+    text: str, model: list[str], wish: bool, expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, model, wish=wish).items == expected

@@ -16,7 +16,7 @@ _FEE = re.compile(
     r"(?=$|[\s，,。！!？?]|都|又|也|交|付|缴|俾|畀|好贵|太贵|贵|唔够|不够)"
 )
 _FEE_PAID = re.compile(
-    r"^(?:都|又|也)?(?:交|付|缴|俾|畀)(?:唔起|不起|唔到|不到|唔出|不出)|^(?:好贵|太贵|贵|唔够|不够)"
+    r"^(?:都|又|也)?(?:交|付|缴|俾|畀|负担)(?:唔起|不起|唔到|不到|唔出|不出)|^(?:好贵|太贵|贵|唔够|不够)"
 )
 
 
@@ -26,10 +26,12 @@ def fees(text: str) -> list[str]:
     for m in _FEE.finditer(text):
         fee = m.group("f")
         first = tagged(fee, hmm=False)[0]
-        if len(fee) > len(first.word) + 1 and (
-            first.word in ("屋企", "家里", "屋里", "屋企人") or first.flag.startswith(("s", "f", "r"))
+        while len(fee) > len(first.word) + 1 and (
+            first.word in ("屋企", "家里", "屋里", "屋企人", "来回", "每次", "每月", "每个月")
+            or first.flag.startswith(("s", "f", "r"))
         ):
-            fee = fee[len(first.word) :]  # "屋企电费": whose, not the fee's name
+            fee = fee[len(first.word) :]  # "屋企电费", "每次来回车费": whose or how often, not the fee's name
+            first = tagged(fee, hmm=False)[0]
         paid = text[m.start() - 1 : m.start()] in ("交", "付", "缴") or _FEE_PAID.match(text[m.end() :])
         if paid and len(fee) >= 2 and not _NOT_THING.match(fee) and fee not in found:
             found.append(fee)

@@ -209,10 +209,26 @@ def _more(text: str, found: list[str]) -> list[str]:
     return more
 
 
+# a class, a lesson or a talk to be set up or joined: the whole name ("报个电脑班" → 电脑班, "搞个四点半课堂")
+_COURSE = re.compile(
+    r"(?:搞|办|开|报|举办|组织|想有|要有|参加)(?:[一两]?个)?"
+    r"(?P<s>(?![个啲])[\u4e00-\u9fff]{1,6}?(?:课堂|培训班|兴趣班|班|讲座))(?=$|[\s，,。！!？?]|俾|给|畀|嘅|的|学|教|照)"
+)
+
+
+def _courses(text: str, found: list[str]) -> list[str]:
+    """`found` with the class it names inside a class's whole name, or the class when nothing is found."""
+    courses = [m.group("s") for m in _COURSE.finditer(text)]
+    if not courses:
+        return found
+    kept = [next((c for c in courses if v in c and v != c), v) for v in found]
+    return list(dict.fromkeys(kept or courses))
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
     kept = [v for v in (_cleaned(text, v, wish=wish) for v in found) if not _no_thing(text, v, wish=wish)]
-    found = kept if kept else found
+    found = _courses(text, kept if kept else found)
     found = [*found, *(m for m in _more(text, found) if not any(m in v or v in m for v in found))]
     if wish:
         more = [*parallel(text), *_spaced(text, found)]
