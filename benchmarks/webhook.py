@@ -35,7 +35,6 @@ import multiprocessing
 import os
 import platform
 import random
-import re
 import socket
 import tempfile
 import time
@@ -50,6 +49,7 @@ from typing import Any
 import aiohttp
 
 from bot.conversation.inbound import BUSY_KEPT, KEPT
+from reference.case_numbers import CASE_NO as CASE_NUMBER
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN, APPID, SECRET = "bench-token", "wxbench0000simulator", "bench-secret"
 AES_KEY = "benchmarkKey0123456789abcdefghijklmnopqrstu"  # 43 characters, as WeChat's EncodingAESKey
 RASA_TOKEN = "bench-rasa-token"
-CASE_NO = re.compile(r"MS\d{8}-\d{4}")
+CASE_NO = CASE_NUMBER
 RETRY_SHARE = 0.05
 CLIENT_TIMEOUT = 5.0  # WeChat waits 5 s for an answer
 

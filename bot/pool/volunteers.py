@@ -37,6 +37,7 @@ from bot.pool.records import (
 )
 from bot.pool.snapshot import POOL_CACHE
 from matching.cascade import REPLY_TEXTS
+from reference.case_numbers import SERIAL
 
 BIND_PREFIX = "志愿者绑定"
 
@@ -208,7 +209,7 @@ _DONE = ("已完成", "完成了", "搞定了")
 _TASKS = ("我的任务", "任务", "我的邀请")
 
 
-_CASE_NO = re.compile(r"(MS\d{8}-\d{4})", re.I)
+_CASE_NO = re.compile(rf"(MS\d{{8}}-{SERIAL})", re.I)
 
 
 _PUNCT = re.compile(r"[\s，。！!,.、~～]+")

@@ -138,6 +138,8 @@ def test_mask_phone(phone: str, masked: str) -> None:
         ("MS202611230007", "MS20261123-0007"),
         ("MS2026112-0007", None),
         ("XMS20261123-00071", None),
+        ("查下MS20261123-10000", "MS20261123-10000"),  # a day past 9,999 cases: the serial has five digits
+        ("MS20261123-1234567", None),
         ("查询进度", None),
     ],
 )
@@ -251,3 +253,14 @@ def test_traditional_characters_name_the_same_town_and_quantity(
 ) -> None:
     assert find_town(text) == town and normalize_town(word) == town
     assert parse_quantity(text) == quantity
+
+
+def test_a_case_number_entity_is_read_whole_from_the_text() -> None:
+    """Rasa's regex takes four digits of the serial; the case number is the text's own, whole."""
+    from bot.conversation.nlu.postprocess import finalize_entities
+    from bot.conversation.nlu.types import Entity
+
+    text = "查MS20261123-10000"
+    [ent] = finalize_entities(text, [Entity("case_no", "MS20261123-1000", "MS20261123-1000", 1, 16)])
+    assert ent.value == "MS20261123-10000"
+    assert finalize_entities("查进度", [Entity("case_no", "MS20261123-1000", "MS20261123-1000", 1, 16)]) == ()

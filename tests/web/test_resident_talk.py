@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
-from bot.models import CallBack, Case, Resident
+from bot.models import CallBack, Case, CaseSeq, Resident
 from tests.helpers import System
 
-CASE_NO = re.compile(r"MS\d{8}-\d{4}")
+CASE_NO = re.compile(r"MS\d{8}-\d{4,6}")
 
 
 async def rows(system: System, model: Any, *where: Any) -> list[Any]:
@@ -280,3 +280,26 @@ async def test_withdrawing_before_consent_keeps_none_of_the_words(keyword_system
         m.text or "" for m in await rows(keyword_system, InboundMessage, InboundMessage.openid == user.openid)
     ]
     assert not any("截肢" in t for t in kept), kept
+
+
+async def test_a_case_past_the_days_ten_thousandth_is_found_by_its_whole_number(
+    keyword_system: System,
+) -> None:
+    """A day's serial grows past four digits (MS…-10000): the resident's query finds that case, not case 1000 and
+    not "which case?"."""
+    from bot.db import transaction
+
+    user = keyword_system.user()
+    await _to_phone_question(user, "我哋村口路灯坏咗好耐 喺厚街")
+    await user.send_text("不用")
+    first = CASE_NO.search((await user.send_text("确认")).text).group(0)  # type: ignore[union-attr]
+    day = first[2:10]
+    async with transaction(keyword_system.app[keys.SESSIONS]) as db:
+        (await db.get(CaseSeq, day)).last = 9999  # type: ignore[union-attr]
+    await user.send_text("我妈想要一辆轮椅 住厚街")
+    await user.send_text("不用")
+    r = await user.send_text("确认")
+    second = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    assert second == f"MS{day}-10000", r.text
+    r = await user.send_text(f"查询{second.lower()}")
+    assert second in r.text and "轮椅" in r.text and first not in r.text and "路灯" not in r.text, r.text

@@ -85,7 +85,7 @@ def parse_keywords(text: str) -> Parse:
     beneficiary = normalize.find_beneficiary(cleaned)
     if beneficiary:
         raw.append(Entity("beneficiary", beneficiary, beneficiary, None, None))
-    without_numbers = re.sub(r"[+\d][\d\s\-]{6,}\d|MS\d{8}-?\d{4}", " ", cleaned, flags=re.IGNORECASE)
+    without_numbers = re.sub(r"[+\d][\d\s\-]{6,}\d|MS\d{8}-?\d{4,6}", " ", cleaned, flags=re.IGNORECASE)
     quantity = normalize.parse_quantity(without_numbers)
     if quantity is not None and not re.fullmatch(r"\s*\d+\s*", cleaned):
         raw.append(Entity("quantity", str(quantity), str(quantity), None, None))

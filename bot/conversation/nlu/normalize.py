@@ -15,6 +15,7 @@ import cn2an
 from bot.conversation.nlu.beneficiary import find_beneficiary as find_beneficiary  # re-exported
 from bot.conversation.nlu.hant import simplified
 from reference import towns
+from reference.case_numbers import SERIAL
 
 # --- towns ---------------------------------------------------------------------------------------------------
 
@@ -190,7 +191,7 @@ def find_items(text: str, *, loose: bool = False) -> list[str]:
 
 # --- case numbers --------------------------------------------------------------------------------------------
 
-_CASE_RE = re.compile(r"(?<![A-Za-z])MS\s*[-－]?\s*(\d{8})\s*[-－—_ ]?\s*(\d{4})(?!\d)", re.IGNORECASE)
+_CASE_RE = re.compile(rf"(?<![A-Za-z])MS\s*[-－]?\s*(\d{{8}})\s*[-－—_ ]?\s*({SERIAL})", re.IGNORECASE)
 
 
 def find_case_no(text: str) -> str | None:

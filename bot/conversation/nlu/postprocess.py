@@ -36,6 +36,10 @@ def finalize_entities(
     seen: set[tuple[str, str]] = set()
     for ent in raw:
         value = normalize_value(ent.entity, ent.value if ent.entity != "quantity" else ent.text or ent.value)
+        if (
+            ent.entity == "case_no"
+        ):  # the text's own, whole: the model's regex stops after four digits of the serial
+            value = normalize.find_case_no(text)
         if value is None and ent.entity == "quantity":
             value = normalize_value("quantity", ent.value)
         if value is None or (ent.entity, value) in seen:
