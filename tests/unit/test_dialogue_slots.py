@@ -299,3 +299,8 @@ def test_services_and_alternatives_round_11() -> None:
     assert read_items("阿妈要去复诊 我返工 想搵人陪佢睇医生", []).items == ("陪",)
     # an alternative offered ("X都得") is asked for too, past a brand
     assert read_items("屋企好热 想装部冷气 美的风扇都得", ["风扇"]).items == ("冷气", "风扇")
+
+
+def test_the_speakers_status_with_where_the_speaker_is_from_is_no_recipient() -> None:
+    assert read_beneficiary("我系石排嘅残疾人 想申请部轮椅", "残疾人") is None
+    assert read_beneficiary("我系谢岗嘅 老公工伤 想要张护理床", None) == "老公"  # a kin word: the recipient
