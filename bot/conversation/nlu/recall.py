@@ -2,7 +2,15 @@
 
 - In a project, what teems where people are, said before how many there are ("菜市场老鼠好多，希望可以灭鼠" → 老鼠,
   "小区蚊子特别多 想请人嚟消杀" → 蚊子, "村里面流浪狗好多" → 流浪狗): the pest is the item, not what is to be done
-  to it, as for "好多老鼠" (`heads.teeming`).
+  to it, as for "好多老鼠" (`heads.teeming`); rubbish named with rubbish is two items ("泥头同垃圾"); a second thing
+  a later clause says is broken too ("篮球架生锈了，篮板也裂了"); a part named from the whole or a known part of a
+  facility is the item alone ("路灯灯柱" → 灯柱, "公厕门锁" → 门锁); who cannot reach a place is no item
+  ("轮椅上唔到").
+- In a wish, things named side by side without a conjunction ("秋衣秋裤", "奶瓶奶嘴"), after a space ("想要尿片
+  湿纸巾"), after 或者/同/仲有 wherever the first thing is named ("过新嘅被铺同床单", "仲有本英文字典"), lacking one
+  after another ("冇床单冇枕头"); what a thing is for ("缝纫机练习") and its age ("旧凳") are no part of it.
+- A class, lesson or talk is read by its whole name ("报个电脑班", "搞个四点半课堂"); a word of manner ("容易") is no
+  thing; a conjunction or a lone first character the model took along is dropped ("同书台", "台" beside 台灯).
 
 Pure and deterministic.
 """
