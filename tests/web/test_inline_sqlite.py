@@ -149,3 +149,53 @@ async def test_the_wal_is_checkpointed_off_the_loop(
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     finally:
         await runner.cleanup()
+
+
+async def test_a_wal_grown_under_ever_present_readers_is_started_again(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady load some connection is always reading: a PASSIVE checkpoint copies the WAL but the WAL never
+    starts again from its beginning, so it grows by every commit's pages (seen: 441 MB beside a 10 MB database).
+    Past WAL_RESTART_FRAMES the checkpoint restarts it. Here two reader threads overlap so that a read transaction
+    is open at every moment, as under load."""
+    import threading
+
+    monkeypatch.setattr(bot.db, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(bot.db, "WAL_RESTART_FRAMES", 40)
+    app = _app(sqlite_url, tmp_path)
+    runner, base = await serve(app)
+    stop = threading.Event()
+
+    def reader(offset: float) -> None:
+        conn = sqlite3.connect(_path(sqlite_url), isolation_level=None, check_same_thread=False)
+        time.sleep(offset)
+        while not stop.is_set():
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM inboundmessage").fetchone()
+            time.sleep(0.004)  # each holds its snapshot 4 ms; the two overlap by 2 ms
+            conn.execute("COMMIT")
+        conn.close()
+
+    threads = [threading.Thread(target=reader, args=(i * 0.002,), daemon=True) for i in range(2)]
+    frames: list[int] = []
+    try:
+        engine = app[keys.CHAT_ENGINE]
+        for t in threads:
+            t.start()
+        async with aiohttp.ClientSession() as http:
+            for i in range(120):
+                await say_text(http, base, f"oInline-restart-{i % 9}", "你好")
+                before = engine.checkpoints
+                await engine.settled()
+                if engine.checkpoints > before and engine.last_checkpoint is not None:
+                    frames.append(engine.last_checkpoint[1])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        await runner.cleanup()
+    assert len(frames) >= 15, frames
+    # the WAL grows past the threshold, is restarted, and grows again from its beginning: its frame count falls
+    assert max(frames) > 40 and any(b < a for a, b in zip(frames, frames[1:], strict=False)), frames
+    # bounded: the threshold and two checkpoints' worth of commits (a few frames each), not 120 messages' worth
+    assert max(frames) < 40 + 2 * 5 * 12, frames
