@@ -304,3 +304,9 @@ def test_services_and_alternatives_round_11() -> None:
 def test_the_speakers_status_with_where_the_speaker_is_from_is_no_recipient() -> None:
     assert read_beneficiary("我系石排嘅残疾人 想申请部轮椅", "残疾人") is None
     assert read_beneficiary("我系谢岗嘅 老公工伤 想要张护理床", None) == "老公"  # a kin word: the recipient
+
+
+def test_a_younger_sibling_glued_to_what_follows_is_the_recipient() -> None:
+    assert read_beneficiary("我妹读初中想要部电脑", None) == "妹"
+    assert read_beneficiary("我弟读大学想要部电脑", None) == "弟"
+    assert read_beneficiary("我妹妹读初中想要部电脑", None) == "妹妹"  # the whole kin word when there is one

@@ -62,11 +62,11 @@ _NAMED_BY_ROLE = re.compile(
     rf"(?P<b>[\u4e00-\u9fff]{{1,3}}?(?:{_PERSON_END}))(?=\s|有|冇|没|患|得咗|得了|读|系|住|成日|好|都|瘫|中风|$)"
 )
 #: one-character kin words, a person only right after 我/个/我个 ("我个仔", "给我妈", "我个孙")
-_SHORT_KIN = frozenset("仔女孙妈爸囡")
+_SHORT_KIN = frozenset("仔女孙妈爸囡妹弟")
 _SHORT_KIN_BEFORE = frozenset(("我", "个", "我个", "我嘅", "我的", "啲", "我啲", "佢个", "两个", "几个"))
 # the same, when jieba glues the short kin word to what follows ("个仔读大学": 个/仔读)
 _SHORT_KIN_GLUED = re.compile(
-    r"(?:(?<=我个)|(?<=我嘅)|(?<=我的)|(?<=[我个]))(?P<kin>[仔女孙囡])(?![女仔子儿])"
+    r"(?:(?<=我个)|(?<=我嘅)|(?<=我的)|(?<=[我个]))(?P<kin>[仔女孙囡妹弟])(?![女仔子儿妹弟])"
 )
 # a kin word followed by this is someone who died, or who told the speaker: the help is not for them
 _GONE = re.compile(
