@@ -310,3 +310,10 @@ def test_a_younger_sibling_glued_to_what_follows_is_the_recipient() -> None:
     assert read_beneficiary("我妹读初中想要部电脑", None) == "妹"
     assert read_beneficiary("我弟读大学想要部电脑", None) == "弟"
     assert read_beneficiary("我妹妹读初中想要部电脑", None) == "妹妹"  # the whole kin word when there is one
+
+
+def test_whom_the_speaker_goes_back_to_see_is_no_recipient() -> None:
+    assert read_beneficiary("我喺厚街打工 阿妈喺乡下病咗 想申请路费返去睇佢", "阿妈") is None
+    assert (
+        read_beneficiary("阿婆一个人住 想有人去睇下佢", None) == "阿婆"
+    )  # a visit for her: she is the recipient

@@ -89,6 +89,7 @@ _FOR = re.compile(r"(?:帮|给|俾|畀|为|替)(?:我|我哋|我们|屋企|家�
 _STATUS_BEFORE = re.compile(
     r"单亲(?:的|嘅)?$|(?:我|本人|我自己|自己)(?:都|也|就)?(?:系|是|係)(?:一个|个|一名)?$|(?:得|剩)?我一个$"
 )
+_VISITED = re.compile(r"(?:返去|回去|返乡下|回老家)(?:睇|探|探望|看望|照顾|陪)(?:下)?(?:佢|他|她)")
 _STATUS_FROM = re.compile(r"(?:我|本人)(?:系|是|係)[\u4e00-\u9fff]{1,4}(?:的|嘅)$")
 # a person word used as the kind of a thing or a place ("老人手机", "儿童滑梯", "老人活动中心")
 _A_THING_FOR = re.compile(r"^(?:手机|机|用品|院|活动|中心|食堂|饭堂|鞋|专用|乐园|游乐|滑梯|座椅|纸尿裤)")
@@ -212,6 +213,8 @@ def _counts(text: str, start: int, end: int) -> bool:
         text[start:end] == "老人" and text[end:].startswith("痴呆")
     ):  # "老人手机", "老人活动中心": a kind of thing or place, not a person
         return False
+    if _VISITED.search(rest):
+        return False  # "老豆病 想申请车费返去睇佢": whom the speaker goes to see, the help is the speaker's
     if _GROUP.search(text[start:end]) and _STATUS_FROM.search(before):
         return False  # "我是茶山的残疾人": the speaker's status, with where the speaker is from
     return not _GONE.match(text[end:].lstrip()) and not _STATUS_BEFORE.search(before)
