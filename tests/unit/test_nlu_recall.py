@@ -112,3 +112,17 @@ def test_classes_fees_and_rough_roads_round_12(
     text: str, model: list[str], wish: bool, expected: tuple[str, ...]
 ) -> None:
     assert read_items(text, model, wish=wish).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "wish", "expected"),
+    [
+        ("屋企穷 三个细路买不起校裤", True, ("校裤",)),  # what cannot be bought, not "不起校裤"
+        ("村口鱼塘啲水发晒臭 好多蚊", False, ("鱼塘",)),  # the place the water is in
+        ("后山斜坡啲泥一落雨就冲落嚟", False, ("斜坡",)),
+    ],
+)
+def test_what_cannot_be_bought_and_where_water_or_mud_is(
+    text: str, wish: bool, expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, [], wish=wish).items == expected

@@ -136,6 +136,12 @@ _TOO = re.compile(
 )
 
 
+# what a project's first clause says is in a place ("河涌啲水黑过墨", "山边斜坡啲泥成日冲落马路")
+_CONTENT = re.compile(
+    r"^(?:我哋|我们|我地)?(?P<t>[\u4e00-\u9fff]{2,6}?)啲(?:水|泥|泥沙|沙|污水)(?![\u4e00-\u9fff]{0,1}费)"
+)
+
+
 def _also_broken(text: str, found: list[str]) -> list[str]:
     """Things a later clause says are broken too, beside a thing already read."""
     more: list[str] = []
@@ -180,6 +186,9 @@ def _nouns(words: str) -> bool:
 
 def _cleaned(text: str, value: str, *, wish: bool) -> str:
     """`value` without what a thing is for, its age, or (in a project) the whole before a part named from it."""
+    unable = re.match(r"^(?:不起|唔起|不到|唔到)(?=[\u4e00-\u9fff]{2})", value)
+    if unable:
+        return value[unable.end() :]  # "买不起校服": what cannot be bought, not "不起校服"
     use = _FOR_USE.search(value)
     if use and use.start() >= 2 and _nouns(value[: use.start()]):
         return value[: use.start()]
@@ -243,6 +252,10 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
         return sorted(
             dict.fromkeys([*found, *(m for m in more if not any(m in v for v in found))]), key=text.find
         )
+    content = _CONTENT.match(text.strip())
+    if content and not found:  # "河涌啲水黑过墨": the place the water or mud is in
+        words = [t for t in tagged(content.group("t"), hmm=False) if _thing_word(t)]
+        found = [words[-1].word] if words else found
     pair = _RUBBISH_PAIR.search(text)
     if pair and any(v in (pair.group("a"), pair.group("b")) for v in found):
         found = [*found, *(w for w in (pair.group("a"), pair.group("b")) if w not in found)]
