@@ -126,3 +126,14 @@ def test_what_cannot_be_bought_and_where_water_or_mud_is(
     text: str, wish: bool, expected: tuple[str, ...]
 ) -> None:
     assert read_items(text, [], wish=wish).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("阿妹想学古筝 屋企冇钱俾佢学", ("古筝",)),
+        ("我想学电焊 有冇免费培训", ("电焊",)),  # the skill, not 免费
+    ],
+)
+def test_what_the_resident_wants_to_learn(text: str, expected: tuple[str, ...]) -> None:
+    assert read_items(text, []).items == expected

@@ -242,12 +242,35 @@ def _courses(text: str, found: list[str]) -> list[str]:
     return list(dict.fromkeys(kept or courses))
 
 
+_LEARN = frozenset(("学", "想学", "要学", "学下", "学用", "想学用", "学识"))
+
+
+def skills(text: str) -> list[str]:
+    """What the resident wants to learn ("想学按摩", "冇机会学手语", "想学用智能手机"): the skill or the thing, a wish's
+    item as the dev sets mark it."""
+    tokens = tagged(text)
+    found: list[str] = []
+    for k, t in enumerate(tokens[:-1]):
+        nxt = tokens[k + 1]
+        if (
+            t.word in _LEARN
+            and nxt.flag.startswith(("n", "v", "l"))
+            and not nxt.flag.startswith(("nr", "ns"))
+        ):
+            if len(nxt.word) >= 2 and not _NOT_THING.match(nxt.word) and nxt.word not in PERSON_WORDS:
+                found.append(nxt.word)
+    return found
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
     kept = [v for v in (_cleaned(text, v, wish=wish) for v in found) if not _no_thing(text, v, wish=wish)]
     found = _courses(text, kept if kept else found)
     found = [*found, *(m for m in _more(text, found) if not any(m in v or v in m for v in found))]
     if wish:
+        learnt = skills(text)
+        if learnt and all(_NOT_THING.match(v) for v in found):  # "想学手语 有冇免费班": not 免费
+            found = learnt
         more = [*parallel(text), *_spaced(text, found)]
         return sorted(
             dict.fromkeys([*found, *(m for m in more if not any(m in v for v in found))]), key=text.find
