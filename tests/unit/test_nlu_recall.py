@@ -137,3 +137,9 @@ def test_what_cannot_be_bought_and_where_water_or_mud_is(
 )
 def test_what_the_resident_wants_to_learn(text: str, expected: tuple[str, ...]) -> None:
     assert read_items(text, []).items == expected
+
+
+def test_staples_lacking_rubbish_dumped_and_what_anyone_gives() -> None:
+    assert read_items("阿伯屋企冇米冇盐", []).items == ("米", "盐")
+    assert read_items("半夜有人喺巷口偷倒余泥", [], wish=False).items == ("余泥",)
+    assert "暖水袋" in recall._more("有冇暖水袋派 阿婆对脚好冻", [])

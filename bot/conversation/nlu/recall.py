@@ -163,8 +163,13 @@ _OR = re.compile(
 )
 # what is missing, named again and again ("冇床单冇枕头")
 _LACKS = re.compile(
-    r"(?:冇|没有)(?P<a>[\u4e00-\u9fff]{2,4}?)(?:冇|没有)(?P<b>[\u4e00-\u9fff]{2,4}?)(?=$|[\s，,。！!？?；;]|用|瞓|盖)"
+    r"(?:冇|没有)(?P<a>[\u4e00-\u9fff]{1,4}?)(?:冇|没有)(?P<b>[\u4e00-\u9fff]{1,4}?)(?=$|[\s，,。！!？?；;]|用|瞓|盖)"
 )
+_STAPLES = frozenset("米油面盐糖被")
+# whether anyone gives or lends a thing ("有冇拖鞋派", "有冇轮椅借")
+_ANY_GIVEN = re.compile(r"有冇(?P<t>[\u4e00-\u9fff]{1,4}?)(?:派|送|借|申请|领|攞|捐)")
+# rubbish dumped is the item (dev 4: 偷倒[泥头])
+_DUMPED = re.compile(r"(?:偷倒|乱倒|乱丢|偷偷倒|倒晒|倒咗)(?P<r>垃圾|泥头|建筑垃圾|杂物|余泥)")
 # a thing a place is for, in a project: who cannot get there ("轮椅上唔到"), not the item
 _CANNOT_REACH = re.compile(r"^\s*(?:上|入|过|行|推)(?:唔|不)(?:到|去|了|入)")
 
@@ -222,7 +227,10 @@ def _more(text: str, found: list[str]) -> list[str]:
             if run and _nouns(run):
                 more.append(run)
     for m in _LACKS.finditer(text):
-        more += [w for w in (m.group("a"), m.group("b")) if _one_thing(w)]
+        more += [w for w in (m.group("a"), m.group("b")) if _one_thing(w) or w in _STAPLES]
+    for m in _ANY_GIVEN.finditer(text):  # "有冇拖鞋派": what the resident asks whether anyone gives
+        if _nouns(m.group("t")) or m.group("t") in _STAPLES:
+            more.append(m.group("t"))
     return more
 
 
@@ -279,6 +287,9 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     if content and not found:  # "河涌啲水黑过墨": the place the water or mud is in
         words = [t for t in tagged(content.group("t"), hmm=False) if _thing_word(t)]
         found = [words[-1].word] if words else found
+    dumped = _DUMPED.search(text)
+    if dumped and not found:
+        found = [dumped.group("r")]
     pair = _RUBBISH_PAIR.search(text)
     if pair and any(v in (pair.group("a"), pair.group("b")) for v in found):
         found = [*found, *(w for w in (pair.group("a"), pair.group("b")) if w not in found)]
