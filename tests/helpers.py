@@ -717,3 +717,20 @@ async def audit_deliveries(db: str, phone: Phone) -> list[Any]:
     assert len(rows) == len(sent)
     assert all(r["reply_mode"] != "pending" for r in rows), [r["reply_mode"] for r in rows]
     return [rows, [o["dedupe_key"] for o in outbox]]
+
+
+def text_delivery(key: str, openid: str, text: str, *, account: str = "gh_test") -> Any:
+    """The verified delivery of a text message the phone sent under ``key``, as the webhook hands it on."""
+    from webhooks import Delivery
+
+    return Delivery(
+        key=key,
+        openid=openid,
+        account=account,
+        msg_type="text",
+        event=None,
+        text=text,
+        media={},
+        create_time=datetime.now(UTC),
+        raw_xml="",
+    )

@@ -26,6 +26,7 @@ from tests.helpers import (
     serve,
     start_plain,
     switched_pg_url,
+    text_delivery,
     wait_until,
 )
 
@@ -278,19 +279,4 @@ async def test_a_late_answer_is_queued_when_the_database_returns_within_the_retr
 
 
 def _text_delivery(key: str, openid: str, text: str) -> Any:
-    """The verified delivery of a text message the phone sent under ``key`` (as the webhook hands it on)."""
-    from datetime import UTC, datetime
-
-    from webhooks import Delivery
-
-    return Delivery(
-        key=key,
-        openid=openid,
-        account=ACCOUNT,
-        msg_type="text",
-        event=None,
-        text=text,
-        media={},
-        create_time=datetime.now(UTC),
-        raw_xml="",
-    )
+    return text_delivery(key, openid, text, account=ACCOUNT)

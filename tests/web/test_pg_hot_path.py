@@ -30,6 +30,7 @@ from bot.db import (
     update_at_commit,
 )
 from bot.models import Case, Conversation, InboundMessage, Resident
+from tests.helpers import text_delivery
 
 pytestmark = pytest.mark.postgres
 
@@ -283,17 +284,7 @@ async def test_a_residents_answer_to_staff_is_routed_by_the_state_read_with_the_
     )
 
     def delivery(openid: str, text: str, n: int) -> Delivery:
-        return Delivery(
-            key=f"msg:{openid}:{n}",
-            openid=openid,
-            account="gh_pg",
-            msg_type="text",
-            event=None,
-            text=text,
-            media={},
-            create_time=datetime.now(UTC),
-            raw_xml="",
-        )
+        return text_delivery(f"msg:{openid}:{n}", openid, text, account="gh_pg")  # type: ignore[no-any-return]
 
     words = "门口那个坑还在，下雨就积水"
     try:
