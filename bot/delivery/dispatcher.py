@@ -627,9 +627,8 @@ async def dispatch_due(
         await asyncio.gather(*(in_order(q) for q in by_recipient.values()))
     finally:
         await writes.close()
-    if (
-        unstarted
-    ):  # due again at once for whichever process runs next, not after the lease (fenced as any outcome)
+    # the batch's rows a stop left unsent: due again at once for the next process, not after the lease (fenced)
+    if unstarted:
         async with transaction(sessions) as session:
             for row in unstarted:
                 await _finish(

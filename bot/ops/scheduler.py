@@ -61,8 +61,7 @@ def _tracked(job: Callable[..., Any], runs: set[asyncio.Task[Any]]) -> Callable[
 async def stop_scheduler(scheduler: Any, *, grace: float = STOP_GRACE) -> None:
     """Start nothing more, let the runs under way finish (the sends under way are answered and recorded, the batch's
     others go back to the queue; a sweep commits), then cancel what is still running after ``grace`` seconds and wait
-    for it to unwind. Cancelling a run in the
-    middle of a statement and not waiting for it (APScheduler's ``shutdown(wait=False)`` alone) can leave its database
+    for it to unwind. Cancelling a run in the middle of a statement and not waiting for it (APScheduler's ``shutdown(wait=False)`` alone) can leave its database
     connection open, and aiosqlite's connection thread then keeps the process from exiting."""
     if not scheduler.running:
         return
