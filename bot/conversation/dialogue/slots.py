@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.conversation.nlu import fees, heads, recall, surface
+from bot.conversation.nlu import compounds, fees, heads, recall, surface
 from bot.conversation.nlu.beneficiary import (
     PERSON_WORDS,
     _tokens,
@@ -299,7 +299,7 @@ def read_items(text: str, model_items: Iterable[str], *, wish: bool = True) -> I
         return Items(tuple(closed.reopen(v) for v in whole.items), whole.second)
     first_part, second = split_second_matter(text)
     found = _things(first_part, recall.model_values(first_part, model_items), fallback=True, wish=wish)
-    found = recall.read(first_part, found, wish=wish)  # what the readings above miss (nlu/recall.py)
+    found = compounds.named(first_part, recall.read(first_part, found, wish=wish))  # nlu/recall, compounds
     activity = _COMPANY_ACTIVITY.search(first_part) if wish else None
     if not found and activity:
         found = [activity.group("s")]

@@ -14,6 +14,7 @@ import cn2an
 
 from bot.conversation.nlu.beneficiary import find_beneficiary as find_beneficiary  # re-exported
 from bot.conversation.nlu.hant import simplified
+from bot.conversation.nlu.things import THINGS
 from reference import towns
 from reference.case_numbers import SERIAL
 
@@ -171,6 +172,7 @@ ITEMS: tuple[str, ...] = tuple(
 宣传栏 信箱 报箱 地砖 灯胆 消防通道 消防栓 灭火器 候车亭 充电桩 单车棚 晾衣架 滑梯 秋千 凸面镜 反光镜 感应灯 声控灯
 """.split()
 )
+ITEMS += tuple(w for w in THINGS if w not in ITEMS)  # the same lexicon's breadth, by kind (nlu/things.py)
 _LOOSE_ITEMS = ("米", "油", "凳子", "凳", "被")
 _ITEM_STRICT_RE = re.compile("|".join(sorted(map(re.escape, ITEMS), key=len, reverse=True)))
 _ITEM_LOOSE_RE = re.compile("|".join(sorted(map(re.escape, ITEMS + _LOOSE_ITEMS), key=len, reverse=True)))

@@ -270,6 +270,35 @@ def skills(text: str) -> list[str]:
     return found
 
 
+# a thing said to be broken ("风扇坏咗"), and a request for another thing after it that does not replace it (想要, not 换)
+_BROKEN = re.compile(r"^\s*(?:又|都|已经|成日|经常)?(?:坏|烂|爆|断|冇用)(?:咗|晒|了|埋|掉)")
+_NEW_REQUEST = re.compile(
+    r"(?:想要|需要|想申请|申请|想买|买|要)\s*(?:[一两二三四五六七八九十几\d]{0,2}[个部台张把架只件套])?"
+)
+
+
+def _instead(text: str, found: list[str]) -> list[str]:
+    """In a wish, a broken thing beside a different thing asked for in its place ("风扇坏咗 想要台空调都好" → 空调):
+    only the one asked for; a thing asked for again, or one sharing a character with it (拖孩/拖鞋), or a replacement
+    (换), keeps both."""
+    if len(found) < 2:
+        return found
+    asked = [
+        v
+        for v in found
+        if any(m.end() == text.find(v) for m in _NEW_REQUEST.finditer(text)) and "换" not in text
+    ]
+    dropped = [
+        v
+        for v in found
+        if v not in asked
+        and text.count(v) == 1
+        and _BROKEN.match(text[text.find(v) + len(v) :])
+        and any(text.find(a) > text.find(v) and not set(a) & set(v) for a in asked)
+    ]
+    return [v for v in found if v not in dropped] if dropped and len(dropped) < len(found) else found
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
     kept = [v for v in (_cleaned(text, v, wish=wish) for v in found) if not _no_thing(text, v, wish=wish)]
@@ -280,6 +309,7 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
         if learnt and all(_NOT_THING.match(v) for v in found):  # "想学手语 有冇免费班": not 免费
             found = learnt
         more = [*parallel(text), *_spaced(text, found)]
+        found = _instead(text, found)
         return sorted(
             dict.fromkeys([*found, *(m for m in more if not any(m in v for v in found))]), key=text.find
         )

@@ -1,0 +1,130 @@
+"""A thing's own compound name, where the other readings of `dialogue.slots` keep only its head or its whole.
+
+The annotation guide drops a modifier when the head alone still names the same kind of thing, and keeps a compound
+that is the thing's own name (the dev 7 header: 塑料[凳], 大号[尿片], 英汉[词典] against [冲凉凳], [电热毯], [保暖内衣]).
+The modifiers that are dropped come from a few closed classes — what a thing is made of, its size, colour or
+language, whom it is for, its brand, its age or condition, how it is powered or worked, what it guards against, where it
+is; any other word that opens the noun phrase in front of the head is part of the name:
+
+- after a classifier or a request verb, a word of two characters from none of those classes, and not itself one of
+  the things read, before the thing read is the name's first part ("想要部读屏手机" → 读屏手机; not "一套防风外套":
+  防 guards against; not "个定位手表": what tracks or alerts is a modifier, as dev 4 and dev 6 drop 防走失, 定位);
+- a known thing followed by a noun of its own ending like a thing's name (机, 架, 箱 …) that names no thing apart and
+  shares nothing with it, before what is said of them, is one name ("热水器外机漏水" → 热水器外机);
+- a known thing with a generic part glued to it is the whole ("信箱门甩咗" → 信箱, the guide).
+
+Pure and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.conversation.nlu.beneficiary import PERSON_WORDS
+from bot.conversation.nlu.heads import (
+    _NOT_THING,
+    CLASSIFIERS,
+    GENERIC_AREAS,
+    GENERIC_PARTS,
+    HEAD_CHARS,
+    PREDICATE,
+    Tagged,
+    tagged,
+)
+from bot.conversation.nlu.normalize import ITEMS, find_town
+
+_KNOWN = frozenset(ITEMS)
+# the closed classes of modifiers the guide drops (material, size, colour, language, users, age and condition, power
+# and working, what it guards against, where or whose)
+_DROPPED = re.compile(
+    r"^(?:胶|塑料|塑胶|木|木头|铁|钢|不锈钢|铝|铝合金|玻璃|布|皮|纸|棉|竹|"
+    r"[大细小中加超特](?:号|码|型|size|屏|字|款)?|加大|加厚|加长|"
+    r"[红黄蓝绿白黑灰粉紫]色?|彩色|"
+    r"英文|中文|英语|英汉|汉英|"
+    r"老人|老年|儿童|小朋友|孕妇|婴儿|成人|学生|长者|病人|盲人|男装|女装|童装|男|女|"
+    r"新|旧|二手|全新|新嘅|好|靓|平|贵|便宜|普通|一般|最新|"
+    r"电动|手动|智能|自动|全自动|半自动|折叠|可折叠|便携|多功能|专用|特制|进口|国产|"
+    r"防\S|定位|报警|求救|呼叫|一键|紧急|分类|来回|每次|每月|公共|公交|村|小区|屋企|家用|户外|"
+    # help in money, not a kind of thing (资助学费)
+    r"资助|补助|补贴|救济|"
+    # where it is: a place or a facility (公厕门锁, 凉亭瓦片)
+    r"\S*(?:场|站|园|馆|中心|巷|街|村|区|楼|桥|市场|路|厕|室|房|亭|屋|舍))$",
+)
+_OPENS = re.compile(
+    rf"^(?:[一两二三四五六七八九十几半\d]{{0,3}}[{CLASSIFIERS}]|啲|些|想要|需要|要|买|申请|想申请|换|装)$"
+)
+_CJK2 = re.compile(r"^[\u4e00-\u9fff]{2}$")
+_END = re.compile(r"^(?:$|[\s，,。！!？?；;])")
+# what a machine does wrong, beside the predicates of `heads` (滴水, 漏水, 冒烟, 好嘈)
+_FAULT = re.compile(r"^(?:滴|漏|冒|响|震|嘈|吵|噪)")
+
+
+def _modifier_word(t: Tagged) -> bool:
+    """A word of two characters that can open a thing's own name: a noun or a verb, from no dropped class."""
+    return (
+        _CJK2.match(t.word) is not None
+        and t.flag.startswith(("n", "v"))
+        and not t.flag.startswith(("nr", "ns", "nt"))
+        and _DROPPED.match(t.word) is None
+        and t.word not in PERSON_WORDS
+        and t.word not in _KNOWN
+        and _NOT_THING.match(t.word) is None
+        and find_town(t.word) is None
+        and not re.match(r"[想要买换装申有冇没无唔不]", t.word)
+    )
+
+
+def _left(text: str, tokens: tuple[Tagged, ...], value: str, found: list[str]) -> str:
+    at = text.find(value)
+    k = next((i for i, t in enumerate(tokens) if t.end == at), None)
+    if k is None or k == 0 or len(value) + 2 > 5:
+        return value
+    word, before = tokens[k], tokens[k - 1]
+    if _modifier_word(word) and _OPENS.match(before.word) and word.word not in found:
+        return word.word + value
+    return value
+
+
+def _right(text: str, tokens: tuple[Tagged, ...], value: str) -> str:
+    end = text.find(value) + len(value)
+    k = next((i for i, t in enumerate(tokens) if t.start == end), None)
+    if value not in _KNOWN or k is None:
+        return value
+    part = tokens[k]
+    after = text[part.end :]
+    if (
+        _CJK2.match(part.word)
+        and part.flag == "n"
+        and part.word[-1] in HEAD_CHARS
+        and PREDICATE.match(part.word) is None
+        and part.word not in _KNOWN
+        and not any(part.word in w for w in _KNOWN)
+        and not set(part.word) & set(value)
+        and part.word not in GENERIC_AREAS
+        and not set(part.word) & GENERIC_PARTS
+        and _NOT_THING.match(part.word) is None
+        and part.word not in PERSON_WORDS
+        and (PREDICATE.match(after) or _END.match(after) or _FAULT.match(after))
+    ):
+        return value + part.word
+    return value
+
+
+def named(text: str, found: list[str]) -> list[str]:
+    """`found` with each thing widened to its own compound name where the sentence gives one."""
+    if not found:
+        return found
+    tokens = tagged(text)
+    out: list[str] = []
+    widened: list[str] = []
+    for value in found:
+        wide = value
+        if len(value) >= 3 and value not in _KNOWN and value[:-1] in _KNOWN and value[-1] in GENERIC_PARTS:
+            wide = value[:-1]  # "信箱门甩咗": a generic part gives the whole (the guide)
+        elif len(value) >= 2 and value in text:
+            wide = _right(text, tokens, _left(text, tokens, value, found))
+        widened += [wide] if wide != value else []
+        if wide not in out:
+            out.append(wide)
+    # a part of a name widened here is no thing of its own (外机 of 空调外机)
+    return [v for v in out if not any(v in w and v != w for w in widened)]
