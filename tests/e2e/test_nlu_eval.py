@@ -55,6 +55,30 @@ def test_the_independent_slot_sets_are_no_training_input() -> None:
     assert overlaps == dict.fromkeys(overlaps, 0)
 
 
+def test_every_slot_set_is_its_own() -> None:
+    """Every slot development and held-out set (the glob: a set added later is checked too) shares at most 2 % of
+    its sentences with the training data or with any other set — a short common message may recur (dev 5 and held-out 3 share two), a copied or
+    paraphrase-free reuse of a set may not. ``slots_heldout2_b`` is held-out 2's texts annotated a second time, by
+    design. Counts only: held-out sentences are never printed."""
+    import itertools
+
+    tests = DEFAULT_PROJECT_DIR / "tests"
+    training = {e.text for e in load_training(DEFAULT_PROJECT_DIR)}
+    sets = {p.name: {e.text for e in load_examples(p)} for p in sorted(tests.glob("slots_*.yml"))}
+    assert {"slots_dev8.yml", "slots_heldout5.yml"} <= set(sets)
+    too_many = {}
+    for name, texts in sets.items():
+        assert len(texts) >= 50, name
+        if len(texts & training) > len(texts) // 50:
+            too_many[name] = len(texts & training)
+    for (a, x), (b, y) in itertools.combinations(sets.items(), 2):
+        if {a, b} != {"slots_heldout2.yml", "slots_heldout2_b.yml"} and len(x & y) > min(
+            len(x), len(y)
+        ) // 50:
+            too_many[f"{a} & {b}"] = len(x & y)
+    assert too_many == {}
+
+
 def test_dev_set_is_separate_and_covers_every_intent() -> None:
     dev = load_examples(DEFAULT_PROJECT_DIR / "tests" / "dev.yml")
     training = {e.text for e in load_training(DEFAULT_PROJECT_DIR)}
