@@ -83,3 +83,17 @@ def test_the_kinds_are_words_of_two_characters_or_more_in_the_lexicon() -> None:
     assert set(THINGS) <= set(ITEMS)
     # a modifier of a dropped class is no part of a lexicon word (the guide's 电动[轮椅], 塑料[凳])
     assert not any(w.startswith(("电动", "智能", "老人", "成人", "折叠")) for w in THINGS)
+
+
+def test_what_a_known_thing_guards_against_is_a_modifier() -> None:
+    assert read_items("阿爷成日走失 想要条防走失手环", [], wish=True).items == ("手环",)
+    assert read_items("路边防护栏烂咗", [], wish=False).items == ("防护栏",)  # guard: nothing guarded against
+
+
+def test_a_job_sought_beside_a_thing_asked_for_is_no_item() -> None:
+    assert read_items("我想搵份散工做 想要部缝纫机", [], wish=True).items == ("缝纫机",)
+
+
+def test_a_second_known_thing_with_its_own_classifier_and_predicate_is_read() -> None:
+    items = read_items("村口啲健身器材甩晒漆 有个扭腰器郁都郁唔到", [], wish=False).items
+    assert items == ("健身器材", "扭腰器")

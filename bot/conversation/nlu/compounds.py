@@ -11,6 +11,7 @@ is; any other word that opens the noun phrase in front of the head is part of th
   防 guards against; not "个定位手表": what tracks or alerts is a modifier, as dev 4 and dev 6 drop 防走失, 定位);
 - a known thing followed by a noun of its own ending like a thing's name (机, 架, 箱 …) that names no thing apart and
   shares nothing with it, before what is said of them, is one name ("热水器外机漏水" → 热水器外机);
+- what a known thing guards against is a modifier ("防走失手环" → 手环);
 - a known thing with a generic part glued to it is the whole ("信箱门甩咗" → 信箱, the guide).
 
 Pure and deterministic.
@@ -52,6 +53,12 @@ _DROPPED = re.compile(
 )
 _OPENS = re.compile(
     rf"^(?:[一两二三四五六七八九十几半\d]{{0,3}}[{CLASSIFIERS}]|啲|些|想要|需要|要|买|申请|想申请|换|装)$"
+)
+# what a known thing guards against, before it ("防走失手环", "防褥疮床垫"; not 防护栏: nothing between)
+_GUARDS = re.compile(
+    "^防[\u4e00-\u9fff]{2,3}?(?P<w>"
+    + "|".join(sorted((w for w in ITEMS if len(w) >= 2), key=len, reverse=True))
+    + ")$"
 )
 _CJK2 = re.compile(r"^[\u4e00-\u9fff]{2}$")
 _END = re.compile(r"^(?:$|[\s，,。！!？?；;])")
@@ -119,7 +126,10 @@ def named(text: str, found: list[str]) -> list[str]:
     widened: list[str] = []
     for value in found:
         wide = value
-        if len(value) >= 3 and value not in _KNOWN and value[:-1] in _KNOWN and value[-1] in GENERIC_PARTS:
+        guarded = _GUARDS.match(value)
+        if guarded:
+            wide = guarded.group("w")  # "防走失手环" → 手环: what it guards against is a modifier (the guide)
+        elif len(value) >= 3 and value not in _KNOWN and value[:-1] in _KNOWN and value[-1] in GENERIC_PARTS:
             wide = value[:-1]  # "信箱门甩咗": a generic part gives the whole (the guide)
         elif len(value) >= 2 and value in text:
             wide = _right(text, tokens, _left(text, tokens, value, found))

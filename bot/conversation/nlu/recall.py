@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 
 from bot.conversation.nlu.beneficiary import PERSON_WORDS
-from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, Tagged, tagged
+from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, Tagged, classified, tagged
 from bot.conversation.nlu.normalize import ITEMS, find_town
 
 # "X好多", "X特别多", "X多到": how many there are, said after the thing, at the end of a clause
@@ -280,7 +280,7 @@ _NEW_REQUEST = re.compile(
 def _instead(text: str, found: list[str]) -> list[str]:
     """In a wish, a broken thing beside a different thing asked for in its place ("风扇坏咗 想要台空调都好" → 空调):
     only the one asked for; a thing asked for again, or one sharing a character with it (拖孩/拖鞋), or a replacement
-    (换), keeps both."""
+    (换), keeps both. Likewise a job sought beside a thing asked for."""
     if len(found) < 2:
         return found
     asked = [
@@ -295,6 +295,10 @@ def _instead(text: str, found: list[str]) -> list[str]:
         and text.count(v) == 1
         and _BROKEN.match(text[text.find(v) + len(v) :])
         and any(text.find(a) > text.find(v) and not set(a) & set(v) for a in asked)
+    ]
+    # a job sought beside a thing asked for ("搵份手工返屋企做 想要部衣车"): the thing; a job alone stays (想搵份工)
+    dropped += [
+        v for v in found if v not in asked and re.search(f"(?:搵|揾|找)份{re.escape(v)}", text) and asked
     ]
     return [v for v in found if v not in dropped] if dropped and len(dropped) < len(found) else found
 
@@ -324,6 +328,12 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     if pair and any(v in (pair.group("a"), pair.group("b")) for v in found):
         found = [*found, *(w for w in (pair.group("a"), pair.group("b")) if w not in found)]
     found = [*found, *(w for w in _also_broken(text, found) if not any(w in v or v in w for v in found))]
+    # a second known thing a classifier introduces with its own predicate ("健身器材生锈 有个扭腰器转都转唔郁"): two
+    # things, even when they share a character
+    found = [
+        *found,
+        *(w for w in classified(text) if w in ITEMS and found and not any(w in v or v in w for v in found)),
+    ]
     found = sorted(found, key=lambda v: text.find(v) if v in text else len(text))
     many = teeming_after(text)
     if many:
