@@ -3,7 +3,7 @@
 First the two ceilings of this machine in this run, driven like the webhook benchmark (closed loop, 32 residents):
 ``bare`` (aiohttp answering ``success``) and ``crypto`` (aiohttp + wechatpy: verify, decrypt, parse, encrypted echo).
 Then, for each database (a fresh SQLite file; a fresh PostgreSQL database when 127.0.0.1:5432 answers) and each NLU
-path (the keyword interpreter; the real Rasa unless ``--no-rasa``), the bot runs in a child process and receives an
+path (the keyword interpreter unless ``--only-rasa``; the real Rasa unless ``--no-rasa``), the bot runs in a child process and receives an
 open-loop load: messages are sent at a fixed rate, whatever the answers take, each from a resident who is not
 waiting for an answer (new residents join as needed), for ``--step-seconds`` per rate (default 180 s); the rate
 rises by ``--step-factor`` until p99 passes 1 s (or more than 1 % of messages fail, or ``--max-rate``). After every
@@ -179,7 +179,7 @@ async def run_full(args: argparse.Namespace) -> dict[str, Any]:
             f"ceiling {kind:<7} {run.rps:>8.1f} msg/s, p99 {run.latency_ms(99):.1f} ms (closed loop, 32 residents)"
         )
     databases = ["sqlite"] + (["postgresql"] if _pg_up() and not args.no_postgres else [])
-    nlus = ["keyword"] + ([] if args.no_rasa else ["rasa"])
+    nlus = ([] if args.only_rasa else ["keyword"]) + ([] if args.no_rasa else ["rasa"])
     steps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-full-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
@@ -282,6 +282,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step-factor", type=float, default=1.5, help="--full: rate growth per step (1.5)")
     parser.add_argument("--max-rate", type=float, default=5000.0, help="--full: stop at this rate (5000)")
     parser.add_argument("--no-postgres", action="store_true", help="--full: SQLite only")
+    parser.add_argument(
+        "--only-rasa",
+        action="store_true",
+        help="--full: the real-Rasa path only (no keyword-interpreter runs)",
+    )
 
 
 def main_full(args: argparse.Namespace) -> dict[str, Any]:
