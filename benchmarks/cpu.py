@@ -7,6 +7,10 @@ a child process driven by the webhook benchmark's residents; reports the server 
 system, all threads, from /proc) per message. Wall-time rates on a shared machine follow its load; CPU per message
 moves far less, so the ratio of the two CPU figures is the one to read.
 
+``--postgres`` adds, in each round, the same bot on a fresh PostgreSQL database (127.0.0.1:5432): the worker's CPU
+per message on both databases in the same minutes — what one worker can carry when the database server has cores of
+its own — with the CPU its PostgreSQL backends spent beside it (read from /proc; not part of the worker's).
+
 ``--profile FILE`` instead runs the bot in this process (keyword NLU, SQLite, the real app over 127.0.0.1) and
 writes a cProfile of its webhook handler for three message types from a known resident (a wish text, a menu digit,
 a greeting), ``--repeat`` each, to FILE (``python -m pstats FILE``), and prints the top functions by own time and
@@ -26,7 +30,9 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
+from benchmarks.full import PG_ADMIN, _database
 from benchmarks.scaleout import _measure
+from benchmarks.sweep import _backend_cpu_ms
 from benchmarks.webhook import (
     AES_KEY,
     APPID,
@@ -44,47 +50,102 @@ from bot.settings import Settings
 from wechat_sim.client import SimulatedUser
 
 
-async def _bot_run(tmp: Path, i: int, senders: int, messages: int, seed: int) -> Any:
-    db_url = f"sqlite+aiosqlite:///{tmp / f'cpu{i}.sqlite3'}"
-    sim_port, bot_port = free_port(), free_port()
-    options = {
-        "sim_port": sim_port,
-        "settings": bot_settings(
-            db_url=db_url, data_dir=tmp, rasa_url="http://127.0.0.1:9", sim_port=sim_port, bot_port=bot_port
-        ),
-    }
-    async with serving("keyword", port=bot_port, options=options) as served:
-        await warm_up(served.url)
-        return await metered(
-            drive(url=served.url, label="keyword", senders=senders, messages=messages, seed=seed),
-            {"server": served.pid},
+async def _bot_run(
+    tmp: Path, i: int, senders: int, messages: int, seed: int, database: str = "sqlite"
+) -> tuple[Any, float | None]:
+    """The bot (keyword NLU) on a fresh database of ``database``'s kind, one worker; with the CPU its PostgreSQL
+    backends spent meanwhile (None on SQLite, whose work is the worker's own)."""
+    async with _database(database, tmp) as db_url:
+        sim_port, bot_port = free_port(), free_port()
+        data_dir = tmp / f"{database}{i}"
+        data_dir.mkdir()
+        options = {
+            "sim_port": sim_port,
+            "settings": bot_settings(
+                db_url=db_url,
+                data_dir=data_dir,
+                rasa_url="http://127.0.0.1:9",
+                sim_port=sim_port,
+                bot_port=bot_port,
+            ),
+        }
+        async with serving("keyword", port=bot_port, options=options) as served:
+            await warm_up(served.url)
+            before = await _backends_cpu(db_url)
+            run = await metered(
+                drive(url=served.url, label="keyword", senders=senders, messages=messages, seed=seed),
+                {"server": served.pid},
+            )
+            after = await _backends_cpu(db_url)
+    if after is None or before is None:
+        return run, None
+    return run, sum(ms - before.get(pid, 0.0) for pid, ms in after.items())
+
+
+async def _backends_cpu(db_url: str) -> dict[int, float] | None:
+    """CPU ms (user + system) of each PostgreSQL backend serving ``db_url``'s database, from /proc (the server runs
+    on this machine); None for SQLite."""
+    if not db_url.startswith("postgresql"):
+        return None
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1", db_url.rsplit("/", 1)[1]
         )
+    finally:
+        await conn.close()
+    spent = {}
+    for row in rows:
+        ms = _backend_cpu_ms([row["pid"]])
+        if ms is not None:
+            spent[row["pid"]] = ms
+    return spent
 
 
-async def compare(*, senders: int, messages: int, rounds: int, seed: int) -> dict[str, Any]:
+async def compare(*, senders: int, messages: int, rounds: int, seed: int, postgres: bool) -> dict[str, Any]:
+    """Rounds of the echo, the bot on SQLite and (``postgres``) the bot on PostgreSQL, alternated: the worker's CPU
+    per message on each database in the same minutes — what one worker can carry when the database server has
+    cores of its own (its backends' CPU is reported beside it, not added)."""
     echo_ms: list[float] = []
     bot_ms: list[float] = []
+    pg_ms: list[float] = []
+    pg_server_ms: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
         for i in range(rounds):
             echo, _ = await _measure(
                 "crypto", workers=1, senders=senders, messages=messages, options={}, seed=seed
             )
             e = echo.cpu["w0"] * 1000 / echo.messages
-            bot = await _bot_run(Path(tmp), i, senders, messages, seed)
+            bot, _ = await _bot_run(Path(tmp), i, senders, messages, seed)
             b = bot.cpu["server"] * 1000 / bot.messages
             echo_ms.append(e)
             bot_ms.append(b)
-            print(
+            line = (
                 f"round {i + 1}: echo {echo.rps:.1f} msg/s, {e:.3f} ms CPU/msg | "
-                f"bot {bot.rps:.1f} msg/s (p99 {bot.latency_ms(99):.0f} ms), {b:.2f} ms CPU/msg | "
-                f"CPU ratio echo/bot {e / b:.3f}",
-                flush=True,
+                f"bot SQLite {bot.rps:.1f} msg/s (p99 {bot.latency_ms(99):.0f} ms), {b:.2f} ms CPU/msg | "
+                f"CPU ratio echo/bot {e / b:.3f}"
             )
-    return {
+            if postgres:
+                pg, server = await _bot_run(Path(tmp), i, senders, messages, seed, "postgresql")
+                g = pg.cpu["server"] * 1000 / pg.messages
+                pg_ms.append(g)
+                line += f" | bot PostgreSQL {pg.rps:.1f} msg/s (p99 {pg.latency_ms(99):.0f} ms), {g:.2f} ms CPU/msg"
+                if server is not None:
+                    pg_server_ms.append(server / pg.messages)
+                    line += f" + server {server / pg.messages:.2f}"
+            print(line, flush=True)
+    result: dict[str, Any] = {
         "echo_cpu_ms": [round(x, 3) for x in echo_ms],
         "bot_cpu_ms": [round(x, 2) for x in bot_ms],
         "echo_over_bot": round(sum(echo_ms) / sum(bot_ms), 3),
     }
+    if pg_ms:
+        result["bot_pg_cpu_ms"] = [round(x, 2) for x in pg_ms]
+        result["pg_server_cpu_ms"] = [round(x, 2) for x in pg_server_ms]
+        result["pg_over_sqlite"] = round(sum(pg_ms) / sum(bot_ms), 3)
+    return result
 
 
 PROFILED = {"wish": "我想要一辆轮椅，我们住在厚街镇", "menu digit": "1", "greeting": "你好"}
@@ -166,6 +227,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20200401)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also the bot on a fresh PostgreSQL database (127.0.0.1:5432) in each round: CPU per worker on both",
+    )
     parser.add_argument("--profile", default=None, help="write a cProfile of the bot's handler to this file")
     parser.add_argument("--repeat", type=int, default=60, help="messages of each type when profiling")
     parser.add_argument(
@@ -176,7 +242,13 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(profile(args.profile, repeat=args.repeat))
     else:
         result = asyncio.run(
-            compare(senders=args.senders, messages=args.messages, rounds=args.rounds, seed=args.seed)
+            compare(
+                senders=args.senders,
+                messages=args.messages,
+                rounds=args.rounds,
+                seed=args.seed,
+                postgres=args.postgres,
+            )
         )
     print(json.dumps(result, ensure_ascii=False))
 
