@@ -97,3 +97,22 @@ def test_a_job_sought_beside_a_thing_asked_for_is_no_item() -> None:
 def test_a_second_known_thing_with_its_own_classifier_and_predicate_is_read() -> None:
     items = read_items("村口啲健身器材甩晒漆 有个扭腰器郁都郁唔到", [], wish=False).items
     assert items == ("健身器材", "扭腰器")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("阿妈洗肾 洗肾费负担唔起", ("洗肾费",)),  # 负担唔起
+        ("阿爸要住院 住院按金要三千蚊", ("住院按金",)),  # a deposit, its price
+        ("阿嫲做化疗 化疗费每次两千几", ("化疗费",)),
+        ("我个孙嘅补习费交唔起", ("补习费",)),  # whose it is
+        ("屋企水费同管理费欠咗半年", ("水费", "管理费")),  # listed, owed
+        ("想帮阿婆交煤气费", ("煤气费",)),  # paying it
+    ],
+)
+def test_a_fee_said_with_its_price_debt_or_payer_is_the_item(text: str, expected: tuple[str, ...]) -> None:
+    assert read_items(text, [], wish=True).items == expected
+
+
+def test_a_conjunction_glued_to_the_next_fee_gives_its_character_back() -> None:
+    assert read_items("想申请学费同校车费", [], wish=True).items == ("学费", "校车费")

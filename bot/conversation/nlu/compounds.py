@@ -11,7 +11,10 @@ is; any other word that opens the noun phrase in front of the head is part of th
   防 guards against; not "个定位手表": what tracks or alerts is a modifier, as dev 4 and dev 6 drop 防走失, 定位);
 - a known thing followed by a noun of its own ending like a thing's name (机, 架, 箱 …) that names no thing apart and
   shares nothing with it, before what is said of them, is one name ("热水器外机漏水" → 热水器外机);
+- paying a fee is the fee ("交话费" → 话费);
 - what a known thing guards against is a modifier ("防走失手环" → 手环);
+- a conjunction the tagger glued to the first character of the next thing gives that character back ("同校/车费" →
+  校车费);
 - a known thing with a generic part glued to it is the whole ("信箱门甩咗" → 信箱, the guide).
 
 Pure and deterministic.
@@ -122,12 +125,18 @@ def named(text: str, found: list[str]) -> list[str]:
     if not found:
         return found
     tokens = tagged(text)
+    for a, b in zip(list(found), list(found[1:]), strict=False):
+        if len(a) == 2 and a[0] in "同和跟" and a + b in text:  # "午餐费同/校车费" read as 同校, 车费: 校车费
+            found = [a[1:] + b if v == a else v for v in found if v != b]
     out: list[str] = []
     widened: list[str] = []
     for value in found:
         wide = value
         guarded = _GUARDS.match(value)
-        if guarded:
+        paying = re.fullmatch(r"(?:交(?!通)|缴|付)(?P<f>[\u4e00-\u9fff]{1,4}(?:费|租|金))", value)
+        if paying:
+            wide = paying.group("f")  # "帮佢交话费": the fee, not paying it
+        elif guarded:
             wide = guarded.group("w")  # "防走失手环" → 手环: what it guards against is a modifier (the guide)
         elif len(value) >= 3 and value not in _KNOWN and value[:-1] in _KNOWN and value[-1] in GENERIC_PARTS:
             wide = value[:-1]  # "信箱门甩咗": a generic part gives the whole (the guide)
