@@ -116,3 +116,31 @@ def test_a_fee_said_with_its_price_debt_or_payer_is_the_item(text: str, expected
 
 def test_a_conjunction_glued_to_the_next_fee_gives_its_character_back() -> None:
     assert read_items("想申请学费同校车费", [], wish=True).items == ("学费", "校车费")
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("阿婆架轮椅个脚踏甩咗", ["轮椅"], ("脚踏",)),
+        ("屋企部吸尘器个滤网烂晒", ["吸尘器"], ("滤网",)),
+        ("阿爷部电动轮椅两个轮胎都爆咗", ["轮椅"], ("轮胎",)),
+    ],
+)
+def test_a_part_with_its_own_name_is_the_item_not_the_thing_it_belongs_to(
+    text: str, model: list[str], expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, model, wish=True).items == expected
+
+
+def test_a_generic_part_still_gives_the_whole() -> None:
+    """Guard: 门 is a generic part (the guide)."""
+    assert read_items("屋企个衣柜道门甩咗", ["衣柜"], wish=True).items == ("衣柜",)
+
+
+def test_a_thing_unusable_or_without_power_beside_another_thing_asked_for_is_not_recorded() -> None:
+    assert read_items("阿公个收音机冇电咗 想要几粒电池", [], wish=True).items == ("电池",)
+    assert read_items("屋企个电饭锅漏电唔敢用 想要个电压力锅", [], wish=True).items == ("电压力锅",)
+
+
+def test_what_the_resident_needs_most_after_a_copula_is_asked_for() -> None:
+    assert read_items("个风扇坏咗 其实我最需要系部洗衣机", [], wish=True).items == ("洗衣机",)

@@ -11,6 +11,7 @@ is; any other word that opens the noun phrase in front of the head is part of th
   防 guards against; not "个定位手表": what tracks or alerts is a modifier, as dev 4 and dev 6 drop 防走失, 定位);
 - a known thing followed by a noun of its own ending like a thing's name (机, 架, 箱 …) that names no thing apart and
   shares nothing with it, before what is said of them, is one name ("热水器外机漏水" → 热水器外机);
+- a part with its own name a fault is said of is the item, not the thing it belongs to ("轮椅个刹车冇咗用" → 刹车);
 - paying a fee is the fee ("交话费" → 话费);
 - what a known thing guards against is a modifier ("防走失手环" → 手环);
 - a conjunction the tagger glued to the first character of the next thing gives that character back ("同校/车费" →
@@ -80,7 +81,8 @@ def _modifier_word(t: Tagged) -> bool:
         and t.word not in _KNOWN
         and _NOT_THING.match(t.word) is None
         and find_town(t.word) is None
-        and not re.match(r"[想要买换装申有冇没无唔不]", t.word)
+        and not re.match(r"[想要买换装申有冇没无唔不系是就]", t.word)
+        and t.word[-1] not in CLASSIFIERS  # 系/部: a copula and a classifier the tagger glued
     )
 
 
@@ -120,6 +122,54 @@ def _right(text: str, tokens: tuple[Tagged, ...], value: str) -> str:
     return value
 
 
+# a part named after the thing it belongs to ("轮椅个刹车", "雪柜嘅密封条", "路灯个灯头"), before what is wrong with it
+_PART_GAP = re.compile(
+    r"^(?:个|嘅|的|啲|[一两二三四五六七八九十几]个|[一两二三四五六七八九十几]?[只条块张粒])$"
+)
+_PART_FAULT = re.compile(
+    r"^(?:[一两二三四五六七八九十几]?[年月日]|成日|都|又|已经|全部)?\s*"
+    r"(?:冇|唔|坏|烂|穿|磨|甩|松|烧|断|爆|漏|裂|跌|吊|散|崩|脱|掉|锈|生锈)"
+)
+
+
+def _part(text: str, tokens: tuple[Tagged, ...], value: str) -> str:
+    """The part with its own name a fault is said of, in place of the thing it belongs to (the dev 7 and dev 8
+    headers: 路灯个[灯罩]跌咗, 拐杖个[胶头]甩咗; a generic part — 门, 脚, 盖 — still gives the whole)."""
+    end = text.find(value) + len(value)
+    k = next((i for i, t in enumerate(tokens) if t.start == end), None)
+    if k is None:
+        return value
+    j = k
+    while j < len(tokens) and _PART_GAP.match("".join(t.word for t in tokens[k : j + 1])):
+        j += 1
+    # a noun, or a name of two characters the tagger took for a verb (脚踏, 开关)
+    if (
+        j == k
+        or j >= len(tokens)
+        or not tokens[j].flag.startswith(("n", "v" if len(tokens[j].word) == 2 else "n"))
+    ):
+        return value
+    part = tokens[j].word
+    m = j + 1
+    while (
+        m < len(tokens) and len(part) < 4 and tokens[m].flag in ("n", "ng", "q") and len(tokens[m].word) == 1
+    ):
+        part += tokens[m].word  # 脚/套: a name the tagger cut
+        m += 1
+    after = text[tokens[j].start + len(part) :]
+    if (
+        len(part) >= 2
+        and re.fullmatch(r"[\u4e00-\u9fff]+", part)
+        and part not in GENERIC_AREAS
+        and part not in PERSON_WORDS
+        and _NOT_THING.match(part) is None
+        and not part.endswith(("费", "钱"))
+        and (_PART_FAULT.match(after) or PREDICATE.match(after))
+    ):
+        return part
+    return value
+
+
 def named(text: str, found: list[str]) -> list[str]:
     """`found` with each thing widened to its own compound name where the sentence gives one."""
     if not found:
@@ -142,6 +192,7 @@ def named(text: str, found: list[str]) -> list[str]:
             wide = value[:-1]  # "信箱门甩咗": a generic part gives the whole (the guide)
         elif len(value) >= 2 and value in text:
             wide = _right(text, tokens, _left(text, tokens, value, found))
+            wide = _part(text, tokens, wide) if wide in text else wide
         widened += [wide] if wide != value else []
         if wide not in out:
             out.append(wide)

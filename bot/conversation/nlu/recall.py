@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 
 from bot.conversation.nlu.beneficiary import PERSON_WORDS
-from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, Tagged, classified, tagged
+from bot.conversation.nlu.heads import _NOT_THING, _RUBBISH, Tagged, classified, governed, tagged
 from bot.conversation.nlu.normalize import ITEMS, find_town
 
 # "X好多", "X特别多", "X多到": how many there are, said after the thing, at the end of a clause
@@ -271,9 +271,12 @@ def skills(text: str) -> list[str]:
 
 
 # a thing said to be broken ("风扇坏咗"), and a request for another thing after it that does not replace it (想要, not 换)
-_BROKEN = re.compile(r"^\s*(?:又|都|已经|成日|经常)?(?:坏|烂|爆|断|冇用)(?:咗|晒|了|埋|掉)")
+_BROKEN = re.compile(
+    r"^\s*(?:又|都|已经|成日|经常|好耐)?(?:(?:坏|烂|爆|断|冇用|冇电|漏气|漏电)(?:咗|晒|了|埋|掉)|"
+    r"[\u4e00-\u9fff]{0,3}(?:唔敢用|用唔到|用唔得|唔够用|不够用|唔用得))"
+)
 _NEW_REQUEST = re.compile(
-    r"(?:想要|需要|想申请|申请|想买|买|要)\s*(?:[一两二三四五六七八九十几\d]{0,2}[个部台张把架只件套])?"
+    r"(?:想要|需要|想申请|申请|想买|买|要)\s*(?:系|就系|係|是)?\s*(?:[一两二三四五六七八九十几\d]{0,2}[个部台张把架只件套盒包粒支对双条袋罐瓶樽])?"
 )
 
 
@@ -281,6 +284,13 @@ def _instead(text: str, found: list[str]) -> list[str]:
     """In a wish, a broken thing beside a different thing asked for in its place ("风扇坏咗 想要台空调都好" → 空调):
     only the one asked for; a thing asked for again, or one sharing a character with it (拖孩/拖鞋), or a replacement
     (换), keeps both. Likewise a job sought beside a thing asked for."""
+    # a broken thing of one kind with the thing asked for ("煤气炉漏气唔敢用 想要个电磁炉"): the one asked for
+    for g in governed(text):
+        same = [
+            v for v in found if v != g and set(v) & set(g) and _BROKEN.match(text[text.find(v) + len(v) :])
+        ]
+        if g not in found and len(same) == 1 and text.find(same[0]) < text.find(g) and "换" not in text:
+            found = [g if v == same[0] else v for v in found]
     if len(found) < 2:
         return found
     asked = [
