@@ -144,3 +144,32 @@ def test_a_thing_unusable_or_without_power_beside_another_thing_asked_for_is_not
 
 def test_what_the_resident_needs_most_after_a_copula_is_asked_for() -> None:
     assert read_items("个风扇坏咗 其实我最需要系部洗衣机", [], wish=True).items == ("洗衣机",)
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("年尾想申请啲米油盐", ["油盐"], ("米", "油", "盐")),  # staples the model took as one
+        ("想要米三包油两桶", ["米三包油"], ("米", "油")),  # things counted one after the other
+        ("想要一套棉衣棉裤", ["棉衣棉裤"], ("棉衣", "棉裤")),  # two of a pair
+    ],
+)
+def test_several_things_taken_as_one_are_several(
+    text: str, model: list[str], expected: tuple[str, ...]
+) -> None:
+    assert set(read_items(text, model, wish=True).items) == set(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "wish", "expected"),
+    [
+        ("阿爷想要支三脚拐杖", True, ("拐杖",)),  # a count of its parts
+        ("想装个马桶边扶手", True, ("扶手",)),  # which side it goes
+        ("屋苑后门铁闸关唔埋", False, ("铁闸",)),  # a verb glued before 唔
+        ("村尾条泥路烂晒", False, ("路",)),  # mud is a material
+    ],
+)
+def test_modifiers_of_build_side_and_material_and_glued_verbs_are_dropped(
+    text: str, wish: bool, expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, [], wish=wish).items == expected

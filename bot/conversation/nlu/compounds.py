@@ -14,6 +14,8 @@ is; any other word that opens the noun phrase in front of the head is part of th
 - a part with its own name a fault is said of is the item, not the thing it belongs to ("轮椅个刹车冇咗用" → 刹车);
 - paying a fee is the fee ("交话费" → 话费);
 - what a known thing guards against is a modifier ("防走失手环" → 手环);
+- several things taken as one are several: staples side by side ("油面"), things counted one after the other
+  ("米两包油"), two of a pair ("秋衣秋裤"); a verb glued to a known thing before 唔 is no part of it ("铁闸锁唔到");
 - a conjunction the tagger glued to the first character of the next thing gives that character back ("同校/车费" →
   校车费);
 - a known thing with a generic part glued to it is the whole ("信箱门甩咗" → 信箱, the guide).
@@ -50,6 +52,8 @@ _DROPPED = re.compile(
     r"新|旧|二手|全新|新嘅|好|靓|平|贵|便宜|普通|一般|最新|"
     r"电动|手动|智能|自动|全自动|半自动|折叠|可折叠|便携|多功能|专用|特制|进口|国产|"
     r"防\S|定位|报警|求救|呼叫|一键|紧急|分类|来回|每次|每月|公共|公交|村|小区|屋企|家用|户外|"
+    # how it is built, by a count of its parts (四脚[拐杖], 三轮[车]), or which side of something it goes (床边[扶手])
+    r"[一二两三四五六七八九十][\u4e00-\u9fff]|\S{1,2}(?:边|旁|头|尾|底)|"
     # help in money, not a kind of thing (资助学费)
     r"资助|补助|补贴|救济|"
     # where it is: a place or a facility (公厕门锁, 凉亭瓦片)
@@ -170,10 +174,30 @@ def _part(text: str, tokens: tuple[Tagged, ...], value: str) -> str:
     return value
 
 
+_STAPLE_RUN = re.compile(r"[米油面盐糖]{2,4}")
+_COUNTED_IN = re.compile(
+    r"^(?P<a>[\u4e00-\u9fff]{1,4}?)[一两二三四五六七八九十几]{1,2}[包袋桶支罐瓶樽个张件套斤](?P<b>[\u4e00-\u9fff]{1,4})$"
+)
+
+
+def _split(value: str) -> list[str]:
+    """Several things the model or a reading took as one: staples side by side ("油面" → 油, 面), things counted one
+    after the other ("米两包油" → 米, 油), two of a pair ("秋衣秋裤" → 秋衣, 秋裤)."""
+    if _STAPLE_RUN.fullmatch(value) and value not in _KNOWN:
+        return list(value)
+    counted = _COUNTED_IN.match(value)
+    if counted:
+        return [counted.group("a"), counted.group("b")]
+    if len(value) == 4 and value[0] == value[2] and value[:2] != value[2:] and value not in _KNOWN:
+        return [value[:2], value[2:]]
+    return [value]
+
+
 def named(text: str, found: list[str]) -> list[str]:
     """`found` with each thing widened to its own compound name where the sentence gives one."""
     if not found:
         return found
+    found = [w for v in found for w in _split(v)]
     tokens = tagged(text)
     for a, b in zip(list(found), list(found[1:]), strict=False):
         if len(a) == 2 and a[0] in "同和跟" and a + b in text:  # "午餐费同/校车费" read as 同校, 车费: 校车费
@@ -182,12 +206,22 @@ def named(text: str, found: list[str]) -> list[str]:
     widened: list[str] = []
     for value in found:
         wide = value
+        cut = next((k for k in (2, 3) if value[k:] in _KNOWN and _DROPPED.match(value[:k])), 0)
+        if value not in _KNOWN and cut and len(value) - cut >= 2:
+            value = value[cut:]  # "四脚拐杖", "床边扶手": a modifier of a dropped class before a known thing
         guarded = _GUARDS.match(value)
         paying = re.fullmatch(r"(?:交(?!通)|缴|付)(?P<f>[\u4e00-\u9fff]{1,4}(?:费|租|金))", value)
         if paying:
             wide = paying.group("f")  # "帮佢交话费": the fee, not paying it
         elif guarded:
             wide = guarded.group("w")  # "防走失手环" → 手环: what it guards against is a modifier (the guide)
+        elif (
+            len(value) >= 3
+            and value not in _KNOWN
+            and value[:-1] in _KNOWN
+            and re.match(r"[唔不]", text[text.find(value) + len(value) :])
+        ):
+            wide = value[:-1]  # "铁闸锁唔到": the verb the tagger glued to the thing
         elif len(value) >= 3 and value not in _KNOWN and value[:-1] in _KNOWN and value[-1] in GENERIC_PARTS:
             wide = value[:-1]  # "信箱门甩咗": a generic part gives the whole (the guide)
         elif len(value) >= 2 and value in text:

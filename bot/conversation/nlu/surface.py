@@ -42,7 +42,7 @@ _BRAND = re.compile("^(?:" + "|".join(map(re.escape, BRANDS)) + r")(?:牌|嘅|�
 # what a thing is made of, its size, language or users (the dev headers: 胶[凳], 英文[字典], 大号[尿片], 无障碍[扶手],
 # 儿童[滑梯]): a modifier before a known thing
 _MATERIAL = re.compile(
-    r"^(?:胶|塑料|塑胶|木|铁|不锈钢|铝|铝合金|英文|中文|英语|英汉|大号|细码|大码|加大|小号|中号|加厚|厚|薄|无障碍|儿童|小朋友)"
+    r"^(?:泥|胶|塑料|塑胶|木|铁|不锈钢|铝|铝合金|英文|中文|英语|英汉|大号|细码|大码|加大|小号|中号|加厚|厚|薄|无障碍|儿童|小朋友)"
     r"(?=[\u4e00-\u9fff])"
 )
 _COUNTED = frozenset(CLASSIFIERS + "啲些一二两三四五六七八九十几")
