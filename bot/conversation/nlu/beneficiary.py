@@ -62,11 +62,14 @@ _NAMED_BY_ROLE = re.compile(
     rf"(?P<b>[\u4e00-\u9fff]{{1,3}}?(?:{_PERSON_END}))(?=\s|有|冇|没|患|得咗|得了|读|系|住|成日|好|都|瘫|中风|$)"
 )
 #: one-character kin words, a person only right after 我/个/我个 ("我个仔", "给我妈", "我个孙")
-_SHORT_KIN = frozenset("仔女孙妈爸囡妹弟")
-_SHORT_KIN_BEFORE = frozenset(("我", "个", "我个", "我嘅", "我的", "啲", "我啲", "佢个", "两个", "几个"))
+_SHORT_KIN = frozenset("仔女孙妈爸囡妹弟娘")
+# (the start of the message too: "孙哮喘成日入医院"; 俺 is "my" in northern speech: "俺娘")
+_SHORT_KIN_BEFORE = frozenset(
+    ("", "我", "俺", "个", "我个", "我嘅", "我的", "啲", "我啲", "佢个", "两个", "几个")
+)
 # the same, when jieba glues the short kin word to what follows ("个仔读大学": 个/仔读)
 _SHORT_KIN_GLUED = re.compile(
-    r"(?:(?<=我个)|(?<=我嘅)|(?<=我的)|(?<=[我个]))(?P<kin>[仔女孙囡妹弟])(?![女仔子儿妹弟])"
+    r"(?:(?<=我个)|(?<=我嘅)|(?<=我的)|(?<=[我个俺])|^)(?P<kin>[仔女孙囡妹弟娘])(?![女仔子儿妹弟])"
 )
 # a kin word followed by this is someone who died, or who told the speaker: the help is not for them
 _GONE = re.compile(
@@ -93,6 +96,8 @@ _VISITED = re.compile(r"(?:返去|回去|返乡下|回老家)(?:睇|探|探望|�
 _STATUS_FROM = re.compile(r"(?:我|本人)(?:系|是|係)[\u4e00-\u9fff]{1,4}(?:的|嘅)$")
 # a person word used as the kind of a thing or a place ("老人手机", "儿童滑梯", "老人活动中心")
 _A_THING_FOR = re.compile(r"^(?:手机|机|用品|院|活动|中心|食堂|饭堂|鞋|专用|乐园|游乐|滑梯|座椅|纸尿裤)")
+# who a kind of thing is for (老人手机, 儿童滑梯); a kin word before 手机 is whose phone it is (外婆手机欠费)
+_KIND_OF_USER = re.compile(r"(?:人|人士|长者|老人|老人家|儿童|小朋友|学生|婴儿|孕妇|BB)$")
 # the speaker's spouse named with the speaker ("我同老婆都七十几"): the help is for the couple, no recipient
 _SPOUSE = frozenset(("老婆", "老公", "老伴", "丈夫", "妻子", "太太", "爱人"))
 _WITH_SPEAKER = re.compile(r"(?:我|我自己)(?:同|和|跟|与)(?:我)?$")
@@ -180,7 +185,16 @@ def candidates(text: str) -> list[tuple[int, str]]:
         inside = any(s <= start < s + len(w) or start <= s < start + len(word) for s, w in found)
         if not inside and _counts(cleaned, start, start + len(word)):
             found.append((start, word))
+    if _SELF.search(cleaned) and not any(_FOR.search(cleaned[max(0, s - 6) : s]) for s, _ in found):
+        return []  # "我老公返夜班 我自己腰骨痛 想要个护腰": the speaker is in need; the others work, advise or are away
     return sorted(found)
+
+
+# the speaker's own need: an ailment, a body that fails, living alone (dev 8's header: a household member who works,
+# advises or lives away is not the recipient)
+_SELF = re.compile(
+    r"我自己(?:都|又|本身)?[\u4e00-\u9fff]{0,3}?(?:痛|唔好|不好|有病|病咗|唔得|一个人?住|半身不遂|坐轮椅)"
+)
 
 
 # whom the speaker lacks ("冇仔女"), whom a message is sent to ("打电话俾个仔"), a person a group word describes
@@ -209,7 +223,7 @@ def _counts(text: str, start: int, end: int) -> bool:
         return False
     if _GROUP.search(text[start:end]) and (_PERSON_RE.match(text, end) or _KIN_FORM.match(text, end)):
         return False  # "盲人阿伯", "独居老人李奶奶": the group says what the person after it is
-    if _A_THING_FOR.match(text[end:]) or (
+    if (_A_THING_FOR.match(text[end:]) and _KIND_OF_USER.search(text[start:end])) or (
         text[start:end] == "老人" and text[end:].startswith("痴呆")
     ):  # "老人手机", "老人活动中心": a kind of thing or place, not a person
         return False
