@@ -173,3 +173,22 @@ def test_modifiers_of_build_side_and_material_and_glued_verbs_are_dropped(
     text: str, wish: bool, expected: tuple[str, ...]
 ) -> None:
     assert read_items(text, [], wish=wish).items == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "wish", "model", "expected"),
+    [
+        ("阿婆瘫喺床 想有陪诊服务", True, ["床"], ("陪诊",)),  # a service asked for by name
+        ("隧道积水 啲车过唔到", False, ["积水"], ("隧道",)),  # the object, not the hazard
+        ("庙前面个墙有条大裂缝", False, [], ("墙",)),  # a crack said with 有条
+        ("我自己要搬屋 冇人帮手 清溪", True, ["清溪"], ()),  # a town is no thing
+    ],
+)
+def test_services_by_name_hazards_cracks_and_towns(
+    text: str, wish: bool, model: list[str], expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, model, wish=wish).items == expected
+
+
+def test_ground_that_is_the_place_of_a_thing_is_no_lexicon_word() -> None:
+    assert read_items("成条河堤啲路灯唔着", ["路灯"], wish=False).items == ("路灯",)

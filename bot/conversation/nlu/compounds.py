@@ -230,5 +230,5 @@ def named(text: str, found: list[str]) -> list[str]:
         widened += [wide] if wide != value else []
         if wide not in out:
             out.append(wide)
-    # a part of a name widened here is no thing of its own (外机 of 空调外机)
-    return [v for v in out if not any(v in w and v != w for w in widened)]
+    # a part of a name widened here is no thing of its own (外机 of 空调外机); a town is no thing
+    return [v for v in out if not any(v in w and v != w for w in widened) and find_town(v) is None]

@@ -313,11 +313,21 @@ def _instead(text: str, found: list[str]) -> list[str]:
     return [v for v in found if v not in dropped] if dropped and len(dropped) < len(found) else found
 
 
+_HAZARD = re.compile(r"积水|污水|水浸|浸水")
+# a service asked for by name ("想有助浴服务", "希望有上门理发服务")
+_SERVICE = re.compile(
+    r"(?:想有|希望有|想要|需要|要有|申请)(?:个|啲|一个)?(?:上门)?(?P<s>[\u4e00-\u9fff]{2,4}?)服务"
+)
+
+
 def read(text: str, found: list[str], *, wish: bool) -> list[str]:
     """`found` (the items `dialogue.slots` read), with what it misses in `text`."""
     kept = [v for v in (_cleaned(text, v, wish=wish) for v in found) if not _no_thing(text, v, wish=wish)]
     found = _courses(text, kept if kept else found)
     found = [*found, *(m for m in _more(text, found) if not any(m in v or v in m for v in found))]
+    service = _SERVICE.search(text)
+    if wish and service and service.group("s") not in found and not governed(text):
+        found = [service.group("s")]  # the service asked for by name, not a thing the story names
     if wish:
         learnt = skills(text)
         if learnt and all(_NOT_THING.match(v) for v in found):  # "想学手语 有冇免费班": not 免费
@@ -327,6 +337,8 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
         return sorted(
             dict.fromkeys([*found, *(m for m in more if not any(m in v for v in found))]), key=text.find
         )
+    if len(found) > 1:  # "地下通道积水": the object that needs work, not the hazard (the guide)
+        found = [v for v in found if not _HAZARD.fullmatch(v)] or found
     content = _CONTENT.match(text.strip())
     if content and not found:  # "河涌啲水黑过墨": the place the water or mud is in
         words = [t for t in tagged(content.group("t"), hmm=False) if _thing_word(t)]

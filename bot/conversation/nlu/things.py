@@ -6,7 +6,8 @@ A fresh resident names things no earlier message named; the reading finds most o
 structure governs it, or a compound whose head is generic (暖水袋, 冲凉凳) needs to be known. Each list is a kind of
 thing, written from the domain (household, kitchen, bedding, clothes, aids, school, food, electronics, facilities and
 their parts, services), not from any evaluation set. Words of two characters or more only; no word that is also an
-ordinary word of another sense (遮, 锁, 琴, 面).
+ordinary word of another sense (遮, 锁, 琴, 面); no ground or water that is mostly the place of another thing
+(河堤, 斜坡, 水池, 天桥, 楼梯: the structure reads them when they are the thing).
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ _KINDS = {
     """,
     "facilities": """
         路灯 灯柱 灯杆 灯罩 灯胆 灯泡 灯管 楼道灯 声控灯 感应灯 射灯 水管 水喉 下水管 排水管 排污管 去水管 明渠
-        暗渠 渠盖 沙井 沙井盖 井盖 盖板 坑渠 水闸 河堤 堤坝 护坡 挡土墙 围墙 围栏 围网 防护网 防护栏 护栏 栏杆
-         台阶 梯级 石级 坡道 斜坡 人行道 斑马线 红绿灯 减速带 路牌 指示牌 路标 反光镜 凸面镜
+        暗渠 渠盖 沙井 沙井盖 井盖 盖板 坑渠 水闸 护坡 挡土墙 围墙 围栏 围网 防护网 防护栏 护栏 栏杆
+         台阶 梯级 石级 坡道 人行道 斑马线 红绿灯 减速带 路牌 指示牌 路标 反光镜 凸面镜
         广角镜 化粪池 垃圾桶 垃圾箱 垃圾站 垃圾房 垃圾池 垃圾屋 凉亭 长椅 长凳 石凳 座椅 秋千 滑梯 跷跷板
         健身器材 单杠 双杠 扭腰器 漫步机 篮球架 篮板 篮筐 乒乓球台 羽毛球网 地砖 阶砖 瓷砖 石板 麻石 电箱 配电箱
         变电箱 电表 水表 电线杆 信箱 报箱 宣传栏 公告栏 告示板 候车亭 站牌 单车棚 单车架 雨棚 遮阳棚 晾衣架
-        消防栓 灭火器 消防通道 电梯 门禁 闭门器 铁闸 大门 屋顶 瓦面 瓦片 水塔 水井 水池 排水泵 抽水泵 防撞柱
+        消防栓 灭火器 消防通道 电梯 门禁 闭门器 铁闸 大门 屋顶 瓦面 瓦片 水塔 水井 排水泵 抽水泵 防撞柱
         护栏网 充电桩 停车位 车位线 盲道 无障碍通道 健身路径 机耕路
     """,
     "services": """
