@@ -192,3 +192,18 @@ def test_services_by_name_hazards_cracks_and_towns(
 
 def test_ground_that_is_the_place_of_a_thing_is_no_lexicon_word() -> None:
     assert read_items("成条河堤啲路灯唔着", ["路灯"], wish=False).items == ("路灯",)
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "expected"),
+    [
+        ("村里面好多野猫 晚黑嗌到人瞓唔着", [], ("野猫",)),  # teeming where a place opens the clause
+        ("成个屋苑好多老鼠 想搞下灭鼠", ["灭鼠"], ("老鼠",)),
+        ("球场围栏边冇挡网 啲波成日飞出去", ["围栏"], ("挡网",)),  # where the missing thing goes
+        ("巷口个旧报亭烂晒 想拆咗装个充电桩", [], ("充电桩",)),  # the old thing to be replaced
+    ],
+)
+def test_projects_pests_after_a_place_missing_things_and_replacements(
+    text: str, model: list[str], expected: tuple[str, ...]
+) -> None:
+    assert read_items(text, model, wish=False).items == expected

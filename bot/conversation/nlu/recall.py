@@ -276,7 +276,7 @@ _BROKEN = re.compile(
     r"[\u4e00-\u9fff]{0,3}(?:唔敢用|用唔到|用唔得|唔够用|不够用|唔用得))"
 )
 _NEW_REQUEST = re.compile(
-    r"(?:想要|需要|想申请|申请|想买|买|要)\s*(?:系|就系|係|是)?\s*(?:[一两二三四五六七八九十几\d]{0,2}[个部台张把架只件套盒包粒支对双条袋罐瓶樽])?"
+    r"(?:想要|需要|想申请|申请|想买|买|要|装|加装|安装)\s*(?:系|就系|係|是)?\s*(?:[一两二三四五六七八九十几\d]{0,2}[个部台张把架只件套盒包粒支对双条袋罐瓶樽])?"
 )
 
 
@@ -313,6 +313,8 @@ def _instead(text: str, found: list[str]) -> list[str]:
     return [v for v in found if v not in dropped] if dropped and len(dropped) < len(found) else found
 
 
+_BESIDE = re.compile(r"(?:边|旁边|侧边|底|附近)(?:冇|没有|要|想)")
+_BESIDE_END = re.compile(r"(?:边|旁边|侧边|底|附近)$")
 _HAZARD = re.compile(r"积水|污水|水浸|浸水")
 # a service asked for by name ("想有助浴服务", "希望有上门理发服务")
 _SERVICE = re.compile(
@@ -339,6 +341,11 @@ def read(text: str, found: list[str], *, wish: bool) -> list[str]:
         )
     if len(found) > 1:  # "地下通道积水": the object that needs work, not the hazard (the guide)
         found = [v for v in found if not _HAZARD.fullmatch(v)] or found
+    if len(found) > 1:  # "围墙边冇防护网": a thing that says where another is missing is no item
+        found = [
+            v for v in found if not _BESIDE.match(text, text.find(v) + len(_BESIDE_END.sub("", v)))
+        ] or found
+    found = _instead(text, found)  # "旧电话亭烂咗 想拆咗装个快递柜": what is to be put in its place
     content = _CONTENT.match(text.strip())
     if content and not found:  # "河涌啲水黑过墨": the place the water or mud is in
         words = [t for t in tagged(content.group("t"), hmm=False) if _thing_word(t)]
