@@ -24,6 +24,7 @@ from bot.conversation.dialogue.slots import (
     split_second_matter,
 )
 from bot.conversation.dialogue.turn import Turn
+from bot.conversation.nlu import counted
 from bot.conversation.nlu.keyword import parse_keywords
 from bot.conversation.nlu.normalize import (
     find_beneficiary,
@@ -245,6 +246,11 @@ def _absorb(
         q = parse_quantity(text)
         if q and q < 1000:
             draft["quantity"] = q
+    if (
+        draft.get("item") and "、" in draft["item"]
+    ):  # several things: one quantity only when it counts each alike
+        words = f"{draft.get('description') or ''}；{text}"
+        draft["quantity"] = counted.shared(words, draft["item"].split("、"), draft.get("quantity"))
     if describing and len(text) >= 2 and not NO_CONTENT.match(text):
         if draft.get("description") and text not in draft["description"]:
             draft["description"] = (draft["description"] + "；" + text)[:1000]

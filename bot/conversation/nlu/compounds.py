@@ -60,7 +60,7 @@ _DROPPED = re.compile(
     r"\S*(?:场|站|园|馆|中心|巷|街|村|区|楼|桥|市场|路|厕|室|房|亭|屋|舍))$",
 )
 _OPENS = re.compile(
-    rf"^(?:[一两二三四五六七八九十几半\d]{{0,3}}[{CLASSIFIERS}]|啲|些|想要|需要|要|买|申请|想申请|换|装)$"
+    rf"^(?:[一两二三四五六七八九十几半\d]{{0,3}}[{CLASSIFIERS}]|啲|些|想要|需要|要|买|申请|想申请|换|装|嘅|的|之)$"  # 嘅/的/之: after a description (冬天嘅保暖内衣)
 )
 # what a known thing guards against, before it ("防走失手环", "防褥疮床垫"; not 防护栏: nothing between)
 _GUARDS = re.compile(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from bot.conversation.nlu import described
 from bot.conversation.nlu.beneficiary import _SHORT_KIN, PERSON_WORDS, _tokenizer
 from bot.conversation.nlu.normalize import ITEMS
 from bot.conversation.nlu.postag import install
@@ -310,7 +311,7 @@ def governed(text: str) -> list[str]:
             at += again.end()
             if text[at : at + 1] in CLASSIFIERS or not (_phrase_at(text, at) or _staples(text, at)[0]):
                 continue
-        rel = re.match(r"[^\s，,。]{1,8}?(?:嘅|的)", text[at:])
+        rel = described.DESCRIPTION.match(text[at:])  # never across a joiner ("米同埋冬天的衣服": 米)
         if rel and not _phrase_at(text, at):
             at += rel.end()  # "可以坐住冲凉嘅凳": a description before the thing
         for _ in range(8):
@@ -363,7 +364,7 @@ def governed(text: str) -> list[str]:
             found += [w for w in phrase if w not in found]
             money = re.match(r"\s*(?:补助|补贴|资助|救济)", text[end:])
             end += money.end() if money else 0
-            joined = _AND.match(text, end) or _LISTED.match(text, end)
+            joined = _AND.match(text, end) or _LISTED.match(text, end) or described.JOINED.match(text, end)
             if joined is None or end < len(phrase[-1]):
                 break
             at = _after_and(text, joined.end())
@@ -384,7 +385,9 @@ def _after_and(text: str, at: int) -> int:
         text[at:],
     )
     if not skip:
-        return at
+        return described.past(
+            text, at, lambda t, k: _phrase_at(t, k) or _staples(t, k)[0]
+        )  # 同埋冬天用嘅棉被
     quantity = re.match(rf"\s*(?:{_QUANTITY.pattern})?\s*", text[at + skip.end() :])
     return at + skip.end() + (quantity.end() if quantity else 0)
 
