@@ -28,6 +28,7 @@ CASE_REPLY = "已为您登记微心愿，编号：MS20261123-0007\n接下来社�
         (texts.PRIVACY_AGAIN, {"同意"}),
         (texts.ASK_TOWN, {"厚街", "虎门", "长安", "南城", "松山湖", "樟木头"}),
         (texts.ASK_TOWN_AGAIN, {"厚街", "虎门", "长安", "南城", "松山湖", "樟木头"}),
+        (texts.TOOK_ASK_TOWN, {"厚街", "虎门", "长安", "南城", "松山湖", "樟木头"}),
         (texts.ASK_PHONE, {"13800000001", "不用"}),
         (texts.ASK_KIND, {"1"}),
         (texts.menu(), {"1"}),

@@ -79,3 +79,21 @@ async def test_a_corrected_count_of_each_thing_alike_is_recorded(keyword_system:
     await _summary(user, "想要三包米同埋一桶油 住石碣")
     r = await user.send_text("不对，要两包米同两桶油")
     assert "× 2" in next(v for v in r.text.split("\n") if v.startswith("需要：")), r.text
+
+
+async def test_a_phone_given_when_the_town_is_asked_is_taken_and_the_town_asked_again(
+    keyword_system: System,
+) -> None:
+    """The answer to "which town?" that carries something else (a phone number): the bot says it took it and asks
+    for the town again — not "没认出这个镇街" as if nothing had been understood; the phone is in the summary."""
+    user = keyword_system.user()
+    r = await user.send_text("想要部轮椅")
+    assert "同意" in r.text, r.text
+    r = await user.send_text("同意")
+    assert "镇街" in r.text, r.text  # the town is asked before the phone
+    r = await user.send_text("13912345678")
+    assert "记下了" in r.text and "镇街" in r.text and "没认出" not in r.text, r.text
+    r = await user.send_text("一些听不懂的话")
+    assert "没认出" in r.text, r.text
+    r = await user.send_text("住大岭山")
+    assert "请核对" in r.text and "139****5678" in r.text, r.text

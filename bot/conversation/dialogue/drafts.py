@@ -162,6 +162,7 @@ async def continue_draft(turn: Turn) -> str:
         return _next_question(turn, draft)
 
     # collecting slots
+    took = False
     if expect == "kind":
         if text.strip() in ("1", "微心愿") or turn.intent == "micro_wish":
             draft["kind"] = "micro_wish"
@@ -175,10 +176,11 @@ async def continue_draft(turn: Turn) -> str:
             draft["phone"] = ""
         draft["phone_asked"] = True
     else:
-        _absorb(turn, draft, text, describing=False)
+        took = _absorb(turn, draft, text, describing=False)
     if expect == "town" and not draft.get("town"):
         turn.update(draft=draft)
-        return texts.ASK_TOWN_AGAIN
+        # an answer that carried something else (a phone number) was taken: say so, and ask for the town again
+        return texts.TOOK_ASK_TOWN if took else texts.ASK_TOWN_AGAIN
     turn.update(draft=draft)
     return _next_question(turn, draft)
 
