@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from benchmarks.full import PG_ADMIN, _database
+from benchmarks.full import PG_ADMIN, _database, bot_options
 from benchmarks.scaleout import _measure
 from benchmarks.sweep import _backend_cpu_ms
 from benchmarks.webhook import (
@@ -56,19 +56,7 @@ async def _bot_run(
     """The bot (keyword NLU) on a fresh database of ``database``'s kind, one worker; with the CPU its PostgreSQL
     backends spent meanwhile (None on SQLite, whose work is the worker's own)."""
     async with _database(database, tmp) as db_url:
-        sim_port, bot_port = free_port(), free_port()
-        data_dir = tmp / f"{database}{i}"
-        data_dir.mkdir()
-        options = {
-            "sim_port": sim_port,
-            "settings": bot_settings(
-                db_url=db_url,
-                data_dir=data_dir,
-                rasa_url="http://127.0.0.1:9",
-                sim_port=sim_port,
-                bot_port=bot_port,
-            ),
-        }
+        bot_port, options = bot_options(db_url, tmp / f"{database}{i}", "http://127.0.0.1:9")
         async with serving("keyword", port=bot_port, options=options) as served:
             await warm_up(served.url)
             before = await _backends_cpu(db_url)

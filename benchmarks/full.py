@@ -126,6 +126,17 @@ async def paced(*, url: str, label: str, rate: float, seconds: float, seed: int)
     )
 
 
+def bot_options(db_url: str, data_dir: Path, rasa_url: str) -> tuple[int, dict[str, Any]]:
+    """A bot server's port and ``serving`` options on ``db_url``, with a data folder of its own (created here) and a
+    simulator port of its own."""
+    data_dir.mkdir()
+    sim_port, bot_port = free_port(), free_port()
+    settings = bot_settings(
+        db_url=db_url, data_dir=data_dir, rasa_url=rasa_url, sim_port=sim_port, bot_port=bot_port
+    )
+    return bot_port, {"sim_port": sim_port, "settings": settings}
+
+
 @contextlib.asynccontextmanager
 async def _database(kind: str, tmp: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
@@ -189,20 +200,8 @@ async def run_full(args: argparse.Namespace) -> dict[str, Any]:
             for database in databases:
                 for nlu in nlus:
                     async with _database(database, Path(tmp)) as db_url:
-                        sim_port, bot_port = free_port(), free_port()
                         # a data folder per run: a journal left by one run's overload must not be adopted by the next
-                        data_dir = Path(tmp) / f"{database}-{nlu}"
-                        data_dir.mkdir()
-                        options = {
-                            "sim_port": sim_port,
-                            "settings": bot_settings(
-                                db_url=db_url,
-                                data_dir=data_dir,
-                                rasa_url=rasa_url,
-                                sim_port=sim_port,
-                                bot_port=bot_port,
-                            ),
-                        }
+                        bot_port, options = bot_options(db_url, Path(tmp) / f"{database}-{nlu}", rasa_url)
                         async with serving(nlu, port=bot_port, options=options) as served:
                             await warm_up(served.url)
                             rate = args.start_rate
