@@ -66,7 +66,22 @@ want=$(hash_of package.json package-lock.json)
 if [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -f node_modules/echarts/dist/echarts.min.js ] || [ "$(cat "$stamp_dir/npm" 2>/dev/null)" != "$want" ]; then
   if command -v npm >/dev/null 2>&1; then
     echo "setup: installing echarts and axe-core (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    # a download that stalls (seen: npm waiting 18 minutes on one tarball) is cut after 60 s and tried again; the
+    # whole install is tried three times, each bounded, before setup fails with a clear line
+    installed=""
+    for attempt in 1 2 3; do
+      if timeout 600 npm ci --no-audit --no-fund --loglevel=error --fetch-timeout=60000 --fetch-retries=4 \
+          --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=20000 >/dev/null; then
+        installed=1
+        break
+      fi
+      echo "setup: npm ci failed or stalled (attempt $attempt of 3); trying again" >&2
+      sleep 5
+    done
+    if [ -z "$installed" ]; then
+      echo "setup: npm ci did not complete in 3 attempts: check the connection to the npm registry" >&2
+      exit 1
+    fi
     echo "$want" > "$stamp_dir/npm"
   else
     echo "setup: npm not found; the accessibility tests will be skipped (apt-get install nodejs npm)" >&2
