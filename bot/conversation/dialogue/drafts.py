@@ -248,9 +248,8 @@ def _absorb(
         q = parse_quantity(text)
         if q and q < 1000:
             draft["quantity"] = q
-    if (
-        draft.get("item") and "、" in draft["item"]
-    ):  # several things: one quantity only when it counts each alike
+    # several things: one quantity only when it counts each alike (nlu/counted.py)
+    if draft.get("item") and "、" in draft["item"]:
         words = f"{draft.get('description') or ''}；{text}"
         draft["quantity"] = counted.shared(words, draft["item"].split("、"), draft.get("quantity"))
     if describing and len(text) >= 2 and not NO_CONTENT.match(text):

@@ -11,12 +11,13 @@ import re
 from collections.abc import Callable
 
 # a conjunction or a list word between two things (同埋, 同, 和, 跟, 及, 以及, 还有, 仲有, 加, a comma …)
-_JOINER = r"(?:以及|同埋|同|和|跟|及|与|、|加|还有|仲有)"
+_LINK = r"(?:以及|同埋|同|和|跟|及|与|、|加)"
+_JOINER = rf"(?:{_LINK}|还有|仲有)"
 # a description of the thing after it: a few words without a pause or a joiner, ending in 的/嘅/之
 DESCRIPTION = re.compile(rf"(?:(?!{_JOINER})[^\s，,。！!？?的嘅之]){{1,8}}?(?:嘅|的|之)\s*")
 # a joiner (or a pause with a list word) right before a description: the list goes on
 JOINED = re.compile(
-    rf"\s*(?:(?:以及|同埋|同|和|跟|及|与|、|加)|[，,]\s*(?:还有|仲有|以及)?|\s(?:还有|仲有))\s*(?={DESCRIPTION.pattern})"
+    rf"\s*(?:{_LINK}|[，,]\s*(?:还有|仲有|以及)?|\s(?:还有|仲有))\s*(?={DESCRIPTION.pattern})"
 )
 
 
