@@ -1,6 +1,6 @@
 """CPU of the bot's hot path alone: ``Inbound.handle`` called in this process, no HTTP, no crypto.
 
-    python -m benchmarks.hotpath [--repeat 300] [--rounds 3] [--database-url URL]
+    python -m benchmarks.hotpath [--repeat 300] [--rounds 3] [--database-url URL] [--loop uvloop|asyncio]
 
 For each message type (a greeting, a menu digit, a wish in words from known residents; a new resident's first
 message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
@@ -15,7 +15,6 @@ their records, and its residents' conversations would go on where the last run l
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import json
 import random
@@ -29,6 +28,7 @@ from aiohttp import web
 
 from benchmarks.webhook import _keyword_nlu, bot_settings, conversation
 from bot.app import create_app
+from bot.ops import eventloop
 from bot.settings import Settings
 from webhooks import WEBHOOK_HANDLER, Delivery
 
@@ -134,11 +134,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the event loop (a worker's EVENT_LOOP)",
+    )
+    parser.add_argument(
         "--profile", default=None, help="write a cProfile (event-loop CPU) of the mix to this file"
     )
     args = parser.parse_args(argv)
-    result = asyncio.run(
-        run(repeat=args.repeat, rounds=args.rounds, database_url=args.database_url, profile=args.profile)
+    result = eventloop.run(
+        run(repeat=args.repeat, rounds=args.rounds, database_url=args.database_url, profile=args.profile),
+        args.loop,
     )
     print(json.dumps(result))
 

@@ -56,8 +56,10 @@ from benchmarks.webhook import (
     free_port,
     metered,
     read_recorded,
+    server_loop,
     warm_up,
 )
+from bot.ops import eventloop
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -87,7 +89,7 @@ def _reuse_socket(port: int) -> socket.socket:
 def _child(kind: str, port: int, options: dict[str, Any], ready: Any, stop: Any) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(_serve(kind, port, options, ready, stop))
+        eventloop.run(_serve(kind, port, options, ready, stop), server_loop(options))
     except Exception as exc:
         ready.put(f"{type(exc).__name__}: {exc}")
         raise

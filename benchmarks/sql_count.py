@@ -139,12 +139,17 @@ def _watch_driver(statements: list[str], trips: list[int], *, port: int) -> Any:
     """asyncpg's simple queries into ``statements`` (one per statement), and each write to the database's socket
     counted in ``trips``; returns what undoes it. On SQLite nothing goes through either."""
     execute = asyncpg.Connection.execute
+    fetchrow = asyncpg.Connection.fetchrow
     write = asyncio.selector_events._SelectorSocketTransport.write  # type: ignore[attr-defined]
 
     async def counted_execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
         if not args:  # the simple query protocol: what SQLAlchemy's cursor events do not see
             statements.extend(s.strip() for s in query.split(";") if s.strip())
         return await execute(self, query, *args, **kw)
+
+    async def counted_fetchrow(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        statements.append(query)  # a statement on asyncpg's own API (``bot.db.first_on_driver``)
+        return await fetchrow(self, query, *args, **kw)
 
     def counted_write(self: Any, data: Any) -> None:
         peer = self.get_extra_info("peername")
@@ -153,10 +158,12 @@ def _watch_driver(statements: list[str], trips: list[int], *, port: int) -> Any:
         write(self, data)
 
     asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
+    asyncpg.Connection.fetchrow = counted_fetchrow  # type: ignore[method-assign]
     asyncio.selector_events._SelectorSocketTransport.write = counted_write  # type: ignore[attr-defined]
 
     def undo() -> None:
         asyncpg.Connection.execute = execute  # type: ignore[method-assign]
+        asyncpg.Connection.fetchrow = fetchrow  # type: ignore[method-assign]
         asyncio.selector_events._SelectorSocketTransport.write = write  # type: ignore[attr-defined]
 
     return undo
@@ -167,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", default="", help="a migrated database (default: a new SQLite file)")
     parser.add_argument("--show", action="store_true", help="print every statement")
     args = parser.parse_args(argv)
+    # the standard loop: round trips are counted on its socket transport (``_watch_driver``)
     results = asyncio.run(run(args.database_url, show=args.show))
     print(f"{'message':34} {'text':16} stmts selects writes txns trips  reply")
     for name, r in results.items():

@@ -49,6 +49,7 @@ from typing import Any
 import aiohttp
 
 from bot.conversation.inbound import BUSY_KEPT, KEPT
+from bot.ops import eventloop
 from reference.case_numbers import CASE_NO as CASE_NUMBER
 
 log = logging.getLogger(__name__)
@@ -614,10 +615,24 @@ def bot_settings(
     }
 
 
+def server_loop(options: dict[str, Any]) -> eventloop.LoopName:
+    """The event loop of a server child: its options' ``event_loop`` (or its settings'), else the environment's
+    ``EVENT_LOOP``, else uvloop as a deployed worker runs. The bare and crypto endpoints take the same, so the
+    ceilings and the bot of a run are measured on one kind of loop."""
+    name = (
+        options.get("event_loop")
+        or options.get("settings", {}).get("event_loop")
+        or os.environ.get("EVENT_LOOP", "uvloop")
+    )
+    if name not in ("uvloop", "asyncio"):
+        raise ValueError(f"unknown event loop {name!r}: uvloop or asyncio")
+    return "uvloop" if name == "uvloop" else "asyncio"
+
+
 def _serve_process(kind: str, port: int, options: dict[str, Any], ready: Any, stop: Any) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(_serve(kind, port, options, ready, stop))
+        eventloop.run(_serve(kind, port, options, ready, stop), server_loop(options))
     except Exception:
         ready.put(traceback.format_exc())
         raise

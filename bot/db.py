@@ -318,11 +318,12 @@ class _Begun:
     (asyncpg's simple query protocol). It stands where SQLAlchemy's asyncpg adapter keeps asyncpg's transaction
     (``commit``, ``rollback``); the statements left for the commit (``at_commit``) go in the COMMIT's round trip."""
 
-    __slots__ = ("adapted", "driver", "pending")
+    __slots__ = ("adapted", "connection", "driver", "pending")
 
-    def __init__(self, adapted: Any, driver: Any) -> None:
+    def __init__(self, adapted: Any, driver: Any, connection: Any) -> None:
         self.adapted = adapted
         self.driver = driver
+        self.connection = connection  # SQLAlchemy's (sync) Connection: its error handling
         self.pending: list[str] = []
 
     async def commit(self) -> None:
@@ -368,7 +369,7 @@ async def begin_locked(session: AsyncSession, key: str) -> bool:
     ):
         return False
     sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(key)}))"
-    begun = _Begun(adapted, driver)
+    begun = _Begun(adapted, driver, sync_conn)
     adapted._transaction = begun  # set first: whatever fails below, the session's rollback ends it
     session.info[_BEGUN] = begun
     try:
@@ -385,6 +386,55 @@ def _raise_translated(connection: Any, adapted: Any, exc: Exception, sql: str) -
     except Exception as dbapi_exc:  # noqa: BLE001 - re-raised by SQLAlchemy's own handler
         connection._handle_dbapi_exception(dbapi_exc, sql, None, None, None)
     raise exc
+
+
+class _OnDriver:
+    """A statement compiled once for the asyncpg dialect: its SQL, its parameters in order with their bind
+    processors, and its columns' result processors (what SQLAlchemy would apply)."""
+
+    __slots__ = ("compiled", "params", "results", "sql")
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        self.compiled = statement.compile(dialect=dialect)
+        self.sql = str(self.compiled)
+        binds = self.compiled._bind_processors
+        self.params = [(name, binds.get(name)) for name in self.compiled.positiontup or ()]
+        self.results = [
+            column.type._cached_result_processor(dialect, None) for column in self.compiled._result_columns
+        ]
+
+
+_ON_DRIVER: dict[int, tuple[Any, _OnDriver]] = {}
+
+
+async def first_on_driver(
+    session: AsyncSession, statement: Any, params: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """The first row of ``statement`` (a module-level constant: compiled once) run on asyncpg's own API within a
+    transaction ``begin_locked`` began, its values processed as SQLAlchemy would process them; None when there is
+    no row. What SQLAlchemy's session adds to one statement (an ORM execution, a greenlet, its result objects) cost
+    more CPU than the round trip (benchmarks/README.md). Raises ``LookupError`` when the session's transaction was
+    not begun that way (execute the statement on the session). Errors are SQLAlchemy's, as from the session (a
+    duplicate key is an ``IntegrityError``; a lost connection is invalidated)."""
+    begun = session.info.get(_BEGUN)
+    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
+        raise LookupError("not a transaction begun by begin_locked")
+    cached = _ON_DRIVER.get(id(statement))
+    if cached is None or cached[0] is not statement:
+        cached = _ON_DRIVER[id(statement)] = (statement, _OnDriver(statement, session.bind.dialect))
+    prepared = cached[1]
+    values = prepared.compiled.construct_params(params)
+    args = [process(values[name]) if process else values[name] for name, process in prepared.params]
+    try:
+        row = await begun.driver.fetchrow(prepared.sql, *args)
+    except Exception as exc:
+        await greenlet_spawn(_raise_translated, begun.connection, begun.adapted, exc, prepared.sql)
+        raise  # _raise_translated always raises
+    if row is None:
+        return None
+    return tuple(
+        process(value) if process else value for process, value in zip(prepared.results, row, strict=True)
+    )
 
 
 def at_commit(session: AsyncSession, sql: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
 
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8090
+
+    # the servers' event loop: uvloop (libuv, about half the CPU per database round trip and per request) or asyncio
+    # (the standard library's); uvloop falls back to asyncio where it is not installed (bot/ops/eventloop.py)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # storage
     data_dir: Path = ROOT / "data"

@@ -9,14 +9,16 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, true
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import col
 
 from bot.cases.survey import COMMENT_WINDOW
 from bot.conversation.dialogue.engine import awaiting
 from bot.conversation.dialogue.turn import ConversationState, Received
-from bot.db import begin_locked, update_at_commit
+from bot.db import begin_locked, first_on_driver, update_at_commit
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
 
@@ -109,9 +111,7 @@ async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
     known, pg = None, _dialect(session) == "postgresql"
     if pg:
         # a known resident: their row, their conversation and the record's INSERT in one statement (one round trip)
-        known = (
-            await session.exec(_RECORD_FOR_KNOWN, params={**params, "comment_since": now - COMMENT_WINDOW})
-        ).first()
+        known = await _record_for_known(session, {**params, "comment_since": now - COMMENT_WINDOW})
     waiting: tuple[bool, bool] | None = None
     if known is not None:
         resident, cid, state, data, updated_at, row_id, asked, surveyed = known
@@ -134,6 +134,24 @@ async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
             resident.last_interaction_at = now  # opens WeChat's 48-hour window
             resident.cs_sent_since_interaction = 0
     return Recorded(row, resident, conv, waiting)
+
+
+async def _record_for_known(session: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """``_RECORD_FOR_KNOWN``'s row with the resident as a ``Resident`` of the session (persistent: what the dialogue
+    changes on it is flushed at the commit). On asyncpg's own API when the transaction began with the resident's
+    lock (``begin_locked``), the resident put into the session as a loaded row would be; else through the session."""
+    try:
+        values = await first_on_driver(session, _PG_RECORD_FOR_KNOWN, params)
+    except LookupError:
+        return (await session.exec(_RECORD_FOR_KNOWN, params=params)).first()
+    if values is None:
+        return None
+    configure_mappers()  # (a flag's check once they are) before an instance is made outside a query
+    resident = _NEW_RESIDENT()
+    resident.__dict__.update(zip(_RESIDENT_COLUMNS, values, strict=False))
+    make_transient_to_detached(resident)  # as loaded: its identity set, nothing changed yet
+    session.add(resident)
+    return (resident, *values[len(_RESIDENT_COLUMNS) :])
 
 
 async def store(session: Any, row: Received) -> None:
@@ -178,6 +196,13 @@ _RECORDED = (
 _RECORD_FOR_KNOWN = _RESIDENT_AND_CONVERSATION.add_columns(
     _RECORDED.c.id, *awaiting(col(Resident.id), bindparam("comment_since"))
 ).outerjoin(_RECORDED, true())
+# the same statement with the resident's columns one by one, for asyncpg's own API (``first_on_driver``)
+_RESIDENT_COLUMNS = tuple(column.key for column in Resident.__table__.columns)  # type: ignore[attr-defined]
+_PG_RECORD_FOR_KNOWN = _RECORD_FOR_KNOWN.with_only_columns(
+    *Resident.__table__.columns,  # type: ignore[attr-defined]
+    *list(_RECORD_FOR_KNOWN.selected_columns)[len(_RESIDENT_COLUMNS) :],
+)
+_NEW_RESIDENT = sa_inspect(Resident).class_manager.new_instance
 _OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
 _STORE = (
     _RECORDS.update()

@@ -8,6 +8,7 @@ import gc
 import logging
 import sys
 
+from bot.ops.eventloop import loop_factory, run
 from bot.settings import Settings
 
 
@@ -139,13 +140,20 @@ def main(argv: list[str] | None = None) -> int:
         # benchmarks/README.md)
         gc.collect()
         gc.freeze()
-        web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=None,
+            print=None,
+            loop=loop_factory(settings.event_loop)(),
+        )
         return 0
     if args.command == "run":
         # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.ops.launcher import run_all
 
-        return asyncio.run(run_all(settings, host=args.host, port=args.port))
+        return run(run_all(settings, host=args.host, port=args.port), settings.event_loop)
     if args.command == "migrate":
         # lazy: each command loads only what it runs, so `python -m bot --help` and small commands start fast
         from bot.db import migrate

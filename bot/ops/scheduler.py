@@ -385,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=0)
     args = parser.parse_args(argv or [])
-    return asyncio.run(_run(args))
+    from bot.ops.eventloop import run  # lazy: as above
+    from bot.settings import Settings  # lazy: as above
+
+    return run(_run(args), Settings().event_loop)
 
 
 if __name__ == "__main__":

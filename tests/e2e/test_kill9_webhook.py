@@ -102,6 +102,8 @@ async def _ready(http: aiohttp.ClientSession, port: int, timeout: float = 120) -
         try:
             async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                 if resp.status == 200:
+                    # a served worker runs on uvloop (EVENT_LOOP's default), also after a kill -9 and restart
+                    assert (await resp.json())["event_loop"] == "uvloop"
                     return
         except aiohttp.ClientError:
             pass

@@ -342,3 +342,77 @@ async def test_a_connection_lost_at_begin_is_the_database_away_and_the_pool_reco
     finally:
         await engine.dispose()
         await switch.close()
+
+
+async def test_the_record_read_on_the_driver_gives_what_the_session_would(pg: str) -> None:
+    """``first_on_driver`` (asyncpg's own API, the hot path's read) and the session's ORM execution of the same
+    statement give the same values: the resident as a persistent ``Resident`` of the session (a change to it is
+    flushed at the commit), the conversation's JSON as a dict, timestamps as aware UTC datetimes, the EXISTS
+    flags; a duplicate delivery key is SQLAlchemy's ``IntegrityError`` and leaves nothing behind."""
+    from bot.conversation.record import record
+
+    engine = make_engine(pg)
+    sessions = make_sessions(engine)
+    try:
+        rid = await _resident(sessions, "oDriver-1")
+        async with transaction(sessions) as session:
+            session.add(
+                Conversation(
+                    resident_id=rid,
+                    state="draft_describe",
+                    data={"kind": "wish", "text": "轮椅 'x' \\ 🙏"},
+                    updated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                )
+            )
+        now = datetime.now(UTC)
+        seen = []
+        for begun in (False, True):  # the session's execution, then the driver's
+            async with transaction(sessions) as session:
+                if begun:
+                    assert await begin_locked(session, "resident:oDriver-1")
+                delivery = text_delivery(f"msg:oDriver-1:{begun}", "oDriver-1", "你好", account="gh_pg")
+                recorded = await record(session, delivery, now)
+                resident = recorded.resident
+                assert resident in session and resident.id == rid and resident.openid == "oDriver-1"
+                assert (
+                    resident.last_interaction_at == now
+                )  # opened the window: changed on the session's object
+                seen.append(
+                    (
+                        {
+                            k: getattr(resident, k)
+                            for k in ("phone", "subscribed", "cs_sent_since_interaction")
+                        },
+                        recorded.conv,
+                        recorded.awaiting,
+                    )
+                )
+                assert recorded.row.id is not None
+        assert seen[0] == seen[1]
+        conv = seen[1][1][0]  # type: ignore[index]
+        assert conv.data == {"kind": "wish", "text": "轮椅 'x' \\ 🙏"} and conv.state == "draft_describe"
+        assert (
+            conv.updated_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+            and conv.updated_at.tzinfo is not None
+        )
+        async with sessions() as session:
+            stored = (await session.exec(select(Resident).where(Resident.id == rid))).scalar_one()
+            kept = (
+                await session.exec(
+                    select(InboundMessage.delivery_key).where(InboundMessage.resident_id == rid)
+                )
+            ).all()
+        assert stored.last_interaction_at == now  # flushed at the commit from the driver-read object
+        assert sorted(k for (k,) in kept) == ["msg:oDriver-1:False", "msg:oDriver-1:True"]
+        # the same key again on the driver: the unique key's IntegrityError, the transaction rolled back
+        with pytest.raises(IntegrityError):
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oDriver-1")
+                await record(session, text_delivery("msg:oDriver-1:True", "oDriver-1", "你好"), now)
+        async with transaction(sessions) as session:  # the pool's connection is usable after it
+            assert await begin_locked(session, "resident:oDriver-1")
+            assert (await session.exec(select(Resident.openid).where(Resident.id == rid))).one()[
+                0
+            ] == "oDriver-1"
+    finally:
+        await engine.dispose()

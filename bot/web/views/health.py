@@ -74,7 +74,9 @@ async def readyz(request: web.Request) -> web.Response:
     if not _insider(request):  # outsiders learn only whether to send traffic here, nothing about the inside
         status = "degraded" if degraded else "ok"
         return web.json_response({"status": status if ready else "not_ready"}, status=200 if ready else 503)
-    body = {"ready": ready, "degraded": degraded, "checks": checks}
+    # the loop this worker runs on (EVENT_LOOP: uvloop, or asyncio where uvloop is off or missing)
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    body = {"ready": ready, "degraded": degraded, "checks": checks, "event_loop": loop}
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -1,0 +1,36 @@
+"""The event loop the servers run on: uvloop (``EVENT_LOOP=uvloop``, the default) or the standard library's.
+
+A webhook message on PostgreSQL is three round trips to the database and one HTTP exchange; each is a wake-up of the
+loop, a read, a callback and a write. uvloop does that work in C (libuv): asyncpg's own round trip costs about half
+the CPU it costs on the standard loop (benchmarks/README.md). Where uvloop is not installed (it has no Windows build)
+or ``EVENT_LOOP=asyncio`` is set, the standard loop runs, with the same behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LoopName = Literal["uvloop", "asyncio"]
+
+
+def loop_factory(name: LoopName = "uvloop") -> Callable[[], asyncio.AbstractEventLoop]:
+    """A new loop of the kind ``name``; the standard one when uvloop is asked for and cannot be imported."""
+    if name == "uvloop":
+        try:
+            # lazy: an optional dependency (no Windows build); the standard loop stands in without it
+            import uvloop
+        except ImportError:
+            log.warning("EVENT_LOOP=uvloop but uvloop is not installed: running on the standard event loop")
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T], name: LoopName = "uvloop") -> T:
+    """``asyncio.run(main)`` on a loop of the kind ``name``."""
+    with asyncio.Runner(loop_factory=loop_factory(name)) as runner:
+        return runner.run(main)
