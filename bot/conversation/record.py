@@ -120,9 +120,22 @@ async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
             (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
         )
     else:
-        resident, conv = await resident_of(session, delivery.openid, now, interacted=interacted, unknown=pg)
-        inserted = await session.exec(_INSERT_RECORD, params={**params, "resident_id": resident.id})
-        row_id = inserted.scalar_one()
+        # PostgreSQL, a resident not known yet: created with the record in one statement (on asyncpg's own API)
+        created = (
+            await _create_and_record(session, {**params, "opened": now if interacted else None})
+            if pg
+            else None
+        )
+        if created is not None:
+            resident, row_id = created
+            # a resident created just now has no conversation, no case staff wait on and no survey
+            conv, waiting = (None,), (False, False)
+        else:
+            resident, conv = await resident_of(
+                session, delivery.openid, now, interacted=interacted, unknown=pg
+            )
+            inserted = await session.exec(_INSERT_RECORD, params={**params, "resident_id": resident.id})
+            row_id = inserted.scalar_one()
     row = Received(id=row_id, openid=delivery.openid, msg_type=delivery.msg_type, media=media)
     if interacted:
         last = resident.last_interaction_at
@@ -146,12 +159,31 @@ async def _record_for_known(session: Any, params: dict[str, Any]) -> tuple[Any, 
         return (await session.exec(_RECORD_FOR_KNOWN, params=params)).first()
     if values is None:
         return None
+    return (_loaded(session, values), *values[len(_RESIDENT_COLUMNS) :])
+
+
+async def _create_and_record(session: Any, params: dict[str, Any]) -> tuple[Resident, int] | None:
+    """A new resident and the delivery's record in one statement on asyncpg's own API (``_PG_CREATE_AND_RECORD``),
+    the resident put into the session as loaded. None when the transaction was not begun by ``begin_locked`` or the
+    openid's row exists after all (created meanwhile outside the resident's lock): the caller takes the long way."""
+    try:
+        values = await first_on_driver(session, _PG_CREATE_AND_RECORD, params)
+    except LookupError:
+        return None
+    if values is None:
+        return None
+    return _loaded(session, values), values[len(_RESIDENT_COLUMNS)]
+
+
+def _loaded(session: Any, values: tuple[Any, ...]) -> Resident:
+    """The resident whose columns lead ``values``, as a persistent ``Resident`` of ``session``: what the dialogue
+    changes on it is flushed at the commit, as for a row an ORM query loaded."""
     configure_mappers()  # (a flag's check once they are) before an instance is made outside a query
-    resident = _NEW_RESIDENT()
+    resident: Resident = _NEW_RESIDENT()
     resident.__dict__.update(zip(_RESIDENT_COLUMNS, values, strict=False))
     make_transient_to_detached(resident)  # as loaded: its identity set, nothing changed yet
     session.add(resident)
-    return (resident, *values[len(_RESIDENT_COLUMNS) :])
+    return resident
 
 
 async def store(session: Any, row: Received) -> None:
@@ -203,6 +235,34 @@ _PG_RECORD_FOR_KNOWN = _RECORD_FOR_KNOWN.with_only_columns(
     *list(_RECORD_FOR_KNOWN.selected_columns)[len(_RESIDENT_COLUMNS) :],
 )
 _NEW_RESIDENT = sa_inspect(Resident).class_manager.new_instance
+# PostgreSQL, a resident not known yet: the resident's INSERT (with WeChat's window open when the message opens it)
+# and the record's, which takes the new row's id, in one statement; nothing when the openid's row exists
+_CREATED = (
+    postgresql.insert(Resident)
+    .values(
+        openid=bindparam("openid"),
+        created_at=bindparam("received_at"),
+        subscribed=True,
+        survey_opt_out=False,
+        cs_sent_since_interaction=0,
+        last_interaction_at=bindparam("opened", type_=Resident.__table__.c.last_interaction_at.type),  # type: ignore[attr-defined]
+    )
+    .on_conflict_do_nothing(index_elements=["openid"])
+    .returning(*Resident.__table__.columns)  # type: ignore[attr-defined]
+    .cte("created")
+)
+_RECORDED_NEW = (
+    _RECORDS.insert()
+    .from_select(
+        [*_NEW_RECORD, "resident_id"],
+        select(*(bindparam(name, type_=_RECORDS.c[name].type) for name in _NEW_RECORD), _CREATED.c.id),
+    )
+    .returning(_RECORDS.c.id)
+    .cte("recorded_new")
+)
+_PG_CREATE_AND_RECORD = select(*_CREATED.c, _RECORDED_NEW.c.id).select_from(
+    _CREATED.join(_RECORDED_NEW, true())
+)
 _OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
 _STORE = (
     _RECORDS.update()
