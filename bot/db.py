@@ -144,8 +144,21 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
             async with sessions() as session, session.begin():
                 yield session
         return
-    async with sessions() as session, session.begin():
-        yield session
+    session = sessions()
+    try:
+        yield session  # its first statement begins the transaction (autobegin)
+    except BaseException:
+        await session.close()  # rolls the transaction back and returns the connection
+        raise
+    # one greenlet for both: SQLAlchemy's asyncio layer spawns one per call (begin, commit, close were three)
+    await greenlet_spawn(_commit_and_close, session.sync_session)
+
+
+def _commit_and_close(session: Any) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
 
 
 # ------------------------------------------------------------------ the webhook's SQLite, on the loop's thread

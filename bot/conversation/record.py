@@ -178,7 +178,9 @@ async def _create_and_record(session: Any, params: dict[str, Any]) -> tuple[Resi
 def _loaded(session: Any, values: tuple[Any, ...]) -> Resident:
     """The resident whose columns lead ``values``, as a persistent ``Resident`` of ``session``: what the dialogue
     changes on it is flushed at the commit, as for a row an ORM query loaded."""
-    configure_mappers()  # (a flag's check once they are) before an instance is made outside a query
+    if not _MAPPERS_CONFIGURED:
+        configure_mappers()  # before the first instance made outside a query (a query would have done it)
+        _MAPPERS_CONFIGURED.append(True)
     resident: Resident = _NEW_RESIDENT()
     resident.__dict__.update(zip(_RESIDENT_COLUMNS, values, strict=False))
     make_transient_to_detached(resident)  # as loaded: its identity set, nothing changed yet
@@ -235,6 +237,7 @@ _PG_RECORD_FOR_KNOWN = _RECORD_FOR_KNOWN.with_only_columns(
     *list(_RECORD_FOR_KNOWN.selected_columns)[len(_RESIDENT_COLUMNS) :],
 )
 _NEW_RESIDENT = sa_inspect(Resident).class_manager.new_instance
+_MAPPERS_CONFIGURED: list[bool] = []  # non-empty once ``configure_mappers`` has run for ``_loaded``
 # PostgreSQL, a resident not known yet: the resident's INSERT (with WeChat's window open when the message opens it)
 # and the record's, which takes the new row's id, in one statement; nothing when the openid's row exists
 _CREATED = (
