@@ -106,6 +106,7 @@ async def _serve(kind: str, port: int, options: dict[str, Any], ready: Any, stop
         from bot.settings import Settings
 
         app = create_app(Settings(**options["settings"]), run_migrations=False, with_scheduler=False)
+        eventloop.settle()  # as `python -m bot serve` does
         if kind == "bot":  # "botrasa": the app's own NLU, Rasa at RASA_URL (one or several replicas)
             app.cleanup_ctx.append(_keyword_nlu)
     runner = web.AppRunner(app, access_log=None)

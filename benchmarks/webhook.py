@@ -671,6 +671,7 @@ async def _serve(kind: str, port: int, options: dict[str, Any], ready: Any, stop
         app = create_app(settings, run_migrations=True, with_scheduler=False)
         if kind == "keyword":
             app.cleanup_ctx.append(_keyword_nlu)
+        eventloop.settle()  # as `python -m bot serve` does
         apps = [(app, port)]
     for a, p in apps:
         runner = web.AppRunner(a, access_log=None)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 
-from bot.ops.eventloop import loop_factory, run
+from bot.ops.eventloop import loop_factory, run, settle
 from bot.settings import Settings
 
 
@@ -135,11 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.app import create_app
 
         app = create_app(settings, with_scheduler=False if args.no_scheduler else None)
-        # the modules, mappers and templates loaded so far live as long as the process: out of the collector's
-        # reach, a full collection no longer walks them (30-90 ms of a 100,000-case sweep went to one, see
-        # benchmarks/README.md)
-        gc.collect()
-        gc.freeze()
+        settle()
         web.run_app(
             app,
             host=args.host,
