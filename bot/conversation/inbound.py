@@ -77,6 +77,12 @@ SHED_MIN = 16
 RECENT_KEYS = 10_000
 
 
+def _stale_plan(exc: BaseException) -> bool:
+    """asyncpg's ``InvalidCachedStatementError`` (as SQLAlchemy raises it): a plan prepared before a migration changed
+    a column's type. Inside a transaction asyncpg raises it instead of preparing again."""
+    return type(getattr(exc, "orig", None)).__name__ == "InvalidCachedStatementError"
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A delivery's part that needs no database (``Inbound._prepare``)."""
@@ -372,7 +378,7 @@ class Inbound:
         return Prepared(limited=limited, parse=None if limited else await self._parse(delivery))
 
     async def _handle_once(
-        self, delivery: Delivery, now: datetime, replaying: bool, prepared: Prepared
+        self, delivery: Delivery, now: datetime, replaying: bool, prepared: Prepared, *, again: bool = False
     ) -> str | None:
         """One transaction per message: the resident, the record under the unique key, the dialogue, the reply.
 
@@ -419,6 +425,11 @@ class Inbound:
         except Exception as exc:
             if unavailable(exc):
                 raise DatabaseAway(describe(exc)) from exc
+            if _stale_plan(exc) and not again:
+                # a migration changed a table under a statement this connection had prepared: the driver dropped
+                # the plan with the failed transaction, so the same unit of work once more succeeds
+                log.warning("a prepared statement outlived a schema change; delivery handled once more")
+                return await self._handle_once(delivery, now, replaying, prepared, again=True)
             # never an error to the resident, never a lost message: it is recorded alone, marked for staff
             log.exception(
                 "the dialogue failed on delivery %s; the message is kept as failed",

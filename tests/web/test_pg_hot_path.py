@@ -565,3 +565,44 @@ async def test_scripted_conversations_get_the_same_replies_on_postgresql_as_on_s
     assert len(on_sqlite[0]) == 84 and sum("<case>" in r for r in on_sqlite[0]) >= 3  # cases were filed
     assert on_pg[0] == on_sqlite[0]
     assert on_pg[1] == on_sqlite[1] and len(on_pg[1]) == 84
+
+
+async def test_a_statement_prepared_before_a_column_type_change_is_handled_once_more(
+    pg: str, tmp_path: Path
+) -> None:
+    """A migration that changes a column's type while a worker runs leaves its connections' prepared plans invalid;
+    inside a transaction asyncpg then raises ``InvalidCachedStatementError``. The unit of work runs once more (the
+    plan is gone with the failed transaction): the resident gets the dialogue's answer, not the apology, and the
+    message is recorded once."""
+    from bot.conversation.inbound import SORRY
+    from webhooks import WEBHOOK_HANDLER
+
+    runner = await _keyword_bot(pg, tmp_path, migrate=False)
+    try:
+        handler = runner.app[WEBHOOK_HANDLER]
+        first = await handler.handle(text_delivery("msg:oSchema-1:1", "oSchema-1", "你好"))
+        assert first and first != SORRY
+        again = await handler.handle(text_delivery("msg:oSchema-1:2", "oSchema-1", "你好"))
+        assert again == first  # the read-and-record plan is prepared on the pooled connection now
+        conn = await asyncpg.connect(_dsn(pg))
+        try:
+            await conn.execute("ALTER TABLE resident ALTER COLUMN phone TYPE text")
+        finally:
+            await conn.close()
+        after = await handler.handle(text_delivery("msg:oSchema-1:3", "oSchema-1", "你好"))
+        assert after == first
+        engine = make_engine(pg)
+        try:
+            async with make_sessions(engine)() as session:
+                kept = (
+                    await session.exec(
+                        select(InboundMessage.delivery_key, InboundMessage.reply_mode)
+                        .where(InboundMessage.openid == "oSchema-1")
+                        .order_by(InboundMessage.delivery_key)
+                    )
+                ).all()
+        finally:
+            await engine.dispose()
+        assert [tuple(r) for r in kept] == [(f"msg:oSchema-1:{n}", "passive") for n in (1, 2, 3)]
+    finally:
+        await runner.cleanup()
