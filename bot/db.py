@@ -450,6 +450,14 @@ async def first_on_driver(
     )
 
 
+def stale_plan(exc: BaseException) -> bool:
+    """asyncpg's ``InvalidCachedStatementError`` as SQLAlchemy raises it (from a session's statement or from
+    ``first_on_driver``): a plan the connection prepared before a migration changed a column's type. Inside a
+    transaction asyncpg raises it instead of preparing again; the failed transaction drops the plan, so the unit of
+    work succeeds when run once more."""
+    return type(getattr(exc, "orig", None)).__name__ == "InvalidCachedStatementError"
+
+
 def at_commit(session: AsyncSession, sql: str) -> bool:
     """Leave ``sql`` (literal values: ``pg_literal``) to be sent with the COMMIT of a transaction ``begin_locked``
     began: one round trip for both. False when the session's transaction was not begun that way (execute it)."""

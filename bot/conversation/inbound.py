@@ -47,7 +47,7 @@ from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.record import ReadConversation, one_at_a_time, record, store
 from bot.conversation.spool import Entry, Guard, Journal, describe
-from bot.db import Sessions, transaction
+from bot.db import Sessions, stale_plan, transaction
 from bot.delivery.outbox import enqueue
 from bot.media import keep as keep_media
 from bot.models import InboundMessage, Resident
@@ -75,12 +75,6 @@ FLOOD_MEMORY = 60.0
 SHED_MIN = 16
 #: how many recently recorded delivery keys a process remembers (a WeChat retry comes within seconds)
 RECENT_KEYS = 10_000
-
-
-def _stale_plan(exc: BaseException) -> bool:
-    """asyncpg's ``InvalidCachedStatementError`` (as SQLAlchemy raises it): a plan prepared before a migration changed
-    a column's type. Inside a transaction asyncpg raises it instead of preparing again."""
-    return type(getattr(exc, "orig", None)).__name__ == "InvalidCachedStatementError"
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +419,7 @@ class Inbound:
         except Exception as exc:
             if unavailable(exc):
                 raise DatabaseAway(describe(exc)) from exc
-            if _stale_plan(exc) and not again:
+            if stale_plan(exc) and not again:
                 # a migration changed a table under a statement this connection had prepared: the driver dropped
                 # the plan with the failed transaction, so the same unit of work once more succeeds
                 log.warning("a prepared statement outlived a schema change; delivery handled once more")

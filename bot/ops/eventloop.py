@@ -20,6 +20,8 @@ LoopName = Literal["uvloop", "asyncio"]
 
 def loop_factory(name: LoopName = "uvloop") -> Callable[[], asyncio.AbstractEventLoop]:
     """A new loop of the kind ``name``; the standard one when uvloop is asked for and cannot be imported."""
+    if name not in ("uvloop", "asyncio"):
+        raise ValueError(f"unknown event loop {name!r}: uvloop or asyncio")
     if name == "uvloop":
         try:
             # lazy: an optional dependency (no Windows build); the standard loop stands in without it

@@ -40,6 +40,8 @@ def test_without_uvloop_the_standard_loop_runs_and_says_so(
 
 
 def test_an_unknown_event_loop_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="unknown event loop"):
+        loop_factory("trio")  # type: ignore[arg-type]
     monkeypatch.setenv("EVENT_LOOP", "trio")
     with pytest.raises(ValidationError):
         Settings()
