@@ -181,9 +181,7 @@ async def bench_dispatch(*, messages: int, concurrency: int, tmp: Path) -> float
         for i in range(messages):
             if i % 2:  # half inside the 48-hour window (customer service), half by template
                 s.add(Resident(openid=f"o-{i}", last_interaction_at=now - timedelta(hours=1)))
-            await enqueue(
-                s, openid=f"o-{i}", kind="progress", text=f"您的诉求有新进展（{i}）", not_before=now
-            )
+            await enqueue(s, openid=f"o-{i}", kind="progress", text=f"您的诉求有新进展（{i}）", now=now)
     sim = create_sim_app(
         token="t",
         appid="wxbench0simulator",

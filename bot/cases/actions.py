@@ -251,7 +251,11 @@ async def ask_resident(
     await session.flush()
     text = f"关于您的{KIND_LABEL.get(case.kind, '')}诉求（编号{case.case_no}），工作人员想向您了解：{question}\n请直接回复这条消息。"
     await notify_resident(
-        session, case=case, text=text, dedupe_key=f"case:{case.id}:ask:{request_key or event.id}"
+        session,
+        case=case,
+        text=text,
+        dedupe_key=f"case:{case.id}:ask:{request_key or event.id}",
+        now=now,
     )
     return event
 

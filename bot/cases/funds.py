@@ -221,6 +221,7 @@ async def fulfil_directly(
         case=case,
         text=f"您的微心愿（编号{case.case_no}）由{helper}帮您解决：{what.rstrip('。')}，正在办理中。",
         dedupe_key=f"case:{case.id}:ev:{request_key or event.id}",
+        now=now,
     )
     return entry
 

@@ -320,6 +320,7 @@ async def route_to_policy(
             f"申请：{applied_for.rstrip('。')}。有结果会第一时间告诉您。"
         ),
         dedupe_key=f"case:{case.id}:ev:{request_key or event.id}",
+        now=now,
     )
     return referral
 

@@ -69,6 +69,7 @@ async def report_overdue(session: AsyncSession, *, now: datetime, batch: int = 5
                 recipient_type=ActorType.STAFF,
                 link=f"/staff/projects/{project.id}",
                 dedupe_key=f"project:{project.id}:overdue:{person.id}",
+                now=now,
             )
         count += 1
     await session.flush()

@@ -174,6 +174,7 @@ async def erase_resident(
             case_id=case_id,
             text=f"诉求{case_no}的居民申请删除个人信息，诉求已撤销，个人信息已删除，请停止办理。",
             dedupe_key=f"erased:{case_id}",
+            now=now,
         )
     session.add(
         AuditLog(

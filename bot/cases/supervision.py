@@ -50,6 +50,7 @@ async def notify_staff(
     key: str,
     link: str,
     subject: str,
+    now: datetime,
     case_id: int | None = None,
     kind: str = MessageKind.ALERT,
 ) -> int:
@@ -67,6 +68,7 @@ async def notify_staff(
                 link=link,
                 dedupe_key=f"{key}:{person.id}",
                 template={"case_no": subject[:20], "status": "督办"},
+                now=now,
             )
     return sent
 
@@ -78,10 +80,12 @@ async def _tell_staff(
     case: Case,
     text: str,
     key: str,
+    now: datetime,
     kind: str = MessageKind.ALERT,
 ) -> int:
     return await notify_staff(
         session,
+        now=now,
         people=people,
         text=text,
         key=key,
@@ -179,6 +183,7 @@ async def press(
         case=case,
         text=f"【督办】诉求{case.case_no}被市级督办：{request}。请在{days}个工作日内答复。",
         key=f"supervision:{row.id}:pressed",
+        now=now,
     )
     await session.flush()
     return row
@@ -225,6 +230,7 @@ async def answer(
         case=case,
         text=f"【督办答复】{case.town}已答复诉求{case.case_no}的督办：{text[:120]}",
         key=f"supervision:{row.id}:answered",
+        now=now,
     )
     await session.flush()
     return row
@@ -253,6 +259,7 @@ async def escalate_due(session: AsyncSession, *, now: datetime, batch: int = 500
             text=f"【督办逾期】{row.town}未在时限内答复诉求{case.case_no}的督办，请跟进。",
             key=f"supervision:{row.id}:escalated",
             kind=MessageKind.ESCALATION,
+            now=now,
         )
         count += 1
     await session.flush()

@@ -35,10 +35,12 @@ async def _tell(
     town: str,
     text: str,
     key: str,
+    now: datetime,
     kind: str = MessageKind.ALERT,
 ) -> int:
     return await notify_staff(
         session,
+        now=now,
         people=people,
         text=text,
         key=key,
@@ -71,6 +73,7 @@ async def press_town(
         town=town,
         text=f"【督办】市级督办{town}：{request[:120]}。请在{days}个工作日内答复。",
         key=f"town-supervision:{row.id}:pressed",
+        now=now,
     )
     return row
 
@@ -104,6 +107,7 @@ async def answer_town(
         town=row.town,
         text=f"【督办答复】{row.town}已答复督办：{text[:120]}",
         key=f"town-supervision:{row.id}:answered",
+        now=now,
     )
     return row
 
@@ -127,6 +131,7 @@ async def escalate_due(session: AsyncSession, *, now: datetime, batch: int = 500
             text=f"【督办逾期】{row.town}未在时限内答复市级督办，请跟进。",
             key=f"town-supervision:{row.id}:escalated",
             kind=MessageKind.ESCALATION,
+            now=now,
         )
         count += 1
     await session.flush()

@@ -310,6 +310,7 @@ async def alert_supervisor(session: AsyncSession, *, case: Case, survey: Survey,
             template={"case_no": case.case_no[:20], "status": reason[:20]},
             dedupe_key=f"survey-alert:{survey.id}:{staff.id}:{'arrive' if says_not_arrived(survey.comment) else 'low'}",
             not_before=now,
+            now=now,
         )
     return queued
 

@@ -67,5 +67,6 @@ async def start_survey(session: AsyncSession, *, case: Case, now: datetime) -> S
         link=SURVEY_LINK_MARK.format(id=survey.id),
         dedupe_key=f"survey:{case.id}:{deadline.isoformat()}",
         not_before=now,
+        now=now,
     )
     return survey

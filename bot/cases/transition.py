@@ -145,7 +145,11 @@ async def transition(
             else "如需帮助可随时再找我们。",
         )
         await notify_resident(
-            session, case=case, text=text, dedupe_key=f"case:{case.id}:ev:{request_key or event.id}"
+            session,
+            case=case,
+            text=text,
+            dedupe_key=f"case:{case.id}:ev:{request_key or event.id}",
+            now=now,
         )
     # the side effects of the move, each called here explicitly (no lower module reaches up to the case)
     await sla.restart_clock(session, case=case, from_status=from_status, to_status=rule.to, now=now)
@@ -221,6 +225,7 @@ async def withdraw_offers(session: AsyncSession, *, case: Case, to_status: str, 
             text=text,
             template={"case_no": case.case_no[:20], "status": label},
             dedupe_key=f"offer-ended:{offer_id}:{to_status}",
+            now=now,
         )
     return changed
 
@@ -236,7 +241,9 @@ def _offer_end_text(case: Case, to_status: str, *, helping: bool) -> tuple[str, 
     return f"微心愿{case.case_no}已撤销，无需再送达或联系居民，感谢您的热心。", "已撤销"
 
 
-async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedupe_key: str) -> bool:
+async def notify_resident(
+    session: AsyncSession, *, case: Case, text: str, dedupe_key: str, now: datetime
+) -> bool:
     """Queue a progress message to the case's resident: by WeChat when one is bound and subscribed, else by SMS
     to the case's contact phone (a hotline or window case), else nothing."""
     resident = await session.get(Resident, case.resident_id) if case.resident_id is not None else None
@@ -254,6 +261,7 @@ async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedup
             case_id=case.id,
             dedupe_key=dedupe_key,
             template=fields,
+            now=now,
         )
     return await enqueue(
         session,
@@ -263,6 +271,7 @@ async def notify_resident(session: AsyncSession, *, case: Case, text: str, dedup
         case_id=case.id,
         dedupe_key=dedupe_key,
         template=fields,
+        now=now,
     )
 
 

@@ -409,6 +409,7 @@ class Inbound:
                         kind="reply",
                         text=str(reply),
                         dedupe_key=f"reply:{delivery.key}",
+                        now=now,
                     )
                 await store(session, row)
         except IntegrityError:
@@ -550,10 +551,11 @@ class Inbound:
             self.guard.release(delivery.key)
             await self._dispatch_now()
             return
-        self._late[delivery.key] = (delivery, self.app[keys.CLOCK]())
+        now = self.app[keys.CLOCK]()
+        self._late[delivery.key] = (delivery, now)
         for attempt, pause in enumerate((*LATE_RETRY_PAUSES, None), start=1):
             try:
-                await self._queue_late(delivery, reply)
+                await self._queue_late(delivery, reply, now)
                 break
             except Exception as exc:
                 if pause is None or not unavailable(exc):
@@ -580,7 +582,7 @@ class Inbound:
         except Exception:  # the periodic dispatcher will pick it up
             log.exception("immediate dispatch of a late reply failed; it stays queued")
 
-    async def _queue_late(self, delivery: Delivery, reply: str) -> None:
+    async def _queue_late(self, delivery: Delivery, reply: str, now: datetime) -> None:
         async with transaction(self._sessions) as session:
             await session.exec(
                 update(InboundMessage)
@@ -588,5 +590,10 @@ class Inbound:
                 .values(reply_mode="outbox")
             )
             await enqueue(
-                session, openid=delivery.openid, kind="reply", text=reply, dedupe_key=f"reply:{delivery.key}"
+                session,
+                openid=delivery.openid,
+                kind="reply",
+                text=reply,
+                dedupe_key=f"reply:{delivery.key}",
+                now=now,
             )

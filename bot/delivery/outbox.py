@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Outbox, utcnow
+from bot.models import Outbox
 from bot.states import ActorType, OutboxStatus
 
 
@@ -18,6 +18,7 @@ async def enqueue(
     openid: str,
     kind: str,
     text: str,
+    now: datetime,
     recipient_type: str = ActorType.RESIDENT,
     case_id: int | None = None,
     template: dict[str, Any] | None = None,
@@ -30,7 +31,10 @@ async def enqueue(
     restarted sweeps). Returns False when it was already queued.
 
     With ``phone`` (and an empty ``openid``) the message goes out as a text message (SMS) to a resident without
-    WeChat; its template fields ``case_no`` and ``status`` fill the SMS template (see the dispatcher)."""
+    WeChat; its template fields ``case_no`` and ``status`` fill the SMS template (see the dispatcher).
+
+    ``now`` is the caller's clock (the app's, injectable): the row is due then, or at ``not_before``, and the
+    dispatcher, which runs on the same clock, compares its due time with that clock, never the wall's."""
     values = {
         "openid": openid,
         "phone": phone,
@@ -43,8 +47,8 @@ async def enqueue(
         "dedupe_key": dedupe_key,
         "status": OutboxStatus.PENDING,
         "attempts": 0,
-        "next_attempt_at": not_before or utcnow(),
-        "created_at": utcnow(),
+        "next_attempt_at": not_before or now,
+        "created_at": now,
     }
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -305,6 +305,7 @@ async def remind_leads(session: AsyncSession, *, now: datetime, batch: int = 200
                     text=f"有一条爱心线索（{source}）已超过跟进期限，请尽快联系并在线索页面更新状态。",
                     template={"status": "爱心线索待跟进"},
                     dedupe_key=f"lead-remind:{lead.id}:{lead.due_at.isoformat() if lead.due_at else ''}:{s.id}",
+                    now=now,
                 )
         lead.reminded_at = now
         session.add(lead)

@@ -179,7 +179,7 @@ async def apply_actions(
             await session.flush()
             state.offers[action.key] = new
             await add_resource_counts(session, row.id, now, offers=1)
-            await _notify_offer(session, case=case, resource=row, offer=new)
+            await _notify_offer(session, case=case, resource=row, offer=new, now=now)
             sent.append(new)
         elif isinstance(action, OfferWithdrawn):
             offer = state.offers.get(action.key)
@@ -197,7 +197,9 @@ async def apply_actions(
                 text = (
                     REPLY_TEXTS["already_matched"] if action.reason == "matched_elsewhere" else WITHDRAWN_TEXT
                 )
-                await _tell_withdrawn(session, openid=row.openid, case=case, offer_id=offer.id, text=text)
+                await _tell_withdrawn(
+                    session, openid=row.openid, case=case, offer_id=offer.id, text=text, now=now
+                )
         elif isinstance(action, Matched):
             offer = state.offers[action.key]
             row = state.snap.rows[action.key]
@@ -216,7 +218,9 @@ async def apply_actions(
     return sent
 
 
-async def _notify_offer(session: AsyncSession, *, case: Case, resource: Resource, offer: Offer) -> None:
+async def _notify_offer(
+    session: AsyncSession, *, case: Case, resource: Resource, offer: Offer, now: datetime
+) -> None:
     if not resource.openid:
         record_event(
             session,
@@ -248,6 +252,7 @@ async def _notify_offer(session: AsyncSession, *, case: Case, resource: Resource
             "place": wish_where(case)[:20],
             "status": f"{deadline}前答复"[:20],
         },
+        now=now,
     )
 
 
@@ -282,6 +287,7 @@ async def _on_matched(
             link=f"sign:offer:{offer.id}",
             dedupe_key=f"offer-matched:{offer.id}",
             template={"case_no": case.case_no[:20], "thing": wish_what(case)[:20], "status": "认领成功"},
+            now=now,
         )
 
 
@@ -332,6 +338,7 @@ async def _exhaust(
                 link=f"/staff/cases/{case.case_no}",
                 template={"case_no": case.case_no[:20], "status": "对接无人接受"},
                 dedupe_key=f"match-exhausted:{case.id}:{n_offers}:{s.id}",
+                now=now,
             )
     log.info("case %s: matching exhausted after %d offers", case.case_no, n_offers)
 
@@ -627,7 +634,7 @@ WITHDRAWN_TEXT = "这个心愿的邀请已取消，感谢您的热心。"
 
 
 async def _tell_withdrawn(
-    session: AsyncSession, *, openid: str | None, case: Case, offer_id: int | None, text: str
+    session: AsyncSession, *, openid: str | None, case: Case, offer_id: int | None, text: str, now: datetime
 ) -> None:
     """A volunteer bound to WeChat hears that an invitation ended (once per offer)."""
     if not openid:
@@ -641,6 +648,7 @@ async def _tell_withdrawn(
         case_id=case.id,
         template={"case_no": case.case_no[:20], "status": "邀请已结束"},
         dedupe_key=f"offer-withdrawn:{offer_id}",
+        now=now,
     )
 
 
@@ -659,6 +667,7 @@ async def withdraw_offer(
         case=case,
         offer_id=found.id,
         text=WITHDRAWN_TEXT,
+        now=now,
     )
     record_event(
         session,

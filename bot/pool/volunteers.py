@@ -94,6 +94,7 @@ async def report_progress(
             case=case,
             dedupe_key=f"offer:{fresh.id}:delivered",
             text=f"您的微心愿（编号{case.case_no}）爱心人士已送达/上门。如有问题请直接回复我们。",
+            now=now,
         )
         await session.flush()
         return case

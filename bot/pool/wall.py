@@ -372,6 +372,7 @@ async def claim_wish(
                 text=f"圆梦墙上的心愿（{case.case_no}）由可信{label}「{form.donor_name}」认领，已按本镇设置自动确认。",
                 template={"case_no": case.case_no[:20], "status": "可信爱心资源认领"},
                 dedupe_key=f"wall-claim:{c.id}:{s.id}",
+                now=now,
             )
         return c
     record_event(
@@ -393,6 +394,7 @@ async def claim_wish(
             text=f"圆梦墙上的心愿（{case.case_no}）有{label}认领，请尽快确认。",
             template={"case_no": case.case_no[:20], "status": "圆梦墙认领待确认"},
             dedupe_key=f"wall-claim:{c.id}:{s.id}",
+            now=now,
         )
     return c
 
@@ -472,7 +474,7 @@ async def _confirm(
         note=f"圆梦墙认领已确认：{label}「{c.donor_name}」",
         data={"wall_claim": c.id},
     )
-    await tell_donor(session, c=c, w=w, what="confirmed")
+    await tell_donor(session, c=c, w=w, what="confirmed", now=now)
 
 
 async def auto_confirms(session: AsyncSession, *, resource_id: int | None, town: str) -> bool:
@@ -551,11 +553,12 @@ async def _settle(session: AsyncSession, *, c: WallClaim, w: WallWish, case: Cas
             text=f"帮您实现微心愿（编号{case.case_no}）的{who}给您留言：{c.message}",
             template={"case_no": case.case_no[:20], "status": "爱心人士给您留言"},
             dedupe_key=f"wall-message:{c.id}",
+            now=now,
         )
-    await tell_donor(session, c=c, w=w, what="fulfilled")
+    await tell_donor(session, c=c, w=w, what="fulfilled", now=now)
 
 
-async def tell_donor(session: AsyncSession, *, c: WallClaim, w: WallWish, what: str) -> None:
+async def tell_donor(session: AsyncSession, *, c: WallClaim, w: WallWish, what: str, now: datetime) -> None:
     """A donor of the pool whose WeChat is bound hears that staff confirmed the claim, or that the wish came true;
     the details stay on the donor's page (the link they were given), not in the message."""
     res = await session.get(Resource, c.resource_id) if c.resource_id else None
@@ -573,6 +576,7 @@ async def tell_donor(session: AsyncSession, *, c: WallClaim, w: WallWish, what: 
         text=text,
         template={"status": "圆梦墙认领已确认" if what == "confirmed" else "心愿已实现"},
         dedupe_key=f"wall-donor-{what}:{c.id}",
+        now=now,
     )
 
 

@@ -140,6 +140,7 @@ async def relay_thanks(session: AsyncSession, *, now: datetime, batch: int = 100
                 text=f"您帮助实现的心愿（{w.public_text[:40]}）收到了受助人的感谢：{c.thanks}",
                 template={"status": "受助人的感谢"},
                 dedupe_key=f"wall-thanks:{c.id}",
+                now=now,
             )
         n += 1
     await session.flush()

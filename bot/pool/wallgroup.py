@@ -91,14 +91,14 @@ async def claim_group(
             result.taken.append((pid, str(exc)))
             continue
         result.claimed.append((pid, c))
-    await _tell_staff(session, result=result, form=form)
+    await _tell_staff(session, result=result, form=form, now=now)
     order = {pid: i for i, pid in enumerate(public_ids)}
     result.claimed.sort(key=lambda x: order[x[0]])
     result.taken.sort(key=lambda x: order[x[0]])
     return result
 
 
-async def _tell_staff(session: AsyncSession, *, result: GroupResult, form: ClaimForm) -> None:
+async def _tell_staff(session: AsyncSession, *, result: GroupResult, form: ClaimForm, now: datetime) -> None:
     """One message per town's staff member for the whole group claim (not one for each wish)."""
     by_town: dict[str, list[WallClaim]] = {}
     for _, c in result.claimed:
@@ -119,6 +119,7 @@ async def _tell_staff(session: AsyncSession, *, result: GroupResult, form: Claim
                 text=f"{label}「{form.donor_name}」在圆梦墙一次认领了{town}的{len(claims)}个心愿，{todo}。",
                 template={"status": "圆梦墙一起认领"},
                 dedupe_key=f"wall-group:{result.token[:16]}:{town}:{s.id}",
+                now=now,
             )
 
 

@@ -90,12 +90,12 @@ def require_town(actor: Actor, town: str, *, supervisors: bool = False) -> None:
 
 
 # ------------------------------------------------------------------ who is told
-async def _tell(session: AsyncSession, *, project: Project, text: str, key: str) -> int:
+async def _tell(session: AsyncSession, *, project: Project, text: str, key: str, now: datetime) -> int:
     """The resident who raised it (through the case), the residents who voted for it, and the community's
     workers and the town's staff (by WeChat when their account is bound)."""
     told = 0
     if project.case_id is not None and (case := await session.get(Case, project.case_id)) is not None:
-        told += int(await notify_resident(session, case=case, text=text, dedupe_key=f"{key}:case"))
+        told += int(await notify_resident(session, case=case, text=text, dedupe_key=f"{key}:case", now=now))
     voters = await session.exec(
         select(Resident)
         .join(ProjectVote, col(ProjectVote.resident_id) == col(Resident.id))
@@ -110,6 +110,7 @@ async def _tell(session: AsyncSession, *, project: Project, text: str, key: str)
                 text=text,
                 dedupe_key=f"{key}:r{resident.id}",
                 link=f"/public/projects/{project.id}",
+                now=now,
             )
         )
     staff = await session.exec(
@@ -136,6 +137,7 @@ async def _tell(session: AsyncSession, *, project: Project, text: str, key: str)
                 recipient_type=ActorType.STAFF,
                 dedupe_key=f"{key}:s{person.id}",
                 link=f"/staff/projects/{project.id}",
+                now=now,
             )
         )
     return told
@@ -227,6 +229,7 @@ async def propose(
         project=project,
         text=f"您反映的「{project.title}」已作为微实事提案收集（{round_.name}），下一步将到现场踏勘。",
         key=f"project:{project.id}:proposed",
+        now=now,
     )
     return project
 
@@ -254,6 +257,7 @@ async def visit(
             project=project,
             text=f"微实事「{project.title}」已完成现场踏勘，将提交联席会议研究。",
             key=f"project:{project.id}:visited",
+            now=now,
         )
     return project
 
@@ -307,6 +311,7 @@ async def hold_meeting(
             project=project,
             text=f"微实事「{project.title}」经{round_.name}联席会议研究：{said}。",
             key=f"project:{project.id}:decided",
+            now=now,
         )
     await session.flush()
     return listed
@@ -359,6 +364,7 @@ async def carry_over(
         project=project,
         text=f"微实事提案「{project.title}」{said}，踏勘后将提交该批次联席会议研究。",
         key=f"project:{project.id}:carried:{to_round.id}",
+        now=now,
     )
     return project
 
@@ -444,6 +450,7 @@ async def approve(
             f"{due:%Y年%m月%d日}前完成。现在公示，有意见可在公示页提出。"
         ),
         key=f"project:{project.id}:approved",
+        now=now,
     )
     return project
 
@@ -538,6 +545,7 @@ async def add_stage(
         project=project,
         text=f"微实事「{project.title}」进度：{name}。{stage.note[:60]}",
         key=f"project:{project.id}:stage:{stage.id}",
+        now=now,
     )
     return stage
 
@@ -570,6 +578,7 @@ async def accept(
         project=project,
         text=f"微实事「{project.title}」已通过验收，感谢您的参与。结果已在项目公示页公布。",
         key=f"project:{project.id}:accepted",
+        now=now,
     )
     return project
 

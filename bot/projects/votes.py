@@ -78,6 +78,7 @@ async def open_vote(
                 ),
                 link=f"sign:{VOTE_LINK_KIND}:{vote_subject(round_.id or 0, resident.id or 0)}",
                 dedupe_key=f"round:{round_.id}:vote:{resident.id}",
+                now=now,
             )
         )
     await session.flush()

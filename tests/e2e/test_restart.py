@@ -97,7 +97,7 @@ async def test_kill_9_mid_dispatch_then_restart_sends_each_message_once(tmp_path
         for i in range(N_MESSAGES):
             if i % 2:
                 s.add(Resident(openid=f"o-r{i}", last_interaction_at=now - timedelta(hours=1)))
-            await enqueue(s, openid=f"o-r{i}", kind="progress", text=f"进度{i}", not_before=now)
+            await enqueue(s, openid=f"o-r{i}", kind="progress", text=f"进度{i}", now=now)
     await engine.dispose()
 
     runner, state, port = await api_simulator(APPID, SECRET, cancel_handlers=True)
@@ -155,7 +155,7 @@ async def test_sigterm_lets_the_sends_under_way_finish_then_exits(tmp_path: Path
     async with db.transaction(sessions) as s:
         for i in range(n):
             s.add(Resident(openid=f"o-s{i}", last_interaction_at=now - timedelta(hours=1)))
-            await enqueue(s, openid=f"o-s{i}", kind="progress", text=f"进度{i}", not_before=now)
+            await enqueue(s, openid=f"o-s{i}", kind="progress", text=f"进度{i}", now=now)
     await engine.dispose()
     runner, state, port = await api_simulator(APPID, SECRET, cancel_handlers=True)
     state.add_fault("custom", 0, times=None, delay_ms=2500)  # each send takes 2.5 s to be answered

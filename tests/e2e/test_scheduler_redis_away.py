@@ -32,7 +32,7 @@ async def _queue(sessions: Any, start: int, count: int, now: datetime) -> None:
         for i in range(start, start + count):
             if i % 2:
                 s.add(Resident(openid=f"o-ra{i}", last_interaction_at=now - timedelta(hours=1)))
-            await enqueue(s, openid=f"o-ra{i}", kind="progress", text=f"进度{i}", not_before=now)
+            await enqueue(s, openid=f"o-ra{i}", kind="progress", text=f"进度{i}", now=now)
 
 
 async def _until(pred: Any, timeout: float) -> bool:

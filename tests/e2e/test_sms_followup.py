@@ -155,7 +155,9 @@ async def test_texts_to_one_number_wait_beyond_the_hourly_limit(db_url: str, tmp
         async with transaction(system.app[keys.SESSIONS]) as db:
             fresh = await db.get(Case, case.id)
             for i in range(3):
-                await notify_resident(db, case=fresh, text=f"进展{i}", dedupe_key=f"t:limit:{i}")
+                await notify_resident(
+                    db, case=fresh, text=f"进展{i}", dedupe_key=f"t:limit:{i}", now=system.clock()
+                )
         await dispatch_now(system.app)
         assert len(_texts(system)) == 2
         rows = await _rows(system, case)
@@ -178,7 +180,9 @@ async def test_a_resident_wechat_cannot_reach_gets_the_message_by_sms(db_url: st
         system.sim.set_subscribed(openid, False)  # WeChat will answer 43004
         async with transaction(system.app[keys.SESSIONS]) as db:
             fresh = await db.get(Case, case.id)
-            await notify_resident(db, case=fresh, text="您的诉求正在办理。", dedupe_key="t:fallback")
+            await notify_resident(
+                db, case=fresh, text="您的诉求正在办理。", dedupe_key="t:fallback", now=system.clock()
+            )
         await dispatch_now(system.app)
 
         assert await system.sent_to(openid) == []

@@ -220,7 +220,11 @@ async def test_a_text_reported_undelivered_becomes_a_call_task(
         )
         async with transaction(system.app[keys.SESSIONS]) as db:
             await notify_resident(
-                db, case=await db.get(Case, case.id), text="您的诉求正在办理。", dedupe_key="t:lost"
+                db,
+                case=await db.get(Case, case.id),
+                text="您的诉求正在办理。",
+                dedupe_key="t:lost",
+                now=system.clock(),
             )
         await dispatch_now(system.app)
         assert len(_texts(system)) == 1  # the provider took it
@@ -258,7 +262,11 @@ async def test_a_wechat_message_that_fails_for_good_goes_by_sms(db_url: str, tmp
         system.sim.add_fault("*", 40003, times=None)  # "invalid openid": WeChat will never take it
         async with transaction(system.app[keys.SESSIONS]) as db:
             await notify_resident(
-                db, case=await db.get(Case, case.id), text="您的诉求正在办理。", dedupe_key="t:40003"
+                db,
+                case=await db.get(Case, case.id),
+                text="您的诉求正在办理。",
+                dedupe_key="t:40003",
+                now=system.clock(),
             )
         await dispatch_now(system.app)
         assert _texts(system) == [("progress", [case.case_no, "办理中"])]
@@ -295,7 +303,9 @@ async def test_query_codes_count_against_the_per_number_limit_and_the_page_says_
             async with transaction(system.app[keys.SESSIONS]) as db:
                 fresh = await db.get(Case, case.id)
                 for i in range(2):
-                    await notify_resident(db, case=fresh, text=f"进展{i}", dedupe_key=f"t:q:{i}")
+                    await notify_resident(
+                        db, case=fresh, text=f"进展{i}", dedupe_key=f"t:q:{i}", now=system.clock()
+                    )
             await dispatch_now(system.app)
             assert [t for t, _ in _texts(system)] == ["code", "progress"]
             rows = await _all(system, Outbox, Outbox.kind == "progress")
@@ -326,7 +336,11 @@ async def _unreachable_case(system: Any, ts: Staff) -> Case:
     )
     async with transaction(system.app[keys.SESSIONS]) as db:
         await notify_resident(
-            db, case=await db.get(Case, case.id), text="您的诉求正在办理。", dedupe_key="t:none"
+            db,
+            case=await db.get(Case, case.id),
+            text="您的诉求正在办理。",
+            dedupe_key="t:none",
+            now=system.clock(),
         )
     await dispatch_now(system.app)
     return case
@@ -511,3 +525,22 @@ async def test_a_receipt_that_overtakes_its_message_id_is_still_applied(db_url: 
         parked = await _one(system, Outbox, Outbox.id == row.id)
         assert (parked.status, parked.receipt) == ("unreachable", "undelivered: UNDELIV")
         assert len(await _all(system, CallTask, CallTask.case_id == case.id)) == 1
+
+
+@pytest.mark.parametrize("days", [-400, 400])
+async def test_texts_are_due_on_the_apps_clock_not_the_wall_clock(db_url: str, tmp_path: Path, days: int) -> None:
+    """What a transition queues is due at the moment of the app's clock: with the clock a year behind the wall (or
+    ahead of it) the resident's progress text and the survey link still go out at the next dispatch (seen failing
+    when a test's pinned night had become the past: the progress text waited for the wall clock's time)."""
+    async with running_system(db_url, tmp_path) as system:
+        system.clock.offset = timedelta(days=days)
+        system.sim_app[SIM_SMS].clock = lambda: system.clock().timestamp()
+        ts, _ = await _staff(system)
+        case = await _case_in_progress(system, ts)
+        await _complete(system, case, ts)
+        await dispatch_now(system.app)
+        assert sorted(t for t, _ in _texts(system)) == ["progress", "survey_link"]
+        rows = await _all(system, Outbox, Outbox.case_id == case.id)
+        assert {r.status for r in rows} == {"sent"}
+        now = system.clock()
+        assert all(abs(r.created_at - now) < timedelta(minutes=5) for r in rows)

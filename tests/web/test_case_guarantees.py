@@ -23,7 +23,7 @@ from bot.cases.numbering import create_case
 from bot.db import transaction
 from bot.deadlines.sweeps import remind_due
 from bot.delivery.outbox import enqueue
-from bot.models import Case, Offer, Outbox, Resident, Resource, Staff
+from bot.models import Case, Offer, Outbox, Resident, Resource, Staff, utcnow
 from tests.factories import TOWN, add_case, add_offer, add_rows, add_staff
 
 CN = timezone(timedelta(hours=8))
@@ -81,10 +81,16 @@ async def test_sweep_after_pause_and_resume_reminds_for_the_new_deadline(session
 # ------------------------------------------------------------------ the outbox dedupe key
 async def test_the_same_cause_queued_twice_is_one_message(sessions: Any) -> None:
     async with transaction(sessions) as db:
-        first = await enqueue(db, openid="o-x", kind="progress", text="已受理", dedupe_key="case:1:ev:7")
+        first = await enqueue(
+            db, openid="o-x", kind="progress", text="已受理", dedupe_key="case:1:ev:7", now=utcnow()
+        )
     async with transaction(sessions) as db:  # the retried request, or a second worker, queues it again
-        again = await enqueue(db, openid="o-x", kind="progress", text="已受理", dedupe_key="case:1:ev:7")
-        other = await enqueue(db, openid="o-x", kind="progress", text="已派单", dedupe_key="case:1:ev:8")
+        again = await enqueue(
+            db, openid="o-x", kind="progress", text="已受理", dedupe_key="case:1:ev:7", now=utcnow()
+        )
+        other = await enqueue(
+            db, openid="o-x", kind="progress", text="已派单", dedupe_key="case:1:ev:8", now=utcnow()
+        )
     assert (first, again, other) == (True, False, True)
     async with sessions() as db:
         rows = (await db.exec(select(Outbox).order_by(col(Outbox.id)))).all()

@@ -72,7 +72,7 @@ async def _resident(sessions: Any, openid: str, *, last: datetime | None, used: 
 
 async def _queue(sessions: Any, openid: str, text: str, **kw: Any) -> None:
     async with db.transaction(sessions) as s:
-        await enqueue(s, openid=openid, kind=kw.pop("kind", "progress"), text=text, not_before=NOW, **kw)
+        await enqueue(s, openid=openid, kind=kw.pop("kind", "progress"), text=text, now=NOW, **kw)
 
 
 async def _rows(sessions: Any) -> list[Outbox]:

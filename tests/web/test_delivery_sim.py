@@ -74,7 +74,7 @@ async def _resident(env: Any, openid: str, *, window: bool = True) -> Resident:
 
 async def _queue(env: Any, openid: str, text: str, case_id: int | None = None) -> None:
     async with db.transaction(env["sessions"]) as s:
-        await enqueue(s, openid=openid, kind="progress", text=text, case_id=case_id, not_before=_now())
+        await enqueue(s, openid=openid, kind="progress", text=text, case_id=case_id, now=_now())
 
 
 async def _dispatch(env: Any, now: datetime | None = None) -> Any:

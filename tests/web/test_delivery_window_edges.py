@@ -67,7 +67,7 @@ async def test_the_channel_follows_the_48_hour_window(
             Resident(openid="o-window", last_interaction_at=None if last_heard is None else NOW - last_heard)
         )
     async with db.transaction(sessions) as s:
-        await enqueue(s, openid="o-window", kind="progress", text="您的申请已受理", not_before=NOW)
+        await enqueue(s, openid="o-window", kind="progress", text="您的申请已受理", now=NOW)
     api = RecordingApi()
     config = DeliveryConfig(
         rng=random.Random(1), base_url="https://dgj.example", on_unreachable=flag_unreachable

@@ -206,6 +206,7 @@ async def _seed(live: Live) -> None:
             kind="progress",
             text="进度",
             case_id=own.id,
+            now=NOW,
         )
         resource = await mk_resource(db, "R-SWEEP", town=TOWN)
         notice = Notice(title="通知", body="内容", town=TOWN, published_at=NOW)

@@ -500,7 +500,9 @@ async def test_unsubscribed_resident_flag_retry_and_clear_through_the_simulator(
             community="新围社区",
             now=live.clock(),
         )
-        await notify_resident(db, case=case, text=f"您的诉求（编号{case.case_no}）已受理。", dedupe_key="t:1")
+        await notify_resident(
+            db, case=case, text=f"您的诉求（编号{case.case_no}）已受理。", dedupe_key="t:1", now=live.clock()
+        )
     live.sim.set_subscribed(openid, False)
     await dispatch_now(live.app)
     async with sessions() as db:

@@ -98,9 +98,9 @@ async def test_dispatch_reads_residents_once_and_commits_in_groups(sessions: Any
         for i in range(40):
             s.add(Resident(openid=f"o-{i}", last_interaction_at=NOW - timedelta(hours=1)))
         for i in range(40):
-            await enqueue(s, openid=f"o-{i}", kind="progress", text=f"第一条 {i}", not_before=NOW)
+            await enqueue(s, openid=f"o-{i}", kind="progress", text=f"第一条 {i}", now=NOW)
         for i in range(10):  # a second message for ten of them: after their first, in order
-            await enqueue(s, openid=f"o-{i}", kind="progress", text=f"第二条 {i}", not_before=NOW)
+            await enqueue(s, openid=f"o-{i}", kind="progress", text=f"第二条 {i}", now=NOW)
     statements: list[str] = []
     begins: list[int] = []
 

@@ -53,7 +53,7 @@ async def test_two_schedulers_no_duplicates(db_url: str) -> None:
                     )
                 )
             for i in range(200):
-                await enqueue(s, openid=f"o-{i}", kind="progress", text=f"m{i}", not_before=NOW)
+                await enqueue(s, openid=f"o-{i}", kind="progress", text=f"m{i}", now=NOW)
         counts = await asyncio.gather(
             sweeps.remind_due(sessions=a, now=NOW, batch=40),
             sweeps.remind_due(sessions=b, now=NOW, batch=40),
