@@ -528,7 +528,9 @@ async def test_a_receipt_that_overtakes_its_message_id_is_still_applied(db_url: 
 
 
 @pytest.mark.parametrize("days", [-400, 400])
-async def test_texts_are_due_on_the_apps_clock_not_the_wall_clock(db_url: str, tmp_path: Path, days: int) -> None:
+async def test_texts_are_due_on_the_apps_clock_not_the_wall_clock(
+    db_url: str, tmp_path: Path, days: int
+) -> None:
     """What a transition queues is due at the moment of the app's clock: with the clock a year behind the wall (or
     ahead of it) the resident's progress text and the survey link still go out at the next dispatch (seen failing
     when a test's pinned night had become the past: the progress text waited for the wall clock's time)."""
