@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, update
 from sqlmodel import col
 
 from bot.cases.numbering import create_case
-from bot.cases.titles import case_title
+from bot.cases.titles import beneficiary_label, case_title
 from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.slots import (
     corrected_item,
@@ -309,8 +309,8 @@ def summary(draft: dict[str, Any]) -> str:
         qty = f" × {draft['quantity']}" if draft.get("quantity") else ""
         lines.append(f"需要：{draft['item']}{qty}")
     lines.append(f"情况：{draft['description'][:80]}")
-    if draft.get("beneficiary"):
-        lines.append(f"为谁：{draft['beneficiary']}")
+    if who := beneficiary_label(draft.get("beneficiary")):  # the title's word: "爸" reads "父亲" in both
+        lines.append(f"为谁：{who}")
     lines.append(f"镇街：{draft['town']}" + (f"（{draft['address']}）" if draft.get("address") else ""))
     lines.append(f"电话：{mask_phone(draft['phone']) if draft.get('phone') else '未留'}")
     if draft.get("images"):
