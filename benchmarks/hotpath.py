@@ -1,6 +1,7 @@
 """CPU of the bot's hot path alone: ``Inbound.handle`` called in this process, no HTTP, no crypto.
 
     python -m benchmarks.hotpath [--repeat 300] [--rounds 3] [--database-url URL] [--loop uvloop|asyncio]
+                                 [--concurrency N]
 
 For each message type (a greeting, a menu digit, a wish in words from known residents; a new resident's first
 message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
@@ -10,12 +11,19 @@ isolates what the bot adds, so a change to the hot path can be compared on a loa
 
 Every run's residents and delivery keys are its own (a run token in each): on a database that outlives the run
 (``--database-url``), a second run's deliveries would otherwise all be duplicates of the first run's, answered from
-their records, and its residents' conversations would go on where the last run left them."""
+their records, and its residents' conversations would go on where the last run left them.
+
+``--concurrency N`` runs the mix with N residents' conversations at once (each resident's messages in order, as
+WeChat sends them), as a worker behind 32 connections does; the time the garbage collector took and its
+collections per message (by generation) are printed beside it, since what stays alive while N messages are under
+way is what each collection walks."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
+import gc
 import json
 import random
 import tempfile
@@ -70,10 +78,56 @@ async def _mix(handler: Any, *, residents: int, messages: int, tag: str, start: 
     return sent, n
 
 
+async def _mix_at_once(handler: Any, *, residents: int, messages: int, tag: str, concurrency: int) -> int:
+    """The same conversations, ``concurrency`` residents at a time; returns the messages sent."""
+
+    async def one(i: int) -> int:
+        rng = random.Random(20200401 * 100_003 + i)
+        script = conversation(rng, phone=f"1380000{i % 10_000:04d}")
+        text = next(script)
+        openid = f"ocon{RUN}{tag}{i:05d}"
+        for k in range(messages):
+            text = script.send(await handler.handle(_delivery(openid, text, k)))
+        return messages
+
+    sent = 0
+    for first in range(0, residents, concurrency):
+        done = await asyncio.gather(*(one(i) for i in range(first, min(residents, first + concurrency))))
+        sent += sum(done)
+    return sent
+
+
+class _GcClock:
+    """Time spent in the garbage collector and collections by generation, while ``on``."""
+
+    def __init__(self) -> None:
+        self.on, self.spent, self.started = False, 0.0, 0.0
+        self.collections = [0, 0, 0]
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self.started = time.thread_time()
+        else:
+            self.spent += time.thread_time() - self.started
+            self.collections[info["generation"]] += 1
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 async def run(
-    *, repeat: int, rounds: int, database_url: str | None, profile: str | None = None
+    *,
+    repeat: int,
+    rounds: int,
+    database_url: str | None,
+    profile: str | None = None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     best: dict[str, tuple[float, float]] = {}
+    gc_clock, gc_share = _GcClock(), dict[str, tuple[float, list[float]]]()
     profiler = cProfile.Profile(time.thread_time) if profile else None
     with tempfile.TemporaryDirectory(prefix="bench-hot-") as tmp:
         url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'hot.sqlite3'}"
@@ -84,6 +138,7 @@ async def run(
         app.cleanup_ctx.append(_keyword_nlu)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        eventloop.settle()  # as `python -m bot serve` does once the app is up
         handler = app[WEBHOOK_HANDLER]
         n = 0
         try:
@@ -107,7 +162,7 @@ async def run(
                         best[kind] = (p, t)
                 # the benchmark's mix of messages (each resident's conversation from its start)
                 p0, t0 = time.process_time(), time.thread_time()
-                if profiler is not None:
+                if profiler is not None and concurrency == 1:
                     profiler.enable()
                 sent, n = await _mix(
                     handler, residents=max(1, repeat // 15), messages=15, tag=str(r), start=n
@@ -117,12 +172,42 @@ async def run(
                 p, t = (time.process_time() - p0) * 1000 / sent, (time.thread_time() - t0) * 1000 / sent
                 if "mix" not in best or p < best["mix"][0]:
                     best["mix"] = (p, t)
+                if concurrency > 1:  # the same mix, many residents at once, with the collector's share
+                    gc_clock.on, gc_clock.spent, gc_clock.collections = True, 0.0, [0, 0, 0]
+                    p0, t0 = time.process_time(), time.thread_time()
+                    if profiler is not None:
+                        profiler.enable()
+                    sent = await _mix_at_once(
+                        handler,
+                        residents=max(concurrency, repeat // 15 * 2),
+                        messages=15,
+                        tag=str(r),
+                        concurrency=concurrency,
+                    )
+                    if profiler is not None:
+                        profiler.disable()
+                    p, t = (time.process_time() - p0) * 1000 / sent, (time.thread_time() - t0) * 1000 / sent
+                    gc_clock.on = False
+                    key = f"mix x{concurrency}"
+                    if key not in best or p < best[key][0]:
+                        best[key] = (p, t)
+                        gc_share[key] = (
+                            gc_clock.spent * 1000 / sent,
+                            [c / sent for c in gc_clock.collections],
+                        )
         finally:
+            gc_clock.close()
             await runner.cleanup()
     if profiler is not None and profile:
         profiler.dump_stats(profile)
     for kind, (p, t) in best.items():
         print(f"{kind:14s} process CPU {p:6.3f} ms/msg   event loop {t:6.3f} ms/msg")
+        if kind in gc_share:
+            spent, per = gc_share[kind]
+            print(
+                f"{'':14s} of which the collector {spent:6.3f} ms/msg; collections per message "
+                + " ".join(f"gen{g} {c:.3f}" for g, c in enumerate(per))
+            )
     return {k.replace(" ", "_"): round(p, 3) for k, (p, _) in best.items()}
 
 
@@ -140,11 +225,22 @@ def main(argv: list[str] | None = None) -> None:
         help="the event loop (a worker's EVENT_LOOP)",
     )
     parser.add_argument(
-        "--profile", default=None, help="write a cProfile (event-loop CPU) of the mix to this file"
+        "--concurrency", type=int, default=1, help="also run the mix with this many residents at once"
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="write a cProfile (event-loop CPU) of the mix (with --concurrency, of the mix at once) to this file",
     )
     args = parser.parse_args(argv)
     result = eventloop.run(
-        run(repeat=args.repeat, rounds=args.rounds, database_url=args.database_url, profile=args.profile),
+        run(
+            repeat=args.repeat,
+            rounds=args.rounds,
+            database_url=args.database_url,
+            profile=args.profile,
+            concurrency=max(1, args.concurrency),
+        ),
         args.loop,
     )
     print(json.dumps(result))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -145,15 +146,20 @@ def _is_person(words: list[str], before: str) -> bool:
     return len(words) == 1 and joined in _SHORT_KIN and before in _SHORT_KIN_BEFORE
 
 
-def candidates(text: str) -> list[tuple[int, str]]:
+def candidates(text: str) -> tuple[tuple[int, str], ...]:
     """(position, word) of every person named as a possible recipient, in order, token-aligned, the speaker's
     status, the dead and non-recipients left out."""
-    cleaned = unicodedata.normalize("NFKC", text or "")
+    return _candidates(unicodedata.normalize("NFKC", text or ""))
+
+
+@lru_cache(maxsize=256)
+def _candidates(cleaned: str) -> tuple[tuple[int, str], ...]:
+    """``candidates`` of a normalized text. A pure function of the text, kept for the last texts read: one
+    message's text is read by the slot reader, the recipient's reading and the cue's (three times for a wish)."""
     tokens = _tokens(cleaned)
     found: list[tuple[int, str]] = []
-    i = 0
+    i, before = 0, ""  # before: the last token before i that is not blank ("我个 孙": spaces skipped)
     while i < len(tokens):
-        before = next((t[0] for t in reversed(tokens[:i]) if t[0].strip()), "")  # "我个 孙": spaces skipped
         for size in (3, 2, 1):  # the longest token sequence that is a person ("空巢/老人" → 空巢老人)
             words = [t[0] for t in tokens[i : i + size]]
             if len(words) == size and _is_person(words, before):
@@ -162,10 +168,11 @@ def candidates(text: str) -> list[tuple[int, str]]:
                     start += 1
                 if _counts(cleaned, start, end):
                     found.append((start, cleaned[start:end]))
-                i += size
                 break
         else:
-            i += 1
+            size = 1
+        before = next((w for w in reversed(words[:size]) if w.strip()), before)
+        i += size
     # jieba glued a word to its neighbour ("孙仔读", "个仔上"): the word itself, off token boundaries
     glued = [(m.start(), m.group()) for m in _PERSON_RE.finditer(cleaned)]
     glued += [(m.start("kin"), m.group("kin")) for m in _SHORT_KIN_GLUED.finditer(cleaned)]
@@ -186,8 +193,8 @@ def candidates(text: str) -> list[tuple[int, str]]:
         if not inside and _counts(cleaned, start, start + len(word)):
             found.append((start, word))
     if _SELF.search(cleaned) and not any(_FOR.search(cleaned[max(0, s - 6) : s]) for s, _ in found):
-        return []  # "我老公返夜班 我自己腰骨痛 想要个护腰": the speaker is in need; the others work, advise or are away
-    return sorted(found)
+        return ()  # "我老公返夜班 我自己腰骨痛 想要个护腰": the speaker is in need; the others work, advise or are away
+    return tuple(sorted(found))
 
 
 # the speaker's own need: an ailment, a body that fails, living alone (dev 8's header: a household member who works,
@@ -244,7 +251,7 @@ def find_beneficiary(text: str) -> str | None:
     return together(cleaned, _cued(cleaned, found) or found[0], found)
 
 
-def _cued(text: str, found: list[tuple[int, str]]) -> tuple[int, str] | None:
+def _cued(text: str, found: Sequence[tuple[int, str]]) -> tuple[int, str] | None:
     """The person the message says the help is for: after 帮/给/为, or the last one named before "俾佢"."""
     chosen = next((c for c in found if _FOR.search(text[max(0, c[0] - 6) : c[0]])), None)
     if chosen is None and len({w for _, w in found}) > 1:  # the one with the illness ("细仔有哮喘")
@@ -266,7 +273,7 @@ def cued_recipient(text: str) -> str | None:
     return together(cleaned, chosen, found) if chosen else None
 
 
-def together(text: str, chosen: tuple[int, str], found: list[tuple[int, str]]) -> str:
+def together(text: str, chosen: tuple[int, str], found: Sequence[tuple[int, str]]) -> str:
     """`chosen` and the persons named right beside it ("孙仔孙女", "阿妈同阿爸") or with its pronoun after 俾/给
     ("俾佢同表妹"), joined by 、 in the order named."""
     group = [chosen]
