@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
-from bot.models import CallBack, Case, CaseSeq, Resident
+from bot.models import CallBack, Case, CaseSeq, Feedback, Resident
 from tests.helpers import System
 
 CASE_NO = re.compile(r"MS\d{8}-\d{4,6}")
@@ -147,6 +147,86 @@ async def test_a_digit_outside_the_menu_says_which_numbers_exist(keyword_system:
     assert "只有1到6" in r.text, r.text
     r = await user.send_text("3")
     assert "还没有提交过" in r.text, r.text  # the menu stayed open
+
+
+@pytest.mark.parametrize("digit", ["1", "3", " 5 ", "1。"])
+async def test_a_digit_with_nothing_to_rate_opens_the_menu_and_keeps_no_score(
+    keyword_system: System, digit: str
+) -> None:
+    """ "回复1申请" from a broadcast, or an old menu remembered: a digit from a resident with no finished case is a
+    choice, not a rating (it was kept as a score of 1, with "谢谢您的反馈" and nothing forwarded)."""
+    user = keyword_system.user()
+    r = await user.send_text(digit)
+    assert "请回复数字选择" in r.text and "1 申请微心愿" in r.text and "只有1到6" not in r.text, r.text
+    assert "反馈" not in r.text and "评价" not in r.text
+    assert await rows(keyword_system, Feedback) == []
+    r = await user.send_text("1")  # now the menu's first entry: a wish, starting with the privacy notice
+    assert "同意" in r.text and "登记" in r.text, r.text
+    r = await user.send_text("7")  # inside a wish's questions a digit is an answer, not a menu choice
+    assert await rows(keyword_system, Feedback) == []
+
+
+async def test_a_digit_after_a_finished_case_rates_it_and_words_rate_without_a_case(
+    keyword_system: System,
+) -> None:
+    user = keyword_system.user()
+    r = await user.send_text("3分")  # a score in words, no case yet: kept as feedback on none
+    assert "反馈" in r.text, r.text
+    await _to_phone_question(user)
+    await user.send_text("不用")
+    r = await user.send_text("确认")
+    case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    async with keyword_system.app[keys.SESSIONS]() as s:
+        case = (await s.exec(select(Case).where(Case.case_no == case_no))).scalar_one()
+        case.status = "completed"
+        s.add(case)
+        await s.commit()
+    r = await user.send_text("5")
+    assert "谢谢您的评价" in r.text, r.text
+    scored = sorted((f.score, f.case_id) for f in await rows(keyword_system, Feedback))
+    assert scored == [(3, None), (5, case.id)]
+
+
+@pytest.mark.parametrize(
+    ("asked", "need", "kind"),
+    [
+        ("我想申请微心愿", "家里老人需要一台助听器，住厚街", "微心愿"),
+        ("申请微心愿", "我爸中风了想要一辆轮椅，住厚街", "微心愿"),
+        ("我想登记一个微心愿", "孙女读书缺个书包，住厚街", "微心愿"),
+        ("我想报个微实事", "我们小区门口的路灯坏了，在厚街", "微实事"),
+        ("想提一个微实事", "村口的下水道堵了，在厚街", "微实事"),
+    ],
+)
+async def test_naming_the_service_starts_that_request(
+    keyword_system: System, asked: str, need: str, kind: str
+) -> None:
+    """The programme's own words are a request for it, whatever the model reads ("我想登记一个微心愿" was taken
+    for an offer of help, "我想申请微心愿" was not understood, "申请微心愿" got the programme's description)."""
+    user = keyword_system.user()
+    r = await user.send_text(asked)
+    assert "同意" in r.text and "登记" in r.text, r.text
+    r = await user.send_text("同意")
+    assert "具体需要什么" in r.text, r.text
+    r = await user.send_text(need)
+    assert "电话" in r.text, r.text
+    r = await user.send_text("不用")
+    assert f"类型：{kind}" in r.text and "厚街镇" in r.text, r.text
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("我想认领一个微心愿", "爱心"),
+        ("微心愿怎么申请", "微心愿：个人或家庭的小困难"),
+        ("我不想申请微心愿了", ""),
+    ],
+)
+async def test_the_service_named_in_an_offer_a_question_or_a_refusal_is_no_request(
+    keyword_system: System, text: str, said: str
+) -> None:
+    r = await keyword_system.user().send_text(text)
+    assert "登记前先跟您说明" not in r.text and said in r.text, r.text
+    assert await rows(keyword_system, Case) == []
 
 
 async def test_every_question_that_asks_for_words_says_voice_works(keyword_system: System) -> None:

@@ -197,16 +197,23 @@ async def on_text(turn: Turn) -> str:
         return texts.THANKS_BACK
 
     intent = turn.intent
-    if DIGIT.match(text) and intent not in ("rate_service",):
-        # a digit alone outside a menu: the menu, saying which numbers exist
-        turn.set_state("menu", pending_text=None)
-        return texts.menu(texts.MENU_RANGE)
+    if DIGIT.match(text) and intent != "rate_service":
+        return _digit_outside_menu(turn, text)
     if intent is None:
         # an unclear message: offer the numbered menu, keep the text
         turn.set_state("menu", pending_text=text if len(text) >= 6 else None)
         note = texts.DEGRADED_NOTE if turn.degraded else ""
         return texts.menu() + note
     return await route_intent(turn, intent, text=text)
+
+
+def _digit_outside_menu(turn: Turn, text: str) -> str:
+    """A digit alone with no menu open and nothing to rate ("1" remembered from a broadcast or an old menu): the
+    numbered menu, so that the next digit picks its entry; a number the menu lacks is told which numbers exist."""
+    turn.set_state("menu", pending_text=None)
+    m = DIGIT.match(text)
+    listed = m is not None and int(m.group(1)) <= len(texts.MENU_CHOICES)
+    return texts.menu(texts.MENU_ASK if listed else texts.MENU_RANGE)
 
 
 async def _awaiting(turn: Turn) -> tuple[bool, bool]:
@@ -265,7 +272,8 @@ async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
     if intent == "cancel_request":
         return await case_router.start_cancel(turn)
     if intent == "rate_service":
-        return await feedback.rate_outside_survey(turn)
+        rated = await feedback.rate_outside_survey(turn, bare_digit=DIGIT.match(text) is not None)
+        return rated if rated is not None else _digit_outside_menu(turn, text)
     if intent == "offer_help":
         await leads.record_chat_lead(
             turn.session, openid=turn.resident.openid, text=turn.raw_text, now=turn.now

@@ -23,7 +23,10 @@ async def survey_answer(turn: Turn) -> str | None:
     )
 
 
-async def rate_outside_survey(turn: Turn) -> str:
+async def rate_outside_survey(turn: Turn, *, bare_digit: bool = False) -> str | None:
+    """A score or a word of satisfaction outside a survey: kept as feedback on the resident's latest finished case
+    (or on none). A ``bare_digit`` ("1") from a resident with no finished case is no rating: more likely a menu
+    choice they remember or saw in a broadcast; nothing is kept and None is returned (the caller offers the menu)."""
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
@@ -32,6 +35,8 @@ async def rate_outside_survey(turn: Turn) -> str:
             .limit(1)
         )
     ).scalar_one_or_none()
+    if case is None and bare_digit:
+        return None
     turn.session.add(
         Feedback(
             resident_id=turn.resident.id,

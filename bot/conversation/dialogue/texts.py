@@ -95,6 +95,7 @@ GREETING = (
 )
 THANKS_BACK = "不客气！能帮上忙就好。以后有需要随时找我，打字或发语音都行。"
 MENU_RANGE = "只有1到6这几个选项。"
+MENU_ASK = "您好，请问您需要什么帮助？"
 NOTHING_MORE = "好的，有需要随时找我，打字或发语音都行。"
 NOTHING_MORE_CASE = "\n如果是想撤回已经提交的申请，请回复“取消申请”。"
 VOICE_HINT = (

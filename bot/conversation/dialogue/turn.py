@@ -5,6 +5,7 @@ Every router of the dialogue takes a `Turn`; it lives in its own module so that 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,6 +99,9 @@ class Turn:
         p = self.parse
         if p is None:
             return None
+        named = service_named(self.text)
+        if named is not None:
+            return named
         if p.is_fallback or p.confidence < self.settings.nlu_fallback_threshold:
             return _case_named_by_a_thing(p, self.text)
         return p.intent
@@ -117,6 +121,27 @@ class Turn:
 #: an unsure request is taken when its best candidate leads by this much and the text names a known thing
 RESCUE_CONFIDENCE = 0.5
 RESCUE_MARGIN = 0.15
+
+
+#: a request that names the programme's own service: "我想申请微心愿", "帮我登记一个微心愿", "我要报个微实事"
+_SERVICE_ASKED = re.compile(
+    r"(?:申请|登记|报|提|许|反映|办|填|交|发)(?:一下|一个|一件|个|件|下)?(?:大莞家的?)?(?P<kind>微心愿|微实事)"
+)
+# … unless it is said not to be wanted, is a question about it, or offers help with one ("认领一个微心愿")
+_NOT_ASKED = re.compile(
+    r"不|唔|别|没|冇|取消|撤|怎么|怎样|如何|点样|什么|咩|吗|嘛|呢|？|\?|哪里|条件|流程|认领|捐|资助|圆|帮人|帮别人|志愿|义工"
+)
+_SERVICE_INTENT = {"微心愿": "micro_wish", "微实事": "micro_project"}
+
+
+def service_named(text: str) -> str | None:
+    """The case intent of a message that asks for the programme's service by its name, whatever the model read:
+    the model, trained on needs described in the resident's words, reads "我想登记一个微心愿" as an offer of help
+    and "申请微心愿" as a question about the programme. None for anything else."""
+    asked = _SERVICE_ASKED.search(text)
+    if asked is None or _NOT_ASKED.search(text):
+        return None
+    return _SERVICE_INTENT[asked.group("kind")]
 
 
 def _case_named_by_a_thing(p: Parse, text: str) -> str | None:

@@ -17,7 +17,8 @@ from reference.privacy import normalize_phone
 _RULES: tuple[tuple[str, str, float], ...] = (
     (
         "cancel_request",
-        r"取消|撤销|撤回|唔要|不要了|不用了.*(申请|心愿|诉求|单)|不需要了|作废|删除.*(申请|诉求)",
+        r"取消|撤销|撤回|唔要|不要了|不用了.*(申请|心愿|诉求|单)|不需要了|作废|删除.*(申请|诉求)|"
+        r"不(想|再)?申请了?(?!.*(吗|么|？|\?))|唔(想)?申请",
         0.7,
     ),
     (
@@ -61,6 +62,13 @@ _RULES: tuple[tuple[str, str, float], ...] = (
     ("greet", r"^(你好|您好|hi|hello|哈喽|喂|在吗|在不在|早上好|早晨|早安|下午好|晚上好|嗨|有人吗)", 0.8),
     ("deny", r"^(不|否|没有|不是|不对|不用|不要|错了|唔系|唔使|唔好|no)", 0.75),
     ("affirm", r"^(是|对|好|嗯|确认|确定|可以|行|没错|没问题|ok|好的|系|系啊|得|冇问题|要)", 0.75),
+)
+
+
+#: a question about how to ask for the programme's help (no need named)
+_SERVICE_QUESTION = re.compile(
+    r"(怎么|怎样|如何|点样|点)申请|申请.{0,6}(条件|流程|手续|材料|要什么|需要什么|要咩)|"
+    r"(微心愿|微实事|大莞家)(是什么|是啥|系咩|系乜|指什么)"
 )
 
 
@@ -117,6 +125,11 @@ def _classify(cleaned: str, lowered: str) -> tuple[str, float]:
         and re.search(r"满意|一般|差", cleaned)
     ):
         return "rate_service", 0.7
+    if _SERVICE_QUESTION.search(cleaned) and not normalize.find_items(cleaned, loose=True):
+        return (
+            "ask_help",
+            0.6,
+        )  # "微心愿怎么申请": a question about the programme, before "申请" reads as a wish
     for intent, pattern, confidence in _RULES:
         if re.search(pattern, lowered):
             return intent, confidence
