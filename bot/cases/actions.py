@@ -371,9 +371,12 @@ async def cancel_by_resident(
 RESIDENT_LINK_KIND = "my_cases"
 
 
-def my_cases_url(*, base_url: str, link_secret: str, resident_id: int, ttl: int = 7 * 86400) -> str:
-    """A signed link to the resident's own cases and timelines (`/my/cases?t=...`), e.g. for a progress reply."""
-    token = sign_link(link_secret, RESIDENT_LINK_KIND, resident_id, ttl=ttl)
+def my_cases_url(
+    *, base_url: str, link_secret: str, resident_id: int, now: datetime, ttl: int = 7 * 86400
+) -> str:
+    """A signed link to the resident's own cases and timelines (`/my/cases?t=...`), e.g. for a progress reply;
+    it expires ``ttl`` after ``now`` (the app's clock, which the page checks it against)."""
+    token = sign_link(link_secret, RESIDENT_LINK_KIND, resident_id, ttl=ttl, now=now.timestamp())
     return f"{base_url.rstrip('/')}/my/cases?t={token}"
 
 

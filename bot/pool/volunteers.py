@@ -231,13 +231,11 @@ async def _pending_offers(session: AsyncSession, resource: Resource, statuses: S
     return list((await session.exec(stmt)).all())
 
 
-def tasks_link(settings: Any, resource_id: int, *, now: datetime | None = None) -> str | None:
+def tasks_link(settings: Any, resource_id: int, *, now: datetime) -> str | None:
     if settings is None or not getattr(settings, "link_secret", ""):
         return None
 
-    token = sign_link(
-        settings.link_secret, "tasks", resource_id, ttl=7 * 86400, now=now.timestamp() if now else None
-    )
+    token = sign_link(settings.link_secret, "tasks", resource_id, ttl=7 * 86400, now=now.timestamp())
     return f"{settings.base_url.rstrip('/')}/v/tasks?t={token}"
 
 

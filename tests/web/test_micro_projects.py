@@ -373,7 +373,7 @@ async def test_project_from_proposal_to_public_result(client, sessions, clock, p
     assert any("微实事项目：已验收" in e.note for e in events)
 
 
-async def test_a_resident_votes_once_per_round(client, sessions, people):
+async def test_a_resident_votes_once_per_round(client, sessions, people, clock):
     round_id, case = await _setup_round(client, sessions, objection_days="5")
     voter = await add_resident(sessions, openid="o-voter")
     await add_case(sessions, kind="micro_project")  # another resident of the town
@@ -413,7 +413,9 @@ async def test_a_resident_votes_once_per_round(client, sessions, people):
             )
         ).one()
     assert invite.link == f"sign:vote:{round_id}-{voter.id}"
-    token = sign_link(client.app[keys.SETTINGS].link_secret, "vote", f"{round_id}-{voter.id}")
+    token = sign_link(
+        client.app[keys.SETTINGS].link_secret, "vote", f"{round_id}-{voter.id}", now=clock().timestamp()
+    )
     page = await (await client.get(f"/vote/{token}")).text()
     assert "学校门口增设减速带" in page and 'id="vote-form"' in page
     vtoken = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -433,7 +435,9 @@ async def test_a_resident_votes_once_per_round(client, sessions, people):
     # a forged or foreign token opens nothing
     assert (await client.get(f"/vote/{token[:-2]}xx")).status == 403
     assert (
-        await client.get(f"/vote/{sign_link('wrong' * 8, 'vote', f'{round_id}-{voter.id}')}")
+        await client.get(
+            f"/vote/{sign_link('wrong' * 8, 'vote', f'{round_id}-{voter.id}', now=clock().timestamp())}"
+        )
     ).status == 403
 
 

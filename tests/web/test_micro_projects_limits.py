@@ -102,7 +102,7 @@ async def test_votes_are_limited_per_resident_and_per_address(sqlite_url, aiohtt
     round_id = projects[0].round_id
 
     def link(resident_id: int) -> str:
-        return f"/vote/{sign_link(secret, 'vote', f'{round_id}-{resident_id}')}"
+        return f"/vote/{sign_link(secret, 'vote', f'{round_id}-{resident_id}', now=NOW.timestamp())}"
 
     form = await csrf(client, link(case.resident_id))  # the session's token, read while the form is shown
 

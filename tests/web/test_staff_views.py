@@ -435,7 +435,7 @@ async def test_resident_signed_link_shows_only_own_cases(_l_client, _l_sessions)
     mine = await add_case(_l_sessions, status="accepted", desc="我的轮椅")
     theirs = await add_case(_l_sessions, status="accepted", desc="别人的助听器")
     settings = _l_client.app[keys.SETTINGS]
-    link = my_cases_url(base_url="", link_secret=settings.link_secret, resident_id=mine.resident_id)
+    link = my_cases_url(base_url="", link_secret=settings.link_secret, resident_id=mine.resident_id, now=NOW)
     page = await (await _l_client.get(link)).text()
     assert mine.case_no in page and theirs.case_no not in page
     token = link.split("t=")[1]
@@ -445,6 +445,24 @@ async def test_resident_signed_link_shows_only_own_cases(_l_client, _l_sessions)
     assert resp.status == 200 and "已提交" in await resp.text()
     resp = await _l_client.get("/my/cases", params={"t": token[:-2] + "xx"})
     assert resp.status == 403
+
+
+@pytest.mark.parametrize("days", [-400, 0, 400])
+async def test_the_residents_link_expires_on_the_apps_clock(_l_url, aiohttp_client, days):
+    """Signed and checked on the app's clock, wherever it stands against the wall (the link was signed and checked
+    on the wall clock, the vote link checked on the wall and signed on the app's)."""
+    from bot.cases.lifecycle import my_cases_url
+
+    clock = {"now": NOW + timedelta(days=days)}
+    client = await aiohttp_client(build_app(_l_url, clock=lambda: clock["now"]))
+    mine = await add_case(client.app[keys.SESSIONS], status="accepted", desc="我的轮椅")
+    secret = client.app[keys.SETTINGS].link_secret
+    link = my_cases_url(base_url="", link_secret=secret, resident_id=mine.resident_id, now=clock["now"])
+    assert (await client.get(link)).status == 200
+    clock["now"] += timedelta(days=6, hours=23)
+    assert (await client.get(link)).status == 200
+    clock["now"] += timedelta(hours=2)  # seven days and an hour: expired
+    assert (await client.get(link)).status == 403
 
 
 async def test_admin_manages_accounts(_l_client, _l_sessions):

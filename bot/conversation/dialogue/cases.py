@@ -83,7 +83,10 @@ async def query_progress(turn: Turn) -> str:
 def _my_link(turn: Turn) -> str:
     assert turn.resident.id is not None
     return my_cases_url(
-        base_url=turn.settings.base_url, link_secret=turn.settings.link_secret, resident_id=turn.resident.id
+        base_url=turn.settings.base_url,
+        link_secret=turn.settings.link_secret,
+        resident_id=turn.resident.id,
+        now=turn.now,
     )
 
 

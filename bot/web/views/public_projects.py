@@ -161,7 +161,10 @@ async def project_objection(request: web.Request) -> web.Response:
 def _subject(request: web.Request) -> tuple[int, int]:
     try:
         subject = verify_link(
-            request.app[keys.SETTINGS].link_secret, VOTE_LINK_KIND, request.match_info["token"]
+            request.app[keys.SETTINGS].link_secret,
+            VOTE_LINK_KIND,
+            request.match_info["token"],
+            now=now_of(request).timestamp(),
         )
         return parse_subject(subject)
     except (BadLink, svc.ProjectError):

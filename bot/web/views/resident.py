@@ -18,6 +18,7 @@ from bot.cases.titles import resident_labels
 from bot.delivery.links import BadLink, verify_link
 from bot.models import Case, CaseEvent
 from bot.web.params import ParamError, parse_case_no, parse_int_id
+from bot.web.views.common import now_of
 
 routes = web.RouteTableDef()
 
@@ -26,7 +27,9 @@ def _resident_id(request: web.Request) -> int:
     settings = request.app[keys.SETTINGS]
     token = request.query.get("t", "")
     try:
-        subject = verify_link(settings.link_secret, RESIDENT_LINK_KIND, token)
+        subject = verify_link(
+            settings.link_secret, RESIDENT_LINK_KIND, token, now=now_of(request).timestamp()
+        )
     except BadLink:
         raise web.HTTPForbidden(text="链接已失效，请在公众号里发送“查询进度”重新获取。") from None
     try:
