@@ -48,7 +48,11 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a server that ignores SIGTERM is killed, never left running
+            proc.kill()
+            proc.wait()
 
 
 def _store(endpoint: str, bucket: str = BUCKET) -> S3Storage:

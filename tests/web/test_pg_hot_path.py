@@ -239,12 +239,16 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     answer = [" ".join(s.split()) for s in results["answer 2"]["sql"]]
     assert results["answer 2"]["round_trips"] == 3, answer
     assert answer[-3].startswith("UPDATE conversation SET state = ") and answer[-1] == "COMMIT", answer
-    # a wish from an idle resident: the conversation's first row is inserted with the COMMIT
+    # the menu a bare digit opens: the resident's first conversation row is inserted with the COMMIT
+    menu = [" ".join(s.split()) for s in results["menu digit"]["sql"]]
+    assert menu[-3].startswith("INSERT INTO conversation (resident_id, state, data, updated_at) VALUES ("), (
+        menu
+    )
+    assert "'menu'" in menu[-3] and menu[-1] == "COMMIT", menu
+    # a wish (the menu closed by the progress query before it): the conversation's UPDATE with the COMMIT
     wish = [" ".join(s.split()) for s in results["wish"]["sql"]]
     assert results["wish"]["round_trips"] == 3, wish
-    assert wish[-3].startswith("INSERT INTO conversation (resident_id, state, data, updated_at) VALUES ("), (
-        wish
-    )
+    assert wish[-3].startswith("UPDATE conversation SET state = 'consent'"), wish
     # the case filed: the draft's messages are linked to it with the COMMIT too
     filed = [" ".join(s.split()) for s in results["answer 3"]["sql"]]
     link = [s for s in filed if s.startswith("UPDATE inboundmessage SET case_id = ")]

@@ -1,10 +1,13 @@
 """The resident's side as people really talk (issue 11), through the real app: the simulator signs and encrypts
-like WeChat, real HTTP to the webhook, a real database. Rasa is unreachable here, so the keyword interpreter
-understands; the same conversations run against the real Rasa model in tests/e2e/test_resident_talk_rasa.py."""
+like WeChat, real HTTP to the webhook, a real database. Every conversation runs twice: with Rasa unreachable (the
+keyword interpreter understands, as in the degraded mode) and with the real Rasa server and model (marked
+``rasa``): the dialogue must answer the same whichever reads the message."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +15,19 @@ from sqlalchemy import select
 
 from bot import keys
 from bot.models import CallBack, Case, CaseSeq, Feedback, Resident
-from tests.helpers import System
+from tests.helpers import System, running_system
 
 CASE_NO = re.compile(r"MS\d{8}-\d{4,6}")
+
+
+@pytest.fixture(params=["keyword", pytest.param("rasa", marks=pytest.mark.rasa)])
+async def keyword_system(
+    request: pytest.FixtureRequest, sqlite_url: str, tmp_path: Path
+) -> AsyncIterator[System]:
+    """The system with the keyword interpreter (Rasa unreachable), then with the real Rasa (the name is the suite's)."""
+    rasa = {"rasa_url": request.getfixturevalue("rasa_url")} if request.param == "rasa" else {}
+    async with running_system(sqlite_url, tmp_path, **rasa) as s:
+        yield s
 
 
 async def rows(system: System, model: Any, *where: Any) -> list[Any]:
