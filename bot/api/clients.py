@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import ApiClient, utcnow
+from bot.models import ApiClient
 from reference.towns import TOWNS
 
 SCOPES: dict[str, str] = {
@@ -49,7 +49,7 @@ def _hash(key: str) -> str:
 
 
 async def create_client(
-    session: AsyncSession, *, name: str, scopes: list[str], town: str | None, now: datetime | None = None
+    session: AsyncSession, *, name: str, scopes: list[str], town: str | None, now: datetime
 ) -> tuple[ApiClient, str]:
     """A new client and its key (the only time the key is seen)."""
     name = name.strip()
@@ -70,7 +70,7 @@ async def create_client(
         key_hash=_hash(key),
         scopes=sorted(set(scopes)),
         town=town,
-        created_at=now or utcnow(),
+        created_at=now,
     )
     session.add(client)
     await session.flush()
@@ -93,12 +93,12 @@ async def authenticate(session: AsyncSession, *, key: str, now: datetime) -> Cal
     return Caller(id=client.id, name=client.name, scopes=frozenset(client.scopes), town=client.town)
 
 
-async def revoke(session: AsyncSession, *, client_id: int, now: datetime | None = None) -> bool:
+async def revoke(session: AsyncSession, *, client_id: int, now: datetime) -> bool:
     client = await session.get(ApiClient, client_id)
     if client is None or not client.active:
         return False
     client.active = False
-    client.revoked_at = now or utcnow()
+    client.revoked_at = now
     return True
 
 

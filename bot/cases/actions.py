@@ -36,7 +36,7 @@ from bot.cases.timeline import record_event
 from bot.cases.transition import event_for_request, notify_resident, staff_name, transition
 from bot.deadlines import sla
 from bot.delivery.links import sign_link
-from bot.models import Case, CaseEvent, Community, Resident, Staff, utcnow
+from bot.models import Case, CaseEvent, Community, Resident, Staff
 from bot.states import ActorType, CaseChannel, CaseStatus, EventKind, Role
 from reference.towns import TOWNS
 
@@ -459,11 +459,8 @@ async def create_staff_case(
 HOTLINE_BIND_TTL = timedelta(days=30)
 
 
-async def bind_case(
-    session: AsyncSession, *, code: str, resident: Resident, now: datetime | None = None
-) -> Case:
+async def bind_case(session: AsyncSession, *, code: str, resident: Resident, now: datetime) -> Case:
     """A resident sends the short code printed for them by staff: the case becomes theirs in WeChat."""
-    now = now or utcnow()
     code = code.strip().upper()
     if not code:
         raise BindError("请发送工作人员给您的绑定码")

@@ -15,7 +15,7 @@ from bot.cases.actors import Actor
 from bot.cases.communities import community_row, take_scan
 from bot.cases.timeline import record_event
 from bot.deadlines.sla import restart_clock
-from bot.models import Case, CaseSeq, utcnow
+from bot.models import Case, CaseSeq
 from bot.states import CASE_CHANNEL_LABEL, CASE_KIND_LABEL, CaseChannel, CaseStatus, EventKind
 
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -23,10 +23,10 @@ KIND_LABEL: dict[str, str] = dict(CASE_KIND_LABEL)
 CHANNELS: dict[str, str] = dict(CASE_CHANNEL_LABEL)
 
 
-async def next_case_no(session: AsyncSession, *, now: datetime | None = None) -> str:
+async def next_case_no(session: AsyncSession, *, now: datetime) -> str:
     """MS20261123-0007: the day in China time and a per-day counter incremented atomically in the database,
     so two cases created in the same millisecond (or by two workers) never share a number."""
-    day = (now or utcnow()).astimezone(CHINA).strftime("%Y%m%d")
+    day = now.astimezone(CHINA).strftime("%Y%m%d")
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     n = (await session.exec(_next_number(dialect), params={"day": day})).scalar_one()
     return f"MS{day}-{n:04d}"
@@ -74,11 +74,10 @@ async def create_case(
     actor_type: str = "resident",
     actor_id: int | None = None,
     actor_name: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Case:
     if kind not in KIND_LABEL:
         raise ValueError(f"unknown kind {kind!r}")
-    now = now or utcnow()
     if channel == CaseChannel.WECHAT:  # a resident who scanned a community's QR code just before
         by_qr, scanned = await take_scan(session, resident_id=resident_id, town=town, now=now)
         if by_qr:

@@ -3,7 +3,6 @@ worker), else in this process's memory."""
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -13,11 +12,11 @@ class RateLimiter:
         self.limit, self.window, self.redis, self.max_keys = limit, window, redis, max_keys
         self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
-    async def allow(self, key: str, *, now: float | None = None) -> bool:
-        """Counts one event for `key`; False once `limit` events fell in the current window."""
+    async def allow(self, key: str, *, now: float) -> bool:
+        """Counts one event for `key` at `now` (the app's clock, seconds); False once `limit` events fell in the
+        current window."""
         if self.limit <= 0:
             return True
-        now = time.time() if now is None else now
         slot = int(now // self.window)
         if self.redis is not None:
             name = f"dgj:rate:{key}:{slot}"

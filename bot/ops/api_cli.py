@@ -30,7 +30,7 @@ async def _run(args: argparse.Namespace) -> int:
     # lazy: a command loads only what it runs, so `python -m bot --help` starts fast
     from bot.api.clients import ClientError, create_client, list_clients, revoke
     from bot.db import make_engine, make_sessions, migrate, transaction  # lazy: as above
-    from bot.models import ApiClient  # lazy: as above
+    from bot.models import ApiClient, utcnow  # lazy: as above
     from bot.settings import Settings  # lazy: as above
 
     settings = Settings()
@@ -40,14 +40,20 @@ async def _run(args: argparse.Namespace) -> int:
         async with transaction(make_sessions(engine)) as db:
             if args.command == "create":
                 scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
-                client, key = await create_client(db, name=args.name, scopes=scopes, town=args.town or None)
+                client, key = await create_client(
+                    db, name=args.name, scopes=scopes, town=args.town or None, now=utcnow()
+                )
                 print(
                     f"created API client {client.name} ({', '.join(client.scopes)}; {client.town or '全市'})"
                 )
                 print(key)
             elif args.command == "revoke":
                 found = (await db.exec(select(ApiClient).where(ApiClient.name == args.name))).first()
-                if found is None or found.id is None or not await revoke(db, client_id=found.id):
+                if (
+                    found is None
+                    or found.id is None
+                    or not await revoke(db, client_id=found.id, now=utcnow())
+                ):
                     print(f"no active API client named {args.name}", file=sys.stderr)
                     return 1
                 print(f"revoked {args.name}")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases.lifecycle import CITY_ROLES, STATE_LABEL, TOWN_WORKERS
-from bot.models import Case, Staff, utcnow
+from bot.models import Case, Staff
 from bot.pool.config import DEFAULT_CONFIG, MATCHED, OFFER_LABEL, OPEN_WISH_STATES, PoolConfig
 from bot.pool.records import CASE_OVER, case_offers
 from bot.pool.snapshot import load_pool, wish_for
@@ -22,7 +22,7 @@ async def candidates_panel(
     *,
     case: Case,
     staff: Staff,
-    now: datetime | None = None,
+    now: datetime,
     config: PoolConfig = DEFAULT_CONFIG,
     limit: int = 5,
     has_offers: bool = True,
@@ -30,7 +30,6 @@ async def candidates_panel(
     """Context for ``pool/_candidates.html`` on the staff case page: top candidates with every score component,
     the offers so far, and whether this staff member may send offers now. ``has_offers=False``: the caller knows
     the case has none (the case page's probe), so they are not read."""
-    now = now or utcnow()
     panel: dict[str, Any] = {
         "case_no": case.case_no,
         "applicable": case.kind == "micro_wish",

@@ -41,7 +41,7 @@ async def test_the_open_api_holds_to_its_own_schema(
     try:
         async with transaction(make_sessions(engine)) as s:
             _, key = await create_client(
-                s, name="fuzz", scopes=["cases:read", "cases:write", "webhooks"], town=None
+                s, name="fuzz", scopes=["cases:read", "cases:write", "webhooks"], town=None, now=NOW
             )
     finally:
         await engine.dispose()

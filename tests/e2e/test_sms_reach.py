@@ -68,6 +68,7 @@ async def _case_in_progress(system: Any, staff: Staff, *, resident_id: int | Non
             db,
             kind="micro_wish",
             description="想要一辆轮椅",
+            now=system.clock(),
             town=TOWN,
             resident_id=resident_id,
             channel="hotline_12345" if resident_id is None else "wechat",

@@ -42,6 +42,7 @@ async def _case(system: Any, phone: str = PHONE) -> str:
             s,
             kind="micro_wish",
             description=f"想要一辆轮椅，电话{phone}",
+            now=system.clock(),
             town="厚街镇",
             resident_id=None,
             channel="hotline_12345",

@@ -5,7 +5,9 @@
 - reference/, matching/ and webhooks/ import nothing from bot/;
 - no source module over 700 lines (the generated migrations in bot/migrations/versions/ aside);
 - every import inside a function says why on the same line or the line above (a comment);
-- no test module imports another test module (shared code lives in tests/helpers.py and tests/factories.py).
+- no test module imports another test module (shared code lives in tests/helpers.py and tests/factories.py);
+- the application reads the time only from the app's clock (passed down as ``now``): no call of the wall clock
+  outside the command-line tools, the clock's own definition and the few places that talk to the real world's time.
 
 Imports under ``if TYPE_CHECKING:`` are never executed, so they do not count for cycles (an annotation may name a
 type from a module that imports this one); they do count for the layering rule: the neutral packages may not even
@@ -241,6 +243,61 @@ def test_no_test_module_imports_another() -> None:
                 if offender not in offenders:
                     offenders.append(offender)
     assert not offenders, "\n".join(offenders)
+
+
+#: where the wall clock is the right one: the command-line tools (bot/ops/, they are the clock), the clock's own
+#: definition, WeChat's token expiry and an SMS provider's signed timestamp (the real world's time), the date printed on
+#: an NLU report
+WALL_CLOCK_ALLOWED = (
+    "bot/ops/",
+    "bot/migrations/",
+    "bot/coltypes.py",
+    "bot/delivery/wechat_api.py",
+    "bot/delivery/sms.py",
+    "bot/conversation/nlu/conversations.py",
+)
+_WALL_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time"), ("date", "today")}
+
+
+def _wall_clock_calls(path: Path) -> list[int]:
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "utcnow":
+            lines.append(node.lineno)
+        elif (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Name)
+            and (f.value.id, f.attr) in _WALL_CALLS
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_application_reads_the_time_only_from_the_apps_clock() -> None:
+    """A row due at the wall's time, compared with the app's clock by the dispatcher, waited as long as the two
+    differed (seen as a CI failure once a test's pinned night became the past); a fallback to the wall clock inside
+    the domain is how that happens, so ``now`` is a required argument and the wall is read only where it is the
+    right clock."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in MODULES.values()
+        if str(path.relative_to(ROOT)).startswith("bot/")
+        and not str(path.relative_to(ROOT)).startswith(WALL_CLOCK_ALLOWED)
+        for line in _wall_clock_calls(path)
+    ]
+    assert not found, "the wall clock read outside the app's clock:\n" + "\n".join(found)
+
+
+def test_the_wall_clock_reader_finds_each_form(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "import time\nfrom datetime import datetime, date\n"
+        "a = utcnow()\nb = datetime.now(UTC)\nc = time.time()\nd = date.today()\ne = clock()\nf = utcnow\n"
+    )
+    assert _wall_clock_calls(source) == [3, 4, 5, 6]
 
 
 # ---------------------------------------------------------------------------------------------- the reader itself

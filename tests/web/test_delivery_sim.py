@@ -151,7 +151,7 @@ async def test_43004_unsubscribed_stops_and_asks_staff_to_phone(_d_env: Any) -> 
     r = await _resident(_d_env, "o-u")
     async with db.transaction(_d_env["sessions"]) as s:
         case = await create_case(
-            s, kind="micro_project", description="路灯坏了", town="虎门镇", resident_id=r.id
+            s, kind="micro_project", description="路灯坏了", town="虎门镇", resident_id=r.id, now=_now()
         )
     await _sim(_d_env, "POST", "/_sim/subscription", {"openid": "o-u", "subscribed": False})
     await _queue(_d_env, "o-u", "进度", case_id=case.id)

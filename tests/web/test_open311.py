@@ -28,7 +28,7 @@ async def o311(db_url: str, tmp_path: Any, aiohttp_client: Any) -> Any:
     try:
         async with transaction(make_sessions(engine)) as s:
             await seed_categories(s)
-            _, key = await create_client(s, name="他市工具", scopes=["cases:write"], town=None)
+            _, key = await create_client(s, name="他市工具", scopes=["cases:write"], town=None, now=NOW)
     finally:
         await engine.dispose()
     client.o311_key = key

@@ -116,7 +116,7 @@ async def test_scopes_revocation_and_bad_keys(api: Any, db_url: str) -> None:
         resp = await api.get("/api/v1/cases", headers=headers)
         assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await resp.json())["status"] == 401
-    await _db(db_url, lambda s: revoke(s, client_id=reader_id))
+    await _db(db_url, lambda s: revoke(s, client_id=reader_id, now=NOW))
     assert (await api.get("/api/v1/cases", headers=_auth(reader))).status == 401
 
 
