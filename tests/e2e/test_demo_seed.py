@@ -47,7 +47,7 @@ CONTENT = {
     "/staff/erasure": "csrf_token",
     "/staff/admin/staff": "houjie_lead",
     "/phone": "扫一扫",
-    "/sms": "MS2026",  # the texted case's number, after the outbox was dispatched to the simulator
+    "/sms": "progress：MS",  # a texted case number (MS and the day it was filed), after the outbox was dispatched
     "/query": "csrf_token",
 }
 #: pages whose path carries a token or id, by the start of the path
