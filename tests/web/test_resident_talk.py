@@ -42,6 +42,20 @@ async def _to_phone_question(user: Any, first: str = "我爸中风了想要一�
     assert "电话" in r.text, r.text
 
 
+async def _filed_and_moved_to(system: System, user: Any, status: str) -> Case:
+    """The resident files a wheelchair wish without a phone; staff's work is skipped: the case is put in ``status``."""
+    await _to_phone_question(user)
+    await user.send_text("不用")
+    r = await user.send_text("确认")
+    case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    async with system.app[keys.SESSIONS]() as s:
+        case = (await s.exec(select(Case).where(Case.case_no == case_no))).scalar_one()
+        case.status = status
+        s.add(case)
+        await s.commit()
+    return case
+
+
 # ------------------------------------------------------------------ greetings and fillers
 async def test_a_greeting_before_the_request_is_not_the_case_title(keyword_system: System) -> None:
     user = keyword_system.user()
@@ -185,15 +199,7 @@ async def test_a_digit_after_a_finished_case_rates_it_and_words_rate_without_a_c
     user = keyword_system.user()
     r = await user.send_text("3分")  # a score in words, no case yet: kept as feedback on none
     assert "反馈" in r.text, r.text
-    await _to_phone_question(user)
-    await user.send_text("不用")
-    r = await user.send_text("确认")
-    case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
-    async with keyword_system.app[keys.SESSIONS]() as s:
-        case = (await s.exec(select(Case).where(Case.case_no == case_no))).scalar_one()
-        case.status = "completed"
-        s.add(case)
-        await s.commit()
+    case = await _filed_and_moved_to(keyword_system, user, "completed")
     r = await user.send_text("5")
     assert "谢谢您的评价" in r.text, r.text
     scored = sorted((f.score, f.case_id) for f in await rows(keyword_system, Feedback))
@@ -256,15 +262,7 @@ async def test_every_question_that_asks_for_words_says_voice_works(keyword_syste
 # ------------------------------------------------------------------ links and words residents read
 async def test_progress_has_a_short_link_and_says_done_for_a_closed_case(keyword_system: System) -> None:
     user = keyword_system.user()
-    await _to_phone_question(user)
-    await user.send_text("不用")
-    r = await user.send_text("确认")
-    case_no = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
-    async with keyword_system.app[keys.SESSIONS]() as s:
-        case = (await s.exec(select(Case).where(Case.case_no == case_no))).scalar_one()
-        case.status = "closed"
-        s.add(case)
-        await s.commit()
+    case_no = (await _filed_and_moved_to(keyword_system, user, "closed")).case_no
     r = await user.send_text("查询进度")
     assert re.search(r'<a href="http[^"]+">点这里查看</a>', r.text), r.text
     visible = re.sub(r"<a [^>]*>", "", r.text)
