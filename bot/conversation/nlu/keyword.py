@@ -126,10 +126,8 @@ def _classify(cleaned: str, lowered: str) -> tuple[str, float]:
     ):
         return "rate_service", 0.7
     if _SERVICE_QUESTION.search(cleaned) and not normalize.find_items(cleaned, loose=True):
-        return (
-            "ask_help",
-            0.6,
-        )  # "微心愿怎么申请": a question about the programme, before "申请" reads as a wish
+        # "微心愿怎么申请": a question about the programme, before "申请" reads as a wish
+        return "ask_help", 0.6
     for intent, pattern, confidence in _RULES:
         if re.search(pattern, lowered):
             return intent, confidence
