@@ -62,30 +62,16 @@ def _delivery(openid: str, text: str, n: int) -> Delivery:
     )
 
 
-async def _mix(handler: Any, *, residents: int, messages: int, tag: str, start: int) -> tuple[int, int]:
+async def _mix(handler: Any, *, residents: int, messages: int, tag: str, concurrency: int = 1) -> int:
     """The webhook benchmark's conversations (greetings, wishes, projects, queries and the answers that file
-    cases), one resident after another; returns (messages sent, next delivery number)."""
-    n, sent = start, 0
-    for i in range(residents):
-        rng = random.Random(20200401 * 100_003 + i)
-        script = conversation(rng, phone=f"1380000{i % 10_000:04d}")
-        text = next(script)
-        for _ in range(messages):
-            n += 1
-            reply = await handler.handle(_delivery(f"omix{RUN}{tag}{i:05d}", text, n))
-            sent += 1
-            text = script.send(reply)
-    return sent, n
-
-
-async def _mix_at_once(handler: Any, *, residents: int, messages: int, tag: str, concurrency: int) -> int:
-    """The same conversations, ``concurrency`` residents at a time; returns the messages sent."""
+    cases), ``concurrency`` residents at a time (one after another by default), each resident's messages in order;
+    returns the messages sent."""
 
     async def one(i: int) -> int:
         rng = random.Random(20200401 * 100_003 + i)
         script = conversation(rng, phone=f"1380000{i % 10_000:04d}")
         text = next(script)
-        openid = f"ocon{RUN}{tag}{i:05d}"
+        openid = f"omix{RUN}{tag}x{concurrency}-{i:05d}"
         for k in range(messages):
             text = script.send(await handler.handle(_delivery(openid, text, k)))
         return messages
@@ -164,9 +150,7 @@ async def run(
                 p0, t0 = time.process_time(), time.thread_time()
                 if profiler is not None and concurrency == 1:
                     profiler.enable()
-                sent, n = await _mix(
-                    handler, residents=max(1, repeat // 15), messages=15, tag=str(r), start=n
-                )
+                sent = await _mix(handler, residents=max(1, repeat // 15), messages=15, tag=str(r))
                 if profiler is not None:
                     profiler.disable()
                 p, t = (time.process_time() - p0) * 1000 / sent, (time.thread_time() - t0) * 1000 / sent
@@ -177,7 +161,7 @@ async def run(
                     p0, t0 = time.process_time(), time.thread_time()
                     if profiler is not None:
                         profiler.enable()
-                    sent = await _mix_at_once(
+                    sent = await _mix(
                         handler,
                         residents=max(concurrency, repeat // 15 * 2),
                         messages=15,

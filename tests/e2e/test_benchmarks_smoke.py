@@ -146,7 +146,7 @@ async def test_the_hotpath_mix_at_once_keeps_that_many_residents_in_flight() -> 
             in_flight -= 1
             return texts.menu()
 
-    sent = await hotpath._mix_at_once(Handler(), residents=10, messages=3, tag="t", concurrency=4)
+    sent = await hotpath._mix(Handler(), residents=10, messages=3, tag="t", concurrency=4)
     assert sent == 30 and most == 4 and len(seen) == 10
     assert all(len(keys) == len(set(keys)) == 3 for keys in seen.values())  # each message its own delivery
 
