@@ -18,7 +18,7 @@ from sqlmodel import col
 from bot.cases.survey import COMMENT_WINDOW
 from bot.conversation.dialogue.engine import awaiting
 from bot.conversation.dialogue.turn import ConversationState, Received
-from bot.db import begin_locked, first_on_driver, update_at_commit
+from bot.db import begin_locked, first_on_driver, update_at_commit, updates_with_commit
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
 
@@ -237,6 +237,8 @@ _PG_RECORD_FOR_KNOWN = _RECORD_FOR_KNOWN.with_only_columns(
     *list(_RECORD_FOR_KNOWN.selected_columns)[len(_RESIDENT_COLUMNS) :],
 )
 _NEW_RESIDENT = sa_inspect(Resident).class_manager.new_instance
+# what a turn changes on the resident (WeChat's window, consent, phone) goes with the COMMIT on PostgreSQL
+updates_with_commit(Resident)
 _MAPPERS_CONFIGURED: list[bool] = []  # non-empty once ``configure_mappers`` has run for ``_loaded``
 # PostgreSQL, a resident not known yet: the resident's INSERT (with WeChat's window open when the message opens it)
 # and the record's, which takes the new row's id, in one statement; nothing when the openid's row exists

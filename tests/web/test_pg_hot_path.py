@@ -29,6 +29,7 @@ from bot.db import (
     pg_literal,
     transaction,
     update_at_commit,
+    updates_with_commit,
 )
 from bot.models import Case, Conversation, InboundMessage, Resident
 from tests.helpers import text_delivery
@@ -239,6 +240,10 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     answer = [" ".join(s.split()) for s in results["answer 2"]["sql"]]
     assert results["answer 2"]["round_trips"] == 3, answer
     assert answer[-3].startswith("UPDATE conversation SET state = ") and answer[-1] == "COMMIT", answer
+    # the consent: the resident's row the turn changed is updated with the COMMIT, not flushed on its own
+    consent = [" ".join(s.split()) for s in results["answer 1"]["sql"]]
+    assert results["answer 1"]["round_trips"] == 3, consent
+    assert consent[-2].startswith("UPDATE resident SET consent_at = ") and consent[-1] == "COMMIT", consent
     # the menu a bare digit opens: the resident's first conversation row is inserted with the COMMIT
     menu = [" ".join(s.split()) for s in results["menu digit"]["sql"]]
     assert menu[-3].startswith("INSERT INTO conversation (resident_id, state, data, updated_at) VALUES ("), (
@@ -431,6 +436,132 @@ async def test_the_record_read_on_the_driver_gives_what_the_session_would(pg: st
             ] == "oDriver-1"
     finally:
         await engine.dispose()
+
+
+async def test_what_a_turn_changes_on_the_resident_goes_with_the_commit(pg: str) -> None:
+    """The resident's row changed by a turn (WeChat's window opened again, consent, a phone) is not flushed in a
+    round trip of its own: in a transaction ``begin_locked`` began its changed columns go with the COMMIT, and the row
+    holds them afterwards; a row of another class, a new row and a transaction begun the ordinary way are flushed as
+    before; a change that fails makes the whole transaction fail."""
+    from bot.conversation.record import record
+
+    engine = make_engine(pg)
+    sessions = make_sessions(engine)
+    cursor_sql: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        cursor_sql.append(" ".join(statement.split()))
+
+    try:
+        rid = await _resident(sessions, "oWindow-1")
+        first = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+        later = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)  # past the window's slack: written again
+        for n, now in enumerate((first, later)):
+            cursor_sql.clear()
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oWindow-1")
+                recorded = await record(
+                    session, text_delivery(f"msg:oWindow-1:{n}", "oWindow-1", "你好"), now
+                )
+                assert recorded.resident.last_interaction_at == now
+                if n:
+                    recorded.resident.phone = "13800138000"
+                    recorded.resident.consent_at, recorded.resident.consent_version = later, "2026-11"
+                    session.add(Conversation(resident_id=rid, state="menu", data={}, updated_at=later))
+            assert not any(s.startswith("UPDATE resident") for s in cursor_sql), cursor_sql
+            # the new conversation row is the unit of work's, flushed as before
+            assert any(s.startswith("INSERT INTO conversation") for s in cursor_sql) == bool(n), cursor_sql
+        async with sessions() as session:
+            stored = (await session.exec(select(Resident).where(Resident.id == rid))).scalar_one()
+        assert (stored.last_interaction_at, stored.phone, stored.consent_at, stored.consent_version) == (
+            later,
+            "13800138000",
+            later,
+            "2026-11",
+        )
+        assert stored.cs_sent_since_interaction == 0
+        # a transaction begun the ordinary way: the flush writes it, as before
+        cursor_sql.clear()
+        async with transaction(sessions) as session:
+            row = (await session.exec(select(Resident).where(Resident.id == rid))).scalar_one()
+            row.phone = "13900139000"
+        assert any(s.startswith("UPDATE resident SET phone") for s in cursor_sql), cursor_sql
+        # a change that fails at the COMMIT fails the transaction: nothing of it stays
+        with pytest.raises(IntegrityError):
+            async with transaction(sessions) as session:
+                assert await begin_locked(session, "resident:oWindow-1")
+                await record(session, text_delivery("msg:oWindow-1:bad", "oWindow-1", "你好"), later)
+                (
+                    await session.exec(select(Resident).where(Resident.id == rid))
+                ).scalar_one().scan_community_id = 987654  # no such community: the foreign key refuses it
+        async with sessions() as session:
+            kept = (
+                await session.exec(
+                    select(InboundMessage.delivery_key).where(
+                        InboundMessage.delivery_key == "msg:oWindow-1:bad"
+                    )
+                )
+            ).all()
+            phone = (await session.exec(select(Resident.phone).where(Resident.id == rid))).one()[0]
+        assert kept == [] and phone == "13900139000"
+    finally:
+        await engine.dispose()
+
+
+def test_only_a_plainly_mapped_class_has_its_updates_sent_with_the_commit() -> None:
+    """``updates_with_commit`` refuses a class whose UPDATE the flush would add to (a column updated by itself, a
+    version counter, a listener on its updates): those must go through the unit of work."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+    from sqlalchemy.orm import registry
+
+    mapper_registry = registry(metadata=MetaData())
+
+    class Stamped:
+        pass
+
+    mapper_registry.map_imperatively(
+        Stamped,
+        Table(
+            "stamped",
+            mapper_registry.metadata,
+            Column("id", Integer, primary_key=True),
+            Column("name", String),
+            Column("stamp", Integer, onupdate=1),
+        ),
+    )
+
+    class Plain:
+        pass
+
+    mapper_registry.map_imperatively(
+        Plain,
+        Table(
+            "plain", mapper_registry.metadata, Column("id", Integer, primary_key=True), Column("x", String)
+        ),
+    )
+
+    class Watched:
+        pass
+
+    mapper_registry.map_imperatively(
+        Watched,
+        Table(
+            "watched", mapper_registry.metadata, Column("id", Integer, primary_key=True), Column("x", String)
+        ),
+    )
+    event.listen(Watched, "before_update", lambda *_: None)
+
+    for cls in (Stamped, Watched):
+        with pytest.raises(ValueError, match="cannot go with the COMMIT"):
+            updates_with_commit(cls)
+    from bot import db
+
+    try:
+        updates_with_commit(Plain)  # accepted
+        assert Plain in db._WITH_COMMIT
+    finally:
+        db._WITH_COMMIT.discard(Plain)
 
 
 async def test_a_new_resident_is_created_with_the_record_in_one_statement(pg: str) -> None:
