@@ -3,8 +3,9 @@
     python -m benchmarks.hotpath [--repeat 300] [--rounds 3] [--database-url URL] [--loop uvloop|asyncio]
                                  [--concurrency N]
 
-For each message type (a greeting, a menu digit, a wish in words from known residents; a new resident's first
-message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
+For each message type (a greeting, a greeting after a pause — the resident last wrote an hour before, so the
+message opens WeChat's window again and the resident's row is written, as for most real residents' messages —, a
+menu digit, a wish in words from known residents; a new resident's first message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
 database); printed: process CPU (all threads) and event-loop thread CPU per message, the best of ``--rounds``
 rounds (the least disturbed by other work on the machine). The webhook benchmarks measure the whole edge; this one
 isolates what the bot adds, so a change to the hot path can be compared on a loaded machine. The last line is JSON.
@@ -28,19 +29,28 @@ import json
 import random
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from benchmarks.webhook import _keyword_nlu, bot_settings, conversation
+from bot import keys
 from bot.app import create_app
 from bot.ops import eventloop
 from bot.settings import Settings
 from webhooks import WEBHOOK_HANDLER, Delivery
 
-TEXTS = {"greeting": "你好", "menu digit": "1", "wish": "我想要一辆轮椅，我们住在厚街镇"}
+TEXTS = {
+    "greeting": "你好",
+    "greeting after a pause": "你好",
+    "menu digit": "1",
+    "wish": "我想要一辆轮椅，我们住在厚街镇",
+}
+#: message types whose residents last wrote an hour before (the message opens WeChat's window again: the resident's
+#: row is written, as for most messages of real residents, who rarely write twice within a minute)
+PAUSED = {"greeting after a pause"}
 
 
 #: this run's token, in every openid and delivery key (see the module's doc)
@@ -81,6 +91,21 @@ async def _mix(handler: Any, *, residents: int, messages: int, tag: str, concurr
         done = await asyncio.gather(*(one(i) for i in range(first, min(residents, first + concurrency))))
         sent += sum(done)
     return sent
+
+
+async def _an_hour_ago(app: web.Application, openids: list[str]) -> None:
+    """The residents of ``openids`` last wrote an hour ago (their WeChat window is then opened again)."""
+    from sqlalchemy import bindparam, update
+
+    from bot.models import Resident
+
+    table = Resident.__table__  # type: ignore[attr-defined]
+    then = datetime.now(UTC) - timedelta(hours=1)
+    async with app[keys.ENGINE].begin() as conn:
+        await conn.execute(
+            update(table).where(table.c.openid == bindparam("o")).values(last_interaction_at=then),
+            [{"o": o} for o in openids],
+        )
 
 
 class _GcClock:
@@ -135,6 +160,8 @@ async def run(
                         for o in openids:  # known residents, idle conversation
                             n += 1
                             await handler.handle(_delivery(o, "你好", n))
+                    if kind in PAUSED:
+                        await _an_hour_ago(app, openids)
                     text = TEXTS.get(kind, "你好")
                     p0, t0 = time.process_time(), time.thread_time()
                     for o in openids:
