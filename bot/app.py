@@ -187,7 +187,7 @@ def _database(run_migrations: bool) -> Callable[[web.Application], AsyncIterator
         settings = app[keys.SETTINGS]
         if run_migrations:
             await migrate(settings.db_url)
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, **settings.db_pool)
         app[keys.ENGINE] = engine
         app[keys.SESSIONS] = make_sessions(engine)
         chat: AsyncEngine | InlineEngine = engine

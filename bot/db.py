@@ -45,8 +45,9 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
 
         engine.sync_engine.dialect._json_serializer = _json_dumps
         return engine
-    kw.setdefault("pool_size", 10)
-    kw.setdefault("max_overflow", 10)
+    # a worker's server connections (the app passes DB_POOL_SIZE / DB_MAX_OVERFLOW; see bot/settings.py)
+    kw.setdefault("pool_size", 4)
+    kw.setdefault("max_overflow", 4)
     engine = create_async_engine(url, json_serializer=_json_dumps, **kw)
     if not kw.get("pool_pre_ping"):
         _ping_after_idle(engine.sync_engine)

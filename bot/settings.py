@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # SQLite: the webhook's short statements run on the event loop's thread, not a hop to a driver thread each
     # (bot/db.py InlineEngine: about half of a greeting's CPU went to the asyncio driver); off: every statement on the driver thread
     sqlite_inline_chat: bool = True
+    # PostgreSQL: server connections one worker keeps (and may open beyond them while all are in use). Each message
+    # holds one for a few milliseconds; more connections than the server's cores only queue inside it (32 residents
+    # at once on 2 cores: p99 301-366 ms with 4 + 4, 613-915 ms with 10 + 10; benchmarks/README.md)
+    db_pool_size: int = Field(default=4, ge=1, le=200)
+    db_max_overflow: int = Field(default=4, ge=0, le=200)
     redis_url: str = ""
 
     # media residents and volunteers send (images, voice): kept in the project's own storage (bot/media)
@@ -155,6 +160,13 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def db_pool(self) -> dict[str, int]:
+        """``make_engine``'s pool options for a serving process: PostgreSQL's connections (none for SQLite)."""
+        if not self.db_url.startswith("postgresql"):
+            return {}
+        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow}
 
     @property
     def is_simulated(self) -> bool:

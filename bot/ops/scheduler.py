@@ -301,7 +301,7 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.migrate:
         await migrate(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, **settings.db_pool)
     sessions = make_sessions(engine)
     redis = None
     if settings.redis_url:

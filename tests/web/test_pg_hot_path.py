@@ -741,3 +741,35 @@ async def test_a_statement_prepared_before_a_column_type_change_is_handled_once_
         assert [tuple(r) for r in kept] == [(f"msg:oSchema-1:{n}", "passive") for n in (1, 2, 3)]
     finally:
         await runner.cleanup()
+
+
+async def test_a_workers_server_connections_come_from_its_settings(pg: str, tmp_path: Path) -> None:
+    """``DB_POOL_SIZE`` and ``DB_MAX_OVERFLOW`` size the worker's PostgreSQL pool (4 + 4 unless set: more than the
+    server's cores only queue inside it); nonsense is refused when the settings are read; SQLite takes no pool
+    options."""
+    from aiohttp import web
+    from pydantic import ValidationError
+
+    from benchmarks.webhook import _keyword_nlu, bot_settings
+    from bot.app import create_app
+    from bot.settings import Settings
+
+    options = bot_settings(
+        db_url=pg, data_dir=tmp_path, rasa_url="http://127.0.0.1:9", sim_port=9, bot_port=9
+    )
+    assert Settings(**options).db_pool == {"pool_size": 4, "max_overflow": 4}
+    assert Settings(**{**options, "database_url": ""}).db_pool == {}
+    for bad in ({"db_pool_size": 0}, {"db_max_overflow": -1}, {"db_pool_size": "many"}):
+        with pytest.raises(ValidationError):
+            Settings(**options, **bad)
+    app = create_app(
+        Settings(**options, db_pool_size=3, db_max_overflow=1), run_migrations=False, with_scheduler=False
+    )
+    app.cleanup_ctx.append(_keyword_nlu)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        pool = app[keys.ENGINE].sync_engine.pool
+        assert (pool.size(), pool._max_overflow) == (3, 1)  # type: ignore[attr-defined]
+    finally:
+        await runner.cleanup()
