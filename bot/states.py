@@ -33,6 +33,10 @@ class CaseStatus(StrEnum):
         return CASE_STATUS_LABEL[self]
 
 
+#: a case done for the resident (what a satisfaction score rates): completed, or closed after completion
+DONE: tuple[str, ...] = (CaseStatus.COMPLETED, CaseStatus.CLOSED)
+
+
 CASE_STATUS_LABEL: dict[str, str] = {
     CaseStatus.SUBMITTED: "已提交",
     CaseStatus.VERIFIED: "社区已核实",

@@ -41,7 +41,7 @@ from bot.conversation.dbwatch import (
     unavailable,
 )
 from bot.conversation.dialogue import Turn, respond
-from bot.conversation.dialogue.turn import Received
+from bot.conversation.dialogue.turn import Awaiting, Received
 from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
@@ -474,7 +474,7 @@ class Inbound:
         now: datetime,
         *,
         conv: ReadConversation = None,
-        waiting: tuple[bool, bool] | None = None,
+        waiting: Awaiting | None = None,
     ) -> str | None:
         """``conv``, ``waiting``: the conversation and the rare states if already read in this transaction
         (``ReadConversation``, ``Turn.read_awaiting``)."""

@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from bot.cases.survey import COMMENT_WINDOW
 from bot.conversation.dialogue.engine import awaiting
-from bot.conversation.dialogue.turn import ConversationState, Received
+from bot.conversation.dialogue.turn import NOTHING_AWAITED, Awaiting, ConversationState, Received
 from bot.db import begin_locked, first_on_driver, update_at_commit, updates_with_commit
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
@@ -87,7 +87,7 @@ class Recorded(NamedTuple):
     resident: Resident
     conv: ReadConversation
     #: ``Turn.read_awaiting``: read in the same statement on PostgreSQL (a statement less on most free texts)
-    awaiting: tuple[bool, bool] | None
+    awaiting: Awaiting | None
 
 
 async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
@@ -112,10 +112,10 @@ async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
     if pg:
         # a known resident: their row, their conversation and the record's INSERT in one statement (one round trip)
         known = await _record_for_known(session, {**params, "comment_since": now - COMMENT_WINDOW})
-    waiting: tuple[bool, bool] | None = None
+    waiting: Awaiting | None = None
     if known is not None:
-        resident, cid, state, data, updated_at, row_id, asked, surveyed = known
-        waiting = bool(asked), bool(surveyed)
+        resident, cid, state, data, updated_at, row_id, *rare = known
+        waiting = Awaiting(*(bool(flag) for flag in rare))
         conv: ReadConversation = (
             (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
         )
@@ -128,8 +128,8 @@ async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
         )
         if created is not None:
             resident, row_id = created
-            # a resident created just now has no conversation, no case staff wait on and no survey
-            conv, waiting = (None,), (False, False)
+            # a resident created just now has no conversation, no case and no survey
+            conv, waiting = (None,), NOTHING_AWAITED
         else:
             resident, conv = await resident_of(
                 session, delivery.openid, now, interacted=interacted, unknown=pg

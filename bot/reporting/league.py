@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.deadlines.sla import STAGE_OF_STATUS
 from bot.deadlines.workdays import CHINA
 from bot.models import Case, CaseEvent, PolicyReferral, Project, Survey
-from bot.states import CaseKind, CaseStatus, EventKind
+from bot.states import DONE, CaseKind, CaseStatus, EventKind
 from reference.towns import TOWN_NAMES
 
 CITY = "全市"
@@ -41,7 +41,7 @@ STAGE_ACTIONS: dict[str, frozenset[str]] = {
     "accepted": frozenset({"claim", "assign"}),
     "completion": frozenset({"complete"}),
 }
-FINISHED = (CaseStatus.COMPLETED, CaseStatus.CLOSED)
+FINISHED = DONE
 ENDED = (
     CaseStatus.COMPLETED,
     CaseStatus.CLOSED,

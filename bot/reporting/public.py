@@ -17,8 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases.numbering import CHINA
 from bot.models import Case
 from bot.reporting.scope import grouped
+from bot.states import DONE
 
-DONE_STATES = ("completed", "closed")
+DONE_STATES = DONE
 
 
 # ------------------------------------------------------------------ 项目公示 (public disclosure, no personal data)

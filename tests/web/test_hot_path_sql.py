@@ -75,3 +75,80 @@ async def test_a_known_residents_message_is_one_transaction_and_reads_the_reside
         seen[1]["sql"]
     )
     assert "UPDATE inboundmessage" in seen[1]["sql"][-1]
+
+
+async def test_a_broadcasts_bare_digit_looks_up_no_case_unless_one_is_finished(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The "reply 1" of a broadcast from a resident with nothing finished: the numbered menu, found with the rare
+    states' read (one EXISTS more in that statement), not by loading the resident's cases; once a case of theirs is
+    done, the same digit rates it (the case is looked up then)."""
+    from sqlalchemy import select, update
+
+    from bot.cases.numbering import create_case
+    from bot.conversation.dialogue import texts
+    from bot.db import transaction
+    from bot.models import Case, Feedback, Resident
+
+    app = create_app(
+        make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key=""),
+        run_migrations=False,
+        with_scheduler=False,
+    )
+    runner, base = await serve(app)
+    statements: list[str] = []
+    engine = app[keys.CHAT_ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: statements.append(stmt))
+    sender = wechat_sender(SIM_TOKEN, mode="plain")
+    msgid = int(time.time() * 1000)
+
+    async def say(http: aiohttp.ClientSession, words: str) -> tuple[str, list[str]]:
+        nonlocal msgid
+        msgid += 1
+        xml = message_xml(
+            {
+                "ToUserName": "gh_sql0001",
+                "FromUserName": "oSql-digit",
+                "CreateTime": int(time.time()),
+                "MsgType": "text",
+                "Content": words,
+                "MsgId": msgid,
+            }
+        )
+        req = sender.build(xml)
+        statements.clear()
+        async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
+            reply = sender.open_reply(await resp.text())
+        assert reply is not None
+        return reply["Content"], list(statements)
+
+    def case_loads(sql: list[str]) -> list[str]:
+        return [s for s in sql if s.lstrip().upper().startswith("SELECT") and '"case".case_no' in s]
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            await say(http, "你好")
+            reply, sql = await say(http, "1")
+            assert texts.MENU_ASK in reply, reply
+            assert case_loads(sql) == [], sql
+            rare = [s for s in sql if "EXISTS" in s.upper()]
+            assert len(rare) == 1 and rare[0].upper().count("EXISTS") == 3, rare
+            reply, sql = await say(http, "算了")  # the menu closed again
+            sessions = app[keys.SESSIONS]
+            now = app[keys.CLOCK]()
+            async with transaction(sessions) as session:
+                rid = (await session.exec(select(Resident.id).where(Resident.openid == "oSql-digit"))).one()[
+                    0
+                ]
+                case = await create_case(
+                    session, kind="micro_wish", description="轮椅", town="石龙镇", resident_id=rid, now=now
+                )
+                await session.exec(update(Case).where(Case.id == case.id).values(status="completed"))
+            reply, sql = await say(http, "5")
+            assert reply == texts.FEEDBACK_THANKS, reply
+            assert len(case_loads(sql)) == 1, sql
+            async with sessions() as session:
+                rated = (await session.exec(select(Feedback.case_id, Feedback.score))).all()
+            assert [tuple(r) for r in rated] == [(case.id, 5)]
+    finally:
+        await runner.cleanup()

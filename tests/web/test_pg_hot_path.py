@@ -244,8 +244,11 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     consent = [" ".join(s.split()) for s in results["answer 1"]["sql"]]
     assert results["answer 1"]["round_trips"] == 3, consent
     assert consent[-2].startswith("UPDATE resident SET consent_at = ") and consent[-1] == "COMMIT", consent
-    # the menu a bare digit opens: the resident's first conversation row is inserted with the COMMIT
+    # the menu a bare digit opens: the resident's first conversation row is inserted with the COMMIT, and that they
+    # have no finished case to rate is read with the record (no lookup of their cases)
     menu = [" ".join(s.split()) for s in results["menu digit"]["sql"]]
+    assert results["menu digit"]["round_trips"] == 3, menu
+    assert not any(s.startswith('SELECT "case".id') for s in menu), menu
     assert menu[-3].startswith("INSERT INTO conversation (resident_id, state, data, updated_at) VALUES ("), (
         menu
     )
@@ -578,7 +581,7 @@ async def test_a_new_resident_is_created_with_the_record_in_one_statement(pg: st
         async with transaction(sessions) as session:
             assert await begin_locked(session, "resident:oNew-1")
             recorded = await record(session, text_delivery("msg:oNew-1:1", "oNew-1", "你好"), now)
-            assert recorded.conv == (None,) and recorded.awaiting == (False, False)
+            assert recorded.conv == (None,) and recorded.awaiting == (False, False, False)
             assert recorded.resident in session and recorded.resident.last_interaction_at == now
             recorded.resident.phone = "13800000009"  # as the dialogue would: flushed at the commit
         async with transaction(sessions) as session:  # an event that opens no window: created with it closed

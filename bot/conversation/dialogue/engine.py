@@ -20,14 +20,14 @@ from bot.cases.timeline import record_event
 from bot.conversation.dialogue import cases as case_router
 from bot.conversation.dialogue import drafts, feedback, mydata, photos, texts
 from bot.conversation.dialogue import help as help_router
-from bot.conversation.dialogue.turn import ConversationState, Turn
+from bot.conversation.dialogue.turn import Awaiting, ConversationState, Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
 from bot.db import insert_at_commit, update_at_commit
 from bot.models import Case, Conversation, Survey
 from bot.pool import leads, volunteer_chat, wall
 from bot.pool.bindqr import bind_by_scan
 from bot.pool.wallchat import wall_chat
-from bot.states import SurveyStatus
+from bot.states import DONE, SurveyStatus
 from reference import towns
 
 log = logging.getLogger(__name__)
@@ -181,15 +181,15 @@ async def on_text(turn: Turn) -> str:
         return "好的，以后办结时会请您评价一下服务。"
 
     # The rare states (staff asked this resident a question, a survey waits for a score or a comment) in one read.
-    asked, surveyed = await _awaiting(turn)
-    if asked:  # a resident answering a question staff asked about one of their cases
+    rare = await _awaiting(turn)
+    if rare.asked:  # a resident answering a question staff asked about one of their cases
         answered = await case_router.answer_staff_question(turn)
         if answered is not None:
             return answered
     bound = await case_router.bind_by_code(turn)
     if bound is not None:
         return bound
-    if surveyed:
+    if rare.surveyed:
         survey_reply = await feedback.survey_answer(turn)
         if survey_reply is not None:
             return survey_reply
@@ -216,12 +216,13 @@ def _digit_outside_menu(turn: Turn, text: str) -> str:
     return texts.menu(texts.MENU_ASK if listed else texts.MENU_RANGE)
 
 
-async def _awaiting(turn: Turn) -> tuple[bool, bool]:
-    """Whether staff wait for this resident's answer on a case, and whether a survey of theirs waits for a score
-    (sent) or for the comment after a chat score (answered within the comment window, no comment yet): the cases
-    in which `answer_staff_question` and `survey_answer` have anything to do. One statement instead of their two
-    or three reads on every free text, nearly always answering no; none when the caller read it with the resident
-    (``Turn.read_awaiting``: on PostgreSQL, where a statement is a round trip)."""
+async def _awaiting(turn: Turn) -> Awaiting:
+    """The resident's rare states: whether staff wait for their answer on a case, whether a survey of theirs waits
+    for a score (sent) or for the comment after a chat score (answered within the comment window, no comment yet),
+    and whether they have a finished case — the cases in which `answer_staff_question`, `survey_answer` and a bare
+    digit's rating have anything to look up. One statement instead of their reads on every free text, nearly
+    always answering no; none when the caller read it with the resident (``Turn.read_awaiting``: on PostgreSQL,
+    where a statement is a round trip). Kept on the turn for what the dialogue asks later."""
     if turn.read_awaiting is not None:
         return turn.read_awaiting
     row = (
@@ -229,12 +230,13 @@ async def _awaiting(turn: Turn) -> tuple[bool, bool]:
             _AWAITING, params={"rid": turn.resident.id, "comment_since": turn.now - COMMENT_WINDOW}
         )
     ).one()
-    return bool(row[0]), bool(row[1])
+    turn.read_awaiting = Awaiting(*(bool(flag) for flag in row))
+    return turn.read_awaiting
 
 
-def awaiting(resident_id: Any, comment_since: Any) -> tuple[Any, Any]:
-    """The two EXISTS of ``_awaiting`` for the resident whose id is ``resident_id`` (a parameter, or the id column
-    of a query that reads the resident: correlated)."""
+def awaiting(resident_id: Any, comment_since: Any) -> tuple[Any, Any, Any]:
+    """The three EXISTS of ``_awaiting`` (``Awaiting``'s fields, in order) for the resident whose id is
+    ``resident_id`` (a parameter, or the id column of a query that reads the resident: correlated)."""
     asked = (
         select(col(Case.id))
         .where(col(Case.resident_id) == resident_id, col(Case.awaiting_resident).is_(True))
@@ -256,7 +258,14 @@ def awaiting(resident_id: Any, comment_since: Any) -> tuple[Any, Any]:
         )
         .exists()
     )
-    return asked, surveyed
+    finished = (
+        select(col(Case.id))
+        # each status its own comparison: an IN list is expanded when the statement runs, which the driver's
+        # precompiled statement (``bot.db.first_on_driver``) does not do
+        .where(col(Case.resident_id) == resident_id, or_(*(col(Case.status) == status for status in DONE)))
+        .exists()
+    )
+    return asked, surveyed, finished
 
 
 # built once (building a statement costs more CPU than running it; it runs on most free texts)

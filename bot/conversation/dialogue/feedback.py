@@ -10,6 +10,7 @@ from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import parse_score
 from bot.models import Case, Feedback
+from bot.states import DONE
 
 
 async def survey_answer(turn: Turn) -> str | None:
@@ -27,10 +28,12 @@ async def rate_outside_survey(turn: Turn, *, bare_digit: bool = False) -> str | 
     """A score or a word of satisfaction outside a survey: kept as feedback on the resident's latest finished case
     (or on none). A ``bare_digit`` ("1") from a resident with no finished case is no rating: more likely a menu
     choice they remember or saw in a broadcast; nothing is kept and None is returned (the caller offers the menu)."""
+    if bare_digit and turn.read_awaiting is not None and not turn.read_awaiting.finished:
+        return None  # nothing finished to rate, as read with the rare states: no statement
     case = (
         await turn.session.exec(  # type: ignore[call-overload]
             select(Case)
-            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).in_(("completed", "closed")))
+            .where(col(Case.resident_id) == turn.resident.id, col(Case.status).in_(DONE))
             .order_by(col(Case.updated_at).desc())
             .limit(1)
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -64,6 +64,21 @@ class Received:
         return values
 
 
+class Awaiting(NamedTuple):
+    """A resident's rare states, read in one statement (with the record on PostgreSQL): the cases in which the
+    dialogue has anything to look up."""
+
+    #: staff wait for this resident's answer on one of their cases
+    asked: bool
+    #: a survey of theirs waits for a score, or for the comment after a score given in chat
+    surveyed: bool
+    #: they have a finished case (a bare digit may rate it; without one it is no rating)
+    finished: bool
+
+
+NOTHING_AWAITED = Awaiting(asked=False, surveyed=False, finished=False)
+
+
 @dataclass
 class Turn:
     session: AsyncSession
@@ -76,9 +91,9 @@ class Turn:
     #: the conversation if the caller read it in this transaction: ``(conv,)``, ``(None,)`` when there is none
     #: yet; None: ``respond`` reads it
     read_conv: tuple[ConversationState | None] | None = None
-    #: whether staff wait for this resident's answer and whether a survey of theirs waits (``engine._awaiting``), if
-    #: the caller read it in this transaction; None: read when the dialogue needs it
-    read_awaiting: tuple[bool, bool] | None = None
+    #: the resident's rare states (``engine._awaiting``) if read in this transaction; None: read when the dialogue
+    #: needs them
+    read_awaiting: Awaiting | None = None
     conv: ConversationState = field(init=False)
 
     @property
