@@ -19,6 +19,45 @@ from tests.helpers import SIM_TOKEN, make_settings, serve, wechat_sender
 from webhooks.testing import message_xml
 
 
+class _Chat:
+    """One resident writing to the app's webhook (plain mode), with the statements and commits each message cost on
+    the webhook's engine."""
+
+    def __init__(self, app: Any, base: str, openid: str) -> None:
+        self.base, self.openid = base, openid
+        self.sender = wechat_sender(SIM_TOKEN, mode="plain")
+        self.msgid = int(time.time() * 1000)
+        self.statements: list[str] = []
+        self.commits = 0
+        engine = app[
+            keys.CHAT_ENGINE
+        ].sync_engine  # the webhook's engine (on SQLite its own, statements inline)
+        event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: self.statements.append(stmt))
+        event.listen(engine, "commit", self._committed)
+
+    def _committed(self, _conn: Any) -> None:
+        self.commits += 1
+
+    async def say(self, http: aiohttp.ClientSession, words: str) -> tuple[dict[str, str] | None, Any]:
+        """The passive reply's fields and the response's headers; the statements and commits are this message's."""
+        self.msgid += 1
+        xml = message_xml(
+            {
+                "ToUserName": "gh_sql0001",
+                "FromUserName": self.openid,
+                "CreateTime": int(time.time()),
+                "MsgType": "text",
+                "Content": words,
+                "MsgId": self.msgid,
+            }
+        )
+        req = self.sender.build(xml)
+        self.statements.clear()
+        self.commits = 0
+        async with http.post(f"{self.base}/wechat", params=req.params, data=req.body) as resp:
+            return self.sender.open_reply(await resp.text()), resp.headers
+
+
 async def test_a_known_residents_message_is_one_transaction_and_reads_the_resident_once(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -28,37 +67,17 @@ async def test_a_known_residents_message_is_one_transaction_and_reads_the_reside
         with_scheduler=False,
     )
     runner, base = await serve(app)
-    statements: list[str] = []
-    commits = [0]
-    engine = app[keys.CHAT_ENGINE].sync_engine  # the webhook's engine (on SQLite its own, statements inline)
-    event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: statements.append(stmt))
-    event.listen(engine, "commit", lambda c: commits.__setitem__(0, commits[0] + 1))
-    sender = wechat_sender(SIM_TOKEN, mode="plain")
-    msgid = int(time.time() * 1000)
+    chat = _Chat(app, base, "oSql-1")
     seen: list[dict[str, Any]] = []
     try:
         async with aiohttp.ClientSession() as http:
             for words in ("你好", "你好", "查询进度"):
-                msgid += 1
-                xml = message_xml(
-                    {
-                        "ToUserName": "gh_sql0001",
-                        "FromUserName": "oSql-1",
-                        "CreateTime": int(time.time()),
-                        "MsgType": "text",
-                        "Content": words,
-                        "MsgId": msgid,
-                    }
-                )
-                req = sender.build(xml)
-                statements.clear()
-                commits[0] = 0
-                async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
-                    assert sender.open_reply(await resp.text())
-                    # WeChat's servers get XML, no session: no cookie is made (or encrypted) for a message
-                    assert "Set-Cookie" not in resp.headers
-                kinds = [re.split(r"\s+", s.strip(), maxsplit=1)[0].upper() for s in statements]
-                seen.append({"commits": commits[0], "kinds": kinds, "sql": list(statements)})
+                reply, headers = await chat.say(http, words)
+                assert reply
+                # WeChat's servers get XML, no session: no cookie is made (or encrypted) for a message
+                assert "Set-Cookie" not in headers
+                kinds = [re.split(r"\s+", s.strip(), maxsplit=1)[0].upper() for s in chat.statements]
+                seen.append({"commits": chat.commits, "kinds": kinds, "sql": list(chat.statements)})
     finally:
         await runner.cleanup()
     for turn in seen[1:]:  # the resident is known from the first message on
@@ -96,31 +115,12 @@ async def test_a_broadcasts_bare_digit_looks_up_no_case_unless_one_is_finished(
         with_scheduler=False,
     )
     runner, base = await serve(app)
-    statements: list[str] = []
-    engine = app[keys.CHAT_ENGINE].sync_engine
-    event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: statements.append(stmt))
-    sender = wechat_sender(SIM_TOKEN, mode="plain")
-    msgid = int(time.time() * 1000)
+    chat = _Chat(app, base, "oSql-digit")
 
     async def say(http: aiohttp.ClientSession, words: str) -> tuple[str, list[str]]:
-        nonlocal msgid
-        msgid += 1
-        xml = message_xml(
-            {
-                "ToUserName": "gh_sql0001",
-                "FromUserName": "oSql-digit",
-                "CreateTime": int(time.time()),
-                "MsgType": "text",
-                "Content": words,
-                "MsgId": msgid,
-            }
-        )
-        req = sender.build(xml)
-        statements.clear()
-        async with http.post(f"{base}/wechat", params=req.params, data=req.body) as resp:
-            reply = sender.open_reply(await resp.text())
+        reply, _ = await chat.say(http, words)
         assert reply is not None
-        return reply["Content"], list(statements)
+        return reply["Content"], list(chat.statements)
 
     def case_loads(sql: list[str]) -> list[str]:
         return [s for s in sql if s.lstrip().upper().startswith("SELECT") and '"case".case_no' in s]
