@@ -35,6 +35,17 @@ class _Chat:
         event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: self.statements.append(stmt))
         event.listen(engine, "commit", self._committed)
 
+    @classmethod
+    async def started(cls, sqlite_url: str, tmp_path: Path, openid: str) -> tuple[Any, _Chat]:
+        """The app on ``sqlite_url`` served on a port (plain mode), and ``openid``'s chat with it."""
+        app = create_app(
+            make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key=""),
+            run_migrations=False,
+            with_scheduler=False,
+        )
+        runner, base = await serve(app)
+        return runner, cls(app, base, openid)
+
     def _committed(self, _conn: Any) -> None:
         self.commits += 1
 
@@ -61,13 +72,7 @@ class _Chat:
 async def test_a_known_residents_message_is_one_transaction_and_reads_the_resident_once(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    app = create_app(
-        make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key=""),
-        run_migrations=False,
-        with_scheduler=False,
-    )
-    runner, base = await serve(app)
-    chat = _Chat(app, base, "oSql-1")
+    runner, chat = await _Chat.started(sqlite_url, tmp_path, "oSql-1")
     seen: list[dict[str, Any]] = []
     try:
         async with aiohttp.ClientSession() as http:
@@ -109,13 +114,8 @@ async def test_a_broadcasts_bare_digit_looks_up_no_case_unless_one_is_finished(
     from bot.db import transaction
     from bot.models import Case, Feedback, Resident
 
-    app = create_app(
-        make_settings(sqlite_url, tmp_path, wechat_encoding_aes_key=""),
-        run_migrations=False,
-        with_scheduler=False,
-    )
-    runner, base = await serve(app)
-    chat = _Chat(app, base, "oSql-digit")
+    runner, chat = await _Chat.started(sqlite_url, tmp_path, "oSql-digit")
+    app = runner.app
 
     async def say(http: aiohttp.ClientSession, words: str) -> tuple[str, list[str]]:
         reply, _ = await chat.say(http, words)
