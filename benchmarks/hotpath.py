@@ -212,11 +212,11 @@ async def run(
     if profiler is not None and profile:
         profiler.dump_stats(profile)
     for kind, (p, t) in best.items():
-        print(f"{kind:14s} process CPU {p:6.3f} ms/msg   event loop {t:6.3f} ms/msg")
+        print(f"{kind:22s} process CPU {p:6.3f} ms/msg   event loop {t:6.3f} ms/msg")
         if kind in gc_share:
             spent, per = gc_share[kind]
             print(
-                f"{'':14s} of which the collector {spent:6.3f} ms/msg; collections per message "
+                f"{'':22s} of which the collector {spent:6.3f} ms/msg; collections per message "
                 + " ".join(f"gen{g} {c:.3f}" for g, c in enumerate(per))
             )
     return {k.replace(" ", "_"): round(p, 3) for k, (p, _) in best.items()}
