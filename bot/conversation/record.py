@@ -115,7 +115,7 @@ async def record(session: Any, delivery: Delivery, now: datetime) -> Recorded:
     waiting: Awaiting | None = None
     if known is not None:
         resident, cid, state, data, updated_at, row_id, *rare = known
-        waiting = Awaiting(*(bool(flag) for flag in rare))
+        waiting = Awaiting.of(rare)
         conv: ReadConversation = (
             (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
         )

@@ -41,7 +41,6 @@ STAGE_ACTIONS: dict[str, frozenset[str]] = {
     "accepted": frozenset({"claim", "assign"}),
     "completion": frozenset({"complete"}),
 }
-FINISHED = DONE
 ENDED = (
     CaseStatus.COMPLETED,
     CaseStatus.CLOSED,
@@ -147,7 +146,7 @@ async def league(
             a.received += 1
             if kind == CaseKind.MICRO_WISH and case_id in verified_ids:
                 a.verified_wishes += 1
-                a.fulfilled_wishes += status in FINISHED
+                a.fulfilled_wishes += status in DONE
     # stage moves made in the period
     moves = (
         await session.exec(
@@ -190,9 +189,7 @@ async def league(
                 and_(col(Survey.case_id) == col(Case.id), col(Survey.score).is_not(None)),
                 isouter=True,
             )
-            .where(
-                col(Case.completed_at) >= start, col(Case.completed_at) < end, col(Case.status).in_(FINISHED)
-            )
+            .where(col(Case.completed_at) >= start, col(Case.completed_at) < end, col(Case.status).in_(DONE))
         )
     ).all()
     for town, created_at, completed_at, score in done:

@@ -19,8 +19,6 @@ from bot.models import Case
 from bot.reporting.scope import grouped
 from bot.states import DONE
 
-DONE_STATES = DONE
-
 
 # ------------------------------------------------------------------ 项目公示 (public disclosure, no personal data)
 @dataclass(frozen=True, slots=True)
@@ -53,7 +51,7 @@ class PublicFigures:
 
 
 def _done(town: str | None) -> list[Any]:
-    conds: list[Any] = [col(Case.status).in_(DONE_STATES), col(Case.completed_at).is_not(None)]
+    conds: list[Any] = [col(Case.status).in_(DONE), col(Case.completed_at).is_not(None)]
     if town is not None:
         conds.append(col(Case.town) == town)
     return conds

@@ -230,7 +230,7 @@ async def _awaiting(turn: Turn) -> Awaiting:
             _AWAITING, params={"rid": turn.resident.id, "comment_since": turn.now - COMMENT_WINDOW}
         )
     ).one()
-    turn.read_awaiting = Awaiting(*(bool(flag) for flag in row))
+    turn.read_awaiting = Awaiting.of(row)
     return turn.read_awaiting
 
 

@@ -75,6 +75,12 @@ class Awaiting(NamedTuple):
     #: they have a finished case (a bare digit may rate it; without one it is no rating)
     finished: bool
 
+    @classmethod
+    def of(cls, flags: Any) -> Awaiting:
+        """From the three EXISTS of a row, in ``engine.awaiting``'s order."""
+        asked, surveyed, finished = flags
+        return cls(bool(asked), bool(surveyed), bool(finished))
+
 
 NOTHING_AWAITED = Awaiting(asked=False, surveyed=False, finished=False)
 
