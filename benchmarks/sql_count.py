@@ -8,7 +8,7 @@ what the bot asks, then a second resident's greeting (a new resident's first mes
 one JSON line ({message type: statements}). ``--show`` prints the statements themselves.
 
 On PostgreSQL the count also takes what goes to the driver past SQLAlchemy's cursor (``asyncpg``'s
-``Connection.execute``: BEGIN, COMMIT, and several statements sent in one simple query, as ``bot.db.begin_locked``
+``Connection.execute``: BEGIN, COMMIT, and several statements sent in one simple query, as ``bot.driver.begin_locked``
 does), and the round trips: the writes to the database server's socket (each is answered before the next)."""
 
 from __future__ import annotations
@@ -139,16 +139,23 @@ def _watch_driver(statements: list[str], trips: list[int], *, port: int) -> Any:
     """asyncpg's simple queries into ``statements`` (one per statement), and each write to the database's socket
     counted in ``trips``; returns what undoes it. On SQLite nothing goes through either."""
     execute = asyncpg.Connection.execute
+    fetch = asyncpg.Connection.fetch
     fetchrow = asyncpg.Connection.fetchrow
     write = asyncio.selector_events._SelectorSocketTransport.write  # type: ignore[attr-defined]
 
     async def counted_execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
         if not args:  # the simple query protocol: what SQLAlchemy's cursor events do not see
             statements.extend(s.strip() for s in query.split(";") if s.strip())
+        else:  # a statement on asyncpg's own API (``bot.driver.on_driver``)
+            statements.append(query)
         return await execute(self, query, *args, **kw)
 
+    async def counted_fetch(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        statements.append(query)  # a statement on asyncpg's own API (``bot.driver``)
+        return await fetch(self, query, *args, **kw)
+
     async def counted_fetchrow(self: Any, query: str, *args: Any, **kw: Any) -> Any:
-        statements.append(query)  # a statement on asyncpg's own API (``bot.db.first_on_driver``)
+        statements.append(query)
         return await fetchrow(self, query, *args, **kw)
 
     def counted_write(self: Any, data: Any) -> None:
@@ -158,11 +165,13 @@ def _watch_driver(statements: list[str], trips: list[int], *, port: int) -> Any:
         write(self, data)
 
     asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
+    asyncpg.Connection.fetch = counted_fetch  # type: ignore[method-assign]
     asyncpg.Connection.fetchrow = counted_fetchrow  # type: ignore[method-assign]
     asyncio.selector_events._SelectorSocketTransport.write = counted_write  # type: ignore[attr-defined]
 
     def undo() -> None:
         asyncpg.Connection.execute = execute  # type: ignore[method-assign]
+        asyncpg.Connection.fetch = fetch  # type: ignore[method-assign]
         asyncpg.Connection.fetchrow = fetchrow  # type: ignore[method-assign]
         asyncio.selector_events._SelectorSocketTransport.write = write  # type: ignore[attr-defined]
 

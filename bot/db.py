@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from contextvars import ContextVar
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, create_engine, event, make_url
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.driver import INLINE_RAW, DriverSession, driven, flush_with_commit, run_on_sqlite
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -129,7 +127,7 @@ def make_sessions(engine: AsyncEngine | InlineEngine, *, like: Sessions | None =
                 like.write_lock = asyncio.Lock()
             made.write_lock = like.write_lock
         return made
-    return async_sessionmaker(bind, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(bind, class_=DriverSession, expire_on_commit=False)
 
 
 @asynccontextmanager
@@ -158,7 +156,7 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
 
 def _commit_and_close(session: Any) -> None:
     try:
-        _updates_with_commit(session)
+        flush_with_commit(session)
         session.commit()
     finally:
         session.close()
@@ -267,6 +265,11 @@ class InlineSession(AsyncSession):
     async def exec(
         self, statement: Any, *, params: Any = None, execution_options: Any = None, **kw: Any
     ) -> Any:
+        raw = self.info.get(INLINE_RAW)
+        if raw is not None and not execution_options and raw[0] is self.sync_session._transaction:
+            prepared = driven(self, statement, params, kw)
+            if prepared is not None:
+                return run_on_sqlite(self.sync_session, raw[1], raw[2], prepared, params or {})
         return self.sync_session.exec(
             statement, params=params, execution_options=execution_options or {}, **kw
         )
@@ -307,7 +310,13 @@ async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]
         while True:
             writing = _WRITING.set(True)
             try:
-                sync.connection()  # BEGIN IMMEDIATE
+                connection = sync.connection()  # BEGIN IMMEDIATE
+                # for the statements marked ``on_driver``: run on this transaction's sqlite3 connection
+                session.info[INLINE_RAW] = (
+                    sync._transaction,
+                    connection,
+                    connection.connection.dbapi_connection,
+                )
                 break
             except OperationalError as exc:
                 sync.rollback()
@@ -326,288 +335,6 @@ async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]
         engine.committed()
     finally:
         sync.close()
-
-
-# ------------------------------------------------------------------ PostgreSQL: fewer round trips per message
-class _Begun:
-    """A transaction begun by ``begin_locked``: BEGIN and the advisory lock went to the server in one round trip
-    (asyncpg's simple query protocol). It stands where SQLAlchemy's asyncpg adapter keeps asyncpg's transaction
-    (``commit``, ``rollback``); the statements left for the commit (``at_commit``) go in the COMMIT's round trip."""
-
-    __slots__ = ("adapted", "connection", "driver", "pending")
-
-    def __init__(self, adapted: Any, driver: Any, connection: Any) -> None:
-        self.adapted = adapted
-        self.driver = driver
-        self.connection = connection  # SQLAlchemy's (sync) Connection: its error handling
-        self.pending: list[str] = []
-
-    async def commit(self) -> None:
-        sql = "; ".join([*self.pending, "COMMIT"])
-        self.pending.clear()
-        try:
-            await self.driver.execute(sql)
-        except BaseException:
-            # a statement before the COMMIT failed: the server's transaction is still open (aborted); end it
-            if not self.driver.is_closed() and self.driver.is_in_transaction():
-                try:
-                    await self.driver.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001 - the first failure is the one to report
-                    pass
-            raise
-
-    async def rollback(self) -> None:
-        self.pending.clear()
-        await self.driver.execute("ROLLBACK")
-
-
-_BEGUN = "pg_begun"
-
-
-async def begin_locked(session: AsyncSession, key: str) -> bool:
-    """PostgreSQL: begin the session's transaction with ``pg_advisory_xact_lock(hashtext(key))`` in the same round
-    trip as BEGIN (the adapter would send BEGIN alone before the first statement). The lock is its own statement, so
-    what the transaction reads next is read after it is granted (one statement reads one snapshot, taken when it
-    starts: a lock and a read in one statement would read what was there before the lock's holder committed).
-    False, nothing done, when the connection cannot (a transaction under way, another isolation level, a server
-    without ``standard_conforming_strings``): the caller takes the lock with an ordinary statement."""
-    conn = await session.connection()
-    sync_conn: Any = conn.sync_connection
-    fairy = sync_conn.connection
-    adapted: Any = fairy.dbapi_connection
-    driver: Any = fairy.driver_connection
-    if (
-        getattr(adapted, "_transaction", True) is not None
-        or adapted.isolation_level is not None
-        or adapted.readonly
-        or adapted.deferrable
-        or driver.get_settings().standard_conforming_strings != "on"
-    ):
-        return False
-    sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(key)}))"
-    begun = _Begun(adapted, driver, sync_conn)
-    adapted._transaction = begun  # set first: whatever fails below, the session's rollback ends it
-    session.info[_BEGUN] = begun
-    try:
-        await driver.execute(sql)
-    except Exception as exc:
-        # translated as SQLAlchemy does its own (a lost connection is invalidated, the error mapped)
-        await greenlet_spawn(_raise_translated, sync_conn, adapted, exc, sql)
-    return True
-
-
-def _raise_translated(connection: Any, adapted: Any, exc: Exception, sql: str) -> None:
-    try:
-        adapted._handle_exception(exc)
-    except Exception as dbapi_exc:  # noqa: BLE001 - re-raised by SQLAlchemy's own handler
-        connection._handle_dbapi_exception(dbapi_exc, sql, None, None, None)
-    raise exc
-
-
-class _OnDriver:
-    """A statement compiled once for the asyncpg dialect: its SQL, its parameters in order with their bind
-    processors, and its columns' result processors (what SQLAlchemy would apply)."""
-
-    __slots__ = ("compiled", "params", "results", "sql")
-
-    def __init__(self, statement: Any, dialect: Any) -> None:
-        self.compiled = statement.compile(dialect=dialect)
-        self.sql = str(self.compiled)
-        binds = self.compiled._bind_processors
-        self.params = [(name, binds.get(name)) for name in self.compiled.positiontup or ()]
-        self.results = [
-            column.type._cached_result_processor(dialect, None) for column in self.compiled._result_columns
-        ]
-
-
-_ON_DRIVER: dict[int, tuple[Any, _OnDriver]] = {}
-
-
-async def first_on_driver(
-    session: AsyncSession, statement: Any, params: Mapping[str, Any]
-) -> tuple[Any, ...] | None:
-    """The first row of ``statement`` (a module-level constant: compiled once) run on asyncpg's own API within a
-    transaction ``begin_locked`` began, its values processed as SQLAlchemy would process them; None when there is
-    no row. What SQLAlchemy's session adds to one statement (an ORM execution, a greenlet, its result objects) cost
-    more CPU than the round trip (benchmarks/README.md). Raises ``LookupError`` when the session's transaction was
-    not begun that way (execute the statement on the session). Errors are SQLAlchemy's, as from the session (a
-    duplicate key is an ``IntegrityError``; a lost connection is invalidated)."""
-    begun = session.info.get(_BEGUN)
-    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
-        raise LookupError("not a transaction begun by begin_locked")
-    cached = _ON_DRIVER.get(id(statement))
-    if cached is None or cached[0] is not statement:
-        cached = _ON_DRIVER[id(statement)] = (statement, _OnDriver(statement, session.bind.dialect))
-    prepared = cached[1]
-    values = prepared.compiled.construct_params(params)
-    args = [process(values[name]) if process else values[name] for name, process in prepared.params]
-    try:
-        row = await begun.driver.fetchrow(prepared.sql, *args)
-    except Exception as exc:
-        await greenlet_spawn(_raise_translated, begun.connection, begun.adapted, exc, prepared.sql)
-        raise  # _raise_translated always raises
-    if row is None:
-        return None
-    return tuple(
-        process(value) if process else value for process, value in zip(prepared.results, row, strict=True)
-    )
-
-
-def stale_plan(exc: BaseException) -> bool:
-    """asyncpg's ``InvalidCachedStatementError`` as SQLAlchemy raises it (from a session's statement or from
-    ``first_on_driver``): a plan the connection prepared before a migration changed a column's type. Inside a
-    transaction asyncpg raises it instead of preparing again; the failed transaction drops the plan, so the unit of
-    work succeeds when run once more."""
-    return type(getattr(exc, "orig", None)).__name__ == "InvalidCachedStatementError"
-
-
-def at_commit(session: AsyncSession, sql: str) -> bool:
-    """Leave ``sql`` (literal values: ``pg_literal``) to be sent with the COMMIT of a transaction ``begin_locked``
-    began: one round trip for both. False when the session's transaction was not begun that way (execute it)."""
-    begun = session.info.get(_BEGUN)
-    if begun is None or begun.adapted._transaction is not begun:
-        return False
-    begun.pending.append(sql)
-    return True
-
-
-def update_at_commit(
-    session: AsyncSession, table: Table, row_id: int | Sequence[int], values: Mapping[str, Any]
-) -> bool:
-    """``UPDATE table SET values WHERE id = row_id`` (or ``id IN row_id`` for several) left for the COMMIT
-    (``at_commit``): for a transaction's last writes, which nothing in it reads after. Each value goes through its
-    column type's bind processing (JSON serialised, UTC timestamps) as a parameter would. False when it cannot be
-    (not begun by ``begin_locked``, or a value with no literal): execute the ordinary statement."""
-    return _write_at_commit(session, table, values, row_id)
-
-
-def insert_at_commit(session: AsyncSession, table: Table, values: Mapping[str, Any]) -> bool:
-    """``INSERT INTO table (values)`` left for the COMMIT, as ``update_at_commit`` (the new row's id is not
-    returned: for a row nothing in the transaction refers to after)."""
-    return _write_at_commit(session, table, values, None)
-
-
-def _write_at_commit(
-    session: AsyncSession, table: Table, values: Mapping[str, Any], row_id: int | Sequence[int] | None
-) -> bool:
-    begun = session.info.get(_BEGUN)
-    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
-        return False
-    dialect = session.bind.dialect
-    if isinstance(row_id, Sequence) and not row_id:
-        return True  # no row to update
-    try:
-        literals = {}
-        for name, value in values.items():
-            quoted, process = _column_writer(table, name, dialect)
-            literals[quoted] = pg_literal(process(value) if process else value)
-        if isinstance(row_id, Sequence):
-            where = f"id IN ({', '.join(pg_literal(int(i)) for i in row_id)})"
-        else:
-            where = f"id = {int(row_id)}" if row_id is not None else ""
-    except (TypeError, ValueError):
-        return False
-    preparer = dialect.identifier_preparer
-    if row_id is None:
-        sql = f"INSERT INTO {preparer.format_table(table)} ({', '.join(literals)}) VALUES ({', '.join(literals.values())})"
-    else:
-        sets = ", ".join(f"{name} = {literal}" for name, literal in literals.items())
-        sql = f"UPDATE {preparer.format_table(table)} SET {sets} WHERE {where}"
-    return at_commit(session, sql)
-
-
-#: mapped classes whose loaded rows' changed columns may go with the COMMIT (``updates_with_commit``)
-_WITH_COMMIT: set[type] = set()
-
-
-def updates_with_commit(cls: type) -> None:
-    """Let the changes the unit of work would flush for loaded rows of ``cls`` go with the COMMIT instead
-    (``update_at_commit``), in a transaction ``begin_locked`` began: one round trip less whenever a turn changed such
-    a row (the resident's WeChat window, consent, phone). Only for a class mapped to one table by an integer ``id``,
-    with no column the database or SQLAlchemy updates by itself, no version counter and no listener on its updates
-    (what the flush would have added); refused otherwise. Rows created in the transaction, deleted ones and other
-    classes are flushed as before, and so is everything when the transaction was not begun that way."""
-    mapper: Any = sa_inspect(cls)
-    table = mapper.local_table
-    if (
-        mapper.inherits is not None
-        or len(mapper.tables) != 1
-        or [c.key for c in mapper.primary_key] != ["id"]
-        or mapper.version_id_col is not None
-        or mapper.dispatch.before_update
-        or mapper.dispatch.after_update
-        or any(c.onupdate is not None or c.server_onupdate is not None for c in table.columns)
-    ):
-        raise ValueError(f"{cls.__name__}'s updates cannot go with the COMMIT")
-    _WITH_COMMIT.add(cls)
-
-
-def _updates_with_commit(session: Any) -> None:
-    """Before the commit's flush: the changed columns of each loaded row of a class ``updates_with_commit`` named,
-    as one ``UPDATE`` left for the COMMIT; the row is then clean, so the flush sends nothing for it. A row with a
-    value that has no literal is left to the flush."""
-    if not _WITH_COMMIT or session.info.get(_BEGUN) is None:
-        return
-    for obj in list(session.dirty):
-        if type(obj) not in _WITH_COMMIT:
-            continue
-        state: Any = sa_inspect(obj)
-        if state.key is None or len(state.key[1]) != 1:
-            continue
-        table = state.mapper.local_table
-        if any(key not in table.c for key in state.committed_state):
-            continue  # a relationship or a column under another name: left to the flush
-        values = {}
-        for key in state.committed_state:
-            added = state.attrs[key].history.added
-            if added:
-                values[key] = added[0]
-        if values and not update_at_commit(session, table, state.key[1][0], values):
-            continue  # left to the flush
-        state._commit_all(state.dict, session.identity_map)
-
-
-#: (table, column name) → the column's quoted name and its type's bind processor, for ``_write_at_commit``
-_COLUMN_WRITERS: dict[tuple[Table, str], tuple[str, Any]] = {}
-
-
-def _column_writer(table: Table, name: str, dialect: Any) -> tuple[str, Any]:
-    found = _COLUMN_WRITERS.get((table, name))
-    if found is None:
-        column = table.c[name]
-        found = _COLUMN_WRITERS[(table, name)] = (
-            dialect.identifier_preparer.quote(name),
-            column.type._cached_bind_processor(dialect),
-        )
-    return found
-
-
-def pg_literal(value: Any) -> str:
-    """``value`` as a PostgreSQL literal, for the simple query protocol (one round trip for several statements,
-    no parameters): with ``standard_conforming_strings`` on (checked by ``begin_locked``) a string literal's only
-    special character is the quote, doubled. Strings with NUL, which PostgreSQL's text cannot hold, are refused.
-    Timestamps (aware only), dates and decimals are quoted text, typed by the column they are assigned to."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return f"{value!r}::float8"  # repr: the shortest text that reads back as the same double
-        return "'NaN'::float8" if math.isnan(value) else f"'{'-' if value < 0 else ''}Infinity'::float8"
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("a naive datetime has no PostgreSQL literal here")
-        value = value.isoformat()
-    elif isinstance(value, date | Decimal):
-        value = str(value)
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("NUL in a PostgreSQL string")
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no PostgreSQL literal for {type(value).__name__}")
 
 
 def alembic_config(url: str) -> Any:

@@ -47,8 +47,9 @@ from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.record import ReadConversation, one_at_a_time, record, store
 from bot.conversation.spool import Entry, Guard, Journal, describe
-from bot.db import Sessions, stale_plan, transaction
+from bot.db import Sessions, transaction
 from bot.delivery.outbox import enqueue
+from bot.driver import stale_plan
 from bot.media import keep as keep_media
 from bot.models import InboundMessage, Resident
 from reference import privacy

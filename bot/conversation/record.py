@@ -5,6 +5,7 @@ takes to run it (benchmarks/hotpath.py's profile)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -18,7 +19,7 @@ from sqlmodel import col
 from bot.cases.survey import COMMENT_WINDOW
 from bot.conversation.dialogue.engine import awaiting
 from bot.conversation.dialogue.turn import NOTHING_AWAITED, Awaiting, ConversationState, Received
-from bot.db import begin_locked, first_on_driver, update_at_commit, updates_with_commit
+from bot.driver import begin_locked, first_on_driver, on_driver, update_at_commit, updates_with_commit
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
 
@@ -47,10 +48,10 @@ async def resident_of(
     transaction found no such resident just now (the first SELECT is skipped). ``interacted``: the message opens
     WeChat's 48-hour window; a resident created for it is created with the window open (no UPDATE after)."""
     if not unknown:
-        known = (await session.exec(_RESIDENT_AND_CONVERSATION, params={"openid": openid})).first()
+        known = (await session.exec(_KNOWN_RESIDENT, params={"openid": openid})).first()
         if known is not None:
-            resident, cid, state, data, updated_at = known
-            return resident, (
+            cid, state, data, updated_at = known[len(_RESIDENT_COLUMNS) :]
+            return _loaded(session, known), (
                 (ConversationState(cid, state, data or {}, updated_at) if cid is not None else None),
             )
     query = select(Resident).where(col(Resident.openid) == openid)
@@ -175,9 +176,13 @@ async def _create_and_record(session: Any, params: dict[str, Any]) -> tuple[Resi
     return _loaded(session, values), values[len(_RESIDENT_COLUMNS)]
 
 
-def _loaded(session: Any, values: tuple[Any, ...]) -> Resident:
+def _loaded(session: Any, values: Sequence[Any]) -> Resident:
     """The resident whose columns lead ``values``, as a persistent ``Resident`` of ``session``: what the dialogue
-    changes on it is flushed at the commit, as for a row an ORM query loaded."""
+    changes on it is flushed at the commit, as for a row an ORM query loaded (the session's own object when it
+    holds that row already)."""
+    held = session.sync_session.identity_map.get((Resident, (values[0],), None))
+    if held is not None:
+        return held
     if not _MAPPERS_CONFIGURED:
         configure_mappers()  # before the first instance made outside a query (a query would have done it)
         _MAPPERS_CONFIGURED.append(True)
@@ -212,7 +217,7 @@ _RESIDENT_AND_CONVERSATION = (
     .where(col(Resident.openid) == bindparam("openid"))
 )
 _RECORDS = InboundMessage.__table__  # type: ignore[attr-defined]
-_INSERT_RECORD = _RECORDS.insert().returning(_RECORDS.c.id)
+_INSERT_RECORD = on_driver(_RECORDS.insert().returning(_RECORDS.c.id))
 _NEW_RECORD = ("delivery_key", "openid", "msg_type", "event", "text", "media", "reply_mode", "received_at")
 # PostgreSQL: the record inserted for the resident the statement reads (a data-modifying CTE runs exactly once,
 # whether or not the outer query reads it; nothing is inserted when the resident is unknown)
@@ -235,6 +240,13 @@ _RESIDENT_COLUMNS = tuple(column.key for column in Resident.__table__.columns)  
 _PG_RECORD_FOR_KNOWN = _RECORD_FOR_KNOWN.with_only_columns(
     *Resident.__table__.columns,  # type: ignore[attr-defined]
     *list(_RECORD_FOR_KNOWN.selected_columns)[len(_RESIDENT_COLUMNS) :],
+)
+# SQLite (and PostgreSQL's long way): the resident's columns one by one and their conversation, on the driver
+_KNOWN_RESIDENT = on_driver(
+    _RESIDENT_AND_CONVERSATION.with_only_columns(
+        *Resident.__table__.columns,  # type: ignore[attr-defined]
+        *list(_RESIDENT_AND_CONVERSATION.selected_columns)[len(_RESIDENT_COLUMNS) :],
+    )
 )
 _NEW_RESIDENT = sa_inspect(Resident).class_manager.new_instance
 # what a turn changes on the resident (WeChat's window, consent, phone) goes with the COMMIT on PostgreSQL
@@ -269,12 +281,12 @@ _PG_CREATE_AND_RECORD = select(*_CREATED.c, _RECORDED_NEW.c.id).select_from(
     _CREATED.join(_RECORDED_NEW, true())
 )
 _OUTCOME = ("reply", "reply_mode", "intent", "confidence", "nlu_source")
-_STORE = (
+_STORE = on_driver(
     _RECORDS.update()
     .where(_RECORDS.c.id == bindparam("row_id"))
     .values({name: bindparam(f"new_{name}") for name in _OUTCOME})
 )
-_STORE_WITH_CASE = (
+_STORE_WITH_CASE = on_driver(
     _RECORDS.update()
     .where(_RECORDS.c.id == bindparam("row_id"))
     .values({name: bindparam(f"new_{name}") for name in (*_OUTCOME, "case_id")})

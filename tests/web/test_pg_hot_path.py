@@ -1,5 +1,5 @@
 """The webhook's hot path on PostgreSQL: BEGIN and the resident's advisory lock in one round trip, the resident,
-their conversation and the record's INSERT in one statement, the outcome sent with the COMMIT (bot/db.py
+their conversation and the record's INSERT in one statement, the outcome sent with the COMMIT (bot/driver.py
 ``begin_locked``, ``at_commit``; bot/conversation/record.py), with the semantics of one statement each: the read
 comes after the lock (it sees what the lock's last holder committed), a statement left for the commit that fails
 fails the transaction, and literals survive any text."""
@@ -21,16 +21,8 @@ from sqlmodel import col
 
 from benchmarks import sql_count
 from bot import keys
-from bot.db import (
-    at_commit,
-    begin_locked,
-    make_engine,
-    make_sessions,
-    pg_literal,
-    transaction,
-    update_at_commit,
-    updates_with_commit,
-)
+from bot.db import make_engine, make_sessions, transaction
+from bot.driver import at_commit, begin_locked, pg_literal, update_at_commit, updates_with_commit
 from bot.models import Case, Conversation, InboundMessage, Resident
 from tests.helpers import text_delivery
 
@@ -558,13 +550,13 @@ def test_only_a_plainly_mapped_class_has_its_updates_sent_with_the_commit() -> N
     for cls in (Stamped, Watched):
         with pytest.raises(ValueError, match="cannot go with the COMMIT"):
             updates_with_commit(cls)
-    from bot import db
+    from bot import driver
 
     try:
         updates_with_commit(Plain)  # accepted
-        assert Plain in db._WITH_COMMIT
+        assert Plain in driver._WITH_COMMIT
     finally:
-        db._WITH_COMMIT.discard(Plain)
+        driver._WITH_COMMIT.discard(Plain)
 
 
 async def test_a_new_resident_is_created_with_the_record_in_one_statement(pg: str) -> None:

@@ -32,7 +32,7 @@ from bot.conversation.nlu.normalize import (
     parse_quantity,
     suggest_category,
 )
-from bot.db import update_at_commit
+from bot.driver import update_at_commit
 from bot.models import InboundMessage
 from reference.privacy import mask_phone, normalize_phone
 

@@ -22,7 +22,7 @@ from bot.conversation.dialogue import drafts, feedback, mydata, photos, texts
 from bot.conversation.dialogue import help as help_router
 from bot.conversation.dialogue.turn import Awaiting, ConversationState, Turn
 from bot.conversation.nlu.fillers import is_greeting_only, is_thanks_only
-from bot.db import insert_at_commit, update_at_commit
+from bot.driver import insert_at_commit, on_driver, update_at_commit
 from bot.models import Case, Conversation, Survey
 from bot.pool import leads, volunteer_chat, wall
 from bot.pool.bindqr import bind_by_scan
@@ -87,11 +87,13 @@ async def _save(turn: Turn, conv: ConversationState, *, changed: bool) -> None:
 
 
 _CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
-_READ_CONVERSATION = select(
-    _CONVERSATIONS.c.id, _CONVERSATIONS.c.state, _CONVERSATIONS.c.data, _CONVERSATIONS.c.updated_at
-).where(_CONVERSATIONS.c.resident_id == bindparam("rid"))
-_INSERT_CONVERSATION = _CONVERSATIONS.insert().returning(_CONVERSATIONS.c.id)
-_UPDATE_CONVERSATION = (
+_READ_CONVERSATION = on_driver(
+    select(
+        _CONVERSATIONS.c.id, _CONVERSATIONS.c.state, _CONVERSATIONS.c.data, _CONVERSATIONS.c.updated_at
+    ).where(_CONVERSATIONS.c.resident_id == bindparam("rid"))
+)
+_INSERT_CONVERSATION = on_driver(_CONVERSATIONS.insert().returning(_CONVERSATIONS.c.id))
+_UPDATE_CONVERSATION = on_driver(
     _CONVERSATIONS.update()
     .where(_CONVERSATIONS.c.id == bindparam("cid"))
     .values(state=bindparam("new_state"), data=bindparam("new_data"), updated_at=bindparam("new_updated_at"))
@@ -261,7 +263,7 @@ def awaiting(resident_id: Any, comment_since: Any) -> tuple[Any, Any, Any]:
     finished = (
         select(col(Case.id))
         # each status its own comparison: an IN list is expanded when the statement runs, which the driver's
-        # precompiled statement (``bot.db.first_on_driver``) does not do
+        # precompiled statement (``bot.driver.first_on_driver``) does not do
         .where(col(Case.resident_id) == resident_id, or_(*(col(Case.status) == status for status in DONE)))
         .exists()
     )
@@ -269,7 +271,7 @@ def awaiting(resident_id: Any, comment_since: Any) -> tuple[Any, Any, Any]:
 
 
 # built once (building a statement costs more CPU than running it; it runs on most free texts)
-_AWAITING = select(*awaiting(bindparam("rid"), bindparam("comment_since")))
+_AWAITING = on_driver(select(*awaiting(bindparam("rid"), bindparam("comment_since"))))
 
 
 async def route_intent(turn: Turn, intent: str, *, text: str) -> str:
