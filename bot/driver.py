@@ -259,11 +259,12 @@ async def _run_pg(
 ) -> tuple[list[tuple[Any, ...]], int]:
     """``prepared`` on asyncpg's own API: its rows (``fetch``) or, for a write that returns none, the rows it
     touched (``execute``'s status line, ``UPDATE 3``)."""
+    args = prepared.arguments(params)  # a missing parameter is refused before the server, as on SQLite
     try:
         if prepared.results:
-            fetched = await begun.driver.fetch(prepared.sql, *prepared.arguments(params))
+            fetched = await begun.driver.fetch(prepared.sql, *args)
             return prepared.rows(fetched), len(fetched)
-        status = await begun.driver.execute(prepared.sql, *prepared.arguments(params))
+        status = await begun.driver.execute(prepared.sql, *args)
     except Exception as exc:
         await greenlet_spawn(_raise_translated, begun.connection, begun.adapted, exc, prepared.sql)
         raise  # _raise_translated always raises
