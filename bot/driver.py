@@ -48,6 +48,18 @@ def run_on_sqlite(
         cursor.close()
 
 
+def run_plain(connection: Any, sql: str) -> None:
+    """``sql`` (no parameters, no rows: BEGIN) on ``connection``'s sqlite3 connection, as ``run_on_sqlite``."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        _dispatch_before(connection, cursor, sql, ())
+        cursor.execute(sql)
+    except sqlite3.Error as exc:
+        connection._handle_dbapi_exception(exc, sql, (), cursor, None)
+    finally:
+        cursor.close()
+
+
 #: ``session.info`` key of an inline unit of work's transaction, its Connection and its sqlite3 connection
 INLINE_RAW = "inline_raw"
 

@@ -15,6 +15,7 @@ from bot.cases.actors import Actor
 from bot.cases.communities import community_row, take_scan
 from bot.cases.timeline import record_event
 from bot.deadlines.sla import restart_clock
+from bot.driver import on_driver
 from bot.models import Case, CaseSeq
 from bot.states import CASE_CHANNEL_LABEL, CASE_KIND_LABEL, CaseChannel, CaseStatus, EventKind
 
@@ -34,13 +35,15 @@ async def next_case_no(session: AsyncSession, *, now: datetime) -> str:
 
 @cache
 def _next_number(dialect: str) -> Any:
-    """The counter's upsert, built once per dialect (building it cost more than running it)."""
+    """The counter's upsert, built once per dialect (building it cost more than running it), on the table (an ORM
+    ``insert(CaseSeq)`` took SQLAlchemy's bulk-insert path) and run on the driver in the webhook's units of work."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(CaseSeq)
+    table = CaseSeq.__table__  # type: ignore[attr-defined]
+    return on_driver(
+        insert(table)
         .values(day=bindparam("day"), last=1)
-        .on_conflict_do_update(index_elements=["day"], set_={"last": CaseSeq.last + 1})
-        .returning(CaseSeq.last)  # type: ignore[call-overload]
+        .on_conflict_do_update(index_elements=["day"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
     )
 
 
