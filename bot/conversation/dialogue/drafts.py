@@ -372,8 +372,10 @@ async def _submit(turn: Turn, draft: dict[str, Any]) -> str:
 
 _MESSAGES = InboundMessage.__table__  # type: ignore[attr-defined]
 # the draft's messages joined to the case it filed, built once (an expanding IN: any number of ids)
+# (on the table: an ORM ``update(InboundMessage)`` took SQLAlchemy's bulk-update path, which searches the session
+# for the rows to synchronise; the records are never ORM objects here)
 _LINK_MESSAGES = (
-    update(InboundMessage)
-    .where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
+    _MESSAGES.update()
+    .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
     .values(case_id=bindparam("new_case_id"))
 )

@@ -330,12 +330,18 @@ _PROJECT_KEYWORDS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: the rules compiled once: passed as text, each search looked its pattern up in ``re``'s cache, and the cache,
+#: shared with every other module, dropped and compiled them again (a tenth of a filed wish's NLU CPU)
+_WISH_RULES = tuple((category, re.compile(pattern)) for category, pattern in _WISH_KEYWORDS)
+_PROJECT_RULES = tuple((category, re.compile(pattern)) for category, pattern in _PROJECT_KEYWORDS)
+
+
 def suggest_category(kind: str, text: str, item: str | None = None) -> str:
     """The category to suggest to staff for a case of this kind ("micro_wish" / "micro_project")."""
-    rules = _WISH_KEYWORDS if kind == "micro_wish" else _PROJECT_KEYWORDS
+    rules = _WISH_RULES if kind == "micro_wish" else _PROJECT_RULES
     haystacks = [h for h in (_clean(item or ""), _clean(text)) if h]
     for haystack in haystacks:  # the item, when known, speaks louder than the rest of the sentence
         for category, pattern in rules:
-            if re.search(pattern, haystack):
+            if pattern.search(haystack):
                 return category
     return "其他"
