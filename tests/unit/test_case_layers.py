@@ -14,7 +14,15 @@ PACKAGES = ("bot.cases", "bot.deadlines", "bot.delivery")
 #: (bot.refcache, the per-process cache of reference tables, sits with models and db: it imports only bot.models;
 #: bot.driver, statements on the driver's own API, is part of the database layer: it imports nothing of bot/)
 ALLOWED = {
-    "bot.cases": ("bot.deadlines", "bot.delivery", "bot.models", "bot.db", "bot.driver", "bot.refcache", "bot.states"),
+    "bot.cases": (
+        "bot.deadlines",
+        "bot.delivery",
+        "bot.models",
+        "bot.db",
+        "bot.driver",
+        "bot.refcache",
+        "bot.states",
+    ),
     "bot.deadlines": ("bot.models", "bot.db", "bot.driver", "bot.refcache", "bot.states"),
     "bot.delivery": ("bot.models", "bot.db", "bot.driver", "bot.refcache", "bot.states"),
 }
