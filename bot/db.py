@@ -260,8 +260,9 @@ class InlineEngine:
 
 class InlineSession(AsyncSession):
     """The session of an ``InlineEngine``: the statements the webhook's dialogue awaits run directly on the
-    synchronous session (no greenlet per call: nothing in them awaits). Every other ``AsyncSession`` method still
-    works through its ordinary path (a greenlet that never switches)."""
+    synchronous session (no greenlet per call: nothing in them awaits), and inside a unit of work
+    (``_inline_transaction``) those marked ``on_driver`` on the transaction's sqlite3 cursor (bot/driver.py). Every
+    other ``AsyncSession`` method still works through its ordinary path (a greenlet that never switches)."""
 
     async def exec(
         self, statement: Any, *, params: Any = None, execution_options: Any = None, **kw: Any
