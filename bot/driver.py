@@ -32,30 +32,31 @@ def run_on_sqlite(
     sync: Any, connection: Any, dbapi: Any, prepared: _OnDriver, params: Mapping[str, Any]
 ) -> Any:
     """``prepared`` on the transaction's sqlite3 connection, after the session's autoflush (as its ``execute``
-    would); the engine's ``before_cursor_execute`` listeners see it, errors are SQLAlchemy's."""
+    would)."""
     if not sync._is_clean():
         sync._autoflush()
-    args = prepared.arguments(params)
-    cursor = dbapi.cursor()
-    try:
-        _dispatch_before(connection, cursor, prepared.sql, args)
-        cursor.execute(prepared.sql, args)
-        rows = prepared.rows(cursor.fetchall()) if prepared.results else []
-        return DriverResult(prepared, rows, cursor.rowcount)
-    except sqlite3.Error as exc:
-        connection._handle_dbapi_exception(exc, prepared.sql, args, cursor, None)
-    finally:
-        cursor.close()
+    fetched, rowcount = _on_cursor(
+        connection, dbapi, prepared.sql, prepared.arguments(params), bool(prepared.results)
+    )
+    return DriverResult(prepared, prepared.rows(fetched), rowcount)
 
 
 def run_plain(connection: Any, sql: str) -> None:
-    """``sql`` (no parameters, no rows: BEGIN) on ``connection``'s sqlite3 connection, as ``run_on_sqlite``."""
-    cursor = connection.connection.dbapi_connection.cursor()
+    """``sql`` (no parameters, no rows: BEGIN) on ``connection``'s sqlite3 connection."""
+    _on_cursor(connection, connection.connection.dbapi_connection, sql, (), fetch=False)
+
+
+def _on_cursor(connection: Any, dbapi: Any, sql: str, args: Any, fetch: bool) -> tuple[list[Any], int]:
+    """``sql`` on a cursor of ``dbapi``: its rows when ``fetch``, and the rows it touched. The engine's
+    ``before_cursor_execute`` listeners see it (they count and trace); errors are SQLAlchemy's."""
+    cursor = dbapi.cursor()
     try:
-        _dispatch_before(connection, cursor, sql, ())
-        cursor.execute(sql)
+        _dispatch_before(connection, cursor, sql, args)
+        cursor.execute(sql, args)
+        return (cursor.fetchall() if fetch else []), cursor.rowcount
     except sqlite3.Error as exc:
-        connection._handle_dbapi_exception(exc, sql, (), cursor, None)
+        connection._handle_dbapi_exception(exc, sql, args, cursor, None)
+        raise  # _handle_dbapi_exception always raises
     finally:
         cursor.close()
 
@@ -165,9 +166,8 @@ class _OnDriver:
         self.metadata = SimpleResultMetaData([column.keyname for column in compiled._result_columns])
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(
-            params
-        )  # a missing parameter is refused here, as by SQLAlchemy
+        # a missing parameter is refused here, as by SQLAlchemy
+        values = self.compiled.construct_params(params)
         return [process(values[name]) if process else values[name] for name, process in self.params]
 
     def rows(self, fetched: Any) -> list[tuple[Any, ...]]:
@@ -223,8 +223,9 @@ def driven(session: Any, statement: Any, params: Any, kw: Mapping[str, Any]) -> 
     except KeyError:
         pass
     prepared: _OnDriver | None = None
-    entities = is_dml and statement._propagate_attrs.get("plugin_subject") is not None
-    if not is_dml:
+    if is_dml:  # an ORM-enabled write (it would synchronise the session's objects)
+        entities = statement._propagate_attrs.get("plugin_subject") is not None
+    else:  # a mapped class among the columns (its rows are ORM objects)
         entities = any(isinstance(d.get("type"), type) for d in getattr(statement, "column_descriptions", ()))
     if not entities:
         try:
@@ -258,12 +259,8 @@ async def first_on_driver(
     if prepared is None:
         _DRIVEN[id(statement)] = statement  # kept: its id stays its own
         prepared = _ON_DRIVER[key] = _OnDriver(statement, session.bind.dialect)
-    rows = await _fetch_pg(begun, prepared, params)
+    rows = (await _run_pg(begun, prepared, params))[0]
     return rows[0] if rows else None
-
-
-async def _fetch_pg(begun: _Begun, prepared: _OnDriver, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    return (await _run_pg(begun, prepared, params))[0]
 
 
 async def _run_pg(

@@ -235,19 +235,21 @@ _RECORDED = (
 _RECORD_FOR_KNOWN = _RESIDENT_AND_CONVERSATION.add_columns(
     _RECORDED.c.id, *awaiting(col(Resident.id), bindparam("comment_since"))
 ).outerjoin(_RECORDED, true())
-# the same statement with the resident's columns one by one, for asyncpg's own API (``first_on_driver``)
 _RESIDENT_COLUMNS = tuple(column.key for column in Resident.__table__.columns)  # type: ignore[attr-defined]
-_PG_RECORD_FOR_KNOWN = _RECORD_FOR_KNOWN.with_only_columns(
-    *Resident.__table__.columns,  # type: ignore[attr-defined]
-    *list(_RECORD_FOR_KNOWN.selected_columns)[len(_RESIDENT_COLUMNS) :],
-)
-# SQLite (and PostgreSQL's long way): the resident's columns one by one and their conversation, on the driver
-_KNOWN_RESIDENT = on_driver(
-    _RESIDENT_AND_CONVERSATION.with_only_columns(
+
+
+def _column_by_column(statement: Any) -> Any:
+    """``statement`` with the resident entity it selects first replaced by its columns one by one (``_loaded``)."""
+    return statement.with_only_columns(
         *Resident.__table__.columns,  # type: ignore[attr-defined]
-        *list(_RESIDENT_AND_CONVERSATION.selected_columns)[len(_RESIDENT_COLUMNS) :],
+        *list(statement.selected_columns)[len(_RESIDENT_COLUMNS) :],
     )
-)
+
+
+# the same statement with the resident's columns one by one, for asyncpg's own API (``first_on_driver``)
+_PG_RECORD_FOR_KNOWN = _column_by_column(_RECORD_FOR_KNOWN)
+# SQLite (and PostgreSQL's long way): the resident's columns one by one and their conversation, on the driver
+_KNOWN_RESIDENT = on_driver(_column_by_column(_RESIDENT_AND_CONVERSATION))
 _NEW_RESIDENT = sa_inspect(Resident).class_manager.new_instance
 # what a turn changes on the resident (WeChat's window, consent, phone) goes with the COMMIT on PostgreSQL
 updates_with_commit(Resident)
