@@ -22,7 +22,7 @@ from bot import keys
 from bot.api.http import create_api_app
 from bot.api.open311 import create_open311_app
 from bot.background import spawn
-from bot.db import InlineEngine, make_engine, make_sessions, migrate
+from bot.db import InlineEngine, make_engine, make_sessions, migrate, release
 from bot.media import MediaDeps, make_storage, sweep_forever
 from bot.models import utcnow
 from bot.ops.metrics import Metrics
@@ -202,6 +202,7 @@ def _database(run_migrations: bool) -> Callable[[web.Application], AsyncIterator
             make_sessions(chat, like=app[keys.SESSIONS]) if chat is not engine else app[keys.SESSIONS]
         )
         yield
+        await release(app[keys.SESSIONS])  # the connections the webhook held, back to the pool
         if chat is not engine:
             await chat.dispose()
         await engine.dispose()

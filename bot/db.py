@@ -13,13 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, make_url
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.driver import INLINE_RAW, DriverSession, driven, flush_with_commit, run_on_sqlite, run_plain
+from bot import lanes
+from bot.driver import (
+    INLINE_RAW,
+    DriverSession,
+    begin_locked,
+    commit_and_close,
+    driven,
+    run_on_sqlite,
+    run_plain,
+)
+from bot.lanes import Lanes
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -52,13 +63,9 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     return engine
 
 
-#: a pooled server connection unused for this many seconds is pinged before it is handed out
-PING_AFTER_IDLE = 2.0
-
-
 def _ping_after_idle(engine: Engine) -> None:
     """Pessimistic disconnect handling for connections that sat idle: a connection that comes back to the pool and
-    is taken again within ``PING_AFTER_IDLE`` seconds is handed out as it is; one idle for longer is pinged first, and
+    is taken again within ``bot.lanes.PING_AFTER_IDLE`` seconds is handed out as it is; one idle for longer is pinged first, and
     replaced when the ping fails (a restarted or failed-over server, a proxy that dropped it). SQLAlchemy's
     ``pool_pre_ping`` pings on every checkout: one round trip more per webhook message (7 instead of 6 for a greeting
     on PostgreSQL), and a busy worker's connections never sit idle. A server lost while a connection is in use
@@ -72,7 +79,7 @@ def _ping_after_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         since = record.info.get("checked_in_at")
-        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+        if since is None or time.monotonic() - since < lanes.PING_AFTER_IDLE:
             return  # new, or back moments ago
         try:
             alive = engine.dialect.do_ping(dbapi_conn)
@@ -127,12 +134,33 @@ def make_sessions(engine: AsyncEngine | InlineEngine, *, like: Sessions | None =
                 like.write_lock = asyncio.Lock()
             made.write_lock = like.write_lock
         return made
-    return async_sessionmaker(bind, class_=DriverSession, expire_on_commit=False)
+    made_pg = _PgSessions(bind, class_=DriverSession, expire_on_commit=False)
+    pool: Any = engine.sync_engine.pool
+    if hasattr(pool, "size"):  # a queue pool: the webhook's units of work hold up to its size (bot/lanes.py)
+        made_pg.lanes = Lanes(bind, pool.size())
+    return made_pg
+
+
+class _PgSessions(async_sessionmaker[AsyncSession]):
+    """PostgreSQL's sessions, with the connections the webhook's units of work hold (``Lanes``)."""
+
+    lanes: Lanes | None = None
+
+
+async def release(sessions: Sessions) -> None:
+    """Before the engine is disposed: the connections the webhook's units of work held, back to the pool."""
+    held = getattr(sessions, "lanes", None)
+    if held is not None:
+        await held.close()
 
 
 @asynccontextmanager
-async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on error. Never nest two on the same database."""
+async def transaction(sessions: Sessions, *, lock: str | None = None) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on error. Never nest two on the same database.
+
+    ``lock``: on PostgreSQL the unit holds ``pg_advisory_xact_lock(hashtext(lock))`` from its start to its commit,
+    taken with BEGIN in one round trip, and runs on a held connection past the ORM session while it can
+    (bot/lanes.py); SQLite's units of work queue on one writer anyway."""
     if isinstance(sessions, _SerializedSessions):
         if sessions.write_lock is None:
             sessions.write_lock = asyncio.Lock()
@@ -144,22 +172,23 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
             async with sessions() as session, session.begin():
                 yield session
         return
+    held = getattr(sessions, "lanes", None)
+    lane = await held.take() if lock is not None and held is not None else None
+    if lane is not None:
+        assert held is not None and lock is not None
+        async with held.unit(lane, lock) as lean:
+            yield lean  # a LeanSession stands for the session (bot/lanes.py)
+        return
     session = sessions()
     try:
+        if lock is not None and not await begin_locked(session, lock):
+            await session.execute(sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=lock))
         yield session  # its first statement begins the transaction (autobegin)
     except BaseException:
         await session.close()  # rolls the transaction back and returns the connection
         raise
     # one greenlet for both: SQLAlchemy's asyncio layer spawns one per call (begin, commit, close were three)
-    await greenlet_spawn(_commit_and_close, session.sync_session)
-
-
-def _commit_and_close(session: Any) -> None:
-    try:
-        flush_with_commit(session)
-        session.commit()
-    finally:
-        session.close()
+    await greenlet_spawn(commit_and_close, session.sync_session)
 
 
 # ------------------------------------------------------------------ the webhook's SQLite, on the loop's thread

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -66,7 +67,7 @@ INLINE_RAW = "inline_raw"
 
 
 # ------------------------------------------------------------------ PostgreSQL: fewer round trips per message
-class _Begun:
+class Begun:
     """A transaction begun by ``begin_locked``: BEGIN and the advisory lock went to the server in one round trip
     (asyncpg's simple query protocol). It stands where SQLAlchemy's asyncpg adapter keeps asyncpg's transaction
     (``commit``, ``rollback``); the statements left for the commit (``at_commit``) go in the COMMIT's round trip."""
@@ -98,7 +99,8 @@ class _Begun:
         await self.driver.execute("ROLLBACK")
 
 
-_BEGUN = "pg_begun"
+#: ``session.info`` key of the transaction ``begin_locked`` (or a lane, bot/lanes.py) began
+BEGUN = "pg_begun"
 
 
 async def begin_locked(session: AsyncSession, key: str) -> bool:
@@ -122,18 +124,18 @@ async def begin_locked(session: AsyncSession, key: str) -> bool:
     ):
         return False
     sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(key)}))"
-    begun = _Begun(adapted, driver, sync_conn)
+    begun = Begun(adapted, driver, sync_conn)
     adapted._transaction = begun  # set first: whatever fails below, the session's rollback ends it
-    session.info[_BEGUN] = begun
+    session.info[BEGUN] = begun
     try:
         await driver.execute(sql)
     except Exception as exc:
         # translated as SQLAlchemy does its own (a lost connection is invalidated, the error mapped)
-        await greenlet_spawn(_raise_translated, sync_conn, adapted, exc, sql)
+        await greenlet_spawn(raise_translated, sync_conn, adapted, exc, sql)
     return True
 
 
-def _raise_translated(connection: Any, adapted: Any, exc: Exception, sql: str) -> None:
+def raise_translated(connection: Any, adapted: Any, exc: Exception, sql: str) -> None:
     try:
         adapted._handle_exception(exc)
     except Exception as dbapi_exc:  # noqa: BLE001 - re-raised by SQLAlchemy's own handler
@@ -146,7 +148,7 @@ class _OnDriver:
     columns' result processors and keys (what SQLAlchemy would apply). Refused (``ValueError``) for what SQLAlchemy
     would complete at execution: a parameter expanded then (an ``IN`` list), a column default computed in Python."""
 
-    __slots__ = ("compiled", "metadata", "params", "results", "sql")
+    __slots__ = ("compiled", "metadata", "params", "results", "sql", "tables")
 
     def __init__(self, statement: Any, dialect: Any, column_keys: Sequence[str] | None = None) -> None:
         self.compiled = compiled = statement.compile(dialect=dialect, column_keys=column_keys)
@@ -164,6 +166,8 @@ class _OnDriver:
             column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
         ]
         self.metadata = SimpleResultMetaData([column.keyname for column in compiled._result_columns])
+        #: the tables it reads or writes (a row changed in the session but not flushed matters only to these)
+        self.tables = frozenset(find_tables(statement, check_columns=True, include_crud=True))
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         # a missing parameter is refused here, as by SQLAlchemy
@@ -251,7 +255,7 @@ async def first_on_driver(
     no row. Raises ``LookupError`` when the session's transaction was not begun that way (execute the statement on
     the session). Errors are SQLAlchemy's, as from the session (a duplicate key is an ``IntegrityError``; a lost
     connection is invalidated)."""
-    begun = session.info.get(_BEGUN)
+    begun = session.info.get(BEGUN)
     if begun is None or begun.adapted._transaction is not begun or session.bind is None:
         raise LookupError("not a transaction begun by begin_locked")
     key = ("postgresql", id(statement), None)
@@ -259,12 +263,12 @@ async def first_on_driver(
     if prepared is None:
         _DRIVEN[id(statement)] = statement  # kept: its id stays its own
         prepared = _ON_DRIVER[key] = _OnDriver(statement, session.bind.dialect)
-    rows = (await _run_pg(begun, prepared, params))[0]
+    rows = (await run_pg(begun, prepared, params))[0]
     return rows[0] if rows else None
 
 
-async def _run_pg(
-    begun: _Begun, prepared: _OnDriver, params: Mapping[str, Any]
+async def run_pg(
+    begun: Begun, prepared: _OnDriver, params: Mapping[str, Any]
 ) -> tuple[list[tuple[Any, ...]], int]:
     """``prepared`` on asyncpg's own API: its rows (``fetch``) or, for a write that returns none, the rows it
     touched (``execute``'s status line, ``UPDATE 3``)."""
@@ -275,8 +279,8 @@ async def _run_pg(
             return prepared.rows(fetched), len(fetched)
         status = await begun.driver.execute(prepared.sql, *args)
     except Exception as exc:
-        await greenlet_spawn(_raise_translated, begun.connection, begun.adapted, exc, prepared.sql)
-        raise  # _raise_translated always raises
+        await greenlet_spawn(raise_translated, begun.connection, begun.adapted, exc, prepared.sql)
+        raise  # raise_translated always raises
     count = status.rsplit(" ", 1)[-1] if status else ""
     return [], int(count) if count.isdigit() else -1
 
@@ -288,14 +292,14 @@ class DriverSession(AsyncSession):
     async def exec(
         self, statement: Any, *, params: Any = None, execution_options: Any = None, **kw: Any
     ) -> Any:
-        begun = self.info.get(_BEGUN)
+        begun = self.info.get(BEGUN)
         if begun is not None and not execution_options and begun.adapted._transaction is begun:
             prepared = driven(self, statement, params, kw)
             if prepared is not None:
                 sync = self.sync_session
                 if not sync._is_clean():
                     await greenlet_spawn(sync._autoflush)
-                rows, count = await _run_pg(begun, prepared, params or {})
+                rows, count = await run_pg(begun, prepared, params or {})
                 return DriverResult(prepared, rows, count)
         return await super().exec(statement, params=params, execution_options=execution_options, **kw)
 
@@ -311,7 +315,7 @@ def stale_plan(exc: BaseException) -> bool:
 def at_commit(session: AsyncSession, sql: str) -> bool:
     """Leave ``sql`` (literal values: ``pg_literal``) to be sent with the COMMIT of a transaction ``begin_locked``
     began: one round trip for both. False when the session's transaction was not begun that way (execute it)."""
-    begun = session.info.get(_BEGUN)
+    begun = session.info.get(BEGUN)
     if begun is None or begun.adapted._transaction is not begun:
         return False
     begun.pending.append(sql)
@@ -337,7 +341,7 @@ def insert_at_commit(session: AsyncSession, table: Table, values: Mapping[str, A
 def _write_at_commit(
     session: AsyncSession, table: Table, values: Mapping[str, Any], row_id: int | Sequence[int] | None
 ) -> bool:
-    begun = session.info.get(_BEGUN)
+    begun = session.info.get(BEGUN)
     if begun is None or begun.adapted._transaction is not begun or session.bind is None:
         return False
     dialect = session.bind.dialect
@@ -393,25 +397,51 @@ def flush_with_commit(session: Any) -> None:
     """Before the commit's flush: the changed columns of each loaded row of a class ``updates_with_commit`` named,
     as one ``UPDATE`` left for the COMMIT; the row is then clean, so the flush sends nothing for it. A row with a
     value that has no literal is left to the flush."""
-    if not _WITH_COMMIT or session.info.get(_BEGUN) is None:
+    if not _WITH_COMMIT or session.info.get(BEGUN) is None:
         return
-    for obj in list(session.dirty):
-        if type(obj) not in _WITH_COMMIT:
-            continue
+    write_with_commit(
+        session, [obj for obj in session.dirty if type(obj) in _WITH_COMMIT], session.identity_map
+    )
+
+
+def write_with_commit(session: Any, rows: Sequence[Any], identity_map: Any = None) -> bool:
+    """The changed columns of each of ``rows`` (loaded rows) as an ``UPDATE`` left for the COMMIT of the
+    transaction ``begin_locked`` began; each row written is then clean. False when a changed row is left for the
+    ORM's flush (its class not named by ``updates_with_commit``, a relationship changed, a value with no literal)."""
+    written = True
+    for obj in rows:
         state: Any = sa_inspect(obj)
-        if state.key is None or len(state.key[1]) != 1:
+        if not state.modified:
             continue
         table = state.mapper.local_table
-        if any(key not in table.c for key in state.committed_state):
-            continue  # a relationship or a column under another name: left to the flush
+        if (
+            type(obj) not in _WITH_COMMIT
+            or state.key is None
+            or len(state.key[1]) != 1
+            or any(key not in table.c for key in state.committed_state)  # a relationship, a renamed column
+        ):
+            written = False
+            continue
         values = {}
         for key in state.committed_state:
             added = state.attrs[key].history.added
             if added:
                 values[key] = added[0]
         if values and not update_at_commit(session, table, state.key[1][0], values):
-            continue  # left to the flush
-        state._commit_all(state.dict, session.identity_map)
+            written = False
+            continue
+        state._commit_all(state.dict, identity_map)
+    return written
+
+
+def commit_and_close(session: Any) -> None:
+    """A (sync) session's commit, its loaded rows' changes with the COMMIT (``flush_with_commit``), then its close:
+    in one greenlet (SQLAlchemy's asyncio layer spawns one per call)."""
+    try:
+        flush_with_commit(session)
+        session.commit()
+    finally:
+        session.close()
 
 
 #: (table, column name) → the column's quoted name and its type's bind processor, for ``_write_at_commit``

@@ -45,7 +45,7 @@ from bot.conversation.dialogue.turn import Awaiting, Received
 from bot.conversation.nlu import Parse
 from bot.conversation.nlu.fillers import strip_fillers
 from bot.conversation.ratelimit import RateLimiter
-from bot.conversation.record import ReadConversation, one_at_a_time, record, store
+from bot.conversation.record import ReadConversation, record, store
 from bot.conversation.spool import Entry, Guard, Journal, describe
 from bot.db import Sessions, transaction
 from bot.delivery.outbox import enqueue
@@ -386,8 +386,11 @@ class Inbound:
             return await self._duplicate(delivery)
         limited, parse = prepared.limited, prepared.parse
         try:
-            async with transaction(sessions) as session:
-                await one_at_a_time(session, delivery.openid)
+            # one resident's deliveries one after another across workers too (``Inbound._locks`` does it within
+            # a process): two at once (a reply went out late and the resident wrote again, the next message reached
+            # another worker) took the resident's and the conversation's rows in opposite orders and deadlocked
+            # (seen with 4 workers in benchmarks/scaleout.py); on PostgreSQL a lock held until the commit
+            async with transaction(sessions, lock=f"resident:{delivery.openid}") as session:
                 row, resident, conv, waiting = await record(session, delivery, now)
                 # an image or voice is downloaded into the project's storage after the commit (WeChat keeps it 3 days)
                 await keep_media(session, row, now=now, deps=app.get(keys.MEDIA))

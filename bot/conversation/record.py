@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, true
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import col
@@ -19,20 +18,10 @@ from sqlmodel import col
 from bot.cases.survey import COMMENT_WINDOW
 from bot.conversation.dialogue.engine import awaiting
 from bot.conversation.dialogue.turn import NOTHING_AWAITED, Awaiting, ConversationState, Received
-from bot.driver import begin_locked, first_on_driver, on_driver, update_at_commit, updates_with_commit
+from bot.driver import first_on_driver, on_driver, update_at_commit, updates_with_commit
+from bot.lanes import LeanSession
 from bot.models import Conversation, InboundMessage, Resident
 from webhooks import Delivery
-
-
-async def one_at_a_time(session: Any, openid: str) -> None:
-    """On PostgreSQL, one resident's deliveries run one after another across workers too (``Inbound._locks`` does
-    it within a process): two at once (a reply went out late and the resident wrote again, the next message reached
-    another worker) took the resident's and the conversation's rows in opposite orders and deadlocked (seen with
-    4 workers in benchmarks/scaleout.py). A transaction-scoped advisory lock, released by the commit."""
-    if _dialect(session) == "postgresql" and not await begin_locked(session, f"resident:{openid}"):
-        await session.exec(
-            sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=f"resident:{openid}")
-        )
 
 
 def _dialect(session: Any) -> str:
@@ -180,7 +169,10 @@ def _loaded(session: Any, values: Sequence[Any]) -> Resident:
     """The resident whose columns lead ``values``, as a persistent ``Resident`` of ``session``: what the dialogue
     changes on it is flushed at the commit, as for a row an ORM query loaded (the session's own object when it
     holds that row already)."""
-    held = session.sync_session.identity_map.get((Resident, (values[0],), None))
+    if isinstance(session, LeanSession):
+        held = session.held(Resident, values[0])
+    else:
+        held = session.sync_session.identity_map.get((Resident, (values[0],), None))
     if held is not None:
         return held
     if not _MAPPERS_CONFIGURED:

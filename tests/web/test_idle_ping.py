@@ -1,6 +1,7 @@
 """A server connection that sat idle in the pool is pinged before use, and replaced when the server dropped it
 (a restart, a failover, a proxy's idle timeout); one back in the pool moments ago is used without a ping, so a busy
-worker pays no extra round trip per message (bot/db.py ``_ping_after_idle``). Through the real app on a real port,
+worker pays no extra round trip per message (bot/db.py ``_ping_after_idle``; the connections the webhook holds,
+bot/lanes.py, by the same rule). Through the real app on a real port,
 with PostgreSQL dropping the app's connections (``pg_terminate_backend``)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-import bot.db
+import bot.lanes
 import webhooks
 from bot import keys
 from bot.app import create_app
@@ -39,7 +40,7 @@ async def test_an_idle_connection_the_server_dropped_is_replaced_before_use(
 ) -> None:
     if pg_template is None:
         pytest.skip("PostgreSQL not reachable")
-    monkeypatch.setattr(bot.db, "PING_AFTER_IDLE", 0.3)
+    monkeypatch.setattr(bot.lanes, "PING_AFTER_IDLE", 0.3)
     url = await pg_template.copy()
     app = create_app(
         make_settings(url, tmp_path, wechat_encoding_aes_key=""), run_migrations=False, with_scheduler=False

@@ -1,0 +1,275 @@
+"""PostgreSQL: the webhook's units of work on held connections, past SQLAlchemy's session until one is needed.
+
+A unit of work through the ORM session costs its CPU before any statement: the session and its transaction made,
+a connection checked out of the pool and returned (its events, its reset), the commit's bookkeeping, and a greenlet
+for each of these. Measured on the asyncpg driver (benchmarks/README.md, 2026-12-07, sixth machine): a unit with
+the resident's lock and a COMMIT cost 530–690 µs of CPU through the session, 190–210 µs as the same two round trips
+on asyncpg. Most of the webhook's messages need no ORM object but the resident, whose row is read on the driver
+already (bot/driver.py ``on_driver``, ``first_on_driver``), and whose changes go with the COMMIT.
+
+``Lanes`` holds a few of the engine's connections checked out (a *lane*: SQLAlchemy's ``AsyncConnection`` kept with
+its asyncpg connection), handed to the webhook's units of work in turn. ``LeanSession`` stands where the session
+stands: the statements marked ``on_driver`` run on asyncpg, the resident read on the driver is kept as a loaded row;
+anything else — an unmarked statement, ``get``, ``add`` of a new object, ``flush``, a savepoint — makes the real
+session at that moment, bound to the lane's connection inside the same transaction, and the rest of the unit goes
+through it as before. The commit sends the resident's changed columns and the turn's last writes with the COMMIT.
+
+A lane idle for ``PING_AFTER_IDLE`` seconds is pinged before it is used (the pool's own rule for its connections);
+one whose connection failed is invalidated and given back to the pool, which replaces it. With every lane in use,
+a unit takes the ordinary session from the pool (``bot.db.transaction``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
+
+from bot.driver import (
+    BEGUN,
+    Begun,
+    DriverResult,
+    DriverSession,
+    commit_and_close,
+    driven,
+    pg_literal,
+    raise_translated,
+    run_pg,
+    write_with_commit,
+)
+
+log = logging.getLogger(__name__)
+
+#: a pooled server connection (bot/db.py) or a lane unused for this many seconds is pinged before it is used
+PING_AFTER_IDLE = 2.0
+
+
+class Lane:
+    """One held connection: SQLAlchemy's, its DBAPI adapter and asyncpg's own."""
+
+    __slots__ = ("adapted", "connection", "driver", "since", "sync")
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        sync: Any = connection.sync_connection
+        self.sync = sync
+        fairy = sync.connection
+        self.adapted: Any = fairy.dbapi_connection
+        self.driver: Any = fairy.driver_connection
+        self.since = time.monotonic()
+
+    def usable(self) -> bool:
+        """In a state to begin a unit: open, valid, no transaction, the driver's defaults."""
+        adapted = self.adapted
+        return (
+            not self.sync.invalidated
+            and not self.sync.closed
+            and not self.driver.is_closed()
+            and adapted._transaction is None
+            and not self.driver.is_in_transaction()
+            and adapted.isolation_level is None
+            and not adapted.readonly
+            and not adapted.deferrable
+            and self.driver.get_settings().standard_conforming_strings == "on"
+        )
+
+
+class Lanes:
+    """Up to ``limit`` of ``engine``'s pooled connections held for the webhook's units of work."""
+
+    def __init__(self, engine: AsyncEngine, limit: int) -> None:
+        self.engine = engine
+        self.limit = limit
+        self.free: list[Lane] = []  # most recently used last: the next unit takes it (warm, never idle long)
+        self.held = 0  # lanes out of the pool, free or in use
+        self.closed = False
+
+    async def take(self) -> Lane | None:
+        """A lane to begin a unit on; None when all ``limit`` are in use (or the lanes are closed)."""
+        while self.free:
+            lane = self.free.pop()
+            if time.monotonic() - lane.since < PING_AFTER_IDLE or await self._ping(lane):
+                return lane
+        if self.held >= self.limit or self.closed:
+            return None
+        self.held += 1
+        try:
+            lane = Lane(await self.engine.connect())  # the pool's checkout (and its ping after idle)
+        except BaseException:
+            self.held -= 1
+            raise
+        if not lane.usable():
+            await self.drop(lane)
+            return None
+        return lane
+
+    async def _ping(self, lane: Lane) -> bool:
+        try:
+            alive = await greenlet_spawn(lane.sync.dialect.do_ping, lane.adapted)  # the pool's own ping
+            if not alive:
+                raise ConnectionError("no answer to the ping")
+        except Exception as exc:  # noqa: BLE001 - any failure means "not this connection"
+            log.info("a held connection failed its ping after idle (%s); replaced", type(exc).__name__)
+            await self.drop(lane)
+            return False
+        return True
+
+    def give_back(self, lane: Lane) -> None:
+        lane.since = time.monotonic()
+        self.free.append(lane)
+
+    async def drop(self, lane: Lane) -> None:
+        """Give ``lane``'s connection back to the pool: invalidated (the pool opens a new one) unless it is sound."""
+        self.held -= 1
+        try:
+            if not lane.usable() and not lane.sync.invalidated:
+                await lane.connection.invalidate()
+            await lane.connection.close()
+        except Exception as exc:  # noqa: BLE001 - a connection that cannot even close is the pool's to forget
+            log.warning("a held connection could not be returned cleanly (%s)", type(exc).__name__)
+
+    async def close(self) -> None:
+        """At shutdown: the free lanes back to the pool (a unit still under way gives its lane back when it ends)."""
+        self.closed = True
+        while self.free:
+            await self.drop(self.free.pop())
+
+    @asynccontextmanager
+    async def unit(self, lane: Lane, lock: str) -> AsyncIterator[LeanSession]:
+        """One unit of work on ``lane``: BEGIN and ``pg_advisory_xact_lock(hashtext(lock))`` in one round trip,
+        then the ``LeanSession``; commit on success (the resident's changes and the last writes with the COMMIT),
+        roll back on error; the lane back to the free ones, or to the pool when its connection failed."""
+        sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(lock)}))"
+        begun = Begun(lane.adapted, lane.driver, lane.sync)
+        lane.adapted._transaction = begun  # set first: whatever fails below is rolled back through it
+        session = LeanSession(self.engine, lane, begun)
+        sound = False
+        try:
+            try:
+                await lane.driver.execute(sql)
+            except Exception as exc:
+                await greenlet_spawn(raise_translated, lane.sync, lane.adapted, exc, sql)
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+            sound = True
+        finally:
+            lane.adapted._transaction = None
+            if not sound and not session.ended:
+                await session.rollback()
+            if lane.usable() and not self.closed:
+                self.give_back(lane)
+            else:
+                await self.drop(lane)
+
+
+class LeanSession:
+    """What the webhook's dialogue needs of a session, on a lane: ``exec`` of statements marked ``on_driver`` on
+    asyncpg, the resident loaded on the driver kept as a loaded row (``add``), ``info`` and ``bind``. Any other
+    attribute makes the real session (``DriverSession``) bound to the lane's connection, in the same transaction,
+    holding the rows kept so far; from then on everything goes through it."""
+
+    def __init__(self, engine: AsyncEngine, lane: Lane, begun: Begun) -> None:
+        self.bind = engine
+        self.info: dict[Any, Any] = {BEGUN: begun}
+        self._lane = lane
+        self._begun = begun
+        self._kept: dict[tuple[type, Any], Any] = {}
+        self._real: DriverSession | None = None
+        self.ended = False
+
+    # ---------------------------------------------------------------- the lean part
+    async def exec(
+        self, statement: Any, *, params: Any = None, execution_options: Any = None, **kw: Any
+    ) -> Any:
+        if self._real is None and not execution_options:
+            prepared = driven(self, statement, params, kw)
+            if prepared is not None and not self._stale_for(prepared):
+                rows, count = await run_pg(self._begun, prepared, params or {})
+                return DriverResult(prepared, rows, count)
+        return await self.real.exec(statement, params=params, execution_options=execution_options, **kw)
+
+    def _stale_for(self, prepared: Any) -> bool:
+        """A kept row has changes the statement's tables would not show yet (the session would flush them first)."""
+        if not self._kept:
+            return False
+        tables = prepared.tables
+        return any(
+            sa_inspect(obj).modified and sa_inspect(obj).mapper.local_table in tables
+            for obj in self._kept.values()
+        )
+
+    def held(self, cls: type, ident: Any) -> Any:
+        """The row of ``cls`` with primary key ``ident`` this unit keeps, if any (the session's identity map)."""
+        if self._real is not None:
+            return self._real.sync_session.identity_map.get((cls, (ident,), None))
+        return self._kept.get((cls, ident))
+
+    def add(self, obj: Any) -> None:
+        """A row as loaded (its identity set, detached) is kept; anything else goes to the real session."""
+        state: Any = sa_inspect(obj)
+        if (
+            self._real is None
+            and state.key is not None
+            and state.session_id is None
+            and len(state.key[1]) == 1
+        ):
+            self._kept[(state.class_, state.key[1][0])] = obj
+            return
+        self.real.add(obj)
+
+    # ---------------------------------------------------------------- the real session, when needed
+    @property
+    def real(self) -> DriverSession:
+        if self._real is None:
+            real = DriverSession(bind=self._lane.connection, expire_on_commit=False)
+            real.info.update(self.info)
+            for obj in self._kept.values():
+                real.add(obj)
+            self._kept.clear()
+            self._real = real
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        # everything a LeanSession does not do itself: the real session's (made now)
+        return getattr(self.real, name)
+
+    # ---------------------------------------------------------------- the end of the unit
+    async def commit(self) -> None:
+        self.ended = True
+        if self._real is None and write_with_commit(self, list(self._kept.values())):
+            self._dispatch("commit")
+            await self._begun.commit()
+            return
+        real = self.real  # a kept row whose changes need the ORM's flush
+        await greenlet_spawn(commit_and_close, real.sync_session)
+        if self._lane.adapted._transaction is self._begun:  # the session never used the connection
+            await self._begun.commit()
+
+    def _dispatch(self, name: str) -> None:
+        """The engine's ``commit`` / ``rollback`` listeners, as SQLAlchemy's connection calls them before it
+        commits or rolls back (they watch the database answer, count transactions)."""
+        sync = self._lane.sync
+        if sync._has_events or sync.engine._has_events:
+            getattr(sync.dispatch, name)(sync)
+
+    async def rollback(self) -> None:
+        self.ended = True
+        try:
+            if self._real is not None:
+                await self._real.close()  # rolls back through the adapter (the lane's connection stays held)
+            if self._lane.adapted._transaction is self._begun:  # not begun through the session
+                self._dispatch("rollback")
+                await self._begun.rollback()
+        except Exception as exc:  # noqa: BLE001 - the lane is then unusable and goes back to the pool
+            log.warning("rollback on a held connection failed (%s)", type(exc).__name__)
+        finally:
+            self._lane.adapted._transaction = None
