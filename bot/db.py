@@ -182,7 +182,8 @@ async def transaction(sessions: Sessions, *, lock: str | None = None) -> AsyncIt
     session = sessions()
     try:
         if lock is not None and not await begin_locked(session, lock):
-            await session.execute(sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=lock))
+            locked = sql_text("SELECT pg_advisory_xact_lock(hashtext(:k))").bindparams(k=lock)
+            await session.exec(locked)  # type: ignore[call-overload]
         yield session  # its first statement begins the transaction (autobegin)
     except BaseException:
         await session.close()  # rolls the transaction back and returns the connection

@@ -247,7 +247,13 @@ class LeanSession:
         self.ended = True
         if self._real is None and write_with_commit(self, list(self._kept.values())):
             self._dispatch("commit")
-            await self._begun.commit()
+            try:
+                await self._begun.commit()
+            except Exception as exc:
+                # as SQLAlchemy's adapter reports a failed COMMIT: its error (a constraint is an IntegrityError,
+                # a lost connection is invalidated); the transaction is over either way
+                self._lane.adapted._transaction = None
+                await greenlet_spawn(raise_translated, self._lane.sync, self._lane.adapted, exc, "COMMIT")
             return
         real = self.real  # a kept row whose changes need the ORM's flush
         await greenlet_spawn(commit_and_close, real.sync_session)
