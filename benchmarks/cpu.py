@@ -88,7 +88,8 @@ async def _backends_cpu(db_url: str) -> dict[int, float] | None:
         rows = await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = $1", db_url.rsplit("/", 1)[1]
         )
-        own = await conn.fetchval("SELECT pg_backend_pid()")
+        # read while this connection's backend is alive (the postmaster is its parent)
+        reaped = _reaped_cpu_ms(await conn.fetchval("SELECT pg_backend_pid()"))
     finally:
         await conn.close()
     spent = {}
@@ -96,7 +97,6 @@ async def _backends_cpu(db_url: str) -> dict[int, float] | None:
         ms = _backend_cpu_ms([row["pid"]])
         if ms is not None:
             spent[row["pid"]] = ms
-    reaped = _reaped_cpu_ms(own)
     if reaped is not None:
         spent[REAPED] = reaped
     return spent
