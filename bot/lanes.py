@@ -256,9 +256,10 @@ class LeanSession:
                 await greenlet_spawn(raise_translated, self._lane.sync, self._lane.adapted, exc, "COMMIT")
             return
         real = self.real  # a kept row whose changes need the ORM's flush
+        # the session's transaction on the lane's connection, so its COMMIT is the unit's: its ``after_commit``
+        # listeners (a media download) run once the unit is committed, never before
+        await real.connection()
         await greenlet_spawn(commit_and_close, real.sync_session)
-        if self._lane.adapted._transaction is self._begun:  # the session never used the connection
-            await self._begun.commit()
 
     def _dispatch(self, name: str) -> None:
         """The engine's ``commit`` / ``rollback`` listeners, as SQLAlchemy's connection calls them before it

@@ -331,3 +331,30 @@ async def test_a_unit_cancelled_in_a_statement_leaves_no_connection_behind(pg: s
         await release(sessions)
         assert engine.sync_engine.pool.checkedout() == 0
         await engine.dispose()
+
+
+async def test_a_session_made_only_for_a_listener_fires_it_after_the_commit(pg: str) -> None:
+    """A media download waits for the unit's commit (``after_commit`` of the session): made on a lane only to
+    listen, the session's commit is the unit's COMMIT, so the listener runs when the record is committed."""
+    from sqlalchemy import event
+
+    engine = make_engine(pg)
+    sessions, lanes = await _lanes(engine)
+    try:
+        rid = await _resident(sessions, "oLane-10")
+        seen: list[bool] = []
+        async with transaction(sessions, lock="resident:oLane-10") as session:
+            await session.exec(_INSERT_RECORD, params=_record("oLane-10", rid, "k-lane-10"))
+            lane = session._lane
+            event.listen(
+                session.sync_session,
+                "after_commit",
+                lambda _s: seen.append(lane.driver.is_in_transaction()),
+                once=True,
+            )
+        assert seen == [False]  # fired once, with the server's transaction already committed
+        assert await _count(sessions, "k-lane-10") == 1
+        assert lanes.held == 1 and len(lanes.free) == 1
+    finally:
+        await release(sessions)
+        await engine.dispose()
