@@ -158,6 +158,15 @@ def pg_template() -> Iterator[PgTemplate | None]:
     _run_alone(tpl.drop_all())
 
 
+@pytest.fixture
+async def pg(pg_template: PgTemplate | None) -> str:
+    """The URL of a fresh migrated PostgreSQL database of its own (the test skips without PostgreSQL)."""
+    if pg_template is None:
+        pytest.skip("PostgreSQL not reachable")
+    url: str = await pg_template.copy()
+    return url
+
+
 @pytest.fixture(scope="session")
 def sqlite_template() -> Path:
     """The worker's one migrated SQLite file (``helpers.sqlite_template``, shared with ``helpers.migrated_sqlite``)."""

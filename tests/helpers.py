@@ -71,6 +71,24 @@ def pg_dsn(database: str | None = None) -> str:
     return url if database is None else url.rsplit("/", 1)[0] + f"/{database}"
 
 
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL (``postgresql+asyncpg://``) as asyncpg wants it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def new_resident(sessions: Any, openid: str) -> int:
+    """A resident of ``openid`` committed through ``sessions``; their id."""
+    from bot.db import transaction
+    from bot.models import Resident
+
+    async with transaction(sessions) as session:
+        row = Resident(openid=openid, created_at=datetime.now(UTC))
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        return row.id
+
+
 def pg_url(database: str) -> str:
     """The SQLAlchemy URL of ``database`` on the test server."""
     return "postgresql+asyncpg://" + pg_dsn(database).split("://", 1)[1]

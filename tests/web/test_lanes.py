@@ -6,12 +6,14 @@ back to the pool and replaced; with every held connection in use, the ordinary s
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.conversation.dbwatch import unavailable
@@ -20,29 +22,9 @@ from bot.db import make_engine, make_sessions, release, transaction
 from bot.driver import DriverSession, at_commit
 from bot.lanes import Lanes, LeanSession
 from bot.models import InboundMessage, Resident
+from tests.helpers import asyncpg_dsn, new_resident
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg(pg_template: Any) -> str:
-    if pg_template is None:
-        pytest.skip("PostgreSQL not reachable")
-    url: str = await pg_template.copy()
-    return url
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def _resident(sessions: Any, openid: str) -> int:
-    async with transaction(sessions) as session:
-        row = Resident(openid=openid, created_at=datetime.now(UTC))
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        return row.id
 
 
 def _record(openid: str, rid: int, key: str) -> dict[str, Any]:
@@ -65,6 +47,14 @@ async def _known(session: Any, openid: str) -> Resident:
     return _loaded(session, row)
 
 
+async def _recorded(session: Any, openid: str, rid: int, key: str, *, phone: str) -> Resident:
+    """A message's first steps in a unit: the resident read (kept as loaded), given ``phone``, the record inserted."""
+    resident = await _known(session, openid)
+    resident.phone = phone
+    await session.exec(_INSERT_RECORD, params=_record(openid, rid, key))
+    return resident
+
+
 async def _count(sessions: Any, key: str) -> int:
     async with sessions() as session:
         found = await session.exec(
@@ -73,179 +63,164 @@ async def _count(sessions: Any, key: str) -> int:
         return len(found.all())
 
 
-async def _lanes(engine: Any) -> tuple[Any, Lanes]:
+#: an engine, its sessions and the connections they hold
+Held = tuple[Any, Any, Lanes]
+
+
+@asynccontextmanager
+async def _held(url: str, **pool: Any) -> AsyncIterator[Held]:
+    """An engine of ``url``, its sessions and their ``Lanes``; at the end every held connection is back in the
+    pool (``release``) and none is left checked out."""
+    engine = make_engine(url, **pool)
     sessions = make_sessions(engine)
     lanes = sessions.lanes  # type: ignore[attr-defined]
     assert isinstance(lanes, Lanes)
-    return sessions, lanes
-
-
-async def test_a_unit_on_a_lane_writes_without_the_session_and_holds_the_connection(pg: str) -> None:
-    engine = make_engine(pg)
-    sessions, lanes = await _lanes(engine)
     try:
-        rid = await _resident(sessions, "oLane-1")
-        then = datetime.now(UTC) - timedelta(hours=1)
-        async with transaction(sessions, lock="resident:oLane-1") as session:
-            assert isinstance(session, LeanSession)
-            resident = await _known(session, "oLane-1")
-            await session.exec(_INSERT_RECORD, params=_record("oLane-1", rid, "k-lane-1"))
-            resident.phone = "13800000001"  # goes with the COMMIT
-            resident.last_interaction_at = then
-            assert session._real is None  # no ORM session was needed
-        assert await _count(sessions, "k-lane-1") == 1
-        async with sessions() as check:
-            row = await check.get(Resident, rid)
-            assert row is not None and row.phone == "13800000001"
-            assert (
-                row.last_interaction_at is not None
-                and abs((row.last_interaction_at.replace(tzinfo=UTC) - then).total_seconds()) < 1e-3
-            )
-        # the connection stays held for the next unit; the pool counts it as checked out
-        assert lanes.held == 1 and len(lanes.free) == 1
-        assert engine.sync_engine.pool.checkedout() == 1
-        async with transaction(sessions, lock="resident:oLane-1") as session:
-            assert isinstance(session, LeanSession)
-        assert lanes.held == 1  # the same one again
+        yield engine, sessions, lanes
     finally:
         await release(sessions)
         assert engine.sync_engine.pool.checkedout() == 0  # nothing held after the release
         await engine.dispose()
 
 
-async def test_an_orm_operation_makes_the_session_in_the_same_transaction(pg: str) -> None:
-    engine = make_engine(pg)
-    sessions, lanes = await _lanes(engine)
-    try:
-        rid = await _resident(sessions, "oLane-2")
-        async with transaction(sessions, lock="resident:oLane-2") as session:
-            resident = await _known(session, "oLane-2")
-            resident.phone = "13800000002"
-            await session.exec(_INSERT_RECORD, params=_record("oLane-2", rid, "k-lane-2"))
-            # an unmarked statement: the real session, on the same connection, sees the uncommitted record
-            seen = (
-                await session.exec(
-                    select(InboundMessage.id).where(InboundMessage.delivery_key == "k-lane-2")  # type: ignore[arg-type]
-                )
-            ).all()
-            assert len(seen) == 1
-            assert isinstance(session._real, DriverSession)
-            # the resident kept so far is the session's own row (its change flushed by the session)
-            assert await session.get(Resident, rid) is resident
-            assert (
-                await session.exec(select(Resident.phone).where(Resident.id == rid))  # type: ignore[arg-type]
-            ).scalar_one() == "13800000002"
-        async with sessions() as check:
-            row = await check.get(Resident, rid)
-            assert row is not None and row.phone == "13800000002"
-        assert await _count(sessions, "k-lane-2") == 1
-        assert lanes.held == 1 and len(lanes.free) == 1
-    finally:
-        await release(sessions)
-        await engine.dispose()
+@pytest.fixture
+async def held(pg: str) -> AsyncIterator[Held]:
+    async with _held(pg) as made:
+        yield made
 
 
-async def test_a_change_to_a_kept_row_is_seen_by_a_later_statement_of_its_table(pg: str) -> None:
+async def test_a_unit_on_a_lane_writes_without_the_session_and_holds_the_connection(held: Held) -> None:
+    engine, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-1")
+    then = datetime.now(UTC) - timedelta(hours=1)
+    async with transaction(sessions, lock="resident:oLane-1") as session:
+        assert isinstance(session, LeanSession)
+        resident = await _known(session, "oLane-1")
+        await session.exec(_INSERT_RECORD, params=_record("oLane-1", rid, "k-lane-1"))
+        resident.phone = "13800000001"  # goes with the COMMIT
+        resident.last_interaction_at = then
+        assert session._real is None  # no ORM session was needed
+    assert await _count(sessions, "k-lane-1") == 1
+    async with sessions() as check:
+        row = await check.get(Resident, rid)
+        assert row is not None and row.phone == "13800000001"
+        assert (
+            row.last_interaction_at is not None
+            and abs((row.last_interaction_at.replace(tzinfo=UTC) - then).total_seconds()) < 1e-3
+        )
+    # the connection stays held for the next unit; the pool counts it as checked out
+    assert lanes.held == 1 and len(lanes.free) == 1
+    assert engine.sync_engine.pool.checkedout() == 1
+    async with transaction(sessions, lock="resident:oLane-1") as session:
+        assert isinstance(session, LeanSession)
+    assert lanes.held == 1  # the same one again
+
+
+async def test_an_orm_operation_makes_the_session_in_the_same_transaction(held: Held) -> None:
+    engine, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-2")
+    async with transaction(sessions, lock="resident:oLane-2") as session:
+        resident = await _recorded(session, "oLane-2", rid, "k-lane-2", phone="13800000002")
+        # an unmarked statement: the real session, on the same connection, sees the uncommitted record
+        seen = (
+            await session.exec(
+                select(InboundMessage.id).where(InboundMessage.delivery_key == "k-lane-2")  # type: ignore[arg-type]
+            )
+        ).all()
+        assert len(seen) == 1
+        assert isinstance(session._real, DriverSession)
+        # the resident kept so far is the session's own row (its change flushed by the session)
+        assert await session.get(Resident, rid) is resident
+        assert (
+            await session.exec(select(Resident.phone).where(Resident.id == rid))  # type: ignore[arg-type]
+        ).scalar_one() == "13800000002"
+    async with sessions() as check:
+        row = await check.get(Resident, rid)
+        assert row is not None and row.phone == "13800000002"
+    assert await _count(sessions, "k-lane-2") == 1
+    assert lanes.held == 1 and len(lanes.free) == 1
+
+
+async def test_a_change_to_a_kept_row_is_seen_by_a_later_statement_of_its_table(held: Held) -> None:
     """As the session's autoflush would: a statement reading the resident's table after the resident changed sees
     the change (the unit goes on through the real session); statements of other tables leave it for the COMMIT."""
-    engine = make_engine(pg)
-    sessions, _ = await _lanes(engine)
-    try:
-        rid = await _resident(sessions, "oLane-3")
-        async with transaction(sessions, lock="resident:oLane-3") as session:
-            resident = await _known(session, "oLane-3")
-            resident.phone = "13800000003"
-            await session.exec(_INSERT_RECORD, params=_record("oLane-3", rid, "k-lane-3"))
-            assert session._real is None  # another table: the change waits for the COMMIT
-            again = (await session.exec(_KNOWN_RESIDENT, params={"openid": "oLane-3"})).first()
-            assert again is not None and "13800000003" in tuple(again)
-            assert session._real is not None
-    finally:
-        await release(sessions)
-        await engine.dispose()
+    engine, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-3")
+    async with transaction(sessions, lock="resident:oLane-3") as session:
+        await _recorded(session, "oLane-3", rid, "k-lane-3", phone="13800000003")
+        assert session._real is None  # another table: the change waits for the COMMIT
+        again = (await session.exec(_KNOWN_RESIDENT, params={"openid": "oLane-3"})).first()
+        assert again is not None and "13800000003" in tuple(again)
+        assert session._real is not None
 
 
-async def test_an_error_rolls_the_unit_back_and_the_lane_serves_the_next(pg: str) -> None:
-    engine = make_engine(pg)
-    sessions, lanes = await _lanes(engine)
-    try:
-        rid = await _resident(sessions, "oLane-4")
-        with pytest.raises(RuntimeError):
-            async with transaction(sessions, lock="resident:oLane-4") as session:
-                resident = await _known(session, "oLane-4")
-                resident.phone = "13800000004"
-                await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4"))
-                raise RuntimeError("the dialogue failed")
-        assert await _count(sessions, "k-lane-4") == 0
-        async with sessions() as check:
-            row = await check.get(Resident, rid)
-            assert row is not None and row.phone is None
-        # a duplicate key: SQLAlchemy's IntegrityError (the webhook answers it as a retry), nothing kept
+async def test_an_error_rolls_the_unit_back_and_the_lane_serves_the_next(held: Held) -> None:
+    engine, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-4")
+    with pytest.raises(RuntimeError):
         async with transaction(sessions, lock="resident:oLane-4") as session:
+            await _recorded(session, "oLane-4", rid, "k-lane-4", phone="13800000004")
+            raise RuntimeError("the dialogue failed")
+    assert await _count(sessions, "k-lane-4") == 0
+    async with sessions() as check:
+        row = await check.get(Resident, rid)
+        assert row is not None and row.phone is None
+    # a duplicate key: SQLAlchemy's IntegrityError (the webhook answers it as a retry), nothing kept
+    async with transaction(sessions, lock="resident:oLane-4") as session:
+        await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4b"))
+    with pytest.raises(IntegrityError):
+        async with transaction(sessions, lock="resident:oLane-4") as session:
+            await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4c"))
             await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4b"))
-        with pytest.raises(IntegrityError):
-            async with transaction(sessions, lock="resident:oLane-4") as session:
-                await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4c"))
-                await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4b"))
-        assert await _count(sessions, "k-lane-4c") == 0
-        # a write left for the COMMIT that fails: the commit fails, nothing of the unit stays
-        with pytest.raises(IntegrityError):
-            async with transaction(sessions, lock="resident:oLane-4") as session:
-                await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4d"))
-                assert at_commit(session, f"UPDATE resident SET openid = NULL WHERE id = {rid}")
-        assert await _count(sessions, "k-lane-4d") == 0
-        assert lanes.held == 1 and len(lanes.free) == 1  # the same connection, usable
+    assert await _count(sessions, "k-lane-4c") == 0
+    # a write left for the COMMIT that fails: the commit fails, nothing of the unit stays
+    with pytest.raises(IntegrityError):
         async with transaction(sessions, lock="resident:oLane-4") as session:
-            await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4e"))
-        assert await _count(sessions, "k-lane-4e") == 1
-    finally:
-        await release(sessions)
-        await engine.dispose()
+            await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4d"))
+            assert at_commit(session, f"UPDATE resident SET openid = NULL WHERE id = {rid}")
+    assert await _count(sessions, "k-lane-4d") == 0
+    assert lanes.held == 1 and len(lanes.free) == 1  # the same connection, usable
+    async with transaction(sessions, lock="resident:oLane-4") as session:
+        await session.exec(_INSERT_RECORD, params=_record("oLane-4", rid, "k-lane-4e"))
+    assert await _count(sessions, "k-lane-4e") == 1
 
 
-async def test_the_lock_orders_two_units_of_one_resident(pg: str) -> None:
+async def test_the_lock_orders_two_units_of_one_resident(held: Held) -> None:
     """The second unit of a resident waits for the first's commit and reads what it wrote (its read comes after the
     lock, so it sees the first's commit); another resident's unit does not wait."""
-    engine = make_engine(pg)
-    sessions, _ = await _lanes(engine)
-    try:
-        await _resident(sessions, "oLane-5")
-        await _resident(sessions, "oLane-6")
-        first_in = asyncio.Event()
-        order: list[str] = []
+    engine, sessions, lanes = held
+    await new_resident(sessions, "oLane-5")
+    await new_resident(sessions, "oLane-6")
+    first_in = asyncio.Event()
+    order: list[str] = []
 
-        async def first() -> None:
-            async with transaction(sessions, lock="resident:oLane-5") as session:
-                resident = await _known(session, "oLane-5")
-                resident.phone = "13800000005"
-                first_in.set()
-                await asyncio.sleep(0.3)
-                order.append("first commits")
+    async def first() -> None:
+        async with transaction(sessions, lock="resident:oLane-5") as session:
+            resident = await _known(session, "oLane-5")
+            resident.phone = "13800000005"
+            first_in.set()
+            await asyncio.sleep(0.3)
+            order.append("first commits")
 
-        async def second() -> str | None:
-            await first_in.wait()
-            async with transaction(sessions, lock="resident:oLane-5") as session:
-                order.append("second reads")
-                return (await _known(session, "oLane-5")).phone
+    async def second() -> str | None:
+        await first_in.wait()
+        async with transaction(sessions, lock="resident:oLane-5") as session:
+            order.append("second reads")
+            return (await _known(session, "oLane-5")).phone
 
-        async def other() -> None:
-            await first_in.wait()
-            async with transaction(sessions, lock="resident:oLane-6") as session:
-                await _known(session, "oLane-6")
-                order.append("other resident")
+    async def other() -> None:
+        await first_in.wait()
+        async with transaction(sessions, lock="resident:oLane-6") as session:
+            await _known(session, "oLane-6")
+            order.append("other resident")
 
-        _, phone, _ = await asyncio.gather(first(), second(), other())
-        assert phone == "13800000005"
-        assert order == ["other resident", "first commits", "second reads"]
-    finally:
-        await release(sessions)
-        await engine.dispose()
+    _, phone, _ = await asyncio.gather(first(), second(), other())
+    assert phone == "13800000005"
+    assert order == ["other resident", "first commits", "second reads"]
 
 
 async def test_with_every_lane_in_use_a_unit_takes_the_session_and_still_the_lock(pg: str) -> None:
-    engine = make_engine(pg, pool_size=2, max_overflow=2)
-    sessions, lanes = await _lanes(engine)
-    try:
+    async with _held(pg, pool_size=2, max_overflow=2) as (engine, sessions, lanes):
         taken = [await lanes.take(), await lanes.take()]
         assert all(taken) and await lanes.take() is None
         async with transaction(sessions, lock="resident:oLane-7") as session:
@@ -262,99 +237,76 @@ async def test_with_every_lane_in_use_a_unit_takes_the_session_and_still_the_loc
         for lane in taken:
             assert lane is not None
             lanes.give_back(lane)
-    finally:
-        await release(sessions)
-        assert engine.sync_engine.pool.checkedout() == 0
-        await engine.dispose()
 
 
-async def test_a_connection_the_server_dropped_is_given_back_and_replaced(pg: str) -> None:
-    engine = make_engine(pg)
-    sessions, lanes = await _lanes(engine)
+async def test_a_connection_the_server_dropped_is_given_back_and_replaced(pg: str, held: Held) -> None:
+    engine, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-8")
+    async with transaction(sessions, lock="resident:oLane-8") as session:
+        await _known(session, "oLane-8")
+    assert lanes.held == 1
+    admin = await asyncpg.connect(asyncpg_dsn(pg))
     try:
-        rid = await _resident(sessions, "oLane-8")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 "
+            "AND pid <> pg_backend_pid()",
+            pg.rsplit("/", 1)[1],
+        )
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.1)
+    # used again at once (not idle: no ping): the unit fails as "the database is away" (the webhook journals
+    # the delivery), and the dead connection is not kept
+    with pytest.raises(Exception) as failed:
         async with transaction(sessions, lock="resident:oLane-8") as session:
             await _known(session, "oLane-8")
-        assert lanes.held == 1
-        admin = await asyncpg.connect(_dsn(pg))
-        try:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 "
-                "AND pid <> pg_backend_pid()",
-                pg.rsplit("/", 1)[1],
-            )
-        finally:
-            await admin.close()
-        await asyncio.sleep(0.1)
-        # used again at once (not idle: no ping): the unit fails as "the database is away" (the webhook journals
-        # the delivery), and the dead connection is not kept
-        with pytest.raises(Exception) as failed:
-            async with transaction(sessions, lock="resident:oLane-8") as session:
-                await _known(session, "oLane-8")
-        assert unavailable(failed.value), repr(failed.value)
-        assert lanes.held == 0 and not lanes.free
-        async with transaction(sessions, lock="resident:oLane-8") as session:
-            assert isinstance(session, LeanSession)
-            await session.exec(_INSERT_RECORD, params=_record("oLane-8", rid, "k-lane-8"))
-        assert await _count(sessions, "k-lane-8") == 1
-        assert lanes.held == 1
-    finally:
-        await release(sessions)
-        assert engine.sync_engine.pool.checkedout() == 0
-        await engine.dispose()
+    assert unavailable(failed.value), repr(failed.value)
+    assert lanes.held == 0 and not lanes.free
+    async with transaction(sessions, lock="resident:oLane-8") as session:
+        assert isinstance(session, LeanSession)
+        await session.exec(_INSERT_RECORD, params=_record("oLane-8", rid, "k-lane-8"))
+    assert await _count(sessions, "k-lane-8") == 1
+    assert lanes.held == 1
 
 
-async def test_a_unit_cancelled_in_a_statement_leaves_no_connection_behind(pg: str) -> None:
+async def test_a_unit_cancelled_in_a_statement_leaves_no_connection_behind(held: Held) -> None:
     """The database watch cancels a unit past its budget: the held connection is rolled back (or given back to the
     pool when it cannot be), and the next unit works."""
-    engine = make_engine(pg)
-    sessions, lanes = await _lanes(engine)
-    try:
-        rid = await _resident(sessions, "oLane-9")
+    engine, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-9")
 
-        async def slow() -> None:
-            async with transaction(sessions, lock="resident:oLane-9") as session:
-                await session.exec(_INSERT_RECORD, params=_record("oLane-9", rid, "k-lane-9"))
-                await session.exec(text("SELECT pg_sleep(5)"))
-
-        task = asyncio.ensure_future(slow())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await _count(sessions, "k-lane-9") == 0
-        assert engine.sync_engine.pool.checkedout() == lanes.held
+    async def slow() -> None:
         async with transaction(sessions, lock="resident:oLane-9") as session:
-            await session.exec(_INSERT_RECORD, params=_record("oLane-9", rid, "k-lane-9b"))
-        assert await _count(sessions, "k-lane-9b") == 1
-    finally:
-        await release(sessions)
-        assert engine.sync_engine.pool.checkedout() == 0
-        await engine.dispose()
+            await session.exec(_INSERT_RECORD, params=_record("oLane-9", rid, "k-lane-9"))
+            await session.exec(text("SELECT pg_sleep(5)"))
+
+    task = asyncio.ensure_future(slow())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _count(sessions, "k-lane-9") == 0
+    assert engine.sync_engine.pool.checkedout() == lanes.held
+    async with transaction(sessions, lock="resident:oLane-9") as session:
+        await session.exec(_INSERT_RECORD, params=_record("oLane-9", rid, "k-lane-9b"))
+    assert await _count(sessions, "k-lane-9b") == 1
 
 
-async def test_a_session_made_only_for_a_listener_fires_it_after_the_commit(pg: str) -> None:
+async def test_a_session_made_only_for_a_listener_fires_it_after_the_commit(held: Held) -> None:
     """A media download waits for the unit's commit (``after_commit`` of the session): made on a lane only to
     listen, the session's commit is the unit's COMMIT, so the listener runs when the record is committed."""
-    from sqlalchemy import event
-
-    engine = make_engine(pg)
-    sessions, lanes = await _lanes(engine)
-    try:
-        rid = await _resident(sessions, "oLane-10")
-        seen: list[bool] = []
-        async with transaction(sessions, lock="resident:oLane-10") as session:
-            await session.exec(_INSERT_RECORD, params=_record("oLane-10", rid, "k-lane-10"))
-            lane = session._lane
-            event.listen(
-                session.sync_session,
-                "after_commit",
-                lambda _s: seen.append(lane.driver.is_in_transaction()),
-                once=True,
-            )
-        assert seen == [False]  # fired once, with the server's transaction already committed
-        assert await _count(sessions, "k-lane-10") == 1
-        assert lanes.held == 1 and len(lanes.free) == 1
-    finally:
-        await release(sessions)
-        await engine.dispose()
+    _, sessions, lanes = held
+    rid = await new_resident(sessions, "oLane-10")
+    seen: list[bool] = []
+    async with transaction(sessions, lock="resident:oLane-10") as session:
+        await session.exec(_INSERT_RECORD, params=_record("oLane-10", rid, "k-lane-10"))
+        lane = session._lane
+        event.listen(
+            session.sync_session,
+            "after_commit",
+            lambda _s: seen.append(lane.driver.is_in_transaction()),
+            once=True,
+        )
+    assert seen == [False]  # fired once, with the server's transaction already committed
+    assert await _count(sessions, "k-lane-10") == 1
+    assert lanes.held == 1 and len(lanes.free) == 1

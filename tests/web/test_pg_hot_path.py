@@ -24,21 +24,9 @@ from bot import keys
 from bot.db import make_engine, make_sessions, transaction
 from bot.driver import at_commit, begin_locked, pg_literal, update_at_commit, updates_with_commit
 from bot.models import Case, Conversation, InboundMessage, Resident
-from tests.helpers import text_delivery
+from tests.helpers import asyncpg_dsn, new_resident, text_delivery
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg(pg_template: Any) -> str:
-    if pg_template is None:
-        pytest.skip("PostgreSQL not reachable")
-    url: str = await pg_template.copy()
-    return url
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def test_literals_read_back_as_the_values_they_stand_for(pg: str) -> None:
@@ -60,7 +48,7 @@ async def test_literals_read_back_as_the_values_they_stand_for(pg: str) -> None:
         True,
         False,
     ]
-    conn = await asyncpg.connect(_dsn(pg))
+    conn = await asyncpg.connect(asyncpg_dsn(pg))
     try:
         assert await conn.fetchval("SHOW standard_conforming_strings") == "on"
         for value in values:
@@ -96,20 +84,11 @@ async def _keyword_bot(url: str, folder: Path, *, migrate: bool) -> Any:
     return runner
 
 
-async def _resident(sessions: Any, openid: str) -> int:
-    async with transaction(sessions) as session:
-        row = Resident(openid=openid, created_at=datetime.now(UTC))
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        return row.id
-
-
 async def test_the_read_after_the_lock_sees_what_its_last_holder_committed(pg: str) -> None:
     engine = make_engine(pg)
     sessions = make_sessions(engine)
     try:
-        rid = await _resident(sessions, "oLock-1")
+        rid = await new_resident(sessions, "oLock-1")
         holder_done = asyncio.Event()
         release = asyncio.Event()
 
@@ -143,7 +122,7 @@ async def test_statements_left_for_the_commit_run_with_it_or_not_at_all(pg: str)
     engine = make_engine(pg)
     sessions = make_sessions(engine)
     try:
-        rid = await _resident(sessions, "oCommit-1")
+        rid = await new_resident(sessions, "oCommit-1")
 
         def set_phone(value: str) -> str:
             return f"UPDATE resident SET phone = {pg_literal(value)} WHERE id = {rid}"
@@ -190,7 +169,7 @@ async def test_an_update_left_for_the_commit_writes_what_the_parameters_would(pg
     sessions = make_sessions(engine)
     table = Conversation.__table__  # type: ignore[attr-defined]
     try:
-        rid = await _resident(sessions, "oConv-1")
+        rid = await new_resident(sessions, "oConv-1")
         async with transaction(sessions) as session:
             conv = Conversation(resident_id=rid, state="idle", data={}, updated_at=datetime.now(UTC))
             session.add(conv)
@@ -369,7 +348,7 @@ async def test_the_record_read_on_the_driver_gives_what_the_session_would(pg: st
     engine = make_engine(pg)
     sessions = make_sessions(engine)
     try:
-        rid = await _resident(sessions, "oDriver-1")
+        rid = await new_resident(sessions, "oDriver-1")
         async with transaction(sessions) as session:
             session.add(
                 Conversation(
@@ -449,7 +428,7 @@ async def test_what_a_turn_changes_on_the_resident_goes_with_the_commit(pg: str)
         cursor_sql.append(" ".join(statement.split()))
 
     try:
-        rid = await _resident(sessions, "oWindow-1")
+        rid = await new_resident(sessions, "oWindow-1")
         first = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
         later = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)  # past the window's slack: written again
         for n, now in enumerate((first, later)):
@@ -714,7 +693,7 @@ async def test_a_statement_prepared_before_a_column_type_change_is_handled_once_
         assert first and first != SORRY
         again = await handler.handle(text_delivery("msg:oSchema-1:2", "oSchema-1", "你好"))
         assert again == first  # the read-and-record plan is prepared on the pooled connection now
-        conn = await asyncpg.connect(_dsn(pg))
+        conn = await asyncpg.connect(asyncpg_dsn(pg))
         try:
             await conn.execute("ALTER TABLE resident ALTER COLUMN phone TYPE text")
         finally:
