@@ -15,7 +15,8 @@ session at that moment, bound to the lane's connection inside the same transacti
 through it as before. The commit sends the resident's changed columns and the turn's last writes with the COMMIT.
 
 A lane idle for ``PING_AFTER_IDLE`` seconds is pinged before it is used (the pool's own rule for its connections);
-one whose connection failed is invalidated and given back to the pool, which replaces it. With every lane in use,
+one whose connection failed is invalidated and given back to the pool, which replaces it, and when the connection was
+lost the free lanes go back with it (as the pool invalidates its own: they were the same server's). With every lane in use,
 a unit takes the ordinary session from the pool (``bot.db.transaction``)."""
 
 from __future__ import annotations
@@ -168,7 +169,10 @@ class Lanes:
             if lane.usable() and not self.closed:
                 self.give_back(lane)
             else:
+                gone = lane.sync.invalidated  # a lost connection: the server restarted or failed over
                 await self.drop(lane)
+                while gone and self.free:  # as the pool does its own: the others of that server go too
+                    await self.drop(self.free.pop())
 
 
 class LeanSession:

@@ -242,9 +242,14 @@ async def test_with_every_lane_in_use_a_unit_takes_the_session_and_still_the_loc
 async def test_a_connection_the_server_dropped_is_given_back_and_replaced(pg: str, held: Held) -> None:
     engine, sessions, lanes = held
     rid = await new_resident(sessions, "oLane-8")
-    async with transaction(sessions, lock="resident:oLane-8") as session:
-        await _known(session, "oLane-8")
-    assert lanes.held == 1
+
+    async def unit(n: int) -> None:
+        async with transaction(sessions, lock=f"resident:oLane-8-{n}") as session:
+            await asyncio.sleep(0.05)  # three at once: three connections held
+            await _known(session, "oLane-8")
+
+    await asyncio.gather(*(unit(n) for n in range(3)))
+    assert lanes.held == 3 and len(lanes.free) == 3
     admin = await asyncpg.connect(asyncpg_dsn(pg))
     try:
         await admin.execute(
@@ -256,7 +261,7 @@ async def test_a_connection_the_server_dropped_is_given_back_and_replaced(pg: st
         await admin.close()
     await asyncio.sleep(0.1)
     # used again at once (not idle: no ping): the unit fails as "the database is away" (the webhook journals
-    # the delivery), and the dead connection is not kept
+    # the delivery), and neither the dead connection nor the other held ones (the same server's) are kept
     with pytest.raises(Exception) as failed:
         async with transaction(sessions, lock="resident:oLane-8") as session:
             await _known(session, "oLane-8")
