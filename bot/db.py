@@ -136,8 +136,8 @@ def make_sessions(engine: AsyncEngine | InlineEngine, *, like: Sessions | None =
         return made
     made_pg = _PgSessions(bind, class_=DriverSession, expire_on_commit=False)
     pool: Any = engine.sync_engine.pool
-    if hasattr(pool, "size"):  # a queue pool: the webhook's units of work hold up to its size (bot/lanes.py)
-        made_pg.lanes = Lanes(bind, pool.size())
+    if hasattr(pool, "size"):  # a queue pool: the webhook's units of work hold some of it (bot/lanes.py)
+        made_pg.lanes = Lanes(bind, lanes.limit_for(pool.size(), pool._max_overflow))
     return made_pg
 
 

@@ -8,7 +8,9 @@ on asyncpg. Most of the webhook's messages need no ORM object but the resident, 
 already (bot/driver.py ``on_driver``, ``first_on_driver``), and whose changes go with the COMMIT.
 
 ``Lanes`` holds a few of the engine's connections checked out (a *lane*: SQLAlchemy's ``AsyncConnection`` kept with
-its asyncpg connection), handed to the webhook's units of work in turn. ``LeanSession`` stands where the session
+its asyncpg connection), handed to the webhook's units of work in turn: at most the pool's size and never the last
+connection the pool can open (``limit_for``), and a lane left unused for ``PING_AFTER_IDLE`` seconds goes back to
+the pool when the next unit ends, so a burst's connections return to staff pages and the scheduler. ``LeanSession`` stands where the session
 stands: the statements marked ``on_driver`` run on asyncpg, the resident read on the driver is kept as a loaded row;
 anything else — an unmarked statement, ``get``, ``add`` of a new object, ``flush``, a savepoint — makes the real
 session at that moment, bound to the lane's connection inside the same transaction, and the rest of the unit goes
@@ -80,6 +82,15 @@ class Lane:
         )
 
 
+def limit_for(pool_size: int, max_overflow: int) -> int:
+    """How many of a pool's connections the webhook may hold: its size, but never the last connection the pool can
+    open (staff pages, the scheduler and the webhook's other units take theirs from what is left). ``max_overflow``
+    -1: the pool opens as many as asked."""
+    if max_overflow < 0:
+        return pool_size
+    return max(0, min(pool_size, pool_size + max_overflow - 1))
+
+
 class Lanes:
     """Up to ``limit`` of ``engine``'s pooled connections held for the webhook's units of work."""
 
@@ -123,6 +134,13 @@ class Lanes:
     def give_back(self, lane: Lane) -> None:
         lane.since = time.monotonic()
         self.free.append(lane)
+
+    async def _release_idle(self) -> None:
+        """Lanes unused for ``PING_AFTER_IDLE`` seconds (the least recently used are first) go back to the pool: a
+        burst's connections are not kept from the rest of the process once it has passed."""
+        now = time.monotonic()
+        while self.free and now - self.free[0].since >= PING_AFTER_IDLE:
+            await self.drop(self.free.pop(0))
 
     async def drop(self, lane: Lane) -> None:
         """Give ``lane``'s connection back to the pool: invalidated (the pool opens a new one) unless it is sound."""
@@ -168,6 +186,7 @@ class Lanes:
                 await session.rollback()
             if lane.usable() and not self.closed:
                 self.give_back(lane)
+                await self._release_idle()
             else:
                 gone = lane.sync.invalidated  # a lost connection: the server restarted or failed over
                 await self.drop(lane)

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
+import bot.lanes
 from bot.conversation.dbwatch import unavailable
 from bot.conversation.record import _INSERT_RECORD, _KNOWN_RESIDENT, _loaded
 from bot.db import make_engine, make_sessions, release, transaction
 from bot.driver import DriverSession, at_commit
-from bot.lanes import Lanes, LeanSession
+from bot.lanes import Lanes, LeanSession, limit_for
 from bot.models import InboundMessage, Resident
 from tests.helpers import asyncpg_dsn, new_resident
 
@@ -315,3 +316,47 @@ async def test_a_session_made_only_for_a_listener_fires_it_after_the_commit(held
     assert seen == [False]  # fired once, with the server's transaction already committed
     assert await _count(sessions, "k-lane-10") == 1
     assert lanes.held == 1 and len(lanes.free) == 1
+
+
+def test_the_webhook_never_holds_the_last_connection_the_pool_can_open() -> None:
+    assert limit_for(4, 4) == 4  # the defaults: the pool's size; its overflow stays for everyone else
+    assert limit_for(4, 0) == 3
+    assert limit_for(2, 1) == 2
+    assert limit_for(1, 0) == 0  # one connection in all: no lane, every unit takes the session
+    assert limit_for(3, -1) == 3  # an unbounded overflow
+
+
+async def test_a_held_connection_leaves_the_pool_one_for_the_rest_of_the_process(pg: str) -> None:
+    """A pool of 2 and no overflow: after two units at once the webhook holds one connection, and a staff page's
+    session gets the other at once (with both held, it would wait out the pool's timeout)."""
+    async with _held(pg, pool_size=2, max_overflow=0, pool_timeout=1) as (_, sessions, lanes):
+        rid = await new_resident(sessions, "oLane-11")
+        assert lanes.limit == 1
+
+        async def unit(n: int) -> None:
+            async with transaction(sessions, lock=f"resident:oLane-11-{n}") as session:
+                await asyncio.sleep(0.05)  # two at once: the second takes the session from the pool
+                await session.exec(_INSERT_RECORD, params=_record("oLane-11", rid, f"k-lane-11-{n}"))
+
+        await asyncio.gather(unit(0), unit(1))
+        assert lanes.held == 1
+        async with sessions() as page:
+            assert (await page.exec(text("SELECT 1"))).scalar_one() == 1
+        assert await _count(sessions, "k-lane-11-0") == 1 and await _count(sessions, "k-lane-11-1") == 1
+
+
+async def test_lanes_left_unused_go_back_to_the_pool(held: Held, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, sessions, lanes = held
+    await new_resident(sessions, "oLane-12")
+
+    async def unit(n: int) -> None:
+        async with transaction(sessions, lock=f"resident:oLane-12-{n}") as session:
+            await asyncio.sleep(0.05)  # three at once: three connections held
+            await _known(session, "oLane-12")
+
+    await asyncio.gather(*(unit(n) for n in range(3)))
+    assert lanes.held == 3 and engine.sync_engine.pool.checkedout() == 3
+    monkeypatch.setattr(bot.lanes, "PING_AFTER_IDLE", 0.2)
+    await asyncio.sleep(0.3)
+    await unit(3)  # the burst is over: one lane serves, the other two go back when it ends
+    assert lanes.held == 1 and engine.sync_engine.pool.checkedout() == 1
