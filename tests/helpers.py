@@ -89,6 +89,21 @@ async def new_resident(sessions: Any, openid: str) -> int:
         return row.id
 
 
+async def keyword_bot(url: str, folder: Path, *, migrate: bool) -> Any:
+    """The bot's app on ``url`` with the keyword NLU (the benchmarks' settings), started: its ``web.AppRunner``; the
+    webhook's handler is ``runner.app[WEBHOOK_HANDLER]``."""
+    from benchmarks.webhook import _keyword_nlu, bot_settings
+
+    settings = bot_settings(
+        db_url=url, data_dir=folder, rasa_url="http://127.0.0.1:9", sim_port=9, bot_port=9
+    )
+    app = create_app(Settings(**settings), run_migrations=migrate, with_scheduler=False)
+    app.cleanup_ctx.append(_keyword_nlu)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    return runner
+
+
 def pg_url(database: str) -> str:
     """The SQLAlchemy URL of ``database`` on the test server."""
     return "postgresql+asyncpg://" + pg_dsn(database).split("://", 1)[1]

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,13 +18,15 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
 import bot.lanes
+from bot import keys
 from bot.conversation.dbwatch import unavailable
 from bot.conversation.record import _INSERT_RECORD, _KNOWN_RESIDENT, _loaded
 from bot.db import make_engine, make_sessions, release, transaction
 from bot.driver import DriverSession, at_commit
 from bot.lanes import Lanes, LeanSession, limit_for
 from bot.models import InboundMessage, Resident
-from tests.helpers import asyncpg_dsn, new_resident
+from tests.helpers import asyncpg_dsn, keyword_bot, new_resident, text_delivery
+from webhooks import WEBHOOK_HANDLER
 
 pytestmark = pytest.mark.postgres
 
@@ -360,3 +363,31 @@ async def test_lanes_left_unused_go_back_to_the_pool(held: Held, monkeypatch: py
     await asyncio.sleep(0.3)
     await unit(3)  # the burst is over: one lane serves, the other two go back when it ends
     assert lanes.held == 1 and engine.sync_engine.pool.checkedout() == 1
+
+
+async def test_the_webhooks_common_messages_never_make_the_session(
+    pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the app's webhook handler: a new resident's greeting, a known one's, a menu digit and a wish in words
+    stay past the ORM session (what the held connections are for); a progress query, whose case list is an ORM
+    query, makes it."""
+    made: list[str] = []
+    real = LeanSession.real
+
+    def counted(self: LeanSession) -> Any:
+        if self._real is None:
+            made.append("session")
+        return real.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(LeanSession, "real", property(counted))
+    runner = await keyword_bot(pg, tmp_path, migrate=False)
+    try:
+        handler = runner.app[WEBHOOK_HANDLER]
+        for n, words in enumerate(["你好", "你好", "1", "我想要一辆轮椅，我们住在厚街镇"]):
+            assert await handler.handle(text_delivery(f"msg:oLean-1:{n}", "oLean-1", words))
+        assert made == []
+        assert runner.app[keys.SESSIONS].lanes.held >= 1
+        assert await handler.handle(text_delivery("msg:oLean-2:0", "oLean-2", "查询进度"))
+        assert made == ["session"]
+    finally:
+        await runner.cleanup()

@@ -24,7 +24,7 @@ from bot import keys
 from bot.db import make_engine, make_sessions, transaction
 from bot.driver import at_commit, begin_locked, pg_literal, update_at_commit, updates_with_commit
 from bot.models import Case, Conversation, InboundMessage, Resident
-from tests.helpers import asyncpg_dsn, new_resident, text_delivery
+from tests.helpers import asyncpg_dsn, keyword_bot, new_resident, text_delivery
 
 pytestmark = pytest.mark.postgres
 
@@ -63,25 +63,6 @@ async def test_literals_read_back_as_the_values_they_stand_for(pg: str) -> None:
         pg_literal("a\x00b")
     with pytest.raises(TypeError):
         pg_literal(b"bytes")
-
-
-async def _keyword_bot(url: str, folder: Path, *, migrate: bool) -> Any:
-    """The bot's app on ``url`` with the keyword NLU, started (its ``web.AppRunner``): the webhook's handler is
-    ``runner.app[WEBHOOK_HANDLER]``."""
-    from aiohttp import web
-
-    from benchmarks.webhook import _keyword_nlu, bot_settings
-    from bot.app import create_app
-    from bot.settings import Settings
-
-    settings = bot_settings(
-        db_url=url, data_dir=folder, rasa_url="http://127.0.0.1:9", sim_port=9, bot_port=9
-    )
-    app = create_app(Settings(**settings), run_migrations=migrate, with_scheduler=False)
-    app.cleanup_ctx.append(_keyword_nlu)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    return runner
 
 
 async def test_the_read_after_the_lock_sees_what_its_last_holder_committed(pg: str) -> None:
@@ -268,7 +249,7 @@ async def test_a_residents_answer_to_staff_is_routed_by_the_state_read_with_the_
     from tests.factories import add_case
     from webhooks import WEBHOOK_HANDLER, Delivery
 
-    runner = await _keyword_bot(pg, tmp_path, migrate=False)
+    runner = await keyword_bot(pg, tmp_path, migrate=False)
     app = runner.app
     engine = make_engine(pg)
     sessions = make_sessions(engine)
@@ -631,7 +612,7 @@ async def test_scripted_conversations_get_the_same_replies_on_postgresql_as_on_s
 
     async def chat(url: str, folder: Path) -> tuple[list[str], list[tuple[Any, ...]]]:
         folder.mkdir()
-        runner = await _keyword_bot(url, folder, migrate=True)
+        runner = await keyword_bot(url, folder, migrate=True)
         replies: list[str] = []
         try:
             handler = runner.app[WEBHOOK_HANDLER]
@@ -686,7 +667,7 @@ async def test_a_statement_prepared_before_a_column_type_change_is_handled_once_
     from bot.conversation.inbound import SORRY
     from webhooks import WEBHOOK_HANDLER
 
-    runner = await _keyword_bot(pg, tmp_path, migrate=False)
+    runner = await keyword_bot(pg, tmp_path, migrate=False)
     try:
         handler = runner.app[WEBHOOK_HANDLER]
         first = await handler.handle(text_delivery("msg:oSchema-1:1", "oSchema-1", "你好"))
