@@ -65,8 +65,8 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
 
 def _ping_after_idle(engine: Engine) -> None:
     """Pessimistic disconnect handling for connections that sat idle: a connection that comes back to the pool and
-    is taken again within ``bot.lanes.PING_AFTER_IDLE`` seconds is handed out as it is; one idle for longer is pinged first, and
-    replaced when the ping fails (a restarted or failed-over server, a proxy that dropped it). SQLAlchemy's
+    is taken again within ``bot.lanes.PING_AFTER_IDLE`` seconds is handed out as it is; one idle for longer is pinged
+    first, and replaced when the ping fails (a restarted or failed-over server, a proxy that dropped it). SQLAlchemy's
     ``pool_pre_ping`` pings on every checkout: one round trip more per webhook message (7 instead of 6 for a greeting
     on PostgreSQL), and a busy worker's connections never sit idle. A server lost while a connection is in use
     fails that transaction as before (the delivery goes to the journal) and SQLAlchemy then invalidates the pool."""

@@ -80,6 +80,17 @@ class Begun:
         self.connection = connection  # SQLAlchemy's (sync) Connection: its error handling
         self.pending: list[str] = []
 
+    async def begin(self, key: str) -> None:
+        """BEGIN and ``pg_advisory_xact_lock(hashtext(key))`` in one round trip. This transaction stands in the
+        adapter from the start, so whatever fails is rolled back through it; errors are SQLAlchemy's."""
+        sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(key)}))"
+        self.adapted._transaction = self
+        try:
+            await self.driver.execute(sql)
+        except Exception as exc:
+            # translated as SQLAlchemy does its own (a lost connection is invalidated, the error mapped)
+            await greenlet_spawn(raise_translated, self.connection, self.adapted, exc, sql)
+
     async def commit(self) -> None:
         sql = "; ".join([*self.pending, "COMMIT"])
         self.pending.clear()
@@ -115,24 +126,23 @@ async def begin_locked(session: AsyncSession, key: str) -> bool:
     fairy = sync_conn.connection
     adapted: Any = fairy.dbapi_connection
     driver: Any = fairy.driver_connection
-    if (
-        getattr(adapted, "_transaction", True) is not None
-        or adapted.isolation_level is not None
-        or adapted.readonly
-        or adapted.deferrable
-        or driver.get_settings().standard_conforming_strings != "on"
-    ):
+    if getattr(adapted, "_transaction", True) is not None or not lockable(adapted, driver):
         return False
-    sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(key)}))"
     begun = Begun(adapted, driver, sync_conn)
-    adapted._transaction = begun  # set first: whatever fails below, the session's rollback ends it
     session.info[BEGUN] = begun
-    try:
-        await driver.execute(sql)
-    except Exception as exc:
-        # translated as SQLAlchemy does its own (a lost connection is invalidated, the error mapped)
-        await greenlet_spawn(raise_translated, sync_conn, adapted, exc, sql)
+    await begun.begin(key)
     return True
+
+
+def lockable(adapted: Any, driver: Any) -> bool:
+    """Whether a connection with no transaction under way can begin one with ``Begun.begin``: the driver's default
+    isolation, read-write, not deferrable, and ``standard_conforming_strings`` (the lock's key is a literal)."""
+    return (
+        adapted.isolation_level is None
+        and not adapted.readonly
+        and not adapted.deferrable
+        and driver.get_settings().standard_conforming_strings == "on"
+    )
 
 
 def raise_translated(connection: Any, adapted: Any, exc: Exception, sql: str) -> None:

@@ -40,7 +40,7 @@ from bot.driver import (
     DriverSession,
     commit_and_close,
     driven,
-    pg_literal,
+    lockable,
     raise_translated,
     run_pg,
     write_with_commit,
@@ -68,17 +68,13 @@ class Lane:
 
     def usable(self) -> bool:
         """In a state to begin a unit: open, valid, no transaction, the driver's defaults."""
-        adapted = self.adapted
         return (
             not self.sync.invalidated
             and not self.sync.closed
             and not self.driver.is_closed()
-            and adapted._transaction is None
+            and self.adapted._transaction is None
             and not self.driver.is_in_transaction()
-            and adapted.isolation_level is None
-            and not adapted.readonly
-            and not adapted.deferrable
-            and self.driver.get_settings().standard_conforming_strings == "on"
+            and lockable(self.adapted, self.driver)
         )
 
 
@@ -163,16 +159,11 @@ class Lanes:
         """One unit of work on ``lane``: BEGIN and ``pg_advisory_xact_lock(hashtext(lock))`` in one round trip,
         then the ``LeanSession``; commit on success (the resident's changes and the last writes with the COMMIT),
         roll back on error; the lane back to the free ones, or to the pool when its connection failed."""
-        sql = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext({pg_literal(lock)}))"
         begun = Begun(lane.adapted, lane.driver, lane.sync)
-        lane.adapted._transaction = begun  # set first: whatever fails below is rolled back through it
         session = LeanSession(self.engine, lane, begun)
         sound = False
         try:
-            try:
-                await lane.driver.execute(sql)
-            except Exception as exc:
-                await greenlet_spawn(raise_translated, lane.sync, lane.adapted, exc, sql)
+            await begun.begin(lock)
             try:
                 yield session
             except BaseException:
@@ -225,10 +216,8 @@ class LeanSession:
         if not self._kept:
             return False
         tables = prepared.tables
-        return any(
-            sa_inspect(obj).modified and sa_inspect(obj).mapper.local_table in tables
-            for obj in self._kept.values()
-        )
+        states: Any = (sa_inspect(obj) for obj in self._kept.values())
+        return any(state.modified and state.mapper.local_table in tables for state in states)
 
     def held(self, cls: type, ident: Any) -> Any:
         """The row of ``cls`` with primary key ``ident`` this unit keeps, if any (the session's identity map)."""
