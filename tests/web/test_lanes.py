@@ -6,6 +6,7 @@ back to the pool and replaced; with every held connection in use, the ordinary s
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 import bot.lanes
 from bot import keys
 from bot.conversation.dbwatch import unavailable
+from bot.conversation.dialogue import texts
 from bot.conversation.record import _INSERT_RECORD, _KNOWN_RESIDENT, _loaded
 from bot.db import make_engine, make_sessions, release, transaction
 from bot.driver import DriverSession, at_commit
@@ -368,9 +370,10 @@ async def test_lanes_left_unused_go_back_to_the_pool(held: Held, monkeypatch: py
 async def test_the_webhooks_common_messages_never_make_the_session(
     pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the app's webhook handler: a new resident's greeting, a known one's, a menu digit and a wish in words
-    stay past the ORM session (what the held connections are for); a progress query, whose case list is an ORM
-    query, makes it."""
+    """Through the app's webhook handler: a new resident's greeting, a known one's, a menu digit, a wish in words,
+    the answers to the bot's questions, a progress query (the list of one's cases, and one case by its number) stay
+    past the ORM session (what the held connections are for); filing the case (an ORM insert with its timeline)
+    makes it."""
     made: list[str] = []
     real = LeanSession.real
 
@@ -383,11 +386,38 @@ async def test_the_webhooks_common_messages_never_make_the_session(
     runner = await keyword_bot(pg, tmp_path, migrate=False)
     try:
         handler = runner.app[WEBHOOK_HANDLER]
-        for n, words in enumerate(["你好", "你好", "1", "我想要一辆轮椅，我们住在厚街镇"]):
-            assert await handler.handle(text_delivery(f"msg:oLean-1:{n}", "oLean-1", words))
-        assert made == []
+        sessions_by_message: dict[str, list[str]] = {}
+        replies: dict[str, str] = {}
+
+        async def send(n: int, words: str) -> None:
+            made.clear()
+            reply = await handler.handle(text_delivery(f"msg:oLean-1:{n}", "oLean-1", words))
+            assert reply
+            sessions_by_message[words], replies[words] = list(made), str(reply)
+
+        script = [
+            "你好",
+            "你好",
+            "1",
+            "查询进度",
+            "我想要一辆轮椅，我们住在厚街镇",
+            "同意",
+            "不用",
+            "确认",
+            "查询进度",
+        ]
+        for n, words in enumerate(script[:4]):
+            await send(n, words)
+        assert replies["查询进度"] == texts.NO_CASES  # no case yet: the list came back empty
+        for n, words in enumerate(script[4:], 4):
+            await send(n, words)
+        case_no = re.search(r"MS\d{8}-\d{4}", replies["确认"])
+        assert case_no, replies["确认"]
+        assert case_no.group(0) in replies["查询进度"] and "轮椅" in replies["查询进度"]
+        await send(len(script), f"查询{case_no.group(0)}")
+        assert "厚街镇" in replies[f"查询{case_no.group(0)}"]
+        assert sessions_by_message.pop("确认") == ["session"]
+        assert sessions_by_message == {words: [] for words in sessions_by_message}
         assert runner.app[keys.SESSIONS].lanes.held >= 1
-        assert await handler.handle(text_delivery("msg:oLean-2:0", "oLean-2", "查询进度"))
-        assert made == ["session"]
     finally:
         await runner.cleanup()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal_column, select
 from sqlmodel import col
 
 from bot.cases.lifecycle import (
@@ -16,10 +18,11 @@ from bot.cases.lifecycle import (
     record_resident_answer,
 )
 from bot.cases.numbering import CHINA
-from bot.cases.titles import resident_labels
+from bot.cases.titles import case_title, resident_labels
 from bot.conversation.dialogue import texts
 from bot.conversation.dialogue.turn import Turn
 from bot.conversation.nlu.normalize import find_case_no
+from bot.driver import on_driver
 from bot.models import Case
 
 STATES = frozenset({"cancel_pick", "cancel_confirm"})
@@ -49,27 +52,60 @@ def _label(status: str) -> str:
     return RESIDENT_STATE_LABEL.get(status, status)
 
 
-async def _my_cases(turn: Turn, *, statuses: tuple[str, ...] | None = None, limit: int = 5) -> list[Case]:
-    q = select(Case).where(col(Case.resident_id) == turn.resident.id)
-    if statuses:
-        q = q.where(col(Case.status).in_(statuses))
-    q = q.order_by(col(Case.created_at).desc()).limit(limit)
-    return list((await turn.session.exec(q)).scalars())  # type: ignore[call-overload]
+class MyCase(NamedTuple):
+    """What the chat shows of one of the resident's cases (read on the driver: no ORM object)."""
+
+    id: int
+    case_no: str
+    kind: str
+    status: str
+    town: str
+    item: str | None
+    quantity: int | None
+    beneficiary: str | None
+    description: str
+    updated_at: datetime
+
+    @property
+    def title(self) -> str:
+        return case_title(
+            item=self.item, quantity=self.quantity, beneficiary=self.beneficiary, description=self.description
+        )
+
+
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_SHOWN = select(*(_CASES.c[name] for name in MyCase._fields))
+_NEWEST_FIRST = _CASES.c.created_at.desc()
+# the resident's cases as the chat lists them, built once and run on the driver in the webhook's units of work
+# (a progress query is a common message: through the ORM it made the session on PostgreSQL's held connections)
+_RECENT = on_driver(_SHOWN.where(_CASES.c.resident_id == bindparam("rid")).order_by(_NEWEST_FIRST).limit(5))
+_BY_NUMBER = on_driver(
+    _SHOWN.where(_CASES.c.case_no == bindparam("case_no"), _CASES.c.resident_id == bindparam("rid"))
+)
+# the states a resident may cancel from, written into the SQL (an ``IN`` of bound values would be expanded at
+# execution, which the driver's path refuses)
+_OPEN = on_driver(
+    _SHOWN.where(
+        _CASES.c.resident_id == bindparam("rid"),
+        _CASES.c.status.in_([literal_column(f"'{status}'") for status in CANCELLABLE]),
+    )
+    .order_by(_NEWEST_FIRST)
+    .limit(9)
+)
+
+
+async def _my_cases(turn: Turn, statement: object = _RECENT) -> list[MyCase]:
+    result = await turn.session.exec(statement, params={"rid": turn.resident.id})  # type: ignore[call-overload]
+    return [MyCase(*row) for row in result]
 
 
 async def query_progress(turn: Turn) -> str:
     case_no = find_case_no(turn.text) or (turn.parse.first("case_no") if turn.parse else None)
     if case_no:
-        case = (
-            await turn.session.exec(  # type: ignore[call-overload]
-                select(Case).where(
-                    col(Case.case_no) == case_no.upper(), col(Case.resident_id) == turn.resident.id
-                )
-            )
-        ).scalar_one_or_none()
-        if case is None:  # someone else's number, or none at all: the same answer, nothing revealed
-            return texts.CASE_NOT_FOUND
-        return _detail(case)
+        # someone else's number, or none at all: the same answer, nothing revealed
+        params = {"case_no": case_no.upper(), "rid": turn.resident.id}
+        row = (await turn.session.exec(_BY_NUMBER, params=params)).first()  # type: ignore[call-overload]
+        return texts.CASE_NOT_FOUND if row is None else _detail(MyCase(*row))
     cases = await _my_cases(turn)
     if not cases:
         return texts.NO_CASES
@@ -90,7 +126,7 @@ def _my_link(turn: Turn) -> str:
     )
 
 
-def _detail(case: Case) -> str:
+def _detail(case: MyCase) -> str:
     when = case.updated_at.astimezone(CHINA).strftime("%m月%d日 %H:%M")
     what = case.title
     return (
@@ -101,7 +137,7 @@ def _detail(case: Case) -> str:
 
 async def start_cancel(turn: Turn) -> str:
     case_no = find_case_no(turn.text)
-    cases = await _my_cases(turn, statuses=CANCELLABLE, limit=9)
+    cases = await _my_cases(turn, _OPEN)
     if case_no:
         cases = [c for c in cases if c.case_no == case_no.upper()]
     if not cases:
