@@ -159,7 +159,8 @@ async def transaction(sessions: Sessions, *, lock: str | None = None) -> AsyncIt
     """One unit of work: commit on success, roll back on error. Never nest two on the same database.
 
     ``lock``: on PostgreSQL the unit holds ``pg_advisory_xact_lock(hashtext(lock))`` from its start to its commit,
-    taken with BEGIN in one round trip, and runs on a held connection past the ORM session while it can
+    taken with BEGIN in one round trip, and runs past the ORM session on a held connection (or, with all of them
+    in use, one borrowed from the pool for the unit)
     (bot/lanes.py); SQLite's units of work queue on one writer anyway."""
     if isinstance(sessions, _SerializedSessions):
         if sessions.write_lock is None:
@@ -173,7 +174,11 @@ async def transaction(sessions: Sessions, *, lock: str | None = None) -> AsyncIt
                 yield session
         return
     held = getattr(sessions, "lanes", None)
-    lane = await held.take() if lock is not None and held is not None else None
+    lane = None
+    if lock is not None and held is not None:
+        lane = await held.take()
+        if lane is None:  # every held connection in use: one of the pool's for this unit alone
+            lane = await held.borrow()
     if lane is not None:
         assert held is not None and lock is not None
         async with held.unit(lane, lock) as lean:

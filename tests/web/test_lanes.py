@@ -225,12 +225,17 @@ async def test_the_lock_orders_two_units_of_one_resident(held: Held) -> None:
     assert order == ["other resident", "first commits", "second reads"]
 
 
-async def test_with_every_lane_in_use_a_unit_takes_the_session_and_still_the_lock(pg: str) -> None:
+async def test_with_every_lane_in_use_a_unit_borrows_a_pool_connection_and_still_the_lock(pg: str) -> None:
+    """Past the held connections a unit runs the same lean way on a connection of the pool, checked out for it alone
+    and back in the pool when it ends (no session: its checkout is a fraction of a session's cost)."""
     async with _held(pg, pool_size=2, max_overflow=2) as (engine, sessions, lanes):
         taken = [await lanes.take(), await lanes.take()]
         assert all(taken) and await lanes.take() is None
+        pool = engine.sync_engine.pool
         async with transaction(sessions, lock="resident:oLane-7") as session:
-            assert isinstance(session, DriverSession)
+            assert isinstance(session, LeanSession) and session._real is None
+            assert pool.checkedout() == 3 and lanes.held == 2
+            session.real  # noqa: B018 - the session, made to read the locks on this unit's connection
             held = (
                 await session.exec(
                     text(
@@ -240,6 +245,15 @@ async def test_with_every_lane_in_use_a_unit_takes_the_session_and_still_the_loc
                 )
             ).scalar_one()
             assert held == 1
+        assert pool.checkedout() == 2 and lanes.held == 2 and lanes.free == []
+        rid = await new_resident(sessions, "oLane-7")
+        async with transaction(
+            sessions, lock="resident:oLane-7"
+        ) as session:  # borrowed again, writes at COMMIT
+            assert isinstance(session, LeanSession)
+            await session.exec(_INSERT_RECORD, params=_record("oLane-7", rid, "msg:oLane-7:1"))
+        assert await _count(sessions, "msg:oLane-7:1") == 1
+        assert pool.checkedout() == 2
         for lane in taken:
             assert lane is not None
             lanes.give_back(lane)
@@ -421,3 +435,12 @@ async def test_the_webhooks_common_messages_never_make_the_session(
         assert runner.app[keys.SESSIONS].lanes.held >= 1
     finally:
         await runner.cleanup()
+
+
+async def test_the_units_benchmark_measures_each_way_a_unit_runs(pg: str) -> None:
+    """``python -m benchmarks.units`` (benchmarks/README.md) runs its three ways on a fresh database of its own."""
+    from benchmarks import units
+
+    measured = await units.run(units=20, rounds=1)
+    assert set(measured) == {"held", "borrowed", "session"}
+    assert all(us > 0 for us in measured.values())
