@@ -1,6 +1,6 @@
 """CPU per message: the wechatpy decrypt-and-echo endpoint and the bot's keyword path, in one run.
 
-``python -m benchmarks.cpu [--senders 16] [--messages 20] [--rounds 2] [--profile FILE]``: alternately (``--rounds``
+``python -m benchmarks.cpu [--senders 16] [--messages 20] [--rounds 2] [--postgres] [--pin] [--profile FILE]``: alternately (``--rounds``
 times) the wechatpy safe-mode echo (``benchmarks.scaleout``'s ``crypto`` app: verify, decrypt, parse, encrypted
 echo) and the bot with the keyword NLU on a fresh SQLite file (``benchmarks.webhook``'s ``keyword`` server), each in
 a child process driven by the webhook benchmark's residents; reports the server process's CPU seconds (user +
@@ -11,6 +11,11 @@ moves far less, so the ratio of the two CPU figures is the one to read.
 per message on both databases in the same minutes — what one worker can carry when the database server has cores of
 its own — with the CPU its PostgreSQL backends spent beside it (read from /proc; not part of the worker's).
 
+``--pin`` (Linux) runs each bot's worker alone on one CPU and everything else — this load generator, the simulator,
+every PostgreSQL process — on the others, for both databases: on a 2-core machine the database server's backends
+otherwise take turns with the worker on its core, which can make its own code cost more CPU (caches, switches).
+With the worker on a core of its own the figure is the worker's code, as where the database has cores of its own.
+
 ``--profile FILE`` instead runs the bot in this process (keyword NLU, SQLite, the real app over 127.0.0.1) and
 writes a cProfile of its webhook handler for three message types from a known resident (a wish text, a menu digit,
 a greeting), ``--repeat`` each, to FILE (``python -m pstats FILE``), and prints the top functions by own time and
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
 import pstats
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +59,21 @@ from wechat_sim.client import SimulatedUser
 
 
 async def _bot_run(
-    tmp: Path, i: int, senders: int, messages: int, seed: int, database: str = "sqlite"
+    tmp: Path, i: int, senders: int, messages: int, seed: int, database: str = "sqlite", *, pin: bool = False
 ) -> tuple[Any, float | None]:
     """The bot (keyword NLU) on a fresh database of ``database``'s kind, one worker; with the CPU its PostgreSQL
-    backends spent meanwhile (None on SQLite, whose work is the worker's own)."""
+    backends spent meanwhile (None on SQLite, whose work is the worker's own). ``pin``: the worker alone on one CPU,
+    everything else (this load generator, the simulator, PostgreSQL's processes) on the others (``_pinned``)."""
     async with _database(database, tmp) as db_url:
         bot_port, options = bot_options(db_url, tmp / f"{database}{i}", "http://127.0.0.1:9")
         async with serving("keyword", port=bot_port, options=options) as served:
             await warm_up(served.url)
             before = await _backends_cpu(db_url)
-            run = await metered(
-                drive(url=served.url, label="keyword", senders=senders, messages=messages, seed=seed),
-                {"server": served.pid},
-            )
+            with _pinned(served.pid, pin):
+                run = await metered(
+                    drive(url=served.url, label="keyword", senders=senders, messages=messages, seed=seed),
+                    {"server": served.pid},
+                )
             after = await _backends_cpu(db_url)
     if after is None or before is None:
         return run, None
@@ -102,6 +111,68 @@ async def _backends_cpu(db_url: str) -> dict[int, float] | None:
     return spent
 
 
+@contextlib.contextmanager
+def _pinned(worker: int | None, pin: bool) -> Iterator[None]:
+    """``pin``: the worker's threads on the first CPU this process may use, this process (the load generator), its
+    other children (the simulator) and every PostgreSQL process (the postmaster too, so that backends it starts meanwhile
+    follow) on the others; everyone's affinity as it was afterwards. On a machine with few cores the database server's
+    backends and the load generator otherwise run on the worker's core in turn, and the same Python code then takes
+    more CPU (caches, context switches): seen as identical XML parsing and AES costing up to twice as much in the
+    PostgreSQL runs' profiles. The worker with a core of its own measures what the worker's code costs, as where the
+    database server runs on cores of its own."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or worker is None or len(cpus) < 2:
+        yield
+        return
+    mine, others = {cpus[0]}, set(cpus[1:])
+    before: dict[int, set[int]] = {}
+    try:
+        _set_affinity(_threads(worker), mine, before)
+        rest = [os.getpid(), *_children(os.getpid(), but=worker), *_processes_named("postgres")]
+        _set_affinity([t for pid in rest for t in _threads(pid)], others, before)
+        yield
+    finally:
+        for tid, was in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, was)
+
+
+def _set_affinity(tids: list[int], cpus: set[int], before: dict[int, set[int]]) -> None:
+    for tid in tids:
+        try:
+            before.setdefault(tid, os.sched_getaffinity(tid))
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # gone meanwhile, or not ours to move
+            pass
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def _children(parent: int, *, but: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != but:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry))
+    return found
+
+
+def _processes_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                    found.append(int(entry))
+    return found
+
+
 #: ``_backends_cpu``'s key for the CPU of the server's exited processes
 REAPED = -1
 
@@ -118,7 +189,9 @@ def _reaped_cpu_ms(backend: int) -> float | None:
         return None
 
 
-async def compare(*, senders: int, messages: int, rounds: int, seed: int, postgres: bool) -> dict[str, Any]:
+async def compare(
+    *, senders: int, messages: int, rounds: int, seed: int, postgres: bool, pin: bool = False
+) -> dict[str, Any]:
     """Rounds of the echo, the bot on SQLite and (``postgres``) the bot on PostgreSQL, alternated: the worker's CPU
     per message on each database in the same minutes — what one worker can carry when the database server has
     cores of its own (its backends' CPU is reported beside it, and added in ``pg_with_server_over_sqlite``)."""
@@ -132,7 +205,7 @@ async def compare(*, senders: int, messages: int, rounds: int, seed: int, postgr
                 "crypto", workers=1, senders=senders, messages=messages, options={}, seed=seed
             )
             e = echo.cpu["w0"] * 1000 / echo.messages
-            bot, _ = await _bot_run(Path(tmp), i, senders, messages, seed)
+            bot, _ = await _bot_run(Path(tmp), i, senders, messages, seed, pin=pin)
             b = bot.cpu["server"] * 1000 / bot.messages
             echo_ms.append(e)
             bot_ms.append(b)
@@ -142,7 +215,7 @@ async def compare(*, senders: int, messages: int, rounds: int, seed: int, postgr
                 f"CPU ratio echo/bot {e / b:.3f}"
             )
             if postgres:
-                pg, server = await _bot_run(Path(tmp), i, senders, messages, seed, "postgresql")
+                pg, server = await _bot_run(Path(tmp), i, senders, messages, seed, "postgresql", pin=pin)
                 g = pg.cpu["server"] * 1000 / pg.messages
                 pg_ms.append(g)
                 line += f" | bot PostgreSQL {pg.rps:.1f} msg/s (p99 {pg.latency_ms(99):.0f} ms), {g:.2f} ms CPU/msg"
@@ -250,6 +323,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also the bot on a fresh PostgreSQL database (127.0.0.1:5432) in each round: CPU per worker on both",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the bot's worker alone on one CPU, the load generator and PostgreSQL on the others (Linux)",
+    )
     parser.add_argument("--profile", default=None, help="write a cProfile of the bot's handler to this file")
     parser.add_argument("--repeat", type=int, default=60, help="messages of each type when profiling")
     parser.add_argument(
@@ -266,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
                 rounds=args.rounds,
                 seed=args.seed,
                 postgres=args.postgres,
+                pin=args.pin,
             )
         )
     print(json.dumps(result, ensure_ascii=False))

@@ -5,7 +5,8 @@
 
 For each message type (a greeting, a greeting after a pause — the resident last wrote an hour before, so the
 message opens WeChat's window again and the resident's row is written, as for most real residents' messages —, a
-menu digit, a wish in words from known residents; a new resident's first message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
+menu digit, a wish in words, a progress query (the list of one's cases, empty here) from known residents; a new
+resident's first message) the handler runs ``--repeat`` times per round with the keyword NLU on a fresh SQLite file (or the given
 database); printed: process CPU (all threads) and event-loop thread CPU per message, the best of ``--rounds``
 rounds (the least disturbed by other work on the machine). The webhook benchmarks measure the whole edge; this one
 isolates what the bot adds, so a change to the hot path can be compared on a loaded machine. The last line is JSON.
@@ -47,6 +48,7 @@ TEXTS = {
     "greeting after a pause": "你好",
     "menu digit": "1",
     "wish": "我想要一辆轮椅，我们住在厚街镇",
+    "progress query": "查询进度",
 }
 #: message types whose residents last wrote an hour before (the message opens WeChat's window again: the resident's
 #: row is written, as for most messages of real residents, who rarely write twice within a minute)
