@@ -159,9 +159,8 @@ async def transaction(sessions: Sessions, *, lock: str | None = None) -> AsyncIt
     """One unit of work: commit on success, roll back on error. Never nest two on the same database.
 
     ``lock``: on PostgreSQL the unit holds ``pg_advisory_xact_lock(hashtext(lock))`` from its start to its commit,
-    taken with BEGIN in one round trip, and runs past the ORM session on a held connection (or, with all of them
-    in use, one borrowed from the pool for the unit)
-    (bot/lanes.py); SQLite's units of work queue on one writer anyway."""
+    taken with BEGIN in one round trip, and runs past the ORM session on a held connection, or on one borrowed from
+    the pool for the unit when all are in use (bot/lanes.py); SQLite's units of work queue on one writer anyway."""
     if isinstance(sessions, _SerializedSessions):
         if sessions.write_lock is None:
             sessions.write_lock = asyncio.Lock()

@@ -111,22 +111,21 @@ class Lanes:
             return None
         self.held += 1
         try:
-            lane = Lane(await self.engine.connect())  # the pool's checkout (and its ping after idle)
+            return await self._connect(borrowed=False)
         except BaseException:
-            self.held -= 1
+            self.held -= 1  # no connection came (a connection that came and failed was dropped, and counted)
             raise
-        if not lane.usable():
-            await self.drop(lane)
-            return None
-        return lane
 
     async def borrow(self) -> Lane | None:
         """With every lane in use: one of the pool's connections for one unit of work, returned when it ends (its
         checkout costs a fraction of a session's); None when the lanes are closed or the connection cannot begin
         a unit here. Waits for the pool as a session would."""
-        if self.closed:
-            return None
-        lane = Lane(await self.engine.connect(), borrowed=True)
+        return None if self.closed else await self._connect(borrowed=True)
+
+    async def _connect(self, *, borrowed: bool) -> Lane | None:
+        """A lane on a connection of the pool (its checkout, and its ping after idle); None, the connection given
+        back, when it cannot begin a unit here."""
+        lane = Lane(await self.engine.connect(), borrowed=borrowed)
         if not lane.usable():
             await self.drop(lane)
             return None
