@@ -1,7 +1,8 @@
 """The webhook's units of work on PostgreSQL on held connections (bot/lanes.py): past SQLAlchemy's session while the
 statements are the ones marked ``on_driver``, the real session made on the same connection and transaction when an
 ORM operation needs it; the resident's lock held to the commit; rolled back on error; a connection that failed given
-back to the pool and replaced; with every held connection in use, the ordinary session; at shutdown nothing held."""
+back to the pool and replaced; with every held connection in use, one borrowed from the pool for the unit; at shutdown
+nothing held."""
 
 from __future__ import annotations
 
@@ -341,7 +342,7 @@ def test_the_webhook_never_holds_the_last_connection_the_pool_can_open() -> None
     assert limit_for(4, 4) == 4  # the defaults: the pool's size; its overflow stays for everyone else
     assert limit_for(4, 0) == 3
     assert limit_for(2, 1) == 2
-    assert limit_for(1, 0) == 0  # one connection in all: no lane, every unit takes the session
+    assert limit_for(1, 0) == 0  # one connection in all: no lane, every unit borrows it for itself
     assert limit_for(3, -1) == 3  # an unbounded overflow
 
 
@@ -354,7 +355,7 @@ async def test_a_held_connection_leaves_the_pool_one_for_the_rest_of_the_process
 
         async def unit(n: int) -> None:
             async with transaction(sessions, lock=f"resident:oLane-11-{n}") as session:
-                await asyncio.sleep(0.05)  # two at once: the second takes the session from the pool
+                await asyncio.sleep(0.05)  # two at once: the second borrows the pool's other connection
                 await session.exec(_INSERT_RECORD, params=_record("oLane-11", rid, f"k-lane-11-{n}"))
 
         await asyncio.gather(unit(0), unit(1))
