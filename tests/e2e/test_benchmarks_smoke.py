@@ -162,6 +162,7 @@ async def test_the_hotpath_benchmark_runs_with_residents_at_once() -> None:
         "greeting_after_a_pause",
         "menu_digit",
         "wish",
+        "progress_query",
         "new_resident",
         "mix",
         "mix_x4",
