@@ -50,6 +50,7 @@ from benchmarks.webhook import (
     drive,
     free_port,
     metered,
+    proc_stat,
     serving,
     warm_up,
 )
@@ -128,7 +129,7 @@ def _pinned(worker: int | None, pin: bool) -> Iterator[None]:
     before: dict[int, set[int]] = {}
     try:
         _set_affinity(_threads(worker), mine, before)
-        rest = [os.getpid(), *_children(os.getpid(), but=worker), *_processes_named("postgres")]
+        rest = [os.getpid(), *_the_rest(os.getpid(), but=worker, named="postgres")]
         _set_affinity([t for pid in rest for t in _threads(pid)], others, before)
         yield
     finally:
@@ -153,23 +154,14 @@ def _threads(pid: int) -> list[int]:
         return []
 
 
-def _children(parent: int, *, but: int) -> list[int]:
+def _the_rest(parent: int, *, but: int, named: str) -> list[int]:
+    """The processes besides the worker ``but``: ``parent``'s other children, and every process called ``named``."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != but:
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                    found.append(int(entry))
-    return found
-
-
-def _processes_named(name: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
-                    found.append(int(entry))
+            stat = proc_stat(int(entry))
+            if stat is not None and (stat[0] == named or stat[1][1:2] == [str(parent)]):
+                found.append(int(entry))
     return found
 
 
@@ -179,14 +171,11 @@ REAPED = -1
 
 def _reaped_cpu_ms(backend: int) -> float | None:
     """The CPU ms the exited children of ``backend``'s parent (the postmaster) have used, from /proc."""
-    try:
-        with open(f"/proc/{backend}/stat") as f:
-            parent = int(f.read().rsplit(")", 1)[1].split()[1])
-        with open(f"/proc/{parent}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[13]) + int(fields[14])) * 1000 / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    stat = proc_stat(backend)
+    parent = proc_stat(int(stat[1][1])) if stat is not None else None
+    if parent is None:
         return None
+    return (int(parent[1][13]) + int(parent[1][14])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 async def compare(

@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from benchmarks.webhook import cpu_seconds
 from bot import db
 from bot.deadlines.sweeps import remind_due
 from bot.models import Case, Outbox, Staff
@@ -93,15 +94,13 @@ async def seed(sessions: Any, *, cases: int, due_share: float, now: datetime) ->
 
 def _backend_cpu_ms(pids: list[int]) -> float | None:
     """CPU time (user + system) the server processes ``pids`` have used, when they run on this machine."""
-    try:
-        total = 0
-        for pid in pids:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    except (OSError, ValueError, IndexError):
-        return None
-    return total * 1000 / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        seconds = cpu_seconds(pid)
+        if seconds is None:
+            return None
+        total += seconds
+    return total * 1000
 
 
 async def _backends(engine: Any) -> list[int]:

@@ -270,15 +270,24 @@ def percentile(values: Iterable[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def proc_stat(pid: int) -> tuple[str, list[str]] | None:
+    """Process ``pid``'s name and the fields of ``/proc/<pid>/stat`` after it (``[1]`` the parent's pid, ``[11]`` /
+    ``[12]`` user / system CPU ticks, ``[13]`` / ``[14]`` those of its exited children); None when it is gone or there
+    is no /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    head, _, rest = text.rpartition(")")
+    return head.partition("(")[2], rest.split()
+
+
 def cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU seconds of process ``pid`` (all its threads) so far; None where /proc is missing."""
-    if pid is None:
+    stat = proc_stat(pid) if pid is not None else None
+    if stat is None or len(stat[1]) < 13:
         return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(stat[1][11]) + int(stat[1][12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def metered(work: Awaitable[Run], pids: dict[str, int | None]) -> Run:

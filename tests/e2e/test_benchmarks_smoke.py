@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from benchmarks import hotpath
+from benchmarks import hotpath, units
 from benchmarks.webhook import (
     Delivery,
     Recorded,
@@ -168,3 +168,11 @@ async def test_the_hotpath_benchmark_runs_with_residents_at_once() -> None:
         "mix_x4",
     }
     assert all(v > 0 for v in result.values()), result
+
+
+@pytest.mark.postgres
+async def test_the_units_benchmark_measures_each_way_a_unit_runs(pg: str) -> None:
+    """``python -m benchmarks.units`` (benchmarks/README.md) runs its three ways on a fresh database of its own."""
+    measured = await units.run(units=20, rounds=1)
+    assert set(measured) == {"held", "borrowed", "session"}
+    assert all(us > 0 for us in measured.values())

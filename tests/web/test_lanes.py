@@ -436,12 +436,3 @@ async def test_the_webhooks_common_messages_never_make_the_session(
         assert runner.app[keys.SESSIONS].lanes.held >= 1
     finally:
         await runner.cleanup()
-
-
-async def test_the_units_benchmark_measures_each_way_a_unit_runs(pg: str) -> None:
-    """``python -m benchmarks.units`` (benchmarks/README.md) runs its three ways on a fresh database of its own."""
-    from benchmarks import units
-
-    measured = await units.run(units=20, rounds=1)
-    assert set(measured) == {"held", "borrowed", "session"}
-    assert all(us > 0 for us in measured.values())
