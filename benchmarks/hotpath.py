@@ -49,7 +49,13 @@ TEXTS = {
     "menu digit": "1",
     "wish": "我想要一辆轮椅，我们住在厚街镇",
     "progress query": "查询进度",
+    "filing": "确认",
 }
+#: what a type's residents say first (after the greeting), and what the bot's last answer to it must hold: a filing
+#: is the "确认" of a resident whose wish, consent and phone number the bot has, and it must file the case
+PREPARE = {"filing": (("我想要一辆轮椅，我们住在厚街镇", "同意", "13800000000"), "请核对您的申请")}
+#: what the measured message's answer must hold, where it must hold something
+EXPECT = {"filing": "已为您登记"}
 #: message types whose residents last wrote an hour before (the message opens WeChat's window again: the resident's
 #: row is written, as for most messages of real residents, who rarely write twice within a minute)
 PAUSED = {"greeting after a pause"}
@@ -159,20 +165,27 @@ async def run(
                 for kind in (*TEXTS, "new resident"):
                     openids = [f"ohot{RUN}{r}{kind[:3]}{i:05d}" for i in range(repeat)]
                     if kind != "new resident":
-                        for o in openids:  # known residents, idle conversation
-                            n += 1
-                            await handler.handle(_delivery(o, "你好", n))
+                        said, wanted = PREPARE.get(kind, ((), ""))
+                        for o in openids:  # known residents, idle conversation (or as ``PREPARE`` leaves it)
+                            for text in ("你好", *said):
+                                n += 1
+                                reply = await handler.handle(_delivery(o, text, n))
+                            if wanted not in str(reply):
+                                raise RuntimeError(f"{kind}: {wanted!r} not in the answer {reply!r}")
                     if kind in PAUSED:
                         await _an_hour_ago(app, openids)
                     text = TEXTS.get(kind, "你好")
                     p0, t0 = time.process_time(), time.thread_time()
+                    replies = []
                     for o in openids:
                         n += 1
-                        await handler.handle(_delivery(o, text, n))
+                        replies.append(await handler.handle(_delivery(o, text, n)))
                     p, t = (
                         (time.process_time() - p0) * 1000 / repeat,
                         (time.thread_time() - t0) * 1000 / repeat,
                     )
+                    if kind in EXPECT and not all(EXPECT[kind] in str(a) for a in replies):
+                        raise RuntimeError(f"{kind}: not every answer holds {EXPECT[kind]!r}")
                     if kind not in best or p < best[kind][0]:
                         best[kind] = (p, t)
                 # the benchmark's mix of messages (each resident's conversation from its start)

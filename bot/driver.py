@@ -6,14 +6,16 @@ SQLAlchemy's session where the session cost more CPU than the statement.
   ``begin_locked`` began), compiled once, their values processed as SQLAlchemy would, the session flushed first.
 - ``begin_locked``: BEGIN and a resident's advisory lock in one round trip.
 - ``at_commit`` / ``update_at_commit`` / ``insert_at_commit`` / ``updates_with_commit``: a transaction's last
-  writes sent with its COMMIT, in the same round trip."""
+  writes sent with its COMMIT, in the same round trip.
+- ``inserts_on_driver``: new rows of a class inserted on asyncpg by a unit of work on a held connection, past the
+  ORM's flush (a filed case and its first timeline event)."""
 
 from __future__ import annotations
 
 import logging
 import math
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -265,8 +268,8 @@ async def first_on_driver(
     no row. Raises ``LookupError`` when the session's transaction was not begun that way (execute the statement on
     the session). Errors are SQLAlchemy's, as from the session (a duplicate key is an ``IntegrityError``; a lost
     connection is invalidated)."""
-    begun = session.info.get(BEGUN)
-    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
+    begun = _begun_here(session)
+    if begun is None or session.bind is None:
         raise LookupError("not a transaction begun by begin_locked")
     key = ("postgresql", id(statement), None)
     prepared = _ON_DRIVER.get(key)
@@ -322,14 +325,22 @@ def stale_plan(exc: BaseException) -> bool:
     return type(getattr(exc, "orig", None)).__name__ == "InvalidCachedStatementError"
 
 
-def at_commit(session: AsyncSession, sql: str) -> bool:
+def at_commit(session: Any, sql: str) -> bool:
     """Leave ``sql`` (literal values: ``pg_literal``) to be sent with the COMMIT of a transaction ``begin_locked``
     began: one round trip for both. False when the session's transaction was not begun that way (execute it)."""
-    begun = session.info.get(BEGUN)
-    if begun is None or begun.adapted._transaction is not begun:
+    begun = _begun_here(session)
+    if begun is None:
         return False
     begun.pending.append(sql)
     return True
+
+
+def _begun_here(session: Any) -> Begun | None:
+    """The transaction ``begin_locked`` (or a lane) began, when it is the session's, on a bound session."""
+    begun = session.info.get(BEGUN)
+    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
+        return None
+    return begun
 
 
 def update_at_commit(
@@ -351,12 +362,21 @@ def insert_at_commit(session: AsyncSession, table: Table, values: Mapping[str, A
 def _write_at_commit(
     session: AsyncSession, table: Table, values: Mapping[str, Any], row_id: int | Sequence[int] | None
 ) -> bool:
-    begun = session.info.get(BEGUN)
-    if begun is None or begun.adapted._transaction is not begun or session.bind is None:
-        return False
-    dialect = session.bind.dialect
     if isinstance(row_id, Sequence) and not row_id:
-        return True  # no row to update
+        return _begun_here(session) is not None  # no row to update
+    sql = write_sql(session, table, values, row_id)
+    return sql is not None and at_commit(session, sql)
+
+
+def write_sql(
+    session: Any, table: Table, values: Mapping[str, Any], row_id: int | Sequence[int] | None = None
+) -> str | None:
+    """The ``INSERT`` (``row_id`` None) or ``UPDATE`` of ``update_at_commit`` / ``insert_at_commit`` as literal
+    SQL, not yet left for the COMMIT; None when the session's transaction was not begun by ``begin_locked`` or a
+    value has no literal."""
+    if _begun_here(session) is None:
+        return None
+    dialect = session.bind.dialect
     try:
         literals = {}
         for name, value in values.items():
@@ -367,14 +387,12 @@ def _write_at_commit(
         else:
             where = f"id = {int(row_id)}" if row_id is not None else ""
     except (TypeError, ValueError):
-        return False
+        return None
     preparer = dialect.identifier_preparer
     if row_id is None:
-        sql = f"INSERT INTO {preparer.format_table(table)} ({', '.join(literals)}) VALUES ({', '.join(literals.values())})"
-    else:
-        sets = ", ".join(f"{name} = {literal}" for name, literal in literals.items())
-        sql = f"UPDATE {preparer.format_table(table)} SET {sets} WHERE {where}"
-    return at_commit(session, sql)
+        return f"INSERT INTO {preparer.format_table(table)} ({', '.join(literals)}) VALUES ({', '.join(literals.values())})"
+    sets = ", ".join(f"{name} = {literal}" for name, literal in literals.items())
+    return f"UPDATE {preparer.format_table(table)} SET {sets} WHERE {where}"
 
 
 #: mapped classes whose loaded rows' changed columns may go with the COMMIT (``updates_with_commit``)
@@ -442,6 +460,94 @@ def write_with_commit(session: Any, rows: Sequence[Any], identity_map: Any = Non
             continue
         state._commit_all(state.dict, identity_map)
     return written
+
+
+#: mapped classes whose new rows a unit of work on a held connection inserts on the driver (``inserts_on_driver``)
+_INSERTS: dict[type, NewRows] = {}
+
+
+class NewRows:
+    """How new rows of a class go in on the driver: ``before`` (given the unit's ``info`` and the row) fills what
+    the class's ``before_insert`` listener fills, or answers False when it cannot here (the ORM's flush then
+    inserts the row, listener and all); ``after`` does what its ``after_insert`` listener does; ``with_commit``:
+    a row nothing in the unit reads back may go with the COMMIT (``insert_at_commit``), its id then unknown."""
+
+    __slots__ = ("after", "before", "with_commit")
+
+    def __init__(
+        self,
+        before: Callable[[dict[Any, Any], Any], bool] | None,
+        after: Callable[[dict[Any, Any], Any], None] | None,
+        with_commit: bool,
+    ) -> None:
+        self.before, self.after, self.with_commit = before, after, with_commit
+
+
+def inserts_on_driver(
+    cls: type,
+    *,
+    before: Callable[[dict[Any, Any], Any], bool] | None = None,
+    after: Callable[[dict[Any, Any], Any], None] | None = None,
+    with_commit: bool = False,
+) -> None:
+    """Let a unit of work on a held connection (bot/lanes.py) insert new rows of ``cls`` on asyncpg's own API,
+    past the ORM's flush: an ``INSERT … RETURNING id`` of every mapped column, or with the COMMIT when
+    ``with_commit``. ``before`` and ``after`` stand for the class's ``before_insert`` / ``after_insert`` listeners
+    (the caller's to keep in step). Only for a class mapped to one table by an integer ``id``, with no relationship
+    and no version counter (what the flush would add); refused otherwise. A row missing a column's value (a default
+    the flush would compute) is left to the flush."""
+    mapper: Any = sa_inspect(cls)
+    if (
+        mapper.inherits is not None
+        or len(mapper.tables) != 1
+        or [c.key for c in mapper.primary_key] != ["id"]
+        or mapper.version_id_col is not None
+        or mapper.relationships
+    ):
+        raise ValueError(f"{cls.__name__}'s new rows cannot be inserted on the driver")
+    _INSERTS[cls] = NewRows(before, after, with_commit)
+
+
+def new_rows(cls: type) -> NewRows | None:
+    """How new rows of ``cls`` go in on the driver; None: through the ORM's flush."""
+    return _INSERTS.get(cls)
+
+
+def new_row_values(obj: Any) -> dict[str, Any] | None:
+    """The column values of a new row ``obj`` as its INSERT sends them (an unset id left to the database); None
+    when a mapped column has no value set (the flush would fill it from a default)."""
+    state: Any = sa_inspect(obj)
+    values: dict[str, Any] = {}
+    for prop in state.mapper.column_attrs:
+        column = prop.columns[0]
+        if prop.key not in state.dict:
+            if column.primary_key:
+                continue
+            return None
+        value = state.dict[prop.key]
+        if value is None and column.primary_key:
+            continue
+        values[column.key] = value
+    return values
+
+
+#: (table, the columns given) → the compiled ``INSERT … RETURNING id``
+_NEW_ROW_INSERTS: dict[tuple[Table, tuple[str, ...]], _OnDriver] = {}
+
+
+async def insert_on_driver(begun: Begun, dialect: Any, obj: Any, values: Mapping[str, Any]) -> None:
+    """INSERT the new row ``obj`` (``values``: ``new_row_values``) on asyncpg within ``begun``'s transaction; its
+    id is set and it becomes a loaded row, detached (``make_transient_to_detached``: its history reset, as after a
+    flush). Errors are SQLAlchemy's, as from a flush (a duplicate key is an ``IntegrityError``)."""
+    table = sa_inspect(obj).mapper.local_table
+    key = (table, tuple(values))
+    prepared = _NEW_ROW_INSERTS.get(key)
+    if prepared is None:
+        statement = table.insert().returning(table.c.id)
+        prepared = _NEW_ROW_INSERTS[key] = _OnDriver(statement, dialect, list(values))
+    rows = (await run_pg(begun, prepared, values))[0]
+    obj.id = rows[0][0]
+    make_transient_to_detached(obj)
 
 
 def commit_and_close(session: Any) -> None:

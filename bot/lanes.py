@@ -40,11 +40,16 @@ from bot.driver import (
     Begun,
     DriverResult,
     DriverSession,
+    at_commit,
     commit_and_close,
     driven,
+    insert_on_driver,
     lockable,
+    new_row_values,
+    new_rows,
     raise_translated,
     run_pg,
+    write_sql,
     write_with_commit,
 )
 
@@ -213,6 +218,8 @@ class LeanSession:
         self._lane = lane
         self._begun = begun
         self._kept: dict[tuple[type, Any], Any] = {}
+        #: new rows of classes ``inserts_on_driver`` named, in the order added, not yet inserted
+        self._new: list[Any] = []
         self._real: DriverSession | None = None
         self.ended = False
 
@@ -222,7 +229,7 @@ class LeanSession:
     ) -> Any:
         if self._real is None and not execution_options:
             prepared = driven(self, statement, params, kw)
-            if prepared is not None and not self._stale_for(prepared):
+            if prepared is not None and not self._stale_for(prepared) and await self._new_inserted(prepared):
                 rows, count = await run_pg(self._begun, prepared, params or {})
                 return DriverResult(prepared, rows, count)
         return await self.real.exec(statement, params=params, execution_options=execution_options, **kw)
@@ -235,6 +242,64 @@ class LeanSession:
         states: Any = (sa_inspect(obj) for obj in self._kept.values())
         return any(state.modified and state.mapper.local_table in tables for state in states)
 
+    async def _new_inserted(self, prepared: Any) -> bool:
+        """The new rows of the statement's tables are inserted (as the session's autoflush would); False when one
+        needs the ORM's flush."""
+        if not self._new or not any(
+            sa_inspect(obj).mapper.local_table in prepared.tables for obj in self._new
+        ):
+            return True
+        return await self._insert_new()
+
+    async def _insert_new(self, *, ending: bool = False) -> bool:
+        """The new rows on the driver, in the order added (``inserts_on_driver``); ``ending`` (the commit): those of a class
+        that may go with the COMMIT do, unless a row after them cannot (then all go now, keeping the order of ids).
+        False at the first row the ORM's flush must insert: it and those after it stay for the real session."""
+        later: list[tuple[Any, dict[str, Any], str]] = []
+        done = True
+        while self._new:
+            obj = self._new[0]
+            rule: Any = new_rows(type(obj))
+            if new_row_values(obj) is None or (rule.before is not None and not rule.before(self.info, obj)):
+                done = False
+                break
+            values: Any = new_row_values(obj)  # with what ``before`` filled in
+            self._new.pop(0)
+            table = sa_inspect(obj).mapper.local_table
+            sql = write_sql(self, table, values) if ending and rule.with_commit else None
+            if sql is not None:
+                later.append((obj, values, sql))
+            else:
+                await self._insert_now(later)
+                await self._insert_now([(obj, values, "")])
+            if rule.after is not None:
+                rule.after(self.info, obj)
+        if not done:
+            await self._insert_now(later)
+        for _obj, _values, sql in later:
+            at_commit(self, sql)
+        return done
+
+    async def _insert_now(self, rows: list[tuple[Any, dict[str, Any], str]]) -> None:
+        for obj, values, _sql in rows:
+            await insert_on_driver(self._begun, self.bind.dialect, obj, values)
+            self._kept[(type(obj), obj.id)] = obj
+        rows.clear()
+
+    async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+        """A row this unit keeps, as the session's identity map gives it (no statement); else the real session's."""
+        if self._real is None and not kw:
+            kept = self._kept.get((entity, ident))
+            if kept is not None:
+                return kept
+        return await self.real.get(entity, ident, **kw)
+
+    async def flush(self, objects: Any = None) -> None:
+        """New rows inserted on the driver when every one can be (kept rows' changes go with the COMMIT)."""
+        if self._real is None and objects is None and await self._insert_new():
+            return
+        await self.real.flush(objects)
+
     def held(self, cls: type, ident: Any) -> Any:
         """The row of ``cls`` with primary key ``ident`` this unit keeps, if any (the session's identity map)."""
         if self._real is not None:
@@ -244,14 +309,14 @@ class LeanSession:
     def add(self, obj: Any) -> None:
         """A row as loaded (its identity set, detached) is kept; anything else goes to the real session."""
         state: Any = sa_inspect(obj)
-        if (
-            self._real is None
-            and state.key is not None
-            and state.session_id is None
-            and len(state.key[1]) == 1
-        ):
-            self._kept[(state.class_, state.key[1][0])] = obj
-            return
+        if self._real is None and state.session_id is None:
+            if state.key is not None and len(state.key[1]) == 1:
+                self._kept[(state.class_, state.key[1][0])] = obj
+                return
+            if state.key is None and new_rows(state.class_) is not None:
+                if not any(new is obj for new in self._new):
+                    self._new.append(obj)
+                return
         self.real.add(obj)
 
     # ---------------------------------------------------------------- the real session, when needed
@@ -260,9 +325,10 @@ class LeanSession:
         if self._real is None:
             real = DriverSession(bind=self._lane.connection, expire_on_commit=False)
             real.info.update(self.info)
-            for obj in self._kept.values():
+            for obj in (*self._kept.values(), *self._new):
                 real.add(obj)
             self._kept.clear()
+            self._new.clear()
             self._real = real
         return self._real
 
@@ -273,7 +339,11 @@ class LeanSession:
     # ---------------------------------------------------------------- the end of the unit
     async def commit(self) -> None:
         self.ended = True
-        if self._real is None and write_with_commit(self, list(self._kept.values())):
+        if (
+            self._real is None
+            and await self._insert_new(ending=True)
+            and write_with_commit(self, list(self._kept.values()))
+        ):
             self._dispatch("commit")
             try:
                 await self._begun.commit()

@@ -60,7 +60,8 @@ def _database(engine: Engine) -> tuple[Any, ...]:
 async def cached(session: AsyncSession, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
     """``load()``'s value for ``key`` in ``session``'s database, from memory when read less than ``TTL`` ago
     and not written since."""
-    store = _store(session.sync_session.get_bind())  # type: ignore[arg-type]
+    # the engine the session is bound to (a unit of work on a held connection has no sync session to ask)
+    store = _store(getattr(session.bind, "sync_engine", None) or session.sync_session.get_bind())  # type: ignore[arg-type]
     now = time.monotonic()
     hit = store.entries.get(key)
     if hit is not None and now - hit[0] < TTL:

@@ -6,7 +6,8 @@ is the event's plain fields (case, time, actor type and id, kind, statuses) and 
 sweep) without breaking the chain: the eraser stores that digest in ``erased_digest`` before blanking the fields,
 and verification takes it from there for an erased row.
 
-The hash is filled in when the row is inserted (a mapper hook, so no path that adds a `CaseEvent` can skip it); the
+The hash is filled in when the row is inserted (a mapper hook, so no path that adds a `CaseEvent` can skip it, and
+the same ``link_known`` / ``chain_starts`` where a unit of work inserts a case and its event on the driver); the
 previous hash is read under a lock on the case row on PostgreSQL, so two transactions appending to one case queue
 instead of forking the chain. The head is then remembered for the rest of the transaction (the lock holds until the
 commit), and a case inserted in the transaction starts at ``GENESIS`` without a read: filing a case and its first
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, SessionTransaction, object_session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.driver import inserts_on_driver
 from bot.models import Case, CaseEvent
 
 GENESIS = "0" * 64
@@ -80,33 +82,52 @@ def erase_event(e: CaseEvent) -> None:
 
 
 # ------------------------------------------------------------------------------------------- filled in on insert
+def link_known(info: dict[Any, Any], target: CaseEvent) -> bool:
+    """Fill in ``target.chain_hash`` when the head of its case's chain is known in this transaction (``info``: the
+    session's), and make it the head; False, nothing changed, when it is not (it is read from the database)."""
+    heads: dict[int, str] = info.setdefault(_HEADS, {})
+    prev = heads.get(target.case_id)
+    if prev is None:
+        return False
+    target.chain_hash = heads[target.case_id] = link_hash(prev, target)
+    return True
+
+
+def chain_starts(info: dict[Any, Any], case: Case) -> None:
+    """A case inserted by this transaction has no events but the ones it writes: its chain starts here."""
+    if case.id is not None:
+        info.setdefault(_HEADS, {})[case.id] = GENESIS
+
+
 @event.listens_for(CaseEvent, "before_insert")
 def _chain_on_insert(_mapper: Any, connection: sa.Connection, target: CaseEvent) -> None:
     session = object_session(target)
-    heads: dict[int, str] = session.info.setdefault(_HEADS, {}) if session is not None else {}
-    prev = heads.get(target.case_id)
-    if prev is None:
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                sa.select(col(Case.id)).where(col(Case.id) == target.case_id).with_for_update()
-            )
-        prev = connection.execute(
-            sa.select(col(CaseEvent.chain_hash))
-            .where(col(CaseEvent.case_id) == target.case_id)
-            .order_by(col(CaseEvent.id).desc())
-            .limit(1)
-        ).scalar()
-        prev = prev or GENESIS
-    target.chain_hash = link_hash(prev, target)
-    heads[target.case_id] = target.chain_hash
+    info: dict[Any, Any] = session.info if session is not None else {}
+    if link_known(info, target):
+        return
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(col(Case.id)).where(col(Case.id) == target.case_id).with_for_update())
+    prev = connection.execute(
+        sa.select(col(CaseEvent.chain_hash))
+        .where(col(CaseEvent.case_id) == target.case_id)
+        .order_by(col(CaseEvent.id).desc())
+        .limit(1)
+    ).scalar()
+    info.setdefault(_HEADS, {})[target.case_id] = prev or GENESIS
+    link_known(info, target)
 
 
 @event.listens_for(Case, "after_insert")
 def _new_case_chain(_mapper: Any, _connection: sa.Connection, target: Case) -> None:
-    # a case inserted by this transaction has no events but the ones this session writes: its chain starts here
     session = object_session(target)
-    if session is not None and target.id is not None:
-        session.info.setdefault(_HEADS, {})[target.id] = GENESIS
+    if session is not None:
+        chain_starts(session.info, target)
+
+
+# a unit of work on a held connection (bot/lanes.py) files a case past the ORM's flush: the same two steps, the
+# case's INSERT on the driver and its first event with the COMMIT (nothing in the unit reads it back)
+inserts_on_driver(Case, after=chain_starts)
+inserts_on_driver(CaseEvent, before=link_known, with_commit=True)
 
 
 @event.listens_for(Session, "after_transaction_end")

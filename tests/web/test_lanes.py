@@ -21,13 +21,17 @@ from sqlalchemy.exc import IntegrityError
 
 import bot.lanes
 from bot import keys
+from bot.cases.actors import Actor
+from bot.cases.chain import GENESIS, link_hash, verify_chains
+from bot.cases.numbering import create_case
+from bot.cases.timeline import record_event
 from bot.conversation.dbwatch import unavailable
 from bot.conversation.dialogue import texts
 from bot.conversation.record import _INSERT_RECORD, _KNOWN_RESIDENT, _loaded
 from bot.db import make_engine, make_sessions, release, transaction
 from bot.driver import DriverSession, at_commit
 from bot.lanes import Lanes, LeanSession, limit_for
-from bot.models import InboundMessage, Resident
+from bot.models import Case, CaseEvent, InboundMessage, Resident
 from tests.helpers import asyncpg_dsn, keyword_bot, new_resident, text_delivery
 from webhooks import WEBHOOK_HANDLER
 
@@ -386,9 +390,10 @@ async def test_the_webhooks_common_messages_never_make_the_session(
     pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the app's webhook handler: a new resident's greeting, a known one's, a menu digit, a wish in words,
-    the answers to the bot's questions, a progress query (the list of one's cases, and one case by its number) stay
-    past the ORM session (what the held connections are for); filing the case (an ORM insert with its timeline)
-    makes it."""
+    the answers to the bot's questions, filing the case (its INSERT on the driver, its first timeline event with the
+    COMMIT), a progress query (the list of one's cases, and one case by its number) stay past the ORM session (what
+    the held connections are for). The case filed that way is whole: its deadline, its chained first event, the
+    resident's messages joined to it."""
     made: list[str] = []
     real = LeanSession.real
 
@@ -431,8 +436,82 @@ async def test_the_webhooks_common_messages_never_make_the_session(
         assert case_no.group(0) in replies["查询进度"] and "轮椅" in replies["查询进度"]
         await send(len(script), f"查询{case_no.group(0)}")
         assert "厚街镇" in replies[f"查询{case_no.group(0)}"]
-        assert sessions_by_message.pop("确认") == ["session"]
         assert sessions_by_message == {words: [] for words in sessions_by_message}
         assert runner.app[keys.SESSIONS].lanes.held >= 1
+        async with runner.app[keys.SESSIONS]() as session:
+            case = (await session.exec(select(Case).where(Case.case_no == case_no.group(0)))).scalars().one()
+            assert (case.status, case.town, case.item) == ("submitted", "厚街镇", "轮椅")
+            assert case.stage_deadline is not None and case.stage_deadline > case.created_at
+            events = (
+                (await session.exec(select(CaseEvent).where(CaseEvent.case_id == case.id))).scalars().all()
+            )
+            assert [(e.kind, e.to_status, e.note) for e in events] == [
+                ("transition", "submitted", "通过微信公众号提交")
+            ]
+            assert events[0].chain_hash == link_hash(GENESIS, events[0])
+            linked = (
+                (await session.exec(select(InboundMessage.text).where(InboundMessage.case_id == case.id)))
+                .scalars()
+                .all()
+            )
+            assert "我想要一辆轮椅，我们住在厚街镇" in linked
+            assert (await verify_chains(session)).broken == []
     finally:
         await runner.cleanup()
+
+
+async def test_new_rows_keep_their_order_when_one_needs_the_orm(held: Held) -> None:
+    """A unit files a case on the driver and records events of it and of an older case whose chain head it must
+    read (that event needs the ORM's flush): the new case's first event, meant for the COMMIT, is inserted before
+    the ORM's rows, so every case's events stay in the order of their ids and every chain verifies."""
+    _engine, sessions, _lanes = held
+    now = datetime.now(UTC)
+    actor = Actor("resident", None, "居民")
+    async with sessions() as session, session.begin():
+        older = await create_case(
+            session, kind="micro_wish", description="旧的", town="虎门镇", resident_id=None, now=now
+        )
+    async with transaction(sessions, lock="resident:order") as session:
+        assert isinstance(session, LeanSession)
+        case = await create_case(
+            session, kind="micro_wish", description="新的", town="虎门镇", resident_id=None, now=now
+        )
+        assert session._real is None and case.id is not None  # inserted on the driver
+        record_event(session, case=older, kind="note", actor=actor, at=now, note="旧案补充")
+        record_event(session, case=case, kind="note", actor=actor, at=now, note="新案补充")
+        assert session._real is None
+    async with sessions() as session:
+        rows = (await session.exec(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()  # type: ignore[arg-type]
+        notes = [(e.case_id, e.note) for e in rows]
+        assert notes == [
+            (older.id, "通过微信公众号提交"),
+            (case.id, "通过微信公众号提交"),
+            (older.id, "旧案补充"),
+            (case.id, "新案补充"),
+        ]
+        assert (await verify_chains(session)).broken == []
+
+
+async def test_a_filing_on_the_driver_goes_with_the_commit_and_rolls_back_whole(held: Held) -> None:
+    """The case's INSERT is on the driver at once (its id known), its first event waits for the COMMIT; a unit that
+    fails after them leaves neither."""
+    _engine, sessions, _lanes = held
+    now = datetime.now(UTC)
+    waiting: list[str] = []
+    with pytest.raises(RuntimeError):
+        async with transaction(sessions, lock="resident:whole") as session:
+            assert isinstance(session, LeanSession)
+            case = await create_case(
+                session,
+                kind="micro_project",
+                description="路灯坏了",
+                town="厚街镇",
+                resident_id=None,
+                now=now,
+            )
+            waiting.extend(type(row).__name__ for row in session._new)
+            raise RuntimeError("the turn failed after the filing")
+    assert case.id is not None and waiting == ["CaseEvent"]
+    async with sessions() as session:
+        assert (await session.exec(select(Case))).scalars().all() == []
+        assert (await session.exec(select(CaseEvent))).scalars().all() == []
