@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bot import keys
-from bot.models import CallBack, Case, CaseSeq, Feedback, Resident
+from bot.conversation.dialogue import texts
+from bot.models import CallBack, Case, CaseSeq, Feedback, InboundMessage, Resident
 from tests.helpers import System, running_system
 
 CASE_NO = re.compile(r"MS\d{8}-\d{4,6}")
@@ -112,6 +113,57 @@ async def test_cancelling_a_draft_with_content_asks_once(keyword_system: System)
 async def test_suanle_with_nothing_in_progress_is_a_friendly_word(keyword_system: System) -> None:
     r = await keyword_system.user().send_text("算了")
     assert "有需要随时找我" in r.text and "回复数字" not in r.text, r.text
+
+
+# ------------------------------------------------------------------ a progress query in the middle of an application
+async def test_a_progress_query_while_applying_is_answered_and_the_question_asked_again(
+    keyword_system: System,
+) -> None:
+    """ "查询进度" at the privacy notice, at the phone question and at the summary: the resident's cases, then the
+    question they were on; the application goes on and is filed whole, the query not among its messages."""
+    user = keyword_system.user()
+    r = await user.send_text("我爸中风了想要一辆轮椅，住厚街")
+    assert "同意" in r.text, r.text
+    r = await user.send_text("查询进度")
+    assert r.text.startswith(texts.NO_CASES) and r.text.endswith(texts.PRIVACY_AGAIN), r.text
+    r = await user.send_text("同意")
+    assert r.text.endswith(texts.ASK_PHONE), r.text
+    r = await user.send_text("我的申请进度怎么样了")
+    assert r.text.startswith(texts.NO_CASES) and r.text.endswith(texts.ASK_PHONE), r.text
+    r = await user.send_text("不用")
+    assert "请核对您的申请" in r.text and "电话：未留" in r.text, r.text
+    r = await user.send_text("查询进度")
+    assert r.text.startswith(texts.NO_CASES) and "请核对您的申请" in r.text, r.text
+    r = await user.send_text("确认")
+    first = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    [case] = await rows(keyword_system, Case, Case.case_no == first)
+    assert case.item == "轮椅" and case.town == "厚街镇" and case.contact_phone is None
+    said = [m.text for m in await rows(keyword_system, InboundMessage, InboundMessage.case_id == case.id)]
+    assert "我爸中风了想要一辆轮椅，住厚街" in said and not any("进度" in t for t in said), said
+
+    # a second application: the phone question, asked about the first case by its number
+    r = await user.send_text("我们小区路灯坏了，在厚街")
+    assert r.text.endswith(texts.ASK_PHONE), r.text
+    r = await user.send_text(f"查询{first}")
+    assert f"诉求{first}" in r.text and "镇街：厚街镇" in r.text and r.text.endswith(texts.ASK_PHONE), r.text
+    r = await user.send_text("13800138000")
+    assert "请核对您的申请" in r.text and "138****8000" in r.text, r.text
+    r = await user.send_text("确认")
+    second = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
+    r = await user.send_text("查询进度")
+    assert first in r.text and second in r.text, r.text
+
+
+@pytest.mark.parametrize("words", ["路灯坏了好久了，进度太慢", "查询", "厚街镇"])
+async def test_words_that_are_not_only_a_progress_query_stay_part_of_the_application(
+    keyword_system: System, words: str
+) -> None:
+    """At the phone question, a sentence that mentions progress among other things, a bare "查询" or a town is an
+    answer to the application, never taken for a progress query."""
+    user = keyword_system.user()
+    await _to_phone_question(user)
+    r = await user.send_text(words)
+    assert not r.text.startswith((texts.NO_CASES, "您最近的诉求")), r.text
 
 
 # ------------------------------------------------------------------ phone numbers in words

@@ -15,6 +15,7 @@ from sqlmodel import col
 from bot.cases.numbering import create_case
 from bot.cases.titles import beneficiary_label, case_title
 from bot.conversation.dialogue import texts
+from bot.conversation.dialogue.cases import query_progress
 from bot.conversation.dialogue.slots import (
     corrected_item,
     is_cancel,
@@ -28,6 +29,7 @@ from bot.conversation.nlu import counted
 from bot.conversation.nlu.keyword import parse_keywords
 from bot.conversation.nlu.normalize import (
     find_beneficiary,
+    find_case_no,
     find_town,
     parse_quantity,
     suggest_category,
@@ -60,6 +62,14 @@ NO_CONTENT = re.compile(
     r"^(我|我们)?(想|要|想要|需要)?(申请|反映|登记|报|提)(一[个下]|个)?(微心愿|微实事|心愿|诉求|问题|申请)?[吧啊呀。.!！]*$"
 )
 NOT_X = re.compile(r"(不是|唔系|并非|而不是)[^，,。；;！!？?\s]{1,8}")
+#: a message that only asks how one's cases are going ("查询进度", "我之前的申请进度怎么样了") or names one's case
+#: ("查询MS20261207-0003"): made of these words alone, it is answered in the middle of an application, whose question
+#: is then asked again
+PROGRESS_WORDS = re.compile(
+    r"^(?:请|麻烦|你|您|帮我|帮忙|我想|我要|想|要|查询|查一下|查下|查|看看|看一下|问下|问一下|一下|我们|我|的|"
+    r"之前|上次|以前|那个|诉求|申请|心愿|微心愿|微实事|案件|事情|事|办理|编号|进度|进展|怎么样了|怎么样|如何|"
+    r"到哪了|到哪|哪一步了|了|吗|呢|啊|呀|[\s，,。.!！?？:：])+$"
+)
 
 
 def _draft(turn: Turn) -> dict[str, Any]:
@@ -91,10 +101,27 @@ async def start_draft(turn: Turn, *, kind: str, text: str) -> str:
     return _next_question(turn, draft, first=True)
 
 
+def _asks_progress(text: str) -> bool:
+    """Only a progress query: "进度" / "进展" or a case number, with nothing but ``PROGRESS_WORDS`` around it."""
+    case_no = find_case_no(text)
+    words = re.sub(r"[A-Za-z]{2}\d{8}-?\d{4}", "", text) if case_no else text
+    asked = case_no is not None or "进度" in words or "进展" in words
+    return asked and (not words.strip() or bool(PROGRESS_WORDS.match(words)))
+
+
 async def continue_draft(turn: Turn) -> str:
     text = turn.text
     draft = _draft(turn)
     state = turn.conv.state
+    if _asks_progress(text):
+        # "查询进度" in the middle of an application (often while the privacy notice waits for an answer): the
+        # resident's cases, then the question they were on; the message is not part of the application
+        if turn.conv.data.get("confirm_cancel"):
+            turn.update(
+                confirm_cancel=False
+            )  # asked to drop the application, the resident asked this instead
+        again = texts.PRIVACY_AGAIN if state == "consent" else _ask_again(turn, draft)
+        return await query_progress(turn) + "\n\n" + again
     turn.update(msg_ids=[*turn.conv.data.get("msg_ids", []), turn.inbound.id])
 
     expect = turn.conv.data.get("expect")
