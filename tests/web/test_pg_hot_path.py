@@ -209,10 +209,17 @@ async def test_a_known_residents_greeting_is_three_round_trips(pg: str) -> None:
     wish = [" ".join(s.split()) for s in results["wish"]["sql"]]
     assert results["wish"]["round_trips"] == 3, wish
     assert wish[-3].startswith("UPDATE conversation SET state = 'consent'"), wish
-    # the case filed: the draft's messages are linked to it with the COMMIT too
+    # the case filed: its INSERT on the driver, then the draft's messages linked to it and its first timeline event
+    # with the COMMIT (the process's first filing also reads the deadline policy): nine writes to the server, where
+    # the timeline event's own INSERT made eleven
     filed = [" ".join(s.split()) for s in results["answer 3"]["sql"]]
+    assert results["answer 3"]["round_trips"] == 9 and results["answer 3"]["transactions"] == 1, filed
     link = [s for s in filed if s.startswith("UPDATE inboundmessage SET case_id = ")]
-    assert len(link) == 1 and " WHERE id IN (" in link[0] and filed.index(link[0]) > len(filed) - 5, filed
+    assert len(link) == 1 and " WHERE id IN (" in link[0] and filed.index(link[0]) > len(filed) - 6, filed
+    assert filed[-2].startswith("INSERT INTO caseevent (") and filed[-1] == "COMMIT", filed
+    assert filed.index(link[0]) > max(
+        i for i, s in enumerate(filed) if s.startswith('INSERT INTO "case" (')
+    ), filed
     # a new resident is created with WeChat's window open: no UPDATE of the row just inserted
     first = results["first message of a new resident"]["sql"]
     assert not any(s.lstrip().startswith("UPDATE resident") for s in first), first
