@@ -11,10 +11,12 @@ already (bot/driver.py ``on_driver``, ``first_on_driver``), and whose changes go
 its asyncpg connection), handed to the webhook's units of work in turn: at most the pool's size and never the last
 connection the pool can open (``limit_for``), and a lane left unused for ``PING_AFTER_IDLE`` seconds goes back to
 the pool when the next unit ends, so a burst's connections return to staff pages and the scheduler. ``LeanSession`` stands where the session
-stands: the statements marked ``on_driver`` run on asyncpg, the resident read on the driver is kept as a loaded row;
-anything else — an unmarked statement, ``get``, ``add`` of a new object, ``flush``, a savepoint — makes the real
-session at that moment, bound to the lane's connection inside the same transaction, and the rest of the unit goes
-through it as before. The commit sends the resident's changed columns and the turn's last writes with the COMMIT.
+stands: the statements marked ``on_driver`` run on asyncpg, the resident read on the driver is kept as a loaded row
+(``get`` of it answers from the unit), new rows of the classes ``inserts_on_driver`` named (a filed case, its first
+timeline event) are inserted on asyncpg, at ``flush`` or before a statement of their table, or with the COMMIT;
+anything else — an unmarked statement, ``get`` of a row not kept, ``add`` of another new object, an event whose
+chain head must be read, a savepoint — makes the real session at that moment, bound to the lane's connection inside
+the same transaction, holding the kept and the new rows, and the rest of the unit goes through it as before. The commit sends the resident's changed columns and the turn's last writes with the COMMIT.
 
 A lane idle for ``PING_AFTER_IDLE`` seconds is pinged before it is used (the pool's own rule for its connections);
 one whose connection failed is invalidated and given back to the pool, which replaces it, and when the connection was
