@@ -125,15 +125,15 @@ async def test_a_progress_query_while_applying_is_answered_and_the_question_aske
     r = await user.send_text("我爸中风了想要一辆轮椅，住厚街")
     assert "同意" in r.text, r.text
     r = await user.send_text("查询进度")
-    assert r.text.startswith(texts.NO_CASES) and r.text.endswith(texts.PRIVACY_AGAIN), r.text
+    assert r.text.startswith(texts.NO_CASES_YET) and r.text.endswith(texts.PRIVACY_AGAIN), r.text
     r = await user.send_text("同意")
     assert r.text.endswith(texts.ASK_PHONE), r.text
     r = await user.send_text("我的申请进度怎么样了")
-    assert r.text.startswith(texts.NO_CASES) and r.text.endswith(texts.ASK_PHONE), r.text
+    assert r.text.startswith(texts.NO_CASES_YET) and r.text.endswith(texts.ASK_PHONE), r.text
     r = await user.send_text("不用")
     assert "请核对您的申请" in r.text and "电话：未留" in r.text, r.text
     r = await user.send_text("查询进度")
-    assert r.text.startswith(texts.NO_CASES) and "请核对您的申请" in r.text, r.text
+    assert r.text.startswith(texts.NO_CASES_YET) and "请核对您的申请" in r.text, r.text
     r = await user.send_text("确认")
     first = CASE_NO.search(r.text).group(0)  # type: ignore[union-attr]
     [case] = await rows(keyword_system, Case, Case.case_no == first)
@@ -163,7 +163,7 @@ async def test_words_that_are_not_only_a_progress_query_stay_part_of_the_applica
     user = keyword_system.user()
     await _to_phone_question(user)
     r = await user.send_text(words)
-    assert not r.text.startswith((texts.NO_CASES, "您最近的诉求")), r.text
+    assert not r.text.startswith((texts.NO_CASES, texts.NO_CASES_YET, "您最近的诉求")), r.text
 
 
 # ------------------------------------------------------------------ phone numbers in words

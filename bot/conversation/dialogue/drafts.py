@@ -121,7 +121,8 @@ async def continue_draft(turn: Turn) -> str:
                 confirm_cancel=False
             )  # asked to drop the application, the resident asked this instead
         again = texts.PRIVACY_AGAIN if state == "consent" else _ask_again(turn, draft)
-        return await query_progress(turn) + "\n\n" + again
+        listed = await query_progress(turn)
+        return (texts.NO_CASES_YET if listed == texts.NO_CASES else listed) + "\n\n" + again
     turn.update(msg_ids=[*turn.conv.data.get("msg_ids", []), turn.inbound.id])
 
     expect = turn.conv.data.get("expect")

@@ -77,6 +77,8 @@ OFFER_HELP = (
     "加入后有合适的微心愿，我们会在微信里通知您，您可以选择接受或婉拒。"
 )
 NO_CASES = "您还没有提交过诉求。直接告诉我您的需要就可以申请，打字或发语音都行。"
+#: the same, asked in the middle of an application (the one being filled in is not yet a case)
+NO_CASES_YET = "您还没有已提交的诉求。正在登记的这一件，确认提交后就能查询进度。"
 CASE_NOT_FOUND = "没有找到您名下的这个编号。请核对编号，或回复“查询进度”看您的全部诉求。"
 NOTHING_TO_CANCEL = "您目前没有可以取消的诉求。"
 CANCEL_KEPT = "好的，诉求继续办理，不取消。"
