@@ -16,7 +16,8 @@ stands: the statements marked ``on_driver`` run on asyncpg, the resident read on
 timeline event) are inserted on asyncpg, at ``flush`` or before a statement of their table, or with the COMMIT;
 anything else — an unmarked statement, ``get`` of a row not kept, ``add`` of another new object, an event whose
 chain head must be read, a savepoint — makes the real session at that moment, bound to the lane's connection inside
-the same transaction, holding the kept and the new rows, and the rest of the unit goes through it as before. The commit sends the resident's changed columns and the turn's last writes with the COMMIT.
+the same transaction, holding the kept and the new rows, and the rest of the unit goes through it as before. The
+commit sends the resident's changed columns and the turn's last writes with the COMMIT.
 
 A lane idle for ``PING_AFTER_IDLE`` seconds is pinged before it is used (the pool's own rule for its connections);
 one whose connection failed is invalidated and given back to the pool, which replaces it, and when the connection was
@@ -254,8 +255,8 @@ class LeanSession:
         return await self._insert_new()
 
     async def _insert_new(self, *, ending: bool = False) -> bool:
-        """The new rows on the driver, in the order added (``inserts_on_driver``); ``ending`` (the commit): those of a class
-        that may go with the COMMIT do, unless a row after them cannot (then all go now, keeping the order of ids).
+        """The new rows on the driver, in the order added (``inserts_on_driver``); ``ending`` (the commit): those of a
+        class that may go with the COMMIT do, unless a row after them cannot (then all go now, keeping ids in order).
         False at the first row the ORM's flush must insert: it and those after it stay for the real session."""
         later: list[tuple[Any, dict[str, Any], str]] = []
         done = True

@@ -29,9 +29,9 @@ from bot.conversation.nlu import counted
 from bot.conversation.nlu.keyword import parse_keywords
 from bot.conversation.nlu.normalize import (
     find_beneficiary,
-    find_case_no,
     find_town,
     parse_quantity,
+    split_case_no,
     suggest_category,
 )
 from bot.driver import update_at_commit
@@ -103,8 +103,7 @@ async def start_draft(turn: Turn, *, kind: str, text: str) -> str:
 
 def _asks_progress(text: str) -> bool:
     """Only a progress query: "进度" / "进展" or a case number, with nothing but ``PROGRESS_WORDS`` around it."""
-    case_no = find_case_no(text)
-    words = re.sub(r"[A-Za-z]{2}\d{8}-?\d{4}", "", text) if case_no else text
+    case_no, words = split_case_no(text)
     asked = case_no is not None or "进度" in words or "进展" in words
     return asked and (not words.strip() or bool(PROGRESS_WORDS.match(words)))
 
@@ -116,10 +115,10 @@ async def continue_draft(turn: Turn) -> str:
     if _asks_progress(text):
         # "查询进度" in the middle of an application (often while the privacy notice waits for an answer): the
         # resident's cases, then the question they were on; the message is not part of the application
-        if turn.conv.data.get("confirm_cancel"):
-            turn.update(
-                confirm_cancel=False
-            )  # asked to drop the application, the resident asked this instead
+        if turn.conv.data.get(
+            "confirm_cancel"
+        ):  # asked to drop the application, the resident asked this instead
+            turn.update(confirm_cancel=False)
         again = texts.PRIVACY_AGAIN if state == "consent" else _ask_again(turn, draft)
         listed = await query_progress(turn)
         return (texts.NO_CASES_YET if listed == texts.NO_CASES else listed) + "\n\n" + again

@@ -198,8 +198,16 @@ _CASE_RE = re.compile(rf"(?<![A-Za-z])MS\s*[-－]?\s*(\d{{8}})\s*[-－—_ ]?\s*
 
 def find_case_no(text: str) -> str | None:
     """A case number such as MS20261123-0007 (also written lower case or without the dash), upper-cased."""
-    match = _CASE_RE.search(_clean(text))
-    return f"MS{match.group(1)}-{match.group(2)}" if match else None
+    return split_case_no(text)[0]
+
+
+def split_case_no(text: str) -> tuple[str | None, str]:
+    """The case number in ``text`` (as ``find_case_no``) and the words around it; (None, ``text``) when none."""
+    cleaned = _clean(text)
+    match = _CASE_RE.search(cleaned)
+    if match is None:
+        return None, text
+    return f"MS{match.group(1)}-{match.group(2)}", cleaned[: match.start()] + cleaned[match.end() :]
 
 
 # --- satisfaction scores -------------------------------------------------------------------------------------
